@@ -1,0 +1,34 @@
+GO      ?= go
+BIN     := bin/flumed
+PKGS    := ./...
+EXAMPLE ?= testdata/example/agent.properties
+
+.PHONY: all build test vet fmt-check unit bench run clean
+
+all: build
+
+build:
+	$(GO) build -o $(BIN) ./cmd/flumed
+
+# test is what CI runs (.ci/run): static checks, then every test with the race
+# detector, including the end-to-end tests that start real flumed processes.
+test: vet fmt-check unit
+
+vet:
+	$(GO) vet $(PKGS)
+
+fmt-check:
+	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
+	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+unit:
+	$(GO) test -race -timeout 20m $(PKGS)
+
+bench:
+	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/...
+
+run: build
+	./$(BIN) run -c $(EXAMPLE) -n a1
+
+clean:
+	rm -rf bin

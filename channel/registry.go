@@ -1,0 +1,47 @@
+package channel
+
+import (
+	"log/slog"
+	"strings"
+
+	"github.com/flumed/flumed/internal/config"
+)
+
+// Spec is a configured, not yet opened channel.
+type Spec interface {
+	// TransactionCapacity is the most events one transaction may hold; the
+	// agent checks sources' and sinks' batch sizes against it.
+	TransactionCapacity() int
+	// Open creates the channel (the file channel locks its directories,
+	// repairs and loads its log here).
+	Open(name string, log *slog.Logger) (Channel, error)
+}
+
+// Factory reads a channel's keys from c (the "type" key has been read) and
+// returns its spec, recording problems in c rather than failing on the first.
+type Factory func(name string, c *config.Context) (Spec, error)
+
+// registry maps Flume channel type names (lower case) and Flume's class names
+// to factories. Each channel type adds its own line.
+var registry = map[string]Factory{}
+
+// Lookup finds a channel type by Flume type name (case-insensitive) or by
+// Flume's class name.
+func Lookup(typ string) (Factory, bool) {
+	f, ok := registry[strings.ToLower(typ)]
+	if !ok {
+		f, ok = registry[typ]
+	}
+	return f, ok
+}
+
+// Types lists the registered type names, for "did you mean" messages.
+func Types() []string {
+	out := make([]string, 0, len(registry))
+	for k := range registry {
+		if !strings.Contains(k, ".") {
+			out = append(out, k)
+		}
+	}
+	return out
+}

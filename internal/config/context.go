@@ -1,0 +1,391 @@
+package config
+
+import (
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+)
+
+// Pos is where a property was defined.
+type Pos struct {
+	File string
+	Line int
+}
+
+func (p Pos) String() string {
+	if p.File == "" {
+		return fmt.Sprintf("line %d", p.Line)
+	}
+	return fmt.Sprintf("%s:%d", p.File, p.Line)
+}
+
+// Prop is one property as read from a file: the full key, its value after
+// escapes and substitution, and where it was defined.
+type Prop struct {
+	Key   string
+	Value string
+	Pos   Pos
+}
+
+// Context is the properties of one component, addressed by keys relative to the
+// component's prefix ("capacity" for "a1.channels.c1.capacity").
+//
+// A component configures itself by reading every key it knows through the typed
+// getters. Each getter records a problem (file:line: full.key: what is wrong)
+// instead of failing, so one pass reports everything; Finish then reports every
+// key nobody read as unknown, with a "did you mean" drawn from the keys that were
+// read. Contexts are not safe for concurrent use; configuration is single-threaded.
+type Context struct {
+	prefix   string
+	props    map[string]Prop // relative key -> property
+	used     map[string]bool
+	known    map[string]bool // keys asked for, present or not: did-you-mean candidates
+	problems *Problems
+}
+
+// NewContext makes a context for the component whose keys start with prefix
+// ("a1.sources.r1."), from properties keyed by their full key. Problems found
+// are added to problems (which may be shared by every component of a file).
+func NewContext(prefix string, props map[string]Prop, problems *Problems) *Context {
+	c := &Context{
+		prefix:   prefix,
+		props:    make(map[string]Prop),
+		used:     make(map[string]bool),
+		known:    make(map[string]bool),
+		problems: problems,
+	}
+	for k, p := range props {
+		if rel, ok := strings.CutPrefix(k, prefix); ok && rel != "" {
+			c.props[rel] = p
+		}
+	}
+	return c
+}
+
+// FromMap builds a context from plain relative keys, for tests and embedded use.
+// Positions are "<inline>" with the line numbers in key order.
+func FromMap(prefix string, kv map[string]string) *Context {
+	keys := make([]string, 0, len(kv))
+	for k := range kv {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	props := make(map[string]Prop, len(kv))
+	for i, k := range keys {
+		props[prefix+k] = Prop{Key: prefix + k, Value: kv[k], Pos: Pos{File: "<inline>", Line: i + 1}}
+	}
+	return NewContext(prefix, props, &Problems{})
+}
+
+// Prefix is the full-key prefix of this component ("a1.sinks.k1.").
+func (c *Context) Prefix() string { return c.prefix }
+
+// Problems is where this context records what it finds.
+func (c *Context) Problems() *Problems { return c.problems }
+
+// FullKey turns a relative key into the key written in the file.
+func (c *Context) FullKey(key string) string { return c.prefix + key }
+
+func (c *Context) lookup(key string) (Prop, bool) {
+	c.known[key] = true
+	p, ok := c.props[key]
+	if ok {
+		c.used[key] = true
+	}
+	return p, ok
+}
+
+// Has reports whether key is set. It marks the key as known and read.
+func (c *Context) Has(key string) bool {
+	_, ok := c.lookup(key)
+	return ok
+}
+
+// Pos returns where key was defined (zero if it is not set).
+func (c *Context) Pos(key string) Pos { return c.props[key].Pos }
+
+// String returns the value of key, or def when it is not set.
+// A key set to an empty value is a problem (Flume drops such keys).
+func (c *Context) String(key, def string) string {
+	p, ok := c.lookup(key)
+	if !ok {
+		return def
+	}
+	if p.Value == "" {
+		c.Errorf(key, "empty value")
+		return def
+	}
+	return p.Value
+}
+
+// Required returns the value of key and records a problem when it is missing.
+func (c *Context) Required(key string) string {
+	p, ok := c.lookup(key)
+	if !ok {
+		c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + key, Msg: "required key is missing"})
+		return ""
+	}
+	if p.Value == "" {
+		c.Errorf(key, "empty value")
+	}
+	return p.Value
+}
+
+// anyPos is the position used for problems about a missing key: the first line
+// of the component, so the message still points into the file.
+func (c *Context) anyPos() Pos {
+	var best Pos
+	for _, p := range c.props {
+		if best.Line == 0 || (p.Pos.File == best.File && p.Pos.Line < best.Line) {
+			best = p.Pos
+		}
+	}
+	return best
+}
+
+// Int returns key parsed as a decimal integer, or def when it is not set.
+func (c *Context) Int(key string, def int) int {
+	return int(c.Int64(key, int64(def)))
+}
+
+// Int64 returns key parsed as a decimal integer, or def when it is not set.
+func (c *Context) Int64(key string, def int64) int64 {
+	s := c.String(key, "")
+	if s == "" {
+		return def
+	}
+	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
+	if err != nil {
+		c.Errorf(key, "not an integer: %s", c.quote(key, s))
+		return def
+	}
+	return v
+}
+
+// Float returns key parsed as a number, or def when it is not set.
+func (c *Context) Float(key string, def float64) float64 {
+	s := c.String(key, "")
+	if s == "" {
+		return def
+	}
+	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
+	if err != nil {
+		c.Errorf(key, "not a number: %s", c.quote(key, s))
+		return def
+	}
+	return v
+}
+
+// Bool returns key as a boolean. Flume treats anything but "true" as false;
+// flumed accepts true/false in any case and reports anything else.
+func (c *Context) Bool(key string, def bool) bool {
+	s := c.String(key, "")
+	if s == "" {
+		return def
+	}
+	switch strings.ToLower(strings.TrimSpace(s)) {
+	case "true":
+		return true
+	case "false":
+		return false
+	}
+	c.Errorf(key, "not a boolean (true or false): %s", c.quote(key, s))
+	return def
+}
+
+// Duration returns key, a plain number in unit (Flume writes milliseconds or
+// seconds depending on the key), as a duration; def when it is not set.
+func (c *Context) Duration(key string, def, unit time.Duration) time.Duration {
+	if !c.Has(key) {
+		return def
+	}
+	return time.Duration(c.Int64(key, int64(def/unit))) * unit
+}
+
+// List returns key split on whitespace (Flume's component lists).
+func (c *Context) List(key string) []string {
+	return strings.Fields(c.String(key, ""))
+}
+
+// OneOf returns key lowercased when it is one of choices (compared case-
+// insensitively), def when it is not set, and records a problem otherwise.
+func (c *Context) OneOf(key, def string, choices ...string) string {
+	s := c.String(key, "")
+	if s == "" {
+		return def
+	}
+	for _, ch := range choices {
+		if strings.EqualFold(s, ch) {
+			return strings.ToLower(ch)
+		}
+	}
+	msg := fmt.Sprintf("must be one of %s, not %s", strings.Join(choices, ", "), c.quote(key, s))
+	if best := suggest(strings.ToLower(s), lower(choices)); best != "" {
+		msg += fmt.Sprintf(" (did you mean %s?)", best)
+	}
+	c.Errorf(key, "%s", msg)
+	return def
+}
+
+// Keys returns the distinct next key segments under prefix, sorted: for
+// "priority." and keys priority.k1, priority.k2 it returns [k1 k2]. It does not
+// mark anything as read; read the keys you accept with the getters.
+func (c *Context) Keys(prefix string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for k := range c.props {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		seg, _, _ := strings.Cut(rest, ".")
+		if !seen[seg] {
+			seen[seg] = true
+			out = append(out, seg)
+		}
+	}
+	sort.Strings(out)
+	return out
+}
+
+// Sub returns a context for the keys under prefix ("interceptors.i1."), sharing
+// this context's problems. The sub-context's keys count as handled here: the
+// sub-context reports its own unknown keys when its Finish is called.
+func (c *Context) Sub(prefix string) *Context {
+	sub := &Context{
+		prefix:   c.prefix + prefix,
+		props:    make(map[string]Prop),
+		used:     make(map[string]bool),
+		known:    make(map[string]bool),
+		problems: c.problems,
+	}
+	for k, p := range c.props {
+		if rel, ok := strings.CutPrefix(k, prefix); ok && rel != "" {
+			sub.props[rel] = p
+			c.used[k] = true
+			c.known[k] = true
+		}
+	}
+	return sub
+}
+
+// Ignore declares keys Flume knows that flumed has no use for: when one is set
+// it gets a warning naming it, not an unknown-key error.
+func (c *Context) Ignore(keys ...string) {
+	for _, k := range keys {
+		if p, ok := c.lookup(k); ok {
+			c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: "known to Flume but not used by flumed; ignored", Warning: true})
+		}
+	}
+}
+
+// Errorf records a problem with key (relative), at the key's line when it is set.
+func (c *Context) Errorf(key, format string, args ...any) {
+	pos := c.props[key].Pos
+	if pos.Line == 0 {
+		pos = c.anyPos()
+	}
+	c.problems.add(Problem{Pos: pos, Key: c.prefix + key, Msg: fmt.Sprintf(format, args...)})
+}
+
+// Warnf records a warning with key (relative).
+func (c *Context) Warnf(key, format string, args ...any) {
+	pos := c.props[key].Pos
+	if pos.Line == 0 {
+		pos = c.anyPos()
+	}
+	c.problems.add(Problem{Pos: pos, Key: c.prefix + key, Msg: fmt.Sprintf(format, args...), Warning: true})
+}
+
+// quote renders a value for a message, hiding values of keys that look secret.
+func (c *Context) quote(key, v string) string {
+	if IsSecret(key) {
+		return "(value hidden)"
+	}
+	return strconv.Quote(v)
+}
+
+// IsSecret reports whether values of key must never be echoed in messages.
+func IsSecret(key string) bool {
+	k := strings.ToLower(key)
+	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token")
+}
+
+// Finish reports every key of this context that was never read as unknown,
+// suggesting the closest known key. Call it once, after configuring.
+func (c *Context) Finish() {
+	known := make([]string, 0, len(c.known))
+	for k := range c.known {
+		known = append(known, k)
+	}
+	sort.Strings(known)
+	keys := make([]string, 0, len(c.props))
+	for k := range c.props {
+		if !c.used[k] {
+			keys = append(keys, k)
+		}
+	}
+	sort.Strings(keys)
+	for _, k := range keys {
+		p := c.props[k]
+		msg := "unknown key"
+		if best := suggest(k, known); best != "" {
+			msg += fmt.Sprintf(" (did you mean %s?)", best)
+		}
+		c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: msg})
+	}
+}
+
+func lower(ss []string) []string {
+	out := make([]string, len(ss))
+	for i, s := range ss {
+		out[i] = strings.ToLower(s)
+	}
+	return out
+}
+
+// suggest returns the candidate closest to key, comparing whole keys and last
+// segments (so priority.maxpenality finds maxpenalty), or "" if none is close.
+func suggest(key string, candidates []string) string {
+	last := func(s string) string {
+		if i := strings.LastIndexByte(s, '.'); i >= 0 {
+			return s[i+1:]
+		}
+		return s
+	}
+	best, bestD := "", 1<<30
+	for _, cand := range candidates {
+		d := min(levenshtein(strings.ToLower(key), strings.ToLower(cand)),
+			levenshtein(strings.ToLower(last(key)), strings.ToLower(last(cand))))
+		if d < bestD {
+			best, bestD = cand, d
+		}
+	}
+	limit := max(2, len(last(key))/3)
+	if bestD > limit {
+		return ""
+	}
+	return best
+}
+
+func levenshtein(a, b string) int {
+	prev := make([]int, len(b)+1)
+	cur := make([]int, len(b)+1)
+	for j := range prev {
+		prev[j] = j
+	}
+	for i := 1; i <= len(a); i++ {
+		cur[0] = i
+		for j := 1; j <= len(b); j++ {
+			cost := 1
+			if a[i-1] == b[j-1] {
+				cost = 0
+			}
+			cur[j] = min(prev[j]+1, cur[j-1]+1, prev[j-1]+cost)
+		}
+		prev, cur = cur, prev
+	}
+	return prev[len(b)]
+}

@@ -1,0 +1,82 @@
+// Package sink holds everything that drains a channel: the Sink contract, the
+// sink processors that choose among a group's sinks (default, failover,
+// load_balance) with Flume's penalties and backoffs, the runner loop, and the
+// sinks themselves (logger, null, file_roll, avro), registered by Flume type name.
+//
+// A sink commits its take transaction only after the next hop has accepted the
+// batch; on any failure it rolls back, so the events stay in the channel. This
+// package must never import source.
+package sink
+
+import (
+	"context"
+	"log/slog"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// Status is what one Process call did (Flume's Sink.Status).
+type Status int
+
+const (
+	// Ready means the call moved events; call again at once.
+	Ready Status = iota
+	// Backoff means there was nothing to do (or a transient channel problem);
+	// the runner sleeps before the next call.
+	Backoff
+)
+
+func (s Status) String() string {
+	if s == Ready {
+		return "READY"
+	}
+	return "BACKOFF"
+}
+
+// Sink moves events out of one channel.
+//
+// Start, Process and Stop are called from one goroutine at a time (the runner's).
+// Process after Stop returns an error.
+type Sink interface {
+	// Name is the component name from the configuration ("k1").
+	Name() string
+	// Start binds the sink to its channel and acquires what it needs up front.
+	// A sink whose remote end is down still starts: it fails in Process.
+	Start(ctx context.Context, ch channel.Channel) error
+	// Process takes up to one batch in a channel transaction and delivers it.
+	// A nil error with Ready means the batch was delivered and committed; Backoff
+	// means nothing was taken. A non-nil error means delivery failed and the
+	// taken events were rolled back to the channel: that is what drives failover.
+	Process(ctx context.Context) (Status, error)
+	// Stop releases connections and files. Idempotent.
+	Stop() error
+}
+
+// Factory builds an unstarted sink of one type from its configuration. The
+// "type" and "channel" keys have already been read; the factory reads every
+// other key it knows from c (the caller reports the rest as unknown) and
+// records problems in c rather than failing on the first one.
+type Factory func(name string, c *config.Context, log *slog.Logger) (Sink, error)
+
+// BatchSizer is implemented by sinks that take batches, so the agent can check
+// the batch size against the channel's transactionCapacity before starting.
+type BatchSizer interface {
+	BatchSize() int
+}
+
+// Processor runs a group of sinks as one (Flume's SinkProcessor). Process is
+// called from the group's single runner goroutine.
+type Processor interface {
+	// Process asks the processor's chosen sink(s) to process one batch, with the
+	// processor's failover or load-balancing policy. An error means every
+	// eligible sink failed.
+	Process(ctx context.Context) (Status, error)
+	// Sinks returns the group's sinks in the order the processor prefers them.
+	Sinks() []Sink
+}
+
+// ProcessorFactory builds a processor of one type over already-built sinks.
+// The "type" key has been read; c holds the group's processor.* keys with the
+// "processor." prefix removed.
+type ProcessorFactory func(group string, c *config.Context, sinks []Sink, log *slog.Logger) (Processor, error)

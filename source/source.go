@@ -1,0 +1,78 @@
+// Package source holds everything that feeds channels: the Source contract, the
+// channel processor (interceptors, then the selector, then one transaction per
+// required channel), the runner for pollable sources, and the sources themselves
+// (exec, seq, netcat, avro, taildir, spooldir), registered by Flume type name.
+//
+// A source must never acknowledge or advance past input whose events were not
+// committed to every required channel; when the channel refuses, it retries
+// later instead of dropping. This package must never import sink.
+package source
+
+import (
+	"context"
+	"log/slog"
+	"time"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// Status is what one Process call of a pollable source did.
+type Status int
+
+const (
+	// Ready means events were produced; poll again at once.
+	Ready Status = iota
+	// Backoff means there was nothing to read (or the channel refused); the
+	// runner sleeps with the source's backoff before polling again.
+	Backoff
+)
+
+// Processor is where a source hands its events: Flume's ChannelProcessor.
+// Process is safe for concurrent use. A nil error means the events are
+// committed to every required channel; an error (wrapping channel.ErrFull,
+// channel.ErrClosed, ...) means they must be treated as not accepted, although
+// some required channels may already hold them (Flume's behaviour: commits
+// across channels are not atomic, so a retry may duplicate there).
+type Processor interface {
+	Process(events []channel.Event) error
+}
+
+// Source produces events.
+//
+// Start and Stop are called by the agent's goroutine. Event-driven sources
+// (exec, netcat, avro) start their own goroutines in Start and stop them in
+// Stop; pollable sources implement Pollable and are driven by a runner.
+type Source interface {
+	// Name is the component name from the configuration ("r1").
+	Name() string
+	// Start begins producing events into p. It returns once the source is
+	// ready (for a server: listening), not when it finishes.
+	Start(ctx context.Context, p Processor) error
+	// Stop stops producing and waits for the source's goroutines. Input read
+	// but not committed is not acknowledged. Idempotent.
+	Stop() error
+}
+
+// Pollable is a source driven by a runner loop (Flume's PollableSource).
+type Pollable interface {
+	Source
+	// Process produces at most one batch. An error is logged by the runner,
+	// which then sleeps MaxBackoff.
+	Process(ctx context.Context) (Status, error)
+	// Backoff returns the sleep increment and cap used after Backoff
+	// (Flume's backoffSleepIncrement and maxBackoffSleep).
+	Backoff() (increment, max time.Duration)
+}
+
+// Factory builds an unstarted source of one type from its configuration. The
+// "type", "channels", "selector.*" and "interceptors*" keys are handled by the
+// agent; the factory reads every other key it knows from c and records problems
+// in c rather than failing on the first one.
+type Factory func(name string, c *config.Context, log *slog.Logger) (Source, error)
+
+// BatchSizer is implemented by sources that put batches, so the agent can check
+// the batch size against each channel's transactionCapacity before starting.
+type BatchSizer interface {
+	BatchSize() int
+}
