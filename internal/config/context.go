@@ -15,6 +15,9 @@ type Pos struct {
 }
 
 func (p Pos) String() string {
+	if p.Line == 0 && p.File != "" { // a problem about a whole file (or files)
+		return p.File
+	}
 	if p.File == "" {
 		return fmt.Sprintf("line %d", p.Line)
 	}

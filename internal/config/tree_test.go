@@ -1,0 +1,299 @@
+package config
+
+// Agent builds one agent's component tree and checks what Flume checks (and
+// forgives) in FLUME.md §1.1/§1.3, strictly: every structural problem of the
+// file is an error reported at once, each as "file:line: full.key: problem".
+// These tests build agents from .properties snippets and compare the exact
+// messages.
+
+import (
+	"fmt"
+	"os"
+	"reflect"
+	"strings"
+	"testing"
+)
+
+// agentOf builds the named agent (or the only one, for "") from one snippet
+// called a.properties.
+func agentOf(t *testing.T, name, text string) *Agent {
+	t.Helper()
+	f := Build(Options{LookupEnv: func(string) (string, bool) { return "", false }},
+		Source{Name: "a.properties", Data: []byte(text)})
+	return f.Agent(name)
+}
+
+func messages(ps []Problem) []string {
+	out := []string{}
+	for _, p := range ps {
+		out = append(out, p.String())
+	}
+	return out
+}
+
+func sameMessages(t *testing.T, what string, got []Problem, want []string) {
+	t.Helper()
+	if want == nil {
+		want = []string{}
+	}
+	if g := messages(got); !reflect.DeepEqual(g, want) {
+		t.Errorf("%s:\n got %s\nwant %s", what, strings.Join(g, "\n     "), strings.Join(want, "\n     "))
+	}
+}
+
+const goodAgent = `a1.sources = r1
+a1.channels = c1
+a1.sinks = k1 k2
+a1.sinkgroups = g1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.sinks.k1.type = logger
+a1.sinks.k1.channel = c1
+a1.sinks.k2.type = null
+a1.sinks.k2.channel = c1
+a1.sinkgroups.g1.sinks = k2 k1
+a1.sinkgroups.g1.processor.type = failover
+a1.sinkgroups.g1.processor.priority.k1 = 5
+`
+
+func TestAGoodAgentHasItsComponentsInListOrder(t *testing.T) {
+	a := agentOf(t, "", goodAgent)
+	if err := a.Err(); err != nil {
+		t.Fatal(err)
+	}
+	if a.Name != "a1" || len(a.Sources) != 1 || len(a.Channels) != 1 || len(a.Sinks) != 2 || len(a.SinkGroups) != 1 {
+		t.Fatalf("agent %+v", a)
+	}
+	r1 := a.Sources[0]
+	if r1.Name != "r1" || r1.Type != "seq" || !reflect.DeepEqual(r1.Channels, []string{"c1"}) || r1.Context.Prefix() != "a1.sources.r1." {
+		t.Errorf("source %+v", r1)
+	}
+	if a.Sinks[0].Name != "k1" || a.Sinks[1].Name != "k2" || a.Sink("k2").Type != "null" || a.Sink("k2").Channels[0] != "c1" {
+		t.Errorf("sinks %+v %+v", a.Sinks[0], a.Sinks[1])
+	}
+	g := a.SinkGroups[0]
+	if !reflect.DeepEqual(g.Sinks, []string{"k2", "k1"}) || g.ProcessorType != "failover" || g.Processor.Int("priority.k1", 0) != 5 {
+		t.Errorf("group %+v", g)
+	}
+	// type and channels were read by the tree, so they are not unknown keys.
+	r1.Context.Finish()
+	a.Channels[0].Context.Finish()
+	if err := a.Err(); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// at is a message expected at the first line of the snippet that starts with
+// line: "a.properties:<n>: " + msg.
+type at struct{ line, msg string }
+
+func expand(t *testing.T, text string, ats []at) []string {
+	t.Helper()
+	out := []string{}
+	for _, a := range ats {
+		n := 0
+		for i, l := range strings.Split(text, "\n") {
+			if a.line != "" && strings.HasPrefix(l, a.line) {
+				n = i + 1
+				break
+			}
+		}
+		if n == 0 && a.line != "" {
+			t.Fatalf("no line %q in the snippet", a.line)
+		}
+		if n == 0 {
+			out = append(out, "a.properties: "+a.msg)
+			continue
+		}
+		out = append(out, fmt.Sprintf("a.properties:%d: %s", n, a.msg))
+	}
+	return out
+}
+
+func TestStructuralProblems(t *testing.T) {
+	// one is a valid agent to break in one place each.
+	one := func(edits ...string) string {
+		lines := map[string]string{
+			"a1.sources":             "r1",
+			"a1.channels":            "c1",
+			"a1.sinks":               "k1",
+			"a1.sources.r1.type":     "seq",
+			"a1.sources.r1.channels": "c1",
+			"a1.channels.c1.type":    "memory",
+			"a1.sinks.k1.type":       "null",
+			"a1.sinks.k1.channel":    "c1",
+		}
+		order := []string{"a1.sources", "a1.channels", "a1.sinks", "a1.sources.r1.type", "a1.sources.r1.channels", "a1.channels.c1.type", "a1.sinks.k1.type", "a1.sinks.k1.channel"}
+		var extra []string
+		for _, e := range edits {
+			k, v, _ := strings.Cut(e, "=")
+			k = strings.TrimSpace(k)
+			if _, ok := lines[k]; !ok {
+				extra = append(extra, e)
+				continue
+			}
+			lines[k] = strings.TrimSpace(v)
+		}
+		var b strings.Builder
+		for _, k := range order {
+			if v := lines[k]; v != "-" {
+				fmt.Fprintf(&b, "%s = %s\n", k, v)
+			}
+		}
+		for _, e := range extra {
+			b.WriteString(e + "\n")
+		}
+		return b.String()
+	}
+	fills := func(ch string) at {
+		return at{"a1.channels." + ch + ".type", "a1.channels." + ch + ": no sink takes from channel " + ch + ": it will fill up and then refuse events"}
+	}
+	cases := []struct {
+		name  string
+		agent string
+		text  string
+		errs  []at
+		warns []at
+	}{
+		{"a listed source without a type", "", one("a1.sources.r1.type = -"),
+			[]at{{"a1.sources =", "a1.sources.r1.type: required key is missing (source r1 is listed in a1.sources)"}}, nil},
+		{"a source without channels", "", one("a1.sources.r1.channels = -"),
+			[]at{{"a1.sources =", "a1.sources.r1.channels: required key is missing (a source puts into at least one channel)"}}, nil},
+		{"a sink without a channel", "", one("a1.sinks.k1.channel = -"),
+			[]at{{"a1.sinks =", "a1.sinks.k1.channel: required key is missing (a sink takes from one channel)"}},
+			[]at{fills("c1")}},
+		{"a sink naming an unknown channel", "", one("a1.sinks.k1.channel = cl"),
+			[]at{{"a1.sinks.k1.channel", "a1.sinks.k1.channel: unknown channel cl (not listed in a1.channels); did you mean c1?"}},
+			[]at{fills("c1")}},
+		{"a sink with two channels", "", one("a1.channels = c1 c2", "a1.sinks.k1.channel = c1 c2", "a1.channels.c2.type = memory"),
+			[]at{{"a1.sinks.k1.channel", "a1.sinks.k1.channel: a sink takes from exactly one channel, not 2 (c1 c2)"}}, nil},
+		{"a source naming an unknown channel", "", one("a1.sources.r1.channels = c1 c9"),
+			[]at{{"a1.sources.r1.channels", "a1.sources.r1.channels: unknown channel c9 (not listed in a1.channels); did you mean c1?"}}, nil},
+		{"a channel nobody uses", "", one("a1.channels = c1 c2", "a1.channels.c2.type = memory"),
+			[]at{{"a1.channels.c2.type", "a1.channels.c2: channel c2 is not used by any source or sink"}}, nil},
+		{"a component with keys but not listed", "", one("a1.sinks.k2.channel = c1", "a1.sinks.k2.type = null"),
+			[]at{{"a1.sinks.k2.channel", "a1.sinks.k2.channel: sink k2 is not listed in a1.sinks; list it or remove its keys (did you mean k1?)"}}, nil},
+		{"keys outside the hierarchy", "", one("a1.sink.k1.batchSize = 5", "a1.sinks.k1 = x", "nodot = 1", "b.c = 2"),
+			[]at{
+				{"a1.sink.k1", "a1.sink.k1.batchSize: unknown key (did you mean a1.sinks.k1.batchSize?)"},
+				{"a1.sinks.k1 =", "a1.sinks.k1: unknown key (expected a1.sinks.<name>.<property>)"},
+				{"nodot", "nodot: not of the form <agent>.<property> (and no ${nodot} uses it)"},
+				{"b.c", "b.c: b is not an agent of this configuration (it has no b.sources, .channels or .sinks)"}}, nil},
+		{"keys used by ${key} may stand outside any agent", "", one("a1.sinks.k1.type = ${sink.type}", "sink.type = null"), nil, nil},
+		{"empty values are errors, reported once", "", one("a1.channels.c1.type =", "a1.sinks.k1.batchSize = "),
+			[]at{{"a1.channels.c1.type", "a1.channels.c1.type: empty value"}, {"a1.sinks.k1.batchSize", "a1.sinks.k1.batchSize: empty value"}}, nil},
+		{"sink groups: unknown sinks, a sink in two groups, a missing sinks key, unknown group keys", "",
+			one("a1.sinks = k1 k2", "a1.sinkgroups = g1 g2 g3", "a1.sinks.k2.type = null", "a1.sinks.k2.channel = c1",
+				"a1.sinkgroups.g1.sinks = k1 k3", "a1.sinkgroups.g2.sinks = k2 k1", "a1.sinkgroups.g3.processor.type = failover", "a1.sinkgroups.g2.sinkz = k2"),
+			[]at{
+				{"a1.sinkgroups =", "a1.sinkgroups.g3.sinks: required key is missing (sink group g3 is listed in a1.sinkgroups)"},
+				{"a1.sinkgroups.g1.sinks", "a1.sinkgroups.g1.sinks: unknown sink k3 (not listed in a1.sinks); did you mean k1?"},
+				{"a1.sinkgroups.g2.sinks", "a1.sinkgroups.g2.sinks: sink k1 is already in sink group g1 (a sink belongs to at most one group)"},
+				{"a1.sinkgroups.g2.sinkz", "a1.sinkgroups.g2.sinkz: unknown key (did you mean sinks?)"}}, nil},
+		{"a name listed twice", "", one("a1.sinks = k1 k1", "a1.sources.r1.channels = c1 c1"),
+			[]at{{"a1.sinks =", "a1.sinks: sink k1 is listed twice"}, {"a1.sources.r1.channels", "a1.sources.r1.channels: channel c1 is named twice"}}, nil},
+		{"a key set twice in one file warns naming both lines", "", one("a1.sinks.k1.batchSize = 1", "a1.sinks.k1.batchSize = 2"),
+			nil, []at{{"a1.sinks.k1.batchSize = 2", "a1.sinks.k1.batchSize: set again; this line replaces line 9"}}},
+		{"config filters are ignored with a warning", "", one("a1.configfilters = f1"),
+			nil, []at{{"a1.configfilters", "a1.configfilters: config filters are not supported by flumed; ignored (use ${env:NAME} instead)"}}},
+		{"-n naming no agent", "a2", goodAgent,
+			[]at{{"", "no agent a2 in the configuration (it defines a1; did you mean a1?)"}}, nil},
+		{"several agents and no -n", "", goodAgent + "b1.channels = c1\nb1.channels.c1.type = memory\n",
+			[]at{{"", "the configuration defines agents a1, b1; choose one with -n"}}, nil},
+		{"a file without agents", "", "x.y = 1\n",
+			[]at{{"", "no agent defined (no <agent>.sources, .channels or .sinks keys)"}, {"x.y", "x.y: x is not an agent of this configuration (it has no x.sources, .channels or .sinks)"}}, nil},
+		{"the keys of other agents are left alone", "b1", goodAgent + strings.ReplaceAll(one(), "a1.", "b1."), nil, nil},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			a := agentOf(t, tc.agent, tc.text)
+			sameMessages(t, "errors", a.Problems.Errors(), expand(t, tc.text, tc.errs))
+			sameMessages(t, "warnings", a.Problems.Warnings(), expand(t, tc.text, tc.warns))
+		})
+	}
+}
+
+func TestEveryProblemOfABrokenFileIsReportedAtOnce(t *testing.T) {
+	f, err := Load("../../testdata/config/broken.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.Agent("a1")
+	p := "../../testdata/config/broken.properties:"
+	sameMessages(t, "errors", a.Problems.Errors(), []string{
+		p + "2: a1.sources.r1.channels: required key is missing (a source puts into at least one channel)",
+		p + "3: a1.channels.c3: channel c3 is not used by any source or sink",
+		p + "3: a1.channels.c3.type: required key is missing (channel c3 is listed in a1.channels)",
+		p + "4: a1.sinks.k2.channel: required key is missing (a sink takes from one channel)",
+		p + "10: a1.sources.r2.channels: unknown channel c9 (not listed in a1.channels); did you mean c1?",
+		p + "21: a1.sinks.k3.channel: a sink takes from exactly one channel, not 2 (c1 c2)",
+		p + "24: a1.sinkgroups.g2.sinks: sink k1 is already in sink group g1 (a sink belongs to at most one group)",
+		p + "24: a1.sinkgroups.g2.sinks: unknown sink k4 (not listed in a1.sinks); did you mean k1?",
+		p + "28: a1.sinks.k5.type: sink k5 is not listed in a1.sinks; list it or remove its keys (did you mean k1?)",
+		p + "29: a1.sink.k1.batchSize: unknown key (did you mean a1.sinks.k1.batchSize?)",
+		p + "30: a1.channels.c1.capacity: empty value",
+		p + "31: port: not of the form <agent>.<property> (and no ${port} uses it)",
+	})
+	sameMessages(t, "warnings", a.Problems.Warnings(), nil)
+}
+
+func TestTheSeedsMisspeltMaxpenaltyGetsADidYouMean(t *testing.T) {
+	f, err := Load("../../testdata/config/seed-failover.properties")
+	if err != nil {
+		t.Fatal(err)
+	}
+	a := f.Agent("a1")
+	if err := a.Err(); err != nil {
+		t.Fatal(err)
+	}
+	// What the failover processor reads (FLUME.md §2.13), then Finish.
+	g := a.SinkGroups[0]
+	g.Processor.Duration("maxpenalty", 0, 1)
+	for _, s := range g.Sinks {
+		g.Processor.Int("priority."+s, 0)
+	}
+	g.Processor.Finish()
+	sameMessages(t, "errors", a.Problems.Errors(), []string{
+		"../../testdata/config/seed-failover.properties:32: a1.sinkgroups.g1.processor.priority.maxpenality: unknown key (did you mean maxpenalty?)",
+	})
+}
+
+func TestSecretValuesNeverAppearInMessages(t *testing.T) {
+	const secret = "hunter2-s3cr3t"
+	text := goodAgent +
+		"a1.sinks.k1.truststore-password = " + secret + "\n" +
+		"a1.sinks.k1.truststore-password = " + secret + "\n" +
+		"a1.sinks.k1.api.token = " + secret + "\n" +
+		"a1.sinks.k1.secretKey = ${env:NOPE}" + secret + "\n" +
+		"a1.sinks.k9.password = " + secret + "\n"
+	a := agentOf(t, "a1", text)
+	k1 := a.Sink("k1").Context
+	k1.Int("truststore-password", 0)
+	k1.Bool("api.token", false)
+	k1.OneOf("secretKey", "x", "x", "y")
+	k1.Finish()
+	all := append(a.Problems.Errors(), a.Problems.Warnings()...)
+	if len(all) < 6 {
+		t.Fatalf("expected a problem per secret key, got %s", messages(all))
+	}
+	for _, m := range messages(all) {
+		if strings.Contains(m, secret) || strings.Contains(m, "hunter") {
+			t.Errorf("secret echoed: %s", m)
+		}
+	}
+}
+
+func TestTheExampleAgentIsValid(t *testing.T) {
+	name := "../../testdata/example/agent.properties"
+	if _, err := os.Stat(name); err != nil {
+		t.Skip("the bundled example is not there yet")
+	}
+	f, err := Load(name)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := f.Agent("a1").Err(); err != nil {
+		t.Fatal(err)
+	}
+}
