@@ -1,0 +1,69 @@
+package sink
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// Null is Flume's null sink (FLUME.md §2.12): it takes up to batchSize events,
+// commits and discards them. It has no counters, as in Flume.
+//
+// Flume returns BACKOFF whenever a batch is not full; flumed returns Ready
+// whenever it took something, so a trickle is drained without 1 s naps.
+type Null struct {
+	name      string
+	batchSize int
+	log       *slog.Logger
+	take      *BatchTaker
+}
+
+var (
+	_ Sink       = (*Null)(nil)
+	_ BatchSizer = (*Null)(nil)
+)
+
+// NewNull builds a null sink; a batchSize below 1 becomes 100.
+func NewNull(name string, batchSize int, log *slog.Logger) *Null {
+	if batchSize < 1 {
+		batchSize = 100
+	}
+	return &Null{name: name, batchSize: batchSize, log: orDiscard(log)}
+}
+
+func newNullFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
+	n := c.Int("batchSize", 100)
+	if n < 1 {
+		c.Errorf("batchSize", "must be at least 1, not %d", n)
+	}
+	return NewNull(name, n, log), nil
+}
+
+// Name implements Sink.
+func (s *Null) Name() string { return s.name }
+
+// BatchSize implements BatchSizer.
+func (s *Null) BatchSize() int { return s.batchSize }
+
+// Start implements Sink.
+func (s *Null) Start(_ context.Context, ch channel.Channel) error {
+	s.take = &BatchTaker{Sink: s.name, Channel: ch, Size: s.batchSize, Log: s.log}
+	return nil
+}
+
+// Process takes one batch and throws it away.
+func (s *Null) Process(ctx context.Context) (Status, error) {
+	if s.take == nil {
+		return Backoff, errors.New("null sink not started")
+	}
+	return s.take.Process(ctx, func(context.Context, []channel.Event) error { return nil })
+}
+
+// Stop implements Sink.
+func (s *Null) Stop() error {
+	s.take = nil
+	return nil
+}

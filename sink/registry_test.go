@@ -1,0 +1,51 @@
+package sink
+
+// Sink and processor types are found by Flume's type name or Flume's class
+// name, in any case; Types and ProcessorTypes list the short names for "did
+// you mean" messages.
+
+import (
+	"slices"
+	"testing"
+)
+
+func TestLookupAcceptsTypeAndClassNamesInAnyCase(t *testing.T) {
+	for _, typ := range []string{
+		"logger", "LOGGER", "org.apache.flume.sink.LoggerSink",
+		"null", "Null", "org.apache.flume.sink.NullSink",
+		"file_roll", "FILE_ROLL", "org.apache.flume.sink.RollingFileSink",
+	} {
+		if _, ok := Lookup(typ); !ok {
+			t.Errorf("Lookup(%q) found nothing", typ)
+		}
+	}
+	for _, typ := range []string{
+		"default", "org.apache.flume.sink.DefaultSinkProcessor",
+		"failover", "FailOver", "org.apache.flume.sink.FailoverSinkProcessor",
+		"load_balance", "LOAD_BALANCE", "org.apache.flume.sink.LoadBalancingSinkProcessor",
+	} {
+		if _, ok := ProcessorLookup(typ); !ok {
+			t.Errorf("ProcessorLookup(%q) found nothing", typ)
+		}
+	}
+	if _, ok := Lookup("hdfs"); ok {
+		t.Error("Lookup(hdfs) found a sink flumed does not have")
+	}
+	if _, ok := ProcessorLookup("logger"); ok {
+		t.Error("a sink type was found as a processor")
+	}
+}
+
+func TestTypesListShortNamesSorted(t *testing.T) {
+	for _, want := range []string{"file_roll", "logger", "null"} {
+		if !slices.Contains(Types(), want) {
+			t.Errorf("Types() = %v, missing %s", Types(), want)
+		}
+	}
+	if got := ProcessorTypes(); !slices.Equal(got, []string{"default", "failover", "load_balance"}) {
+		t.Errorf("ProcessorTypes() = %v", got)
+	}
+	if !slices.IsSorted(Types()) {
+		t.Errorf("Types() not sorted: %v", Types())
+	}
+}
