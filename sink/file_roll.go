@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -15,6 +14,7 @@ import (
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/internal/fsutil"
 )
 
 // FileRollOptions configure a file_roll sink (FLUME.md §2.11).
@@ -51,25 +51,19 @@ type FileRoll struct {
 	counter counter.Sink
 	take    *BatchTaker
 
-	// Seams for tests: the clock and how a file is created.
-	now      func() time.Time
-	openFile func(path string) (rollFile, error)
+	// Seams for tests: the clock and the file system (fault injection).
+	now  func() time.Time
+	fsys fsutil.FS
 
 	// State owned by the runner goroutine.
-	f        rollFile
+	f        fsutil.File
 	path     string
 	opened   time.Time
+	size     int64  // bytes of committed-to-be batches in f: all written and synced
 	series   int64  // DEFAULT: start time in ms
 	index    int    // number in the last file name
 	lastRoll string // ROLLTIME: timestamp of the last file name
 	buf      []byte
-}
-
-// rollFile is what FileRoll needs of an open file.
-type rollFile interface {
-	io.Writer
-	Sync() error
-	Close() error
 }
 
 var (
@@ -89,11 +83,11 @@ func NewFileRoll(name string, opts FileRollOptions, log *slog.Logger) *FileRoll 
 		opts.PathManager = "default"
 	}
 	return &FileRoll{
-		name:     name,
-		opts:     opts,
-		log:      orDiscard(log),
-		now:      time.Now,
-		openFile: createExclusive,
+		name: name,
+		opts: opts,
+		log:  orDiscard(log),
+		now:  time.Now,
+		fsys: fsutil.OS{},
 	}
 }
 
@@ -180,6 +174,7 @@ func (s *FileRoll) write(_ context.Context, events []channel.Event) error {
 		s.abandon()
 		return fmt.Errorf("fsync %s: %w", s.path, err)
 	}
+	s.size += int64(len(s.buf))
 	return nil
 }
 
@@ -187,7 +182,8 @@ func (s *FileRoll) write(_ context.Context, events []channel.Event) error {
 func (s *FileRoll) open() error {
 	for range 1000 {
 		path := s.nextPath()
-		f, err := s.openFile(path)
+		// O_EXCL: never truncate a file left by an earlier run (Flume does).
+		f, err := s.fsys.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
 		if errors.Is(err, os.ErrExist) {
 			continue
 		}
@@ -197,12 +193,13 @@ func (s *FileRoll) open() error {
 		}
 		// fsync the directory so the new file's name survives a crash along
 		// with the data fsynced into it.
-		if err := syncDir(s.opts.Directory); err != nil {
+		if err := s.fsys.SyncDir(s.opts.Directory); err != nil {
 			_ = f.Close()
+			_ = s.fsys.Remove(path)
 			s.counter.ConnectionFailed.Add(1)
 			return fmt.Errorf("sync directory of %s: %w", path, err)
 		}
-		s.f, s.path, s.opened = f, path, s.now()
+		s.f, s.path, s.opened, s.size = f, path, s.now(), 0
 		s.counter.ConnectionCreated.Add(1)
 		s.log.Debug("opened file", "sink", s.name, "file", path)
 		return nil
@@ -246,11 +243,21 @@ func (s *FileRoll) closeFile() {
 }
 
 // abandon drops a file after a failed write or fsync: its state on disk is
-// unknown, so it is never written again (a retried fsync cannot be trusted).
-// The next batch goes to a new file. Part of the failed batch may remain in the
-// abandoned file; the batch is rolled back and written again (at-least-once).
+// unknown, so it is never written again (a retried fsync cannot be trusted)
+// and the next batch goes to a new file. The failed batch is rolled back and
+// written again there; cutting the file back to its last good size keeps the
+// batch from also appearing half-written here. That cut is best effort: if it
+// fails too, or a crash undoes it, the batch may appear twice (at-least-once).
+// A file that never held a good batch is removed instead, so a failing disk
+// does not leave a trail of empty files.
 func (s *FileRoll) abandon() {
+	if err := s.f.Truncate(s.size); err != nil {
+		s.log.Warn("cut failed batch from abandoned file", "sink", s.name, "file", s.path, "err", err)
+	}
 	_ = s.f.Close()
+	if s.size == 0 {
+		_ = s.fsys.Remove(s.path)
+	}
 	s.counter.ConnectionClosed.Add(1)
 	s.f = nil
 }
@@ -264,21 +271,4 @@ func (s *FileRoll) Stop() error {
 	s.take = nil
 	s.counter.Stopped()
 	return nil
-}
-
-func createExclusive(path string) (rollFile, error) {
-	f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-	if err != nil {
-		return nil, err
-	}
-	return f, nil
-}
-
-func syncDir(dir string) error {
-	d, err := os.Open(dir)
-	if err != nil {
-		return err
-	}
-	defer d.Close()
-	return d.Sync()
 }

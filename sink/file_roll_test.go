@@ -11,55 +11,59 @@ package sink
 
 import (
 	"context"
-	"errors"
 	"os"
 	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/internal/fsutil"
 )
 
-// tracedFile records writes and syncs in the shared trace and can fail them.
+// tracingFS records file opens, writes and syncs in the shared trace.
+type tracingFS struct {
+	fsutil.FS
+	tr *trace
+}
+
+func (t tracingFS) OpenFile(name string, flag int, perm os.FileMode) (fsutil.File, error) {
+	f, err := t.FS.OpenFile(name, flag, perm)
+	if err != nil {
+		return nil, err
+	}
+	t.tr.add("open %s", filepath.Base(name))
+	return tracedFile{f, t.tr}, nil
+}
+
 type tracedFile struct {
-	f         *os.File
-	tr        *trace
-	failWrite bool // write half the bytes, then fail
-	failSync  bool
+	fsutil.File
+	tr *trace
 }
 
-func (t *tracedFile) Write(p []byte) (int, error) {
-	if t.failWrite {
-		n, _ := t.f.Write(p[:len(p)/2])
-		t.tr.add("write failed")
-		return n, errors.New("no space left on device")
-	}
-	t.tr.add("write %d", len(p))
-	return t.f.Write(p)
+func (t tracedFile) Write(p []byte) (int, error) {
+	n, err := t.File.Write(p)
+	t.tr.add("write %d", n)
+	return n, err
 }
 
-func (t *tracedFile) Sync() error {
-	if t.failSync {
-		t.tr.add("sync failed")
-		return errors.New("input/output error")
-	}
+func (t tracedFile) Sync() error {
+	err := t.File.Sync()
 	t.tr.add("sync")
-	return t.f.Sync()
+	return err
 }
-
-func (t *tracedFile) Close() error { return t.f.Close() }
 
 type rollFixture struct {
-	t     *testing.T
-	dir   string
-	tr    *trace
-	ch    *fakeChannel
-	clock *fakeClock
-	s     *FileRoll
-	files []*tracedFile // every file opened, in order
+	t      *testing.T
+	dir    string
+	tr     *trace
+	ch     *fakeChannel
+	clock  *fakeClock
+	faults *fsutil.Faulty // above the real disk, below the sink
+	s      *FileRoll
 }
 
 func newRollFixture(t *testing.T, opts FileRollOptions) *rollFixture {
@@ -72,16 +76,9 @@ func newRollFixture(t *testing.T, opts FileRollOptions) *rollFixture {
 	fx.ch = newFakeChannel(fx.tr)
 	fx.s = NewFileRoll("k1", opts, nil)
 	fx.s.now = fx.clock.Now
-	fx.s.openFile = func(path string) (rollFile, error) {
-		f, err := os.OpenFile(path, os.O_WRONLY|os.O_CREATE|os.O_EXCL, 0o644)
-		if err != nil {
-			return nil, err
-		}
-		fx.tr.add("open %s", filepath.Base(path))
-		tf := &tracedFile{f: f, tr: fx.tr}
-		fx.files = append(fx.files, tf)
-		return tf, nil
-	}
+	// The trace sits under the faults, so it shows what reached the disk.
+	fx.faults = fsutil.NewFaulty(tracingFS{fsutil.OS{}, fx.tr})
+	fx.s.fsys = fx.faults
 	if err := fx.s.Start(context.Background(), fx.ch); err != nil {
 		t.Fatal(err)
 	}
@@ -228,37 +225,45 @@ func TestFileRollNeverOverwritesAnExistingFile(t *testing.T) {
 func TestFileRollWriteOrSyncFailureLosesNothing(t *testing.T) {
 	for _, tc := range []struct {
 		name   string
-		inject func(*tracedFile)
+		inject func(*fsutil.Faulty)
 	}{
-		{"write fails halfway", func(f *tracedFile) { f.failWrite = true }},
-		{"fsync fails", func(f *tracedFile) { f.failSync = true }},
+		{"write fails halfway (disk full)", func(f *fsutil.Faulty) { f.FailWrites(3, syscall.ENOSPC) }},
+		{"fsync fails (device error)", func(f *fsutil.Faulty) { f.FailSyncs(0, syscall.EIO) }},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			fx := newRollFixture(t, FileRollOptions{AppendNewline: true})
 			fx.ch.put(bodyEvents("a")...)
 			fx.process(Ready) // opens file -1
-			tc.inject(fx.files[0])
+			tc.inject(fx.faults)
 			fx.ch.put(bodyEvents("b", "c", "d")...)
-			if st, err := fx.s.Process(context.Background()); st != Backoff || err == nil {
-				t.Fatalf("process = %v, %v; want an error", st, err)
+			// The fault persists: every attempt fails and keeps the batch.
+			for range 3 {
+				if st, err := fx.s.Process(context.Background()); st != Backoff || err == nil {
+					t.Fatalf("process = %v, %v; want an error", st, err)
+				}
+				if got := fx.ch.bodies(); !slices.Equal(got, []string{"b", "c", "d"}) {
+					t.Fatalf("channel = %v, want the batch rolled back in order", got)
+				}
 			}
-			if got := fx.ch.bodies(); !slices.Equal(got, []string{"b", "c", "d"}) {
-				t.Fatalf("channel = %v, want the batch rolled back in order", got)
+			if fx.s.counter.EventWriteFail.Load() != 3 {
+				t.Fatalf("EventWriteFail = %d, want 3", fx.s.counter.EventWriteFail.Load())
 			}
-			if fx.s.counter.EventWriteFail.Load() != 1 {
-				t.Fatalf("EventWriteFail = %d, want 1", fx.s.counter.EventWriteFail.Load())
-			}
-			// The broken file is abandoned; the batch goes whole to a new file.
+			// The disk recovers: the whole batch goes to a new file, and the
+			// abandoned file was cut back to its committed batch.
+			fx.faults.Heal()
 			fx.process(Ready)
 			got := fx.contents()
-			if f2 := got[fx.series()+"-2"]; f2 != "b\nc\nd\n" {
-				t.Fatalf("files = %q, want the whole batch in -2", got)
+			var whole []string
+			for name, data := range got {
+				if data == "b\nc\nd\n" {
+					whole = append(whole, name)
+				}
 			}
-			if f1 := got[fx.series()+"-1"]; !strings.HasPrefix(f1, "a\n") {
-				t.Fatalf("file -1 = %q, want the committed batch kept", f1)
+			if len(got) != 2 || len(whole) != 1 || got[fx.series()+"-1"] != "a\n" {
+				t.Fatalf("files = %q, want -1 = a and one file with the whole batch (no empty leftovers)", got)
 			}
-			if fx.s.counter.EventDrainSuccess.Load() != 4 {
-				t.Fatalf("EventDrainSuccess = %d, want 4", fx.s.counter.EventDrainSuccess.Load())
+			if fx.s.counter.EventDrainSuccess.Load() != 4 || fx.ch.size() != 0 {
+				t.Fatalf("EventDrainSuccess = %d, left %d; want 4, 0", fx.s.counter.EventDrainSuccess.Load(), fx.ch.size())
 			}
 		})
 	}

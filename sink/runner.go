@@ -118,9 +118,8 @@ func (r *Runner) Stop() {
 	r.cancel()
 }
 
-// Drain keeps the runner delivering, without backoff sleeps between READYs,
-// until a Process finds nothing to take (and Empty, if set, agrees), then stops
-// it. It returns nil when the channel was drained, or ctx's error when ctx
+// Drain wakes the runner from any backoff sleep and keeps it delivering until
+// a Process finds nothing to take (and Empty, if set, agrees), then stops it. It returns nil when the channel was drained, or ctx's error when ctx
 // ended first: then the Process in flight is cancelled (its take rolls back)
 // and the runner has stopped. It returns an error too when the runner had
 // already been stopped before it drained.
