@@ -1,0 +1,405 @@
+package avrorpc
+
+import (
+	"bufio"
+	"crypto/tls"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"sync"
+	"sync/atomic"
+	"syscall"
+	"time"
+)
+
+// Handler receives the calls a server decodes. Calls of one connection arrive
+// one at a time, in the order the client sent them; calls of different
+// connections arrive concurrently. The Status returned is what the client is
+// told, so a handler returns StatusOK only once the events are safe.
+// Handlers own the events they are given; bodies alias the frame they came in.
+type Handler interface {
+	Append(e Event) Status
+	AppendBatch(events []Event) Status
+}
+
+// Defaults for ServerOptions' zero values.
+const (
+	DefaultMaxConnections = 1024
+	DefaultMaxMemory      = 512 << 20
+	DefaultReadTimeout    = 30 * time.Second
+)
+
+// ServerOptions configure a Server. Zero values mean the documented defaults.
+type ServerOptions struct {
+	Limits  Limits
+	Deflate bool // compression-type=deflate: one zlib stream each way
+	// DeflateLevel compresses replies (which are a few dozen bytes). Zero means
+	// Huffman-only coding, which keeps each connection's compressor small;
+	// any level decodes the same on the peer.
+	DeflateLevel int
+	TLS          *tls.Config // nil: plain TCP
+	// MaxConnections caps open connections; more are accepted and closed at once.
+	MaxConnections int
+	// MaxMemory caps frame bytes held by all connections at once (the budget).
+	// It must be at least Limits.MaxFrameBytes.
+	MaxMemory int64
+	// IdleTimeout closes a connection that starts no frame for this long.
+	// Zero keeps idle connections open (Flume's behaviour).
+	IdleTimeout time.Duration
+	// ReadTimeout bounds how long a started frame, and the TLS handshake, may
+	// take to arrive, and how long a reply may take to be written.
+	ReadTimeout time.Duration
+	// Filter, when set, decides whether a peer may connect (ipFilterRules).
+	Filter func(net.Addr) bool
+	// ClientHashes are client protocol hashes answered without asking for the
+	// client's protocol, besides ProtocolHash. Nil means {Flume19Hash}.
+	ClientHashes []Hash
+	Log          *slog.Logger
+}
+
+// ServerStats are a server's counters.
+type ServerStats struct {
+	Open     int64 // connections open now
+	Accepted int64 // connections accepted in total
+	Refused  int64 // closed at once: over MaxConnections or denied by Filter
+	BadInput int64 // closed for breaking the protocol, a limit or a timeout
+}
+
+// Server serves Flume's AvroSourceProtocol on one or more listeners.
+type Server struct {
+	h      Handler
+	o      ServerOptions
+	log    *slog.Logger
+	budget *budget
+
+	mu        sync.Mutex
+	closed    bool
+	listeners map[net.Listener]struct{}
+	conns     map[net.Conn]struct{}
+	known     map[Hash]bool // client protocol hashes we accept without their text
+	wg        sync.WaitGroup
+
+	open, accepted, refused, badInput atomic.Int64
+	badLog                            logLimiter
+}
+
+// maxLearned bounds how many client protocol hashes a server remembers after
+// validating their texts; beyond that it keeps asking (NONE) for them.
+const maxLearned = 64
+
+// NewServer returns a server that hands calls to h.
+func NewServer(h Handler, o ServerOptions) *Server {
+	o.Limits = o.Limits.withDefaults()
+	if o.MaxConnections <= 0 {
+		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxMemory <= 0 {
+		o.MaxMemory = DefaultMaxMemory
+	}
+	o.MaxMemory = max(o.MaxMemory, int64(o.Limits.MaxFrameBytes))
+	if o.ReadTimeout <= 0 {
+		o.ReadTimeout = DefaultReadTimeout
+	}
+	if o.DeflateLevel == 0 {
+		o.DeflateLevel = flateHuffmanOnly
+	}
+	if o.ClientHashes == nil {
+		o.ClientHashes = []Hash{Flume19Hash}
+	}
+	if o.Log == nil {
+		o.Log = slog.New(slog.DiscardHandler)
+	}
+	s := &Server{
+		h: h, o: o, log: o.Log,
+		budget:    &budget{limit: o.MaxMemory},
+		listeners: map[net.Listener]struct{}{},
+		conns:     map[net.Conn]struct{}{},
+		known:     map[Hash]bool{ProtocolHash: true},
+	}
+	for _, h := range o.ClientHashes {
+		s.known[h] = true
+	}
+	return s
+}
+
+// Stats returns the server's counters.
+func (s *Server) Stats() ServerStats {
+	return ServerStats{Open: s.open.Load(), Accepted: s.accepted.Load(), Refused: s.refused.Load(), BadInput: s.badInput.Load()}
+}
+
+// Serve accepts connections on l until Close. It returns nil after Close.
+func (s *Server) Serve(l net.Listener) error {
+	s.mu.Lock()
+	if s.closed {
+		s.mu.Unlock()
+		return l.Close()
+	}
+	s.listeners[l] = struct{}{}
+	s.wg.Add(1)
+	s.mu.Unlock()
+	defer s.wg.Done()
+
+	var pause time.Duration
+	for {
+		raw, err := l.Accept()
+		if err != nil {
+			if s.isClosed() {
+				return nil
+			}
+			var ne net.Error
+			if errors.As(err, &ne) && ne.Timeout() || errors.Is(err, syscall.EMFILE) || errors.Is(err, syscall.ENFILE) {
+				// Out of file descriptors and the like: wait and retry rather
+				// than spin or give up.
+				pause = min(max(2*pause, 5*time.Millisecond), time.Second)
+				s.log.Warn("accept failed; retrying", "err", err, "in", pause)
+				time.Sleep(pause)
+				continue
+			}
+			return err
+		}
+		pause = 0
+		s.accepted.Add(1)
+		s.mu.Lock()
+		switch {
+		case s.closed:
+			s.mu.Unlock()
+			raw.Close()
+			return nil
+		case len(s.conns) >= s.o.MaxConnections:
+			s.mu.Unlock()
+			s.refused.Add(1)
+			s.warnLimited("refusing connection: max-connections reached", "remote", raw.RemoteAddr().String(), "max", s.o.MaxConnections)
+			raw.Close()
+			continue
+		}
+		s.conns[raw] = struct{}{}
+		s.open.Add(1)
+		s.wg.Add(1)
+		s.mu.Unlock()
+		go s.serveConn(raw)
+	}
+}
+
+func (s *Server) isClosed() bool {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.closed
+}
+
+// Close stops accepting, closes every connection and waits until every
+// connection's goroutine (and so every handler call) has returned.
+func (s *Server) Close() error {
+	s.mu.Lock()
+	s.closed = true
+	for l := range s.listeners {
+		l.Close()
+	}
+	for c := range s.conns {
+		c.Close()
+	}
+	s.mu.Unlock()
+	s.wg.Wait()
+	return nil
+}
+
+// connState is what one connection remembers between frames.
+type connState struct {
+	handshaken bool
+	hs         []byte // scratch for the handshake response
+}
+
+func (s *Server) serveConn(raw net.Conn) {
+	remote := raw.RemoteAddr().String()
+	defer func() {
+		raw.Close()
+		s.mu.Lock()
+		delete(s.conns, raw)
+		s.mu.Unlock()
+		s.open.Add(-1)
+		s.wg.Done()
+	}()
+	if s.o.Filter != nil && !s.o.Filter(raw.RemoteAddr()) {
+		s.refused.Add(1)
+		s.warnLimited("refusing connection: denied by ipFilterRules", "remote", remote)
+		return
+	}
+	c := layer(raw, s.o.Deflate, s.o.DeflateLevel, s.o.TLS, true)
+	if tc, ok := c.(*tls.Conn); ok {
+		_ = raw.SetDeadline(time.Now().Add(s.o.ReadTimeout))
+		if err := tc.Handshake(); err != nil {
+			s.connFailed(remote, "tls handshake", err)
+			return
+		}
+		_ = raw.SetDeadline(time.Time{})
+	}
+	br := bufio.NewReaderSize(c, 4096)
+	fr := frameReader{r: br, lim: s.o.Limits, budget: s.budget}
+	var st connState
+	var out []byte
+	for {
+		// Between frames only the idle timeout applies; once a frame starts it
+		// must be complete within ReadTimeout, so a peer trickling a byte a
+		// second cannot hold a connection (or its buffer) for long.
+		var idle time.Time
+		if s.o.IdleTimeout > 0 {
+			idle = time.Now().Add(s.o.IdleTimeout)
+		}
+		_ = raw.SetReadDeadline(idle)
+		if _, err := br.Peek(1); err != nil {
+			s.connEnded(remote, err, true)
+			return
+		}
+		_ = raw.SetReadDeadline(time.Now().Add(s.o.ReadTimeout))
+		serial, payload, err := fr.read()
+		if err != nil {
+			fr.release()
+			s.connEnded(remote, err, false)
+			return
+		}
+		out, err = s.respond(&st, serial, payload, out[:0])
+		fr.release()
+		if err != nil {
+			s.connFailed(remote, "bad request", err)
+			return
+		}
+		_ = raw.SetWriteDeadline(time.Now().Add(s.o.ReadTimeout))
+		if _, err := c.Write(out); err != nil {
+			s.connEnded(remote, err, false)
+			return
+		}
+	}
+}
+
+// respond decodes one request frame, calls the handler and appends the reply
+// frame to out. An error means the connection must be closed.
+func (s *Server) respond(st *connState, serial int32, payload, out []byte) ([]byte, error) {
+	d := newDecoder(payload)
+	var hs []byte // a zero-length handshake buffer once past the handshake
+	if !st.handshaken {
+		req, err := decodeHandshakeRequest(d)
+		if err != nil {
+			return out, err
+		}
+		resp, err := s.handshake(&req)
+		if err != nil {
+			return out, err
+		}
+		st.hs = appendHandshakeResponse(st.hs[:0], &resp)
+		hs = st.hs
+		if resp.match == matchNone {
+			return appendHandshakeOnly(out, serial, hs), nil
+		}
+		st.handshaken = true
+	}
+	c, err := decodeCall(d, s.o.Limits)
+	if err != nil {
+		var unknown *unknownMessageError
+		if errors.As(err, &unknown) {
+			s.warnLimited("answering an unknown message with an error", "message", unknown.name)
+			return appendErrorResponse(out, serial, hs, unknown.Error()), nil
+		}
+		return out, err
+	}
+	var status Status
+	switch c.message {
+	case "":
+		return appendHandshakeOnly(out, serial, hs), nil
+	case msgAppend:
+		status = s.h.Append(c.events[0])
+	default:
+		status = s.h.AppendBatch(c.events)
+	}
+	return appendStatusResponse(out, serial, hs, status), nil
+}
+
+// handshake answers a HandshakeRequest as Avro's Java Responder does: a
+// known client hash, or a client protocol we can serve, gives BOTH when the
+// client guessed our hash and CLIENT otherwise; anything else gives NONE, and
+// the client is expected to retry with its protocol text. Every answer but
+// BOTH carries our protocol and hash.
+func (s *Server) handshake(req *handshakeRequest) (handshakeResponse, error) {
+	s.mu.Lock()
+	known := s.known[req.clientHash]
+	s.mu.Unlock()
+	if !known && req.clientProtocol != nil {
+		if err := checkProtocol(*req.clientProtocol); err != nil {
+			return handshakeResponse{}, protoErrorf("client protocol %s: %v", req.clientHash, err)
+		}
+		known = true
+		s.mu.Lock()
+		if len(s.known) < maxLearned {
+			s.known[req.clientHash] = true
+		}
+		s.mu.Unlock()
+	}
+	var r handshakeResponse
+	switch {
+	case !known:
+		r.match = matchNone
+	case req.serverHash == ProtocolHash:
+		r.match = matchBoth
+	default:
+		r.match = matchClient
+	}
+	if r.match != matchBoth {
+		r.serverProtocol = &ProtocolText
+		r.serverHash = &ProtocolHash
+	}
+	return r, nil
+}
+
+// connEnded logs why a connection's read or write loop stopped. betweenFrames
+// says no frame had started.
+func (s *Server) connEnded(remote string, err error, betweenFrames bool) {
+	var ne net.Error
+	switch {
+	case s.isClosed():
+	case errors.Is(err, io.EOF) && betweenFrames:
+		s.log.Debug("connection closed by peer", "remote", remote)
+	case errors.As(err, &ne) && ne.Timeout() && betweenFrames:
+		s.log.Info("closing idle connection", "remote", remote, "idle-timeout", s.o.IdleTimeout)
+	case errors.As(err, &ne) && ne.Timeout():
+		s.connFailed(remote, "frame not complete within read-timeout", err)
+	case errors.Is(err, ErrProtocol), errors.Is(err, errBudget), errors.Is(err, io.ErrUnexpectedEOF):
+		s.connFailed(remote, "bad frame", err)
+	default:
+		s.log.Info("connection failed", "remote", remote, "err", err)
+	}
+}
+
+// connFailed counts and logs (rate-limited) a connection closed for bad input.
+func (s *Server) connFailed(remote, what string, err error) {
+	s.badInput.Add(1)
+	s.warnLimited("closing connection: "+what, "remote", remote, "err", err)
+}
+
+func (s *Server) warnLimited(msg string, args ...any) {
+	if ok, suppressed := s.badLog.allow(time.Now()); ok {
+		if suppressed > 0 {
+			args = append(args, "suppressed", suppressed)
+		}
+		s.log.Warn(msg, args...)
+	}
+}
+
+// logLimiter lets one warning through per second and counts the rest, so a
+// flood of bad connections cannot flood the log.
+type logLimiter struct {
+	mu         sync.Mutex
+	next       time.Time
+	suppressed int
+}
+
+func (l *logLimiter) allow(now time.Time) (bool, int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if now.Before(l.next) {
+		l.suppressed++
+		return false, 0
+	}
+	n := l.suppressed
+	l.suppressed = 0
+	l.next = now.Add(time.Second)
+	return true, n
+}
