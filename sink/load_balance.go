@@ -5,11 +5,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"strconv"
 	"strings"
 	"sync"
 	"time"
 
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/internal/counter"
 )
 
 // LoadBalanceOptions configure a load_balance processor.
@@ -61,7 +63,10 @@ type lbState struct {
 	restore  time.Time // eligible again when restore < now
 }
 
-var _ Processor = (*LoadBalance)(nil)
+var (
+	_ Processor         = (*LoadBalance)(nil)
+	_ counter.Monitored = (*LoadBalance)(nil)
+)
 
 // NewLoadBalance builds a load_balance processor; it needs at least two sinks.
 func NewLoadBalance(group string, sinks []Sink, opts LoadBalanceOptions, log *slog.Logger) (*LoadBalance, error) {
@@ -224,4 +229,22 @@ func (lb *LoadBalance) State() []LoadBalanceSinkState {
 		}
 	}
 	return out
+}
+
+// FlumeMetrics renders the group's state for the metrics JSON (flumed's own
+// SINK_PROCESSOR group): the sinks backed off now, and per backed-off sink its
+// consecutive failures and when it returns, in epoch ms.
+func (lb *LoadBalance) FlumeMetrics() map[string]string {
+	m := map[string]string{"Type": "SINK_PROCESSOR"}
+	var out []string
+	for _, s := range lb.State() {
+		if s.BackedOff.IsZero() {
+			continue
+		}
+		out = append(out, s.Sink)
+		m["Sink."+s.Sink+".Failures"] = strconv.Itoa(s.Failures)
+		m["Sink."+s.Sink+".RetryAt"] = strconv.FormatInt(s.BackedOff.UnixMilli(), 10)
+	}
+	m["BackedOffSinks"] = strings.Join(out, " ")
+	return m
 }

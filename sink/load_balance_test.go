@@ -12,6 +12,7 @@ import (
 	"errors"
 	"math/rand/v2"
 	"slices"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -157,6 +158,18 @@ func TestLoadBalanceBackoffGrowsIsCappedAndResetsOnSuccess(t *testing.T) {
 	}
 	if d := fx.backedOffFor("k1"); d > 2*time.Second || d < 1600*time.Millisecond {
 		t.Fatalf("backoff after a reset = %v, want about 2s", d)
+	}
+}
+
+func TestLoadBalanceMetricsShowBackedOffSinks(t *testing.T) {
+	fx := newLBFixture(t, LoadBalanceOptions{Backoff: true}, "k1", "k2")
+	fx.byName["k1"].fail()
+	fx.process()
+	m := fx.lb.FlumeMetrics()
+	retry := fx.clock.Now().Add(fx.backedOffFor("k1")).UnixMilli()
+	if m["Type"] != "SINK_PROCESSOR" || m["BackedOffSinks"] != "k1" || m["Sink.k1.Failures"] != "1" ||
+		m["Sink.k1.RetryAt"] != strconv.FormatInt(retry, 10) {
+		t.Fatalf("metrics = %v", m)
 	}
 }
 
