@@ -23,7 +23,10 @@ type Factory func(name string, c *config.Context) (Spec, error)
 
 // registry maps Flume channel type names (lower case) and Flume's class names
 // to factories. Each channel type adds its own line.
-var registry = map[string]Factory{}
+var registry = map[string]Factory{
+	"memory":                                 memoryFactory,
+	"org.apache.flume.channel.MemoryChannel": memoryFactory,
+}
 
 // Lookup finds a channel type by Flume type name (case-insensitive) or by
 // Flume's class name.

@@ -1,0 +1,579 @@
+package channel
+
+import (
+	"fmt"
+	"log/slog"
+	"math"
+	"runtime/debug"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/flumed/flumed/internal/config"
+)
+
+// Memory is Flume's memory channel: a bounded in-process queue that loses its
+// events when the process stops. Its semantics follow Flume's MemoryChannel
+// (FLUME.md §2.7, §3.6):
+//
+//   - puts are staged in the transaction and checked against capacity and byte
+//     capacity only at Commit, which waits up to keep-alive for space and then
+//     fails with ErrFull (the transaction is then rolled back);
+//   - Take waits up to keep-alive when the queue is empty, then returns nothing;
+//   - taken events keep occupying capacity until their take commits, so a
+//     rollback can always put them back at the head, in order.
+//
+// Put takes ownership of each event's Headers and Body: the caller must not
+// modify them afterwards. Events returned by Take are the very values a
+// rollback requeues, so takers must treat them as read-only.
+type Memory struct {
+	name      string
+	opts      MemoryOptions
+	byteLimit int64 // usable body bytes after the buffer percentage; 0 = unlimited
+
+	mu        sync.Mutex
+	queue     ring          // committed events not yet taken, oldest first
+	held      int           // committed events whose take has not committed: queue + in-flight takes
+	heldBytes int64         // body bytes of those events
+	closed    atomic.Bool   // set under mu; read without it by the fast paths
+	done      chan struct{} // closed by Close: wakes every waiter
+	added     signal        // events became takeable
+	freed     signal        // capacity or byte capacity was released
+
+	putAttempts, putSuccesses   atomic.Int64
+	takeAttempts, takeSuccesses atomic.Int64
+	start, stop                 atomic.Int64 // unix ms, 0 = unset
+}
+
+var _ Channel = (*Memory)(nil)
+
+// NewMemory returns an open memory channel. It panics when opts are invalid
+// (see MemoryOptions.Validate): options from users go through the "memory"
+// factory, which reports bad values as configuration problems instead.
+func NewMemory(name string, opts MemoryOptions) *Memory {
+	opts = opts.normalize()
+	if err := opts.Validate(); err != nil {
+		panic(fmt.Sprintf("channel.NewMemory(%q): %v", name, err))
+	}
+	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), done: make(chan struct{})}
+	m.start.Store(time.Now().UnixMilli())
+	return m
+}
+
+// Name returns the component name.
+func (m *Memory) Name() string { return m.name }
+
+// Options returns the options the channel runs with, zero values filled in.
+func (m *Memory) Options() MemoryOptions { return m.opts }
+
+// Begin starts a transaction. Any goroutine may call it.
+func (m *Memory) Begin() Txn { return &memoryTxn{ch: m} }
+
+// Stats returns Flume's counters. Size counts events whose take has not
+// committed yet, as capacity does (Flume's ChannelSize shows the same numbers
+// at every commit and rollback).
+func (m *Memory) Stats() Stats {
+	// Size and successes change together under mu; attempts are counted before
+	// the commit that makes them successes, so reading them after keeps
+	// successes <= attempts.
+	m.mu.Lock()
+	size, putOK, takeOK := m.held, m.putSuccesses.Load(), m.takeSuccesses.Load()
+	m.mu.Unlock()
+	ms := func(v int64) time.Time {
+		if v == 0 {
+			return time.Time{}
+		}
+		return time.UnixMilli(v)
+	}
+	return Stats{
+		Type:          "memory",
+		Size:          int64(size),
+		Capacity:      int64(m.opts.Capacity),
+		PutAttempts:   m.putAttempts.Load(),
+		PutSuccesses:  putOK,
+		TakeAttempts:  m.takeAttempts.Load(),
+		TakeSuccesses: takeOK,
+		StartTime:     ms(m.start.Load()),
+		StopTime:      ms(m.stop.Load()),
+	}
+}
+
+// Close discards the queued events (a memory channel keeps nothing) and makes
+// every transaction, open or new, fail with ErrClosed. Waiting takes and
+// commits wake at once. Close is idempotent.
+func (m *Memory) Close() error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return nil
+	}
+	m.closed.Store(true)
+	close(m.done)
+	m.queue = ring{}
+	m.stop.Store(time.Now().UnixMilli())
+	return nil
+}
+
+func (m *Memory) errClosed() error { return fmt.Errorf("channel %s: %w", m.name, ErrClosed) }
+
+// take moves up to max events from the head into a new slice, waiting up to
+// keep-alive while the queue is empty.
+func (m *Memory) take(max int) ([]Event, error) {
+	var timer *time.Timer
+	expired := false
+	m.mu.Lock()
+	for {
+		if m.closed.Load() {
+			m.mu.Unlock()
+			stopTimer(timer)
+			return nil, m.errClosed()
+		}
+		if n := min(max, m.queue.len()); n > 0 {
+			out := make([]Event, n)
+			m.queue.popFront(out)
+			m.mu.Unlock()
+			stopTimer(timer)
+			return out, nil
+		}
+		if expired || m.opts.KeepAlive <= 0 {
+			m.mu.Unlock()
+			return nil, nil
+		}
+		if timer == nil {
+			timer = time.NewTimer(m.opts.KeepAlive)
+		}
+		wake := m.added.wait()
+		m.mu.Unlock()
+		select {
+		case <-wake:
+		case <-m.done:
+		case <-timer.C:
+			expired = true // look once more: a put may have landed meanwhile
+		}
+		m.mu.Lock()
+	}
+}
+
+// commitPuts appends events to the tail once capacity and byte capacity have
+// room for all of them, waiting up to keep-alive for takes to free space.
+func (m *Memory) commitPuts(events []Event, bytes int64) error {
+	n := len(events)
+	// A transaction that can never fit fails at once rather than after a wait.
+	if m.byteLimit > 0 && bytes > m.byteLimit {
+		return m.errFull(n, fmt.Sprintf("%d body bytes exceed byteCapacity's %d usable bytes", bytes, m.byteLimit))
+	}
+	var timer *time.Timer
+	expired := false
+	m.mu.Lock()
+	for {
+		if m.closed.Load() {
+			m.mu.Unlock()
+			stopTimer(timer)
+			return m.errClosed()
+		}
+		reason := m.noRoom(n, bytes)
+		if reason == "" {
+			m.queue.pushBack(events)
+			m.held += n
+			m.heldBytes += bytes
+			m.added.notify()
+			m.putSuccesses.Add(int64(n)) // under mu: Stats sees it with the size
+			m.mu.Unlock()
+			stopTimer(timer)
+			return nil
+		}
+		if expired || m.opts.KeepAlive <= 0 {
+			m.mu.Unlock()
+			return m.errFull(n, reason)
+		}
+		if timer == nil {
+			timer = time.NewTimer(m.opts.KeepAlive)
+		}
+		wake := m.freed.wait()
+		m.mu.Unlock()
+		select {
+		case <-wake:
+		case <-m.done:
+		case <-timer.C:
+			expired = true // look once more: a take may have committed meanwhile
+		}
+		m.mu.Lock()
+	}
+}
+
+func stopTimer(t *time.Timer) {
+	if t != nil {
+		t.Stop()
+	}
+}
+
+// noRoom says why n events of the given body bytes do not fit now ("" when
+// they do). The caller holds m.mu.
+func (m *Memory) noRoom(n int, bytes int64) string {
+	if m.held+n > m.opts.Capacity {
+		return fmt.Sprintf("capacity %d reached (%d events held)", m.opts.Capacity, m.held)
+	}
+	if m.byteLimit > 0 && m.heldBytes+bytes > m.byteLimit {
+		return fmt.Sprintf("byteCapacity reached (%d of %d usable body bytes held)", m.heldBytes, m.byteLimit)
+	}
+	return ""
+}
+
+func (m *Memory) errFull(n int, reason string) error {
+	return fmt.Errorf("channel %s: commit %d events: %s; sinks are not keeping up: %w", m.name, n, reason, ErrFull)
+}
+
+// commitTakes makes taken events permanently gone and releases their space.
+func (m *Memory) commitTakes(n int, bytes int64) error {
+	m.mu.Lock()
+	if m.closed.Load() {
+		m.mu.Unlock()
+		return m.errClosed()
+	}
+	m.held -= n
+	m.heldBytes -= bytes
+	m.freed.notify()
+	m.takeSuccesses.Add(int64(n))
+	m.mu.Unlock()
+	return nil
+}
+
+// rollbackTakes returns taken events to the head, in their original order.
+// Their capacity was never released, so they always fit.
+func (m *Memory) rollbackTakes(events []Event) error {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	if m.closed.Load() {
+		return m.errClosed()
+	}
+	m.queue.pushFront(events)
+	m.added.notify()
+	return nil
+}
+
+// memoryTxn stages one transaction's puts or takes. It belongs to one
+// goroutine; only the channel's shared state is locked.
+type memoryTxn struct {
+	ch        *Memory
+	done      bool
+	puts      []Event
+	putBytes  int64
+	takes     []Event // in the order taken, for a rollback to restore
+	takeBytes int64
+	taking    bool // a Take call was made: no Put may follow
+}
+
+func (t *memoryTxn) check() error {
+	if t.ch.closed.Load() {
+		return t.ch.errClosed()
+	}
+	if t.done {
+		return ErrTxnDone
+	}
+	return nil
+}
+
+// Put stages events; capacity is checked at Commit, as in Flume.
+func (t *memoryTxn) Put(events ...Event) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.taking {
+		return ErrMixed
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	// Flume counts an attempt for every event offered, refused or not.
+	t.ch.putAttempts.Add(int64(len(events)))
+	if limit := t.ch.opts.TransactionCapacity; len(t.puts)+len(events) > limit {
+		return fmt.Errorf("channel %s: put %d events: transaction holds %d of transactionCapacity %d: %w",
+			t.ch.name, len(events), len(t.puts), limit, ErrTxnFull)
+	}
+	for _, e := range events {
+		t.putBytes += int64(e.Size())
+	}
+	t.puts = append(t.puts, events...)
+	return nil
+}
+
+// Take removes up to max events from the head. Attempts are counted as Flume
+// counts its one-event take() calls in a sink's batch loop: one per event
+// returned, plus one for the empty take that ends a short batch.
+func (t *memoryTxn) Take(max int) ([]Event, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if len(t.puts) > 0 {
+		return nil, ErrMixed
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	t.taking = true
+	if limit := t.ch.opts.TransactionCapacity; len(t.takes)+max > limit {
+		t.ch.takeAttempts.Add(1)
+		return nil, fmt.Errorf("channel %s: take %d events: transaction holds %d of transactionCapacity %d: %w",
+			t.ch.name, max, len(t.takes), limit, ErrTxnFull)
+	}
+	out, err := t.ch.take(max)
+	if err != nil {
+		return nil, err
+	}
+	attempts := len(out)
+	if len(out) < max {
+		attempts++
+	}
+	t.ch.takeAttempts.Add(int64(attempts))
+	for _, e := range out {
+		t.takeBytes += int64(e.Size())
+	}
+	t.takes = append(t.takes, out...)
+	return out, nil
+}
+
+// Commit publishes staged puts (waiting up to keep-alive for space) or makes
+// takes permanent. A failed Commit leaves the transaction rolled back.
+func (t *memoryTxn) Commit() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	t.done = true
+	switch {
+	case len(t.puts) > 0:
+		return t.ch.commitPuts(t.puts, t.putBytes)
+	case len(t.takes) > 0:
+		return t.ch.commitTakes(len(t.takes), t.takeBytes)
+	}
+	return nil
+}
+
+// Rollback drops staged puts or returns taken events to the head in order.
+func (t *memoryTxn) Rollback() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	t.done = true
+	if len(t.takes) > 0 {
+		return t.ch.rollbackTakes(t.takes)
+	}
+	return nil
+}
+
+// signal wakes every goroutine waiting for a state change. Its channel is made
+// only when someone waits, so commits nobody waits for allocate nothing.
+// The caller holds the channel's mutex for both methods.
+type signal struct{ ch chan struct{} }
+
+func (s *signal) wait() <-chan struct{} {
+	if s.ch == nil {
+		s.ch = make(chan struct{})
+	}
+	return s.ch
+}
+
+func (s *signal) notify() {
+	if s.ch != nil {
+		close(s.ch)
+		s.ch = nil
+	}
+}
+
+// ring is a growable circular FIFO of events with O(1) pushes at both ends,
+// so a rolled-back take goes back to the head without shifting the queue.
+// It grows by doubling and shrinks by half when a quarter full, so a burst
+// does not pin its memory after the queue drains.
+type ring struct {
+	buf  []Event
+	head int // index of the oldest event
+	n    int
+}
+
+const ringMin = 64
+
+func (r *ring) len() int { return r.n }
+
+// resize copies the events, oldest first, into a buffer of size c >= r.n.
+func (r *ring) resize(c int) {
+	nb := make([]Event, c)
+	if r.n > 0 {
+		k := copy(nb, r.buf[r.head:min(r.head+r.n, len(r.buf))])
+		copy(nb[k:r.n], r.buf)
+	}
+	r.buf, r.head = nb, 0
+}
+
+func (r *ring) reserve(extra int) {
+	if r.n+extra > len(r.buf) {
+		r.resize(max(ringMin, 2*len(r.buf), r.n+extra))
+	}
+}
+
+func (r *ring) pushBack(es []Event) {
+	r.reserve(len(es))
+	for _, e := range es {
+		r.buf[(r.head+r.n)%len(r.buf)] = e
+		r.n++
+	}
+}
+
+// pushFront puts es at the head so that es[0] is the next event taken.
+func (r *ring) pushFront(es []Event) {
+	r.reserve(len(es))
+	for i := len(es) - 1; i >= 0; i-- {
+		r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
+		r.buf[r.head] = es[i]
+		r.n++
+	}
+}
+
+// popFront moves len(dst) <= r.len() events from the head into dst, clearing
+// their slots so the ring does not keep bodies alive.
+func (r *ring) popFront(dst []Event) {
+	for i := range dst {
+		dst[i] = r.buf[r.head]
+		r.buf[r.head] = Event{}
+		r.head = (r.head + 1) % len(r.buf)
+		r.n--
+	}
+	if len(r.buf) > ringMin && r.n < len(r.buf)/4 {
+		r.resize(max(ringMin, len(r.buf)/2))
+	}
+}
+
+// MemoryOptions configure a memory channel. The "memory" factory fills them
+// from Flume's keys; DefaultMemoryOptions gives Flume's defaults.
+type MemoryOptions struct {
+	// Capacity is the most events the channel holds, counting taken events
+	// whose take has not committed. Zero means Flume's default, 100.
+	Capacity int
+	// TransactionCapacity is the most events one transaction may put or take.
+	// Zero means min(100, Capacity).
+	TransactionCapacity int
+	// KeepAlive is how long an empty Take and a Commit short of space wait.
+	// Zero means do not wait (Flume's default, 3 s, is applied by the factory
+	// and by DefaultMemoryOptions).
+	KeepAlive time.Duration
+	// ByteCapacity bounds the body bytes held (headers are not counted, as in
+	// Flume). Zero means unlimited.
+	ByteCapacity int64
+	// ByteCapacityBufferPercentage is the share of ByteCapacity kept back for
+	// what body bytes do not count (headers, object overhead), 0–99.
+	ByteCapacityBufferPercentage int
+}
+
+// DefaultMemoryOptions returns Flume's defaults. Where Flume sizes byteCapacity
+// at 80% of the JVM heap, flumed uses 80% of the Go memory limit (GOMEMLIMIT)
+// when one is set and no byte limit otherwise: the event capacity still bounds
+// memory, and a process without a limit has no heap size to take a share of.
+func DefaultMemoryOptions() MemoryOptions {
+	o := MemoryOptions{Capacity: 100, TransactionCapacity: 100, KeepAlive: 3 * time.Second, ByteCapacityBufferPercentage: 20}
+	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 {
+		o.ByteCapacity = limit / 10 * 8
+	}
+	return o
+}
+
+func (o MemoryOptions) normalize() MemoryOptions {
+	if o.Capacity == 0 {
+		o.Capacity = 100
+	}
+	if o.TransactionCapacity == 0 {
+		o.TransactionCapacity = min(100, o.Capacity)
+	}
+	return o
+}
+
+// Validate reports the first invalid option, zero values taken as documented.
+func (o MemoryOptions) Validate() error {
+	o = o.normalize()
+	switch {
+	case o.Capacity < 0:
+		return fmt.Errorf("capacity %d is not positive", o.Capacity)
+	case o.TransactionCapacity < 0:
+		return fmt.Errorf("transactionCapacity %d is not positive", o.TransactionCapacity)
+	case o.TransactionCapacity > o.Capacity:
+		return fmt.Errorf("transactionCapacity %d is more than capacity %d", o.TransactionCapacity, o.Capacity)
+	case o.KeepAlive < 0:
+		return fmt.Errorf("keep-alive %s is negative", o.KeepAlive)
+	case o.ByteCapacity < 0:
+		return fmt.Errorf("byteCapacity %d is negative", o.ByteCapacity)
+	case o.ByteCapacityBufferPercentage < 0 || o.ByteCapacityBufferPercentage > 99:
+		return fmt.Errorf("byteCapacityBufferPercentage %d is not between 0 and 99", o.ByteCapacityBufferPercentage)
+	case o.ByteCapacity > 0 && o.byteLimit() == 0:
+		return fmt.Errorf("byteCapacity %d leaves no bytes after byteCapacityBufferPercentage %d",
+			o.ByteCapacity, o.ByteCapacityBufferPercentage)
+	}
+	return nil
+}
+
+// byteLimit is the usable body bytes: ByteCapacity less the buffer percentage.
+func (o MemoryOptions) byteLimit() int64 {
+	if o.ByteCapacity <= 0 {
+		return 0
+	}
+	// Divide first where the product could overflow.
+	if o.ByteCapacity > math.MaxInt64/100 {
+		return o.ByteCapacity / 100 * int64(100-o.ByteCapacityBufferPercentage)
+	}
+	return o.ByteCapacity * int64(100-o.ByteCapacityBufferPercentage) / 100
+}
+
+// memorySpec is a configured memory channel.
+type memorySpec struct{ opts MemoryOptions }
+
+func (s memorySpec) TransactionCapacity() int { return s.opts.TransactionCapacity }
+
+func (s memorySpec) Open(name string, log *slog.Logger) (Channel, error) {
+	if log != nil {
+		log.Debug("memory channel open", "channel", name, "capacity", s.opts.Capacity,
+			"transactionCapacity", s.opts.TransactionCapacity, "keepAlive", s.opts.KeepAlive,
+			"byteCapacity", s.opts.ByteCapacity)
+	}
+	return NewMemory(name, s.opts), nil
+}
+
+// memoryFactory reads Flume's memory channel keys. Where Flume silently falls
+// back to a default for a bad or non-positive number, flumed records a problem
+// (and carries on with the default, so every problem of the file is found).
+// The returned spec is always valid.
+func memoryFactory(_ string, c *config.Context) (Spec, error) {
+	o := DefaultMemoryOptions()
+	def := o
+	if v := c.Int("capacity", o.Capacity); v > 0 {
+		o.Capacity = v
+	} else {
+		c.Errorf("capacity", "must be a positive number of events, not %d", v)
+	}
+	if v := c.Int("transactionCapacity", o.TransactionCapacity); v > 0 {
+		o.TransactionCapacity = v
+	} else {
+		c.Errorf("transactionCapacity", "must be a positive number of events, not %d", v)
+	}
+	if o.TransactionCapacity > o.Capacity {
+		c.Errorf("transactionCapacity", "%d is more than capacity %d (a transaction must fit in the channel)",
+			o.TransactionCapacity, o.Capacity)
+		o.TransactionCapacity = o.Capacity
+	}
+	if v := c.Duration("keep-alive", o.KeepAlive, time.Second); v >= 0 {
+		o.KeepAlive = v
+	} else {
+		c.Errorf("keep-alive", "must be zero or more seconds, not %d", v/time.Second)
+	}
+	if v := c.Int64("byteCapacity", o.ByteCapacity); v >= 0 {
+		o.ByteCapacity = v
+	} else {
+		c.Errorf("byteCapacity", "must be zero (unlimited) or more bytes, not %d", v)
+	}
+	if v := c.Int("byteCapacityBufferPercentage", o.ByteCapacityBufferPercentage); v >= 0 && v <= 99 {
+		o.ByteCapacityBufferPercentage = v
+	} else {
+		c.Errorf("byteCapacityBufferPercentage", "must be between 0 and 99, not %d", v)
+	}
+	if o.ByteCapacity > 0 && o.byteLimit() == 0 {
+		c.Errorf("byteCapacity", "%d leaves no bytes after byteCapacityBufferPercentage %d",
+			o.ByteCapacity, o.ByteCapacityBufferPercentage)
+		o.ByteCapacity, o.ByteCapacityBufferPercentage = def.ByteCapacity, def.ByteCapacityBufferPercentage
+	}
+	return memorySpec{opts: o}, nil
+}
