@@ -1,0 +1,168 @@
+package source
+
+import (
+	"fmt"
+	"log/slog"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// ChannelProcessor is where a source puts its events (Flume's
+// ChannelProcessor, FLUME.md §2.14): the source's interceptors run first, then
+// its selector groups the events by channel, then each required channel gets
+// one transaction (put all, commit), then each optional channel gets one whose
+// failure is only logged.
+//
+// Commits across required channels are not atomic, as in Flume: when the
+// second required channel refuses, the first one keeps what it committed, and
+// the source's retry duplicates there.
+type ChannelProcessor struct {
+	channels []channel.Channel
+	names    []string
+	chain    []Interceptor
+	sel      selector
+	// static is set when every event goes to the same channels (the
+	// replicating selector): the events are then put without grouping.
+	static bool
+	log    *slog.Logger
+	warn   *throttledLog
+}
+
+var _ Processor = (*ChannelProcessor)(nil)
+
+// NewChannelProcessor builds the processor of one source.
+//
+// c is the source's context ("a1.sources.r1."); the processor reads from it
+// the keys it owns, so they count as known: "selector.type" (replicating by
+// default, or multiplexing) with the selector's keys under "selector.", and
+// "interceptors" with each listed interceptor's keys under
+// "interceptors.<name>.". It leaves "type", "channels" and the source's own
+// keys alone, and calls Finish on the selector's and interceptors' sub-
+// contexts itself; the caller still calls c.Finish once the source's factory
+// has read its keys too.
+//
+// channels are the source's channels in the order of its "channels" key; the
+// selector refers to them by Name(). Every problem found is recorded in c. The
+// error is non-nil when the processor could not be built, and c's problems
+// then say why; the agent reports those and does not start.
+func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slog.Logger) (*ChannelProcessor, error) {
+	p := &ChannelProcessor{
+		channels: channels,
+		names:    make([]string, len(channels)),
+		log:      log,
+		warn:     newThrottledLog(log, defaultLogEvery),
+	}
+	for i, ch := range channels {
+		p.names[i] = ch.Name()
+	}
+	ok := true
+	if len(channels) == 0 {
+		c.Errorf("channels", "a source needs at least one channel")
+		ok = false
+	}
+
+	sc := c.Sub("selector.")
+	typ := sc.String("type", "replicating")
+	factory, found := lookup(selectors, typ)
+	if found {
+		sel, good := factory(sc, p.names)
+		p.sel = sel
+		ok = ok && good
+		_, p.static = sel.(*replicatingSelector)
+	} else {
+		sc.OneOf("type", "", SelectorTypes()...)
+		ok = false
+	}
+	sc.Finish()
+
+	chain, good := buildInterceptors(c, log)
+	p.chain = chain
+	if !good || !ok {
+		return nil, fmt.Errorf("configure channel processor of %s: %w", c.Prefix(), errConfig)
+	}
+	return p, nil
+}
+
+// Process puts events into the source's channels. It returns nil when every
+// required channel committed them (or an interceptor dropped them all). An
+// error names the first required channel that refused and wraps its error
+// (channel.ErrFull, channel.ErrTxnFull, channel.ErrClosed, ...); the events
+// must then be treated as not accepted. Process never modifies events: the
+// interceptors work on copies. It is safe for concurrent use.
+func (p *ChannelProcessor) Process(events []channel.Event) error {
+	if len(p.chain) > 0 {
+		events = intercept(p.chain, events)
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	if p.static {
+		for _, i := range p.sel.required(nil) {
+			if err := p.put(i, events); err != nil {
+				return err
+			}
+		}
+		for _, i := range p.sel.optional(nil) {
+			p.putOptional(i, events)
+		}
+		return nil
+	}
+
+	req := make([][]channel.Event, len(p.channels))
+	opt := make([][]channel.Event, len(p.channels))
+	unrouted := 0
+	for k := range events {
+		ev := &events[k]
+		r, o := p.sel.required(ev), p.sel.optional(ev)
+		for _, i := range r {
+			req[i] = append(req[i], *ev)
+		}
+		for _, i := range o {
+			opt[i] = append(opt[i], *ev)
+		}
+		if len(r) == 0 && len(o) == 0 {
+			unrouted++
+		}
+	}
+	if unrouted > 0 {
+		p.warn.Warn("unrouted", "events match no channel of the selector and are dropped",
+			slog.Int("events", unrouted))
+	}
+	for i, batch := range req {
+		if len(batch) > 0 {
+			if err := p.put(i, batch); err != nil {
+				return err
+			}
+		}
+	}
+	for i, batch := range opt {
+		if len(batch) > 0 {
+			p.putOptional(i, batch)
+		}
+	}
+	return nil
+}
+
+// put runs one put transaction on channel i.
+func (p *ChannelProcessor) put(i int, events []channel.Event) error {
+	tx := p.channels[i].Begin()
+	if err := tx.Put(events...); err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			p.log.Debug("rollback after failed put", slog.String("channel", p.names[i]), slog.Any("err", rerr))
+		}
+		return fmt.Errorf("put %d events on channel %s: %w", len(events), p.names[i], err)
+	}
+	if err := tx.Commit(); err != nil {
+		// A failed Commit leaves the transaction rolled back.
+		return fmt.Errorf("commit %d events on channel %s: %w", len(events), p.names[i], err)
+	}
+	return nil
+}
+
+func (p *ChannelProcessor) putOptional(i int, events []channel.Event) {
+	if err := p.put(i, events); err != nil {
+		p.warn.Warn("optional:"+p.names[i], "optional channel refused events; they are not delivered there",
+			slog.String("channel", p.names[i]), slog.Any("err", err))
+	}
+}

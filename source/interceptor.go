@@ -1,0 +1,155 @@
+package source
+
+import (
+	"fmt"
+	"log/slog"
+	"maps"
+	"strings"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// Interceptor inspects and rewrites events between a source and the channel
+// selector (Flume's Interceptor). The channel processor runs a source's
+// interceptors in the order of its "interceptors" list.
+//
+// Intercept may change the events of the slice in place: the processor hands
+// it copies whose Headers maps it owns (Headers may be nil; an interceptor that
+// adds a header allocates the map). It must never modify a Body in place, only
+// replace it. It returns the events to keep, which may share the input's
+// backing array; an empty result drops them all. Intercept is called from many
+// goroutines at once (netcat and avro connections) and must be safe for that.
+type Interceptor interface {
+	Intercept(events []channel.Event) []channel.Event
+}
+
+// InterceptorBuilder builds one interceptor from its keys (the context of
+// "interceptors.<name>.", whose "type" has been read), recording problems in c.
+// A nil Interceptor with a nil error is not allowed; on a configuration
+// problem it returns an error and c says why.
+type InterceptorBuilder func(c *config.Context, log *slog.Logger) (Interceptor, error)
+
+// errConfig is what builders return after recording their problems in the
+// context: the context's problems are the real report.
+var errConfig = fmt.Errorf("invalid configuration")
+
+// buildInterceptors reads the source's "interceptors" list and each listed
+// interceptor's "interceptors.<name>.*" keys. Problems go into c; ok is false
+// when any interceptor could not be built.
+func buildInterceptors(c *config.Context, log *slog.Logger) (chain []Interceptor, ok bool) {
+	ok = true
+	names := c.List("interceptors")
+	listed := make(map[string]bool, len(names))
+	for _, name := range names {
+		if listed[name] {
+			c.Errorf("interceptors", "interceptor %s is listed twice", name)
+			ok = false
+			continue
+		}
+		listed[name] = true
+		prefix := "interceptors." + name + "."
+		if len(c.Keys(prefix)) == 0 {
+			c.Errorf("interceptors", "interceptor %s has no configuration (set %s)", name, c.FullKey(prefix+"type"))
+			ok = false
+			continue
+		}
+		ic := c.Sub(prefix)
+		typ := ic.Required("type")
+		build, found := lookup(interceptors, typ)
+		if !found {
+			if typ != "" {
+				ic.OneOf("type", "", InterceptorTypes()...)
+			}
+			ic.Finish()
+			ok = false
+			continue
+		}
+		in, err := build(ic, log.With(slog.String("interceptor", name)))
+		ic.Finish()
+		if err != nil || in == nil {
+			ok = false
+			continue
+		}
+		chain = append(chain, in)
+	}
+	// Flume silently ignores interceptors that are configured but not listed;
+	// that is almost always a typo in the list, so say so.
+	for _, name := range c.Keys("interceptors.") {
+		if !listed[name] {
+			ic := c.Sub("interceptors." + name + ".")
+			ic.Errorf(firstKey(c, "interceptors."+name+"."), "interceptor %s is configured but not listed in %s",
+				name, c.FullKey("interceptors"))
+			ok = false
+		}
+	}
+	return chain, ok
+}
+
+// firstKey returns one key under prefix, relative to the prefix, so an error
+// about the whole group can point at a line of the file.
+func firstKey(c *config.Context, prefix string) string {
+	keys := c.Keys(prefix)
+	if len(keys) == 0 {
+		return ""
+	}
+	k := keys[0]
+	for {
+		deeper := c.Keys(prefix + k + ".")
+		if len(deeper) == 0 {
+			return k
+		}
+		k += "." + deeper[0]
+	}
+}
+
+// intercept runs the chain over copies of events, so a source that retries the
+// same slice after a failure never sees its events rewritten twice.
+func intercept(chain []Interceptor, events []channel.Event) []channel.Event {
+	out := make([]channel.Event, len(events))
+	for i, ev := range events {
+		out[i] = channel.Event{Headers: maps.Clone(ev.Headers), Body: ev.Body}
+	}
+	for _, in := range chain {
+		if len(out) == 0 {
+			break
+		}
+		out = in.Intercept(out)
+	}
+	return out
+}
+
+// setHeader sets ev's header k to v, unless preserve is set and the header is
+// already present (Flume's preserveExisting).
+func setHeader(ev *channel.Event, k, v string, preserve bool) {
+	if preserve {
+		if _, ok := ev.Headers[k]; ok {
+			return
+		}
+	}
+	if ev.Headers == nil {
+		ev.Headers = make(map[string]string, 1)
+	}
+	ev.Headers[k] = v
+}
+
+// charsetOK reports whether a charset name is one flumed handles by keeping
+// bytes as they are: UTF-8 and the single-byte ASCII supersets whose decode and
+// re-encode are the identity. Anything else (UTF-16, Shift_JIS, ...) would need
+// real transcoding, which flumed does not do.
+func charsetOK(name string) bool {
+	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+	case "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso8859-1", "latin1":
+		return true
+	}
+	return false
+}
+
+// isLatin1 reports whether a supported charset name is ISO-8859-1.
+func isLatin1(name string) bool {
+	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
+	case "iso-8859-1", "iso8859-1", "latin1":
+		return true
+	}
+	return false
+}

@@ -1,0 +1,13 @@
+package source
+
+import (
+	"testing"
+
+	"go.uber.org/goleak"
+)
+
+// Sources start goroutines (exec readers, netcat connections, runners): every
+// test must leave none behind.
+func TestMain(m *testing.M) {
+	goleak.VerifyTestMain(m)
+}

@@ -1,0 +1,158 @@
+package source
+
+import (
+	"slices"
+	"strings"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// selector decides which of a source's channels get each event (Flume's
+// ChannelSelector, FLUME.md §2.14). Channels are named by their index in the
+// source's channel list. A failure to put into a required channel fails the
+// source's whole call; failures of optional channels are only logged.
+// Implementations are immutable after configuration and safe for concurrent use.
+type selector interface {
+	required(ev *channel.Event) []int
+	optional(ev *channel.Event) []int
+}
+
+// selectorFactory reads a selector's keys (the context of "selector.", whose
+// "type" has been read) for a source with the given channels. Problems go into
+// c; ok is false when the selector cannot be used.
+type selectorFactory func(c *config.Context, channels []string) (s selector, ok bool)
+
+// replicatingSelector sends every event to every channel: the ones named in
+// "optional" as optional, the others as required.
+type replicatingSelector struct {
+	req, opt []int
+}
+
+func newReplicatingSelector(c *config.Context, channels []string) (selector, bool) {
+	opt, ok := channelIndexes(c, "optional", channels)
+	s := &replicatingSelector{opt: opt}
+	for i := range channels {
+		if !slices.Contains(opt, i) {
+			s.req = append(s.req, i)
+		}
+	}
+	return s, ok
+}
+
+func (s *replicatingSelector) required(*channel.Event) []int { return s.req }
+func (s *replicatingSelector) optional(*channel.Event) []int { return s.opt }
+
+// multiplexingSelector routes on the value of one header: mapping.<value>
+// names the required channels for a value, default those for a missing, blank
+// or unmapped value, and optional.<value> adds optional channels for a value.
+type multiplexingSelector struct {
+	header  string
+	mapping map[string][]int
+	def     []int
+	optMap  map[string][]int
+}
+
+// DefaultSelectorHeader is the header the multiplexing selector reads when
+// selector.header is not set.
+const DefaultSelectorHeader = "flume.selector.header"
+
+func newMultiplexingSelector(c *config.Context, channels []string) (selector, bool) {
+	s := &multiplexingSelector{
+		header:  c.String("header", DefaultSelectorHeader),
+		mapping: map[string][]int{},
+		optMap:  map[string][]int{},
+	}
+	def, ok := channelIndexes(c, "default", channels)
+	s.def = def
+	if !c.Has("default") {
+		c.Warnf("default", "no default channels: events whose %s header is missing or matches no mapping are dropped", s.header)
+	}
+	for _, value := range fullKeys(c, "mapping.") {
+		idx, good := channelIndexes(c, "mapping."+value, channels)
+		ok = ok && good
+		if good && len(idx) == 0 {
+			c.Errorf("mapping."+value, "no channel configured for header value %q", value)
+			ok = false
+		}
+		s.mapping[value] = idx
+	}
+	for _, value := range fullKeys(c, "optional.") {
+		idx, good := channelIndexes(c, "optional."+value, channels)
+		ok = ok && good
+		// A channel already required for this value (or by default, when the
+		// value has no mapping) is not also optional: it would get the events
+		// twice.
+		req, mapped := s.mapping[value]
+		if !mapped {
+			req = s.def
+		}
+		idx = slices.DeleteFunc(idx, func(i int) bool { return slices.Contains(req, i) })
+		if len(idx) > 0 {
+			s.optMap[value] = idx
+		}
+	}
+	return s, ok
+}
+
+func (s *multiplexingSelector) required(ev *channel.Event) []int {
+	v, ok := ev.Headers[s.header]
+	if !ok || strings.TrimSpace(v) == "" {
+		return s.def
+	}
+	if m, ok := s.mapping[v]; ok {
+		return m
+	}
+	return s.def
+}
+
+func (s *multiplexingSelector) optional(ev *channel.Event) []int {
+	v, ok := ev.Headers[s.header]
+	if !ok {
+		return nil
+	}
+	return s.optMap[v]
+}
+
+// channelIndexes reads key as a space-separated list of channel names and
+// returns their indexes in channels. A name the source is not connected to is
+// a problem (Flume: "Selector channel not found"); a name listed twice counts
+// once.
+func channelIndexes(c *config.Context, key string, channels []string) ([]int, bool) {
+	ok := true
+	var out []int
+	for _, name := range c.List(key) {
+		i := slices.Index(channels, name)
+		if i < 0 {
+			c.Errorf(key, "selector channel not found: %s (the source's channels are %s)", name, strings.Join(channels, " "))
+			ok = false
+			continue
+		}
+		if slices.Contains(out, i) {
+			c.Warnf(key, "channel %s is listed twice", name)
+			continue
+		}
+		out = append(out, i)
+	}
+	return out, ok
+}
+
+// fullKeys returns every key under prefix as the full remainder after the
+// prefix, sorted: header values may contain dots ("mapping.10.0.0.1"), which
+// config.Context.Keys would split.
+func fullKeys(c *config.Context, prefix string) []string {
+	var out []string
+	var walk func(rel string)
+	walk = func(rel string) {
+		for _, seg := range c.Keys(prefix + rel) {
+			k := rel + seg
+			if c.Has(prefix + k) {
+				out = append(out, k)
+			}
+			walk(k + ".")
+		}
+	}
+	walk("")
+	slices.Sort(out)
+	return out
+}
