@@ -381,32 +381,30 @@ func (s *signal) notify() {
 
 // ring is a growable circular FIFO of events with O(1) pushes at both ends,
 // so a rolled-back take goes back to the head without shifting the queue.
-// It grows by doubling and shrinks by half when a quarter full, so a burst
-// does not pin its memory after the queue drains.
+// It grows by doubling. It shrinks only when it empties after a fill that used
+// under a quarter of it, so a drained burst does not pin its memory while a
+// steady put/take cycle never reallocates.
 type ring struct {
 	buf  []Event
 	head int // index of the oldest event
 	n    int
+	peak int // most events held since the ring last emptied
 }
 
 const ringMin = 64
 
 func (r *ring) len() int { return r.n }
 
-// resize copies the events, oldest first, into a buffer of size c >= r.n.
-func (r *ring) resize(c int) {
-	nb := make([]Event, c)
+func (r *ring) reserve(extra int) {
+	if r.n+extra <= len(r.buf) {
+		return
+	}
+	nb := make([]Event, max(ringMin, 2*len(r.buf), r.n+extra))
 	if r.n > 0 {
 		k := copy(nb, r.buf[r.head:min(r.head+r.n, len(r.buf))])
 		copy(nb[k:r.n], r.buf)
 	}
 	r.buf, r.head = nb, 0
-}
-
-func (r *ring) reserve(extra int) {
-	if r.n+extra > len(r.buf) {
-		r.resize(max(ringMin, 2*len(r.buf), r.n+extra))
-	}
 }
 
 func (r *ring) pushBack(es []Event) {
@@ -415,6 +413,7 @@ func (r *ring) pushBack(es []Event) {
 		r.buf[(r.head+r.n)%len(r.buf)] = e
 		r.n++
 	}
+	r.peak = max(r.peak, r.n)
 }
 
 // pushFront puts es at the head so that es[0] is the next event taken.
@@ -425,6 +424,7 @@ func (r *ring) pushFront(es []Event) {
 		r.buf[r.head] = es[i]
 		r.n++
 	}
+	r.peak = max(r.peak, r.n)
 }
 
 // popFront moves len(dst) <= r.len() events from the head into dst, clearing
@@ -436,8 +436,11 @@ func (r *ring) popFront(dst []Event) {
 		r.head = (r.head + 1) % len(r.buf)
 		r.n--
 	}
-	if len(r.buf) > ringMin && r.n < len(r.buf)/4 {
-		r.resize(max(ringMin, len(r.buf)/2))
+	if r.n == 0 {
+		if len(r.buf) > ringMin && r.peak < len(r.buf)/4 {
+			r.buf = make([]Event, max(ringMin, 2*r.peak))
+		}
+		r.head, r.peak = 0, 0
 	}
 }
 
