@@ -457,8 +457,10 @@ type MemoryOptions struct {
 	// Zero means do not wait (Flume's default, 3 s, is applied by the factory
 	// and by DefaultMemoryOptions).
 	KeepAlive time.Duration
-	// ByteCapacity bounds the body bytes held (headers are not counted, as in
-	// Flume). Zero means unlimited.
+	// ByteCapacity bounds the body bytes held, counting events whose take has
+	// not committed. Headers are not counted, as in Flume; unlike Flume, which
+	// rounds bodies down to 100-byte slots (so small events count as nothing),
+	// bodies count byte for byte. Zero means unlimited (Flume: about 200 GB).
 	ByteCapacity int64
 	// ByteCapacityBufferPercentage is the share of ByteCapacity kept back for
 	// what body bytes do not count (headers, object overhead), 0–99.
