@@ -13,8 +13,14 @@ import (
 
 // sources holds every source type flumed runs.
 var sources = map[string]Factory{
+	"exec":                               newExecSource,
+	"org.apache.flume.source.ExecSource": newExecSource,
+
 	"seq": newSeqSource,
 	"org.apache.flume.source.SequenceGeneratorSource": newSeqSource,
+
+	"netcat":                               newNetcatSource,
+	"org.apache.flume.source.NetcatSource": newNetcatSource,
 }
 
 // interceptors holds every interceptor type. UUID has no alias in Flume, only

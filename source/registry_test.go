@@ -10,7 +10,11 @@ import (
 )
 
 func TestSourceLookup(t *testing.T) {
-	for _, name := range []string{"seq", "SEQ", " Seq ", "org.apache.flume.source.SequenceGeneratorSource"} {
+	for _, name := range []string{
+		"seq", "SEQ", " Seq ", "org.apache.flume.source.SequenceGeneratorSource",
+		"exec", "EXEC", "org.apache.flume.source.ExecSource",
+		"netcat", "NetCat", "org.apache.flume.source.NetcatSource",
+	} {
 		if _, ok := Lookup(name); !ok {
 			t.Errorf("Lookup(%q) failed", name)
 		}
@@ -25,7 +29,7 @@ func TestSourceLookup(t *testing.T) {
 			t.Errorf("listed type %q does not look up", typ)
 		}
 	}
-	if !slices.Contains(Types(), "seq") {
+	if !slices.Contains(Types(), "seq") || !slices.Contains(Types(), "exec") || !slices.Contains(Types(), "netcat") {
 		t.Errorf("Types() = %q", Types())
 	}
 }

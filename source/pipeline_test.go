@@ -1,0 +1,134 @@
+package source
+
+// Sources through the channel processor into the real memory channel, with a
+// slow taker on the other side: the channel fills up, puts fail with
+// channel.ErrFull, and still every line and every number arrives exactly
+// once, in order.
+
+import (
+	"context"
+	"fmt"
+	"slices"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// drain takes from ch in small transactions, more slowly than the sources
+// put, until it has want events (or 20 s passed); it returns the bodies in
+// order.
+func drain(t *testing.T, ch channel.Channel, want int) []string {
+	t.Helper()
+	var got []string
+	deadline := time.Now().Add(20 * time.Second)
+	for len(got) < want && time.Now().Before(deadline) {
+		tx := ch.Begin()
+		evs, err := tx.Take(7)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		for _, e := range evs {
+			got = append(got, string(e.Body))
+		}
+		time.Sleep(200 * time.Microsecond) // slower than the source
+	}
+	return got
+}
+
+func memoryProcessor(t *testing.T, name string) (*channel.Memory, *ChannelProcessor) {
+	t.Helper()
+	mem := channel.NewMemory(name, channel.MemoryOptions{Capacity: 50, TransactionCapacity: 20})
+	t.Cleanup(func() { _ = mem.Close() })
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	return mem, p
+}
+
+func TestExecIntoAFullMemoryChannelLosesNothing(t *testing.T) {
+	const lines = 3000
+	mem, p := memoryProcessor(t, "c1")
+	c := config.FromMap("a1.sources.r1.", map[string]string{
+		"command": fmt.Sprintf("seq 1 %d", lines), "batchSize": "20",
+	})
+	src, err := newExecSource("r1", c, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := src.(*Exec)
+	s.opts.retryMin, s.opts.retryMax = time.Millisecond, 2*time.Millisecond
+	if err := s.Start(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	got := drain(t, mem, lines)
+	if !slices.Equal(got, numbers(1, lines+1)) {
+		t.Fatalf("drained %d lines, not 1..%d once each in order", len(got), lines)
+	}
+	if metric(s, "ChannelWriteFail") == 0 {
+		t.Log("the channel never filled up; the test proved less than it meant to")
+	}
+}
+
+func TestSeqIntoAFullMemoryChannelLosesNothing(t *testing.T) {
+	const total = 3000
+	mem, p := memoryProcessor(t, "c1")
+	c := config.FromMap("a1.sources.r1.", map[string]string{
+		"batchSize": "20", "totalEvents": fmt.Sprint(total), "backoffSleepIncrement": "1", "maxBackoffSleep": "2",
+	})
+	src, err := newSeqSource("r1", c, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := src.(*Seq)
+	if err := s.Start(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	r := NewRunner(s, discardLog())
+	var wg sync.WaitGroup
+	wg.Go(func() { r.Run(context.Background()) })
+	got := drain(t, mem, total)
+	r.Stop()
+	wg.Wait()
+	if !slices.Equal(got, numbers(0, total)) {
+		t.Fatalf("drained %d numbers, not 0..%d once each in order", len(got), total-1)
+	}
+	if m := s.FlumeMetrics(); m["EventAcceptedCount"] != fmt.Sprint(total) {
+		t.Errorf("EventAcceptedCount %s", m["EventAcceptedCount"])
+	}
+}
+
+func TestNetcatRepliesWithTheMemoryChannelsReason(t *testing.T) {
+	mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 1, TransactionCapacity: 1})
+	defer mem.Close()
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	c := config.FromMap("a1.sources.r1.", map[string]string{"bind": "127.0.0.1", "port": "0"})
+	src, err := newNetcatSource("r1", c, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	s := src.(*Netcat)
+	if err := s.Start(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	defer s.Stop()
+	cl := dial(t, s)
+	cl.send("fits\ndoes not\n")
+	if r := cl.reply(); r != "OK\n" {
+		t.Errorf("reply %q", r)
+	}
+	if r := cl.reply(); !strings.HasPrefix(r, "FAILED: commit 1 events on channel c1: ") || !strings.Contains(r, "capacity 1") {
+		t.Errorf("reply %q does not give the channel's reason", r)
+	}
+}
