@@ -199,6 +199,8 @@ func TestProcessorConfigurationMistakesAreReported(t *testing.T) {
 			"selector.type = multiplexing\nselector.default = nope", "selector.default: selector channel not found: nope"},
 		{"unknown selector key",
 			"selector.type = multiplexing\nselector.default = c1\nselector.headr = x", "selector.headr: unknown key (did you mean header?)"},
+		{"unknown load_balancing policy",
+			"selector.type = load_balancing\nselector.policy = weighted", "selector.policy: must be one of round_robin, random"},
 		{"replicating has no mapping",
 			"selector.mapping.x = c1", "selector.mapping.x: unknown key"},
 		{"interceptor configured but not listed",

@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
@@ -233,7 +234,9 @@ func (s *Netcat) serve(conn net.Conn, p Processor) {
 		ev := channel.Event{Body: line}
 		if err := p.Process([]channel.Event{ev}); err != nil {
 			s.log.Warn("channel refused an event", slog.Any("err", err))
-			_, _ = fmt.Fprintf(w, "FAILED: %s\n", err)
+			// One reply per line: a newline inside the reason would read as
+			// the reply to the next event.
+			_, _ = fmt.Fprintf(w, "FAILED: %s\n", strings.ReplaceAll(err.Error(), "\n", " "))
 			if !s.reply(conn, w) {
 				return
 			}

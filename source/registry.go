@@ -58,6 +58,9 @@ var selectors = map[string]selectorFactory{
 
 	"multiplexing": newMultiplexingSelector,
 	"org.apache.flume.channel.MultiplexingChannelSelector": newMultiplexingSelector,
+
+	"load_balancing": newLoadBalancingSelector,
+	"org.apache.flume.channel.LoadBalancingChannelSelector": newLoadBalancingSelector,
 }
 
 // Lookup finds a source type by Flume type name (case-insensitive) or by

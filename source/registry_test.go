@@ -35,7 +35,7 @@ func TestSourceLookup(t *testing.T) {
 }
 
 func TestSelectorTypes(t *testing.T) {
-	if got := SelectorTypes(); !slices.Equal(got, []string{"multiplexing", "replicating"}) {
+	if got := SelectorTypes(); !slices.Equal(got, []string{"load_balancing", "multiplexing", "replicating"}) {
 		t.Errorf("SelectorTypes() = %q", got)
 	}
 	if _, ok := lookup(selectors, "Multiplexing"); !ok {

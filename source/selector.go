@@ -1,8 +1,10 @@
 package source
 
 import (
+	"math/rand/v2"
 	"slices"
 	"strings"
+	"sync/atomic"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
@@ -113,6 +115,34 @@ func (s *multiplexingSelector) optional(ev *channel.Event) []int {
 	}
 	return s.optMap[v]
 }
+
+// loadBalancingSelector (Flume 1.10+) sends each event to one channel, in
+// turn (policy round_robin, the default) or at random (policy random); every
+// channel is required for the events it gets.
+type loadBalancingSelector struct {
+	one    [][]int // one[i] is the list holding only channel i
+	random bool
+	next   atomic.Uint64
+}
+
+func newLoadBalancingSelector(c *config.Context, channels []string) (selector, bool) {
+	s := &loadBalancingSelector{
+		random: c.OneOf("policy", "round_robin", "round_robin", "random") == "random",
+	}
+	for i := range channels {
+		s.one = append(s.one, []int{i})
+	}
+	return s, len(channels) > 0
+}
+
+func (s *loadBalancingSelector) required(*channel.Event) []int {
+	if s.random {
+		return s.one[rand.IntN(len(s.one))]
+	}
+	return s.one[(s.next.Add(1)-1)%uint64(len(s.one))]
+}
+
+func (s *loadBalancingSelector) optional(*channel.Event) []int { return nil }
 
 // channelIndexes reads key as a space-separated list of channel names and
 // returns their indexes in channels. A name the source is not connected to is

@@ -5,6 +5,8 @@ package source
 // a missing, blank or unmapped value picks default; optional.<value> adds
 // optional channels, minus those already required for that value (or by
 // default when the value has no mapping). Header values may contain dots.
+// The load_balancing selector gives each event to one channel, in turn or at
+// random.
 
 import (
 	"slices"
@@ -121,5 +123,36 @@ func TestReplicatingOptionalListedTwiceCountsOnce(t *testing.T) {
 	}
 	if got := ch["c2"].bodies(); !slices.Equal(got, []string{"x"}) {
 		t.Errorf("c2 holds %q", got)
+	}
+}
+
+func TestLoadBalancingRoundRobinGivesEachEventToOneChannelInTurn(t *testing.T) {
+	p, ch := newProcessor(t, `selector.type = load_balancing`, "c1", "c2", "c3")
+	var events []channel.Event
+	for _, b := range []string{"0", "1", "2", "3", "4", "5", "6"} {
+		events = append(events, ev(b))
+	}
+	if err := p.Process(events); err != nil {
+		t.Fatal(err)
+	}
+	want := map[string][]string{"c1": {"0", "3", "6"}, "c2": {"1", "4"}, "c3": {"2", "5"}}
+	for n, w := range want {
+		if got := ch[n].bodies(); !slices.Equal(got, w) {
+			t.Errorf("%s holds %q, want %q", n, got, w)
+		}
+	}
+}
+
+func TestLoadBalancingRandomGivesEachEventToExactlyOneChannel(t *testing.T) {
+	p, ch := newProcessor(t, "selector.type = LOAD_BALANCING\nselector.policy = random", "c1", "c2")
+	var events []channel.Event
+	for range 100 {
+		events = append(events, ev("x"))
+	}
+	if err := p.Process(events); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(ch["c1"].bodies()) + len(ch["c2"].bodies()); n != 100 {
+		t.Errorf("%d events delivered, want 100", n)
 	}
 }
