@@ -1,0 +1,302 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+)
+
+// Record is one intact record as a Reader returns it.
+type Record struct {
+	Index   uint64
+	Segment string // base name of the segment file holding it
+	Offset  int64  // offset of its tidwall frame in that file
+	// Payload aliases the Reader's buffer: it is valid until the next call to
+	// Next or Close. Copy it to keep it.
+	Payload []byte
+}
+
+// source is what a Reader reads: a live Log, or a directory read-only.
+type source interface {
+	dirPath() string
+	// view returns the live segments, the replacement counter, and, for a
+	// live log, the last index (bounded false for a directory: read to EOF).
+	snapshot() (segs []segFile, replaced uint64, last uint64, bounded bool)
+	// open opens a segment file so that a concurrent truncation cannot remove
+	// it between view and open.
+	open(seg segFile, replaced uint64) (*os.File, error)
+	isClosed() bool
+	noteCorrupt()
+}
+
+// Reader iterates records in index order. For every index from its start to
+// the end of the log, Next returns exactly one of: the intact Record, or a
+// *CorruptionError naming that index; then io.EOF. A Reader of a live Log
+// returns io.EOF when it has caught up with LastIndex and picks up later
+// appends on the next call. A Reader belongs to one goroutine.
+type Reader struct {
+	src      source
+	next     uint64 // index Next delivers next
+	file     *os.File
+	sc       *segScanner
+	seg      segFile
+	replaced uint64 // src's replacement counter when seg was opened
+	buf      []byte // scanner buffer, kept across segments
+	lost     lostRange
+	tornDone bool
+	err      error // sticky I/O error
+}
+
+// lostRange is a run of indexes a Reader still has to report as lost.
+type lostRange struct {
+	from, to uint64 // [from, to)
+	seg      string
+	off      int64
+	first    error // cause reported for index first
+	firstIdx uint64
+}
+
+// NewReader returns a Reader of l starting at index from (0 means
+// FirstIndex). It fails with ErrTruncated when from is before FirstIndex.
+func (l *Log) NewReader(from uint64) (*Reader, error) {
+	if l.closed.Load() {
+		return nil, ErrClosed
+	}
+	first := l.FirstIndex()
+	if from == 0 {
+		from = first
+	}
+	if from < first {
+		return nil, fmt.Errorf("read from %d (first is %d): %w", from, first, ErrTruncated)
+	}
+	return &Reader{src: (*logSource)(l), next: from}, nil
+}
+
+// OpenReader returns a read-only Reader of the log in dir starting at index
+// from (0 means the first). It changes nothing, takes no lock and works on a
+// copy of a directory or beside a running writer; a torn tail it meets is
+// reported once as a *CorruptionError wrapping ErrTornTail.
+func OpenReader(dir string, from uint64) (*Reader, error) {
+	st, err := readDirState(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	src := &dirSource{dir: dir, segs: st.live()}
+	if len(src.segs) > 0 {
+		if first := src.segs[0].first; from == 0 {
+			from = first
+		} else if from < first {
+			return nil, fmt.Errorf("read from %d (first is %d): %w", from, first, ErrTruncated)
+		}
+	}
+	return &Reader{src: src, next: max(from, 1)}, nil
+}
+
+// Next returns the next record, a *CorruptionError for an index whose record
+// is damaged (call Next again to go on past it), io.EOF at the end, or
+// another error (ErrClosed, ErrTruncated, an I/O error) that ends the Reader.
+func (r *Reader) Next() (Record, error) {
+	if r.err != nil {
+		return Record{}, r.err
+	}
+	for {
+		if r.src.isClosed() {
+			return Record{}, ErrClosed
+		}
+		if r.lost.from < r.lost.to {
+			return Record{}, r.reportLost()
+		}
+		segs, replaced, last, bounded := r.src.snapshot()
+		if bounded && r.next > last {
+			return Record{}, io.EOF
+		}
+		if r.sc != nil && replaced != r.replaced {
+			r.closeSegment() // files were emptied or replaced: find our place again
+		}
+		if r.sc == nil {
+			if err := r.openSegment(segs, replaced); err != nil {
+				if err == errRetry {
+					continue
+				}
+				if err == io.EOF {
+					return Record{}, err
+				}
+				r.err = err
+				return Record{}, err
+			}
+		}
+		segEnd, hasNext := r.successor(segs)
+		maxIndex := ^uint64(0)
+		if hasNext {
+			maxIndex = segEnd - 1
+		} else if bounded {
+			maxIndex = last
+		}
+		st, err := r.sc.step(maxIndex)
+		if err != nil {
+			r.err = fmt.Errorf("read segment %s: %w", r.seg.name(), err)
+			return Record{}, r.err
+		}
+		if st.kind == stepRecord {
+			if st.index < r.next {
+				continue // still seeking to the start index
+			}
+			r.next++
+			return Record{Index: st.index, Segment: r.seg.name(), Offset: st.off, Payload: st.payload}, nil
+		}
+		if _, now, _, _ := r.src.snapshot(); now != r.replaced {
+			// Release emptied or TruncateFront replaced files while we read:
+			// what looks damaged may just be gone. Find our place again.
+			r.closeSegment()
+			continue
+		}
+		switch st.kind {
+		case stepLost:
+			r.setLost(st.index, st.index+st.count, st.off, st.err)
+			continue
+		}
+		// The segment's data ended (cleanly or in bytes that hold no record).
+		if hasNext {
+			if r.next < segEnd {
+				cause := ErrMissing
+				if st.kind == stepTorn {
+					cause = st.err
+				}
+				r.setLost(r.next, segEnd, st.off, cause)
+				continue
+			}
+			r.closeSegment()
+			continue
+		}
+		if bounded {
+			// The tail of a live log holds every byte up to LastIndex, so
+			// missing records there are damage, not a write in progress.
+			cause := ErrMissing
+			if st.kind == stepTorn {
+				cause = st.err
+			}
+			r.setLost(r.next, last+1, st.off, cause)
+			continue
+		}
+		if st.kind == stepTorn && !r.tornDone {
+			r.tornDone = true
+			r.src.noteCorrupt()
+			return Record{}, &CorruptionError{Segment: r.seg.name(), Offset: st.off, Index: r.next, Err: ErrTornTail}
+		}
+		return Record{}, io.EOF
+	}
+}
+
+func (r *Reader) setLost(from, to uint64, off int64, cause error) {
+	r.lost = lostRange{from: max(from, r.next), to: to, seg: r.seg.name(), off: off, first: cause, firstIdx: from}
+}
+
+func (r *Reader) reportLost() error {
+	idx := r.lost.from
+	cause := ErrMissing
+	if idx == r.lost.firstIdx {
+		cause = r.lost.first
+	}
+	r.lost.from++
+	r.next = r.lost.from
+	r.src.noteCorrupt()
+	return &CorruptionError{Segment: r.lost.seg, Offset: r.lost.off, Index: idx, Err: cause}
+}
+
+// successor returns the first index of the segment after the open one.
+func (r *Reader) successor(segs []segFile) (uint64, bool) {
+	for i, s := range segs {
+		if s.first == r.seg.first && i+1 < len(segs) {
+			return segs[i+1].first, true
+		}
+	}
+	return 0, false
+}
+
+// openSegment opens the segment holding r.next.
+func (r *Reader) openSegment(segs []segFile, replaced uint64) error {
+	if len(segs) == 0 {
+		return io.EOF
+	}
+	if r.next < segs[0].first {
+		return fmt.Errorf("read %d (first is %d): %w", r.next, segs[0].first, ErrTruncated)
+	}
+	i := len(segs) - 1
+	for i > 0 && segs[i].first > r.next {
+		i--
+	}
+	f, err := r.src.open(segs[i], replaced)
+	if err != nil {
+		return err
+	}
+	r.file, r.seg, r.replaced = f, segs[i], replaced
+	r.sc = newSegScanner(f, fileSize(f), segs[i].name(), segs[i].first)
+	r.sc.buf = r.buf[:0]
+	return nil
+}
+
+func (r *Reader) closeSegment() {
+	if r.sc != nil {
+		r.buf = r.sc.buf
+	}
+	if r.file != nil {
+		r.file.Close()
+	}
+	r.file, r.sc = nil, nil
+}
+
+// Close releases the Reader's file. It is safe to call more than once.
+func (r *Reader) Close() error {
+	r.closeSegment()
+	if r.err == nil {
+		r.err = errReaderClosed
+	}
+	return nil
+}
+
+var (
+	errReaderClosed = errors.New("reader closed")
+	errRetry        = errors.New("segments changed, retry")
+)
+
+// logSource reads a live Log.
+type logSource Log
+
+func (s *logSource) dirPath() string { return s.dir }
+
+func (s *logSource) snapshot() ([]segFile, uint64, uint64, bool) {
+	// Load last before the segments: a segment holding an index up to last
+	// is in the view by the time last is published.
+	last := s.last.Load()
+	s.view.RLock()
+	defer s.view.RUnlock()
+	return s.view.segs, s.view.replaced, last, true
+}
+
+func (s *logSource) open(seg segFile, replaced uint64) (*os.File, error) {
+	s.view.RLock()
+	defer s.view.RUnlock()
+	if s.view.replaced != replaced {
+		return nil, errRetry
+	}
+	return os.Open(filepath.Join(s.dir, seg.file))
+}
+
+func (s *logSource) isClosed() bool { return s.closed.Load() }
+func (s *logSource) noteCorrupt()   { s.corrupt.Add(1) }
+
+// dirSource reads a directory as it was listed.
+type dirSource struct {
+	dir  string
+	segs []segFile
+}
+
+func (s *dirSource) dirPath() string                             { return s.dir }
+func (s *dirSource) snapshot() ([]segFile, uint64, uint64, bool) { return s.segs, 0, 0, false }
+func (s *dirSource) open(seg segFile, _ uint64) (*os.File, error) {
+	return os.Open(filepath.Join(s.dir, seg.file))
+}
+func (s *dirSource) isClosed() bool { return false }
+func (s *dirSource) noteCorrupt()   {}

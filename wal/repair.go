@@ -1,0 +1,264 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"io"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+
+	"github.com/flumed/flumed/internal/fsutil"
+)
+
+// Recovered reports what repair changed in a directory before tidwall/wal
+// opened it. The zero value means nothing was changed.
+type Recovered struct {
+	// Segment names the last segment when its tail was cut or it was rewritten.
+	Segment string
+	// Offset is where the last intact record of that segment ends: the cut point.
+	Offset int64
+	// Records counts the entries cut from the tail, whole or partial.
+	Records int
+	// Bytes counts the bytes cut from the tail.
+	Bytes int64
+	// Damaged lists indexes of the last segment, before its last intact record,
+	// that hold no intact record. Where tidwall could no longer frame them,
+	// repair rewrote them as empty placeholder entries so that later records
+	// keep their indexes. Reading any of them returns a *CorruptionError.
+	Damaged []uint64
+	// Rewritten is true when the segment was rewritten rather than cut.
+	Rewritten bool
+	// Broken is the evidence copy of the segment as it was before repair.
+	Broken string
+	// Removed lists files deleted: leftovers of interrupted writes, segments a
+	// finished truncation had superseded, and released (emptied) segments.
+	Removed []string
+	// Renamed lists pending truncation files made final (".START" → segment).
+	Renamed []string
+}
+
+// Changed reports whether repair touched the directory.
+func (r Recovered) Changed() bool {
+	return r.Bytes > 0 || r.Rewritten || len(r.Removed) > 0 || len(r.Renamed) > 0
+}
+
+// repair brings dir into the shape tidwall/wal opens without error and
+// without phantom entries: it finishes or discards interrupted truncations,
+// drops released segments and cuts a torn tail, keeping a .broken copy of
+// whatever it cuts. It is idempotent: a crash in the middle leaves a
+// directory that the next repair finishes.
+func repair(dir string, fsys fsutil.FS) (Recovered, error) {
+	var rec Recovered
+	st, err := readDirState(dir)
+	if err != nil {
+		return rec, fmt.Errorf("list %s: %w", dir, err)
+	}
+	remove := func(name string) error {
+		if err := fsys.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return fmt.Errorf("remove %s: %w", name, err)
+		}
+		rec.Removed = append(rec.Removed, name)
+		return nil
+	}
+	// A .TEMP or .tmp file was never renamed: the operation that wrote it
+	// did not happen, and the files it would have replaced are intact.
+	for _, name := range st.temps {
+		if err := remove(name); err != nil {
+			return rec, err
+		}
+	}
+	for _, name := range st.obsolete {
+		if err := remove(name); err != nil {
+			return rec, err
+		}
+	}
+	for i, s := range st.segs {
+		if s.file == s.name() {
+			continue
+		}
+		if err := fsys.Rename(filepath.Join(dir, s.file), filepath.Join(dir, s.name())); err != nil {
+			return rec, fmt.Errorf("finish truncation %s: %w", s.file, err)
+		}
+		rec.Renamed = append(rec.Renamed, s.file)
+		st.segs[i].file = s.name()
+	}
+	for _, s := range st.segs[:st.released] {
+		if err := remove(s.file); err != nil {
+			return rec, err
+		}
+	}
+	if rec.Changed() {
+		// Make the removals and renames durable before anything is appended
+		// on top of them.
+		if err := fsys.SyncDir(dir); err != nil {
+			return rec, err
+		}
+	}
+	if live := st.live(); len(live) > 0 {
+		if err := repairTail(dir, fsys, live[len(live)-1], &rec); err != nil {
+			return rec, err
+		}
+	}
+	return rec, nil
+}
+
+// repairTail scans the last segment. Every byte after its last intact record
+// is a torn write (a crash mid-append, zeros from an extended but unwritten
+// block, garbage) and is cut. Damage before the last intact record stays
+// damage: if tidwall can still frame it, the segment is only cut; if not,
+// the segment is rewritten with one empty entry per lost index.
+func repairTail(dir string, fsys fsutil.FS, seg segFile, rec *Recovered) error {
+	path := filepath.Join(dir, seg.file)
+	data, err := os.ReadFile(path)
+	if err != nil {
+		return fmt.Errorf("read tail segment: %w", err)
+	}
+	type span struct{ off, end int64 } // a record's frame; end 0 for a lost index
+	var spans []span
+	var damaged []uint64
+	validEnd, last := int64(0), seg.first-1
+	sc := newSegScanner(bytesReaderAt(data), constSize(len(data)), seg.name(), seg.first)
+scan:
+	for {
+		st, err := sc.step(^uint64(0))
+		if err != nil {
+			return err
+		}
+		switch st.kind {
+		case stepRecord:
+			spans = append(spans, span{st.off, st.end})
+			validEnd, last = st.end, st.index
+		case stepLost:
+			for i := uint64(0); i < st.count; i++ {
+				spans = append(spans, span{})
+				damaged = append(damaged, st.index+i)
+			}
+		default:
+			break scan
+		}
+	}
+	count, framed := countFrames(data[:validEnd])
+	framed = framed && count == last-seg.first+1
+	cut := int64(len(data)) - validEnd
+	if len(damaged) > 0 {
+		// Intact framing around a record with a bad CRC needs no rewrite:
+		// tidwall still counts right, and readers report the record.
+		rec.Segment, rec.Damaged = seg.name(), damaged
+	}
+	if cut == 0 && framed {
+		return nil
+	}
+	rec.Segment, rec.Offset, rec.Bytes = seg.name(), validEnd, cut
+	if cut > 0 {
+		n, whole := countFrames(data[validEnd:])
+		rec.Records = int(n)
+		if !whole {
+			rec.Records++
+		}
+	}
+	broken, err := keepBroken(dir, fsys, seg.name(), data)
+	if err != nil {
+		return err
+	}
+	rec.Broken = broken
+	if framed {
+		f, err := fsys.OpenFile(path, os.O_WRONLY, 0)
+		if err != nil {
+			return fmt.Errorf("open tail segment: %w", err)
+		}
+		defer f.Close()
+		if err := f.Truncate(validEnd); err != nil {
+			return fmt.Errorf("cut tail segment: %w", err)
+		}
+		// The cut must be durable before new records are appended after it,
+		// or a crash could bring the torn bytes back in front of them.
+		if err := f.Sync(); err != nil {
+			return fmt.Errorf("sync tail segment: %w", err)
+		}
+		return fsys.SyncDir(dir)
+	}
+	out := make([]byte, 0, validEnd)
+	for _, s := range spans {
+		if s.end == 0 {
+			out = append(out, 0) // uvarint 0: an empty entry, read back as ErrEmpty
+			continue
+		}
+		out = append(out, data[s.off:s.end]...)
+	}
+	rec.Rewritten = true
+	return fsutil.WriteFileAtomic(fsys, path, out, 0o640)
+}
+
+// keepBroken writes data to the first free "<name>.broken[.N]" and syncs it,
+// so the evidence survives whatever repair does next.
+func keepBroken(dir string, fsys fsutil.FS, name string, data []byte) (string, error) {
+	base := name + suffixBroken
+	for i := 0; ; i++ {
+		cand := base
+		if i > 0 {
+			cand = base + "." + strconv.Itoa(i)
+		}
+		f, err := fsys.OpenFile(filepath.Join(dir, cand), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+		if errors.Is(err, os.ErrExist) {
+			continue
+		}
+		if err != nil {
+			return "", fmt.Errorf("keep broken copy: %w", err)
+		}
+		_, werr := f.Write(data)
+		if werr == nil {
+			werr = f.Sync()
+		}
+		if cerr := f.Close(); werr == nil {
+			werr = cerr
+		}
+		if werr != nil {
+			return "", fmt.Errorf("keep broken copy %s: %w", cand, werr)
+		}
+		return cand, nil
+	}
+}
+
+type bytesReaderAt []byte
+
+func (b bytesReaderAt) ReadAt(p []byte, off int64) (int, error) {
+	if off >= int64(len(b)) {
+		return 0, io.EOF
+	}
+	n := copy(p, b[off:])
+	if n < len(p) {
+		return n, io.EOF
+	}
+	return n, nil
+}
+
+func constSize(n int) func() (int64, error) {
+	return func() (int64, error) { return int64(n), nil }
+}
+
+func (r Recovered) String() string {
+	var parts []string
+	if r.Bytes > 0 {
+		parts = append(parts, fmt.Sprintf("cut %d bytes (%d entries) from %s at offset %d", r.Bytes, r.Records, r.Segment, r.Offset))
+	}
+	if r.Rewritten {
+		parts = append(parts, fmt.Sprintf("rewrote %s with placeholders for %d lost records", r.Segment, len(r.Damaged)))
+	} else if len(r.Damaged) > 0 {
+		parts = append(parts, fmt.Sprintf("%d damaged records left in %s", len(r.Damaged), r.Segment))
+	}
+	if r.Broken != "" {
+		parts = append(parts, "kept "+r.Broken)
+	}
+	if len(r.Renamed) > 0 {
+		parts = append(parts, "finished truncation "+strings.Join(r.Renamed, ", "))
+	}
+	if len(r.Removed) > 0 {
+		parts = append(parts, fmt.Sprintf("removed %d leftover files", len(r.Removed)))
+	}
+	if len(parts) == 0 {
+		return "nothing to repair"
+	}
+	return strings.Join(parts, "; ")
+}

@@ -1,0 +1,316 @@
+package wal
+
+import (
+	"encoding/binary"
+	"fmt"
+	"io"
+	"os"
+	"strconv"
+	"strings"
+)
+
+// tidwall/wal names a segment by the index of its first entry, as 20 decimal
+// digits. A truncation in progress leaves "<name>.START" (TruncateFront) or
+// "<name>.END" (TruncateBack), each first written as "<...>.TEMP" and renamed.
+// Repair keeps evidence as "<name>.broken[.N]" and writes "<name>.tmp" before
+// renaming it over a segment. tidwall ignores every name but the first three.
+const (
+	nameLen      = 20
+	suffixStart  = ".START"
+	suffixEnd    = ".END"
+	suffixTEMP   = ".TEMP"
+	suffixTmp    = ".tmp"
+	suffixBroken = ".broken"
+)
+
+func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
+
+// segFile is one logical segment of a directory.
+type segFile struct {
+	first uint64 // index of its first entry, from its name
+	file  string // file name in the directory: the segment name, or a pending .START/.END
+	size  int64
+}
+
+func (s segFile) name() string { return segmentName(s.first) }
+
+// dirState is what a directory holds, read without changing anything, with
+// tidwall's pending truncations resolved the way its Open would resolve them.
+type dirState struct {
+	segs     []segFile // logical segments in index order (released ones included)
+	released int       // leading empty segments left by Release, not counting the last segment
+	pending  []string  // .START/.END files an interrupted truncation left
+	obsolete []string  // files resolving pending truncations deletes
+	temps    []string  // .TEMP and .tmp leftovers of interrupted writes
+	broken   []string  // evidence kept by earlier repairs
+}
+
+// readDirState lists dir. It fails only on I/O errors and on a directory
+// holding both a .START and an .END, which tidwall itself refuses and which
+// flumed never produces (it never calls TruncateBack).
+func readDirState(dir string) (dirState, error) {
+	var st dirState
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		return st, err
+	}
+	startAt, endAt := -1, -1
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || len(name) < nameLen {
+			continue
+		}
+		first, err := strconv.ParseUint(name[:nameLen], 10, 64)
+		if err != nil || first == 0 {
+			continue
+		}
+		switch rest := name[nameLen:]; {
+		case rest == "" || rest == suffixStart || rest == suffixEnd:
+			info, err := e.Info()
+			if err != nil {
+				return st, err
+			}
+			if rest == suffixStart {
+				startAt = len(st.segs)
+				st.pending = append(st.pending, name)
+			} else if rest == suffixEnd && endAt == -1 {
+				endAt = len(st.segs)
+				st.pending = append(st.pending, name)
+			}
+			st.segs = append(st.segs, segFile{first: first, file: name, size: info.Size()})
+		case strings.HasSuffix(rest, suffixTEMP) || rest == suffixTmp:
+			st.temps = append(st.temps, name)
+		case strings.HasPrefix(rest, suffixBroken):
+			st.broken = append(st.broken, name)
+		}
+	}
+	if startAt >= 0 && endAt >= 0 {
+		return st, fmt.Errorf("both %s and %s pending in %s", st.segs[startAt].file, st.segs[endAt].file, dir)
+	}
+	if startAt >= 0 {
+		// TruncateFront wrote the new first segment completely (synced, then
+		// renamed) before deleting anything: everything before it is gone.
+		for _, s := range st.segs[:startAt] {
+			st.obsolete = append(st.obsolete, s.file)
+		}
+		st.segs = st.segs[startAt:]
+	}
+	if endAt >= 0 {
+		for _, s := range st.segs[endAt+1:] {
+			st.obsolete = append(st.obsolete, s.file)
+		}
+		st.segs = st.segs[:endAt+1]
+		if n := len(st.segs); n > 1 && st.segs[n-2].first == st.segs[n-1].first {
+			st.obsolete = append(st.obsolete, st.segs[n-2].file)
+			st.segs = append(st.segs[:n-2], st.segs[n-1])
+		}
+	}
+	for st.released < len(st.segs)-1 && st.segs[st.released].size == 0 {
+		st.released++
+	}
+	return st, nil
+}
+
+// live returns the segments after the released ones.
+func (st dirState) live() []segFile { return st.segs[st.released:] }
+
+// stepKind says what segScanner.step found.
+type stepKind int
+
+const (
+	stepRecord stepKind = iota // an intact record at the expected index
+	stepLost                   // indexes [index, index+count) are lost; a later record was found
+	stepEnd                    // the data ends cleanly at a frame boundary
+	stepTorn                   // no intact record from off to the end of the file
+)
+
+type step struct {
+	kind    stepKind
+	index   uint64 // the record's index, or the first lost index
+	count   uint64 // stepLost: how many indexes are lost
+	off     int64  // offset of the frame, or of the damage
+	end     int64  // offset just past the frame, or where scanning resumes
+	payload []byte // stepRecord: aliases the scanner's buffer until the next step
+	err     error  // stepLost: why the first lost index is lost
+}
+
+const (
+	readChunk = 256 << 10
+	maxEntry  = headerSize + MaxPayload
+)
+
+// segScanner walks the frames of one segment file through a window buffer and
+// yields, index by index, an intact record or the damage that replaces it.
+// It never writes. The file may grow while it reads (the live tail).
+type segScanner struct {
+	f      io.ReaderAt
+	size   func() (int64, error)
+	name   string
+	next   uint64 // index expected next
+	off    int64  // offset of the next frame
+	buf    []byte // bytes [bufOff, bufOff+len(buf)) of the file
+	bufOff int64
+	known  int64 // a size the file is known to have reached
+}
+
+func newSegScanner(f io.ReaderAt, size func() (int64, error), name string, first uint64) *segScanner {
+	return &segScanner{f: f, size: size, name: name, next: first}
+}
+
+// window returns the bytes [off, off+n) of the file, or fewer when it ends first.
+func (s *segScanner) window(off int64, n int) ([]byte, error) {
+	if off >= s.bufOff && off+int64(n) <= s.bufOff+int64(len(s.buf)) {
+		return s.buf[off-s.bufOff : off-s.bufOff+int64(n)], nil
+	}
+	want := max(n, readChunk)
+	var keep int
+	nb := s.buf[:cap(s.buf)]
+	if cap(s.buf) < want {
+		nb = make([]byte, want)
+	}
+	if off >= s.bufOff && off < s.bufOff+int64(len(s.buf)) {
+		keep = copy(nb, s.buf[off-s.bufOff:])
+	}
+	m, err := s.f.ReadAt(nb[keep:want], off+int64(keep))
+	if err != nil && err != io.EOF {
+		return nil, err
+	}
+	s.buf, s.bufOff = nb[:keep+m], off
+	s.known = max(s.known, off+int64(keep+m))
+	return s.buf[:min(n, len(s.buf))], nil
+}
+
+// fits reports whether the file holds at least end bytes, without reading them.
+func (s *segScanner) fits(end int64) (bool, error) {
+	if end <= s.known {
+		return true, nil
+	}
+	size, err := s.size()
+	if err != nil {
+		return false, err
+	}
+	s.known = max(s.known, size)
+	return end <= s.known, nil
+}
+
+// step decodes the next frame. maxIndex bounds the indexes a record found
+// after damage may carry (the segment's last index when it is known).
+func (s *segScanner) step(maxIndex uint64) (step, error) {
+	for {
+		head, err := s.window(s.off, binary.MaxVarintLen64)
+		if err != nil {
+			return step{}, err
+		}
+		if len(head) == 0 {
+			return step{kind: stepEnd, index: s.next, off: s.off, end: s.off}, nil
+		}
+		cause := ErrLength
+		l, n := binary.Uvarint(head)
+		if n > 0 && l <= maxEntry {
+			end := s.off + int64(n) + int64(l)
+			ok, err := s.fits(end)
+			if err != nil {
+				return step{}, err
+			}
+			if ok {
+				frame, err := s.window(s.off, n+int(l))
+				if err != nil {
+					return step{}, err
+				}
+				index, payload, derr := decodeRecord(frame[n:])
+				if derr == nil && index == s.next {
+					st := step{kind: stepRecord, index: index, off: s.off, end: end, payload: payload}
+					s.off, s.next = end, s.next+1
+					return st, nil
+				}
+				cause = derr
+				if derr == nil {
+					cause = ErrIndex
+				}
+			}
+		}
+		at, index, found, err := s.search(s.off+1, maxIndex)
+		if err != nil {
+			return step{}, err
+		}
+		if !found {
+			size, err := s.size()
+			if err != nil {
+				return step{}, err
+			}
+			return step{kind: stepTorn, index: s.next, off: s.off, end: max(size, s.off), err: cause}, nil
+		}
+		damage := s.off
+		s.off = at
+		if index == s.next {
+			// Junk in front of an intact record: no index is lost.
+			continue
+		}
+		st := step{kind: stepLost, index: s.next, count: index - s.next, off: damage, end: at, err: cause}
+		s.next = index
+		return st, nil
+	}
+}
+
+// search looks for the first offset at or after from where an intact record
+// with an index in [s.next, maxIndex] starts. A candidate must also be
+// plausible: every index it skips took at least one byte (an empty entry,
+// such as a repair placeholder) of the bytes it skips. It reads the rest of the file into memory: damage is rare
+// and a segment is bounded.
+func (s *segScanner) search(from int64, maxIndex uint64) (at int64, index uint64, found bool, err error) {
+	size, err := s.size()
+	if err != nil || size <= from {
+		return 0, 0, false, err
+	}
+	data := make([]byte, size-from)
+	n, err := s.f.ReadAt(data, from)
+	if err != nil && err != io.EOF {
+		return 0, 0, false, err
+	}
+	data = data[:n]
+	damage := from - 1
+	for q := 0; q < len(data); q++ {
+		l, n := binary.Uvarint(data[q:])
+		if n <= 0 || l < headerSize || l > maxEntry || uint64(len(data)-q-n) < l {
+			continue
+		}
+		e := data[q+n : q+n+int(l)]
+		if e[0] != recordVersion || uint64(binary.LittleEndian.Uint32(e[9:13])) != l-headerSize {
+			continue
+		}
+		idx := binary.LittleEndian.Uint64(e[1:9])
+		skipped := from + int64(q) - damage
+		if idx < s.next || idx > maxIndex || idx-s.next > uint64(skipped) {
+			continue
+		}
+		if got, _, err := decodeRecord(e); err == nil && got == idx {
+			return from + int64(q), idx, true, nil
+		}
+	}
+	return 0, 0, false, nil
+}
+
+// fileSize returns a size function for an open file.
+func fileSize(f *os.File) func() (int64, error) {
+	return func() (int64, error) {
+		fi, err := f.Stat()
+		if err != nil {
+			return 0, err
+		}
+		return fi.Size(), nil
+	}
+}
+
+// countFrames counts the tidwall frames of data the way tidwall's loader does.
+// ok is false where tidwall would refuse the bytes (ErrCorrupt).
+func countFrames(data []byte) (count uint64, ok bool) {
+	for len(data) > 0 {
+		l, n := binary.Uvarint(data)
+		if n <= 0 || uint64(len(data)-n) < l {
+			return count, false
+		}
+		data = data[n+int(l):]
+		count++
+	}
+	return count, true
+}
