@@ -35,7 +35,8 @@ var _ Processor = (*ChannelProcessor)(nil)
 //
 // c is the source's context ("a1.sources.r1."); the processor reads from it
 // the keys it owns, so they count as known: "selector.type" (replicating by
-// default, or multiplexing) with the selector's keys under "selector.", and
+// default, multiplexing or load_balancing) with the selector's keys under
+// "selector.", and
 // "interceptors" with each listed interceptor's keys under
 // "interceptors.<name>.". It leaves "type", "channels" and the source's own
 // keys alone, and calls Finish on the selector's and interceptors' sub-
