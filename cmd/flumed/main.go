@@ -32,6 +32,8 @@ func newRootCmd() *cobra.Command {
 		SilenceErrors: true,
 	}
 	root.AddCommand(newVersionCmd())
+	root.AddCommand(newRunCmd())
+	root.AddCommand(newConfigCmd())
 	return root
 }
 

@@ -121,6 +121,8 @@ func TestAnAbortCutsTheDrainShort(t *testing.T) {
 	if err := a.Start(); err != nil {
 		t.Fatal(err)
 	}
+	ch := a.channels[0].channel()
+	eventually(t, "the source to finish", func() bool { return ch.Stats().PutSuccesses == 500 })
 	ctx, abort := context.WithCancel(context.Background())
 	time.AfterFunc(50*time.Millisecond, abort)
 	start := time.Now()
@@ -129,6 +131,9 @@ func TestAnAbortCutsTheDrainShort(t *testing.T) {
 	}
 	if took := time.Since(start); took > 10*time.Second {
 		t.Fatalf("an aborted stop took %v", took)
+	}
+	if size := ch.Stats().Size; size != 500 {
+		t.Fatalf("%d events left, want all 500 kept", size)
 	}
 }
 

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"sync"
+	"time"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/sink"
@@ -147,12 +148,38 @@ func (g *groupUnit) died() <-chan struct{} {
 	return nil
 }
 
+// drainPoll is how often a drain looks at the channels' sizes.
+const drainPoll = 20 * time.Millisecond
+
 // drain lets the runner deliver until the channels are empty or ctx ends.
+// The runner notices an empty channel only when a take comes back empty,
+// which a memory channel delays by its keep-alive (3 s) and which may have
+// to happen twice; so the drain also watches the channels' sizes (which
+// count takes not yet committed) and stops the runner as soon as they are
+// all zero.
 func (g *groupUnit) drain(ctx context.Context) error {
-	if r := g.current(); r != nil {
-		return r.Drain(ctx)
+	r := g.current()
+	if r == nil {
+		return nil
 	}
-	return nil
+	done := make(chan error, 1)
+	go func() { done <- r.Drain(ctx) }()
+	tick := time.NewTicker(drainPoll)
+	defer tick.Stop()
+	for {
+		select {
+		case err := <-done:
+			return err
+		case <-tick.C:
+			if g.empty() {
+				r.Stop()
+				if err := <-done; err != nil && !g.empty() {
+					return err
+				}
+				return nil
+			}
+		}
+	}
 }
 
 func (g *groupUnit) stop(a *Agent) {

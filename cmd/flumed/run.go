@@ -1,0 +1,243 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+	"time"
+
+	"github.com/spf13/cobra"
+	"github.com/spf13/pflag"
+
+	"github.com/flumed/flumed/internal/agent"
+	"github.com/flumed/flumed/internal/config"
+)
+
+// exitConfig is EX_CONFIG from sysexits.h: the configuration is wrong.
+const exitConfig = 78
+
+// fileList is a repeatable flag whose values, from -c and -f alike, keep the
+// order of the command line: later files override earlier ones.
+type fileList struct{ files *[]string }
+
+func (f fileList) String() string     { return fmt.Sprint(*f.files) }
+func (f fileList) Set(v string) error { *f.files = append(*f.files, v); return nil }
+func (f fileList) Type() string       { return "file" }
+
+// configFlags are the flags run and config check share.
+type configFlags struct {
+	files []string
+	name  string
+	defs  []string
+	conf  string
+}
+
+func (c *configFlags) register(fs *pflag.FlagSet) {
+	fs.VarP(fileList{&c.files}, "config", "c", "agent configuration file (repeatable; later files override earlier ones)")
+	fs.VarP(fileList{&c.files}, "conf-file", "f", "same as --config (Flume's flag)")
+	fs.StringVarP(&c.name, "name", "n", "", "agent to run (default: the file's only agent)")
+	fs.StringArrayVarP(&c.defs, "define", "D", nil, "Flume system property, e.g. -Dflume.monitoring.type=http")
+	fs.StringVar(&c.conf, "conf", "", "Flume's configuration directory (accepted and ignored)")
+}
+
+// files returns the configuration files, dropping directories: Flume's
+// scripts pass "-c conf" for the configuration directory, which flumed has
+// no use for.
+func (c *configFlags) configFiles(warn func(string)) []string {
+	var out []string
+	for _, f := range c.files {
+		if st, err := os.Stat(f); err == nil && st.IsDir() {
+			warn(fmt.Sprintf("-c %s is a directory: taken as Flume's --conf directory and ignored", f))
+			continue
+		}
+		out = append(out, f)
+	}
+	return out
+}
+
+// load reads the configuration and builds the agent, printing every problem
+// to w. A configuration error comes back as an exitError with code 78.
+func (c *configFlags) load(w io.Writer, sys map[string]string, opts agent.Options, warn func(string)) (*agent.Agent, error) {
+	files := c.configFiles(warn)
+	if len(files) == 0 {
+		return nil, &exitError{exitConfig, errors.New("no configuration file: give one with -c FILE (or -f FILE)")}
+	}
+	f, err := config.LoadWith(config.Options{System: sys}, files...)
+	if err != nil {
+		return nil, &exitError{exitConfig, err}
+	}
+	ca := f.Agent(c.name)
+	a, err := agent.Build(ca, opts)
+	for _, p := range ca.Problems.Warnings() {
+		fmt.Fprintf(w, "warning: %s\n", p)
+	}
+	var ce *config.Error
+	if errors.As(err, &ce) {
+		for _, p := range ce.Problems {
+			fmt.Fprintln(w, p)
+		}
+		return nil, &exitError{exitConfig, fmt.Errorf("%d configuration error(s); nothing started", len(ce.Problems))}
+	}
+	if err != nil {
+		return nil, &exitError{exitConfig, err}
+	}
+	return a, nil
+}
+
+func newRunCmd() *cobra.Command {
+	var (
+		cf           configFlags
+		logFormat    string
+		logLevel     string
+		drainTimeout time.Duration
+		metricsAddr  string
+		noReload     bool
+	)
+	cmd := &cobra.Command{
+		Use:     "run -c FILE [-n NAME]",
+		Aliases: []string{"agent"},
+		Short:   "Run a Flume agent from its .properties file",
+		Long: `Run one agent of a Flume configuration until SIGTERM or SIGINT.
+
+Start order: channels, sinks, sources. On the first signal the sources stop and
+the sinks drain the channels (at most --drain-timeout); a second signal stops
+at once. Configuration errors are all printed, and the exit code is 78.
+
+Logs go to stderr; the logger sink's "Event: { ... }" lines go to stdout.
+Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
+--no-reload-conf, -Dflume.root.logger=LEVEL,console,
+-Dflume.monitoring.type=http -Dflume.monitoring.port=N.`,
+		Args: cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sp, err := agent.ParseSystemProperties(cf.defs)
+			if err != nil {
+				return &exitError{exitConfig, err}
+			}
+			level := logLevel
+			if !cmd.Flags().Changed("log-level") && sp.LogLevel != "" {
+				level = sp.LogLevel
+			}
+			log, err := agent.NewLogger(cmd.ErrOrStderr(), agent.LogOptions{Format: logFormat, Level: level})
+			if err != nil {
+				return &exitError{exitConfig, err}
+			}
+			warn := func(s string) { log.Warn(s) }
+			for _, w := range sp.Warnings {
+				warn(w)
+			}
+			if noReload {
+				log.Debug("--no-reload-conf: flumed does not reload its configuration anyway")
+			}
+			a, err := cf.load(cmd.ErrOrStderr(), sp.All, agent.Options{
+				Log:          log,
+				DrainTimeout: drainTimeout,
+				EventOut:     cmd.OutOrStdout(),
+			}, warn)
+			if err != nil {
+				return err
+			}
+			return run(a, log, firstNonEmpty(metricsAddr, sp.MetricsAddr))
+		},
+	}
+	cf.register(cmd.Flags())
+	fs := cmd.Flags()
+	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (overrides -Dflume.root.logger)")
+	fs.DurationVar(&drainTimeout, "drain-timeout", 5*time.Second, "how long sinks may drain the channels on stop")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Flume's JSON metrics, /healthz and /readyz on host:port")
+	fs.BoolVar(&noReload, "no-reload-conf", false, "accepted for Flume compatibility (flumed does not reload)")
+	return cmd
+}
+
+// run starts the agent and the monitoring server, and stops them on
+// SIGTERM/SIGINT; a second signal cuts the drain short.
+func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
+	sigs := make(chan os.Signal, 2)
+	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
+	defer signal.Stop(sigs)
+	runCtx, stop := context.WithCancel(context.Background())
+	defer stop()
+	stopCtx, abort := context.WithCancel(context.Background())
+	defer abort()
+	go func() {
+		select {
+		case s := <-sigs:
+			log.Info("stopping", "signal", s.String())
+			stop()
+		case <-runCtx.Done():
+			return
+		}
+		select {
+		case s := <-sigs:
+			log.Warn("second signal: stopping at once; undelivered events stay in the channels", "signal", s.String())
+			abort()
+		case <-stopCtx.Done():
+		}
+	}()
+
+	if err := a.Start(); err != nil {
+		return err
+	}
+	var srv *agent.MetricsServer
+	if metricsAddr != "" {
+		var err error
+		if srv, err = agent.ServeMetrics(metricsAddr, a, log); err != nil {
+			log.Error("monitoring server not started", "err", err)
+		}
+	}
+	<-runCtx.Done()
+	if srv != nil {
+		defer srv.Close()
+	}
+	if err := a.Stop(stopCtx); err != nil {
+		log.Warn("stopped without draining every channel", "err", err)
+	}
+	return nil
+}
+
+func firstNonEmpty(ss ...string) string {
+	for _, s := range ss {
+		if s != "" {
+			return s
+		}
+	}
+	return ""
+}
+
+func newConfigCmd() *cobra.Command {
+	cmd := &cobra.Command{
+		Use:   "config",
+		Short: "Inspect agent configurations",
+	}
+	var cf configFlags
+	check := &cobra.Command{
+		Use:   "check -c FILE [-n NAME]",
+		Short: "Validate an agent configuration without starting it (exit 0, or 78 with every problem listed)",
+		Args:  cobra.NoArgs,
+		RunE: func(cmd *cobra.Command, _ []string) error {
+			sp, err := agent.ParseSystemProperties(cf.defs)
+			if err != nil {
+				return &exitError{exitConfig, err}
+			}
+			w := cmd.ErrOrStderr()
+			warn := func(s string) { fmt.Fprintf(w, "warning: %s\n", s) }
+			for _, s := range sp.Warnings {
+				warn(s)
+			}
+			a, err := cf.load(w, sp.All, agent.Options{}, warn)
+			if err != nil {
+				return err
+			}
+			fmt.Fprintf(cmd.OutOrStdout(), "agent %s: configuration OK\n", a.Name())
+			return nil
+		},
+	}
+	cf.register(check.Flags())
+	cmd.AddCommand(check)
+	return cmd
+}
