@@ -26,6 +26,8 @@ type Factory func(name string, c *config.Context) (Spec, error)
 var registry = map[string]Factory{
 	"memory":                                 memoryFactory,
 	"org.apache.flume.channel.MemoryChannel": memoryFactory,
+	"file":                                   fileFactory,
+	"org.apache.flume.channel.file.FileChannel": fileFactory,
 }
 
 // Lookup finds a channel type by Flume type name (case-insensitive) or by

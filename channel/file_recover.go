@@ -1,0 +1,166 @@
+package channel
+
+import (
+	"fmt"
+	"time"
+)
+
+// Restart. The data log has been opened (its torn tail repaired); what is left
+// is to find the ack state and check it against the log, without reading the
+// backlog: two checkpoint slots, and the headers of the first record (only
+// when there is no usable checkpoint) and of the last one.
+
+// maxHeaderProbe bounds how many damaged records restart steps over looking
+// for a readable first or last record.
+const maxHeaderProbe = 64
+
+// recover sets the in-memory state from the checkpoint and the log, and
+// writes the result back as a fresh checkpoint.
+func (f *File) recover(hasID bool) error {
+	began := time.Now()
+	first, last := f.wal.FirstIndex(), f.wal.LastIndex()
+	empty := last < first
+	ck, source := f.loadCheckpoint(hasID, empty)
+
+	var st ackState
+	if ck != nil {
+		st = ck.ackState.clone()
+	} else {
+		st.FloorPos = logPos{Index: first}
+		if h, _, ok := f.probeHeader(first, last, +1); ok {
+			st.Floor = h.FirstSeq
+		}
+		st.Next = st.Floor
+	}
+
+	// Where the log ends, in sequence numbers.
+	end := st.Next
+	if h, _, ok := f.probeHeader(last, first, -1); ok {
+		end = h.EndSeq()
+	}
+	next := max(st.Next, end)
+	if st.Next > end && end >= st.Floor {
+		// The checkpoint knew numbers the log does not hold: commits that were
+		// being synced when the process died (the checkpoint is written beside
+		// the log's sync), or, in interval mode, the window of loss.
+		f.log.Info("file channel: sequence numbers in the checkpoint past the end of the log are void",
+			"from", end, "to", st.Next)
+		st.addRanges([]seqRange{{end, st.Next}})
+	}
+	st.Next = next
+
+	switch {
+	case st.FloorPos.Index < first && !empty:
+		// The records below the log's first were reclaimed (an older backup
+		// checkpoint) or lost: nothing below the first record can be had.
+		h, _, ok := f.probeHeader(first, last, +1)
+		if ok && h.FirstSeq > st.Floor {
+			f.log.Warn("file channel: checkpoint floor is below the log's first record", "floor", st.Floor, "firstSeq", h.FirstSeq)
+			st.setFloor(h.FirstSeq, logPos{Index: first})
+		} else {
+			st.FloorPos = logPos{Index: first}
+		}
+	case st.FloorPos.Index > last+1 || empty && st.Floor < st.Next:
+		f.log.Error("file channel: checkpoint floor is past the end of the log; the missing events are lost",
+			"floorIndex", st.FloorPos.Index, "lastIndex", last, "lost", st.queuedAt(st.Next))
+		st.Ranges = nil
+		st.Floor, st.FloorPos = st.Next, logPos{Index: last + 1}
+	}
+	if len(st.Ranges) > 0 && st.Ranges[0].Start <= st.Floor && st.Ranges[0].End == st.Next {
+		// Everything from the floor on is void: the floor is the log's end.
+		st.Floor, st.FloorPos, st.Ranges = st.Next, logPos{Index: last + 1}, nil
+	}
+
+	f.acks, f.synced, f.next = st, st.clone(), next
+	f.visible = last
+	if empty {
+		f.visible = first - 1
+	}
+	f.cursor = cursorPos{pos: st.FloorPos, seq: st.Floor}
+
+	// A fresh checkpoint makes the adjustments above durable and creates the
+	// slot files of a new channel.
+	c := &checkpoint{ackState: st.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli()}
+	if ck != nil && source == "checkpoint" {
+		f.ckpt.last = ck.Generation
+	}
+	if err := f.ckpt.write(c, true); err != nil {
+		return fmt.Errorf("write checkpoint: %w", err)
+	}
+	f.log.Info("file channel open", "queued", st.queuedAt(next), "floor", st.Floor, "next", next,
+		"firstIndex", first, "lastIndex", last, "ackState", source, "took", time.Since(began))
+	return nil
+}
+
+// loadCheckpoint reads the primary checkpoint, falling back to the backup,
+// and returns it (nil when neither is usable) and where it came from.
+func (f *File) loadCheckpoint(hasID, emptyLog bool) (*checkpoint, string) {
+	usable := func(c *checkpoint) bool { return c != nil && hasID && c.LogID == f.logID }
+	ck, slots := readCheckpoint(f.opts.CheckpointDir)
+	if ck != nil {
+		f.ckpt.last = ck.Generation // the next write must go to the other slot
+	}
+	for _, s := range slots {
+		if s.Err != nil {
+			f.log.Warn("file channel: checkpoint slot unreadable", "err", s.Err)
+		}
+	}
+	if usable(ck) {
+		return ck, "checkpoint"
+	}
+	why := "missing"
+	switch {
+	case ck != nil:
+		why = "from another data log (the data directory was replaced)"
+	case slots[0].Err != nil || slots[1].Err != nil:
+		why = "unreadable"
+	}
+	if f.backup != nil {
+		b, _ := readCheckpoint(f.opts.BackupCheckpointDir)
+		if b != nil {
+			f.backup.last = b.Generation
+		}
+		if usable(b) {
+			f.log.Warn("file channel: primary checkpoint "+why+"; using the backup (events taken since it are delivered again)",
+				"backupWritten", time.UnixMilli(b.WrittenMs))
+			return b, "backup checkpoint"
+		}
+	}
+	if emptyLog && why == "missing" {
+		return nil, "new"
+	}
+	f.log.Warn("file channel: checkpoint "+why+"; delivering every record in the log again (duplicates, never loss)",
+		"dir", f.opts.CheckpointDir)
+	return nil, "none (" + why + ")"
+}
+
+// probeHeader reads the header of the first readable record from index from
+// toward to (step +1 or -1), stepping over at most maxHeaderProbe damaged ones.
+func (f *File) probeHeader(from, to uint64, step int) (recordHeader, uint64, bool) {
+	if f.wal.LastIndex() < f.wal.FirstIndex() {
+		return recordHeader{}, 0, false
+	}
+	i := from
+	for n := 0; n < maxHeaderProbe; n++ {
+		rec, err := f.wal.Read(i)
+		if err == nil {
+			h, herr := decodeRecordHeader(rec)
+			if herr == nil {
+				return h, i, true
+			}
+			err = herr
+		}
+		if !isDamaged(err) {
+			f.log.Warn("file channel: read record header", "index", i, "err", err)
+		}
+		if i == to {
+			break
+		}
+		if step > 0 {
+			i++
+		} else {
+			i--
+		}
+	}
+	return recordHeader{}, 0, false
+}

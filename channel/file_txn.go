@@ -1,0 +1,281 @@
+package channel
+
+import (
+	"fmt"
+	"slices"
+	"time"
+)
+
+// fileTxn is one file channel transaction. It belongs to one goroutine; the
+// fields marked "under ch.mu" are also read by the commit loop.
+type fileTxn struct {
+	ch     *File
+	done   bool
+	taking bool
+	rec    recordBuilder // staged puts, already encoded
+
+	taken      []takenEvent // in the order taken, for a rollback to restore
+	minSeq     uint64       // lowest sequence number in taken; under ch.mu
+	minPos     logPos       // its position; under ch.mu
+	committing bool         // its ack is in the commit loop's current batch; under ch.mu
+}
+
+// takenEvent is an event handed to a take transaction with what the ack
+// state needs: its sequence number and where it is in the log.
+type takenEvent struct {
+	Event
+	seq uint64
+	pos logPos
+}
+
+func (t *fileTxn) check() error {
+	if t.done {
+		return ErrTxnDone
+	}
+	if t.ch.isClosed() {
+		return t.ch.errClosed()
+	}
+	return nil
+}
+
+// Put encodes events into the transaction's record. Like Flume's file
+// channel it takes capacity at Put, waiting up to keep-alive, and refuses
+// puts below the disk floor.
+func (t *fileTxn) Put(events ...Event) error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	if t.taking {
+		return ErrMixed
+	}
+	if len(events) == 0 {
+		return nil
+	}
+	f := t.ch
+	n := len(events)
+	f.putAttempts.Add(int64(n))
+	if limit := f.opts.TransactionCapacity; t.rec.count+n > limit {
+		return fmt.Errorf("channel %s: put %d events: transaction holds %d of transactionCapacity %d: %w",
+			f.name, n, t.rec.count, limit, ErrTxnFull)
+	}
+	size := 0
+	for _, e := range events {
+		size += avroEventSize(e)
+	}
+	if t.rec.bodyLen()+size > maxRecordBody {
+		return fmt.Errorf("channel %s: put %d events: the transaction would hold %d bytes, over the %d a record holds: %w",
+			f.name, n, t.rec.bodyLen()+size, maxRecordBody, ErrTxnFull)
+	}
+	if reason := f.space.refuse(int64(t.rec.bodyLen() + size)); reason != "" {
+		f.putErrors.Add(1)
+		return fmt.Errorf("channel %s: put %d events: %s: %w", f.name, n, reason, ErrFull)
+	}
+	if err := f.reserve(n); err != nil {
+		return err
+	}
+	for _, e := range events {
+		t.rec.add(e)
+	}
+	return nil
+}
+
+// Take hands out up to max events from the head: rolled-back events first,
+// then the log. It never waits: an empty channel answers at once, as Flume's
+// file channel does.
+func (t *fileTxn) Take(max int) ([]Event, error) {
+	if err := t.check(); err != nil {
+		return nil, err
+	}
+	if t.rec.count > 0 {
+		return nil, ErrMixed
+	}
+	if max <= 0 {
+		return nil, nil
+	}
+	f := t.ch
+	t.taking = true
+	if limit := f.opts.TransactionCapacity; len(t.taken)+max > limit {
+		f.takeAttempts.Add(1)
+		return nil, fmt.Errorf("channel %s: take %d events: transaction holds %d of transactionCapacity %d: %w",
+			f.name, max, len(t.taken), limit, ErrTxnFull)
+	}
+	out, err := f.take(t, max)
+	// Attempts as Flume counts its one-event take() calls in a sink's batch
+	// loop: one per event returned, plus one for the call that came back empty.
+	attempts := len(out)
+	if len(out) < max {
+		attempts++
+	}
+	f.takeAttempts.Add(int64(attempts))
+	if err != nil {
+		f.takeErrors.Add(1)
+	}
+	return out, err
+}
+
+// Commit makes staged puts durable and visible, or taken events gone for
+// good, through the commit loop. When it returns nil the outcome is on disk
+// (with fsyncPerTransaction; else within fsyncInterval). A failed Commit
+// leaves the transaction rolled back.
+func (t *fileTxn) Commit() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	t.done = true
+	f := t.ch
+	switch {
+	case t.rec.count > 0:
+		flags := byte(0)
+		if f.opts.FsyncPerTransaction {
+			flags |= recordFlagSynced
+		}
+		req := &commitReq{rec: t.rec.finish(flags, f.opts.Compress, f.opts.CompressAbove), count: t.rec.count}
+		err := f.send(req)
+		if err != nil {
+			f.putErrors.Add(1)
+		}
+		return err
+	case len(t.taken) > 0:
+		err := f.send(&commitReq{take: t})
+		if err != nil {
+			f.takeErrors.Add(1)
+		}
+		return err
+	}
+	return nil
+}
+
+// Rollback drops staged puts (releasing their capacity) or returns taken
+// events to the head in their original order.
+func (t *fileTxn) Rollback() error {
+	if err := t.check(); err != nil {
+		return err
+	}
+	t.done = true
+	f := t.ch
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if t.rec.count > 0 {
+		f.unreserve(t.rec.count)
+	}
+	if len(t.taken) > 0 {
+		f.requeue(t)
+	}
+	return nil
+}
+
+// runs returns the transaction's sequence numbers as sorted ranges.
+func (t *fileTxn) runs() []seqRange {
+	seqs := make([]uint64, len(t.taken))
+	for i, e := range t.taken {
+		seqs[i] = e.seq
+	}
+	if !slices.IsSorted(seqs) {
+		slices.Sort(seqs)
+	}
+	var out []seqRange
+	for _, s := range seqs {
+		if n := len(out); n > 0 && out[n-1].End == s {
+			out[n-1].End++
+			continue
+		}
+		out = append(out, seqRange{s, s + 1})
+	}
+	return out
+}
+
+// addTaken records an event handed to t. The caller holds ch.mu.
+func (t *fileTxn) addTaken(e takenEvent) {
+	if len(t.taken) == 0 || e.seq < t.minSeq {
+		t.minSeq, t.minPos = e.seq, e.pos
+	}
+	t.taken = append(t.taken, e)
+}
+
+// requeue puts t's taken events back at the head, in order, and forgets t.
+// The caller holds f.mu.
+func (f *File) requeue(t *fileTxn) {
+	f.redeliver = append(slices.Clone(t.taken), f.redeliver...)
+	t.taken = nil
+	delete(f.takers, t)
+}
+
+func (f *File) isClosed() bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.closed
+}
+
+// reserve takes n events of capacity for a put, waiting up to keep-alive.
+func (f *File) reserve(n int) error {
+	var timer *time.Timer
+	defer func() {
+		if timer != nil {
+			timer.Stop()
+		}
+	}()
+	expired := false
+	f.mu.Lock()
+	for {
+		if f.closed {
+			f.mu.Unlock()
+			return f.errClosed()
+		}
+		held := f.queuedLocked() + uint64(f.reserved)
+		if held+uint64(n) <= uint64(f.opts.Capacity) {
+			f.reserved += n
+			f.mu.Unlock()
+			return nil
+		}
+		if expired || f.opts.KeepAlive <= 0 {
+			f.mu.Unlock()
+			return fmt.Errorf("channel %s: put %d events: capacity %d reached (%d events held); sinks are not keeping up: %w",
+				f.name, n, f.opts.Capacity, held, ErrFull)
+		}
+		if timer == nil {
+			timer = time.NewTimer(f.opts.KeepAlive)
+		}
+		wake := f.freedChan()
+		f.mu.Unlock()
+		select {
+		case <-wake:
+		case <-timer.C:
+			expired = true // look once more: a take may have committed meanwhile
+		}
+		f.mu.Lock()
+	}
+}
+
+// unreserve releases capacity taken by reserve. The caller holds f.mu.
+func (f *File) unreserve(n int) {
+	f.reserved -= n
+	f.notifyFreed()
+}
+
+// freedChan returns a channel closed at the next release of capacity. It is
+// made only when a put waits, so commits nobody waits for allocate nothing.
+// The caller holds f.mu.
+func (f *File) freedChan() <-chan struct{} {
+	if f.freed == nil {
+		f.freed = make(chan struct{})
+	}
+	return f.freed
+}
+
+// notifyFreed wakes puts waiting for capacity. The caller holds f.mu.
+func (f *File) notifyFreed() {
+	if f.freed != nil {
+		close(f.freed)
+		f.freed = nil
+	}
+}
+
+// queuedLocked is the number of committed events not yet acknowledged.
+// The caller holds f.mu.
+func (f *File) queuedLocked() uint64 {
+	n := f.acks.queuedAt(f.next)
+	for _, g := range f.gaps {
+		n -= min(n, g.End-g.Start)
+	}
+	return n
+}
