@@ -242,3 +242,32 @@ a1.sinks.k1.channel = c1
 		}
 	}
 }
+
+func TestLaterFilesOverrideEarlierOnesWhetherGivenWithCOrF(t *testing.T) {
+	base := writeConfig(t, `a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.channels.c1.transactionCapacity = 10
+a1.sinks.k1.type = null
+a1.sinks.k1.channel = c1
+`)
+	override := writeConfig(t, "a1.channels.c1.transactionCapacity = 100\n")
+	// The null sink's default batch of 100 fits only once the override wins.
+	if code, _, stderr := runToEnd(t, "config", "check", "-c", base, "-f", override); code != 0 {
+		t.Errorf("base then override: exit %d\n%s", code, stderr)
+	}
+	code, _, stderr := runToEnd(t, "config", "check", "-f", override, "-c", base)
+	if code != 78 || !strings.Contains(stderr, "the default batch size 100 is above channel c1's transactionCapacity 10") {
+		t.Errorf("override then base: exit %d\n%s", code, stderr)
+	}
+}
+
+func TestADirectoryGivenWithCIsFlumesConfDirAndIgnored(t *testing.T) {
+	code, stdout, stderr := runToEnd(t, "config", "check", "-c", t.TempDir(), "-f", "../../testdata/example/agent.properties")
+	if code != 0 || !strings.Contains(stderr, "is a directory: taken as Flume's --conf directory and ignored") || !strings.Contains(stdout, "configuration OK") {
+		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
+	}
+}
