@@ -108,6 +108,11 @@ func (f *File) Agents() []string {
 // same Problems. Call it once per File and agent.
 func (f *File) Agent(name string) *Agent {
 	a := &Agent{Name: name, Problems: &Problems{}}
+	for k, p := range f.Props {
+		if IsSecret(k) {
+			a.Problems.hideValues(p.Value)
+		}
+	}
 	for _, p := range f.Problems.list {
 		a.Problems.add(p)
 	}

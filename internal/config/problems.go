@@ -26,9 +26,33 @@ func (p Problem) String() string {
 // reported together. The zero value is ready to use.
 type Problems struct {
 	list []Problem
+	// secrets are values of secret-looking keys (IsSecret): whatever code
+	// writes a message, they are masked before it is recorded.
+	secrets []string
 }
 
-func (ps *Problems) add(p Problem) { ps.list = append(ps.list, p) }
+func (ps *Problems) add(p Problem) {
+	p.Msg = ps.mask(p.Msg)
+	ps.list = append(ps.list, p)
+}
+
+// hideValues makes every later problem mask these values.
+func (ps *Problems) hideValues(vs ...string) {
+	for _, v := range vs {
+		// A very short value would mask ordinary words; those are left to the
+		// getters, which never quote secret keys' values.
+		if len(v) >= 4 {
+			ps.secrets = append(ps.secrets, v)
+		}
+	}
+}
+
+func (ps *Problems) mask(msg string) string {
+	for _, v := range ps.secrets {
+		msg = strings.ReplaceAll(msg, v, "(value hidden)")
+	}
+	return msg
+}
 
 // Add records a problem found outside a Context (agent-level checks).
 func (ps *Problems) Add(p Problem) { ps.add(p) }
