@@ -67,7 +67,7 @@ func (fr *frameReader) read() (int32, []byte, error) {
 				serial, fr.lim.MaxFrameBytes, i, n, len(payload))
 		}
 		var err error
-		if payload, err = fr.fill(payload, int(n)); err != nil {
+		if payload, err = fr.fill(payload, int(n), i == count-1); err != nil {
 			return 0, nil, err
 		}
 	}
@@ -76,12 +76,16 @@ func (fr *frameReader) read() (int32, []byte, error) {
 }
 
 // fill appends the next n bytes of the stream to p, enlarging p only when it
-// is full.
-func (fr *frameReader) fill(p []byte, n int) ([]byte, error) {
+// is full: at least doubling it (or to the previous frame's size), never past
+// the frame limit, and for the frame's last buffer never past its end.
+func (fr *frameReader) fill(p []byte, n int, last bool) ([]byte, error) {
 	for n > 0 {
 		if len(p) == cap(p) {
 			grow := max(cap(p), 4096, fr.hint-len(p))
 			grow = min(grow, fr.lim.MaxFrameBytes-len(p))
+			if last {
+				grow = min(grow, n)
+			}
 			if !fr.budget.take(grow) {
 				return p, fmt.Errorf("%w: %d bytes in flight on all connections", errBudget, fr.budget.limit)
 			}

@@ -185,6 +185,17 @@ func checkProtocol(text string) (err error) {
 	if err != nil {
 		return fmt.Errorf("parse peer protocol: %w", err)
 	}
+	// Messages refer to named types by name only, so compare the named types
+	// (Status, AvroFlumeEvent) themselves too.
+	theirTypes := map[string][32]byte{}
+	for _, nt := range p.Types() {
+		theirTypes[nt.FullName()] = nt.Fingerprint()
+	}
+	for _, nt := range ourProtocol().Types() {
+		if fp, ok := theirTypes[nt.FullName()]; !ok || fp != nt.Fingerprint() {
+			return fmt.Errorf("peer protocol's %s differs from Flume's", nt.FullName())
+		}
+	}
 	found := 0
 	for _, name := range served {
 		theirs := p.Message(name)
