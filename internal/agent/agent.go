@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"runtime/debug"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -107,7 +108,7 @@ func (a *Agent) launch(st *stage, s *supervised) {
 		go a.supervise(st, s, false)
 		return
 	}
-	if err := s.u.start(st.ctx, a); err != nil {
+	if err := safeStart(st.ctx, a, s.u); err != nil {
 		s.failures.Add(1)
 		a.log.Error("start failed; retrying", "component", s.u.id(), "err", err, "retry_in", a.opts.RestartMin)
 		st.wg.Add(1)
@@ -156,7 +157,7 @@ func (a *Agent) supervise(st *stage, s *supervised, backoffFirst bool) {
 			return
 		}
 		backoffFirst = true
-		if err := s.u.start(st.ctx, a); err != nil {
+		if err := safeStart(st.ctx, a, s.u); err != nil {
 			s.failures.Add(1)
 			backoff = min(2*backoff, a.opts.RestartMax)
 			a.log.Error("start failed; retrying", "component", s.u.id(), "err", err, "retry_in", backoff)
@@ -166,6 +167,18 @@ func (a *Agent) supervise(st *stage, s *supervised, backoffFirst bool) {
 		a.log.Info("started", "component", s.u.id(), "after_failures", s.failures.Swap(0))
 		backoff = a.opts.RestartMin
 	}
+}
+
+// safeStart starts u, turning a panic of a component into a start failure
+// the supervisor retries, rather than the end of the process.
+func safeStart(ctx context.Context, a *Agent, u unit) (err error) {
+	defer func() {
+		if p := recover(); p != nil {
+			err = fmt.Errorf("panic: %v", p)
+			a.log.Error("panic while starting", "component", u.id(), "panic", p, "stack", string(debug.Stack()))
+		}
+	}()
+	return u.start(ctx, a)
 }
 
 func depsReady(u unit) bool {

@@ -60,8 +60,9 @@ func TestStopDrainsTheChannelBeforeClosingIt(t *testing.T) {
 	rec := &recorder{}
 	f := &faults{slowSink: 2 * time.Millisecond}
 	opts := fastOptions(nil)
+	opts.DrainTimeout = 20 * time.Second // generous: the machine may be busy
 	opts.lookup = recordingRegistries(rec, f)
-	text := strings.NewReplacer("totalEvents = 500", "totalEvents = 300", "a1.sinks = k1 k2", "a1.sinks = k1").Replace(twoSinks) +
+	text := strings.NewReplacer("totalEvents = 500", "totalEvents = 150", "a1.sinks = k1 k2", "a1.sinks = k1").Replace(twoSinks) +
 		"a1.sinks.k1.batchSize = 1\n"
 	text = strings.Replace(text, "a1.sinks.k2.type = null\na1.sinks.k2.channel = c1\n", "", 1)
 	a := agentFrom(t, text, opts)
@@ -69,14 +70,14 @@ func TestStopDrainsTheChannelBeforeClosingIt(t *testing.T) {
 		t.Fatal(err)
 	}
 	ch := a.channels[0].channel()
-	eventually(t, "the source to finish", func() bool { return ch.Stats().PutSuccesses == 300 })
+	eventually(t, "the source to finish", func() bool { return ch.Stats().PutSuccesses == 150 })
 	if ch.Stats().Size == 0 {
 		t.Fatal("the sink drained everything before the stop: the test proves nothing")
 	}
 	if err := a.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}
-	if st := ch.Stats(); st.Size != 0 || st.TakeSuccesses != 300 {
+	if st := ch.Stats(); st.Size != 0 || st.TakeSuccesses != 150 {
 		t.Fatalf("after stop: size %d, taken %d", st.Size, st.TakeSuccesses)
 	}
 	got := rec.list()
@@ -198,6 +199,25 @@ func TestASinkThatFailsToStartIsRestartedWithBackoff(t *testing.T) {
 	want := []string{"start k1 failed", "start k1 failed", "start k1 failed", "start k1", "stop k1"}
 	if !reflect.DeepEqual(k1, want) {
 		t.Fatalf("k1 lifecycle %q, want %q", k1, want)
+	}
+}
+
+func TestASinkThatPanicsInStartIsRetriedNotFatal(t *testing.T) {
+	rec := &recorder{}
+	f := &faults{startPanics: map[string]*atomic.Int64{"k2": failTimes(1)}}
+	opts := fastOptions(nil)
+	opts.lookup = recordingRegistries(rec, f)
+	a := agentFrom(t, twoSinks, opts)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "the agent to be ready", func() bool { ok, _ := a.Ready(); return ok })
+	if err := a.Stop(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	got := rec.list()
+	if !reflect.DeepEqual(got[:4], []string{"open c1", "start k1", "start k2 panicked", "start r1"}) {
+		t.Fatalf("lifecycle %q", got)
 	}
 }
 

@@ -43,6 +43,7 @@ func (r *recorder) list() []string {
 type faults struct {
 	openFailures  map[string]*atomic.Int64 // channel -> Open calls left to fail
 	startFailures map[string]*atomic.Int64 // sink or source -> Start calls left to fail
+	startPanics   map[string]*atomic.Int64 // sink -> Start calls left to panic
 	slowSink      time.Duration            // sleep per delivered batch
 	failDelivery  atomic.Bool              // every sink Process fails (events roll back)
 }
@@ -148,6 +149,10 @@ type recSink struct {
 }
 
 func (s *recSink) Start(ctx context.Context, ch channel.Channel) error {
+	if s.f.fail(s.f.startPanics, s.Name()) {
+		s.rec.add("start %s panicked", s.Name())
+		panic("scripted panic")
+	}
 	if s.f.fail(s.f.startFailures, s.Name()) {
 		s.rec.add("start %s failed", s.Name())
 		return errors.New("scripted start failure")
@@ -239,10 +244,11 @@ func fastOptions(log *slog.Logger) Options {
 	}
 }
 
-// eventually polls cond every few milliseconds for up to 5 s.
+// eventually polls cond every few milliseconds for up to 20 s (a busy CI
+// machine may be slow; a passing run returns as soon as cond holds).
 func eventually(t *testing.T, what string, cond func() bool) {
 	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
+	deadline := time.Now().Add(20 * time.Second)
 	for !cond() {
 		if time.Now().After(deadline) {
 			t.Fatalf("timed out waiting for %s", what)
