@@ -21,6 +21,10 @@ import (
 // exitConfig is EX_CONFIG from sysexits.h: the configuration is wrong.
 const exitConfig = 78
 
+// abortGrace is how long components get to stop after a second signal
+// before the process exits anyway.
+const abortGrace = 3 * time.Second
+
 // fileList is a repeatable flag whose values, from -c and -f alike, keep the
 // order of the command line: later files override earlier ones.
 type fileList struct{ files *[]string }
@@ -164,6 +168,8 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
 	defer stop()
 	stopCtx, abort := context.WithCancel(context.Background())
 	defer abort()
+	stopped := make(chan struct{}) // closed once the agent has stopped
+	defer close(stopped)
 	go func() {
 		select {
 		case s := <-sigs:
@@ -177,6 +183,15 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
 			log.Warn("second signal: stopping at once; undelivered events stay in the channels", "signal", s.String())
 			abort()
 		case <-stopCtx.Done():
+			return
+		}
+		// A component stuck in I/O (a sink writing to a blocked pipe) would
+		// keep the process alive; what it holds is still in its channel.
+		select {
+		case <-time.After(abortGrace):
+			log.Error("components did not stop in time; exiting", "grace", abortGrace)
+			os.Exit(1)
+		case <-stopped:
 		}
 	}()
 

@@ -271,3 +271,54 @@ func TestADirectoryGivenWithCIsFlumesConfDirAndIgnored(t *testing.T) {
 		t.Errorf("exit %d\n%s\n%s", code, stdout, stderr)
 	}
 }
+
+func TestASecondSignalStopsAtOnceEvenWhenASinkIsStuck(t *testing.T) {
+	cfg := writeConfig(t, `a1.sources = r1
+a1.channels = c1
+a1.sinks = k1
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.channels.c1.type = memory
+a1.channels.c1.capacity = 10000
+a1.sinks.k1.type = logger
+a1.sinks.k1.channel = c1
+`)
+	// Nobody reads stdout: once the pipe is full the logger sink blocks in
+	// its write, so the drain cannot finish.
+	r, w, err := os.Pipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer r.Close()
+	var stderr bytes.Buffer
+	cmd := exec.Command(flumed, "run", "-c", cfg, "--drain-timeout", "1m")
+	cmd.Stdout, cmd.Stderr = w, &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	w.Close()
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	time.Sleep(500 * time.Millisecond)
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case err := <-exited:
+		t.Fatalf("exited on the first signal (%v) although the sink could not drain\n%s", err, stderr.String())
+	case <-time.After(time.Second):
+	}
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	select {
+	case <-exited:
+	case <-time.After(15 * time.Second):
+		_ = cmd.Process.Kill()
+		<-exited
+		t.Fatalf("still running 15 s after the second signal\n%s", stderr.String())
+	}
+	if !strings.Contains(stderr.String(), "second signal: stopping at once") {
+		t.Errorf("stderr:\n%s", stderr.String())
+	}
+}
