@@ -21,6 +21,9 @@ var sources = map[string]Factory{
 
 	"netcat":                               newNetcatSource,
 	"org.apache.flume.source.NetcatSource": newNetcatSource,
+
+	"avro":                               newAvroSource,
+	"org.apache.flume.source.AvroSource": newAvroSource,
 }
 
 // interceptors holds every interceptor type. UUID has no alias in Flume, only

@@ -1,0 +1,253 @@
+package source
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"sync"
+	"time"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/avrorpc"
+	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/internal/counter"
+)
+
+// Avro is the avro source (FLUME.md §2.2, §7): it serves Flume's
+// AvroSourceProtocol, so a Flume 1.9–1.11 agent's avro sink (or a flumed one)
+// can send to it. append puts one event, appendBatch puts the whole batch
+// through the channel processor; the client is told OK only after Process
+// returned nil (every required channel committed), and FAILED when a channel
+// refused (full, disk floor, closed), so nothing acknowledged is lost and the
+// client resends whatever was refused.
+//
+// Keys: bind and port (required), compression-type (none | deflate),
+// ssl with keystore*/ssl-cert/ssl-key and the protocol and cipher lists (see
+// avrorpc.ServerTLS), ipFilter and ipFilterRules. threads is accepted and
+// ignored, as Flume has ignored it since 1.10. flumed adds bounds Flume lacks:
+// max-connections (1024), max-frame-bytes (64 MiB), max-batch-events
+// (100000), max-headers-per-event (1024), max-header-bytes (65536),
+// max-body-bytes (64 MiB), max-inflight-bytes (512 MiB, frame bytes held by
+// all connections together), read-timeout (30000 ms for a started frame to
+// arrive) and idle-timeout (3600000 ms; 0 never closes idle connections).
+// A connection that breaks the protocol or a bound is closed, logged
+// (rate-limited) and counted in EventReadFail; the others carry on.
+type Avro struct {
+	name    string
+	log     *slog.Logger
+	addr    string
+	opts    avrorpc.ServerOptions
+	counter counter.Source
+	fails   *throttledLog
+
+	mu   sync.Mutex
+	srv  *avrorpc.Server
+	ln   net.Listener
+	done chan struct{} // closed when the accept loop returns
+}
+
+var (
+	_ Source            = (*Avro)(nil)
+	_ counter.Monitored = (*Avro)(nil)
+)
+
+func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
+	ok := true
+	bind := c.Required("bind")
+	port := c.Required("port")
+	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 0 || n > 65535) {
+		c.Errorf("port", "not a TCP port (0-65535): %q", port)
+		ok = false
+	}
+	if bind == "" || port == "" {
+		ok = false
+	}
+	if c.Has("threads") {
+		c.Warnf("threads", "ignored, as Flume ignores it since 1.10: each connection has its own goroutine; bound them with max-connections")
+	}
+	lim := avrorpc.Limits{
+		MaxFrameBytes:  c.Int("max-frame-bytes", 64<<20),
+		MaxBatchEvents: c.Int("max-batch-events", 100_000),
+		MaxHeaders:     c.Int("max-headers-per-event", 1024),
+		MaxHeaderBytes: c.Int("max-header-bytes", 64<<10),
+		MaxBodyBytes:   c.Int("max-body-bytes", 64<<20),
+	}
+	o := avrorpc.ServerOptions{
+		Limits:         lim,
+		Deflate:        c.OneOf("compression-type", "none", "none", "deflate") == "deflate",
+		MaxConnections: c.Int("max-connections", avrorpc.DefaultMaxConnections),
+		MaxMemory:      c.Int64("max-inflight-bytes", avrorpc.DefaultMaxMemory),
+		ReadTimeout:    c.Duration("read-timeout", avrorpc.DefaultReadTimeout, time.Millisecond),
+		IdleTimeout:    c.Duration("idle-timeout", time.Hour, time.Millisecond),
+		Log:            log,
+	}
+	for key, v := range map[string]int64{
+		"max-frame-bytes": int64(lim.MaxFrameBytes), "max-batch-events": int64(lim.MaxBatchEvents),
+		"max-headers-per-event": int64(lim.MaxHeaders), "max-header-bytes": int64(lim.MaxHeaderBytes),
+		"max-body-bytes": int64(lim.MaxBodyBytes), "max-connections": int64(o.MaxConnections),
+		"max-inflight-bytes": o.MaxMemory, "read-timeout": int64(o.ReadTimeout),
+	} {
+		if v < 1 {
+			c.Errorf(key, "must be positive")
+			ok = false
+		}
+	}
+	if o.MaxMemory < int64(lim.MaxFrameBytes) {
+		c.Errorf("max-inflight-bytes", "must be at least max-frame-bytes (%d), or no frame of that size could ever be read", lim.MaxFrameBytes)
+		ok = false
+	}
+	if o.IdleTimeout < 0 {
+		c.Errorf("idle-timeout", "must not be negative (0 never closes idle connections)")
+		ok = false
+	}
+	if c.Bool("ipFilter", false) {
+		rules := c.Required("ipFilterRules")
+		if f, err := avrorpc.ParseIPFilter(rules); err != nil {
+			c.Errorf("ipFilterRules", "%v", err)
+			ok = false
+		} else {
+			o.Filter = f.Allow
+		}
+	} else {
+		c.Has("ipFilterRules") // Flume ignores the rules when ipFilter is off
+	}
+	tlsCfg, tlsOK := avrorpc.ServerTLS(c)
+	o.TLS = tlsCfg
+	if !ok || !tlsOK {
+		return nil, errConfig
+	}
+	return &Avro{
+		name: name, log: log, addr: net.JoinHostPort(bind, port), opts: o,
+		fails: newThrottledLog(log, defaultLogEvery),
+	}, nil
+}
+
+// Name returns the source's name.
+func (s *Avro) Name() string { return s.name }
+
+// Addr returns the address the source listens on, nil when not started. With
+// port 0 it tells which port the system chose.
+func (s *Avro) Addr() net.Addr {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.ln == nil {
+		return nil
+	}
+	return s.ln.Addr()
+}
+
+// FlumeMetrics implements counter.Monitored with Flume's SourceCounter.
+// OpenConnectionCount is current (Flume refreshes it every 60 s) and
+// EventReadFail counts connections closed for bad input.
+func (s *Avro) FlumeMetrics() map[string]string {
+	s.mu.Lock()
+	srv := s.srv
+	s.mu.Unlock()
+	if srv != nil {
+		st := srv.Stats()
+		s.counter.OpenConnections.Store(st.Open)
+		s.counter.EventReadFail.Store(st.BadInput)
+	}
+	return s.counter.FlumeMetrics()
+}
+
+// Start listens and returns; connections are served until Stop.
+func (s *Avro) Start(ctx context.Context, p Processor) error {
+	var lc net.ListenConfig
+	ln, err := lc.Listen(ctx, "tcp", s.addr)
+	if err != nil {
+		return fmt.Errorf("avro source %s: %w", s.name, err)
+	}
+	srv := avrorpc.NewServer(&avroHandler{s: s, p: p}, s.opts)
+	done := make(chan struct{})
+	s.mu.Lock()
+	s.srv, s.ln, s.done = srv, ln, done
+	s.mu.Unlock()
+	s.counter.Started()
+	s.log.Info("avro source listening", slog.String("source", s.name), slog.String("addr", ln.Addr().String()),
+		slog.Bool("ssl", s.opts.TLS != nil), slog.Bool("deflate", s.opts.Deflate))
+	go func() {
+		defer close(done)
+		if err := srv.Serve(ln); err != nil {
+			s.log.Error("avro source stopped accepting", slog.String("source", s.name), slog.Any("err", err))
+		}
+	}()
+	return nil
+}
+
+// Stop closes the listener and every connection and waits until every call
+// in progress has returned: a batch being put when Stop comes is committed or
+// not, and its reply may not reach the client, which then resends it.
+// Idempotent.
+func (s *Avro) Stop() error {
+	s.mu.Lock()
+	srv, done := s.srv, s.done
+	s.srv, s.ln, s.done = nil, nil, nil
+	s.mu.Unlock()
+	if srv == nil {
+		return nil
+	}
+	err := srv.Close()
+	<-done
+	s.counter.Stopped()
+	return err
+}
+
+// avroHandler puts what the server decodes through the channel processor.
+type avroHandler struct {
+	s *Avro
+	p Processor
+}
+
+func (h *avroHandler) Append(e avrorpc.Event) avrorpc.Status {
+	c := &h.s.counter
+	c.AppendReceived.Add(1)
+	c.EventReceived.Add(1)
+	if !h.put([]channel.Event{channel.Event(e)}) {
+		return avrorpc.StatusFailed
+	}
+	c.AppendAccepted.Add(1)
+	c.EventAccepted.Add(1)
+	return avrorpc.StatusOK
+}
+
+func (h *avroHandler) AppendBatch(events []avrorpc.Event) avrorpc.Status {
+	c := &h.s.counter
+	c.AppendBatchReceived.Add(1)
+	c.EventReceived.Add(int64(len(events)))
+	evs := make([]channel.Event, len(events))
+	for i, e := range events {
+		evs[i] = channel.Event(e)
+	}
+	if !h.put(evs) {
+		return avrorpc.StatusFailed
+	}
+	c.AppendBatchAccepted.Add(1)
+	c.EventAccepted.Add(int64(len(events)))
+	return avrorpc.StatusOK
+}
+
+// put hands events to the channel processor; false means they were refused
+// and the client must be told FAILED.
+func (h *avroHandler) put(evs []channel.Event) bool {
+	err := h.p.Process(evs)
+	if err == nil {
+		return true
+	}
+	h.s.counter.ChannelWriteFail.Add(1)
+	reason := "channel error"
+	switch {
+	case errors.Is(err, channel.ErrFull):
+		reason = "channel full"
+	case errors.Is(err, channel.ErrTxnFull):
+		reason = "batch larger than the channel's transactionCapacity"
+	case errors.Is(err, channel.ErrClosed):
+		reason = "channel closed"
+	}
+	h.s.fails.Warn(reason, "avro source: unable to put events; answering FAILED so the client resends",
+		slog.String("source", h.s.name), slog.Int("events", len(evs)), slog.String("reason", reason), slog.Any("err", err))
+	return false
+}

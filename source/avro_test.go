@@ -1,0 +1,304 @@
+package source
+
+// Contract of the avro source: a client is answered OK only after the
+// channel processor committed its events, and FAILED when a channel refused
+// them, in which case nothing of the batch is left in the channel. The
+// recorded Java transcripts put exactly their events into a real memory
+// channel. Flume's counters are kept. Bad input closes only its connection
+// and is counted; configuration problems are reported with their keys.
+
+import (
+	"context"
+	"fmt"
+	"net"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/avrorpc"
+	"github.com/flumed/flumed/internal/config"
+)
+
+func avroConfig(kv map[string]string) *config.Context {
+	base := map[string]string{"bind": "127.0.0.1", "port": "0"}
+	for k, v := range kv {
+		base[k] = v
+	}
+	return config.FromMap("a1.sources.r1.", base)
+}
+
+// startAvro builds the source from keys, starts it into p and stops it when
+// the test ends.
+func startAvro(t *testing.T, kv map[string]string, p Processor) (*Avro, string) {
+	t.Helper()
+	c := avroConfig(kv)
+	src, err := newAvroSource("r1", c, discardLog())
+	c.Finish()
+	if err != nil || c.Problems().Err() != nil {
+		t.Fatalf("configure: %v %v", err, c.Problems().Err())
+	}
+	a := src.(*Avro)
+	if err := a.Start(context.Background(), p); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { a.Stop() })
+	return a, a.Addr().String()
+}
+
+func avroEvents(from, to int) []avrorpc.Event {
+	var out []avrorpc.Event
+	for i := from; i < to; i++ {
+		out = append(out, avrorpc.Event{Headers: map[string]string{"seq": fmt.Sprint(i)}, Body: []byte(fmt.Sprintf("event-%d", i))})
+	}
+	return out
+}
+
+func sendBatch(t *testing.T, addr string, evs []avrorpc.Event) error {
+	t.Helper()
+	c, err := avrorpc.Dial(context.Background(), addr, avrorpc.ClientOptions{RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	return c.AppendBatch(context.Background(), evs)
+}
+
+func takeAll(t *testing.T, ch channel.Channel) []channel.Event {
+	t.Helper()
+	tx := ch.Begin()
+	evs, err := tx.Take(20) // memoryProcessor's transactionCapacity
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := tx.Commit(); err != nil {
+		t.Fatal(err)
+	}
+	return evs
+}
+
+func TestTheRecordedJavaClientsPutExactlyTheirEventsIntoTheChannel(t *testing.T) {
+	for name, want := range map[string][]string{"append1": {"event-0"}, "batch3": {"event-0", "event-1", "event-2"}, "append2-same-conn": {"event-0", "event-1"}} {
+		t.Run(name, func(t *testing.T) {
+			mem, p := memoryProcessor(t, "c1")
+			_, addr := startAvro(t, nil, p)
+			in, err := os.ReadFile(filepath.Join("..", "testdata", "avro-rpc", name+".client-to-server.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			reply, err := os.ReadFile(filepath.Join("..", "testdata", "avro-rpc", name+".server-to-client.bin"))
+			if err != nil {
+				t.Fatal(err)
+			}
+			conn, err := net.Dial("tcp", addr)
+			if err != nil {
+				t.Fatal(err)
+			}
+			defer conn.Close()
+			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			conn.Write(in)
+			got := make([]byte, len(reply))
+			if _, err := readFull(conn, got); err != nil || string(got) != string(reply) {
+				t.Fatalf("reply %x (%v), want %x", got, err, reply)
+			}
+			evs := takeAll(t, mem)
+			if len(evs) != len(want) {
+				t.Fatalf("channel holds %d events, want %d", len(evs), len(want))
+			}
+			for i, e := range evs {
+				if string(e.Body) != want[i] || e.Headers["seq"] != fmt.Sprint(i) {
+					t.Fatalf("event %d = %q %v", i, e.Body, e.Headers)
+				}
+			}
+		})
+	}
+}
+
+func readFull(c net.Conn, b []byte) (int, error) {
+	n := 0
+	for n < len(b) {
+		m, err := c.Read(b[n:])
+		n += m
+		if err != nil {
+			return n, err
+		}
+	}
+	return n, nil
+}
+
+// gate is a Processor that holds every call until released.
+type gate struct {
+	entered chan struct{}
+	release chan error
+}
+
+func (g *gate) Process([]channel.Event) error {
+	g.entered <- struct{}{}
+	return <-g.release
+}
+
+func TestTheClientIsAnsweredOnlyAfterTheProcessorReturns(t *testing.T) {
+	g := &gate{entered: make(chan struct{}, 1), release: make(chan error)}
+	_, addr := startAvro(t, nil, g)
+	answered := make(chan error, 1)
+	go func() { answered <- sendBatch(t, addr, avroEvents(0, 3)) }()
+	<-g.entered
+	select {
+	case err := <-answered:
+		t.Fatalf("answered (%v) before the events were committed", err)
+	case <-time.After(100 * time.Millisecond):
+	}
+	g.release <- nil
+	if err := <-answered; err != nil {
+		t.Fatalf("after the commit: %v", err)
+	}
+}
+
+func TestARefusedBatchIsAnsweredFailedAndLeavesNothingInTheChannel(t *testing.T) {
+	mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 5, TransactionCapacity: 5})
+	t.Cleanup(func() { mem.Close() })
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	a, addr := startAvro(t, nil, p)
+	err = sendBatch(t, addr, avroEvents(0, 8)) // more than the transaction holds
+	se, ok := err.(*avrorpc.StatusError)
+	if !ok || se.Status != avrorpc.StatusFailed {
+		t.Fatalf("err = %v, want FAILED", err)
+	}
+	if got := mem.Stats().Size; got != 0 {
+		t.Fatalf("channel holds %d events of a refused batch", got)
+	}
+	if err := sendBatch(t, addr, avroEvents(0, 4)); err != nil {
+		t.Fatalf("a batch that fits: %v", err)
+	}
+	m := a.FlumeMetrics()
+	want := map[string]string{"AppendBatchReceivedCount": "2", "AppendBatchAcceptedCount": "1", "EventReceivedCount": "12",
+		"EventAcceptedCount": "4", "ChannelWriteFail": "1", "Type": "SOURCE"}
+	for k, v := range want {
+		if m[k] != v {
+			t.Errorf("%s = %s, want %s", k, m[k], v)
+		}
+	}
+}
+
+func TestAppendCountsAndOpenConnections(t *testing.T) {
+	mem, p := memoryProcessor(t, "c1")
+	a, addr := startAvro(t, nil, p)
+	c, err := avrorpc.Dial(context.Background(), addr, avrorpc.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, e := range avroEvents(0, 2) {
+		if err := c.Append(context.Background(), e); err != nil {
+			t.Fatal(err)
+		}
+	}
+	m := a.FlumeMetrics()
+	for k, v := range map[string]string{"AppendReceivedCount": "2", "AppendAcceptedCount": "2", "EventAcceptedCount": "2", "OpenConnectionCount": "1"} {
+		if m[k] != v {
+			t.Errorf("%s = %s, want %s", k, m[k], v)
+		}
+	}
+	if n := len(takeAll(t, mem)); n != 2 {
+		t.Fatalf("channel holds %d", n)
+	}
+}
+
+func TestBadInputClosesOnlyItsConnectionAndIsCounted(t *testing.T) {
+	mem, p := memoryProcessor(t, "c1")
+	a, addr := startAvro(t, map[string]string{"max-batch-events": "10"}, p)
+	c, err := avrorpc.Dial(context.Background(), addr, avrorpc.ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.AppendBatch(context.Background(), avroEvents(0, 11)); err == nil {
+		t.Fatal("a batch over max-batch-events was accepted")
+	}
+	if err := sendBatch(t, addr, avroEvents(0, 10)); err != nil {
+		t.Fatalf("another connection: %v", err)
+	}
+	if got := a.FlumeMetrics()["EventReadFail"]; got != "1" {
+		t.Fatalf("EventReadFail = %s", got)
+	}
+	if n := len(takeAll(t, mem)); n != 10 {
+		t.Fatalf("channel holds %d events, want only the good batch's 10", n)
+	}
+}
+
+func TestDeflateAndTheIPFilterWork(t *testing.T) {
+	mem, p := memoryProcessor(t, "c1")
+	_, addr := startAvro(t, map[string]string{"compression-type": "deflate", "ipFilter": "true", "ipFilterRules": "allow:ip:127.0.0.1,deny:ip:*"}, p)
+	c, err := avrorpc.Dial(context.Background(), addr, avrorpc.ClientOptions{Deflate: true, DeflateLevel: 6})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	if err := c.AppendBatch(context.Background(), avroEvents(0, 3)); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(takeAll(t, mem)); n != 3 {
+		t.Fatalf("channel holds %d", n)
+	}
+}
+
+func TestAvroSourceConfigurationProblems(t *testing.T) {
+	cases := []struct {
+		name string
+		kv   map[string]string
+		want string
+	}{
+		{"a misspelt key", map[string]string{"compresion-type": "deflate"}, "did you mean compression-type"},
+		{"an unknown compression", map[string]string{"compression-type": "gzip"}, "must be one of none, deflate"},
+		{"ipFilter without rules", map[string]string{"ipFilter": "true"}, "ipFilterRules: required key is missing"},
+		{"a malformed rule", map[string]string{"ipFilter": "true", "ipFilterRules": "permit:ip:*"}, "neither allow nor deny"},
+		{"a bad port", map[string]string{"port": "70000"}, "not a TCP port"},
+		{"a frame bigger than the memory budget", map[string]string{"max-frame-bytes": "1000", "max-inflight-bytes": "10"}, "at least max-frame-bytes"},
+		{"ssl without a certificate", map[string]string{"ssl": "true"}, "neither keystore nor ssl-cert"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := avroConfig(tc.kv)
+			_, _ = newAvroSource("r1", c, discardLog())
+			c.Finish()
+			err := c.Problems().Err()
+			if err == nil || !strings.Contains(err.Error(), tc.want) {
+				t.Fatalf("problems %v, want one mentioning %q", err, tc.want)
+			}
+		})
+	}
+	c := avroConfig(map[string]string{"threads": "8"})
+	if _, err := newAvroSource("r1", c, discardLog()); err != nil {
+		t.Fatal(err)
+	}
+	c.Finish()
+	if c.Problems().Err() != nil || len(c.Problems().Warnings()) != 1 {
+		t.Fatalf("threads: errors %v, warnings %v", c.Problems().Err(), c.Problems().Warnings())
+	}
+}
+
+func TestStartFailsOnABusyPortAndStopIsIdempotent(t *testing.T) {
+	_, p := memoryProcessor(t, "c1")
+	a, addr := startAvro(t, nil, p)
+	_, port, _ := net.SplitHostPort(addr)
+	c := avroConfig(map[string]string{"port": port})
+	b, err := newAvroSource("r2", c, discardLog())
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := b.Start(context.Background(), p); err == nil {
+		b.Stop()
+		t.Fatal("started on a busy port")
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	if err := a.Stop(); err != nil {
+		t.Fatal(err)
+	}
+}
