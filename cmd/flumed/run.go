@@ -25,6 +25,9 @@ const exitConfig = 78
 // before the process exits anyway.
 const abortGrace = 3 * time.Second
 
+// repeatWindow is how soon after the first a signal counts as the same one.
+const repeatWindow = 500 * time.Millisecond
+
 // fileList is a repeatable flag whose values, from -c and -f alike, keep the
 // order of the command line: later files override earlier ones.
 type fileList struct{ files *[]string }
@@ -178,12 +181,23 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
 		case <-runCtx.Done():
 			return
 		}
-		select {
-		case s := <-sigs:
-			log.Warn("second signal: stopping at once; undelivered events stay in the channels", "signal", s.String())
-			abort()
-		case <-stopCtx.Done():
-			return
+		first := time.Now()
+		for {
+			select {
+			case s := <-sigs:
+				// A signal sent to the whole process group (timeout(1),
+				// some service managers) arrives twice at once: that is
+				// one request, not an operator insisting.
+				if time.Since(first) < repeatWindow {
+					log.Debug("signal repeated at once; still draining", "signal", s.String())
+					continue
+				}
+				log.Warn("second signal: stopping at once; undelivered events stay in the channels", "signal", s.String())
+				abort()
+			case <-stopCtx.Done():
+				return
+			}
+			break
 		}
 		// A component stuck in I/O (a sink writing to a blocked pipe) would
 		// keep the process alive; what it holds is still in its channel.
