@@ -44,3 +44,37 @@ func FuzzParse(f *testing.F) {
 		}
 	})
 }
+
+// FuzzAgent builds the agent tree from arbitrary text: whatever the keys,
+// building and checking it must not panic, and every problem must name a
+// position in the input (or the whole file).
+func FuzzAgent(f *testing.F) {
+	seeds, _ := filepath.Glob(filepath.Join("..", "..", "testdata", "config", "*.properties"))
+	for _, name := range seeds {
+		data, err := os.ReadFile(name)
+		if err != nil {
+			f.Fatal(err)
+		}
+		f.Add(data, "")
+		f.Add(data, "a1")
+	}
+	f.Add([]byte("a.sources=r\na.sources.r.channels=${a.sources.r.channels}\na..x=1\n.b=2\na.sinks.=3"), "a")
+	f.Fuzz(func(t *testing.T, data []byte, name string) {
+		file := Build(Options{LookupEnv: func(string) (string, bool) { return "", false }}, Source{Name: "f", Data: data})
+		a := file.Agent(name)
+		for _, cs := range [][]*Component{a.Sources, a.Channels, a.Sinks} {
+			for _, c := range cs {
+				c.Context.Finish()
+			}
+		}
+		for _, g := range a.SinkGroups {
+			g.Processor.Finish()
+		}
+		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) + 1
+		for _, p := range append(a.Problems.Errors(), a.Problems.Warnings()...) {
+			if p.Pos.Line < 0 || p.Pos.Line > lines || (p.Pos.Line == 0 && p.Pos.File != "f") {
+				t.Fatalf("problem at %v of %d lines: %s", p.Pos, lines, p)
+			}
+		}
+	})
+}
