@@ -24,6 +24,9 @@ var sources = map[string]Factory{
 
 	"avro":                               newAvroSource,
 	"org.apache.flume.source.AvroSource": newAvroSource,
+
+	"taildir": newTaildirSource,
+	"org.apache.flume.source.taildir.TaildirSource": newTaildirSource,
 }
 
 // interceptors holds every interceptor type. UUID has no alias in Flume, only

@@ -1,0 +1,567 @@
+package source
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"math"
+	"os"
+	"path/filepath"
+	"regexp"
+	"slices"
+	"strconv"
+	"strings"
+	"sync"
+	"time"
+
+	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/internal/fsutil"
+)
+
+// Taildir is Flume's TAILDIR source (FLUME.md §2.3): it follows every file
+// whose name matches a group's pattern and puts each line as an event.
+//
+// Unlike Flume it never reads a line twice because of rotation and never
+// loses its place in a crash:
+//   - files are known by device and inode plus a fingerprint of their first
+//     KiB, so a renamed file keeps its position, a deleted or rotated-away file
+//     still open is read to its end, a reused inode is told apart, and a file
+//     that shrank or changed its first bytes (copytruncate) restarts at 0;
+//     when the copy made by copytruncate is itself watched, it is read from
+//     where the original stopped;
+//   - a position advances only after the Processor accepted the batch, and is
+//     fdatasync'd in a journal before the next batch (positionSync=batch), so a
+//     crash repeats at most one batch; Flume's position file is rewritten
+//     atomically every writePosInterval and on Stop (taildir_position.go).
+//
+// Directory changes arrive through fsnotify; a periodic rescan covers lost
+// events and file systems without them. Process reads at most one batch.
+type Taildir struct {
+	name string
+	cfg  taildirConfig
+	log  *slog.Logger
+	fs   fsutil.FS // writes of the position files; tests inject faults here
+
+	counters  counter.Source
+	split     int64 // lines cut at maxLineLength (guarded by mu)
+	truncated int64 // lines cut short
+
+	mu      sync.Mutex
+	running bool
+	proc    Processor
+	pos     *tailPositions
+	watch   *dirWatcher // nil when fsnotify is unavailable
+	dirs    map[string]*tailDir
+	files   map[fileID]*tailFile
+	order   []*tailFile // oldest mtime first, as Flume reads them
+	cursor  int         // index in order of the file being read
+	streak  int64       // consecutive full batches from order[cursor]
+	lost    []tailLost  // identities of files truncated or vanished, for copies
+	pool    [][]byte    // read buffers of files at their end
+	scratch []byte
+	batch   tailBatch
+	failing bool // the last Process call was refused by the channel
+
+	nextRescan, nextIdle, nextCheckpoint time.Time
+}
+
+var (
+	_ Pollable          = (*Taildir)(nil)
+	_ BatchSizer        = (*Taildir)(nil)
+	_ counter.Monitored = (*Taildir)(nil)
+)
+
+// taildirGroup is one filegroups entry.
+type taildirGroup struct {
+	name    string
+	dir     string
+	re      *regexp.Regexp
+	headers map[string]string
+}
+
+type taildirConfig struct {
+	groups               []*taildirGroup
+	positionFile         string
+	byteOffsetHeader     bool
+	skipToEnd            bool
+	idleTimeout          time.Duration
+	writePosInterval     time.Duration
+	batchSize            int
+	maxBatchCount        int64
+	backoffInc           time.Duration
+	backoffMax           time.Duration
+	cachePatternMatching bool
+	fileHeader           bool
+	fileHeaderKey        string
+	// flumed's own keys
+	maxLineLength  int
+	truncate       bool // lineOverflow=truncate
+	positionSync   bool // positionSync=batch
+	rescanInterval time.Duration
+}
+
+// newTaildirSource reads the keys of FLUME.md §2.3 plus flumed's own:
+// maxLineLength (bytes, default 1 MiB), lineOverflow (split|truncate),
+// positionSync (batch|interval) and rescanInterval (ms).
+func newTaildirSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
+	cfg := taildirConfig{
+		byteOffsetHeader:     c.Bool("byteOffsetHeader", false),
+		skipToEnd:            c.Bool("skipToEnd", false),
+		idleTimeout:          c.Duration("idleTimeout", 120*time.Second, time.Millisecond),
+		writePosInterval:     c.Duration("writePosInterval", 3*time.Second, time.Millisecond),
+		batchSize:            c.Int("batchSize", 100),
+		maxBatchCount:        c.Int64("maxBatchCount", math.MaxInt64),
+		backoffInc:           c.Duration("backoffSleepIncrement", time.Second, time.Millisecond),
+		backoffMax:           c.Duration("maxBackoffSleep", 5*time.Second, time.Millisecond),
+		cachePatternMatching: c.Bool("cachePatternMatching", true),
+		fileHeader:           c.Bool("fileHeader", false),
+		fileHeaderKey:        c.String("fileHeaderKey", "file"),
+		maxLineLength:        c.Int("maxLineLength", 1<<20),
+		truncate:             c.OneOf("lineOverflow", "split", "split", "truncate") == "truncate",
+		positionSync:         c.OneOf("positionSync", "batch", "batch", "interval") == "batch",
+		rescanInterval:       c.Duration("rescanInterval", 5*time.Second, time.Millisecond),
+	}
+	bad := len(c.Problems().Errors())
+	cfg.positionFile = c.String("positionFile", "")
+	if cfg.positionFile == "" {
+		home, err := os.UserHomeDir()
+		if err != nil {
+			c.Errorf("positionFile", "not set and there is no home directory for the default: %v", err)
+		}
+		cfg.positionFile = filepath.Join(home, ".flume", "taildir_position.json")
+	}
+	if abs, err := filepath.Abs(cfg.positionFile); err == nil {
+		cfg.positionFile = abs
+	}
+	cfg.groups = taildirGroups(c)
+	for key, v := range map[string]int64{"batchSize": int64(cfg.batchSize), "maxLineLength": int64(cfg.maxLineLength)} {
+		if v <= 0 {
+			c.Errorf(key, "must be positive, not %d", v)
+		}
+	}
+	for key, d := range map[string]time.Duration{"idleTimeout": cfg.idleTimeout, "writePosInterval": cfg.writePosInterval,
+		"backoffSleepIncrement": cfg.backoffInc, "maxBackoffSleep": cfg.backoffMax, "rescanInterval": cfg.rescanInterval} {
+		if d <= 0 {
+			c.Errorf(key, "must be positive")
+		}
+	}
+	if cfg.maxBatchCount <= 0 {
+		c.Warnf("maxBatchCount", "must be positive; using the default (no limit), as Flume does")
+		cfg.maxBatchCount = math.MaxInt64
+	}
+	if cfg.backoffMax < cfg.backoffInc {
+		c.Errorf("maxBackoffSleep", "must be at least backoffSleepIncrement (%d ms)", cfg.backoffInc.Milliseconds())
+	}
+	if len(c.Problems().Errors()) > bad {
+		return nil, errConfig
+	}
+	return &Taildir{name: name, cfg: cfg, log: log.With(slog.String("source", name)), fs: fsutil.OS{}}, nil
+}
+
+// taildirGroups reads filegroups, filegroups.<g> and headers.<g>.<key>.
+func taildirGroups(c *config.Context) []*taildirGroup {
+	names := c.List("filegroups")
+	if len(names) == 0 {
+		c.Required("filegroups")
+	}
+	var groups []*taildirGroup
+	listed := make(map[string]bool)
+	for _, g := range names {
+		listed[g] = true
+		path := c.Required("filegroups." + g)
+		if path == "" {
+			continue
+		}
+		dir, pattern := filepath.Split(path)
+		if dir == "" || pattern == "" {
+			c.Errorf("filegroups."+g, "must be a directory and a file name pattern, like /var/log/app/.*\\.log")
+			continue
+		}
+		re, err := regexp.Compile("^(?:" + pattern + ")$")
+		if err != nil {
+			c.Errorf("filegroups."+g, "file name pattern %q: %v", pattern, err)
+			continue
+		}
+		if abs, err := filepath.Abs(dir); err == nil {
+			dir = abs
+		}
+		groups = append(groups, &taildirGroup{name: g, dir: filepath.Clean(dir), re: re, headers: map[string]string{}})
+	}
+	for _, g := range c.Keys("headers.") {
+		keys := subKeys(c, "headers."+g+".")
+		var grp *taildirGroup
+		for _, x := range groups {
+			if x.name == g {
+				grp = x
+			}
+		}
+		for _, k := range keys {
+			v := c.String("headers."+g+"."+k, "")
+			if grp == nil {
+				if !listed[g] {
+					c.Warnf("headers."+g+"."+k, "group %q is not in filegroups; header ignored", g)
+				}
+				continue
+			}
+			grp.headers[k] = v
+		}
+	}
+	return groups
+}
+
+// subKeys lists every key under prefix, dots and all ("a.b" for
+// prefix.a.b), since a header name may contain dots.
+func subKeys(c *config.Context, prefix string) []string {
+	var out []string
+	for _, seg := range c.Keys(prefix) {
+		if c.Has(prefix + seg) {
+			out = append(out, seg)
+		}
+		for _, rest := range subKeys(c, prefix+seg+".") {
+			out = append(out, seg+"."+rest)
+		}
+	}
+	return out
+}
+
+// Name returns the source's name.
+func (s *Taildir) Name() string { return s.name }
+
+// BatchSize is the most lines put in one transaction.
+func (s *Taildir) BatchSize() int { return s.cfg.batchSize }
+
+// Backoff returns backoffSleepIncrement and maxBackoffSleep.
+func (s *Taildir) Backoff() (increment, max time.Duration) { return s.cfg.backoffInc, s.cfg.backoffMax }
+
+// FlumeMetrics returns Flume's source counters, plus flumed's counts of lines
+// cut at maxLineLength.
+func (s *Taildir) FlumeMetrics() map[string]string {
+	m := s.counters.FlumeMetrics()
+	s.mu.Lock()
+	m["LongLineSplitCount"] = strconv.FormatInt(s.split, 10)
+	m["LongLineTruncatedCount"] = strconv.FormatInt(s.truncated, 10)
+	s.mu.Unlock()
+	return m
+}
+
+// Start loads the positions, finds the files and starts watching their
+// directories. It fails when the position files cannot be read or written.
+func (s *Taildir) Start(_ context.Context, p Processor) error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if s.running {
+		return nil
+	}
+	s.proc = p
+	s.files = make(map[fileID]*tailFile)
+	s.dirs = make(map[string]*tailDir)
+	s.order, s.lost, s.cursor, s.streak = nil, nil, 0, 0
+	for _, g := range s.cfg.groups {
+		d := s.dirs[g.dir]
+		if d == nil {
+			d = &tailDir{path: g.dir}
+			s.dirs[g.dir] = d
+		}
+		d.groups = append(d.groups, g)
+	}
+	s.pos = newTailPositions(s.fs, s.cfg.positionFile, s.cfg.positionSync, s.log)
+	entries, err := s.pos.load()
+	if err != nil {
+		return fmt.Errorf("taildir %s: %w", s.name, err)
+	}
+	if w, err := newDirWatcher(s.log); err != nil {
+		s.log.Warn("cannot watch directories; relying on the periodic rescan", slog.Any("err", err))
+	} else {
+		s.watch = w
+	}
+	s.restore(entries)
+	if err := s.pos.checkpoint(s.snapshot()); err != nil {
+		s.closeAll()
+		return fmt.Errorf("taildir %s: %w", s.name, err)
+	}
+	now := time.Now()
+	s.nextRescan = now.Add(s.cfg.rescanInterval)
+	s.nextIdle = now.Add(s.idleCheckEvery())
+	s.nextCheckpoint = now.Add(s.cfg.writePosInterval)
+	s.running = true
+	s.counters.Started()
+	s.log.Info("taildir source started", slog.Int("files", len(s.files)), slog.String("positionFile", s.cfg.positionFile))
+	return nil
+}
+
+// idleCheckEvery is Flume's idle checker period (5 s), or idleTimeout when
+// that is shorter.
+func (s *Taildir) idleCheckEvery() time.Duration { return min(5*time.Second, s.cfg.idleTimeout) }
+
+// Stop writes the positions one last time and closes every file. Lines read
+// but not committed are read again after the next Start.
+func (s *Taildir) Stop() error {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return nil
+	}
+	s.running = false
+	err := s.pos.checkpoint(s.snapshot())
+	s.closeAll()
+	s.counters.Stopped()
+	if err != nil {
+		return fmt.Errorf("taildir %s: final positions: %w", s.name, err)
+	}
+	s.log.Info("taildir source stopped", slog.String("positionFile", s.cfg.positionFile))
+	return nil
+}
+
+// abandon closes everything without writing positions: what a crash leaves.
+// Tests use it to restart from the journal alone.
+func (s *Taildir) abandon() {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	s.running = false
+	s.closeAll()
+}
+
+func (s *Taildir) closeAll() {
+	if s.watch != nil {
+		s.watch.close()
+		s.watch = nil
+	}
+	for _, t := range s.files {
+		if t.f != nil {
+			t.f.Close()
+			t.f = nil
+		}
+	}
+	s.pos.close()
+}
+
+// snapshot lists the positions to persist: every tracked file but copies
+// still waiting for their original.
+func (s *Taildir) snapshot() []tailPos {
+	out := make([]tailPos, 0, len(s.order))
+	for _, t := range s.order {
+		if t.copyOf == nil {
+			out = append(out, t.persisted())
+		}
+	}
+	return out
+}
+
+// Process reads one batch from the next file with complete lines and hands it
+// to the Processor. It returns Backoff when nothing was read or the Processor
+// refused the batch (whose lines are read again next time).
+func (s *Taildir) Process(context.Context) (Status, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	if !s.running {
+		return Backoff, nil
+	}
+	now := time.Now()
+	s.housekeep(now)
+	for _, t := range slices.Clone(s.order) { // closing an idle file may forget it
+		if t.idle && s.files[t.id] == t {
+			if st, done := s.tryFile(t, now, true); done {
+				return st, nil
+			}
+		}
+	}
+	for range len(s.order) {
+		if s.cursor >= len(s.order) {
+			s.cursor = 0
+		}
+		t := s.order[s.cursor]
+		if s.streak < s.cfg.maxBatchCount {
+			if st, done := s.tryFile(t, now, false); done {
+				return st, nil
+			}
+		}
+		s.cursor++
+		s.streak = 0
+	}
+	return Backoff, nil
+}
+
+// tryFile reads one batch from t and delivers it. done is false when t had no
+// complete line (or cannot be read now).
+func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, done bool) {
+	if !s.ensureOpen(t) {
+		return Backoff, false
+	}
+	if t.copyOf != nil {
+		if s.recheckCopy(t); t.copyOf != nil {
+			return Backoff, false
+		}
+	}
+	size, ok := s.verify(t, now)
+	if !ok {
+		return Backoff, false
+	}
+	if t.rd.buf == nil && t.rd.readEnd() >= size && !flush {
+		return Backoff, false // nothing new: leave the buffer in the pool
+	}
+	s.takeBuffer(t)
+	b := &s.batch
+	if err := t.readBatch(b, s.cfg.batchSize, s.cfg.maxLineLength, s.cfg.truncate, flush); err != nil {
+		s.readFailed(t, err)
+		t.reset()
+		return Backoff, false
+	}
+	if len(b.lines) == 0 {
+		s.releaseBuffer(t)
+		if flush {
+			s.closeIdle(t)
+		}
+		return Backoff, false
+	}
+	return s.deliver(t, b, now), true
+}
+
+// verify checks an open file for truncation (restarting it at 0) and
+// returns its size; ok is false when it cannot be read.
+func (s *Taildir) verify(t *tailFile, now time.Time) (size int64, ok bool) {
+	if s.scratch == nil {
+		s.scratch = make([]byte, tailFPMax)
+	}
+	size, truncated, err := t.check(s.scratch)
+	if err != nil {
+		s.readFailed(t, err)
+		return 0, false
+	}
+	if truncated {
+		s.restartTruncated(t, size, now)
+	}
+	return size, true
+}
+
+// deliver hands a batch to the Processor and commits its position.
+func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
+	events := make([]channel.Event, len(b.lines))
+	for i, l := range b.lines {
+		h := make(map[string]string, len(t.group.headers)+2)
+		for k, v := range t.group.headers {
+			h[k] = v
+		}
+		if s.cfg.fileHeader {
+			h[s.cfg.fileHeaderKey] = t.path
+		}
+		if s.cfg.byteOffsetHeader {
+			h["byteoffset"] = strconv.FormatInt(l.start, 10)
+		}
+		events[i] = channel.Event{Headers: h, Body: l.body}
+	}
+	s.counters.EventReceived.Add(int64(len(events)))
+	s.counters.AppendBatchReceived.Add(1)
+	if err := s.proc.Process(events); err != nil {
+		// Never skip: the same lines are read again after the backoff.
+		s.counters.ChannelWriteFail.Add(1)
+		if !s.failing {
+			s.log.Warn("channel refused a batch; retrying the same lines after a backoff",
+				slog.String("file", t.path), slog.Int64("pos", t.pos), slog.Any("err", err))
+		}
+		s.failing = true
+		t.reset()
+		return Backoff
+	}
+	if s.failing {
+		s.log.Info("channel accepts batches again", slog.String("file", t.path))
+		s.failing = false
+	}
+	s.counters.EventAccepted.Add(int64(len(events)))
+	s.counters.AppendBatchAccepted.Add(1)
+	s.split += int64(b.split)
+	s.truncated += int64(b.truncated)
+	t.pos = b.end
+	t.keepTail(t.pos)
+	t.active = now
+	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
+		s.counters.GenericProcessingFail.Add(1)
+		s.log.Error("cannot record a position; it is kept in memory until the next checkpoint", slog.Any("err", err))
+	}
+	if len(b.lines) == s.cfg.batchSize {
+		s.streak++
+	} else {
+		s.cursor++
+		s.streak = 0
+	}
+	return Ready
+}
+
+func (s *Taildir) readFailed(t *tailFile, err error) {
+	s.counters.EventReadFail.Add(1)
+	s.log.Error("cannot read file", slog.String("file", t.path), slog.Any("err", err))
+}
+
+// takeBuffer gives t a read buffer from the pool.
+func (s *Taildir) takeBuffer(t *tailFile) {
+	if t.rd.buf != nil {
+		return
+	}
+	if n := len(s.pool); n > 0 {
+		t.rd.buf, s.pool = s.pool[n-1], s.pool[:n-1]
+	} else {
+		t.rd.buf = make([]byte, tailReadSize)
+	}
+	t.rd.r, t.rd.w = 0, 0
+}
+
+// releaseBuffer returns t's buffer to the pool when it holds nothing, so
+// memory follows the number of files being written, not of files tracked.
+func (s *Taildir) releaseBuffer(t *tailFile) {
+	if t.rd.buf == nil || !t.rd.empty() {
+		return
+	}
+	if len(t.rd.buf) == tailReadSize && len(s.pool) < 64 {
+		s.pool = append(s.pool, t.rd.buf)
+	}
+	t.rd.buf, t.rd.r, t.rd.w = nil, 0, 0
+}
+
+// housekeep runs the periodic work: directory rescans, the idle check, expiry
+// of lost identities and the position checkpoint.
+func (s *Taildir) housekeep(now time.Time) {
+	var dirty map[string]bool
+	all := false
+	if s.watch != nil {
+		dirty, all = s.watch.take()
+	}
+	periodic := !now.Before(s.nextRescan)
+	if periodic {
+		s.nextRescan = now.Add(s.cfg.rescanInterval)
+	}
+	if all || periodic || len(dirty) > 0 {
+		s.rescan(dirty, all, periodic, now)
+	}
+	if !now.Before(s.nextIdle) {
+		s.nextIdle = now.Add(s.idleCheckEvery())
+		for _, t := range s.order {
+			if t.f != nil && now.Sub(t.active) >= s.cfg.idleTimeout {
+				t.idle = true
+			}
+		}
+	}
+	kept := s.lost[:0]
+	for _, l := range s.lost {
+		if now.Before(l.until) {
+			kept = append(kept, l)
+		}
+	}
+	s.lost = kept
+	if !now.Before(s.nextCheckpoint) {
+		s.nextCheckpoint = now.Add(s.cfg.writePosInterval)
+		if err := s.pos.checkpoint(s.snapshot()); err != nil {
+			s.counters.GenericProcessingFail.Add(1)
+			s.log.Error("cannot write the position files", slog.Any("err", err))
+		}
+	}
+}
+
+// groupsLabel names the groups for log lines.
+func groupsLabel(gs []*taildirGroup) string {
+	names := make([]string, len(gs))
+	for i, g := range gs {
+		names[i] = g.name
+	}
+	return strings.Join(names, ",")
+}

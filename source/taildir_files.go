@@ -1,0 +1,488 @@
+package source
+
+import (
+	"bytes"
+	"errors"
+	"io/fs"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"slices"
+	"syscall"
+	"time"
+)
+
+// This file decides which files the taildir source follows and from where:
+// directory scans, identity by (device, inode) and fingerprint, rotation,
+// truncation, copies, idle files. Only the source's goroutine uses it.
+
+// tailDir is a watched directory and the groups whose files live in it.
+type tailDir struct {
+	path    string
+	groups  []*taildirGroup
+	mtime   time.Time // at the last listing (cachePatternMatching)
+	listed  time.Time // when it was last listed
+	watched bool
+}
+
+// tailCandidate is a file found by a scan.
+type tailCandidate struct {
+	path  string
+	id    fileID
+	size  int64
+	mtime time.Time
+	group *taildirGroup
+}
+
+// tailLost is the identity of a file that was truncated or vanished, kept for
+// a while so that its copy (copytruncate's, or one moved across file systems)
+// is read from where the original stopped instead of from the start.
+type tailLost struct {
+	from  fileID
+	fp    fingerprint
+	pos   int64
+	tail  []byte
+	path  string
+	until time.Time
+}
+
+// tailLostTTL is how long a lost identity waits for its copy.
+const tailLostTTL = time.Minute
+
+// list returns the files of d matching its groups, oldest first. A missing
+// directory is not an error: it may be created later.
+func (s *Taildir) list(d *tailDir) []tailCandidate {
+	ents, err := os.ReadDir(d.path)
+	if err != nil {
+		if !errors.Is(err, fs.ErrNotExist) {
+			s.log.Error("cannot list directory", slog.String("dir", d.path), slog.Any("err", err))
+		}
+		return nil
+	}
+	var out []tailCandidate
+	for _, e := range ents {
+		for _, g := range d.groups {
+			if !g.re.MatchString(e.Name()) {
+				continue
+			}
+			if c, ok := statCandidate(filepath.Join(d.path, e.Name())); ok {
+				c.group = g
+				out = append(out, c)
+			}
+			break
+		}
+	}
+	slices.SortStableFunc(out, func(a, b tailCandidate) int { return a.mtime.Compare(b.mtime) })
+	return out
+}
+
+// statCandidate stats path, following symlinks as Flume does; only regular
+// files qualify.
+func statCandidate(path string) (tailCandidate, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Stat(path, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+		return tailCandidate{}, false
+	}
+	return tailCandidate{path: path, id: fileID{dev: uint64(st.Dev), ino: st.Ino}, size: st.Size,
+		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec)}, true
+}
+
+// rescan lists directories again: those fsnotify flagged, or all of them
+// (periodic: only those whose mtime changed when cachePatternMatching).
+func (s *Taildir) rescan(dirty map[string]bool, all, periodic bool, now time.Time) {
+	var found []tailCandidate
+	listed := make(map[string]bool)
+	for _, d := range s.dirs {
+		if s.watch != nil && !d.watched {
+			d.watched = s.watch.watch(d.path)
+			if d.watched {
+				all = true // events before the watch were missed
+			}
+		}
+		need := all || dirty[d.path]
+		if !need && periodic {
+			var st syscall.Stat_t
+			need = true
+			if s.cfg.cachePatternMatching && syscall.Stat(d.path, &st) == nil {
+				m := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+				// Re-list when the mtime changed, or when it is so close to the
+				// last listing that a coarse clock could hide a change.
+				need = !m.Equal(d.mtime) || d.listed.Sub(m) < 2*time.Second
+				d.mtime = m
+			}
+		}
+		if !need {
+			continue
+		}
+		d.listed = now
+		listed[d.path] = true
+		found = append(found, s.list(d)...)
+	}
+	if len(listed) > 0 {
+		s.reconcile(found, listed, now)
+	}
+}
+
+// reconcile applies a scan of the listed directories: known files may have a
+// new name, new files are admitted, and files no longer found become gone.
+func (s *Taildir) reconcile(found []tailCandidate, listed map[string]bool, now time.Time) {
+	seen := make(map[fileID]bool, len(found))
+	var fresh []tailCandidate
+	for _, c := range found {
+		if seen[c.id] {
+			continue // hard links: the first name wins
+		}
+		seen[c.id] = true
+		t := s.files[c.id]
+		if t == nil {
+			fresh = append(fresh, c)
+			continue
+		}
+		if t.f == nil && !s.sameFile(t, c.path) {
+			// Closed while idle and the inode now holds another file.
+			s.log.Info("inode reused by a different file", slog.String("file", c.path), slog.Uint64("inode", c.id.ino))
+			s.forget(t, now)
+			fresh = append(fresh, c)
+			continue
+		}
+		if t.path != c.path {
+			s.log.Info("file renamed; keeping its position", slog.String("from", t.path),
+				slog.String("to", c.path), slog.Int64("pos", t.pos))
+			t.path = c.path
+		}
+		t.mtime = c.mtime
+		if t.gone {
+			t.gone = false
+		}
+	}
+	for _, t := range slices.Clone(s.order) {
+		if seen[t.id] || !listed[t.group.dir] || t.gone {
+			continue
+		}
+		if t.f == nil {
+			s.log.Info("file vanished while closed", slog.String("file", t.path), slog.Int64("pos", t.pos))
+			s.forget(t, now)
+			continue
+		}
+		s.log.Info("file rotated away or deleted; reading it to its end",
+			slog.String("file", t.path), slog.Int64("pos", t.pos))
+		t.gone = true
+	}
+	if len(fresh) > 0 {
+		// A new file may be copytruncate's copy: notice the truncation of its
+		// original first, so the copy goes on from where that one stopped.
+		for _, t := range s.order {
+			if t.f != nil && t.copyOf == nil {
+				s.verify(t, now)
+			}
+		}
+	}
+	for _, c := range fresh {
+		s.admit(c, false, now)
+	}
+	s.sortOrder()
+}
+
+// sameFile reports whether path still holds the file t fingerprinted.
+func (s *Taildir) sameFile(t *tailFile, path string) bool {
+	if t.fp.n == 0 {
+		return true
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	buf := make([]byte, t.fp.n)
+	n, err := readAtMost(f, buf, 0)
+	return err == nil && t.fp.matches(buf[:n])
+}
+
+// sortOrder keeps files oldest first, as Flume reads them, and the cursor on
+// the same file.
+func (s *Taildir) sortOrder() {
+	var cur *tailFile
+	if s.cursor < len(s.order) {
+		cur = s.order[s.cursor]
+	}
+	slices.SortStableFunc(s.order, func(a, b *tailFile) int { return a.mtime.Compare(b.mtime) })
+	s.cursor = max(0, slices.Index(s.order, cur))
+}
+
+// admit starts following a file not known before. It starts where a lost
+// identity it copies stopped, waits when it copies a live file, and otherwise
+// starts at 0, or at its end with skipToEnd at startup.
+func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile {
+	f, err := os.Open(c.path)
+	if err != nil {
+		s.log.Info("file disappeared before it could be opened", slog.String("file", c.path))
+		return nil
+	}
+	id, ok := fdID(f)
+	if !ok || id != c.id {
+		f.Close()
+		return nil // replaced between scan and open; the next scan sees it
+	}
+	t := &tailFile{id: id, path: c.path, group: c.group, f: f, mtime: c.mtime, active: now}
+	prefix := s.prefix(f)
+	t.fp = fingerprintOf(prefix)
+	size := fileSize(f)
+	l, i := s.copyOfLost(t, prefix, size)
+	live := s.copyOfLive(t)
+	switch {
+	case l != nil:
+		t.pos = min(l.pos, size)
+		s.log.Info("new file is a copy of a truncated or vanished file; starting where that one stopped",
+			slog.String("file", c.path), slog.String("original", l.path), slog.Int64("pos", t.pos))
+		s.lost = slices.Delete(s.lost, i, i+1)
+	case live != nil:
+		t.copyOf = live
+		s.log.Info("new file is a copy of a file still being read; waiting until that one is truncated or gone",
+			slog.String("file", c.path), slog.String("original", live.path))
+	case startup && s.cfg.skipToEnd:
+		t.pos = size
+	}
+	t.reset()
+	if t.pos > 0 {
+		t.keepTail(t.pos)
+	}
+	s.log.Info("following file", slog.String("file", c.path), slog.String("group", c.group.name),
+		slog.Uint64("inode", id.ino), slog.Int64("pos", t.pos))
+	s.track(t)
+	return t
+}
+
+func (s *Taildir) track(t *tailFile) {
+	s.files[t.id] = t
+	s.order = append(s.order, t)
+}
+
+// prefix reads up to tailFPMax leading bytes of f.
+func (s *Taildir) prefix(f *os.File) []byte {
+	buf := make([]byte, tailFPMax)
+	n, _ := readAtMost(f, buf, 0)
+	return buf[:n]
+}
+
+// copyOfLost finds a lost identity that the new file copies: same first
+// bytes (a long enough prefix) and, where the position falls inside the new
+// file, the same bytes just before it.
+func (s *Taildir) copyOfLost(t *tailFile, prefix []byte, size int64) (*tailLost, int) {
+	for i := range s.lost {
+		l := &s.lost[i]
+		if l.from == t.id || l.fp.n < tailCopyMinFP || !l.fp.matches(prefix) {
+			continue
+		}
+		if l.pos <= size && !s.tailMatches(t.f, l.pos, l.tail) {
+			continue
+		}
+		return l, i
+	}
+	return nil, -1
+}
+
+// copyOfLive finds a followed file that the new file is a copy of (or, while
+// the copy is still being written, a beginning of).
+func (s *Taildir) copyOfLive(t *tailFile) *tailFile {
+	for _, o := range s.order {
+		if o.id != t.id && !o.gone && o.copyOf == nil && o.fp.n >= tailCopyMinFP && s.mayCopy(o, t.f) {
+			return o
+		}
+	}
+	return nil
+}
+
+// tailCopyWindow is how many bytes at the end of a possible copy are compared
+// with the original: a file that merely starts like another (the same banner)
+// differs there, a copy does not.
+const tailCopyWindow = 256
+
+// mayCopy reports whether c holds the same bytes as o at its start and at its
+// end: what a copy of o, complete or still being written, holds.
+func (s *Taildir) mayCopy(o *tailFile, c *os.File) bool {
+	size := fileSize(c)
+	if size == 0 {
+		return false
+	}
+	n := int(min(size, int64(max(o.fp.n, 1))))
+	head := make([]byte, n)
+	if k, err := readAtMost(c, head, 0); err != nil || k != n {
+		return false
+	}
+	if n >= o.fp.n {
+		if !o.fp.matches(head) {
+			return false
+		}
+	} else if !s.originalHas(o, head, 0) {
+		return false
+	}
+	k := min(size, tailCopyWindow)
+	end := make([]byte, k)
+	if got, err := readAtMost(c, end, size-k); err != nil || int64(got) != k {
+		return false
+	}
+	return s.originalHas(o, end, size-k)
+}
+
+// originalHas reports whether o holds want at off, opening o by name when it
+// is closed.
+func (s *Taildir) originalHas(o *tailFile, want []byte, off int64) bool {
+	f := o.f
+	if f == nil {
+		var err error
+		if f, err = os.Open(o.path); err != nil {
+			return false
+		}
+		defer f.Close()
+		if id, ok := fdID(f); !ok || id != o.id {
+			return false
+		}
+	}
+	got := make([]byte, len(want))
+	n, err := readAtMost(f, got, off)
+	return err == nil && n == len(got) && bytes.Equal(got, want)
+}
+
+// recheckCopy looks at a waiting copy again: once it stops holding the same
+// bytes as its original (someone wrote to it), it is read as a file of its
+// own, from 0. A copy that stays identical waits as long as the original
+// lives: everything in it is read from the original.
+func (s *Taildir) recheckCopy(t *tailFile) {
+	if s.mayCopy(t.copyOf, t.f) {
+		return
+	}
+	s.log.Info("file is not a copy any more; reading it from 0",
+		slog.String("file", t.path), slog.String("original", t.copyOf.path))
+	t.copyOf, t.pos = nil, 0
+	t.fp = fingerprintOf(s.prefix(t.f))
+	t.reset()
+}
+
+func (s *Taildir) tailMatches(f *os.File, pos int64, tail []byte) bool {
+	if len(tail) == 0 || int64(len(tail)) > pos {
+		return len(tail) == 0
+	}
+	buf := make([]byte, len(tail))
+	n, err := readAtMost(f, buf, pos-int64(len(tail)))
+	return err == nil && n == len(tail) && bytes.Equal(buf, tail)
+}
+
+// resolveCopies starts the copies waiting for orig, now that orig was
+// truncated or is gone: they go on from where orig stopped.
+func (s *Taildir) resolveCopies(orig *tailFile) {
+	for _, c := range s.order {
+		if c.copyOf != orig {
+			continue
+		}
+		c.copyOf = nil
+		c.fp = fingerprintOf(s.prefix(c.f))
+		size := fileSize(c.f)
+		if !orig.fp.matches(s.prefix(c.f)) || orig.pos <= size && !s.tailMatches(c.f, orig.pos, orig.tail) {
+			s.log.Info("file is not a copy after all; reading it from 0", slog.String("file", c.path))
+			continue
+		}
+		c.pos = min(orig.pos, size)
+		c.reset()
+		c.keepTail(c.pos)
+		s.log.Info("copy of a truncated or vanished file goes on where that one stopped",
+			slog.String("file", c.path), slog.String("original", orig.path), slog.Int64("pos", c.pos))
+	}
+}
+
+// restartTruncated handles a file that shrank under the position or changed
+// its first bytes: copytruncate. It restarts at 0; a copy of it (if watched)
+// takes over from the old position.
+func (s *Taildir) restartTruncated(t *tailFile, size int64, now time.Time) {
+	s.log.Warn("file was truncated or rewritten (copytruncate?); restarting at 0",
+		slog.String("file", t.path), slog.Uint64("inode", t.id.ino), slog.Int64("pos", t.pos), slog.Int64("size", size))
+	s.resolveCopies(t)
+	if t.fp.n >= tailCopyMinFP {
+		s.lost = append(s.lost, tailLost{from: t.id, fp: t.fp, pos: t.pos, tail: slices.Clone(t.tail),
+			path: t.path, until: now.Add(tailLostTTL)})
+	}
+	t.pos, t.fp, t.tail = 0, fingerprint{}, t.tail[:0]
+	t.reset()
+	t.active = now
+	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
+		s.log.Error("cannot record a position", slog.Any("err", err))
+	}
+}
+
+// ensureOpen reopens a file closed while idle when it has grown. It reports
+// whether t can be read now.
+func (s *Taildir) ensureOpen(t *tailFile) bool {
+	if t.f != nil {
+		return true
+	}
+	c, ok := statCandidate(t.path)
+	if !ok || c.id != t.id || c.size == t.pos {
+		return false // unchanged, or renamed away (the next scan decides)
+	}
+	f, err := os.Open(t.path)
+	if err != nil {
+		return false
+	}
+	if id, ok := fdID(f); !ok || id != t.id {
+		f.Close()
+		return false
+	}
+	t.f, t.idle, t.active = f, false, time.Now()
+	t.reset()
+	s.log.Info("reopened file", slog.String("file", t.path), slog.Int64("pos", t.pos))
+	return true
+}
+
+// closeIdle closes a file idle for idleTimeout whose lines are all
+// delivered; a gone file is forgotten.
+func (s *Taildir) closeIdle(t *tailFile) {
+	t.idle = false
+	if t.f == nil || !t.rd.empty() {
+		return
+	}
+	t.f.Close()
+	t.f = nil
+	s.releaseBuffer(t)
+	s.log.Info("closed idle file", slog.String("file", t.path), slog.Int64("pos", t.pos))
+	if t.gone {
+		s.forget(t, time.Now())
+	}
+}
+
+// forget stops tracking t. Its identity is kept for a while for a copy.
+func (s *Taildir) forget(t *tailFile, now time.Time) {
+	s.resolveCopies(t)
+	if t.fp.n >= tailCopyMinFP {
+		s.lost = append(s.lost, tailLost{from: t.id, fp: t.fp, pos: t.pos, tail: slices.Clone(t.tail),
+			path: t.path, until: now.Add(tailLostTTL)})
+	}
+	if t.f != nil {
+		t.f.Close()
+		t.f = nil
+	}
+	delete(s.files, t.id)
+	if i := slices.Index(s.order, t); i >= 0 {
+		s.order = slices.Delete(s.order, i, i+1)
+		if s.cursor > i {
+			s.cursor--
+		}
+	}
+	if err := s.pos.record(tailJournalRecord{Forget: true, tailPos: tailPos{Dev: t.id.dev, Inode: t.id.ino}}); err != nil {
+		s.log.Error("cannot record a position", slog.Any("err", err))
+	}
+}
+
+func fdID(f *os.File) (fileID, bool) {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
+		return fileID{}, false
+	}
+	return fileID{dev: uint64(st.Dev), ino: st.Ino}, true
+}
+
+func fileSize(f *os.File) int64 {
+	var st syscall.Stat_t
+	if f == nil || syscall.Fstat(int(f.Fd()), &st) != nil {
+		return 0
+	}
+	return st.Size
+}
