@@ -15,6 +15,8 @@ var registry = map[string]Factory{
 	"org.apache.flume.sink.nullsink":        newNullFactory,
 	"file_roll":                             newFileRollFactory,
 	"org.apache.flume.sink.rollingfilesink": newFileRollFactory,
+	"avro":                                  newAvroFactory,
+	"org.apache.flume.sink.avrosink":        newAvroFactory,
 }
 
 // processors maps sink processor type names and Flume's class names, both
