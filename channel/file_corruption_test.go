@@ -107,7 +107,9 @@ func (d *damagedChannel) newestSlot() int {
 	return 0
 }
 
-func (d *damagedChannel) segment(r wal.Record) string { return filepath.Join(d.opts.DataDir, r.Segment) }
+func (d *damagedChannel) segment(r wal.Record) string {
+	return filepath.Join(d.opts.DataDir, r.Segment)
+}
 
 func (d *damagedChannel) mutate(path string, f func([]byte) []byte) {
 	d.t.Helper()
