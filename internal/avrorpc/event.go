@@ -229,3 +229,21 @@ func decodeEventArray(d *decoder, lim Limits) ([]Event, error) {
 	}
 	return events, nil
 }
+
+// AppendEvents appends events as an Avro array<AvroFlumeEvent> (appendBatch's
+// parameter), for other encoders of Flume's wire event and for benchmarks.
+func AppendEvents(dst []byte, events []Event) []byte { return appendEventArray(dst, events) }
+
+// DecodeEvents decodes b, which must hold exactly one array<AvroFlumeEvent>,
+// within lim (zero fields: DefaultLimits). Bodies alias b.
+func DecodeEvents(b []byte, lim Limits) ([]Event, error) {
+	d := newDecoder(b)
+	events, err := decodeEventArray(d, lim.withDefaults())
+	if err != nil {
+		return nil, err
+	}
+	if d.remaining() != 0 {
+		return nil, fmt.Errorf("%d bytes after the events", d.remaining())
+	}
+	return events, nil
+}
