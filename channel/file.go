@@ -86,8 +86,10 @@ type File struct {
 	syncedGen uint64 // counts changes of synced
 	backedUp  uint64 // syncedGen at the last backup checkpoint
 
-	crashing                         atomic.Bool // crash(): the loops drop their work
-	unhealthy                        atomic.Bool
+	crashing atomic.Bool // crash(): the loops drop their work
+	// Unhealthy: the last write to the log (logFailed) or to the checkpoint
+	// (ckptFailed) failed, and none has succeeded since.
+	logFailed, ckptFailed            atomic.Bool
 	putAttempts, putSuccesses        atomic.Int64
 	takeAttempts, takeSuccesses      atomic.Int64
 	putErrors, takeErrors            atomic.Int64
@@ -227,7 +229,7 @@ func (f *File) Stats() Stats {
 		StopTime:               ms(f.stopTime.Load()),
 		File:                   true,
 		Open:                   !closed,
-		Unhealthy:              f.unhealthy.Load(),
+		Unhealthy:              f.logFailed.Load() || f.ckptFailed.Load(),
 		PutErrors:              f.putErrors.Load(),
 		TakeErrors:             f.takeErrors.Load(),
 		CheckpointErrors:       f.checkpointErrors.Load(),

@@ -237,6 +237,14 @@ func (f *File) cycle(batch []*commitReq) {
 		}
 	}
 	f.mu.Unlock()
+	// Health changes before the answers: a caller who saw its commit fail
+	// sees the channel unhealthy.
+	if len(puts) > 0 {
+		f.logFailed.Store(walErr != nil)
+	}
+	if cand != nil {
+		f.ckptFailed.Store(ckErr != nil)
+	}
 	for _, p := range puts {
 		p.done <- putErr
 	}
@@ -244,7 +252,6 @@ func (f *File) cycle(batch []*commitReq) {
 		r.done <- takeErr
 	}
 	if ckErr != nil {
-		f.unhealthy.Store(true)
 		f.log.Error("file channel: checkpoint write failed; take commits rolled back", "err", ckErr)
 	}
 	if walErr != nil {
@@ -337,7 +344,9 @@ func (f *File) syncInterval() {
 	c.Next = f.next
 	f.dirty = false
 	f.mu.Unlock()
-	if err := f.ckpt.write(c, true); err != nil {
+	err := f.ckpt.write(c, true)
+	f.ckptFailed.Store(err != nil)
+	if err != nil {
 		f.checkpointErrors.Add(1)
 		f.log.Error("file channel: checkpoint write failed", "err", err)
 		f.mu.Lock()
@@ -356,7 +365,7 @@ func (f *File) syncInterval() {
 // marked unhealthy, the handle closed and the log reopened, which repairs the
 // tail. Only the commit loop calls it.
 func (f *File) failLog(err error) {
-	f.unhealthy.Store(true)
+	f.logFailed.Store(true)
 	if errors.Is(err, syscall.ENOSPC) {
 		f.space.markFull()
 	}
@@ -401,6 +410,5 @@ func (f *File) reopenLog() {
 	f.walMu.Lock()
 	f.wal = wl
 	f.walMu.Unlock()
-	f.unhealthy.Store(false)
-	f.log.Info("file channel: data log reopened", "lastIndex", last)
+	f.log.Info("file channel: data log reopened; healthy again at the next successful commit", "lastIndex", last)
 }
