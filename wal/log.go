@@ -78,17 +78,20 @@ type Log struct {
 	lock *fsutil.DirLock
 	rec  Recovered
 
-	mu         sync.Mutex // serializes everything that writes
-	tl         *tidwall.Log
-	batch      tidwall.Batch
-	enc        []byte
-	tail       fsutil.File // our own handle on the tail segment, for Sync through the seam
-	tailName   string
-	tailSize   int64 // bytes in the tail segment: mirrors tidwall's buffer
-	dirDirty   bool  // segment files were created or renamed since the last Sync
-	synced     uint64
-	err        error // sticky: set by the first failed write or sync
-	tombstones int   // released segments emptied but still known to tidwall
+	relMu         sync.Mutex // serializes Release, TruncateFront and Close; taken before mu
+	mu            sync.Mutex // serializes everything that writes
+	tl            *tidwall.Log
+	batch         tidwall.Batch
+	enc           []byte
+	tail          fsutil.File // our own handle on the tail segment, for Sync through the seam
+	tailName      string
+	tailSize      int64 // bytes in the tail segment: mirrors tidwall's buffer
+	dirDirty      bool  // segment files were created or renamed since the last Sync
+	synced        uint64
+	err           error  // sticky: set by the first failed write or sync
+	tombstones    int    // released segments emptied but still known to tidwall
+	dropBelow     uint64 // segments wholly below this index are released
+	maxTombstones int    // maxTombstones, lowered by tests
 
 	// view is what readers see. segs is replaced, never modified in place.
 	view struct {
@@ -147,7 +150,7 @@ func open(dir string, opts Options, lock *fsutil.DirLock) (*Log, error) {
 		tl.Close()
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, fs: opts.FS, lg: opts.Logger, lock: lock, rec: rec, tl: tl}
+	l := &Log{dir: dir, opts: opts, fs: opts.FS, lg: opts.Logger, lock: lock, rec: rec, tl: tl, maxTombstones: maxTombstones}
 	l.last.Store(last)
 	l.synced = last
 	// A brand-new log has just created its first segment; a repaired one may
@@ -190,12 +193,10 @@ func (l *Log) reload() error {
 	if len(live) == 0 {
 		return fmt.Errorf("no segment in %s", l.dir)
 	}
-	l.tombstones = st.released
 	tail := live[len(live)-1]
 	l.tailSize = tail.size
-	l.view.Lock()
-	l.view.segs = live
-	l.view.Unlock()
+	l.setView(live, false)
+	l.tombstones = len(st.segs) - len(l.segs())
 	if l.tail != nil && l.tailName == tail.file {
 		return nil
 	}
@@ -209,6 +210,22 @@ func (l *Log) reload() error {
 	}
 	l.tail, l.tailName = f, tail.file
 	return nil
+}
+
+// setView publishes the segments readers see, minus those Release has
+// taken (it lists them before their files are emptied). replaced tells
+// readers that files they may hold open were emptied or replaced. Callers
+// hold mu.
+func (l *Log) setView(segs []segFile, replaced bool) {
+	for len(segs) > 1 && segs[1].first <= l.dropBelow {
+		segs = segs[1:]
+	}
+	l.view.Lock()
+	defer l.view.Unlock()
+	l.view.segs = segs
+	if replaced {
+		l.view.replaced++
+	}
 }
 
 // usable returns the error every call returns once the handle is closed or dead.
@@ -325,6 +342,8 @@ func (l *Log) Sync() error {
 // releases everything. Readers fail with ErrClosed afterwards. A second Close
 // returns ErrClosed.
 func (l *Log) Close() error {
+	l.relMu.Lock()
+	defer l.relMu.Unlock()
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if l.closed.Load() {

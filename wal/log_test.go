@@ -335,3 +335,43 @@ func TestAnEmptyPayloadIsARecordToo(t *testing.T) {
 		}
 	}
 }
+
+func TestEmptiedSegmentsPilingUpAreRemovedByOneBoundedTruncation(t *testing.T) {
+	dir := t.TempDir()
+	l := openTest(t, dir)
+	l.maxTombstones = 3
+	appendRange(t, l, 1, 600, 20)
+	empties := func() (n int) {
+		ents, _ := os.ReadDir(dir)
+		for _, e := range ents {
+			if fi, _ := e.Info(); len(e.Name()) == 20 && fi.Size() == 0 {
+				n++
+			}
+		}
+		return n
+	}
+	segs := l.Segments()
+	// The consumer lags two segments behind: each Release empties one more
+	// segment, until there are more than three and tidwall truncates.
+	var sawEmpty bool
+	for k := 1; k < len(segs)-2; k++ {
+		if err := l.Release(segs[k].First); err != nil {
+			t.Fatal(err)
+		}
+		if l.FirstIndex() != segs[k].First {
+			t.Fatalf("FirstIndex %d after Release(%d)", l.FirstIndex(), segs[k].First)
+		}
+		if n := empties(); n > 3 {
+			t.Fatalf("%d emptied segment files on disk, the bound is 3", n)
+		} else if n > 0 {
+			sawEmpty = true
+		}
+	}
+	if !sawEmpty {
+		t.Fatal("Release never emptied a segment in place")
+	}
+	intact, _ := scan(t, l)
+	if uint64(len(intact)) != 600-l.FirstIndex()+1 {
+		t.Fatalf("%d records left from %d", len(intact), l.FirstIndex())
+	}
+}

@@ -18,9 +18,10 @@ const (
 	// small, so the stall stays in the low milliseconds.
 	releaseCopyLimit = 1 << 20
 	// maxTombstones bounds the emptied segment files Release leaves for
-	// tidwall to forget: past it Release accepts one bounded copy (at most
-	// one segment) to let tidwall remove them.
-	maxTombstones = 64
+	// tidwall to forget (1024 × 16 MiB = 16 GiB consumed without the reader
+	// ever catching up with a small tail): past it Release accepts one copy of
+	// at most one segment to let tidwall remove them.
+	maxTombstones = 1024
 )
 
 // TruncateFront removes every record before index, so that FirstIndex
@@ -33,6 +34,11 @@ const (
 // refused with a *CorruptionError and the handle stays usable; any other
 // failure kills the handle.
 func (l *Log) TruncateFront(index uint64) error {
+	l.relMu.Lock()
+	defer l.relMu.Unlock()
+	if err := l.checkTarget(index); err != nil {
+		return err
+	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
@@ -44,18 +50,24 @@ func (l *Log) TruncateFront(index uint64) error {
 	return l.truncateFront(index)
 }
 
-func (l *Log) truncateFront(index uint64) error {
+// checkTarget refuses a truncation inside a closed segment tidwall would not
+// frame right: its loader fails on a broken frame or, worse, mis-slices a
+// re-framed one (the tail was checked by Open and is ours since). It reads
+// the segment without mu, so the writer does not wait for it; callers hold
+// relMu, so the segment cannot go away meanwhile.
+func (l *Log) checkTarget(index uint64) error {
 	segs := l.segs()
-	if index <= segs[0].first {
-		return nil
+	if i := segmentOf(segs, index); i < len(segs)-1 && index > segs[0].first {
+		return l.checkFraming(segs[i], segs[i+1].first)
 	}
-	// tidwall frames the segment it truncates in with its own loader, which
-	// fails on a broken frame or, worse, mis-slices a re-framed one: check
-	// closed segments first (the tail was checked by Open and is ours since).
-	if i := segmentOf(segs, index); i < len(segs)-1 && index <= l.last.Load() {
-		if err := l.checkFraming(segs[i], segs[i+1].first); err != nil {
-			return err
-		}
+	return nil
+}
+
+// truncateFront truncates through tidwall. Callers hold relMu and mu and
+// have called checkTarget.
+func (l *Log) truncateFront(index uint64) error {
+	if index <= l.segs()[0].first {
+		return nil
 	}
 	l.view.Lock()
 	l.view.replaced++
@@ -99,72 +111,87 @@ func (l *Log) checkFraming(seg segFile, end uint64) error {
 //   - When the log is fully consumed it truncates through tidwall, which
 //     copies nothing, and the log is left with one empty segment.
 //   - Otherwise every segment wholly before index is emptied in place
-//     (ftruncate to 0 and a data sync, oldest first): no copy, and tidwall,
+//     (ftruncate to 0 and a data sync, oldest first), outside the lock that
+//     Append and Sync take: no copy and no stall for the writer. tidwall,
 //     which still lists those files, never reads them again. Open removes
 //     them; so does the next truncation through tidwall, which Release does
-//     when index lies in a tail segment of at most 1 MiB, or when 64 emptied
-//     files have piled up (then copying at most one segment).
+//     when index lies in a tail segment of at most 1 MiB, or when 1024
+//     emptied files have piled up (then copying at most one segment).
 //
 // It is durable on return. A failure kills the handle.
 func (l *Log) Release(index uint64) error {
+	l.relMu.Lock()
+	defer l.relMu.Unlock()
 	l.mu.Lock()
-	defer l.mu.Unlock()
 	if err := l.usable(); err != nil {
+		l.mu.Unlock()
 		return err
 	}
 	last := l.last.Load()
 	index = min(index, last+1)
 	segs := l.segs()
-	if index <= segs[0].first {
-		return nil
-	}
-	if index == last+1 {
-		return l.truncateFront(index)
-	}
 	i := segmentOf(segs, index)
-	if i == len(segs)-1 && l.tailSize <= releaseCopyLimit {
+	switch {
+	case index <= segs[0].first:
+		l.mu.Unlock()
+		return nil
+	case index == last+1, i == len(segs)-1 && l.tailSize <= releaseCopyLimit:
+		defer l.mu.Unlock()
 		return l.truncateFront(index)
-	}
-	if i > 0 {
-		if err := l.empty(segs[:i]); err != nil {
-			return err
-		}
-	}
-	if l.tombstones >= maxTombstones {
-		err := l.truncateFront(index)
+	case l.tombstones+i > l.maxTombstones:
+		l.mu.Unlock()
+		err := l.checkTarget(index)
 		var ce *CorruptionError
 		if errors.As(err, &ce) {
-			return nil // a damaged segment stays; the emptied files wait for Open
+			// tidwall cannot frame the segment holding index: leave it,
+			// and empty the ones before it anyway.
+			return l.empty(segs, i)
 		}
-		return err
+		if err != nil {
+			return err
+		}
+		l.mu.Lock()
+		defer l.mu.Unlock()
+		if err := l.usable(); err != nil {
+			return err
+		}
+		return l.truncateFront(index)
 	}
-	return nil
+	l.mu.Unlock()
+	return l.empty(segs, i)
 }
 
-// empty truncates released segment files to zero bytes, oldest first, each
+// empty truncates the first n segment files of all to zero bytes, oldest first, each
 // synced before the next so that after a crash the emptied files are always
-// a prefix of the log, which is how Open recognizes them.
-func (l *Log) empty(segs []segFile) error {
-	l.view.Lock()
-	l.view.replaced++ // before the files shrink under any reader
-	l.view.segs = l.view.segs[len(segs):]
-	l.view.Unlock()
+// a prefix of the log, which is how Open recognizes them. It runs without mu
+// (the files are no longer the writer's business) but under relMu, so that
+// no tidwall truncation removes them meanwhile.
+func (l *Log) empty(all []segFile, n int) error {
+	if n == 0 {
+		return nil
+	}
+	segs := all[:n]
+	l.mu.Lock()
+	l.dropBelow = max(l.dropBelow, all[n].first)
+	l.setView(l.segs(), true) // before the files shrink under any reader
+	l.tombstones += n         // tidwall still lists them
+	l.mu.Unlock()
 	for _, s := range segs {
 		f, err := l.fs.OpenFile(filepath.Join(l.dir, s.file), os.O_WRONLY, 0)
-		if err != nil {
-			return l.fail("release", err)
-		}
-		err = f.Truncate(0)
 		if err == nil {
-			err = f.Sync()
-		}
-		if cerr := f.Close(); err == nil {
-			err = cerr
+			err = f.Truncate(0)
+			if err == nil {
+				err = f.Sync()
+			}
+			if cerr := f.Close(); err == nil {
+				err = cerr
+			}
 		}
 		if err != nil {
+			l.mu.Lock()
+			defer l.mu.Unlock()
 			return l.fail("release", err)
 		}
-		l.tombstones++
 	}
 	return nil
 }
