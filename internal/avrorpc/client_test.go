@@ -158,3 +158,29 @@ func TestDialingAClosedPortFails(t *testing.T) {
 		t.Fatal("dialed a closed port")
 	}
 }
+
+func TestAClientMatchIsAcceptedAndTheConnectionStaysHandshaken(t *testing.T) {
+	// A server that knows our hash but has another protocol text (a Flume 1.9
+	// server that learned our protocol earlier) answers CLIENT with its own.
+	text := string(readFixture(t, "flume-1.9-protocol.avpr"))
+	client := handshakeResponse{match: matchClient, serverProtocol: &text, serverHash: &Flume19Hash}
+	replies := []rawFrame{
+		{serial: 1, buffers: [][]byte{appendHandshakeResponse(nil, &client), {0}, {0, 0}}},
+		{serial: 2, buffers: [][]byte{{}, {0}, {0, 0}}},
+	}
+	addr, sent := scriptedServer(t, replies, false)
+	c, err := Dial(context.Background(), addr, ClientOptions{})
+	if err != nil {
+		t.Fatal(err)
+	}
+	for i := range 2 {
+		if err := c.AppendBatch(context.Background(), events(i, i+1)); err != nil {
+			t.Fatalf("call %d: %v", i, err)
+		}
+	}
+	c.Close()
+	frames := splitFrames(t, sent())
+	if len(frames) != 2 || len(frames[1].buffers[0]) != 13 { // meta 00, 16 "appendBatch": no handshake
+		t.Fatalf("second request's first buffer is %d bytes, want 13 (no handshake)", len(frames[1].buffers[0]))
+	}
+}

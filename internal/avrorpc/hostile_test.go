@@ -11,11 +11,13 @@ import (
 	"bytes"
 	"context"
 	"encoding/binary"
+	"log/slog"
 	"net"
 	"os"
 	"runtime"
 	"strconv"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -216,4 +218,36 @@ func TestFiveThousandIdleConnectionsAreRefusedBeyondTheLimitWithBoundedMemory(t 
 	// The idle ones are closed after the idle timeout, so service resumes.
 	waitFor(t, func() bool { return s.Stats().Open == 0 })
 	checkStillServing(t, addr, ClientOptions{})
+}
+
+// lineCounter counts log lines.
+type lineCounter struct {
+	mu    sync.Mutex
+	lines []string
+}
+
+func (l *lineCounter) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.lines = append(l.lines, string(p))
+	return len(p), nil
+}
+
+func TestAFloodOfBadConnectionsIsLoggedAtMostOncePerSecond(t *testing.T) {
+	var lc lineCounter
+	s, addr := startServer(t, &recorder{}, ServerOptions{Log: slog.New(slog.NewTextHandler(&lc, nil))})
+	for range 50 {
+		p := dialPeer(t, addr)
+		p.send(make([]byte, 8)) // a zero-count frame
+		p.closed()
+	}
+	waitFor(t, func() bool { return s.Stats().BadInput == 50 })
+	lc.mu.Lock()
+	defer lc.mu.Unlock()
+	if len(lc.lines) == 0 || len(lc.lines) > 3 {
+		t.Fatalf("%d log lines for 50 bad connections: %q", len(lc.lines), lc.lines)
+	}
+	if !strings.Contains(lc.lines[0], "closing connection: bad frame") || !strings.Contains(lc.lines[0], "remote=") {
+		t.Fatalf("log line %q does not say what and who", lc.lines[0])
+	}
 }
