@@ -271,27 +271,39 @@ func TestACollectorDyingMidBatchLosesNothing(t *testing.T) {
 }
 
 func TestFailoverSendsARolledBackBatchToTheNextCollector(t *testing.T) {
-	col := &collector{}
-	live, _, _ := serveOn(t, "127.0.0.1:0", col, avrorpc.ServerOptions{})
-	dead := NewAvro("k1", AvroOptions{Hostname: "127.0.0.1", Port: mustPort(t, freeAddr(t)), ConnectTimeout: time.Second}, nil)
-	good := NewAvro("k2", AvroOptions{Hostname: "127.0.0.1", Port: mustPort(t, live)}, nil)
-	ch := newMemoryWith(t, 150)
-	for _, s := range []*Avro{dead, good} {
-		s.Start(context.Background(), ch)
-		t.Cleanup(func() { s.Stop() })
-	}
-	p, err := NewFailover("g1", []Sink{dead, good}, FailoverOptions{Priorities: map[string]int{"k1": 10, "k2": 5}}, nil)
-	if err != nil {
-		t.Fatal(err)
-	}
-	for ch.Stats().Size > 0 {
-		if _, err := p.Process(context.Background()); err != nil {
-			t.Fatal(err)
-		}
-	}
-	bodies, _ := col.got()
-	if len(bodies) != 150 || bodies[0] != "e0" || bodies[149] != "e149" {
-		t.Fatalf("the live collector got %d events", len(bodies))
+	for name, dead := range map[string]func(t *testing.T) string{
+		"the first collector is down":          freeAddr,
+		"the first collector never answers":    func(t *testing.T) string { return mute(t, false) },
+		"the first collector dies mid-request": func(t *testing.T) string { return mute(t, true) },
+	} {
+		t.Run(name, func(t *testing.T) {
+			col := &collector{}
+			live, _, _ := serveOn(t, "127.0.0.1:0", col, avrorpc.ServerOptions{})
+			k1 := NewAvro("k1", AvroOptions{Hostname: "127.0.0.1", Port: mustPort(t, dead(t)),
+				ConnectTimeout: time.Second, RequestTimeout: 200 * time.Millisecond}, nil)
+			k2 := NewAvro("k2", AvroOptions{Hostname: "127.0.0.1", Port: mustPort(t, live)}, nil)
+			ch := newMemoryWith(t, 150)
+			for _, s := range []*Avro{k1, k2} {
+				s.Start(context.Background(), ch)
+				t.Cleanup(func() { s.Stop() })
+			}
+			p, err := NewFailover("g1", []Sink{k1, k2}, FailoverOptions{Priorities: map[string]int{"k1": 10, "k2": 5}}, nil)
+			if err != nil {
+				t.Fatal(err)
+			}
+			for ch.Stats().Size > 0 {
+				if _, err := p.Process(context.Background()); err != nil {
+					t.Fatal(err)
+				}
+			}
+			bodies, _ := col.got()
+			if len(bodies) != 150 || bodies[0] != "e0" || bodies[149] != "e149" {
+				t.Fatalf("the live collector got %d events", len(bodies))
+			}
+			if k1.FlumeMetrics()["EventDrainSuccessCount"] != "0" {
+				t.Fatalf("k1 metrics %v", k1.FlumeMetrics())
+			}
+		})
 	}
 }
 
