@@ -158,6 +158,42 @@ func decodeHandshakeResponse(d *decoder) (handshakeResponse, error) {
 	return r, decodeNullableMeta(d, "handshake meta")
 }
 
+// handshake answers a HandshakeRequest as Avro's Java Responder does: a
+// known client hash, or a client protocol we can serve, gives BOTH when the
+// client guessed our hash and CLIENT otherwise; anything else gives NONE, and
+// the client is expected to retry with its protocol text. Every answer but
+// BOTH carries our protocol and hash.
+func (s *Server) handshake(req *handshakeRequest) (handshakeResponse, error) {
+	s.mu.Lock()
+	known := s.known[req.clientHash]
+	s.mu.Unlock()
+	if !known && req.clientProtocol != nil {
+		if err := checkProtocol(*req.clientProtocol); err != nil {
+			return handshakeResponse{}, protoErrorf("client protocol %s: %v", req.clientHash, err)
+		}
+		known = true
+		s.mu.Lock()
+		if len(s.known) < maxLearned {
+			s.known[req.clientHash] = true
+		}
+		s.mu.Unlock()
+	}
+	var r handshakeResponse
+	switch {
+	case !known:
+		r.match = matchNone
+	case req.serverHash == ProtocolHash:
+		r.match = matchBoth
+	default:
+		r.match = matchClient
+	}
+	if r.match != matchBoth {
+		r.serverProtocol = &ProtocolText
+		r.serverHash = &ProtocolHash
+	}
+	return r, nil
+}
+
 // served are the messages this package speaks, in Flume's protocol.
 var served = []string{"append", "appendBatch"}
 

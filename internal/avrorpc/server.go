@@ -313,42 +313,6 @@ func (s *Server) respond(st *connState, serial int32, payload, out []byte) ([]by
 	return appendStatusResponse(out, serial, hs, status), nil
 }
 
-// handshake answers a HandshakeRequest as Avro's Java Responder does: a
-// known client hash, or a client protocol we can serve, gives BOTH when the
-// client guessed our hash and CLIENT otherwise; anything else gives NONE, and
-// the client is expected to retry with its protocol text. Every answer but
-// BOTH carries our protocol and hash.
-func (s *Server) handshake(req *handshakeRequest) (handshakeResponse, error) {
-	s.mu.Lock()
-	known := s.known[req.clientHash]
-	s.mu.Unlock()
-	if !known && req.clientProtocol != nil {
-		if err := checkProtocol(*req.clientProtocol); err != nil {
-			return handshakeResponse{}, protoErrorf("client protocol %s: %v", req.clientHash, err)
-		}
-		known = true
-		s.mu.Lock()
-		if len(s.known) < maxLearned {
-			s.known[req.clientHash] = true
-		}
-		s.mu.Unlock()
-	}
-	var r handshakeResponse
-	switch {
-	case !known:
-		r.match = matchNone
-	case req.serverHash == ProtocolHash:
-		r.match = matchBoth
-	default:
-		r.match = matchClient
-	}
-	if r.match != matchBoth {
-		r.serverProtocol = &ProtocolText
-		r.serverHash = &ProtocolHash
-	}
-	return r, nil
-}
-
 // connEnded logs why a connection's read or write loop stopped. betweenFrames
 // says no frame had started.
 func (s *Server) connEnded(remote string, err error, betweenFrames bool) {
