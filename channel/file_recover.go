@@ -1,7 +1,9 @@
 package channel
 
 import (
+	"context"
 	"fmt"
+	"log/slog"
 	"time"
 )
 
@@ -21,55 +23,11 @@ func (f *File) recover(hasID bool) error {
 	first, last := f.wal.FirstIndex(), f.wal.LastIndex()
 	empty := last < first
 	ck, source := f.loadCheckpoint(hasID, empty)
-
-	var st ackState
-	if ck != nil {
-		st = ck.ackState.clone()
-	} else {
-		st.FloorPos = logPos{Index: first}
-		if h, _, ok := f.probeHeader(first, last, +1); ok {
-			st.Floor = h.FirstSeq
-		}
-		st.Next = st.Floor
+	st, notes := resolveAckState(ck, first, last, f.probeHeader)
+	for _, n := range notes {
+		f.log.Log(context.Background(), n.level, "file channel: "+n.msg, n.attrs...)
 	}
-
-	// Where the log ends, in sequence numbers.
-	end := st.Next
-	if h, _, ok := f.probeHeader(last, first, -1); ok {
-		end = h.EndSeq()
-	}
-	next := max(st.Next, end)
-	if st.Next > end && end >= st.Floor {
-		// The checkpoint knew numbers the log does not hold: commits that were
-		// being synced when the process died (the checkpoint is written beside
-		// the log's sync), or, in interval mode, the window of loss.
-		f.log.Info("file channel: sequence numbers in the checkpoint past the end of the log are void",
-			"from", end, "to", st.Next)
-		st.addRanges([]seqRange{{end, st.Next}})
-	}
-	st.Next = next
-
-	switch {
-	case st.FloorPos.Index < first && !empty:
-		// The records below the log's first were reclaimed (an older backup
-		// checkpoint) or lost: nothing below the first record can be had.
-		h, _, ok := f.probeHeader(first, last, +1)
-		if ok && h.FirstSeq > st.Floor {
-			f.log.Warn("file channel: checkpoint floor is below the log's first record", "floor", st.Floor, "firstSeq", h.FirstSeq)
-			st.setFloor(h.FirstSeq, logPos{Index: first})
-		} else {
-			st.FloorPos = logPos{Index: first}
-		}
-	case st.FloorPos.Index > last+1 || empty && st.Floor < st.Next:
-		f.log.Error("file channel: checkpoint floor is past the end of the log; the missing events are lost",
-			"floorIndex", st.FloorPos.Index, "lastIndex", last, "lost", st.queuedAt(st.Next))
-		st.Ranges = nil
-		st.Floor, st.FloorPos = st.Next, logPos{Index: last + 1}
-	}
-	if len(st.Ranges) > 0 && st.Ranges[0].Start <= st.Floor && st.Ranges[0].End == st.Next {
-		// Everything from the floor on is void: the floor is the log's end.
-		st.Floor, st.FloorPos, st.Ranges = st.Next, logPos{Index: last + 1}, nil
-	}
+	next := st.Next
 
 	f.acks, f.synced, f.next = st, st.clone(), next
 	f.visible = last
@@ -81,9 +39,6 @@ func (f *File) recover(hasID bool) error {
 	// A fresh checkpoint makes the adjustments above durable and creates the
 	// slot files of a new channel.
 	c := &checkpoint{ackState: st.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli()}
-	if ck != nil && source == "checkpoint" {
-		f.ckpt.last = ck.Generation
-	}
 	if err := f.ckpt.write(c, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
@@ -163,4 +118,76 @@ func (f *File) probeHeader(from, to uint64, step int) (recordHeader, uint64, boo
 		}
 	}
 	return recordHeader{}, 0, false
+}
+
+// resolveNote is something restart adjusted, for the log or an inspection.
+type resolveNote struct {
+	level slog.Level
+	msg   string
+	attrs []any
+}
+
+// headerProbe returns the header of the first readable record from index
+// from toward to (step +1 or -1), and its index.
+type headerProbe func(from, to uint64, step int) (recordHeader, uint64, bool)
+
+// resolveAckState decides the ack state a restart uses, from the checkpoint
+// (nil when none is usable: then every record present is queued) and the
+// log's bounds, reading at most the first and last records' headers. It never
+// loses an event the log holds above the checkpoint's floor; what the
+// checkpoint knew and the log no longer holds is made void.
+func resolveAckState(ck *checkpoint, first, last uint64, probe headerProbe) (ackState, []resolveNote) {
+	var notes []resolveNote
+	note := func(level slog.Level, msg string, attrs ...any) {
+		notes = append(notes, resolveNote{level, msg, attrs})
+	}
+	empty := last < first
+	var st ackState
+	if ck != nil {
+		st = ck.ackState.clone()
+	} else {
+		st.FloorPos = logPos{Index: first}
+		if h, _, ok := probe(first, last, +1); ok {
+			st.Floor = h.FirstSeq
+		}
+		st.Next = st.Floor
+	}
+
+	// Where the log ends, in sequence numbers.
+	end := st.Next
+	if h, _, ok := probe(last, first, -1); ok {
+		end = h.EndSeq()
+	}
+	next := max(st.Next, end)
+	if st.Next > end && end >= st.Floor {
+		// The checkpoint knew numbers the log does not hold: commits that were
+		// being synced when the process died (the checkpoint is written beside
+		// the log's sync), or, in interval mode, the window of loss.
+		note(slog.LevelInfo, "sequence numbers in the checkpoint past the end of the log are void", "from", end, "to", st.Next)
+		st.addRanges([]seqRange{{end, st.Next}})
+	}
+	st.Next = next
+
+	switch {
+	case st.FloorPos.Index < first && !empty:
+		// The records below the log's first were released (an older backup
+		// checkpoint) or lost: nothing below the first record can be had.
+		h, _, ok := probe(first, last, +1)
+		if ok && h.FirstSeq > st.Floor {
+			note(slog.LevelWarn, "checkpoint floor is below the log's first record", "floor", st.Floor, "firstSeq", h.FirstSeq)
+			st.setFloor(h.FirstSeq, logPos{Index: first})
+		} else {
+			st.FloorPos = logPos{Index: first}
+		}
+	case st.FloorPos.Index > last+1 || empty && st.Floor < st.Next:
+		note(slog.LevelError, "checkpoint floor is past the end of the log; the missing events are lost",
+			"floorIndex", st.FloorPos.Index, "lastIndex", last, "lost", st.queuedAt(st.Next))
+		st.Ranges = nil
+		st.Floor, st.FloorPos = st.Next, logPos{Index: last + 1}
+	}
+	if len(st.Ranges) > 0 && st.Ranges[0].Start <= st.Floor && st.Ranges[0].End == st.Next {
+		// Everything from the floor on is void: the floor is the log's end.
+		st.Floor, st.FloorPos, st.Ranges = st.Next, logPos{Index: last + 1}, nil
+	}
+	return st, notes
 }
