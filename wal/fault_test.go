@@ -25,7 +25,7 @@ func TestDiskFaultsKillTheHandleAndLoseNothingAcknowledged(t *testing.T) {
 		cause        error
 	}{
 		{"ENOSPC on write", func(f *fsutil.Faulty) { f.FailWrites(0, syscall.ENOSPC) }, false, syscall.ENOSPC},
-		{"EIO on write part way through a batch", func(f *fsutil.Faulty) { f.FailWrites(300, syscall.EIO) }, false, syscall.EIO},
+		{"EIO on write once a byte budget runs out", func(f *fsutil.Faulty) { f.FailWrites(300, syscall.EIO) }, false, syscall.EIO},
 		{"ENOSPC on fsync", func(f *fsutil.Faulty) { f.FailSyncs(0, syscall.ENOSPC) }, false, syscall.ENOSPC},
 		{"EIO on fsync", func(f *fsutil.Faulty) { f.FailSyncs(0, syscall.EIO) }, false, syscall.EIO},
 		{"EIO on the directory sync after a new segment", func(f *fsutil.Faulty) { f.FailSyncs(0, syscall.EIO) }, true, syscall.EIO},

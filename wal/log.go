@@ -99,6 +99,7 @@ type Log struct {
 		segs     []segFile
 		replaced uint64 // bumped when files are emptied, removed or replaced
 	}
+	files   sync.RWMutex // held by tidwall truncations; readers open files under RLock
 	last    atomic.Uint64
 	closed  atomic.Bool
 	corrupt atomic.Int64
@@ -184,7 +185,13 @@ func (l *Log) Dir() string { return l.dir }
 
 // reload re-reads the segment list from the directory and reopens the tail
 // handle when the tail changed. Callers hold mu.
-func (l *Log) reload() error {
+func (l *Log) reload() error { return l.load(false) }
+
+// reloadReplaced is reload after files were removed or replaced: readers
+// holding one open find their place again.
+func (l *Log) reloadReplaced() error { return l.load(true) }
+
+func (l *Log) load(replaced bool) error {
 	st, err := readDirState(l.dir)
 	if err != nil {
 		return fmt.Errorf("list %s: %w", l.dir, err)
@@ -195,7 +202,7 @@ func (l *Log) reload() error {
 	}
 	tail := live[len(live)-1]
 	l.tailSize = tail.size
-	l.setView(live, false)
+	l.setView(live, replaced)
 	l.tombstones = len(st.segs) - len(l.segs())
 	if l.tail != nil && l.tailName == tail.file {
 		return nil

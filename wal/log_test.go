@@ -97,7 +97,7 @@ func TestAReaderAtTheEndPicksUpLaterAppends(t *testing.T) {
 	}
 }
 
-func TestReadersRunConcurrentlyWithTheAppenderAndRelease(t *testing.T) {
+func TestReadersRunConcurrentlyWithTheAppenderReleaseAndTruncateFront(t *testing.T) {
 	l := openTest(t, t.TempDir())
 	const total = 3000
 	var wg sync.WaitGroup
@@ -143,7 +143,12 @@ func TestReadersRunConcurrentlyWithTheAppenderAndRelease(t *testing.T) {
 	}
 	for i := uint64(1); i <= total; i += 10 {
 		appendRange(t, l, i, i+9, 10)
-		if i%200 == 1 && i > 500 {
+		switch {
+		case i%400 == 1 && i > 500:
+			if err := l.TruncateFront(i - 350); err != nil {
+				t.Fatal(err)
+			}
+		case i%200 == 1 && i > 500:
 			if err := l.Release(i - 400); err != nil {
 				t.Fatal(err)
 			}

@@ -276,9 +276,12 @@ func (s *logSource) snapshot() ([]segFile, uint64, uint64, bool) {
 }
 
 func (s *logSource) open(seg segFile, replaced uint64) (*os.File, error) {
+	s.files.RLock()
+	defer s.files.RUnlock()
 	s.view.RLock()
-	defer s.view.RUnlock()
-	if s.view.replaced != replaced {
+	now := s.view.replaced
+	s.view.RUnlock()
+	if now != replaced {
 		return nil, errRetry
 	}
 	return os.Open(filepath.Join(s.dir, seg.file))

@@ -69,23 +69,23 @@ func (l *Log) truncateFront(index uint64) error {
 	if index <= l.segs()[0].first {
 		return nil
 	}
-	l.view.Lock()
-	l.view.replaced++
-	err := l.tl.TruncateFront(index)
-	l.view.Unlock()
-	if err != nil {
+	// No reader opens a file while tidwall removes and renames them, and none
+	// sees the new list before it is complete.
+	l.files.Lock()
+	defer l.files.Unlock()
+	if err := l.tl.TruncateFront(index); err != nil {
 		if _, ferr := l.tl.FirstIndex(); errors.Is(ferr, tidwall.ErrCorrupt) {
 			return l.fail("truncate front", err) // files changed half way
 		}
 		return fmt.Errorf("truncate front to %d: %w", index, err) // nothing changed
 	}
+	l.tl.ClearCache()
+	if err := l.reloadReplaced(); err != nil {
+		return l.fail("truncate front", err)
+	}
 	// tidwall renamed the rewritten segment into place and removed the old
 	// ones without syncing the directory.
 	if err := l.fs.SyncDir(l.dir); err != nil {
-		return l.fail("truncate front", err)
-	}
-	l.tl.ClearCache()
-	if err := l.reload(); err != nil {
 		return l.fail("truncate front", err)
 	}
 	return nil
