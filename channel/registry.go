@@ -2,6 +2,7 @@ package channel
 
 import (
 	"log/slog"
+	"sort"
 	"strings"
 
 	"github.com/flumed/flumed/internal/config"
@@ -40,7 +41,7 @@ func Lookup(typ string) (Factory, bool) {
 	return f, ok
 }
 
-// Types lists the registered type names, for "did you mean" messages.
+// Types lists the registered type names, sorted, for "did you mean" messages.
 func Types() []string {
 	out := make([]string, 0, len(registry))
 	for k := range registry {
@@ -48,5 +49,6 @@ func Types() []string {
 			out = append(out, k)
 		}
 	}
+	sort.Strings(out) // map order would make messages differ from run to run
 	return out
 }
