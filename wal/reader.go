@@ -42,7 +42,10 @@ type Reader struct {
 	file     *os.File
 	sc       *segScanner
 	seg      segFile
+	segName  string // seg.name(), computed once per segment
 	replaced uint64 // src's replacement counter when seg was opened
+	segEnd   uint64 // first index of the segment after seg, if hasNext
+	hasNext  bool
 	buf      []byte // scanner buffer, kept across segments
 	lost     lostRange
 	tornDone bool
@@ -127,16 +130,15 @@ func (r *Reader) Next() (Record, error) {
 				return Record{}, err
 			}
 		}
-		segEnd, hasNext := r.successor(segs)
 		maxIndex := ^uint64(0)
-		if hasNext {
-			maxIndex = segEnd - 1
+		if r.hasNext {
+			maxIndex = r.segEnd - 1
 		} else if bounded {
 			maxIndex = last
 		}
 		st, err := r.sc.step(maxIndex)
 		if err != nil {
-			r.err = fmt.Errorf("read segment %s: %w", r.seg.name(), err)
+			r.err = fmt.Errorf("read segment %s: %w", r.segName, err)
 			return Record{}, r.err
 		}
 		if st.kind == stepRecord {
@@ -144,14 +146,17 @@ func (r *Reader) Next() (Record, error) {
 				continue // still seeking to the start index
 			}
 			r.next++
-			return Record{Index: st.index, Segment: r.seg.name(), Offset: st.off, Payload: st.payload}, nil
+			return Record{Index: st.index, Segment: r.segName, Offset: st.off, Payload: st.payload}, nil
 		}
-		if _, now, _, _ := r.src.snapshot(); now != r.replaced {
+		segs, replaced, last, bounded = r.src.snapshot()
+		if replaced != r.replaced {
 			// Release emptied or TruncateFront replaced files while we read:
 			// what looks damaged may just be gone. Find our place again.
 			r.closeSegment()
 			continue
 		}
+		r.segEnd, r.hasNext = r.successor(segs) // segments may have been added
+		hasNext, segEnd := r.hasNext, r.segEnd
 		switch st.kind {
 		case stepLost:
 			r.setLost(st.index, st.index+st.count, st.off, st.err)
@@ -183,14 +188,14 @@ func (r *Reader) Next() (Record, error) {
 		if st.kind == stepTorn && !r.tornDone {
 			r.tornDone = true
 			r.src.noteCorrupt()
-			return Record{}, &CorruptionError{Segment: r.seg.name(), Offset: st.off, Index: r.next, Err: ErrTornTail}
+			return Record{}, &CorruptionError{Segment: r.segName, Offset: st.off, Index: r.next, Err: ErrTornTail}
 		}
 		return Record{}, io.EOF
 	}
 }
 
 func (r *Reader) setLost(from, to uint64, off int64, cause error) {
-	r.lost = lostRange{from: max(from, r.next), to: to, seg: r.seg.name(), off: off, first: cause, firstIdx: from}
+	r.lost = lostRange{from: max(from, r.next), to: to, seg: r.segName, off: off, first: cause, firstIdx: from}
 }
 
 func (r *Reader) reportLost() error {
@@ -231,8 +236,9 @@ func (r *Reader) openSegment(segs []segFile, replaced uint64) error {
 	if err != nil {
 		return err
 	}
-	r.file, r.seg, r.replaced = f, segs[i], replaced
-	r.sc = newSegScanner(f, fileSize(f), segs[i].name(), segs[i].first)
+	r.file, r.seg, r.segName, r.replaced = f, segs[i], segs[i].name(), replaced
+	r.segEnd, r.hasNext = r.successor(segs)
+	r.sc = newSegScanner(f, fileSize(f), r.segName, segs[i].first)
 	r.sc.buf = r.buf[:0]
 	return nil
 }
