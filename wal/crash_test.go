@@ -27,6 +27,19 @@ import (
 
 const crashChildEnv = "FLUMED_WAL_CRASH_CHILD"
 
+// crashPayload is payloadFor, except that every 40th record is 256 KiB, so
+// that a kill often lands inside a large write(2) and leaves a torn tail.
+func crashPayload(i uint64) []byte {
+	if i%40 != 0 {
+		return payloadFor(i)
+	}
+	b := make([]byte, 256<<10)
+	for j := range b {
+		b[j] = byte(i + uint64(j)*13)
+	}
+	return b
+}
+
 func crashChild() {
 	dir := os.Getenv(crashChildEnv)
 	seed, _ := strconv.ParseUint(os.Getenv(crashChildEnv+"_SEED"), 10, 64)
@@ -40,7 +53,7 @@ func crashChild() {
 		next := l.LastIndex() + 1
 		ps := make([][]byte, 1+rng.IntN(20))
 		for i := range ps {
-			ps[i] = payloadFor(next + uint64(i))
+			ps[i] = crashPayload(next + uint64(i))
 		}
 		if _, _, err := l.Append(ps...); err != nil {
 			fmt.Fprintln(os.Stderr, "child append:", err)
@@ -106,7 +119,7 @@ func TestSIGKILLedWriterLosesNothingAcknowledged(t *testing.T) {
 		if err != nil {
 			t.Fatalf("round %d: open after SIGKILL: %v", round, err)
 		}
-		intact, corrupt := scan(t, l)
+		intact, corrupt := scanWith(t, l, crashPayload)
 		if len(corrupt) > 0 {
 			t.Fatalf("round %d: a SIGKILL left damaged records: %v", round, corrupt)
 		}

@@ -97,6 +97,12 @@ func layout(t testing.TB, dir string) []Record {
 // record whose payload is not the one written at its index.
 func scan(t testing.TB, l *Log) (intact map[uint64]bool, corrupt map[uint64]error) {
 	t.Helper()
+	return scanWith(t, l, payloadFor)
+}
+
+// scanWith is scan for a log written with another payload function.
+func scanWith(t testing.TB, l *Log, payloadFor func(uint64) []byte) (intact map[uint64]bool, corrupt map[uint64]error) {
+	t.Helper()
 	r, err := l.NewReader(0)
 	if err != nil {
 		t.Fatal(err)
