@@ -389,6 +389,9 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 	if !s.ensureOpen(t) {
 		return Backoff, false
 	}
+	if t.fresh && !s.classify(t) {
+		return Backoff, false
+	}
 	if t.copyOf != nil {
 		if s.recheckCopy(t); t.copyOf != nil {
 			return Backoff, false

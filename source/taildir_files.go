@@ -40,6 +40,7 @@ type tailCandidate struct {
 type tailLost struct {
 	from  fileID
 	fp    fingerprint
+	head  []byte // the fingerprinted bytes, when known (not after a restart)
 	pos   int64
 	tail  []byte
 	path  string
@@ -225,7 +226,7 @@ func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile 
 	}
 	t := &tailFile{id: id, path: c.path, group: c.group, f: f, mtime: c.mtime, active: now}
 	prefix := s.prefix(f)
-	t.fp = fingerprintOf(prefix)
+	t.setHead(prefix)
 	size := fileSize(f)
 	l, i := s.copyOfLost(t, prefix, size)
 	live := s.copyOfLive(t)
@@ -241,6 +242,8 @@ func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile 
 			slog.String("file", c.path), slog.String("original", live.path))
 	case startup && s.cfg.skipToEnd:
 		t.pos = size
+	default:
+		t.fresh = size < tailFPMax
 	}
 	t.reset()
 	if t.pos > 0 {
@@ -354,7 +357,7 @@ func (s *Taildir) recheckCopy(t *tailFile) {
 	s.log.Info("file is not a copy any more; reading it from 0",
 		slog.String("file", t.path), slog.String("original", t.copyOf.path))
 	t.copyOf, t.pos = nil, 0
-	t.fp = fingerprintOf(s.prefix(t.f))
+	t.setHead(s.prefix(t.f))
 	t.reset()
 }
 
@@ -375,7 +378,7 @@ func (s *Taildir) resolveCopies(orig *tailFile) {
 			continue
 		}
 		c.copyOf = nil
-		c.fp = fingerprintOf(s.prefix(c.f))
+		c.setHead(s.prefix(c.f))
 		size := fileSize(c.f)
 		if !orig.fp.matches(s.prefix(c.f)) || orig.pos <= size && !s.tailMatches(c.f, orig.pos, orig.tail) {
 			s.log.Info("file is not a copy after all; reading it from 0", slog.String("file", c.path))
@@ -396,16 +399,61 @@ func (s *Taildir) restartTruncated(t *tailFile, size int64, now time.Time) {
 	s.log.Warn("file was truncated or rewritten (copytruncate?); restarting at 0",
 		slog.String("file", t.path), slog.Uint64("inode", t.id.ino), slog.Int64("pos", t.pos), slog.Int64("size", size))
 	s.resolveCopies(t)
-	if t.fp.n >= tailCopyMinFP {
-		s.lost = append(s.lost, tailLost{from: t.id, fp: t.fp, pos: t.pos, tail: slices.Clone(t.tail),
-			path: t.path, until: now.Add(tailLostTTL)})
-	}
-	t.pos, t.fp, t.tail = 0, fingerprint{}, t.tail[:0]
+	s.keepLost(t, now)
+	// Fingerprint the new content at once: the next copytruncate may come
+	// before the next read, and its copy must be recognised too.
+	t.pos, t.tail, t.head = 0, t.tail[:0], nil
+	t.setHead(s.prefix(t.f))
 	t.reset()
 	t.active = now
 	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
 		s.log.Error("cannot record a position", slog.Any("err", err))
 	}
+}
+
+// keepLost remembers t's identity for a while, for a copy of it.
+func (s *Taildir) keepLost(t *tailFile, now time.Time) {
+	if t.fp.n >= tailCopyMinFP {
+		s.lost = append(s.lost, tailLost{from: t.id, fp: t.fp, head: slices.Clone(t.head), pos: t.pos,
+			tail: slices.Clone(t.tail), path: t.path, until: now.Add(tailLostTTL)})
+	}
+}
+
+// classify decides about a file admitted short: once it has content it is
+// either a copy (complete, or still being written) or a file of its own. It
+// reports whether t may be read now.
+func (s *Taildir) classify(t *tailFile) bool {
+	prefix := s.prefix(t.f)
+	if len(prefix) == 0 {
+		return false
+	}
+	size := fileSize(t.f)
+	if l, i := s.copyOfLost(t, prefix, size); l != nil {
+		t.fresh, t.pos = false, min(l.pos, size)
+		s.log.Info("new file is a copy of a truncated or vanished file; starting where that one stopped",
+			slog.String("file", t.path), slog.String("original", l.path), slog.Int64("pos", t.pos))
+		s.lost = slices.Delete(s.lost, i, i+1)
+		t.setHead(prefix)
+		t.reset()
+		t.keepTail(t.pos)
+		return true
+	}
+	if live := s.copyOfLive(t); live != nil {
+		t.fresh, t.copyOf = false, live
+		s.log.Info("new file is a copy of a file still being read; waiting until that one is truncated or gone",
+			slog.String("file", t.path), slog.String("original", live.path))
+		return false
+	}
+	if size < tailFPMax {
+		for _, l := range s.lost {
+			if len(prefix) < l.fp.n && len(l.head) >= len(prefix) && bytes.Equal(l.head[:len(prefix)], prefix) {
+				return false // may be a copy still being written: wait for more of it
+			}
+		}
+	}
+	t.fresh = false
+	t.setHead(prefix)
+	return true
 }
 
 // ensureOpen reopens a file closed while idle when it has grown. It reports
@@ -451,10 +499,7 @@ func (s *Taildir) closeIdle(t *tailFile) {
 // forget stops tracking t. Its identity is kept for a while for a copy.
 func (s *Taildir) forget(t *tailFile, now time.Time) {
 	s.resolveCopies(t)
-	if t.fp.n >= tailCopyMinFP {
-		s.lost = append(s.lost, tailLost{from: t.id, fp: t.fp, pos: t.pos, tail: slices.Clone(t.tail),
-			path: t.path, until: now.Add(tailLostTTL)})
-	}
+	s.keepLost(t, now)
 	if t.f != nil {
 		t.f.Close()
 		t.f = nil

@@ -76,13 +76,17 @@ type tailFile struct {
 	f      *os.File // nil while closed (idle)
 	pos    int64    // committed: every line before pos is in the channel
 	fp     fingerprint
+	head   []byte    // the fp.n bytes fingerprinted, kept to recognise a copy still being written
 	tail   []byte    // up to tailKeep bytes just before pos
 	mtime  time.Time // at the last scan; files are read oldest first
 	active time.Time // last time lines were committed (or the file was opened)
 	idle   bool      // idle too long: flush the partial line, then close
 	gone   bool      // no longer at a watched path: read to its end, then forget
 	copyOf *tailFile // a copy of a live file: not read until that one is truncated or gone
-	rd     tailReader
+	// fresh is set while nothing was read from a file admitted shorter than
+	// tailFPMax: until it has content it may yet turn out to be a copy.
+	fresh bool
+	rd    tailReader
 }
 
 func (t *tailFile) persisted() tailPos {
@@ -123,9 +127,15 @@ func (t *tailFile) check(scratch []byte) (size int64, truncated bool, err error)
 		return size, true, nil
 	}
 	if k > t.fp.n {
-		t.fp = fingerprintOf(scratch[:k])
+		t.setHead(scratch[:k])
 	}
 	return size, false, nil
+}
+
+// setHead fingerprints the file's first bytes.
+func (t *tailFile) setHead(prefix []byte) {
+	t.fp = fingerprintOf(prefix)
+	t.head = append(t.head[:0], prefix...)
 }
 
 // keepTail remembers the bytes just before the new position end.

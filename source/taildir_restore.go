@@ -97,7 +97,7 @@ func (s *Taildir) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *
 		s.log.Info("file was renamed while flumed was stopped; keeping its position",
 			slog.String("from", e.File), slog.String("to", c.path), slog.Int64("pos", e.Pos))
 	}
-	t.fp = fingerprintOf(prefix)
+	t.setHead(prefix)
 	t.reset()
 	if t.pos > 0 && len(t.tail) == 0 {
 		t.keepTail(t.pos)
