@@ -27,6 +27,9 @@ var sources = map[string]Factory{
 
 	"taildir": newTaildirSource,
 	"org.apache.flume.source.taildir.TaildirSource": newTaildirSource,
+
+	"spooldir": newSpoolDirSource,
+	"org.apache.flume.source.SpoolDirectorySource": newSpoolDirSource,
 }
 
 // interceptors holds every interceptor type. UUID has no alias in Flume, only

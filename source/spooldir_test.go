@@ -1,0 +1,370 @@
+package source
+
+// The spooling directory source reads each complete file of spoolDir once,
+// line by line, oldest first (or youngest, or random), then renames it with
+// fileSuffix, records it in trackerDir, or deletes it. A refused batch is read
+// again; a crash resumes at the last committed line. A file that changed after
+// pickup, or that cannot be decoded under decodeErrorPolicy=FAIL, is reported
+// and skipped while the others go on (Flume stops the source). Lines longer
+// than deserializer.maxLineLength characters are split, as Flume's
+// LineDeserializer does; '\r' stays in the body.
+
+import (
+	"fmt"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/flumed/flumed/internal/config"
+)
+
+// tdSpool builds a spooling directory source over dir.
+func tdSpool(t *testing.T, dir string, kv map[string]string) (*SpoolDir, *tdLog) {
+	t.Helper()
+	full := map[string]string{"spoolDir": dir, "pollDelay": "5"}
+	for k, v := range kv {
+		full[k] = v
+	}
+	c := config.FromMap("a1.sources.r1.", full)
+	lg := &tdLog{}
+	src, err := newSpoolDirSource("r1", c, lg.logger())
+	c.Finish()
+	if err != nil || len(c.Problems().Errors()) > 0 {
+		t.Fatalf("configure spooldir: %v %v", err, c.Problems().Errors())
+	}
+	t.Cleanup(func() {
+		if t.Failed() {
+			t.Logf("source log:\n%s", lg)
+		}
+	})
+	return src.(*SpoolDir), lg
+}
+
+// tdSpoolFile writes n numbered lines into dir/name with the given mtime
+// offset (so consumeOrder has something to order).
+func tdSpoolFile(t *testing.T, dir, name string, from, n int, age time.Duration) string {
+	t.Helper()
+	var b strings.Builder
+	for i := from; i < from+n; i++ {
+		fmt.Fprintf(&b, "seq=%07d gen=000 %s\n", i, name)
+	}
+	path := filepath.Join(dir, name)
+	if err := os.WriteFile(path, []byte(b.String()), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	mt := time.Now().Add(-age)
+	os.Chtimes(path, mt, mt)
+	return path
+}
+
+func tdExists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+func TestSpoolDirConfiguration(t *testing.T) {
+	dir := t.TempDir()
+	cases := []struct {
+		name string
+		kv   map[string]string
+		want string
+	}{
+		{"every key that applies is accepted", map[string]string{"spoolDir": dir, "fileSuffix": ".DONE",
+			"deletePolicy": "never", "fileHeader": "true", "fileHeaderKey": "f", "basenameHeader": "true",
+			"basenameHeaderKey": "b", "includePattern": ".*", "ignorePattern": "^x", "trackerDir": "/tmp/t",
+			"trackingPolicy": "tracker_dir", "consumeOrder": "random", "pollDelay": "100",
+			"recursiveDirectorySearch": "true", "maxBackoff": "1000", "batchSize": "5", "inputCharset": "ISO-8859-1",
+			"decodeErrorPolicy": "REPLACE", "deserializer": "LINE", "deserializer.maxLineLength": "10",
+			"deserializer.outputCharset": "UTF-8"}, ""},
+		{"spoolDir is required", map[string]string{"batchSize": "5"}, "spoolDir: required key is missing"},
+		{"other charsets are refused", map[string]string{"spoolDir": dir, "inputCharset": "Shift_JIS"}, "UTF-8, US-ASCII and ISO-8859-1 only"},
+		{"other deserializers are refused", map[string]string{"spoolDir": dir, "deserializer": "AVRO"}, "LINE deserializer only"},
+		{"a misspelt key gets a suggestion", map[string]string{"spoolDir": dir, "fileSufix": ".X"}, "did you mean fileSuffix?"},
+		{"consumeOrder has three values", map[string]string{"spoolDir": dir, "consumeOrder": "newest"}, "must be one of oldest, youngest, random"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			c := config.FromMap("a1.sources.r1.", tc.kv)
+			_, err := newSpoolDirSource("r1", c, (&tdLog{}).logger())
+			c.Finish()
+			var msgs []string
+			for _, p := range c.Problems().Errors() {
+				msgs = append(msgs, p.String())
+			}
+			all := strings.Join(msgs, "\n")
+			if tc.want == "" {
+				if err != nil || len(msgs) > 0 {
+					t.Fatalf("want valid, got %v: %s", err, all)
+				}
+				return
+			}
+			if !strings.Contains(all, tc.want) {
+				t.Fatalf("want a problem containing %q, got %q", tc.want, all)
+			}
+		})
+	}
+}
+
+func TestSpoolDir(t *testing.T) {
+	t.Run("files are read oldest first with their headers and renamed with the suffix", func(t *testing.T) {
+		dir := t.TempDir()
+		b := tdSpoolFile(t, dir, "b.log", 100, 100, time.Minute)
+		a := tdSpoolFile(t, dir, "a.log", 0, 100, 2*time.Minute)
+		tdSpoolFile(t, dir, ".hidden", 500, 1, 0)
+		src, _ := tdSpool(t, dir, map[string]string{"fileHeader": "true", "basenameHeader": "true", "batchSize": "7"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdSettle(t, p, 200)
+		tdExactlyOnce(t, p.bodies(), 200) // in order: a before b
+		evs := p.all()
+		if evs[0].Headers["file"] != a || evs[0].Headers["basename"] != "a.log" || evs[199].Headers["file"] != b {
+			t.Errorf("headers: %v ... %v", evs[0].Headers, evs[199].Headers)
+		}
+		tdWait(t, "both completed", func() bool { return tdExists(a+".COMPLETED") && tdExists(b+".COMPLETED") })
+		if tdExists(a) || tdExists(b) || !tdExists(filepath.Join(dir, ".hidden")) {
+			t.Errorf("files left: %v %v; hidden file touched", tdExists(a), tdExists(b))
+		}
+	})
+
+	t.Run("consumeOrder=youngest reads the newest file first", func(t *testing.T) {
+		dir := t.TempDir()
+		tdSpoolFile(t, dir, "old.log", 10, 10, 2*time.Minute)
+		tdSpoolFile(t, dir, "new.log", 0, 10, time.Minute)
+		src, _ := tdSpool(t, dir, map[string]string{"consumeOrder": "youngest"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdSettle(t, p, 20)
+		tdExactlyOnce(t, p.bodies(), 20)
+	})
+
+	t.Run("deletePolicy=immediate removes a file once read", func(t *testing.T) {
+		dir := t.TempDir()
+		a := tdSpoolFile(t, dir, "a.log", 0, 50, 0)
+		src, _ := tdSpool(t, dir, map[string]string{"deletePolicy": "immediate"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdSettle(t, p, 50)
+		tdWait(t, "removal", func() bool { return !tdExists(a) })
+		if tdExists(a + ".COMPLETED") {
+			t.Error("deleted file was also renamed")
+		}
+	})
+
+	t.Run("trackingPolicy=tracker_dir leaves files in place; a name reused for new content is read", func(t *testing.T) {
+		dir := t.TempDir()
+		a := tdSpoolFile(t, dir, "a.log", 0, 50, 0)
+		kv := map[string]string{"trackingPolicy": "tracker_dir"}
+		src, _ := tdSpool(t, dir, kv)
+		p := &tdProcessor{}
+		stop := tdRun(t, src, p)
+		tdSettle(t, p, 50)
+		stop()
+		if !tdExists(a) || !tdExists(filepath.Join(dir, ".flumespool", "a.log.COMPLETED")) {
+			t.Fatal("file moved or not recorded")
+		}
+		os.Remove(a)
+		tdSpoolFile(t, dir, "a.log", 50, 20, 0)
+		src2, _ := tdSpool(t, dir, kv)
+		p2 := &tdProcessor{}
+		tdRun(t, src2, p2)
+		tdSettle(t, p2, 20)
+		tdExactlyOnce(t, append(p.bodies(), p2.bodies()...), 70)
+	})
+
+	t.Run("a refused batch is read again after the backoff", func(t *testing.T) {
+		dir := t.TempDir()
+		tdSpoolFile(t, dir, "a.log", 0, 100, 0)
+		src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10", "maxBackoff": "20"})
+		p := &tdProcessor{refuse: func(call int) bool { return call%2 == 0 }}
+		tdRun(t, src, p)
+		tdSettle(t, p, 100)
+		tdExactlyOnce(t, p.bodies(), 100)
+		if src.FlumeMetrics()["ChannelWriteFail"] == "0" {
+			t.Error("refusals not counted")
+		}
+	})
+
+	t.Run("a crash mid-file resumes at the last committed line", func(t *testing.T) {
+		dir := t.TempDir()
+		tdSpoolFile(t, dir, "a.log", 0, 1000, 0)
+		var all []string
+		for range 20 {
+			src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
+			p := &tdProcessor{delay: time.Millisecond}
+			tdRun(t, src, p)
+			time.Sleep(15 * time.Millisecond)
+			src.abandon()
+			all = append(all, p.bodies()...)
+			if tdExists(filepath.Join(dir, "a.log.COMPLETED")) {
+				break
+			}
+		}
+		src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdWait(t, "completion", func() bool { return tdExists(filepath.Join(dir, "a.log.COMPLETED")) })
+		all = append(all, p.bodies()...)
+		tdExactlyOnce(t, all, 1000)
+	})
+
+	t.Run("a file changed after pickup is reported and skipped; the others are read", func(t *testing.T) {
+		dir := t.TempDir()
+		a := tdSpoolFile(t, dir, "a.log", 0, 100, 2*time.Minute)
+		tdSpoolFile(t, dir, "b.log", 100, 100, time.Minute)
+		src, lg := tdSpool(t, dir, map[string]string{"batchSize": "10"})
+		first := make(chan struct{})
+		p := &tdProcessor{refuse: func(call int) bool {
+			if call == 1 {
+				close(first)
+				time.Sleep(20 * time.Millisecond) // a.log grows meanwhile
+			}
+			return false
+		}}
+		tdRun(t, src, p)
+		<-first
+		f, _ := os.OpenFile(a, os.O_WRONLY|os.O_APPEND, 0)
+		f.WriteString("appended later\n")
+		f.Close()
+		tdWait(t, "b completed", func() bool { return tdExists(filepath.Join(dir, "b.log.COMPLETED")) })
+		if tdExists(a + ".COMPLETED") {
+			t.Fatal("the changed file was completed")
+		}
+		if !strings.Contains(lg.String(), "skipping file") || !strings.Contains(lg.String(), "changed after pickup") {
+			t.Errorf("not reported:\n%s", lg)
+		}
+		if got := src.FlumeMetrics()["GenericProcessingFail"]; got != "1" {
+			t.Errorf("GenericProcessingFail = %s", got)
+		}
+		got := p.bodies()
+		if len(got) < 110 || !strings.Contains(strings.Join(got, "\n"), "seq=0000199") {
+			t.Fatalf("b.log not read: %d lines", len(got))
+		}
+	})
+
+	t.Run("a file skipped stays skipped after a restart until it is replaced", func(t *testing.T) {
+		dir := t.TempDir()
+		a := filepath.Join(dir, "a.log")
+		os.WriteFile(a, []byte("ok\n\xff\xfe bad\n"), 0o644)
+		src, _ := tdSpool(t, dir, nil)
+		p := &tdProcessor{}
+		stop := tdRun(t, src, p)
+		tdWait(t, "the good line", func() bool { return p.count() == 1 })
+		time.Sleep(30 * time.Millisecond)
+		stop()
+		src2, _ := tdSpool(t, dir, nil)
+		p2 := &tdProcessor{}
+		stop2 := tdRun(t, src2, p2)
+		time.Sleep(50 * time.Millisecond)
+		stop2()
+		if p2.count() != 0 {
+			t.Fatalf("skipped file read again: %q", p2.bodies())
+		}
+		os.WriteFile(a+".new", []byte("fixed\n"), 0o644) // a new inode, whatever the file system reuses
+		os.Rename(a+".new", a)
+		src3, _ := tdSpool(t, dir, nil)
+		p3 := &tdProcessor{}
+		tdRun(t, src3, p3)
+		tdWait(t, "the replaced file", func() bool { return p3.count() == 1 })
+	})
+
+	t.Run("decodeErrorPolicy decides what a malformed byte does", func(t *testing.T) {
+		for policy, want := range map[string]string{"FAIL": "ok", "REPLACE": "ok|a\uFFFDb|end", "IGNORE": "ok|ab|end"} {
+			dir := t.TempDir()
+			os.WriteFile(filepath.Join(dir, "a.log"), []byte("ok\na\xffb\nend\n"), 0o644)
+			src, _ := tdSpool(t, dir, map[string]string{"decodeErrorPolicy": policy})
+			p := &tdProcessor{}
+			stop := tdRun(t, src, p)
+			n := strings.Count(want, "|") + 1
+			tdSettle(t, p, n)
+			stop()
+			if got := strings.Join(p.bodies(), "|"); got != want {
+				t.Errorf("%s: got %q, want %q", policy, got, want)
+			}
+		}
+	})
+
+	t.Run("ISO-8859-1 input becomes UTF-8 bodies", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "a.log"), []byte("caf\xe9\n"), 0o644)
+		src, _ := tdSpool(t, dir, map[string]string{"inputCharset": "ISO-8859-1"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdSettle(t, p, 1)
+		if got := p.bodies()[0]; got != "café" {
+			t.Fatalf("got %q", got)
+		}
+	})
+
+	t.Run("long lines are split at maxLineLength characters and \\r is kept, as Flume", func(t *testing.T) {
+		dir := t.TempDir()
+		os.WriteFile(filepath.Join(dir, "a.log"), []byte("ééééé12345xyz\r\n0123456789\nlast"), 0o644)
+		src, _ := tdSpool(t, dir, map[string]string{"deserializer.maxLineLength": "10"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdSettle(t, p, 4)
+		if got := strings.Join(p.bodies(), "|"); got != "ééééé12345|xyz\r|0123456789|last" {
+			t.Fatalf("got %q", got)
+		}
+	})
+
+	t.Run("recursiveDirectorySearch reads subdirectories but not hidden ones or the tracker", func(t *testing.T) {
+		dir := t.TempDir()
+		os.MkdirAll(filepath.Join(dir, "sub", "deeper"), 0o755)
+		os.MkdirAll(filepath.Join(dir, ".hid"), 0o755)
+		tdSpoolFile(t, dir, "sub/x.log", 0, 5, 0)
+		tdSpoolFile(t, dir, "sub/deeper/y.log", 5, 5, 0)
+		tdSpoolFile(t, dir, ".hid/z.log", 10, 5, 0)
+		src, _ := tdSpool(t, dir, map[string]string{"recursiveDirectorySearch": "true"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdSettle(t, p, 10)
+		if p.count() != 10 {
+			t.Fatalf("got %d lines", p.count())
+		}
+	})
+
+	t.Run("ignorePattern wins over includePattern", func(t *testing.T) {
+		dir := t.TempDir()
+		tdSpoolFile(t, dir, "a.log", 0, 5, 0)
+		tdSpoolFile(t, dir, "a.tmp", 5, 5, 0)
+		tdSpoolFile(t, dir, "skip.log", 10, 5, 0)
+		src, _ := tdSpool(t, dir, map[string]string{"includePattern": `.*\.log`, "ignorePattern": "^skip"})
+		p := &tdProcessor{}
+		tdRun(t, src, p)
+		tdSettle(t, p, 5)
+		tdExactlyOnce(t, p.bodies(), 5)
+	})
+
+	t.Run("a reused name is completed under a free name; the same content is removed", func(t *testing.T) {
+		dir := t.TempDir()
+		a := tdSpoolFile(t, dir, "a.log", 0, 5, 0)
+		os.WriteFile(a+".COMPLETED", []byte("other\n"), 0o644)
+		src, lg := tdSpool(t, dir, nil)
+		p := &tdProcessor{}
+		stop := tdRun(t, src, p)
+		tdWait(t, "completion", func() bool { return tdExists(a + ".1.COMPLETED") })
+		stop()
+		if !strings.Contains(lg.String(), "file name was reused") {
+			t.Errorf("not logged:\n%s", lg)
+		}
+		// Now the same content arrives again under the same name.
+		tdSpoolFile(t, dir, "a.log", 0, 5, 0)
+		os.Rename(a+".1.COMPLETED", a+".COMPLETED")
+		src2, _ := tdSpool(t, dir, nil)
+		tdRun(t, src2, &tdProcessor{})
+		tdWait(t, "removal", func() bool { return !tdExists(a) })
+		if tdExists(a + ".1.COMPLETED") {
+			t.Error("identical file completed under a new name")
+		}
+	})
+
+	t.Run("a second source on the same directory fails to start", func(t *testing.T) {
+		dir := t.TempDir()
+		src, _ := tdSpool(t, dir, nil)
+		tdRun(t, src, &tdProcessor{})
+		src2, _ := tdSpool(t, dir, nil)
+		if err := src2.Start(t.Context(), &tdProcessor{}); err == nil {
+			src2.Stop()
+			t.Fatal("second source started")
+		}
+	})
+}
