@@ -172,9 +172,12 @@
 // records while a writer appends and syncs one record at a time (2-core VM,
 // BenchmarkTruncateFront in bench/wal_test.go):
 //
-//	tidwall TruncateFront at a segment start   ~32-41 ms per call, writer waits ~31-39 ms
-//	Log.TruncateFront at a segment start       ~54-65 ms per call, writer waits ~44-66 ms
-//	Log.Release of one whole segment           ~7-8 ms per call,   writer waits ~4 ms
+//	tidwall TruncateFront at a segment start   32-41 ms per call, writer waits 31-39 ms
+//	Log.TruncateFront at a segment start       54-72 ms per call, writer waits 44-66 ms
+//	Log.Release of one whole segment           7-10 ms per call,  writer waits 4-6 ms
+//
+// (ranges over four runs on a shared machine; the writer's own Append+Sync is
+// one fsync, 0.5-1 ms).
 //
 // TruncateFront copies the rest of the segment it lands in and fsyncs it
 // while holding the lock Append and Sync take (and this package adds a
