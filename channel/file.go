@@ -32,9 +32,10 @@ import (
 //     two-slot checkpoint before a take's Commit returns, so a committed take
 //     is never delivered again and restart reads two small files, never the
 //     backlog.
-//   - One commit-loop goroutine gathers every pending commit, appends all put
-//     records in one batch and syncs once while writing the ack state, then
-//     answers them all (group commit).
+//   - Two commit loops group concurrent commits: the put loop appends every
+//     pending put record in one batch and syncs once; the ack loop folds every
+//     pending take commit into one checkpoint write. They run side by side, so
+//     a producer's put and a consumer's ack cost one sync's time.
 //   - A background reclaimer frees whole segments below the floor, off the
 //     hot path.
 //
@@ -50,17 +51,19 @@ type File struct {
 	logID [16]byte
 	locks []*fsutil.DirLock
 
-	walMu sync.RWMutex // users of wal outside the commit loop hold R; the loop replacing it holds W
+	walMu sync.RWMutex // users of wal outside the put loop hold R; the put loop replacing it holds W
 	wal   *wal.Log     // nil while recovery has not reopened it
 
 	ckpt   *checkpointSlots
 	backup *checkpointSlots // nil unless a backup checkpoint directory is set
 	space  *diskFloor
 
-	// The commit loop (file_commit_loop.go) owns sending on commits' far side.
-	sendMu  sync.RWMutex // commit senders hold R; Close holds W to stop them
-	commits chan *commitReq
-	stop    chan struct{} // closed by Close: the loops finish and exit
+	// The commit loops (file_commit_loop.go) receive the commits.
+	sendMu  sync.RWMutex    // commit senders hold R; Close holds W to stop them
+	putReqs chan *commitReq // to the put loop
+	ackReqs chan *commitReq // to the ack loop
+	gapKick chan struct{}   // tells the ack loop new gaps wait to be recorded
+	stop    chan struct{}   // closed by Close: the loops finish and exit
 	wg      sync.WaitGroup
 
 	// readMu serializes takers' reading of records (tidwall's Read mutates its
@@ -70,7 +73,7 @@ type File struct {
 	rd     logReader    // sequential reader of the log; under readMu
 
 	mu        sync.Mutex
-	acks      ackState // as durable as the mode promises; see commit loop
+	acks      ackState // as durable as the mode promises; see the ack loop
 	synced    ackState // the last ack state known synced to disk (reclaim obeys it)
 	next      uint64   // sequence number for the next committed event
 	visible   uint64   // last log index takers may read
@@ -102,7 +105,7 @@ var _ Channel = (*File)(nil)
 
 // OpenFile opens (creating if needed) the file channel in opts' directories:
 // it locks them, repairs the log's tail, loads the checkpoint and starts the
-// commit loop and the reclaimer. It fails when another process (or another
+// commit loops and the reclaimer. It fails when another process (or another
 // File in this one) has the directories open, naming the holder's PID.
 // log may be nil.
 func OpenFile(name string, opts FileOptions, log *slog.Logger) (*File, error) {
@@ -118,7 +121,9 @@ func OpenFile(name string, opts FileOptions, log *slog.Logger) (*File, error) {
 		opts:    opts,
 		log:     log.With("channel", name),
 		fs:      opts.FS,
-		commits: make(chan *commitReq, 256),
+		putReqs: make(chan *commitReq, 256),
+		ackReqs: make(chan *commitReq, 256),
+		gapKick: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		takers:  make(map[*fileTxn]struct{}),
 	}
@@ -127,8 +132,9 @@ func OpenFile(name string, opts FileOptions, log *slog.Logger) (*File, error) {
 		return nil, fmt.Errorf("file channel %s: %w", name, err)
 	}
 	f.start.Store(time.Now().UnixMilli())
-	f.wg.Add(2)
-	go f.commitLoop()
+	f.wg.Add(3)
+	go f.putLoop()
+	go f.ackLoop()
 	go f.maintain()
 	return f, nil
 }
@@ -238,7 +244,7 @@ func (f *File) Stats() Stats {
 }
 
 // Close stops the channel: new and open transactions fail with ErrClosed,
-// commits already handed to the commit loop complete, the log is synced,
+// commits already handed to the commit loops complete, the log is synced,
 // the backup checkpoint is written (checkpointOnClose) and the directories
 // are unlocked. Events of open take transactions stay queued: they are not
 // acknowledged. Close is idempotent.

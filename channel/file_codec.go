@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"math"
+	"slices"
 
 	"github.com/klauspost/compress/s2"
 )
@@ -76,6 +77,16 @@ func (b *recordBuilder) reset() {
 	b.events = 0
 }
 
+// grow makes room for n more bytes of events, so a Put's events are encoded
+// without reallocating the record.
+func (b *recordBuilder) grow(n int) {
+	if b.buf == nil {
+		b.buf = make([]byte, recordHeaderSize, recordHeaderSize+n)
+		return
+	}
+	b.buf = slices.Grow(b.buf, n)
+}
+
 // add encodes e after the events already added.
 func (b *recordBuilder) add(e Event) {
 	if b.buf == nil {
@@ -114,7 +125,7 @@ func (b *recordBuilder) finish(flags byte, compress bool, threshold int) []byte 
 }
 
 // stampRecord writes the sequence number and commit time, which only the
-// commit loop knows, into a finished record.
+// put loop knows, into a finished record.
 func stampRecord(rec []byte, firstSeq uint64, commitMs int64) {
 	binary.LittleEndian.PutUint64(rec[4:], firstSeq)
 	binary.LittleEndian.PutUint64(rec[16:], uint64(commitMs))

@@ -3,25 +3,34 @@ package channel
 import (
 	"errors"
 	"fmt"
-	"sync"
 	"syscall"
 	"time"
 )
 
-// The commit loop: one goroutine that owns writing to the data log and the
-// checkpoint. tidwall/wal holds its lock through fsync, so commits issued
-// concurrently would each pay a whole fsync; instead every Commit hands its
-// work to this goroutine, which takes everything pending at once, appends the
-// put records in one batch, syncs the log once while it writes and syncs the
-// ack state to the checkpoint in parallel, and then answers them all.
+// The commit loops: group commit. tidwall/wal holds its lock through fsync,
+// so commits issued concurrently would each pay a whole fsync; instead every
+// Commit hands its work to one of two goroutines, each of which takes
+// everything pending of its kind at once, writes it with one sync, and answers
+// them all:
 //
-// It owns: the next sequence number (assigned here, in log order), f.wal's
-// replacement after a failure, and the checkpoint slots. Everything it shares
-// with takers and putters is under f.mu, held only between I/O.
+//   - the put loop owns the data log: it numbers the events (in log order),
+//     appends every pending put record in one batch, syncs once, and publishes
+//     the records to takers. It also reopens the log after a failure.
+//   - the ack loop owns the checkpoint: it folds every pending take commit
+//     into one new ack state, writes it to a slot and syncs it.
+//
+// The two never wait for each other, so a producer's put and a consumer's
+// ack, which arrive together in a running agent, cost one sync's time, not
+// two. Nothing orders them: an ack only names events already durable, and a
+// checkpoint that counts sequence numbers the log has not synced yet is
+// harmless (restart voids the numbers the log does not hold).
+//
+// Everything they share with takers and putters is under f.mu, held only
+// between I/O.
 
 // commitReq is one transaction's commit.
 type commitReq struct {
-	rec   []byte   // put: the finished record, stamped here
+	rec   []byte   // put: the finished record, stamped by the put loop
 	count int      // put: its events
 	take  *fileTxn // take: the transaction whose events are acknowledged
 	done  chan error
@@ -31,66 +40,40 @@ type commitReq struct {
 // cannot hold up the answers of the others for long.
 const maxCycleBytes = 64 << 20
 
-// reopenBackoff is how long the loop waits between attempts to reopen a
-// failed data log when nothing else wakes it.
+// reopenBackoff is how long the put loop waits between attempts to reopen a
+// failed data log when no commit wakes it.
 const reopenBackoff = time.Second
 
-// send hands req to the commit loop and waits for its outcome.
+// send hands req to its loop and waits for the outcome.
 func (f *File) send(req *commitReq) error {
 	req.done = make(chan error, 1)
 	f.sendMu.RLock()
 	if f.closed {
 		f.sendMu.RUnlock()
-		if req.take != nil {
-			// Not acknowledged: the events stay queued on disk for the
-			// next open; this handle is closed for taking.
-			return f.errClosed()
+		if req.take == nil {
+			f.mu.Lock()
+			f.unreserve(req.count)
+			f.mu.Unlock()
 		}
-		f.mu.Lock()
-		f.unreserve(req.count)
-		f.mu.Unlock()
+		// A take not acknowledged stays queued on disk for the next open.
 		return f.errClosed()
 	}
-	f.commits <- req // the loop runs until Close holds sendMu
+	// The loops run until Close holds sendMu, so this send is received.
+	if req.take != nil {
+		f.ackReqs <- req
+	} else {
+		f.putReqs <- req
+	}
 	f.sendMu.RUnlock()
 	return <-req.done
 }
 
-func (f *File) commitLoop() {
-	defer f.wg.Done()
-	var tick <-chan time.Time
-	if !f.opts.FsyncPerTransaction {
-		t := time.NewTicker(f.opts.FsyncInterval)
-		defer t.Stop()
-		tick = t.C
-	}
-	retry := time.NewTicker(reopenBackoff)
-	defer retry.Stop()
-	batch := make([]*commitReq, 0, 64)
-	for {
-		select {
-		case r := <-f.commits:
-			batch = f.gather(append(batch[:0], r))
-			f.cycle(batch)
-		case <-tick:
-			f.syncInterval()
-		case <-retry.C:
-			if f.wal == nil {
-				f.reopenLog()
-			}
-		case <-f.stop:
-			f.finish(batch[:0])
-			return
-		}
-	}
-}
-
-// gather adds every commit already waiting, up to maxCycleBytes of puts.
-func (f *File) gather(batch []*commitReq) []*commitReq {
+// gather adds every request already waiting on ch, up to maxCycleBytes.
+func gather(batch []*commitReq, ch chan *commitReq) []*commitReq {
 	bytes := len(batch[0].rec)
 	for bytes < maxCycleBytes {
 		select {
-		case r := <-f.commits:
+		case r := <-ch:
 			batch = append(batch, r)
 			bytes += len(r.rec)
 		default:
@@ -100,19 +83,66 @@ func (f *File) gather(batch []*commitReq) []*commitReq {
 	return batch
 }
 
-// finish runs the commits that reached the loop before Close, then makes
-// interval mode's last state durable. After crash() it answers them with
-// ErrClosed instead, writing nothing.
-func (f *File) finish(batch []*commitReq) {
+// drain runs the requests that reached a loop before Close. After crash() it
+// answers them with ErrClosed instead, writing nothing.
+func (f *File) drain(ch chan *commitReq, cycle func([]*commitReq)) {
 	for {
 		select {
-		case r := <-f.commits:
+		case r := <-ch:
 			if f.crashing.Load() {
 				r.done <- f.errClosed()
 				continue
 			}
-			f.cycle(f.gather(append(batch[:0], r)))
+			cycle(gather([]*commitReq{r}, ch))
 		default:
+			return
+		}
+	}
+}
+
+func (f *File) putLoop() {
+	defer f.wg.Done()
+	retry := time.NewTicker(reopenBackoff)
+	defer retry.Stop()
+	batch := make([]*commitReq, 0, 64)
+	for {
+		select {
+		case r := <-f.putReqs:
+			batch = gather(append(batch[:0], r), f.putReqs)
+			f.putCycle(batch)
+			clear(batch)
+		case <-retry.C:
+			if f.wal == nil {
+				f.reopenLog()
+			}
+		case <-f.stop:
+			f.drain(f.putReqs, f.putCycle)
+			return
+		}
+	}
+}
+
+func (f *File) ackLoop() {
+	defer f.wg.Done()
+	var tick <-chan time.Time
+	if !f.opts.FsyncPerTransaction {
+		t := time.NewTicker(f.opts.FsyncInterval)
+		defer t.Stop()
+		tick = t.C
+	}
+	batch := make([]*commitReq, 0, 64)
+	for {
+		select {
+		case r := <-f.ackReqs:
+			batch = gather(append(batch[:0], r), f.ackReqs)
+			f.ackCycle(batch)
+			clear(batch)
+		case <-f.gapKick:
+			f.ackCycle(nil) // make new gaps durable
+		case <-tick:
+			f.syncInterval()
+		case <-f.stop:
+			f.drain(f.ackReqs, f.ackCycle)
 			if !f.crashing.Load() && !f.opts.FsyncPerTransaction {
 				f.syncInterval()
 			}
@@ -121,154 +151,86 @@ func (f *File) finish(batch []*commitReq) {
 	}
 }
 
-// cycle commits one batch: stamp, append, sync, write the ack state, answer.
-func (f *File) cycle(batch []*commitReq) {
-	var puts, takes []*commitReq
-	for _, r := range batch {
-		if r.take != nil {
-			takes = append(takes, r)
-		} else {
-			puts = append(puts, r)
-		}
+// kickGaps asks the ack loop to record new gaps. The caller may hold f.mu.
+func (f *File) kickGaps() {
+	select {
+	case f.gapKick <- struct{}{}:
+	default: // a kick is pending already
 	}
-	puts = f.admitPuts(puts)
-	synced := f.opts.FsyncPerTransaction
+}
 
-	// Number the events and decide the new ack state, under f.mu.
+// putCycle commits a batch of puts: stamp, append, sync, publish, answer.
+func (f *File) putCycle(batch []*commitReq) {
+	puts := f.admitPuts(batch)
+	if len(puts) == 0 {
+		return
+	}
+	synced := f.opts.FsyncPerTransaction
 	now := time.Now().UnixMilli()
 	f.mu.Lock()
 	firstSeq := f.next
 	recs := make([][]byte, len(puts))
+	var events int64
 	for i, p := range puts {
 		stampRecord(p.rec, f.next, now)
 		f.next += uint64(p.count)
 		recs[i] = p.rec
-	}
-	var cand *checkpoint
-	var gapsUsed int
-	if len(takes) > 0 || len(f.gaps) > 0 {
-		cand, gapsUsed = f.candidate(takes, now)
+		events += int64(p.count)
 	}
 	f.mu.Unlock()
 
-	// The I/O: the log's append and sync here, the checkpoint beside it.
-	var ckErr error
-	var wg sync.WaitGroup
-	if cand != nil && synced {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			ckErr = f.ckpt.write(cand, true)
-		}()
+	first, last, err := f.wal.Append(recs...)
+	if err == nil && synced {
+		// The commits answered below are durable because of this sync.
+		err = f.wal.Sync()
 	}
-	var walErr error
-	var first, last uint64
-	if len(recs) > 0 {
-		first, last, walErr = f.wal.Append(recs...)
-		if walErr == nil && synced {
-			// The commits answered below are durable because of this sync.
-			walErr = f.wal.Sync()
+	if err == nil {
+		var n int64
+		for _, r := range recs {
+			n += int64(len(r))
 		}
-		if walErr == nil {
-			var n int64
-			for _, r := range recs {
-				n += int64(len(r))
-			}
-			f.space.wrote(n)
-		}
+		f.space.wrote(n)
 	}
-	wg.Wait()
 
-	// Publish and answer.
 	f.mu.Lock()
-	var putErr error
 	for _, p := range puts {
 		f.reserved -= p.count
 	}
-	if len(puts) > 0 {
-		if walErr != nil {
-			// Their numbers are burnt: the records may or may not be on disk,
-			// and must never be delivered (the sources retry them).
-			f.addGap(seqRange{firstSeq, f.next})
-			putErr = fmt.Errorf("channel %s: commit: %w", f.name, walErr)
-			if errors.Is(walErr, syscall.ENOSPC) {
-				putErr = fmt.Errorf("channel %s: commit: disk full: %w (%w)", f.name, ErrFull, walErr)
-			}
-			f.notifyFreed()
-		} else {
-			f.visible = last
-			f.tail.add(first, recs)
-			var n int64
-			for _, p := range puts {
-				n += int64(p.count)
-			}
-			f.putSuccesses.Add(n)
+	var putErr error
+	if err != nil {
+		// Their numbers are burnt: the records may or may not be on disk,
+		// and must never be delivered (the sources retry them).
+		f.addGap(seqRange{firstSeq, f.next})
+		putErr = fmt.Errorf("channel %s: commit: %w", f.name, err)
+		if errors.Is(err, syscall.ENOSPC) {
+			putErr = fmt.Errorf("channel %s: commit: disk full: %w (%w)", f.name, ErrFull, err)
 		}
-	}
-	var takeErr error
-	if cand != nil {
-		if ckErr != nil {
-			f.checkpointErrors.Add(1)
-			takeErr = fmt.Errorf("channel %s: commit: checkpoint: %w", f.name, ckErr)
-			for _, r := range takes {
-				r.take.committing = false
-				f.requeue(r.take)
-			}
-		} else {
-			f.acks = cand.ackState
-			f.gaps = f.gaps[gapsUsed:]
-			if len(f.gaps) == 0 {
-				f.gaps = nil
-			}
-			if synced {
-				f.synced = cand.ackState
-				f.syncedGen++
-			} else {
-				f.dirty = true
-			}
-			var n int64
-			for _, r := range takes {
-				n += int64(len(r.take.taken))
-				r.take.taken = nil
-				delete(f.takers, r.take)
-			}
-			f.takeSuccesses.Add(n)
-			f.notifyFreed()
-		}
+		f.notifyFreed()
+	} else {
+		f.visible = last
+		f.tail.add(first, recs)
+		f.putSuccesses.Add(events)
 	}
 	f.mu.Unlock()
 	// Health changes before the answers: a caller who saw its commit fail
 	// sees the channel unhealthy.
-	if len(puts) > 0 {
-		f.logFailed.Store(walErr != nil)
-	}
-	if cand != nil {
-		f.ckptFailed.Store(ckErr != nil)
-	}
+	f.logFailed.Store(err != nil)
 	for _, p := range puts {
 		p.done <- putErr
 	}
-	for _, r := range takes {
-		r.done <- takeErr
-	}
-	if ckErr != nil {
-		f.log.Error("file channel: checkpoint write failed; take commits rolled back", "err", ckErr)
-	}
-	if walErr != nil {
-		f.failLog(walErr)
+	if err != nil {
+		f.kickGaps()
+		f.failLog(err)
 	}
 }
 
 // admitPuts fails the puts that cannot be written now (no log, disk floor)
 // and returns the rest.
 func (f *File) admitPuts(puts []*commitReq) []*commitReq {
-	if len(puts) == 0 {
-		return puts
-	}
 	if f.wal == nil {
 		f.reopenLog()
 	}
-	ok := puts[:0]
+	ok := puts[:0:0]
 	var bytes int64
 	for _, p := range puts {
 		var err error
@@ -284,6 +246,7 @@ func (f *File) admitPuts(puts []*commitReq) []*commitReq {
 			f.mu.Lock()
 			f.unreserve(p.count)
 			f.mu.Unlock()
+			f.putErrors.Add(1)
 			p.done <- err
 			continue
 		}
@@ -291,6 +254,76 @@ func (f *File) admitPuts(puts []*commitReq) []*commitReq {
 		ok = append(ok, p)
 	}
 	return ok
+}
+
+// ackCycle acknowledges a batch of take commits (and any pending gaps) with
+// one checkpoint write. In interval mode the state only changes in memory;
+// syncInterval writes it.
+func (f *File) ackCycle(takes []*commitReq) {
+	synced := f.opts.FsyncPerTransaction
+	f.mu.Lock()
+	if len(takes) == 0 && len(f.gaps) == 0 {
+		f.mu.Unlock()
+		return
+	}
+	cand, gapsUsed := f.candidate(takes, time.Now().UnixMilli())
+	if !synced {
+		f.install(cand, takes, gapsUsed, false)
+		f.mu.Unlock()
+		for _, r := range takes {
+			r.done <- nil
+		}
+		return
+	}
+	f.mu.Unlock()
+
+	// The take commits answered below are durable because of this write.
+	err := f.ckpt.write(cand, true)
+
+	f.mu.Lock()
+	var takeErr error
+	if err != nil {
+		f.checkpointErrors.Add(1)
+		takeErr = fmt.Errorf("channel %s: commit: checkpoint: %w", f.name, err)
+		for _, r := range takes {
+			r.take.committing = false
+			f.requeue(r.take)
+		}
+	} else {
+		f.install(cand, takes, gapsUsed, true)
+	}
+	f.mu.Unlock()
+	f.ckptFailed.Store(err != nil)
+	for _, r := range takes {
+		r.done <- takeErr
+	}
+	if err != nil {
+		f.log.Error("file channel: checkpoint write failed; take commits rolled back", "err", err)
+	}
+}
+
+// install makes cand the ack state and forgets the committed takes. The
+// caller holds f.mu.
+func (f *File) install(cand *checkpoint, takes []*commitReq, gapsUsed int, synced bool) {
+	f.acks = cand.ackState
+	f.gaps = f.gaps[gapsUsed:]
+	if len(f.gaps) == 0 {
+		f.gaps = nil
+	}
+	if synced {
+		f.synced = cand.ackState
+		f.syncedGen++
+	} else {
+		f.dirty = true
+	}
+	var n int64
+	for _, r := range takes {
+		n += int64(len(r.take.taken))
+		r.take.taken = nil
+		delete(f.takers, r.take)
+	}
+	f.takeSuccesses.Add(n)
+	f.notifyFreed()
 }
 
 // candidate computes the ack state after takes commit: the current one plus
@@ -326,13 +359,18 @@ func (f *File) candidate(takes []*commitReq, now int64) (*checkpoint, int) {
 }
 
 // syncInterval is interval mode's sync: the log first, then the ack state
-// that may refer to it.
+// that may refer to it. The ack loop runs it.
 func (f *File) syncInterval() {
-	if f.wal == nil {
-		return
+	f.walMu.RLock()
+	var err error
+	if f.wal != nil {
+		err = f.wal.Sync()
 	}
-	if err := f.wal.Sync(); err != nil {
-		f.failLog(err)
+	f.walMu.RUnlock()
+	if err != nil {
+		// The put loop finds the handle dead at its next append and reopens it.
+		f.log.Error("file channel: interval sync of the data log failed", "err", err)
+		f.logFailed.Store(true)
 		return
 	}
 	f.mu.Lock()
@@ -344,7 +382,7 @@ func (f *File) syncInterval() {
 	c.Next = f.next
 	f.dirty = false
 	f.mu.Unlock()
-	err := f.ckpt.write(c, true)
+	err = f.ckpt.write(c, true)
 	f.ckptFailed.Store(err != nil)
 	if err != nil {
 		f.checkpointErrors.Add(1)
@@ -363,7 +401,7 @@ func (f *File) syncInterval() {
 // failLog handles a failed write or sync: the handle is dead (its view and the
 // file may disagree, and a later fsync would prove nothing), so the channel is
 // marked unhealthy, the handle closed and the log reopened, which repairs the
-// tail. Only the commit loop calls it.
+// tail. Only the put loop calls it.
 func (f *File) failLog(err error) {
 	f.logFailed.Store(true)
 	if errors.Is(err, syscall.ENOSPC) {
@@ -386,7 +424,7 @@ func (f *File) failLog(err error) {
 
 // reopenLog opens the data log again after a failure. Records past f.visible
 // that reached the disk belong to failed commits; their sequence numbers are
-// gaps already, so they are skipped. Only the commit loop calls it.
+// gaps already, so they are skipped. Only the put loop calls it.
 func (f *File) reopenLog() {
 	wl, err := openDataLog(f.fs, f.opts.DataDir, f.opts.SegmentSize, f.log)
 	if err != nil {

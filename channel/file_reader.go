@@ -17,7 +17,7 @@ import (
 // first), then the cursor's record, then the next records of the log up to
 // f.visible, the last record whose commit has returned. The cursor holds one
 // decoded record at a time (f.cur, owned by the goroutine holding f.readMu),
-// and its position (f.cursor, under f.mu, because the commit loop needs it to
+// and its position (f.cursor, under f.mu, because the ack loop needs it to
 // place the floor).
 //
 // Sequence numbers are the authority, positions only hints: a record whose
@@ -91,9 +91,6 @@ func (f *File) take(t *fileTxn, max int) ([]Event, error) {
 			f.mu.Unlock()
 			return nil, f.errClosed()
 		}
-		// Registered before any event is handed out, in the same critical
-		// section: the commit loop must see t's events as not acknowledged.
-		f.takers[t] = struct{}{}
 		f.popRedeliver(t, &out, max)
 		if len(out) == max {
 			f.mu.Unlock()
@@ -234,7 +231,7 @@ func (f *File) popRedeliver(t *fileTxn, out *[]Event, max int) {
 	n := min(max-len(*out), len(f.redeliver))
 	for _, e := range f.redeliver[:n] {
 		*out = append(*out, e.Event)
-		t.addTaken(e)
+		f.giveTo(t, e)
 	}
 	clear(f.redeliver[:n])
 	f.redeliver = f.redeliver[n:]
@@ -253,6 +250,7 @@ func (f *File) loadCursor(idx uint64, h recordHeader, events []Event) {
 		// that failed after its numbers were given out, or a crash between a
 		// checkpoint and the log's sync. None can ever be delivered.
 		f.addGap(seqRange{want, h.FirstSeq})
+		f.kickGaps()
 		want = h.FirstSeq
 	case want >= h.EndSeq():
 		// The whole record is below the cursor (acknowledged already).
@@ -282,7 +280,7 @@ func (f *File) handOut(t *fileTxn, out *[]Event, max int) {
 		}
 		e := c.events[off]
 		*out = append(*out, e)
-		t.addTaken(takenEvent{Event: e, seq: seq, pos: logPos{Index: c.index, Offset: off}})
+		f.giveTo(t, takenEvent{Event: e, seq: seq, pos: logPos{Index: c.index, Offset: off}})
 		off++
 	}
 	if int(off) >= len(c.events) {

@@ -7,7 +7,7 @@ import (
 )
 
 // fileTxn is one file channel transaction. It belongs to one goroutine; the
-// fields marked "under ch.mu" are also read by the commit loop.
+// fields marked "under ch.mu" are also read by the ack loop.
 type fileTxn struct {
 	ch     *File
 	done   bool
@@ -17,7 +17,7 @@ type fileTxn struct {
 	taken      []takenEvent // in the order taken, for a rollback to restore
 	minSeq     uint64       // lowest sequence number in taken; under ch.mu
 	minPos     logPos       // its position; under ch.mu
-	committing bool         // its ack is in the commit loop's current batch; under ch.mu
+	committing bool         // its ack is in the ack loop's current batch; under ch.mu
 }
 
 // takenEvent is an event handed to a take transaction with what the ack
@@ -73,6 +73,7 @@ func (t *fileTxn) Put(events ...Event) error {
 	if err := f.reserve(n); err != nil {
 		return err
 	}
+	t.rec.grow(size)
 	for _, e := range events {
 		t.rec.add(e)
 	}
@@ -114,7 +115,7 @@ func (t *fileTxn) Take(max int) ([]Event, error) {
 }
 
 // Commit makes staged puts durable and visible, or taken events gone for
-// good, through the commit loop. When it returns nil the outcome is on disk
+// good, through the commit loops. When it returns nil the outcome is on disk
 // (with fsyncPerTransaction; else within fsyncInterval). A failed Commit
 // leaves the transaction rolled back.
 func (t *fileTxn) Commit() error {
@@ -184,9 +185,14 @@ func (t *fileTxn) runs() []seqRange {
 	return out
 }
 
-// addTaken records an event handed to t. The caller holds ch.mu.
-func (t *fileTxn) addTaken(e takenEvent) {
-	if len(t.taken) == 0 || e.seq < t.minSeq {
+// giveTo records an event handed to t. The caller holds f.mu: t joins the
+// open take transactions in the same critical section, so the ack loop never
+// sees its events as neither queued nor taken.
+func (f *File) giveTo(t *fileTxn, e takenEvent) {
+	if len(t.taken) == 0 {
+		f.takers[t] = struct{}{}
+		t.minSeq, t.minPos = e.seq, e.pos
+	} else if e.seq < t.minSeq {
 		t.minSeq, t.minPos = e.seq, e.pos
 	}
 	t.taken = append(t.taken, e)
