@@ -192,5 +192,3 @@ func BenchmarkFileGroupCommit(b *testing.B) {
 		})
 	}
 }
-
-
