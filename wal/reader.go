@@ -20,7 +20,6 @@ type Record struct {
 
 // source is what a Reader reads: a live Log, or a directory read-only.
 type source interface {
-	dirPath() string
 	// view returns the live segments, the replacement counter, and, for a
 	// live log, the last index (bounded false for a directory: read to EOF).
 	snapshot() (segs []segFile, replaced uint64, last uint64, bounded bool)
@@ -270,8 +269,6 @@ var (
 // logSource reads a live Log.
 type logSource Log
 
-func (s *logSource) dirPath() string { return s.dir }
-
 func (s *logSource) snapshot() ([]segFile, uint64, uint64, bool) {
 	// Load last before the segments: a segment holding an index up to last
 	// is in the view by the time last is published.
@@ -302,7 +299,6 @@ type dirSource struct {
 	segs []segFile
 }
 
-func (s *dirSource) dirPath() string                             { return s.dir }
 func (s *dirSource) snapshot() ([]segFile, uint64, uint64, bool) { return s.segs, 0, 0, false }
 func (s *dirSource) open(seg segFile, _ uint64) (*os.File, error) {
 	return os.Open(filepath.Join(s.dir, seg.file))

@@ -254,9 +254,9 @@ func (s *segScanner) step(maxIndex uint64) (step, error) {
 
 // search looks for the first offset at or after from where an intact record
 // with an index in [s.next, maxIndex] starts. A candidate must also be
-// plausible: every index it skips took at least one byte (an empty entry,
-// such as a repair placeholder) of the bytes it skips. It reads the rest of the file into memory: damage is rare
-// and a segment is bounded.
+// plausible: every index it skips took at least one of the bytes it skips
+// (an empty entry, such as a repair placeholder, is one byte). It reads the
+// rest of the file into memory: damage is rare and a segment is bounded.
 func (s *segScanner) search(from int64, maxIndex uint64) (at int64, index uint64, found bool, err error) {
 	size, err := s.size()
 	if err != nil || size <= from {
