@@ -34,6 +34,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newConfigCmd())
+	root.AddCommand(newWalCmd())
 	return root
 }
 
