@@ -184,7 +184,7 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 	} else {
 		k.line("Queued", "0 events")
 	}
-	k.line("Queued bytes", "%s (the segments from the floor's record on)", humanBytes(r.QueuedBytes))
+	k.line("Queued bytes", "%s in the segments from log record %d on", humanBytes(r.QueuedBytes), r.FloorIndex)
 	k.line("Oldest commit", "%s", whenOr(r.OldestQueued, now, "none (nothing queued)"))
 	k.line("Newest commit", "%s", whenOr(r.NewestQueued, now, "none (nothing queued)"))
 	switch r.Durability {
