@@ -174,7 +174,7 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 	k.line("Checkpoint dir", "%s", r.CheckpointDir)
 	k.line("Found as", "%s", how)
 	if r.Locked {
-		k.line("Lock", "%s (read anyway: figures may move while it runs)", lockedBy(r.LockPID))
+		k.line("Lock", "%s; read anyway, figures may move while it runs", lockedBy(r.LockPID))
 	} else {
 		k.line("Lock", "free (no running agent has this channel open)")
 	}
