@@ -27,10 +27,16 @@ package bench
 // a child process (the bench binary re-executed) so its RSS is its own.
 
 import (
+	"encoding/json"
 	"fmt"
+	"os"
+	"os/exec"
 	"path/filepath"
+	"strconv"
+	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -190,5 +196,324 @@ func BenchmarkFileGroupCommit(b *testing.B) {
 			wg.Wait()
 			reportThroughput(b, b.N, size)
 		})
+	}
+}
+
+// BenchmarkFileWriteAmplification: one op is one batch of 100 events put by a
+// producer and taken by a consumer that keeps up (pipelined, as in an agent),
+// with 1 MiB segments so that many are filled and released during the run.
+func BenchmarkFileWriteAmplification(b *testing.B) {
+	const batch, size = 100, 512
+	b.Run(fmt.Sprintf("batch=%d/size=%d/segment=1MiB", batch, size), func(b *testing.B) {
+		o := benchFileOptions(b.TempDir())
+		o.TransactionCapacity = batch
+		o.SegmentSize = 1 << 20
+		o.ReclaimInterval = 100 * time.Millisecond
+		ch := openBenchFile(b, o)
+		defer ch.Close()
+		events := benchEvents(batch, size)
+		total := b.N * batch
+		before := procIO(b)
+		var maxPut, maxTake time.Duration
+		b.ResetTimer()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for taken := 0; taken < total; {
+				began := time.Now()
+				n := commitTake(b, ch, batch)
+				maxTake = max(maxTake, time.Since(began))
+				if n == 0 {
+					time.Sleep(50 * time.Microsecond)
+				}
+				taken += n
+			}
+		}()
+		for range b.N {
+			began := time.Now()
+			commitPut(b, ch, events)
+			maxPut = max(maxPut, time.Since(began))
+		}
+		<-done
+		b.StopTimer()
+		time.Sleep(3 * o.ReclaimInterval) // the last releases
+		written := procIO(b) - before
+		reportThroughput(b, total, size)
+		b.ReportMetric(float64(written)/float64(total*size), "disk-bytes/body-byte")
+		b.ReportMetric(float64(maxPut.Microseconds())/1000, "max-put-commit-ms")
+		b.ReportMetric(float64(maxTake.Microseconds())/1000, "max-take-commit-ms")
+		b.ReportMetric(float64(ch.MaxReclaimStall().Microseconds())/1000, "max-release-ms")
+	})
+}
+
+// procIO reads this process's write_bytes: what it caused to be written to
+// the storage layer (page-granular, so a re-dirtied page counts again).
+func procIO(b testing.TB) int64 {
+	data, err := os.ReadFile("/proc/self/io")
+	if err != nil {
+		b.Skipf("no /proc/self/io: %v", err)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "write_bytes: "); ok {
+			n, _ := strconv.ParseInt(v, 10, 64)
+			return n
+		}
+	}
+	b.Skip("no write_bytes in /proc/self/io")
+	return 0
+}
+
+// bigBacklog is the large backlog's size: FLUMED_BENCH_BIG=1 asks for the
+// 10,000,000 events of the target (about 5.5 GB of disk).
+func bigBacklog() int {
+	if os.Getenv("FLUMED_BENCH_BIG") == "1" {
+		return 10_000_000
+	}
+	return 1_000_000
+}
+
+// backlogs caches filled channel directories across sub-benchmark runs.
+var backlogs = map[int]string{}
+
+// backlogDir returns a closed file channel directory holding n events of 512
+// bytes in put transactions of 1000, filling it the first time.
+func backlogDir(b *testing.B, n int) string {
+	if dir, ok := backlogs[n]; ok {
+		return dir
+	}
+	dir, err := os.MkdirTemp("", "flumed-backlog-")
+	if err != nil {
+		b.Fatal(err)
+	}
+	o := benchFileOptions(dir)
+	o.Capacity, o.TransactionCapacity = n+1000, 1000
+	o.FsyncPerTransaction = false // filling is not what is measured
+	ch := openBenchFile(b, o)
+	events := benchEvents(1000, 512)
+	for i := 0; i < n; i += 1000 {
+		commitPut(b, ch, events)
+	}
+	if err := ch.Close(); err != nil {
+		b.Fatal(err)
+	}
+	backlogs[n] = dir
+	return dir
+}
+
+func removeBacklogs() {
+	for n, dir := range backlogs {
+		os.RemoveAll(dir)
+		delete(backlogs, n)
+	}
+}
+
+// dropCaches drops the page cache (root only) so reads come from the disk;
+// it reports whether it could.
+func dropCaches() bool {
+	syscall.Sync()
+	return os.WriteFile("/proc/sys/vm/drop_caches", []byte("3"), 0) == nil
+}
+
+// childResult is what TestFileBenchChild prints.
+type childResult struct {
+	OpenMs, FirstTakeMs float64
+	Queued              int64
+	RSSKiB, HWMKiB      int64
+}
+
+// TestFileBenchChild is the restart benchmark's child: it opens the channel
+// in FLUMED_BENCH_DIR, takes (and rolls back) one event, and prints how long
+// that took and its memory.
+func TestFileBenchChild(t *testing.T) {
+	dir := os.Getenv("FLUMED_BENCH_DIR")
+	if dir == "" {
+		t.Skip("the child of BenchmarkFileRestart: runs only when it starts it")
+	}
+	o := benchFileOptions(dir)
+	o.Capacity = 100_000_000
+	began := time.Now()
+	ch, err := channel.OpenFile("bench", o, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	opened := time.Since(began)
+	tx := ch.Begin()
+	got, err := tx.Take(1)
+	if err != nil || len(got) != 1 {
+		t.Fatalf("take: %d, %v", len(got), err)
+	}
+	firstTake := time.Since(began)
+	tx.Rollback()
+	res := childResult{OpenMs: ms(opened), FirstTakeMs: ms(firstTake), Queued: ch.Stats().Size}
+	res.RSSKiB, res.HWMKiB = procStatus("VmRSS:"), procStatus("VmHWM:")
+	ch.Close()
+	out, _ := json.Marshal(res)
+	fmt.Printf("@result %s\n", out)
+}
+
+func ms(d time.Duration) float64 { return float64(d.Microseconds()) / 1000 }
+
+func procStatus(key string) int64 {
+	data, _ := os.ReadFile("/proc/self/status")
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, key); ok {
+			n, _ := strconv.ParseInt(strings.TrimSuffix(strings.TrimSpace(v), " kB"), 10, 64)
+			return n
+		}
+	}
+	return 0
+}
+
+func runChild(b *testing.B, dir string) childResult {
+	cmd := exec.Command(os.Args[0], "-test.run=^TestFileBenchChild$", "-test.bench=^$", "-test.count=1")
+	cmd.Env = append(os.Environ(), "FLUMED_BENCH_DIR="+dir)
+	out, err := cmd.CombinedOutput()
+	if err != nil {
+		b.Fatalf("child: %v\n%s", err, out)
+	}
+	for _, line := range strings.Split(string(out), "\n") {
+		if v, ok := strings.CutPrefix(line, "@result "); ok {
+			var res childResult
+			if err := json.Unmarshal([]byte(v), &res); err != nil {
+				b.Fatal(err)
+			}
+			return res
+		}
+	}
+	b.Fatalf("child printed no result:\n%s", out)
+	return childResult{}
+}
+
+// BenchmarkFileRestart: one op restarts a channel holding the backlog, in a
+// child process, after dropping the page cache: open-ms is OpenFile,
+// first-take-ms includes reading the first event; rss-MiB and hwm-MiB are the
+// child's resident and peak memory after that first take.
+func BenchmarkFileRestart(b *testing.B) {
+	b.Cleanup(removeBacklogs)
+	for _, n := range []int{10_000, bigBacklog()} {
+		b.Run(fmt.Sprintf("backlog=%d/size=512", n), func(b *testing.B) {
+			dir := backlogDir(b, n)
+			cold := true
+			var sum childResult
+			b.ResetTimer()
+			for b.Loop() {
+				cold = dropCaches() && cold
+				res := runChild(b, dir)
+				if res.Queued != int64(n) {
+					b.Fatalf("child found %d events queued, want %d", res.Queued, n)
+				}
+				sum.OpenMs += res.OpenMs
+				sum.FirstTakeMs += res.FirstTakeMs
+				sum.RSSKiB = max(sum.RSSKiB, res.RSSKiB)
+				sum.HWMKiB = max(sum.HWMKiB, res.HWMKiB)
+			}
+			b.ReportMetric(sum.OpenMs/float64(b.N), "open-ms")
+			b.ReportMetric(sum.FirstTakeMs/float64(b.N), "first-take-ms")
+			b.ReportMetric(float64(sum.RSSKiB)/1024, "rss-MiB")
+			b.ReportMetric(float64(sum.HWMKiB)/1024, "hwm-MiB")
+			if !cold {
+				b.Log("could not drop the page cache (not root?): the restarts were warm")
+			}
+		})
+	}
+}
+
+// BenchmarkFileDrain: one op drains the whole backlog from a cold page cache:
+// the file channel with sinks taking and committing batches (1 sink of 100,
+// 4 concurrent sinks of 100, 1 sink of 1000), against reading the same number
+// of 512-byte entries from a raw tidwall log in order. The channel's
+// checkpoint is put back after each op, so the backlog is drained again.
+func BenchmarkFileDrain(b *testing.B) {
+	b.Cleanup(removeBacklogs)
+	n := bigBacklog()
+	b.Run(fmt.Sprintf("impl=raw-tidwall-read/backlog=%d/size=512", n), func(b *testing.B) {
+		dir := b.TempDir()
+		l, err := tidwall.Open(dir, &tidwall.Options{NoSync: true, SegmentSize: benchSegment})
+		if err != nil {
+			b.Fatal(err)
+		}
+		ps := payloads(1000, 512)
+		var wb tidwall.Batch
+		for i := uint64(1); i <= uint64(n); {
+			for _, p := range ps {
+				wb.Write(i, p)
+				i++
+			}
+			if err := l.WriteBatch(&wb); err != nil {
+				b.Fatal(err)
+			}
+		}
+		l.Close()
+		b.ResetTimer()
+		for b.Loop() {
+			b.StopTimer()
+			dropCaches()
+			b.StartTimer()
+			l, err := tidwall.Open(dir, &tidwall.Options{NoSync: true, SegmentSize: benchSegment})
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := uint64(1); i <= uint64(n); i++ {
+				if _, err := l.Read(i); err != nil {
+					b.Fatal(err)
+				}
+			}
+			l.Close()
+		}
+		reportThroughput(b, b.N*n, 512)
+	})
+	for _, sinks := range []struct{ n, batch int }{{1, 100}, {4, 100}, {1, 1000}} {
+		b.Run(fmt.Sprintf("impl=file/sinks=%d/batch=%d/backlog=%d/size=512", sinks.n, sinks.batch, n), func(b *testing.B) {
+			dir := backlogDir(b, n)
+			o := benchFileOptions(dir)
+			o.TransactionCapacity = 1000
+			o.ReclaimInterval = time.Hour // keep the backlog for the next op
+			slots := saveSlots(b, o.CheckpointDir)
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				restoreSlots(b, o.CheckpointDir, slots)
+				dropCaches()
+				b.StartTimer()
+				ch := openBenchFile(b, o)
+				var drained atomic.Int64
+				var wg sync.WaitGroup
+				for range sinks.n {
+					wg.Add(1)
+					go func() {
+						defer wg.Done()
+						for commitTake(b, ch, sinks.batch) > 0 {
+							drained.Add(int64(sinks.batch))
+						}
+					}()
+				}
+				wg.Wait()
+				ch.Close()
+				if got := drained.Load(); got < int64(n) {
+					b.Fatalf("drained %d of %d", got, n)
+				}
+			}
+			reportThroughput(b, b.N*n, 512)
+		})
+	}
+}
+
+func saveSlots(b *testing.B, dir string) map[string][]byte {
+	out := map[string][]byte{}
+	for _, name := range []string{"checkpoint-0", "checkpoint-1"} {
+		data, err := os.ReadFile(filepath.Join(dir, name))
+		if err != nil {
+			b.Fatal(err)
+		}
+		out[name] = data
+	}
+	return out
+}
+
+func restoreSlots(b *testing.B, dir string, slots map[string][]byte) {
+	for name, data := range slots {
+		if err := os.WriteFile(filepath.Join(dir, name), data, 0o644); err != nil {
+			b.Fatal(err)
+		}
 	}
 }

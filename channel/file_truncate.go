@@ -7,15 +7,26 @@ import (
 // The maintenance goroutine: space reclaim and the backup checkpoint, both
 // off the hot path.
 //
-// Reclaim frees segments whose records are all below the durable floor. It
-// runs every ReclaimInterval, not per commit, and asks the log to drop only
-// whole segments: the log may have to rewrite the part of a segment it keeps,
-// so the floor given is rounded down by the log to where that copies little.
-// The time each reclaim takes is recorded (maxReclaimMicros) because it holds
-// the log's lock, and so can stall a commit.
+// Reclaim gives back segments whose records are all below the durable floor,
+// through the log's Release, every ReclaimInterval and never per commit.
+// Release holds the log's lock (and syncs) while it works, so it stalls the
+// put loop for that long; reclaim keeps each call to the cheapest kind:
+//
+//   - when the floor has reached the end of the log (the sinks keep up),
+//     Release truncates everything through tidwall, which copies nothing;
+//   - otherwise it releases whole segments one at a time (each emptied in
+//     place, no copy), pausing between them so commits get the lock;
+//   - it never asks to cut inside a segment, which would copy its rest, and
+//     does nothing while the floor is still in the oldest segment.
+//
+// The longest call is recorded (MaxReclaimStall): it is the worst stall a
+// commit can suffer from reclaiming.
 //
 // It owns nothing but its timers; it reads the durable ack state under f.mu
-// and calls the log's Reclaim, which is safe beside appends and reads.
+// and the log under f.walMu (read side: the log serializes Release itself).
+
+// releasePause is the pause between two segment releases of one reclaim.
+const releasePause = time.Millisecond
 
 func (f *File) maintain() {
 	defer f.wg.Done()
@@ -41,27 +52,52 @@ func (f *File) maintain() {
 	}
 }
 
-// reclaim drops the segments wholly below the durable floor.
+// reclaim releases what lies wholly below the durable floor, one segment at
+// a time.
 func (f *File) reclaim() {
+	for {
+		select {
+		case <-f.stop:
+			return
+		default:
+		}
+		more, err := f.releaseOnce()
+		if err != nil {
+			f.log.Warn("file channel: release segments", "err", err)
+			return
+		}
+		if !more {
+			return
+		}
+		time.Sleep(releasePause)
+	}
+}
+
+// releaseOnce makes one Release call if there is a whole segment to give
+// back, and reports whether it did.
+func (f *File) releaseOnce() (bool, error) {
 	f.mu.Lock()
 	floor := f.synced.FloorPos.Index
 	f.mu.Unlock()
 	f.walMu.RLock()
 	defer f.walMu.RUnlock()
-	if f.wal == nil || floor <= f.wal.FirstIndex() {
-		return
+	if f.wal == nil {
+		return false, nil
+	}
+	segs := f.wal.Segments()
+	if len(segs) < 2 || floor < segs[1].First {
+		return false, nil // the floor is still in the oldest segment
+	}
+	upTo := segs[1].First // empty the oldest segment only
+	if floor > f.wal.LastIndex() {
+		upTo = floor // all consumed: truncate everything, copying nothing
 	}
 	began := time.Now()
-	err := f.wal.Release(floor)
-	took := time.Since(began)
-	if us := took.Microseconds(); us > f.maxReclaimMicros.Load() {
+	err := f.wal.Release(upTo)
+	if us := time.Since(began).Microseconds(); us > f.maxReclaimMicros.Load() {
 		f.maxReclaimMicros.Store(us)
 	}
-	if err != nil {
-		f.log.Warn("file channel: reclaim segments", "err", err, "below", floor)
-		return
-	}
-	f.log.Debug("file channel: reclaimed", "below", floor, "firstIndex", f.wal.FirstIndex(), "took", took)
+	return err == nil && upTo != floor, err
 }
 
 // writeBackup copies the durable ack state to the backup checkpoint, when it
@@ -85,8 +121,9 @@ func (f *File) writeBackup() error {
 	return nil
 }
 
-// MaxReclaimStall is the longest a reclaim has held the data log's lock, for
-// benchmarks and monitoring.
+// MaxReclaimStall is the longest a single release of log space has held the
+// data log, for benchmarks and monitoring: the worst stall a commit has
+// suffered from reclaiming space.
 func (f *File) MaxReclaimStall() time.Duration {
 	return time.Duration(f.maxReclaimMicros.Load()) * time.Microsecond
 }

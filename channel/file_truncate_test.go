@@ -1,0 +1,108 @@
+// Space reclaim: segments wholly below the durable floor are given back in
+// the background, never a segment still holding a queued event, so a restart
+// after reclaiming delivers exactly what was queued; a drained channel keeps
+// at most about one segment of disk.
+package channel_test
+
+import (
+	"bytes"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/flumed/flumed/channel"
+)
+
+// segmentBytes sums the data log's segment files (20-digit names).
+func segmentBytes(t *testing.T, dir string) (n int, bytes int64) {
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	for _, e := range ents {
+		if len(e.Name()) != 20 {
+			continue
+		}
+		info, err := e.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if info.Size() > 0 {
+			n++
+			bytes += info.Size()
+		}
+	}
+	return n, bytes
+}
+
+func TestFileReclaim(t *testing.T) {
+	o := fileOptions(t.TempDir())
+	o.SegmentSize = 1 << 20
+	o.ReclaimInterval = 5 * time.Millisecond
+	o.TransactionCapacity = 100
+	ch := openFile(t, o)
+	defer func() { ch.Close() }()
+	body := bytes.Repeat([]byte("r"), 4000)
+	const total = 2000 // about 8 MiB: eight segments
+	for i := 0; i < total; i += 100 {
+		var evs []channel.Event
+		for j := i; j < i+100; j++ {
+			evs = append(evs, channel.Event{Headers: map[string]string{"id": strconv.Itoa(j)}, Body: body})
+		}
+		filePut(t, ch, evs...)
+	}
+	full, fullBytes := segmentBytes(t, o.DataDir)
+	if full < 6 {
+		t.Fatalf("%d segments for 8 MiB of events with 1 MiB segments", full)
+	}
+
+	for taken := 0; taken < total/2; {
+		taken += len(fileTake(t, ch, 100))
+	}
+	waitFor(t, "segments below the floor to be released", func() bool {
+		n, _ := segmentBytes(t, o.DataDir)
+		return n <= full/2+1
+	})
+
+	// A restart delivers exactly the second half.
+	if err := ch.Close(); err != nil {
+		t.Fatal(err)
+	}
+	ch = openFile(t, o)
+	var got []int
+	for len(got) < total/2 {
+		evs := fileTake(t, ch, 100)
+		if len(evs) == 0 {
+			break
+		}
+		got = append(got, ids(evs)...)
+	}
+	if !slices.Equal(got, span(total/2, total)) {
+		t.Fatalf("after reclaiming and restarting: %d events (%v...), want %d..%d", len(got), got[:min(5, len(got))], total/2, total-1)
+	}
+	waitFor(t, "a drained log to shrink to about one segment", func() bool {
+		_, b := segmentBytes(t, o.DataDir)
+		return b <= 2<<20
+	})
+	if ch.MaxReclaimStall() <= 0 {
+		t.Errorf("no release was timed")
+	}
+	t.Logf("segments: %d (%d bytes) full, longest release %v", full, fullBytes, ch.MaxReclaimStall())
+	if _, err := os.Stat(filepath.Join(o.DataDir, "log-id")); err != nil {
+		t.Errorf("log id gone: %v", err)
+	}
+}
+
+func waitFor(t *testing.T, what string, ok func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(5 * time.Second)
+	for !ok() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out waiting for %s", what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
