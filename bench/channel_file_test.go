@@ -272,14 +272,23 @@ func bigBacklog() int {
 	return 1_000_000
 }
 
+// backlog is a filled channel directory, with its checkpoint slots as they
+// were when filled (putting them back makes the whole backlog queued again).
+type backlog struct {
+	dir   string
+	slots map[string][]byte
+}
+
 // backlogs caches filled channel directories across sub-benchmark runs.
-var backlogs = map[int]string{}
+var backlogs = map[int]backlog{}
 
 // backlogDir returns a closed file channel directory holding n events of 512
-// bytes in put transactions of 1000, filling it the first time.
+// bytes in put transactions of 1000, filling it the first time; it puts back
+// the checkpoint of a full backlog each time.
 func backlogDir(b *testing.B, n int) string {
-	if dir, ok := backlogs[n]; ok {
-		return dir
+	if bl, ok := backlogs[n]; ok {
+		restoreSlots(b, filepath.Join(bl.dir, "checkpoint"), bl.slots)
+		return bl.dir
 	}
 	dir, err := os.MkdirTemp("", "flumed-backlog-")
 	if err != nil {
@@ -296,13 +305,13 @@ func backlogDir(b *testing.B, n int) string {
 	if err := ch.Close(); err != nil {
 		b.Fatal(err)
 	}
-	backlogs[n] = dir
+	backlogs[n] = backlog{dir: dir, slots: saveSlots(b, o.CheckpointDir)}
 	return dir
 }
 
 func removeBacklogs() {
-	for n, dir := range backlogs {
-		os.RemoveAll(dir)
+	for n, bl := range backlogs {
+		os.RemoveAll(bl.dir)
 		delete(backlogs, n)
 	}
 }
@@ -464,15 +473,13 @@ func BenchmarkFileDrain(b *testing.B) {
 	})
 	for _, sinks := range []struct{ n, batch int }{{1, 100}, {4, 100}, {1, 1000}} {
 		b.Run(fmt.Sprintf("impl=file/sinks=%d/batch=%d/backlog=%d/size=512", sinks.n, sinks.batch, n), func(b *testing.B) {
-			dir := backlogDir(b, n)
-			o := benchFileOptions(dir)
+			o := benchFileOptions(backlogDir(b, n))
 			o.TransactionCapacity = 1000
 			o.ReclaimInterval = time.Hour // keep the backlog for the next op
-			slots := saveSlots(b, o.CheckpointDir)
 			b.ResetTimer()
 			for b.Loop() {
 				b.StopTimer()
-				restoreSlots(b, o.CheckpointDir, slots)
+				backlogDir(b, n) // the whole backlog queued again
 				dropCaches()
 				b.StartTimer()
 				ch := openBenchFile(b, o)

@@ -271,7 +271,13 @@ func (f *File) loadCursor(idx uint64, h recordHeader, events []Event) {
 func (f *File) handOut(t *fileTxn, out *[]Event, max int) {
 	c := &f.cur
 	off := f.cursor.pos.Offset
-	check := len(f.acks.Ranges) > 0 || len(f.gaps) > 0
+	// Ranges and gaps usually lie below the cursor (taken events): only one
+	// reaching past it (a restart's, or a failed commit's) needs a look.
+	check := f.skipsFrom(c.first + uint64(off))
+	if n := min(max-len(*out), len(c.events)-int(off)); cap(*out)-len(*out) < n {
+		*out = slices.Grow(*out, n)
+		t.taken = slices.Grow(t.taken, n)
+	}
 	for len(*out) < max && int(off) < len(c.events) {
 		seq := c.first + uint64(off)
 		if check && f.skipped(seq) {
@@ -289,6 +295,20 @@ func (f *File) handOut(t *fileTxn, out *[]Event, max int) {
 		return
 	}
 	f.cursor = cursorPos{pos: logPos{Index: c.index, Offset: off}, seq: c.first + uint64(off)}
+}
+
+// skipsFrom reports whether any sequence number at or above seq is
+// acknowledged or burnt. The caller holds f.mu.
+func (f *File) skipsFrom(seq uint64) bool {
+	if n := len(f.acks.Ranges); n > 0 && f.acks.Ranges[n-1].End > seq {
+		return true
+	}
+	for _, g := range f.gaps {
+		if g.End > seq {
+			return true
+		}
+	}
+	return false
 }
 
 // skipped reports whether seq must not be delivered: acknowledged already,
