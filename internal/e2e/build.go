@@ -33,7 +33,15 @@ func RepoRoot() (string, error) {
 // Build compiles ./cmd/flumed into dir and returns the binary's path. The
 // binary is built without -race whatever the test binary uses: it is the
 // product under test, and its speed shapes the timings the tests check.
+// When FLUMED_BIN is set, that binary is used instead and nothing is built
+// (to test a release build, or one made from a clean copy of a commit).
 func Build(dir string) (string, error) {
+	if bin := os.Getenv("FLUMED_BIN"); bin != "" {
+		if _, err := os.Stat(bin); err != nil {
+			return "", fmt.Errorf("FLUMED_BIN: %w", err)
+		}
+		return filepath.Abs(bin)
+	}
 	root, err := RepoRoot()
 	if err != nil {
 		return "", err

@@ -22,6 +22,7 @@ type Ledger struct {
 	mu       sync.Mutex
 	at       map[string][]Arrival // collector → arrivals in the order seen
 	count    map[string]map[int]int
+	all      map[int]int         // seq → arrivals over all collectors
 	garbage  map[string][]string // lines that are not numbered events
 	changed  chan struct{}       // closed and replaced at every Record
 	notified bool
@@ -32,6 +33,7 @@ func NewLedger() *Ledger {
 	return &Ledger{
 		at:      map[string][]Arrival{},
 		count:   map[string]map[int]int{},
+		all:     map[int]int{},
 		garbage: map[string][]string{},
 		changed: make(chan struct{}),
 	}
@@ -46,6 +48,7 @@ func (l *Ledger) Record(collector string, seq int, at time.Time) {
 		l.count[collector] = map[int]int{}
 	}
 	l.count[collector][seq]++
+	l.all[seq]++
 	close(l.changed)
 	l.changed = make(chan struct{})
 }
@@ -87,11 +90,14 @@ func (l *Ledger) Has(collector string, seq int) bool {
 func (l *Ledger) Times(seq int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
-	n := 0
-	for _, c := range l.count {
-		n += c[seq]
-	}
-	return n
+	return l.all[seq]
+}
+
+// Distinct is how many different events arrived, over all collectors.
+func (l *Ledger) Distinct() int {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return len(l.all)
 }
 
 // First returns the first arrival at collector, seen at or after since,
@@ -120,8 +126,10 @@ func (l *Ledger) Arrivals(collector string, match func(seq int) bool) []Arrival 
 	return out
 }
 
-// Wait blocks until cond (called with the ledger unlocked) holds, the
-// ledger changing or 50 ms passing between checks, or ctx ends.
+// Wait blocks until cond (called with the ledger unlocked) holds, or ctx
+// ends. cond is checked again when the ledger changes, at most every 10 ms
+// (a costly cond must not starve the readers recording arrivals), and at
+// least every 50 ms.
 func (l *Ledger) Wait(ctx context.Context, cond func() bool) error {
 	for {
 		if cond() {
@@ -134,6 +142,7 @@ func (l *Ledger) Wait(ctx context.Context, cond func() bool) error {
 		case <-ctx.Done():
 			return ctx.Err()
 		case <-ch:
+			time.Sleep(10 * time.Millisecond)
 		case <-time.After(50 * time.Millisecond):
 		}
 	}

@@ -53,16 +53,43 @@ func newCluster(t *testing.T) *cluster {
 	t.Helper()
 	c := &cluster{t: t, dir: t.TempDir()}
 	t.Cleanup(func() {
+		if t.Failed() {
+			c.postMortem()
+		}
 		for _, p := range c.procs {
-			if t.Failed() {
-				t.Logf("%s stderr (last lines):\n%s", p.Name(), p.Tail("stderr", 30))
-			}
 			if err := p.Close(); err != nil {
 				t.Errorf("close %s: %v", p.Name(), err)
 			}
 		}
 	})
 	return c
+}
+
+// postMortem logs what a failed test needs: each process's last log lines
+// and metrics. Processes still running are sent SIGQUIT, so their goroutine
+// dumps land in <name>.err; with FLUMED_E2E_KEEP=dir the test's directory
+// (configs, logs, channels, outputs) is copied there to be read afterwards.
+func (c *cluster) postMortem() {
+	for _, p := range c.procs {
+		c.t.Logf("%s stderr (last lines):\n%s", p.Name(), p.Tail("stderr", 30))
+		if !p.Running() {
+			continue
+		}
+		if m, err := p.Metrics(context.Background()); err == nil {
+			c.t.Logf("%s metrics: %v", p.Name(), m)
+		}
+		_ = p.Quit(5 * time.Second)
+	}
+	keep := os.Getenv("FLUMED_E2E_KEEP")
+	if keep == "" {
+		return
+	}
+	dst := filepath.Join(keep, c.t.Name()+"-"+time.Now().Format("150405"))
+	if err := os.CopyFS(dst, os.DirFS(c.dir)); err != nil {
+		c.t.Logf("keep %s: %v", dst, err)
+		return
+	}
+	c.t.Logf("the test's files are kept in %s", dst)
 }
 
 // path is a path inside the test's directory.

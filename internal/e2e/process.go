@@ -194,6 +194,12 @@ func (p *Proc) signal(sig syscall.Signal, wait time.Duration) error {
 	return nil
 }
 
+// Quit sends SIGQUIT, which makes a Go program print every goroutine's
+// stack to stderr (and so to <Dir>/<Name>.err) and exit: for post-mortems.
+func (p *Proc) Quit(wait time.Duration) error {
+	return p.signal(syscall.SIGQUIT, wait)
+}
+
 // Restart kills the process (SIGKILL) if it runs and starts it again.
 func (p *Proc) Restart() error {
 	if err := p.Kill(); err != nil {
