@@ -10,6 +10,8 @@ import (
 	"slices"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // This file decides which files the taildir source follows and from where:
@@ -224,7 +226,7 @@ func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile 
 		f.Close()
 		return nil // replaced between scan and open; the next scan sees it
 	}
-	t := &tailFile{id: id, path: c.path, group: c.group, f: f, mtime: c.mtime, active: now}
+	t := &tailFile{id: id, birth: fdBirth(f), path: c.path, group: c.group, f: f, mtime: c.mtime, active: now}
 	prefix := s.prefix(f)
 	t.setHead(prefix)
 	size := fileSize(f)
@@ -252,6 +254,13 @@ func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile 
 	s.log.Info("following file", slog.String("file", c.path), slog.String("group", c.group.name),
 		slog.Uint64("inode", id.ino), slog.Int64("pos", t.pos))
 	s.track(t)
+	if t.copyOf == nil {
+		// Record it now, not at its first batch: if it is renamed out of the
+		// pattern while flumed is down, a restart must still know to finish it.
+		if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
+			s.log.Error("cannot record a position", slog.Any("err", err))
+		}
+	}
 	return t
 }
 
@@ -522,6 +531,15 @@ func fdID(f *os.File) (fileID, bool) {
 		return fileID{}, false
 	}
 	return fileID{dev: uint64(st.Dev), ino: st.Ino}, true
+}
+
+// fdBirth is f's creation time in ns, or 0 where the file system keeps none.
+func fdBirth(f *os.File) int64 {
+	var stx unix.Statx_t
+	if unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_BTIME, &stx) != nil || stx.Mask&unix.STATX_BTIME == 0 {
+		return 0
+	}
+	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
 }
 
 func fileSize(f *os.File) int64 {

@@ -47,9 +47,10 @@ type tailPos struct {
 	Inode uint64 `json:"inode"`
 	Pos   int64  `json:"pos"`
 	File  string `json:"file"`
-	FPN   int    `json:"fpn,omitempty"`  // bytes covered by FP
-	FP    string `json:"fp,omitempty"`   // hex fingerprint of the first FPN bytes
-	Tail  string `json:"tail,omitempty"` // hex of the bytes just before Pos
+	FPN   int    `json:"fpn,omitempty"`   // bytes covered by FP
+	FP    string `json:"fp,omitempty"`    // hex fingerprint of the first FPN bytes
+	Tail  string `json:"tail,omitempty"`  // hex of the bytes just before Pos
+	Birth int64  `json:"birth,omitempty"` // creation time (ns) where the file system records one
 	// HasDev is false for entries from a Flume file, which has no device.
 	HasDev bool `json:"-"`
 }
@@ -261,7 +262,7 @@ func (p *tailPositions) load() ([]tailPos, error) {
 		for _, j := range cands {
 			if j.File == e.File || len(cands) == 1 {
 				entries[i].Dev, entries[i].HasDev = j.Dev, true
-				entries[i].FPN, entries[i].FP = j.FPN, j.FP
+				entries[i].FPN, entries[i].FP, entries[i].Birth = j.FPN, j.FP, j.Birth
 				if j.Pos == e.Pos {
 					entries[i].Tail = j.Tail
 				}

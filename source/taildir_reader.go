@@ -71,6 +71,7 @@ func parseFingerprint(n int, h string) fingerprint {
 // tailFile is one file being tailed.
 type tailFile struct {
 	id     fileID
+	birth  int64  // creation time in ns, 0 where unknown: tells a reused inode apart
 	path   string // where it was last seen (the file header's value)
 	group  *taildirGroup
 	f      *os.File // nil while closed (idle)
@@ -91,7 +92,7 @@ type tailFile struct {
 
 func (t *tailFile) persisted() tailPos {
 	return tailPos{Dev: t.id.dev, Inode: t.id.ino, Pos: t.pos, File: t.path,
-		FPN: t.fp.n, FP: t.fp.hex(), Tail: hexBytes(t.tail), HasDev: true}
+		FPN: t.fp.n, FP: t.fp.hex(), Tail: hexBytes(t.tail), Birth: t.birth, HasDev: true}
 }
 
 // reset drops everything read past the committed position; the next read

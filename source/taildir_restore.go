@@ -77,13 +77,13 @@ func (s *Taildir) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *
 		f.Close()
 		return nil
 	}
-	t := &tailFile{id: c.id, path: c.path, group: c.group, f: f, mtime: c.mtime, active: now, gone: gone}
+	t := &tailFile{id: c.id, birth: fdBirth(f), path: c.path, group: c.group, f: f, mtime: c.mtime, active: now, gone: gone}
 	prefix := s.prefix(f)
 	size := fileSize(f)
 	fp := parseFingerprint(e.FPN, e.FP)
 	t.pos, t.tail = e.Pos, unhex(e.Tail)
 	switch {
-	case fp.n > 0 && !fp.matches(prefix):
+	case fp.n > 0 && !fp.matches(prefix) || e.Birth != 0 && t.birth != 0 && e.Birth != t.birth:
 		s.log.Warn("inode holds a different file than the saved position (inode reused or rewritten); reading it from 0",
 			slog.String("file", c.path), slog.Uint64("inode", c.id.ino), slog.Int64("savedPos", e.Pos))
 		s.loseEntry(e, now)
@@ -110,10 +110,11 @@ func (s *Taildir) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *
 
 // findRotated looks for the file of e, renamed out of the pattern while
 // flumed was stopped, among all files of its directory. Only entries with a
-// device and a fingerprint qualify: an inode alone may have been reused.
+// device and a fingerprint or creation time qualify: an inode alone may have
+// been reused.
 func (s *Taildir) findRotated(e tailPos, now time.Time) bool {
 	d := s.dirs[filepath.Dir(e.File)]
-	if d == nil || !e.HasDev || e.FPN == 0 {
+	if d == nil || !e.HasDev || e.FPN == 0 && e.Birth == 0 {
 		return false
 	}
 	ents, err := os.ReadDir(d.path)
@@ -125,11 +126,25 @@ func (s *Taildir) findRotated(e tailPos, now time.Time) bool {
 		if !ok || c.id != (fileID{dev: e.Dev, ino: e.Inode}) || s.files[c.id] != nil {
 			continue
 		}
+		if !s.sameIdentity(c.path, e) {
+			return false // another file got that inode: not ours to read
+		}
 		c.group = d.groups[0]
-		t := s.resume(c, e, true, now)
-		return t != nil && t.pos > 0
+		return s.resume(c, e, true, now) != nil
 	}
 	return false
+}
+
+// sameIdentity reports whether path holds the file e was saved for: the same
+// first bytes and, where known, the same creation time.
+func (s *Taildir) sameIdentity(path string, e tailPos) bool {
+	f, err := os.Open(path)
+	if err != nil {
+		return false
+	}
+	defer f.Close()
+	birth := fdBirth(f)
+	return parseFingerprint(e.FPN, e.FP).matches(s.prefix(f)) && (e.Birth == 0 || birth == 0 || e.Birth == birth)
 }
 
 // loseEntry keeps a saved identity for a while, for a copy of its file.

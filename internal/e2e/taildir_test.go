@@ -1,0 +1,228 @@
+package e2e
+
+// Taildir through crashes and rotations: an application appends numbered
+// lines to logs/app.log and rotates it by renaming (app.log → app.log.N, then
+// a new app.log), sometimes writing a few more lines into the renamed file
+// before it reopens, as applications do after logrotate's "create". A flumed
+// agent tails app.log (the pattern matches only the current name, Flume's
+// usual configuration) into a file channel drained by a file_roll sink. The
+// agent is SIGKILLed repeatedly, and the log is sometimes rotated while it is
+// down, so the restarted agent must find the renamed file by its inode and
+// fingerprint and finish it. At the end every line is in the sink's output,
+// and the duplicates are at most one batch per kill at each end of the
+// channel: the source's batch committed to the channel whose position was not
+// yet synced, and the sink's batch written but whose take was not committed.
+// (The application never rotates twice while the agent is down: a file made
+// and renamed away before any agent saw it cannot be read by anyone.)
+
+import (
+	"context"
+	"fmt"
+	"math/rand/v2"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+)
+
+// rotatingLog is the application: numbered lines (EventBody, from 1),
+// rotation by rename.
+type rotatingLog struct {
+	dir string
+
+	mu   sync.Mutex
+	f    *os.File
+	seq  int
+	gen  int
+	late *os.File // the renamed file, still written until the next tick
+}
+
+func (r *rotatingLog) path() string { return filepath.Join(r.dir, "app.log") }
+
+func (r *rotatingLog) open() error {
+	f, err := os.OpenFile(r.path(), os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o644)
+	r.f = f
+	return err
+}
+
+// write appends n lines in one write; a renamed file still open gets them
+// instead (the application has not reopened yet), once.
+func (r *rotatingLog) write(n int) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	var b strings.Builder
+	for range n {
+		r.seq++
+		b.WriteString(EventBody(r.seq))
+		b.WriteByte('\n')
+	}
+	if r.late != nil {
+		_, err := r.late.WriteString(b.String())
+		r.late.Close()
+		r.late = nil
+		return err
+	}
+	_, err := r.f.WriteString(b.String())
+	return err
+}
+
+// rotate renames app.log and starts a new one; with late, the next write
+// still goes to the renamed file.
+func (r *rotatingLog) rotate(late bool) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.gen++
+	if err := os.Rename(r.path(), fmt.Sprintf("%s.%d", r.path(), r.gen)); err != nil {
+		return err
+	}
+	if late {
+		r.late = r.f
+	} else {
+		r.f.Close()
+	}
+	return r.open()
+}
+
+func (r *rotatingLog) written() int {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.seq
+}
+
+func (r *rotatingLog) close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.f.Close()
+	if r.late != nil {
+		r.late.Close()
+	}
+}
+
+func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
+	const (
+		kills     = 6
+		srcBatch  = 100
+		sinkBatch = 100
+	)
+	c := newCluster(t)
+	port := c.ports(1)[0]
+	logs := c.path("logs")
+	if err := os.MkdirAll(logs, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	conf := c.config("agent.properties",
+		"a1.sources = r1",
+		"a1.channels = c1",
+		"a1.sinks = k1",
+		"a1.sources.r1.type = TAILDIR",
+		"a1.sources.r1.channels = c1",
+		"a1.sources.r1.filegroups = g",
+		// A backslash escapes in .properties: the value is app\.log.
+		"a1.sources.r1.filegroups.g = "+logs+`/app\\.log`,
+		"a1.sources.r1.positionFile = "+c.path("taildir_position.json"),
+		fmt.Sprintf("a1.sources.r1.batchSize = %d", srcBatch),
+		"a1.sources.r1.backoffSleepIncrement = 20",
+		"a1.sources.r1.maxBackoffSleep = 100",
+		"a1.channels.c1.type = file",
+		"a1.channels.c1.checkpointDir = "+c.path("channel", "checkpoint"),
+		"a1.channels.c1.dataDirs = "+c.path("channel", "data"),
+		"a1.channels.c1.transactionCapacity = 1000",
+		"a1.channels.c1.minimumRequiredSpace = 10485760",
+		"a1.sinks.k1.type = file_roll",
+		"a1.sinks.k1.channel = c1",
+		"a1.sinks.k1.sink.directory = "+c.path("out"),
+		"a1.sinks.k1.sink.rollInterval = 0",
+		fmt.Sprintf("a1.sinks.k1.sink.batchSize = %d", sinkBatch),
+	)
+	app := &rotatingLog{dir: logs}
+	if err := app.open(); err != nil {
+		t.Fatal(err)
+	}
+	defer app.close()
+	agent := c.proc(ProcOptions{Name: "agent", Configs: []string{conf}, MetricsPort: port})
+	c.start(agent)
+
+	l := NewLedger()
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	r := &RollReader{Dir: c.path("out"), Collector: "out", Ledger: l, Parse: ParseEvent}
+	wg.Go(func() { _ = r.Run(ctx, 50*time.Millisecond) })
+	// The application: 25 lines every 2 ms, a rotation every 150 ticks.
+	var down atomic.Bool
+	writerDone := make(chan error, 1)
+	writerCtx, stopWriter := context.WithCancel(ctx)
+	wg.Go(func() {
+		tick := time.NewTicker(2 * time.Millisecond)
+		defer tick.Stop()
+		for i := 1; ; i++ {
+			select {
+			case <-writerCtx.Done():
+				writerDone <- nil
+				return
+			case <-tick.C:
+			}
+			if err := app.write(25); err != nil {
+				writerDone <- err
+				return
+			}
+			// No rotation of its own while the agent is down: a file created
+			// and renamed out of the pattern before any agent saw it cannot
+			// be read by anyone (the test rotates once per downtime itself).
+			if i%150 == 0 && !down.Load() {
+				if err := app.rotate(i%300 == 0); err != nil {
+					writerDone <- err
+					return
+				}
+			}
+		}
+	})
+	defer func() { stopWriter(); cancel(); wg.Wait() }()
+
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
+	for k := 1; k <= kills; k++ {
+		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
+		down.Store(true)
+		c.kill(agent)
+		t.Logf("kill %d: %d lines written, %d in the output", k, app.written(), l.Total("out"))
+		if k%2 == 0 {
+			// Rotate while the agent is down: the renamed file leaves the
+			// pattern before the agent has finished it.
+			if err := app.rotate(k%4 == 0); err != nil {
+				t.Fatal(err)
+			}
+		}
+		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+		c.start(agent)
+		down.Store(false)
+	}
+	time.Sleep(300 * time.Millisecond)
+	stopWriter()
+	if err := <-writerDone; err != nil {
+		t.Fatal(err)
+	}
+	total := app.written()
+	if err := l.Wait(taildirCtx(t, 60*time.Second), func() bool { return len(l.Tally(1, total).Missing) == 0 }); err != nil {
+		t.Fatalf("not every line arrived: %s", l.Tally(1, total))
+	}
+	time.Sleep(300 * time.Millisecond) // late duplicates would show now
+	got := l.Tally(1, total)
+	bound := kills * (srcBatch + sinkBatch)
+	t.Logf("%d lines through %d kills and %d rotations: %s", total, kills, app.gen, got)
+	if len(got.Missing) != 0 || got.Foreign != 0 || got.Duplicates > bound {
+		t.Errorf("want nothing missing or foreign and at most %d duplicates (%d kills × (%d + %d)): %s",
+			bound, kills, srcBatch, sinkBatch, got)
+	}
+	if g := l.GarbageLines(); len(g) != 0 {
+		t.Errorf("lines that are not events in the output: %q", g)
+	}
+}
+
+// taildirCtx is a context ending after d or with the test.
+func taildirCtx(t *testing.T, d time.Duration) context.Context {
+	ctx, cancel := context.WithTimeout(context.Background(), d)
+	t.Cleanup(cancel)
+	return ctx
+}
