@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flumed/flumed/channel"
@@ -45,8 +46,8 @@ type Taildir struct {
 	fs   fsutil.FS // writes of the position files; tests inject faults here
 
 	counters  counter.Source
-	split     int64 // lines cut at maxLineLength (guarded by mu)
-	truncated int64 // lines cut short
+	split     atomic.Int64 // lines cut at maxLineLength (lineOverflow=split)
+	truncated atomic.Int64 // lines cut short (lineOverflow=truncate)
 
 	mu      sync.Mutex
 	running bool
@@ -239,10 +240,8 @@ func (s *Taildir) Backoff() (increment, max time.Duration) { return s.cfg.backof
 // cut at maxLineLength.
 func (s *Taildir) FlumeMetrics() map[string]string {
 	m := s.counters.FlumeMetrics()
-	s.mu.Lock()
-	m["LongLineSplitCount"] = strconv.FormatInt(s.split, 10)
-	m["LongLineTruncatedCount"] = strconv.FormatInt(s.truncated, 10)
-	s.mu.Unlock()
+	m["LongLineSplitCount"] = strconv.FormatInt(s.split.Load(), 10)
+	m["LongLineTruncatedCount"] = strconv.FormatInt(s.truncated.Load(), 10)
 	return m
 }
 
@@ -473,8 +472,8 @@ func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
 	}
 	s.counters.EventAccepted.Add(int64(len(events)))
 	s.counters.AppendBatchAccepted.Add(1)
-	s.split += int64(b.split)
-	s.truncated += int64(b.truncated)
+	s.split.Add(int64(b.split))
+	s.truncated.Add(int64(b.truncated))
 	t.pos = b.end
 	t.keepTail(t.pos)
 	t.active = now
