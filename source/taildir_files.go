@@ -1,7 +1,6 @@
 package source
 
 import (
-	"bytes"
 	"errors"
 	"io/fs"
 	"log/slog"
@@ -16,7 +15,8 @@ import (
 
 // This file decides which files the taildir source follows and from where:
 // directory scans, identity by (device, inode) and fingerprint, rotation,
-// truncation, copies, idle files. Only the source's goroutine uses it.
+// truncation, idle files (copies are in taildir_copies.go). Only the source's
+// goroutine uses it.
 
 // tailDir is a watched directory and the groups whose files live in it.
 type tailDir struct {
@@ -35,22 +35,6 @@ type tailCandidate struct {
 	mtime time.Time
 	group *taildirGroup
 }
-
-// tailLost is the identity of a file that was truncated or vanished, kept for
-// a while so that its copy (copytruncate's, or one moved across file systems)
-// is read from where the original stopped instead of from the start.
-type tailLost struct {
-	from  fileID
-	fp    fingerprint
-	head  []byte // the fingerprinted bytes, when known (not after a restart)
-	pos   int64
-	tail  []byte
-	path  string
-	until time.Time
-}
-
-// tailLostTTL is how long a lost identity waits for its copy.
-const tailLostTTL = time.Minute
 
 // list returns the files of d matching its groups, oldest first. A missing
 // directory is not an error: it may be created later.
@@ -276,131 +260,6 @@ func (s *Taildir) prefix(f *os.File) []byte {
 	return buf[:n]
 }
 
-// copyOfLost finds a lost identity that the new file copies: same first
-// bytes (a long enough prefix) and, where the position falls inside the new
-// file, the same bytes just before it.
-func (s *Taildir) copyOfLost(t *tailFile, prefix []byte, size int64) (*tailLost, int) {
-	for i := range s.lost {
-		l := &s.lost[i]
-		if l.from == t.id || l.fp.n < tailCopyMinFP || !l.fp.matches(prefix) {
-			continue
-		}
-		if l.pos <= size && !s.tailMatches(t.f, l.pos, l.tail) {
-			continue
-		}
-		return l, i
-	}
-	return nil, -1
-}
-
-// copyOfLive finds a followed file that the new file is a copy of (or, while
-// the copy is still being written, a beginning of).
-func (s *Taildir) copyOfLive(t *tailFile) *tailFile {
-	for _, o := range s.order {
-		if o.id != t.id && !o.gone && o.copyOf == nil && o.fp.n >= tailCopyMinFP && s.mayCopy(o, t.f) {
-			return o
-		}
-	}
-	return nil
-}
-
-// tailCopyWindow is how many bytes at the end of a possible copy are compared
-// with the original: a file that merely starts like another (the same banner)
-// differs there, a copy does not.
-const tailCopyWindow = 256
-
-// mayCopy reports whether c holds the same bytes as o at its start and at its
-// end: what a copy of o, complete or still being written, holds.
-func (s *Taildir) mayCopy(o *tailFile, c *os.File) bool {
-	size := fileSize(c)
-	if size == 0 {
-		return false
-	}
-	n := int(min(size, int64(max(o.fp.n, 1))))
-	head := make([]byte, n)
-	if k, err := readAtMost(c, head, 0); err != nil || k != n {
-		return false
-	}
-	if n >= o.fp.n {
-		if !o.fp.matches(head) {
-			return false
-		}
-	} else if !s.originalHas(o, head, 0) {
-		return false
-	}
-	k := min(size, tailCopyWindow)
-	end := make([]byte, k)
-	if got, err := readAtMost(c, end, size-k); err != nil || int64(got) != k {
-		return false
-	}
-	return s.originalHas(o, end, size-k)
-}
-
-// originalHas reports whether o holds want at off, opening o by name when it
-// is closed.
-func (s *Taildir) originalHas(o *tailFile, want []byte, off int64) bool {
-	f := o.f
-	if f == nil {
-		var err error
-		if f, err = os.Open(o.path); err != nil {
-			return false
-		}
-		defer f.Close()
-		if id, ok := fdID(f); !ok || id != o.id {
-			return false
-		}
-	}
-	got := make([]byte, len(want))
-	n, err := readAtMost(f, got, off)
-	return err == nil && n == len(got) && bytes.Equal(got, want)
-}
-
-// recheckCopy looks at a waiting copy again: once it stops holding the same
-// bytes as its original (someone wrote to it), it is read as a file of its
-// own, from 0. A copy that stays identical waits as long as the original
-// lives: everything in it is read from the original.
-func (s *Taildir) recheckCopy(t *tailFile) {
-	if s.mayCopy(t.copyOf, t.f) {
-		return
-	}
-	s.log.Info("file is not a copy any more; reading it from 0",
-		slog.String("file", t.path), slog.String("original", t.copyOf.path))
-	t.copyOf, t.pos = nil, 0
-	t.setHead(s.prefix(t.f))
-	t.reset()
-}
-
-func (s *Taildir) tailMatches(f *os.File, pos int64, tail []byte) bool {
-	if len(tail) == 0 || int64(len(tail)) > pos {
-		return len(tail) == 0
-	}
-	buf := make([]byte, len(tail))
-	n, err := readAtMost(f, buf, pos-int64(len(tail)))
-	return err == nil && n == len(tail) && bytes.Equal(buf, tail)
-}
-
-// resolveCopies starts the copies waiting for orig, now that orig was
-// truncated or is gone: they go on from where orig stopped.
-func (s *Taildir) resolveCopies(orig *tailFile) {
-	for _, c := range s.order {
-		if c.copyOf != orig {
-			continue
-		}
-		c.copyOf = nil
-		c.setHead(s.prefix(c.f))
-		size := fileSize(c.f)
-		if !orig.fp.matches(s.prefix(c.f)) || orig.pos <= size && !s.tailMatches(c.f, orig.pos, orig.tail) {
-			s.log.Info("file is not a copy after all; reading it from 0", slog.String("file", c.path))
-			continue
-		}
-		c.pos = min(orig.pos, size)
-		c.reset()
-		c.keepTail(c.pos)
-		s.log.Info("copy of a truncated or vanished file goes on where that one stopped",
-			slog.String("file", c.path), slog.String("original", orig.path), slog.Int64("pos", c.pos))
-	}
-}
-
 // restartTruncated handles a file that shrank under the position or changed
 // its first bytes: copytruncate. It restarts at 0; a copy of it (if watched)
 // takes over from the old position.
@@ -418,51 +277,6 @@ func (s *Taildir) restartTruncated(t *tailFile, size int64, now time.Time) {
 	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
 		s.log.Error("cannot record a position", slog.Any("err", err))
 	}
-}
-
-// keepLost remembers t's identity for a while, for a copy of it.
-func (s *Taildir) keepLost(t *tailFile, now time.Time) {
-	if t.fp.n >= tailCopyMinFP {
-		s.lost = append(s.lost, tailLost{from: t.id, fp: t.fp, head: slices.Clone(t.head), pos: t.pos,
-			tail: slices.Clone(t.tail), path: t.path, until: now.Add(tailLostTTL)})
-	}
-}
-
-// classify decides about a file admitted short: once it has content it is
-// either a copy (complete, or still being written) or a file of its own. It
-// reports whether t may be read now.
-func (s *Taildir) classify(t *tailFile) bool {
-	prefix := s.prefix(t.f)
-	if len(prefix) == 0 {
-		return false
-	}
-	size := fileSize(t.f)
-	if l, i := s.copyOfLost(t, prefix, size); l != nil {
-		t.fresh, t.pos = false, min(l.pos, size)
-		s.log.Info("new file is a copy of a truncated or vanished file; starting where that one stopped",
-			slog.String("file", t.path), slog.String("original", l.path), slog.Int64("pos", t.pos))
-		s.lost = slices.Delete(s.lost, i, i+1)
-		t.setHead(prefix)
-		t.reset()
-		t.keepTail(t.pos)
-		return true
-	}
-	if live := s.copyOfLive(t); live != nil {
-		t.fresh, t.copyOf = false, live
-		s.log.Info("new file is a copy of a file still being read; waiting until that one is truncated or gone",
-			slog.String("file", t.path), slog.String("original", live.path))
-		return false
-	}
-	if size < tailFPMax {
-		for _, l := range s.lost {
-			if len(prefix) < l.fp.n && len(l.head) >= len(prefix) && bytes.Equal(l.head[:len(prefix)], prefix) {
-				return false // may be a copy still being written: wait for more of it
-			}
-		}
-	}
-	t.fresh = false
-	t.setHead(prefix)
-	return true
 }
 
 // ensureOpen reopens a file closed while idle when it has grown. It reports
