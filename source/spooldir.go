@@ -298,9 +298,11 @@ func (s *SpoolDir) read() ([]channel.Event, int64, error) {
 	var events []channel.Event
 	end := c.offset
 	var arena []byte
+	reserved, used := 0, 0
 	for len(events) < s.cfg.batchSize {
 		if cap(arena)-len(arena) < s.cfg.maxLineLength*4 {
 			arena = make([]byte, 0, max(32<<10, s.cfg.maxLineLength*4))
+			reserved += cap(arena)
 		}
 		n := len(arena)
 		line, e, ok, err := c.rd.next(arena)
@@ -325,7 +327,18 @@ func (s *SpoolDir) read() ([]channel.Event, int64, error) {
 			h[s.cfg.basenameHeaderKey] = filepath.Base(c.path)
 		}
 		events = append(events, channel.Event{Headers: h, Body: arena[n:len(arena):len(arena)]})
+		used += len(arena) - n
 		end = e
+	}
+	if reserved > 2*used+4096 {
+		// A few short lines: give them one exact allocation, so the events a
+		// channel keeps do not each pin a 32 KiB chunk.
+		buf := make([]byte, 0, used)
+		for i := range events {
+			n := len(buf)
+			buf = append(buf, events[i].Body...)
+			events[i].Body = buf[n:len(buf):len(buf)]
+		}
 	}
 	return events, end, nil
 }

@@ -223,12 +223,14 @@ type tailBatch struct {
 	split     int   // lines cut at maxLineLength (lineOverflow=split)
 	truncated int   // lines cut short (lineOverflow=truncate)
 	arena     []byte
+	reserved  int // bytes of arena chunks allocated for this batch
+	used      int // bytes of bodies
 }
 
 func (b *tailBatch) reset() {
 	b.lines = b.lines[:0]
 	b.end, b.split, b.truncated = 0, 0, 0
-	b.arena = nil // the previous batch's bodies now belong to the channel
+	b.arena, b.reserved, b.used = nil, 0, 0 // the previous batch's bodies now belong to the channel
 }
 
 // add copies body into the batch; bodies of one batch share a few large
@@ -236,11 +238,29 @@ func (b *tailBatch) reset() {
 func (b *tailBatch) add(body []byte, start, end int64) {
 	if cap(b.arena)-len(b.arena) < len(body) {
 		b.arena = make([]byte, 0, max(len(body), 16<<10))
+		b.reserved += cap(b.arena)
 	}
 	n := len(b.arena)
 	b.arena = append(b.arena, body...)
+	b.used += len(body)
 	b.lines = append(b.lines, tailLine{body: b.arena[n:len(b.arena):len(b.arena)], start: start})
 	b.end = end
+}
+
+// fit copies the bodies into one allocation of their exact size when the
+// chunks are mostly empty (a batch of a few short lines): a channel keeps the
+// bodies, and each would otherwise pin a 16 KiB chunk.
+func (b *tailBatch) fit() {
+	if b.reserved <= 2*b.used+4096 {
+		return
+	}
+	buf := make([]byte, 0, b.used)
+	for i := range b.lines {
+		n := len(buf)
+		buf = append(buf, b.lines[i].body...)
+		b.lines[i].body = buf[n:len(buf):len(buf)]
+	}
+	b.arena, b.reserved = nil, b.used
 }
 
 // readBatch cuts up to max lines from t, reading the file as needed. A
@@ -315,5 +335,6 @@ func (t *tailFile) readBatch(b *tailBatch, max, maxLine int, truncate, flush boo
 		}
 		break
 	}
+	b.fit()
 	return nil
 }

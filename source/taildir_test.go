@@ -142,6 +142,26 @@ func TestTaildirLines(t *testing.T) {
 	})
 }
 
+func TestTaildirBatchMemory(t *testing.T) {
+	t.Run("a batch of a few short lines does not pin a large buffer", func(t *testing.T) {
+		path := filepath.Join(t.TempDir(), "a.log")
+		os.WriteFile(path, []byte("one\ntwo\n"), 0o644)
+		f, err := os.Open(path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer f.Close()
+		tf := &tailFile{f: f, rd: tailReader{buf: make([]byte, tailReadSize)}}
+		var b tailBatch
+		if err := tf.readBatch(&b, 100, 1<<20, false, false); err != nil {
+			t.Fatal(err)
+		}
+		if len(b.lines) != 2 || b.reserved != 6 || cap(b.lines[1].body) != 3 {
+			t.Fatalf("lines %d, reserved %d bytes for 6", len(b.lines), b.reserved)
+		}
+	})
+}
+
 func TestTaildirLongLines(t *testing.T) {
 	long := strings.Repeat("a", 25) + "\n" + strings.Repeat("b", 10) + "\n" + strings.Repeat("c", 23)
 	t.Run("split cuts a long line into pieces and counts them", func(t *testing.T) {
