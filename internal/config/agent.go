@@ -40,7 +40,8 @@ type Component struct {
 type SinkGroup struct {
 	Name  string
 	Sinks []string
-	// ProcessorType is processor.type, "default" when not set.
+	// ProcessorType is processor.type, "default" when not set, "" when
+	// written with an empty value (an error already reported).
 	ProcessorType string
 	// Processor holds the processor.* keys with "processor." removed; its
 	// "type" has been read. Whoever builds the processor calls its Finish.

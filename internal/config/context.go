@@ -46,6 +46,12 @@ type Context struct {
 	used     map[string]bool
 	known    map[string]bool // keys asked for, present or not: did-you-mean candidates
 	problems *Problems
+	// empty are keys written with an empty value. The tree reported each one
+	// ("empty value") and left it out, as Flume drops it; Required must not
+	// report it a second time as missing.
+	empty map[string]bool
+	// parent is the context Sub was called on, nil for a component's own.
+	parent *Context
 }
 
 // NewContext makes a context for the component whose keys start with prefix
@@ -62,6 +68,20 @@ func NewContext(prefix string, props map[string]Prop, problems *Problems) *Conte
 	for k, p := range props {
 		if rel, ok := strings.CutPrefix(k, prefix); ok && rel != "" {
 			c.props[rel] = p
+		}
+	}
+	return c
+}
+
+// withEmpty records the full keys of empty set that belong to this context
+// as written with an empty value (already reported).
+func (c *Context) withEmpty(empty map[string]bool) *Context {
+	for k := range empty {
+		if rel, ok := strings.CutPrefix(k, c.prefix); ok && rel != "" {
+			if c.empty == nil {
+				c.empty = make(map[string]bool)
+			}
+			c.empty[rel] = true
 		}
 	}
 	return c
@@ -124,10 +144,14 @@ func (c *Context) String(key, def string) string {
 }
 
 // Required returns the value of key and records a problem when it is missing.
+// A key written with an empty value was already reported as such by the
+// tree: it reads as "" without a second problem.
 func (c *Context) Required(key string) string {
 	p, ok := c.lookup(key)
 	if !ok {
-		c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + key, Msg: "required key is missing"})
+		if !c.empty[key] {
+			c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + key, Msg: "required key is missing"})
+		}
 		return ""
 	}
 	if p.Value == "" {
@@ -144,6 +168,11 @@ func (c *Context) anyPos() Pos {
 		if best.Line == 0 || (p.Pos.File == best.File && p.Pos.Line < best.Line) {
 			best = p.Pos
 		}
+	}
+	if best.Line == 0 && c.parent != nil {
+		// A sub-context with no keys of its own (a sink group's processor
+		// without processor.* keys) points at its component instead.
+		return c.parent.anyPos()
 	}
 	return best
 }
@@ -263,12 +292,21 @@ func (c *Context) Sub(prefix string) *Context {
 		used:     make(map[string]bool),
 		known:    make(map[string]bool),
 		problems: c.problems,
+		parent:   c,
 	}
 	for k, p := range c.props {
 		if rel, ok := strings.CutPrefix(k, prefix); ok && rel != "" {
 			sub.props[rel] = p
 			c.used[k] = true
 			c.known[k] = true
+		}
+	}
+	for k := range c.empty {
+		if rel, ok := strings.CutPrefix(k, prefix); ok && rel != "" {
+			if sub.empty == nil {
+				sub.empty = make(map[string]bool)
+			}
+			sub.empty[rel] = true
 		}
 	}
 	return sub

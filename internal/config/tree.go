@@ -17,9 +17,13 @@ type tree struct {
 	// props of each component: kind -> name -> full key -> property. Keys with
 	// empty values are reported and left out, as Flume drops them.
 	props map[Kind]map[string]map[string]Prop
-	// emptyType marks components whose type key is present but empty, so the
-	// empty value is reported once, not again as a missing type.
-	emptyType map[string]bool
+	// empty holds the full keys written with an empty value (reported as
+	// such and left out), so that a key the tree or a component requires is
+	// reported once ("empty value"), not again as missing.
+	empty map[string]bool
+	// emptyList marks the agent's lists written with an empty value, whose
+	// components are then not reported again as unlisted.
+	emptyList map[Kind]bool
 }
 
 var kinds = []Kind{Sources, Channels, Sinks, SinkGroups}
@@ -29,7 +33,8 @@ func newTree(f *File, a *Agent) *tree {
 		f: f, a: a, prefix: a.Name + ".",
 		lists:     map[Kind]Prop{},
 		props:     map[Kind]map[string]map[string]Prop{},
-		emptyType: map[string]bool{},
+		empty:     map[string]bool{},
+		emptyList: map[Kind]bool{},
 	}
 	for _, k := range kinds {
 		t.props[k] = map[string]map[string]Prop{}
@@ -80,6 +85,7 @@ func (t *tree) sortKeys() {
 		case !hasTail:
 			if p.Value == "" {
 				t.errorf(p.Pos, k, "empty value")
+				t.emptyList[kind] = true
 				continue
 			}
 			t.lists[kind] = p
@@ -92,9 +98,7 @@ func (t *tree) sortKeys() {
 		}
 		if p.Value == "" {
 			t.errorf(p.Pos, k, "empty value")
-			if rel == "type" {
-				t.emptyType[string(kind)+"."+name] = true
-			}
+			t.empty[k] = true
 			continue
 		}
 		if t.props[kind][name] == nil {
@@ -136,11 +140,11 @@ func (t *tree) component(kind Kind, name string, listPos Pos) *Component {
 	c := &Component{
 		Kind:    kind,
 		Name:    name,
-		Context: NewContext(prefix, t.props[kind][name], t.a.Problems),
+		Context: NewContext(prefix, t.props[kind][name], t.a.Problems).withEmpty(t.empty),
 		Pos:     listPos,
 	}
 	c.Type = c.Context.String("type", "")
-	if c.Type == "" && !t.emptyType[string(kind)+"."+name] {
+	if c.Type == "" && !t.empty[prefix+"type"] {
 		t.errorf(listPos, prefix+"type", "required key is missing (%s %s is listed in %s%s)", kind.singular(), name, t.prefix, kind)
 	}
 	return c
@@ -166,7 +170,7 @@ func (t *tree) buildSources() {
 			c.Channels = append(c.Channels, ch)
 			t.checkChannelRef(c.Context, "channels", ch, channels)
 		}
-		if len(c.Channels) == 0 && !c.Context.Has("channels") {
+		if len(c.Channels) == 0 && !c.Context.Has("channels") && !t.empty[c.Context.FullKey("channels")] {
 			t.errorf(pos, c.Context.FullKey("channels"), "required key is missing (a source puts into at least one channel)")
 		}
 		t.a.Sources = append(t.a.Sources, c)
@@ -180,7 +184,7 @@ func (t *tree) buildSinks() {
 		c := t.component(Sinks, n, pos)
 		chs := c.Context.List("channel")
 		switch {
-		case len(chs) == 0 && !c.Context.Has("channel"):
+		case len(chs) == 0 && !c.Context.Has("channel") && !t.empty[c.Context.FullKey("channel")]:
 			t.errorf(pos, c.Context.FullKey("channel"), "required key is missing (a sink takes from one channel)")
 		case len(chs) > 1:
 			c.Context.Errorf("channel", "a sink takes from exactly one channel, not %d (%s)", len(chs), strings.Join(chs, " "))
@@ -215,7 +219,7 @@ func (t *tree) buildGroups() {
 	sinks, _ := t.listedQuiet(Sinks)
 	owner := map[string]string{} // sink -> the group that has it
 	for _, n := range names {
-		ctx := NewContext(fmt.Sprintf("%ssinkgroups.%s.", t.prefix, n), t.props[SinkGroups][n], t.a.Problems)
+		ctx := NewContext(fmt.Sprintf("%ssinkgroups.%s.", t.prefix, n), t.props[SinkGroups][n], t.a.Problems).withEmpty(t.empty)
 		g := &SinkGroup{Name: n, Pos: pos}
 		for _, s := range ctx.List("sinks") {
 			switch {
@@ -236,11 +240,14 @@ func (t *tree) buildGroups() {
 			owner[s] = n
 			g.Sinks = append(g.Sinks, s)
 		}
-		if !ctx.Has("sinks") {
+		if !ctx.Has("sinks") && !t.empty[ctx.FullKey("sinks")] {
 			t.errorf(pos, ctx.FullKey("sinks"), "required key is missing (sink group %s is listed in %ssinkgroups)", n, t.prefix)
 		}
 		g.Processor = ctx.Sub("processor.")
 		g.ProcessorType = g.Processor.String("type", "default")
+		if t.empty[g.Processor.FullKey("type")] {
+			g.ProcessorType = "" // reported; not the default processor either
+		}
 		ctx.Finish()
 		t.a.SinkGroups = append(t.a.SinkGroups, g)
 	}
@@ -251,6 +258,9 @@ func (t *tree) buildGroups() {
 // half-removed components, so they are errors here.
 func (t *tree) checkUnlisted() {
 	for _, kind := range kinds {
+		if t.emptyList[kind] {
+			continue // the empty list is the one problem
+		}
 		listed, _ := t.listedQuiet(kind)
 		names := make([]string, 0, len(t.props[kind]))
 		for n := range t.props[kind] {

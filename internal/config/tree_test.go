@@ -183,6 +183,14 @@ func TestStructuralProblems(t *testing.T) {
 		{"keys used by ${key} may stand outside any agent", "", one("a1.sinks.k1.type = ${sink.type}", "sink.type = null"), nil, nil},
 		{"empty values are errors, reported once", "", one("a1.channels.c1.type =", "a1.sinks.k1.batchSize = "),
 			[]at{{"a1.channels.c1.type", "a1.channels.c1.type: empty value"}, {"a1.sinks.k1.batchSize", "a1.sinks.k1.batchSize: empty value"}}, nil},
+		{"an empty channel value of a sink is reported once, as empty, not again as missing", "", one("a1.sinks.k1.channel ="),
+			[]at{{"a1.sinks.k1.channel", "a1.sinks.k1.channel: empty value"}}, []at{fills("c1")}},
+		{"an empty channels value of a source is reported once, as empty, not again as missing", "", one("a1.sources.r1.channels ="),
+			[]at{{"a1.sources.r1.channels", "a1.sources.r1.channels: empty value"}}, nil},
+		{"an empty sinks value of a sink group is reported once, as empty, not again as missing", "", one("a1.sinkgroups = g1", "a1.sinkgroups.g1.sinks ="),
+			[]at{{"a1.sinkgroups.g1.sinks", "a1.sinkgroups.g1.sinks: empty value"}}, nil},
+		{"an empty list is reported once, its components not again as unlisted", "", one("a1.sinks ="),
+			[]at{{"a1.sinks =", "a1.sinks: empty value"}}, []at{fills("c1")}},
 		{"sink groups: unknown sinks, a sink in two groups, a missing sinks key, unknown group keys", "",
 			one("a1.sinks = k1 k2", "a1.sinkgroups = g1 g2 g3", "a1.sinks.k2.type = null", "a1.sinks.k2.channel = c1",
 				"a1.sinkgroups.g1.sinks = k1 k3", "a1.sinkgroups.g2.sinks = k2 k1", "a1.sinkgroups.g3.processor.type = failover", "a1.sinkgroups.g2.sinkz = k2"),
@@ -212,6 +220,32 @@ func TestStructuralProblems(t *testing.T) {
 			sameMessages(t, "warnings", a.Problems.Warnings(), expand(t, tc.text, tc.warns))
 		})
 	}
+}
+
+func TestARequiredKeyWrittenEmptyIsReportedOnceAsEmpty(t *testing.T) {
+	a := agentOf(t, "", `a1.sources = r1
+a1.channels = c1
+a1.sources.r1.type = netcat
+a1.sources.r1.channels = c1
+a1.sources.r1.bind =
+a1.channels.c1.type = memory
+a1.sinkgroups = g1
+a1.sinkgroups.g1.processor.priority.k1 =
+`)
+	r1 := a.Sources[0].Context
+	if v := r1.Required("bind"); v != "" {
+		t.Errorf("bind reads %q, want empty", v)
+	}
+	r1.Required("port")
+	if a.SinkGroups[0].Processor.Has("priority.k1") {
+		t.Errorf("an empty processor key reads as set")
+	}
+	sameMessages(t, "errors", a.Problems.Errors(), []string{
+		"a.properties:3: a1.sources.r1.port: required key is missing",
+		"a.properties:5: a1.sources.r1.bind: empty value",
+		"a.properties:7: a1.sinkgroups.g1.sinks: required key is missing (sink group g1 is listed in a1.sinkgroups)",
+		"a.properties:8: a1.sinkgroups.g1.processor.priority.k1: empty value",
+	})
 }
 
 func TestEveryProblemOfABrokenFileIsReportedAtOnce(t *testing.T) {
