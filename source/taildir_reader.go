@@ -88,6 +88,8 @@ type tailFile struct {
 	// tailFPMax: until it has content it may yet turn out to be a copy.
 	fresh bool
 	rd    tailReader
+	// checked is the size and mtime at the last fingerprint check.
+	checked [2]int64
 }
 
 func (t *tailFile) persisted() tailPos {
@@ -114,6 +116,10 @@ func (t *tailFile) check(scratch []byte) (size int64, truncated bool, err error)
 	if size < t.pos || size < t.rd.readEnd() {
 		return size, true, nil
 	}
+	stamp := [2]int64{size, st.Mtim.Sec*1e9 + st.Mtim.Nsec}
+	if stamp == t.checked {
+		return size, false, nil // untouched since the last check: an idle poll stays cheap
+	}
 	// Reading and hashing at most 1 KiB per batch is cheap next to the batch,
 	// and catches a copytruncate whose new content already outgrew the position.
 	n := int(min(size, tailFPMax))
@@ -130,6 +136,7 @@ func (t *tailFile) check(scratch []byte) (size int64, truncated bool, err error)
 	if k > t.fp.n {
 		t.setHead(scratch[:k])
 	}
+	t.checked = stamp
 	return size, false, nil
 }
 
