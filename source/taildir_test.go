@@ -162,6 +162,50 @@ func TestTaildirBatchMemory(t *testing.T) {
 	})
 }
 
+func TestTaildirIntoAMemoryChannel(t *testing.T) {
+	t.Run("a full channel only delays lines: each arrives once, in order", func(t *testing.T) {
+		dir := t.TempDir()
+		w := newTDWriter(t, dir, "a.log", 100)
+		mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 50, TransactionCapacity: 20})
+		defer mem.Close()
+		proc, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, (&tdLog{}).logger())
+		if err != nil {
+			t.Fatal(err)
+		}
+		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + `/a\.log`, "batchSize": "20"})
+		tdRun(t, src, proc)
+		var got []string
+		for round := 0; len(got) < 2000; round++ {
+			if round%10 == 0 && w.written() < 2000 {
+				w.write(200)
+			}
+			tx := mem.Begin()
+			evs, err := tx.Take(7) // slower than the source: the channel fills up
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+			for _, e := range evs {
+				got = append(got, string(e.Body))
+			}
+			time.Sleep(time.Millisecond)
+		}
+		time.Sleep(100 * time.Millisecond) // a late duplicate would be queued by now
+		tx := mem.Begin()
+		rest, _ := tx.Take(50)
+		tx.Commit()
+		for _, e := range rest {
+			got = append(got, string(e.Body))
+		}
+		tdExactlyOnce(t, got, 2000)
+		if src.FlumeMetrics()["ChannelWriteFail"] == "0" {
+			t.Error("the channel was never full; the test proves nothing")
+		}
+	})
+}
+
 func TestTaildirLongLines(t *testing.T) {
 	long := strings.Repeat("a", 25) + "\n" + strings.Repeat("b", 10) + "\n" + strings.Repeat("c", 23)
 	t.Run("split cuts a long line into pieces and counts them", func(t *testing.T) {
