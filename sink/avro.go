@@ -60,6 +60,7 @@ type Avro struct {
 var (
 	_ Sink              = (*Avro)(nil)
 	_ BatchSizer        = (*Avro)(nil)
+	_ BatchSizeKeyer    = (*Avro)(nil)
 	_ counter.Monitored = (*Avro)(nil)
 )
 
@@ -133,6 +134,9 @@ func (s *Avro) Name() string { return s.name }
 
 // BatchSize implements BatchSizer.
 func (s *Avro) BatchSize() int { return s.opts.BatchSize }
+
+// BatchSizeKey implements BatchSizeKeyer: the avro sink's key is batch-size.
+func (s *Avro) BatchSizeKey() string { return "batch-size" }
 
 // FlumeMetrics implements counter.Monitored with Flume's SinkCounter.
 func (s *Avro) FlumeMetrics() map[string]string { return s.counter.FlumeMetrics() }

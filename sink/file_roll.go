@@ -69,6 +69,7 @@ type FileRoll struct {
 var (
 	_ Sink              = (*FileRoll)(nil)
 	_ BatchSizer        = (*FileRoll)(nil)
+	_ BatchSizeKeyer    = (*FileRoll)(nil)
 	_ counter.Monitored = (*FileRoll)(nil)
 )
 
@@ -104,9 +105,12 @@ func newFileRollFactory(name string, c *config.Context, log *slog.Logger) (Sink,
 	if o.BatchSize < 1 {
 		c.Errorf("sink.batchSize", "must be at least 1, not %d", o.BatchSize)
 	}
+	// appendNewline is read whatever the serializer, so that with a refused
+	// serializer it is not reported as unknown as well.
+	appendNewline := c.Bool("sink.serializer.appendNewline", true)
 	switch ser := c.String("sink.serializer", "TEXT"); {
 	case strings.EqualFold(ser, "text"):
-		o.AppendNewline = c.Bool("sink.serializer.appendNewline", true)
+		o.AppendNewline = appendNewline
 	case strings.EqualFold(ser, "avro_event"):
 		c.Errorf("sink.serializer", "avro_event is not supported by flumed (use TEXT)")
 	default:
@@ -122,6 +126,9 @@ func (s *FileRoll) Name() string { return s.name }
 
 // BatchSize implements BatchSizer.
 func (s *FileRoll) BatchSize() int { return s.opts.BatchSize }
+
+// BatchSizeKey implements BatchSizeKeyer: file_roll's key is sink.batchSize.
+func (s *FileRoll) BatchSizeKey() string { return "sink.batchSize" }
 
 // FlumeMetrics implements counter.Monitored.
 func (s *FileRoll) FlumeMetrics() map[string]string { return s.counter.FlumeMetrics() }

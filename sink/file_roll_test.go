@@ -317,6 +317,8 @@ func TestFileRollConfig(t *testing.T) {
 		"sink.serializer":   "avro_event",
 		"sink.pathManager":  "rolltme",
 		"sink.rollInterval": "-5",
+		// Read even with a refused serializer: not unknown as well.
+		"sink.serializer.appendNewline": "false",
 	})
 	f("k1", c, nil)
 	c.Finish()

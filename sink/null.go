@@ -22,8 +22,9 @@ type Null struct {
 }
 
 var (
-	_ Sink       = (*Null)(nil)
-	_ BatchSizer = (*Null)(nil)
+	_ Sink           = (*Null)(nil)
+	_ BatchSizer     = (*Null)(nil)
+	_ BatchSizeKeyer = (*Null)(nil)
 )
 
 // NewNull builds a null sink; a batchSize below 1 becomes 100.
@@ -47,6 +48,9 @@ func (s *Null) Name() string { return s.name }
 
 // BatchSize implements BatchSizer.
 func (s *Null) BatchSize() int { return s.batchSize }
+
+// BatchSizeKey implements BatchSizeKeyer.
+func (s *Null) BatchSizeKey() string { return "batchSize" }
 
 // Start implements Sink.
 func (s *Null) Start(_ context.Context, ch channel.Channel) error {

@@ -56,13 +56,25 @@ type Sink interface {
 // Factory builds an unstarted sink of one type from its configuration. The
 // "type" and "channel" keys have already been read; the factory reads every
 // other key it knows from c (the caller reports the rest as unknown) and
-// records problems in c rather than failing on the first one.
+// records problems in c rather than failing on the first one. A factory that
+// fails after recording problems must have read every key it knows first:
+// the agent then still reports the keys left unread as unknown, with the
+// problems. One that fails without recording a problem gets only its error
+// reported.
 type Factory func(name string, c *config.Context, log *slog.Logger) (Sink, error)
 
 // BatchSizer is implemented by sinks that take batches, so the agent can check
 // the batch size against the channel's transactionCapacity before starting.
 type BatchSizer interface {
 	BatchSize() int
+}
+
+// BatchSizeKeyer is implemented by BatchSizers to name the key their batch
+// size is set with (file_roll's "sink.batchSize", avro's "batch-size"), so a
+// problem with the batch size names the key the user writes, set or not.
+// A BatchSizer without it is taken to use "batchSize".
+type BatchSizeKeyer interface {
+	BatchSizeKey() string
 }
 
 // Processor runs a group of sinks as one (Flume's SinkProcessor). Process is

@@ -70,6 +70,7 @@ type execOptions struct {
 var (
 	_ Source            = (*Exec)(nil)
 	_ BatchSizer        = (*Exec)(nil)
+	_ BatchSizeKeyer    = (*Exec)(nil)
 	_ counter.Monitored = (*Exec)(nil)
 )
 
@@ -126,6 +127,9 @@ func (s *Exec) Name() string { return s.name }
 
 // BatchSize returns the configured batchSize.
 func (s *Exec) BatchSize() int { return s.opts.batchSize }
+
+// BatchSizeKey implements BatchSizeKeyer.
+func (s *Exec) BatchSizeKey() string { return "batchSize" }
 
 // FlumeMetrics returns Flume's SOURCE counters: EventReceivedCount (lines
 // read), EventAcceptedCount (lines committed), ChannelWriteFail (refused

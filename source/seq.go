@@ -40,6 +40,7 @@ type Seq struct {
 var (
 	_ Pollable          = (*Seq)(nil)
 	_ BatchSizer        = (*Seq)(nil)
+	_ BatchSizeKeyer    = (*Seq)(nil)
 	_ counter.Monitored = (*Seq)(nil)
 )
 
@@ -81,6 +82,9 @@ func (s *Seq) Name() string { return s.name }
 
 // BatchSize returns the configured batchSize.
 func (s *Seq) BatchSize() int { return s.batchSize }
+
+// BatchSizeKey implements BatchSizeKeyer.
+func (s *Seq) BatchSizeKey() string { return "batchSize" }
 
 // Backoff returns backoffSleepIncrement and maxBackoffSleep.
 func (s *Seq) Backoff() (increment, max time.Duration) { return s.inc, s.max }

@@ -68,11 +68,21 @@ type Pollable interface {
 // Factory builds an unstarted source of one type from its configuration. The
 // "type", "channels", "selector.*" and "interceptors*" keys are handled by the
 // agent; the factory reads every other key it knows from c and records problems
-// in c rather than failing on the first one.
+// in c rather than failing on the first one. A factory that fails after
+// recording problems must have read every key it knows first: the agent then
+// still reports the keys left unread as unknown, with the problems. One that
+// fails without recording a problem gets only its error reported.
 type Factory func(name string, c *config.Context, log *slog.Logger) (Source, error)
 
 // BatchSizer is implemented by sources that put batches, so the agent can check
 // the batch size against each channel's transactionCapacity before starting.
 type BatchSizer interface {
 	BatchSize() int
+}
+
+// BatchSizeKeyer is implemented by BatchSizers to name the key their batch
+// size is set with, so a problem with the batch size names the key the user
+// writes, set or not. A BatchSizer without it is taken to use "batchSize".
+type BatchSizeKeyer interface {
+	BatchSizeKey() string
 }

@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -114,7 +115,9 @@ func Check(a *config.Agent, opts Options) error {
 // configuration tree could not: component types, every component's keys
 // (unknown keys are errors), and batch sizes against the channels'
 // transactionCapacity. It returns a *config.Error listing every problem of
-// the agent (the tree's included) when anything is wrong.
+// the agent (the tree's included) when anything is wrong. A component whose
+// factory failed still has its unknown keys reported (see failed), and a sink
+// group with a broken member still has its processor keys checked.
 func Build(a *config.Agent, opts Options) (*Agent, error) {
 	opts.defaults()
 	ag := &Agent{name: a.Name, opts: opts, log: opts.Log.With("agent", a.Name)}
@@ -139,7 +142,9 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		before := len(a.Problems.Errors())
 		spec, err := f(c.Name, c.Context)
 		if err != nil || spec == nil {
-			reportFactoryError(c.Context, err, before)
+			if failed(c.Context, err, before) {
+				c.Context.Finish()
+			}
 			continue
 		}
 		c.Context.Finish()
@@ -162,7 +167,9 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		before := len(a.Problems.Errors())
 		s, err := f(c.Name, c.Context, opts.Log.With("component", c.Name))
 		if err != nil || s == nil {
-			reportFactoryError(c.Context, err, before)
+			if failed(c.Context, err, before) {
+				c.Context.Finish()
+			}
 			continue
 		}
 		c.Context.Finish()
@@ -174,7 +181,7 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 			if cu := chans[c.Channels[0]]; cu != nil {
 				sinkChan[c.Name] = cu
 				if bs, ok := s.(sink.BatchSizer); ok {
-					checkBatch(c.Context, bs.BatchSize(), cu)
+					checkBatch(c.Context, bs.BatchSize(), batchKey(s), cu)
 				}
 			}
 		}
@@ -185,22 +192,29 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		for _, n := range g.Sinks {
 			grouped[n] = true
 		}
+		if g.ProcessorType == "" || len(g.Sinks) == 0 {
+			continue // an empty processor.type or no sinks: the tree reported it
+		}
 		f, ok := reg.processor(g.ProcessorType)
 		if !ok {
 			unknownType(g.Processor, "type", "sink processor", g.ProcessorType, config.SinkGroups, reg.processorTypes())
 			continue
 		}
 		members, complete := groupSinks(g.Sinks, sinks, sinkChan)
-		if !complete {
-			continue // a member is broken and already reported
-		}
 		before := len(a.Problems.Errors())
 		p, err := f(g.Name, g.Processor, members, opts.Log.With("component", g.Name))
 		if err != nil || p == nil {
-			reportFactoryError(g.Processor, err, before)
+			if failed(g.Processor, err, before) {
+				g.Processor.Finish()
+			}
 			continue
 		}
 		g.Processor.Finish()
+		if !complete {
+			// A member is broken (and reported): the processor was built over
+			// a stand-in only to check the group's keys.
+			continue
+		}
 		ag.groups = append(ag.groups, newGroupUnit(g.Name, p, members, sinkChan))
 	}
 	// Every sink outside a group gets its own default processor and runner,
@@ -217,7 +231,7 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		before := len(a.Problems.Errors())
 		p, err := f(c.Name, config.NewContext(c.Context.Prefix()+"processor.", nil, a.Problems), []sink.Sink{s}, opts.Log.With("component", c.Name))
 		if err != nil || p == nil {
-			reportFactoryError(c.Context, err, before)
+			failed(c.Context, err, before) // the sink's keys were finished above
 			continue
 		}
 		ag.groups = append(ag.groups, newGroupUnit(c.Name, p, []sink.Sink{s}, sinkChan))
@@ -235,10 +249,11 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		log := opts.Log.With("component", c.Name)
 		before := len(a.Problems.Errors())
 		src, err := f(c.Name, c.Context, log)
-		if err != nil || src == nil {
-			reportFactoryError(c.Context, err, before)
-			continue
-		}
+		built := err == nil && src != nil
+		// The channel processor reads the source's selector and interceptor
+		// keys, so it is configured even for a source that failed: its
+		// problems and the source's unknown keys are reported together.
+		readAll := built || failed(c.Context, err, before)
 		var targets []channel.Channel
 		var units []*chanUnit
 		for _, n := range c.Channels {
@@ -247,8 +262,8 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 			}
 			if cu := chans[n]; cu != nil {
 				units = append(units, cu)
-				if bs, ok := src.(source.BatchSizer); ok {
-					checkBatch(c.Context, bs.BatchSize(), cu)
+				if bs, ok := src.(source.BatchSizer); ok && built {
+					checkBatch(c.Context, bs.BatchSize(), batchKey(src), cu)
 				}
 			}
 		}
@@ -258,12 +273,13 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		before = len(a.Problems.Errors())
 		proc, err := source.NewChannelProcessor(c.Context, targets, log)
 		if err != nil || proc == nil {
-			reportFactoryError(c.Context, err, before)
-			continue
+			readAll = failed(c.Context, err, before) && readAll
 		}
-		c.Context.Finish()
-		if len(units) != len(c.Channels) {
-			continue // a channel failed to build: reported with it
+		if readAll {
+			c.Context.Finish()
+		}
+		if !built || proc == nil || err != nil || len(units) != len(c.Channels) {
+			continue // reported: the source, its processor or a channel failed
 		}
 		ag.sources = append(ag.sources, &sourceUnit{name: c.Name, src: src, proc: proc, chans: units})
 	}
@@ -275,53 +291,86 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 	return ag, nil
 }
 
-// reportFactoryError makes sure a factory that failed without recording a
-// problem still stops the agent from starting, with its reason.
-// before is the number of errors recorded before the factory ran.
-func reportFactoryError(c *config.Context, err error, before int) {
+// failed handles a factory (or the channel processor) that returned err or
+// nothing, where before is the number of errors recorded before it ran. It
+// makes sure the failure stops the agent, with the factory's reason when the
+// factory recorded no problem itself, and reports whether the component's
+// context may be finished: whether its unread keys are truly unknown.
+//
+// The rule: a factory that recorded a problem in c and then failed followed
+// the factories' contract (record problems, keep reading every known key,
+// fail at the end), so Finish runs and a misspelt key is reported with the
+// problem that made the factory fail ("every problem at once"). A factory
+// that failed without recording anything stopped for another reason (an I/O
+// error, a bug) and may have stopped before reading its keys: finishing its
+// context could call valid keys unknown, so only its error is reported.
+func failed(c *config.Context, err error, before int) (finish bool) {
+	if len(c.Problems().Errors()) > before {
+		return true
+	}
 	if err == nil {
 		err = fmt.Errorf("factory returned nothing")
 	}
-	if len(c.Problems().Errors()) == before {
-		c.Errorf("type", "%v", err)
-	}
+	c.Errorf("type", "%v", err)
+	return false
 }
 
-// batchKeys are the keys components name their batch size with.
-var batchKeys = []string{"batchSize", "batch-size", "sink.batchSize"}
+// batchKey is the key a component's batch size is set with: what it says
+// through BatchSizeKey, else Flume's usual "batchSize".
+func batchKey(component any) string {
+	switch k := component.(type) {
+	case sink.BatchSizeKeyer:
+		return k.BatchSizeKey()
+	case source.BatchSizeKeyer:
+		return k.BatchSizeKey()
+	}
+	return "batchSize"
+}
 
 // checkBatch reports a batch size above the channel's transactionCapacity
-// (Flume's FLUME-3246 check): such a batch could never be committed.
-func checkBatch(c *config.Context, size int, cu *chanUnit) {
+// (Flume's FLUME-3246 check): such a batch could never be committed. key is
+// the component's batch size key, named in the message whether it is set or
+// the default applies.
+func checkBatch(c *config.Context, size int, key string, cu *chanUnit) {
 	limit := cu.spec.TransactionCapacity()
 	if size <= limit || limit <= 0 {
 		return
 	}
-	key := batchKeys[0]
-	set := false
-	for _, k := range batchKeys {
-		if c.Pos(k).Line > 0 {
-			key, set = k, true
-			break
-		}
-	}
 	what := fmt.Sprintf("batch size %d", size)
-	if !set {
+	if c.Pos(key).Line == 0 {
 		what = fmt.Sprintf("the default batch size %d", size)
 	}
 	c.Errorf(key, "%s is above channel %s's transactionCapacity %d", what, cu.name, limit)
 }
 
-// groupSinks returns the built sinks named, in order, and whether all of
-// them were built with a channel.
+// groupSinks returns the sinks named, in order, and whether all of them were
+// built with a channel. A member that was not stands in as an absentSink, so
+// the group's processor keys (priority.<sink>) can still be checked.
 func groupSinks(names []string, sinks map[string]sink.Sink, sinkChan map[string]*chanUnit) ([]sink.Sink, bool) {
 	out := make([]sink.Sink, 0, len(names))
+	complete := true
 	for _, n := range names {
 		s, ok := sinks[n]
 		if !ok || sinkChan[n] == nil {
-			return nil, false
+			s, complete = absentSink{name: n}, false
 		}
 		out = append(out, s)
 	}
-	return out, len(out) > 0
+	return out, complete && len(out) > 0
 }
+
+// absentSink stands for a group member that could not be built (its problem
+// is reported). A processor over it is only configured, never run.
+type absentSink struct{ name string }
+
+func (s absentSink) Name() string { return s.name }
+
+func (s absentSink) Start(context.Context, channel.Channel) error {
+	return fmt.Errorf("sink %s was not built", s.name)
+}
+
+func (s absentSink) Process(context.Context) (sink.Status, error) {
+	return sink.Backoff, fmt.Errorf("sink %s was not built", s.name)
+}
+
+func (absentSink) Stop() error { return nil }

@@ -4,16 +4,22 @@ package agent
 // refuses to build anything when the configuration has a problem: unknown
 // component types get a "did you mean" over the registered names, every
 // component's unknown keys are errors, batch sizes above a channel's
-// transactionCapacity are errors, and every problem of the file, the
-// tree's and the components', is reported at once, as
-// "file:line: full.key: problem".
+// transactionCapacity are errors (named by the component's own batch size
+// key), and every problem of the file, the tree's and the components', is
+// reported at once, as "file:line: full.key: problem" — also when a
+// component's factory failed on a bad value: its misspelt keys come with it,
+// unless the factory failed without recording why (then it may not have
+// read its keys, and only its error is reported).
 
 import (
+	"errors"
+	"log/slog"
 	"reflect"
 	"strings"
 	"testing"
 
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/sink"
 )
 
 const pipeline = `a1.sources = r1
@@ -101,6 +107,57 @@ a1.sinkgroups.g1.processor.priority.k2 = 5
 		{"an unknown sink processor type",
 			pipeline + "a1.sinkgroups = g1\na1.sinkgroups.g1.sinks = k1\na1.sinkgroups.g1.processor.type = failovr\n",
 			[]string{`t.properties:11: a1.sinkgroups.g1.processor.type: unknown sink processor type "failovr" (did you mean failover?)`}},
+		{"a failed source's misspelt key is reported with the problem that failed it",
+			strings.Replace(pipeline, "type = seq", "type = netcat", 1) + "a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = 99999\na1.sources.r1.max-line-lenght = 10\n",
+			[]string{
+				`t.properties:10: a1.sources.r1.port: not a TCP port (0-65535): "99999"`,
+				"t.properties:11: a1.sources.r1.max-line-lenght: unknown key (did you mean max-line-length?)",
+			}},
+		{"a failed source's selector and interceptors are still checked",
+			strings.Replace(pipeline, "type = seq", "type = netcat", 1) + "a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = x\n" +
+				"a1.sources.r1.selector.typ = replicating\na1.sources.r1.interceptors = i1\na1.sources.r1.interceptors.i1.type = timestamp\na1.sources.r1.interceptors.i1.preserveExisitng = true\n",
+			[]string{
+				`t.properties:10: a1.sources.r1.port: not a TCP port (0-65535): "x"`,
+				"t.properties:11: a1.sources.r1.selector.typ: unknown key (did you mean type?)",
+				"t.properties:14: a1.sources.r1.interceptors.i1.preserveExisitng: unknown key (did you mean preserveExisting?)",
+			}},
+		{"a failed sink's misspelt key is reported with the problem that failed it",
+			strings.Replace(pipeline, "type = null", "type = avro", 1) + "a1.sinks.k1.hostname = 127.0.0.1\na1.sinks.k1.port = 0\na1.sinks.k1.batch-sise = 10\n",
+			[]string{
+				`t.properties:10: a1.sinks.k1.port: not a TCP port (1-65535): "0"`,
+				"t.properties:11: a1.sinks.k1.batch-sise: unknown key (did you mean batch-size?)",
+			}},
+		{"a group with a failed member still has its processor keys checked",
+			strings.Replace(pipeline, "a1.sinks = k1", "a1.sinks = k1 k2", 1) + `a1.sinks.k2.type = avro
+a1.sinks.k2.channel = c1
+a1.sinks.k2.hostname = 127.0.0.1
+a1.sinks.k2.port = 99999
+a1.sinkgroups = g1
+a1.sinkgroups.g1.sinks = k1 k2
+a1.sinkgroups.g1.processor.type = failover
+a1.sinkgroups.g1.processor.priority.k2 = 10
+a1.sinkgroups.g1.processor.maxpenality = 10000
+`,
+			[]string{
+				`t.properties:12: a1.sinks.k2.port: not a TCP port (1-65535): "99999"`,
+				"t.properties:17: a1.sinkgroups.g1.processor.maxpenality: unknown key (did you mean maxpenalty?)",
+			}},
+		{"a default batch size is reported under the component's own key",
+			strings.NewReplacer("a1.sinks = k1", "a1.sinks = k1 k2", "k1.type = null", "k1.type = file_roll").Replace(pipeline) +
+				`a1.channels.c1.transactionCapacity = 10
+a1.sinks.k1.sink.directory = /nonexistent
+a1.sinks.k2.type = avro
+a1.sinks.k2.channel = c1
+a1.sinks.k2.hostname = 127.0.0.1
+a1.sinks.k2.port = 4141
+`,
+			[]string{
+				"t.properties:7: a1.sinks.k1.sink.batchSize: the default batch size 100 is above channel c1's transactionCapacity 10",
+				"t.properties:11: a1.sinks.k2.batch-size: the default batch size 100 is above channel c1's transactionCapacity 10",
+			}},
+		{"a group of two sinks without a processor type, pointed at by its first line",
+			strings.Replace(pipeline, "a1.sinks = k1", "a1.sinks = k1 k2", 1) + "a1.sinks.k2.type = null\na1.sinks.k2.channel = c1\na1.sinkgroups = g1\na1.sinkgroups.g1.sinks = k1 k2\n",
+			[]string{"t.properties:12: a1.sinkgroups.g1.processor.type: the default processor runs exactly one sink; group g1 has 2 (use failover or load_balance)"}},
 		{"every problem at once: the tree's and the components'",
 			strings.Replace(pipeline, "type = memory", "type = memroy", 1) + "a1.sinks.k1.batchSize = x\na1.sink.k1.type = null\nstray = 1\n",
 			[]string{
@@ -142,6 +199,28 @@ func TestTheSeedAgentHasExactlyOneProblemItsMisspeltMaxpenalty(t *testing.T) {
 	}
 	_, err = Build(f.Agent("a1"), Options{})
 	want := name + ":32: a1.sinkgroups.g1.processor.priority.maxpenality: unknown key (did you mean maxpenalty?)"
+	if err == nil || err.Error() != want {
+		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	}
+}
+
+func TestAFactoryThatFailsWithoutRecordingAProblemGetsOnlyItsError(t *testing.T) {
+	// It may have stopped before reading its keys, so they must not be
+	// called unknown.
+	reg := realRegistries()
+	realSink := reg.sink
+	reg.sink = func(typ string) (sink.Factory, bool) {
+		if typ == "broken" {
+			return func(string, *config.Context, *slog.Logger) (sink.Sink, error) {
+				return nil, errors.New("cannot load the plugin")
+			}, true
+		}
+		return realSink(typ)
+	}
+	text := strings.Replace(pipeline, "type = null", "type = broken", 1) + "a1.sinks.k1.pluginKey = 1\n"
+	ca := config.Build(config.Options{}, config.Source{Name: "t.properties", Data: []byte(text)}).Agent("")
+	_, err := Build(ca, Options{lookup: reg})
+	want := "t.properties:7: a1.sinks.k1.type: cannot load the plugin"
 	if err == nil || err.Error() != want {
 		t.Fatalf("got\n%v\nwant\n%s", err, want)
 	}
