@@ -3,7 +3,7 @@ BIN     := bin/flumed
 PKGS    := ./...
 EXAMPLE ?= testdata/example/agent.properties
 
-.PHONY: all build test vet fmt-check unit bench run clean
+.PHONY: all build test vet fmt-check unit bench run clean demo
 
 all: build
 
@@ -29,6 +29,11 @@ bench:
 
 run: build
 	./$(BIN) run -c $(EXAMPLE) -n a1
+
+# demo runs the seed's failover exercise (testdata/failover) with three real
+# flumed processes, narrated step by step; it needs ports 52020 and 52021.
+demo:
+	$(GO) run ./internal/demo
 
 clean:
 	rm -rf bin

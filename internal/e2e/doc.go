@@ -6,10 +6,17 @@
 // The package is a harness plus its tests. The harness builds ./cmd/flumed
 // once (Build), starts processes with their output captured to files and to
 // a line hook (Proc), waits for readiness (a listening port, /metrics),
-// SIGKILLs and restarts them, reads Flume's /metrics JSON, appends numbered
-// lines to a log file at a steady rate (Writer), and records where every
-// event landed and when (Ledger, RollReader). The demo (internal/demo) and
-// the pipeline benchmark (bench) use the same harness.
+// SIGKILLs and restarts them, reads Flume's /metrics JSON and times a
+// counter's increases (CounterWatch), appends numbered lines to a log file at
+// a steady rate (Writer), and records where every event landed and when
+// (Ledger, RollReader, LoggerHook). The demo (internal/demo) and the
+// pipeline benchmarks (bench) use the same harness.
+//
+// Two environment variables help outside CI: FLUMED_BIN=path uses that
+// binary instead of building one (e.g. built from a clean copy of a commit),
+// and FLUMED_E2E_KEEP=dir copies a failed test's directory (configurations,
+// logs with the goroutine dumps of processes still running, channels,
+// outputs) there.
 //
 // Events are numbered bodies ("ev-000042"): a collector's file_roll output
 // (or the logger sink's ASCII column, since such bodies are shorter than

@@ -23,6 +23,7 @@ type Ledger struct {
 	at       map[string][]Arrival // collector → arrivals in the order seen
 	count    map[string]map[int]int
 	all      map[int]int         // seq → arrivals over all collectors
+	first    map[int]string      // seq → the collector it reached first
 	garbage  map[string][]string // lines that are not numbered events
 	changed  chan struct{}       // closed and replaced at every Record
 	notified bool
@@ -34,6 +35,7 @@ func NewLedger() *Ledger {
 		at:      map[string][]Arrival{},
 		count:   map[string]map[int]int{},
 		all:     map[int]int{},
+		first:   map[int]string{},
 		garbage: map[string][]string{},
 		changed: make(chan struct{}),
 	}
@@ -48,6 +50,9 @@ func (l *Ledger) Record(collector string, seq int, at time.Time) {
 		l.count[collector] = map[int]int{}
 	}
 	l.count[collector][seq]++
+	if l.all[seq] == 0 {
+		l.first[seq] = collector
+	}
 	l.all[seq]++
 	close(l.changed)
 	l.changed = make(chan struct{})
@@ -91,6 +96,14 @@ func (l *Ledger) Times(seq int) int {
 	l.mu.Lock()
 	defer l.mu.Unlock()
 	return l.all[seq]
+}
+
+// Where returns the collector seq reached first ("" if none yet) and how
+// many times it arrived over all collectors.
+func (l *Ledger) Where(seq int) (first string, times int) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.first[seq], l.all[seq]
 }
 
 // Distinct is how many different events arrived, over all collectors.
