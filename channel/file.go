@@ -196,6 +196,12 @@ func (f *File) release() {
 		}
 		f.wal = nil
 	}
+	if f.ckpt != nil {
+		f.ckpt.close()
+	}
+	if f.backup != nil {
+		f.backup.close()
+	}
 	for _, l := range f.locks {
 		_ = l.Unlock()
 	}

@@ -263,8 +263,9 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 type checkpointSlots struct {
 	fs    fsutil.FS
 	dir   string
-	last  uint64 // generation of the newest durable slot (0: none)
-	ready bool   // both files exist and their names are durable
+	last  uint64         // generation of the newest durable slot (0: none)
+	ready bool           // both files exist and their names are durable
+	files [2]fsutil.File // open handles, when the FS allows writing at an offset
 }
 
 func slotPath(dir string, i uint64) string {
@@ -318,7 +319,7 @@ func readAtMost(path string, n int64) ([]byte, error) {
 // write makes c the newest slot: it overwrites the slot that does not hold
 // the newest durable state and, when sync is set, fdatasyncs it. c.Generation
 // is assigned here. On error nothing changes: the next write goes to the same
-// slot again.
+// slot again, through a fresh handle.
 func (s *checkpointSlots) write(c *checkpoint, sync bool) error {
 	if !s.ready {
 		if err := s.create(); err != nil {
@@ -330,30 +331,60 @@ func (s *checkpointSlots) write(c *checkpoint, sync bool) error {
 	if err != nil {
 		return err
 	}
+	i := c.Generation % 2
 	path := slotPath(s.dir, c.Generation)
-	// In place, no O_TRUNC: a shorter slot leaves stale bytes after its
-	// length, which decoding ignores, and the size metadata rarely changes.
-	f, err := s.fs.OpenFile(path, os.O_WRONLY, 0o644)
-	if err != nil {
-		return fmt.Errorf("open checkpoint: %w", err)
-	}
-	if _, err := f.Write(b); err != nil {
-		f.Close()
-		return fmt.Errorf("write %s: %w", path, err)
-	}
-	if sync {
-		// The take commits waiting on this state return only after it is on
-		// disk: this fdatasync is their durability.
-		if err := f.Sync(); err != nil {
-			f.Close()
-			return fmt.Errorf("sync %s: %w", path, err)
-		}
-	}
-	if err := f.Close(); err != nil {
-		return fmt.Errorf("close %s: %w", path, err)
+	if err := s.overwrite(i, path, b, sync); err != nil {
+		return err
 	}
 	s.last = c.Generation
 	return nil
+}
+
+// overwrite writes b at the start of slot i. In place, no O_TRUNC: a shorter
+// slot leaves stale bytes after its length, which decoding ignores, and the
+// file's size rarely changes, so the sync has no metadata to write. The
+// handle stays open when the file system's files can write at an offset;
+// otherwise (a test's fault-injecting FS) each write opens the file anew.
+func (s *checkpointSlots) overwrite(i uint64, path string, b []byte, sync bool) error {
+	f := s.files[i]
+	if f == nil {
+		var err error
+		if f, err = s.fs.OpenFile(path, os.O_WRONLY, 0o644); err != nil {
+			return fmt.Errorf("open checkpoint: %w", err)
+		}
+	}
+	wa, keep := f.(io.WriterAt)
+	var err error
+	if keep {
+		_, err = wa.WriteAt(b, 0)
+	} else {
+		_, err = f.Write(b)
+	}
+	if err == nil && sync {
+		// The take commits waiting on this state return only after it is on
+		// disk: this fdatasync is their durability.
+		err = f.Sync()
+	}
+	if err != nil {
+		f.Close() // a handle that failed is never trusted again
+		s.files[i] = nil
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if !keep {
+		return f.Close()
+	}
+	s.files[i] = f
+	return nil
+}
+
+// close releases the slot files' handles.
+func (s *checkpointSlots) close() {
+	for i, f := range s.files {
+		if f != nil {
+			f.Close()
+			s.files[i] = nil
+		}
+	}
 }
 
 // create makes both slot files exist durably, so later writes change no
