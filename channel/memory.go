@@ -19,7 +19,8 @@ import (
 //   - puts are staged in the transaction and checked against capacity and byte
 //     capacity only at Commit, which waits up to keep-alive for space and then
 //     fails with ErrFull (the transaction is then rolled back);
-//   - Take waits up to keep-alive when the queue is empty, then returns nothing;
+//   - Take waits up to keep-alive when the queue is empty, then returns nothing
+//     (once Quiesce says no put will come, it returns nothing at once);
 //   - taken events keep occupying capacity until their take commits, so a
 //     rollback can always put them back at the head, in order.
 //
@@ -37,6 +38,8 @@ type Memory struct {
 	heldBytes int64         // body bytes of those events
 	closed    atomic.Bool   // set under mu; read without it by the fast paths
 	done      chan struct{} // closed by Close: wakes every waiter
+	quiet     chan struct{} // closed by Quiesce: takes stop waiting for puts
+	quietOnce sync.Once     // Quiesce closes quiet once
 	added     signal        // events became takeable
 	freed     signal        // capacity or byte capacity was released
 
@@ -55,7 +58,7 @@ func NewMemory(name string, opts MemoryOptions) *Memory {
 	if err := opts.Validate(); err != nil {
 		panic(fmt.Sprintf("channel.NewMemory(%q): %v", name, err))
 	}
-	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), done: make(chan struct{})}
+	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), done: make(chan struct{}), quiet: make(chan struct{})}
 	m.start.Store(time.Now().UnixMilli())
 	return m
 }
@@ -116,8 +119,29 @@ func (m *Memory) Close() error {
 
 func (m *Memory) errClosed() error { return fmt.Errorf("channel %s: %w", m.name, ErrClosed) }
 
+// Quiesce tells the channel that nothing will put into it any more: the agent
+// calls it once every source has stopped, before the sinks drain. From then
+// on a Take on an empty queue returns nothing at once instead of waiting
+// keep-alive for events that cannot come, and a Take waiting now wakes, so a
+// drained channel is seen as empty (and its sinks stop) without that wait.
+// Nothing else changes: queued events are taken as before, and a Put still
+// works (its events are taken like any other). Any goroutine may call it;
+// it is idempotent.
+func (m *Memory) Quiesce() {
+	m.quietOnce.Do(func() { close(m.quiet) })
+}
+
+func (m *Memory) quiesced() bool {
+	select {
+	case <-m.quiet:
+		return true
+	default:
+		return false
+	}
+}
+
 // take moves up to max events from the head into a new slice, waiting up to
-// keep-alive while the queue is empty.
+// keep-alive while the queue is empty (not at all once quiesced).
 func (m *Memory) take(max int) ([]Event, error) {
 	var timer *time.Timer
 	expired := false
@@ -135,8 +159,9 @@ func (m *Memory) take(max int) ([]Event, error) {
 			stopTimer(timer)
 			return out, nil
 		}
-		if expired || m.opts.KeepAlive <= 0 {
+		if expired || m.opts.KeepAlive <= 0 || m.quiesced() {
 			m.mu.Unlock()
+			stopTimer(timer)
 			return nil, nil
 		}
 		if timer == nil {
@@ -147,6 +172,7 @@ func (m *Memory) take(max int) ([]Event, error) {
 		select {
 		case <-wake:
 		case <-m.done:
+		case <-m.quiet: // look once more, then return what is there
 		case <-timer.C:
 			expired = true // look once more: a put may have landed meanwhile
 		}

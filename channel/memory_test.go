@@ -3,7 +3,7 @@
 // against capacity and byteCapacity at Commit, which waits up to keep-alive for
 // space and then fails with ErrFull naming the reason, leaving the transaction
 // rolled back; an empty Take waits up to keep-alive and wakes as soon as a put
-// commits; a transaction that can never fit fails without waiting. Its keys
+// commits, or at once when Quiesce said no put will come; a transaction that can never fit fails without waiting. Its keys
 // are read from a Flume configuration: defaults as in Flume, but bad or
 // non-positive numbers and transactionCapacity > capacity are reported as
 // problems with file, line and key instead of being silently defaulted.
@@ -286,6 +286,53 @@ func TestMemoryKeepAlive(t *testing.T) {
 			}
 		case <-time.After(10 * time.Second):
 			t.Fatal("the take did not wake when a put committed")
+		}
+	})
+
+	t.Run("quiesce wakes a waiting take and later takes on an empty queue do not wait", func(t *testing.T) {
+		m := channel.NewMemory("c1", channel.MemoryOptions{KeepAlive: time.Hour})
+		defer m.Close()
+		done := make(chan error, 1)
+		go func() {
+			tx := m.Begin()
+			events, err := tx.Take(5)
+			if err == nil && len(events) != 0 {
+				err = errors.New("took events from an empty channel")
+			}
+			if err == nil {
+				err = tx.Commit()
+			}
+			done <- err
+		}()
+		time.Sleep(20 * time.Millisecond) // let the take start waiting (it need not)
+		m.Quiesce()
+		select {
+		case err := <-done:
+			if err != nil {
+				t.Fatal(err)
+			}
+		case <-time.After(10 * time.Second):
+			t.Fatal("a take waiting on an empty queue did not wake on Quiesce (keep-alive is an hour)")
+		}
+		// Later takes: nothing at once when empty, queued events as before,
+		// and a put still works.
+		if got, err := m.Begin().Take(1); err != nil || len(got) != 0 {
+			t.Fatalf("take after quiesce: %d events, %v", len(got), err)
+		}
+		if err := commitPut(m, channel.Event{Body: []byte("late")}); err != nil {
+			t.Fatal(err)
+		}
+		tx := m.Begin()
+		got, err := tx.Take(5)
+		if err != nil || len(got) != 1 || string(got[0].Body) != "late" {
+			t.Fatalf("take of a queued event after quiesce: %d events, %v", len(got), err)
+		}
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		m.Quiesce() // idempotent
+		if st := m.Stats(); st.Size != 0 || st.TakeSuccesses != 1 {
+			t.Fatalf("stats after quiesce: %+v", st)
 		}
 	})
 

@@ -20,7 +20,9 @@ import (
 // retried by a supervisor with backoff, and parts that need a channel wait
 // until it is open. Stop reverses it: sources stop, sinks drain the channels
 // until they are empty or the drain timeout passes, runners stop (a take in
-// flight rolls back), sinks stop, channels close.
+// flight rolls back), sinks stop, channels close. Channels are told when the
+// sources have stopped (quiesceChannels), so an empty one is seen as drained
+// without waiting out its keep-alive.
 type Agent struct {
 	name     string
 	opts     Options
@@ -228,6 +230,7 @@ func (a *Agent) Stop(ctx context.Context) error {
 
 	a.log.Info("stopping sources")
 	a.stopStage(a.stages[stageSources])
+	a.quiesceChannels()
 
 	a.log.Info("draining channels", "timeout", a.opts.DrainTimeout)
 	drainCtx, cancel := context.WithTimeout(ctx, a.opts.DrainTimeout)
@@ -267,6 +270,22 @@ func (a *Agent) Stop(ctx context.Context) error {
 		return fmt.Errorf("stop agent %s: %w", a.name, errors.Join(errs...))
 	}
 	return nil
+}
+
+// quiescer is a channel whose empty takes wait for puts (the memory channel
+// waits keep-alive) and can be told that none will come.
+type quiescer interface{ Quiesce() }
+
+// quiesceChannels tells the channels that the sources have stopped, so a
+// sink's take on an empty channel returns at once instead of holding up the
+// drain, or the runner's stop, by a keep-alive. No event is involved: only
+// takes that found nothing return sooner.
+func (a *Agent) quiesceChannels() {
+	for _, c := range a.channels {
+		if q, ok := c.channel().(quiescer); ok {
+			q.Quiesce()
+		}
+	}
 }
 
 // stopStage ends a stage's supervisors, then stops its started units in

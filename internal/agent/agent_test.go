@@ -86,6 +86,36 @@ func TestStopDrainsTheChannelBeforeClosingIt(t *testing.T) {
 	}
 }
 
+func TestStoppingWithAnEmptyMemoryChannelDoesNotWaitOutItsKeepAlive(t *testing.T) {
+	// The sink's take waits keep-alive on an empty memory channel; once the
+	// sources have stopped no put can end that wait, so the agent tells the
+	// channel, and the take (and the stop) return at once.
+	const keepAlive = 30 * time.Second
+	opts := fastOptions(nil) // the real registries: the memory channel itself
+	opts.DrainTimeout = time.Minute
+	text := strings.NewReplacer("keep-alive = 0", "keep-alive = 30", "totalEvents = 500", "totalEvents = 20").Replace(twoSinks)
+	a := agentFrom(t, text, opts)
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	ch := a.channels[0].channel()
+	eventually(t, "every event taken", func() bool { return ch.Stats().TakeSuccesses == 20 })
+	done := make(chan error, 1)
+	go func() { done <- a.Stop(context.Background()) }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatal(err)
+		}
+	case <-time.After(keepAlive / 2):
+		t.Errorf("stop still waiting after %s: the sinks' empty takes were not woken", keepAlive/2)
+		<-done
+	}
+	if st := ch.Stats(); st.TakeSuccesses != 20 || st.Size != 0 {
+		t.Fatalf("after stop: %+v", st)
+	}
+}
+
 func TestTheDrainEndsAtItsTimeoutAndEventsStayInTheChannel(t *testing.T) {
 	f := &faults{}
 	f.failDelivery.Store(true)

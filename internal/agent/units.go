@@ -153,10 +153,11 @@ const drainPoll = 20 * time.Millisecond
 
 // drain lets the runner deliver until the channels are empty or ctx ends.
 // The runner notices an empty channel only when a take comes back empty,
-// which a memory channel delays by its keep-alive (3 s) and which may have
-// to happen twice; so the drain also watches the channels' sizes (which
-// count takes not yet committed) and stops the runner as soon as they are
-// all zero.
+// which a channel may delay (the memory channel by its keep-alive, unless
+// quiesced: Agent.Stop quiesces the channels first) and which may have to
+// happen twice; so the drain also watches the channels' sizes (which count
+// takes not yet committed) and stops the runner as soon as they are all
+// zero.
 func (g *groupUnit) drain(ctx context.Context) error {
 	r := g.current()
 	if r == nil {
