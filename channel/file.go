@@ -98,7 +98,6 @@ type File struct {
 	putErrors, takeErrors            atomic.Int64
 	checkpointErrors, backupErrors   atomic.Int64
 	damagedRecords, maxReclaimMicros atomic.Int64
-	lastAckWrite                     atomic.Int64 // nanoseconds the last checkpoint write took
 	start, stopTime                  atomic.Int64
 }
 

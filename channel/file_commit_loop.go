@@ -131,12 +131,10 @@ func (f *File) ackLoop() {
 		tick = t.C
 	}
 	batch := make([]*commitReq, 0, 64)
-	linger := time.NewTimer(time.Hour)
-	linger.Stop()
 	for {
 		select {
 		case r := <-f.ackReqs:
-			batch = f.lingerAcks(gather(append(batch[:0], r), f.ackReqs), linger)
+			batch = gather(append(batch[:0], r), f.ackReqs)
 			f.ackCycle(batch)
 			clear(batch)
 		case <-f.gapKick:
@@ -152,39 +150,6 @@ func (f *File) ackLoop() {
 		}
 	}
 }
-
-// lingerAcks waits a little for more take commits when other take
-// transactions hold events: sinks running side by side commit a moment apart,
-// and one checkpoint write for all of them beats one each. It waits at most
-// half the last checkpoint write (so at worst a commit takes one and a half
-// writes), and not at all when no other take is open.
-func (f *File) lingerAcks(batch []*commitReq, timer *time.Timer) []*commitReq {
-	wait := min(time.Duration(f.lastAckWrite.Load())/2, maxAckLinger)
-	if wait <= 0 {
-		return batch
-	}
-	timer.Reset(wait)
-	defer timer.Stop()
-	for {
-		f.mu.Lock()
-		others := len(f.takers) - len(batch) // every batched transaction is a taker
-		f.mu.Unlock()
-		if others <= 0 {
-			return batch
-		}
-		select {
-		case r := <-f.ackReqs:
-			batch = append(batch, r)
-		case <-timer.C:
-			return batch
-		case <-f.stop:
-			return batch
-		}
-	}
-}
-
-// maxAckLinger bounds lingerAcks' wait whatever the disk's speed.
-const maxAckLinger = 500 * time.Microsecond
 
 // kickGaps asks the ack loop to record new gaps. The caller may hold f.mu.
 func (f *File) kickGaps() {
@@ -313,9 +278,7 @@ func (f *File) ackCycle(takes []*commitReq) {
 	f.mu.Unlock()
 
 	// The take commits answered below are durable because of this write.
-	began := time.Now()
 	err := f.ckpt.write(cand, true)
-	f.lastAckWrite.Store(int64(time.Since(began)))
 
 	f.mu.Lock()
 	var takeErr error
