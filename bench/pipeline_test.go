@@ -9,7 +9,11 @@ package bench
 // send until the collector's channel has counted b.N takes, so events/s is
 // end to end, durable at both hops (fsync per commit, the default). Each
 // process's CPU (user+system over the run, in % of one core) and peak RSS
-// come from /proc/<pid>/stat and /proc/<pid>/status.
+// come from /proc/<pid>/stat and /proc/<pid>/status. Variants: one avro
+// sink at the agent or four (each its own runner), and the file channels
+// syncing at every commit (the default) or once a second. The load generator
+// keeps 8 appendBatch calls in flight, so the agent ingests faster than it
+// forwards and the run includes draining that backlog.
 //
 //	go test -run '^$' -bench 'BenchmarkPipeline' -benchtime 1000000x ./bench/
 //
