@@ -205,6 +205,7 @@ func BenchmarkFileGroupCommit(b *testing.B) {
 			var next atomic.Int64
 			var wg sync.WaitGroup
 			b.ResetTimer()
+			cpu := processCPU()
 			for i := range g {
 				wg.Add(1)
 				go func() {
@@ -216,6 +217,7 @@ func BenchmarkFileGroupCommit(b *testing.B) {
 			}
 			wg.Wait()
 			reportThroughput(b, b.N, size)
+			reportCPU(b, cpu)
 		})
 	}
 }
