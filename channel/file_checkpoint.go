@@ -43,7 +43,7 @@ const (
 	// checkpointHeader is magic, version, 3 zero bytes, payload length, CRC32C.
 	checkpointHeader = 16
 	// checkpointFixed is the fixed part of the payload (see encodeCheckpoint).
-	checkpointFixed = 8 + 16 + 8 + 8 + 8 + 4 + 8 + 4
+	checkpointFixed = 8 + 16 + 8 + 8 + 8 + 4 + 8 + 8 + 4
 	// maxCheckpointSize bounds a slot: tens of thousands of acked ranges, far
 	// more than concurrent take transactions can leave behind. A commit that
 	// would need more fails (its take is rolled back) rather than lose ranges.
@@ -170,6 +170,11 @@ type checkpoint struct {
 	Generation uint64   // incremented at every write; the newer valid slot wins
 	LogID      [16]byte // the data log this state belongs to (see file_log.go)
 	WrittenMs  int64    // unix ms, for inspection
+	// EndIndex, when not zero, is the log's last index when Next was the
+	// next sequence number to give out, with no commit in flight (written at
+	// open and at Close). A restart finding the log still ending there need
+	// not read the last record to know where the numbers end.
+	EndIndex uint64
 }
 
 // encodeCheckpoint renders c as a slot. Ranges are varints relative to the
@@ -183,6 +188,7 @@ func encodeCheckpoint(c *checkpoint) ([]byte, error) {
 	b = binary.LittleEndian.AppendUint64(b, c.FloorPos.Index)
 	b = binary.LittleEndian.AppendUint32(b, c.FloorPos.Offset)
 	b = binary.LittleEndian.AppendUint64(b, c.Next)
+	b = binary.LittleEndian.AppendUint64(b, c.EndIndex)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.Ranges)))
 	prev := c.Floor
 	for _, r := range c.Ranges {
@@ -226,7 +232,8 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	c.FloorPos.Index = binary.LittleEndian.Uint64(p[40:])
 	c.FloorPos.Offset = binary.LittleEndian.Uint32(p[48:])
 	c.Next = binary.LittleEndian.Uint64(p[52:])
-	count := binary.LittleEndian.Uint32(p[60:])
+	c.EndIndex = binary.LittleEndian.Uint64(p[60:])
+	count := binary.LittleEndian.Uint32(p[68:])
 	rest := p[checkpointFixed:]
 	if uint64(count) > uint64(len(rest))/2 { // each range takes at least two bytes
 		return nil, fmt.Errorf("slot claims %d ranges in %d bytes", count, len(rest))

@@ -274,6 +274,7 @@ func TestGoldenCheckpointSlot(t *testing.T) {
 		Generation: 7,
 		LogID:      [16]byte{0xde, 0xad, 0xbe, 0xef, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12},
 		WrittenMs:  1_700_000_000_000,
+		EndIndex:   42,
 	}
 	b, err := encodeCheckpoint(c)
 	if err != nil {
@@ -285,7 +286,7 @@ func TestGoldenCheckpointSlot(t *testing.T) {
 		t.Fatal(err)
 	}
 	if got.Generation != c.Generation || got.LogID != c.LogID || got.Floor != c.Floor || got.FloorPos != c.FloorPos ||
-		got.Next != c.Next || len(got.Ranges) != len(c.Ranges) {
+		got.Next != c.Next || got.EndIndex != c.EndIndex || len(got.Ranges) != len(c.Ranges) {
 		t.Fatalf("decoded %+v, want %+v", got, c)
 	}
 	for i := range c.Ranges {

@@ -24,7 +24,7 @@ func TestFileConfig(t *testing.T) {
 		keepAlive, interval, fsyncEvery time.Duration
 		fsync, onClose, compress, dual  bool
 	}
-	def := want{capacity: 1_000_000, txCap: 10_000, segment: 16 << 20, minSpace: 500 << 20, keepAlive: 3 * time.Second,
+	def := want{capacity: 1_000_000, txCap: 10_000, segment: 4 << 20, minSpace: 500 << 20, keepAlive: 3 * time.Second,
 		interval: 30 * time.Second, fsyncEvery: 5 * time.Second, fsync: true, onClose: true}
 	cases := []struct {
 		name     string
@@ -35,19 +35,19 @@ func TestFileConfig(t *testing.T) {
 	}{
 		{"no keys but the directories give Flume's defaults", nil, nil, nil, nil},
 		{"every key is read", map[string]string{
-			"capacity": "5000", "transactionCapacity": "500", "checkpointInterval": "60000", "maxFileSize": "4194304",
+			"capacity": "5000", "transactionCapacity": "500", "checkpointInterval": "60000", "maxFileSize": "8388608",
 			"minimumRequiredSpace": "104857600", "keep-alive": "1", "checkpointOnClose": "false",
 			"fsyncPerTransaction": "false", "fsyncInterval": "2", "compression": "s2", "useDualCheckpoints": "true",
 			"backupCheckpointDir": "BACKUP"},
 			func(w *want) {
-				*w = want{capacity: 5000, txCap: 500, segment: 4 << 20, minSpace: 100 << 20, keepAlive: time.Second,
+				*w = want{capacity: 5000, txCap: 500, segment: 8 << 20, minSpace: 100 << 20, keepAlive: time.Second,
 					interval: time.Minute, fsyncEvery: 2 * time.Second, compress: true, dual: true}
 			}, nil, nil},
 		{"Flume's floors: checkpointInterval 1 s, minimumRequiredSpace 1 MiB", map[string]string{
 			"checkpointInterval": "10", "minimumRequiredSpace": "1000"},
 			func(w *want) { w.interval, w.minSpace = time.Second, 1<<20 }, nil, nil},
 		{"maxFileSize is clamped to flumed's segment bounds, with a warning", map[string]string{"maxFileSize": "2146435071"},
-			nil, nil, []string{"maxFileSize: flumed's segments are 16777216 bytes"}},
+			func(w *want) { w.segment = 16 << 20 }, nil, []string{"maxFileSize: flumed's segments are 16777216 bytes"}},
 		{"several dataDirs: the first is used, with a warning", map[string]string{"dataDirs": "DATA , OTHER"},
 			nil, nil, []string{"dataDirs: flumed uses only the first data directory"}},
 		{"keys flumed has no use for are accepted with a warning", map[string]string{

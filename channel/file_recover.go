@@ -38,7 +38,7 @@ func (f *File) recover(hasID bool) error {
 
 	// A fresh checkpoint makes the adjustments above durable and creates the
 	// slot files of a new channel.
-	c := &checkpoint{ackState: st.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli()}
+	c := &checkpoint{ackState: st.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli(), EndIndex: last}
 	if err := f.ckpt.write(c, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
@@ -153,10 +153,13 @@ func resolveAckState(ck *checkpoint, first, last uint64, probe headerProbe) (ack
 		st.Next = st.Floor
 	}
 
-	// Where the log ends, in sequence numbers.
+	// Where the log ends, in sequence numbers: known without a read when the
+	// log still ends where the checkpoint saw it end (a clean shutdown).
 	end := st.Next
-	if h, _, ok := probe(last, first, -1); ok {
-		end = h.EndSeq()
+	if ck == nil || ck.EndIndex == 0 || ck.EndIndex != last || empty {
+		if h, _, ok := probe(last, first, -1); ok {
+			end = h.EndSeq()
+		}
 	}
 	next := max(st.Next, end)
 	if st.Next > end && end >= st.Floor {
