@@ -35,7 +35,7 @@ import (
 //   - Two commit loops group concurrent commits: the put loop appends every
 //     pending put record in one batch and syncs once; the ack loop folds every
 //     pending take commit into one checkpoint write. They run side by side, so
-//     a producer's put and a consumer's ack cost one sync's time.
+//     a producer's put and a consumer's ack sync in parallel.
 //   - A background reclaimer frees whole segments below the floor, off the
 //     hot path.
 //
@@ -66,8 +66,8 @@ type File struct {
 	stop    chan struct{}   // closed by Close: the loops finish and exit
 	wg      sync.WaitGroup
 
-	// readMu serializes takers' reading of records (tidwall's Read mutates its
-	// segment cache, and the cursor has one position).
+	// readMu serializes takers' reading of records (the wal Reader belongs to
+	// one goroutine at a time, and the cursor has one position).
 	readMu sync.Mutex
 	cur    cursorRecord // the record being handed out; under readMu
 	rd     logReader    // sequential reader of the log; under readMu

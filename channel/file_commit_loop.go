@@ -20,8 +20,8 @@ import (
 //     into one new ack state, writes it to a slot and syncs it.
 //
 // The two never wait for each other, so a producer's put and a consumer's
-// ack, which arrive together in a running agent, cost one sync's time, not
-// two. Nothing orders them: an ack only names events already durable, and a
+// ack, which arrive together in a running agent, sync in parallel rather than
+// one after the other. Nothing orders them: an ack only names events already durable, and a
 // checkpoint that counts sequence numbers the log has not synced yet is
 // harmless (restart voids the numbers the log does not hold).
 //
