@@ -7,6 +7,7 @@ import (
 	"math"
 	"slices"
 
+	kcompress "github.com/klauspost/compress"
 	"github.com/klauspost/compress/s2"
 )
 
@@ -102,12 +103,15 @@ func (b *recordBuilder) bodyLen() int { return len(b.buf) - recordHeaderSize }
 
 // finish returns the record: the header is left to stamp (see stampRecord)
 // and the body is compressed with S2 when compress is set, the body is at
-// least threshold bytes and compression saves at least an eighth.
-// The builder must not be reused while the result is in use.
+// least threshold bytes, a sample of it looks compressible, and compression
+// saves at least an eighth. The builder must not be reused while the result
+// is in use.
 func (b *recordBuilder) finish(flags byte, compress bool, threshold int) []byte {
 	body := b.buf[recordHeaderSize:]
 	rec := b.buf
-	if compress && len(body) >= threshold {
+	// The estimate costs a pass over 8 KiB; compressing what will not shrink
+	// (already compressed or encrypted bodies) costs a pass over everything.
+	if compress && len(body) >= threshold && kcompress.Estimate(body[:min(len(body), 8<<10)]) >= 0.1 {
 		dst := make([]byte, recordHeaderSize+s2.MaxEncodedLen(len(body)))
 		c := s2.Encode(dst[recordHeaderSize:], body) // a prefix of dst[recordHeaderSize:]
 		if len(c) < len(body)-len(body)/8 {

@@ -25,7 +25,7 @@ func TestFileConfig(t *testing.T) {
 		fsync, onClose, compress, dual  bool
 	}
 	def := want{capacity: 1_000_000, txCap: 10_000, segment: 4 << 20, minSpace: 500 << 20, keepAlive: 3 * time.Second,
-		interval: 30 * time.Second, fsyncEvery: 5 * time.Second, fsync: true, onClose: true}
+		interval: 30 * time.Second, fsyncEvery: 5 * time.Second, fsync: true, onClose: true, compress: true}
 	cases := []struct {
 		name     string
 		keys     map[string]string
@@ -37,11 +37,11 @@ func TestFileConfig(t *testing.T) {
 		{"every key is read", map[string]string{
 			"capacity": "5000", "transactionCapacity": "500", "checkpointInterval": "60000", "maxFileSize": "8388608",
 			"minimumRequiredSpace": "104857600", "keep-alive": "1", "checkpointOnClose": "false",
-			"fsyncPerTransaction": "false", "fsyncInterval": "2", "compression": "s2", "useDualCheckpoints": "true",
+			"fsyncPerTransaction": "false", "fsyncInterval": "2", "compression": "none", "useDualCheckpoints": "true",
 			"backupCheckpointDir": "BACKUP"},
 			func(w *want) {
 				*w = want{capacity: 5000, txCap: 500, segment: 8 << 20, minSpace: 100 << 20, keepAlive: time.Second,
-					interval: time.Minute, fsyncEvery: 2 * time.Second, compress: true, dual: true}
+					interval: time.Minute, fsyncEvery: 2 * time.Second, dual: true}
 			}, nil, nil},
 		{"Flume's floors: checkpointInterval 1 s, minimumRequiredSpace 1 MiB", map[string]string{
 			"checkpointInterval": "10", "minimumRequiredSpace": "1000"},
