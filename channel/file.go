@@ -260,14 +260,9 @@ func (f *File) Close() error {
 	}
 	f.wg.Wait()
 	var errs []error
-	if f.opts.CheckpointOnClose {
-		if err := f.writeFinalCheckpoint(); err != nil {
+	if f.opts.CheckpointOnClose && f.backup != nil {
+		if err := f.writeBackup(); err != nil {
 			errs = append(errs, err)
-		}
-		if f.backup != nil {
-			if err := f.writeBackup(); err != nil {
-				errs = append(errs, err)
-			}
 		}
 	}
 	f.walMu.Lock()
@@ -282,27 +277,6 @@ func (f *File) Close() error {
 	f.release()
 	f.stopTime.Store(time.Now().UnixMilli())
 	return errors.Join(errs...)
-}
-
-// writeFinalCheckpoint records the synced ack state with where the log ends,
-// once the loops have stopped (nothing in flight), so that the next open
-// need not read the last record. The loops have exited: nothing else writes.
-func (f *File) writeFinalCheckpoint() error {
-	if f.wal == nil {
-		return nil
-	}
-	last := f.wal.LastIndex()
-	if last < f.wal.FirstIndex() {
-		last = 0 // an empty log: nothing to save
-	}
-	f.mu.Lock()
-	c := &checkpoint{ackState: f.synced.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli(), EndIndex: last}
-	c.Next = f.next
-	f.mu.Unlock()
-	if err := f.ckpt.write(c, true); err != nil {
-		return fmt.Errorf("final checkpoint: %w", err)
-	}
-	return nil
 }
 
 // beginClose marks the channel closed and stops the loops; it reports false

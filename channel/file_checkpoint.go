@@ -172,8 +172,8 @@ type checkpoint struct {
 	WrittenMs  int64    // unix ms, for inspection
 	// EndIndex, when not zero, is the log's last index when Next was the
 	// next sequence number to give out, with no commit in flight (written at
-	// open and at Close). A restart finding the log still ending there need
-	// not read the last record to know where the numbers end.
+	// open). A restart finding the log still ending there need not read the
+	// last record to know where the numbers end.
 	EndIndex uint64
 }
 
