@@ -229,6 +229,7 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 	if !s.ensureOpen(t) {
 		return Backoff, false
 	}
+	known := t.fp.n > 0
 	if t.fresh && !s.classify(t) {
 		return Backoff, false
 	}
@@ -240,6 +241,12 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 	size, ok := s.verify(t, now)
 	if !ok {
 		return Backoff, false
+	}
+	if !known && t.fp.n > 0 {
+		// Taken up empty, it now has first bytes: on a file system without
+		// creation times they are all a restart can know it by, should it be
+		// renamed out of the pattern before a full channel lets a batch through.
+		s.journal(t)
 	}
 	if t.rd.buf == nil && t.rd.readEnd() >= size && !flush {
 		return Backoff, false // nothing new: leave the buffer in the pool

@@ -122,6 +122,7 @@ func (s *Taildir) recheckCopy(t *tailFile) {
 	t.copyOf, t.pos = nil, 0
 	t.setHead(s.prefix(t.f))
 	t.reset()
+	s.journal(t) // a waiting copy was not journaled
 }
 
 func (s *Taildir) tailMatches(f *os.File, pos int64, tail []byte) bool {
@@ -145,13 +146,14 @@ func (s *Taildir) resolveCopies(orig *tailFile) {
 		size := fileSize(c.f)
 		if !orig.fp.matches(s.prefix(c.f)) || orig.pos <= size && !s.tailMatches(c.f, orig.pos, orig.tail) {
 			s.log.Info("file is not a copy after all; reading it from 0", slog.String("file", c.path))
-			continue
+		} else {
+			c.pos = min(orig.pos, size)
+			c.reset()
+			c.keepTail(c.pos)
+			s.log.Info("copy of a truncated or vanished file goes on where that one stopped",
+				slog.String("file", c.path), slog.String("original", orig.path), slog.Int64("pos", c.pos))
 		}
-		c.pos = min(orig.pos, size)
-		c.reset()
-		c.keepTail(c.pos)
-		s.log.Info("copy of a truncated or vanished file goes on where that one stopped",
-			slog.String("file", c.path), slog.String("original", orig.path), slog.Int64("pos", c.pos))
+		s.journal(c) // a waiting copy was not journaled
 	}
 }
 
@@ -180,6 +182,7 @@ func (s *Taildir) classify(t *tailFile) bool {
 		t.setHead(prefix)
 		t.reset()
 		t.keepTail(t.pos)
+		s.journal(t)
 		return true
 	}
 	if live := s.copyOfLive(t); live != nil {

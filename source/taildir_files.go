@@ -241,11 +241,20 @@ func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile 
 	if t.copyOf == nil {
 		// Record it now, not at its first batch: if it is renamed out of the
 		// pattern while flumed is down, a restart must still know to finish it.
-		if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
-			s.log.Error("cannot record a position", slog.Any("err", err))
-		}
+		s.journal(t)
 	}
 	return t
+}
+
+// journal records t's position and identity at once. A restart finds a file
+// renamed out of the pattern while flumed was down only through what the
+// journal says of it, so a file is journaled when it is taken up, when it
+// first has bytes to fingerprint, and when its position is set other than by
+// a batch (a copy going on where its original stopped).
+func (s *Taildir) journal(t *tailFile) {
+	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
+		s.log.Error("cannot record a position", slog.Any("err", err))
+	}
 }
 
 func (s *Taildir) track(t *tailFile) {
@@ -274,9 +283,7 @@ func (s *Taildir) restartTruncated(t *tailFile, size int64, now time.Time) {
 	t.setHead(s.prefix(t.f))
 	t.reset()
 	t.active = now
-	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
-		s.log.Error("cannot record a position", slog.Any("err", err))
-	}
+	s.journal(t)
 }
 
 // ensureOpen reopens a file closed while idle when it has grown. It reports

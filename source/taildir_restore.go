@@ -93,6 +93,11 @@ func (s *Taildir) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *
 			slog.String("file", c.path), slog.Int64("savedPos", e.Pos), slog.Int64("size", size))
 		s.loseEntry(e, now)
 		t.pos, t.tail = 0, nil
+	case gone:
+		// The journal keeps the name under which the file matched the
+		// pattern: the rename may have happened while flumed ran, too.
+		s.log.Info("file left the pattern; found by its inode under a new name, reading it to its end",
+			slog.String("from", e.File), slog.String("to", c.path), slog.Int64("pos", e.Pos))
 	case e.File != c.path:
 		s.log.Info("file was renamed while flumed was stopped; keeping its position",
 			slog.String("from", e.File), slog.String("to", c.path), slog.Int64("pos", e.Pos))
