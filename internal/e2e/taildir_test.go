@@ -12,18 +12,27 @@ package e2e
 // and the duplicates are at most one batch per kill at each end of the
 // channel: the source's batch committed to the channel whose position was not
 // yet synced, and the sink's batch written but whose take was not committed.
-// (The application never rotates twice while the agent is down: a file made
-// and renamed away before any agent saw it cannot be read by anyone.)
+//
+// A file that leaves the pattern before any agent has taken it up cannot be
+// read by anyone: nothing says it was ever app.log. So app.log is renamed
+// only once the agent's position journal names its inode with an identity a
+// restart can check (a fingerprint or a creation time): the application's
+// own rotations wait for that, none happens while the agent is down, and the
+// test waits for it before a kill after which it rotates. "The agent is up"
+// is not enough: a rotation lands unseen until the agent's next directory
+// scan, and a kill in between followed by a rotation while down (or a second
+// rotation while the agent lags) renames a file nobody saw.
 
 import (
 	"context"
+	"encoding/json"
 	"fmt"
 	"math/rand/v2"
 	"os"
 	"path/filepath"
 	"strings"
 	"sync"
-	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -31,13 +40,16 @@ import (
 // rotatingLog is the application: numbered lines (EventBody, from 1),
 // rotation by rename.
 type rotatingLog struct {
-	dir string
+	dir     string
+	journal string // the agent's position journal
 
 	mu   sync.Mutex
 	f    *os.File
 	seq  int
 	gen  int
 	late *os.File // the renamed file, still written until the next tick
+	held bool     // the test is killing the agent: no rotation of the application's own
+	seen map[uint64]bool
 }
 
 func (r *rotatingLog) path() string { return filepath.Join(r.dir, "app.log") }
@@ -74,6 +86,10 @@ func (r *rotatingLog) write(n int) error {
 func (r *rotatingLog) rotate(late bool) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
+	return r.rotateLocked(late)
+}
+
+func (r *rotatingLog) rotateLocked(late bool) error {
 	r.gen++
 	if err := os.Rename(r.path(), fmt.Sprintf("%s.%d", r.path(), r.gen)); err != nil {
 		return err
@@ -84,6 +100,67 @@ func (r *rotatingLog) rotate(late bool) error {
 		r.f.Close()
 	}
 	return r.open()
+}
+
+// rotateIfTaken is the application's own rotation: it happens only when
+// the test does not hold rotations and an agent has taken up app.log. The
+// check and the rename are one step under the lock, so a rotation cannot
+// slip in after the test decided to kill.
+func (r *rotatingLog) rotateIfTaken(late bool) (bool, error) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.held || !r.takenLocked() {
+		return false, nil
+	}
+	return true, r.rotateLocked(late)
+}
+
+// hold stops (or allows again) the application's own rotations; a rotation
+// in progress has finished when it returns.
+func (r *rotatingLog) hold(on bool) {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.held = on
+}
+
+// taken reports whether an agent has taken up the current app.log.
+func (r *rotatingLog) taken() bool {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.takenLocked()
+}
+
+// takenLocked reads the agent's position journal (one "crc json" line per
+// record, flumed's documented format) for the inode of the current app.log
+// with a fingerprint or a creation time: what a restart finds a renamed file
+// by. Files are never deleted here, so an inode seen once stays ours.
+func (r *rotatingLog) takenLocked() bool {
+	var st syscall.Stat_t
+	if err := syscall.Fstat(int(r.f.Fd()), &st); err != nil {
+		return false
+	}
+	if r.seen[st.Ino] {
+		return true
+	}
+	data, err := os.ReadFile(r.journal)
+	if err != nil {
+		return false
+	}
+	if r.seen == nil {
+		r.seen = make(map[uint64]bool)
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		_, body, ok := strings.Cut(line, " ")
+		var rec struct {
+			Inode uint64 `json:"inode"`
+			FPN   int    `json:"fpn"`
+			Birth int64  `json:"birth"`
+		}
+		if ok && json.Unmarshal([]byte(body), &rec) == nil && rec.Inode != 0 && (rec.FPN > 0 || rec.Birth != 0) {
+			r.seen[rec.Inode] = true
+		}
+	}
+	return r.seen[st.Ino]
 }
 
 func (r *rotatingLog) written() int {
@@ -137,7 +214,7 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 		"a1.sinks.k1.sink.rollInterval = 0",
 		fmt.Sprintf("a1.sinks.k1.sink.batchSize = %d", sinkBatch),
 	)
-	app := &rotatingLog{dir: logs}
+	app := &rotatingLog{dir: logs, journal: c.path("taildir_position.json.journal")}
 	if err := app.open(); err != nil {
 		t.Fatal(err)
 	}
@@ -150,13 +227,14 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 	var wg sync.WaitGroup
 	r := &RollReader{Dir: c.path("out"), Collector: "out", Ledger: l, Parse: ParseEvent}
 	wg.Go(func() { _ = r.Run(ctx, 50*time.Millisecond) })
-	// The application: 25 lines every 2 ms, a rotation every 150 ticks.
-	var down atomic.Bool
+	// The application: 25 lines every 2 ms, a rotation every 150 ticks (put
+	// off while the test holds rotations or no agent has taken up app.log).
 	writerDone := make(chan error, 1)
 	writerCtx, stopWriter := context.WithCancel(ctx)
 	wg.Go(func() {
 		tick := time.NewTicker(2 * time.Millisecond)
 		defer tick.Stop()
+		due, late := false, false
 		for i := 1; ; i++ {
 			select {
 			case <-writerCtx.Done():
@@ -168,14 +246,16 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 				writerDone <- err
 				return
 			}
-			// No rotation of its own while the agent is down: a file created
-			// and renamed out of the pattern before any agent saw it cannot
-			// be read by anyone (the test rotates once per downtime itself).
-			if i%150 == 0 && !down.Load() {
-				if err := app.rotate(i%300 == 0); err != nil {
+			if i%150 == 0 {
+				due, late = true, i%300 == 0
+			}
+			if due {
+				done, err := app.rotateIfTaken(late)
+				if err != nil {
 					writerDone <- err
 					return
 				}
+				due = due && !done
 			}
 		}
 	})
@@ -184,10 +264,16 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	for k := 1; k <= kills; k++ {
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
-		down.Store(true)
+		app.hold(true)
+		rotateWhileDown := k%2 == 0
+		if rotateWhileDown {
+			// Only a file an agent has taken up can be finished after it left
+			// the pattern.
+			taildirWaitFor(t, 30*time.Second, "the agent to take up app.log", app.taken)
+		}
 		c.kill(agent)
 		t.Logf("kill %d: %d lines written, %d in the output", k, app.written(), l.Total("out"))
-		if k%2 == 0 {
+		if rotateWhileDown {
 			// Rotate while the agent is down: the renamed file leaves the
 			// pattern before the agent has finished it.
 			if err := app.rotate(k%4 == 0); err != nil {
@@ -196,7 +282,7 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 		}
 		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
 		c.start(agent)
-		down.Store(false)
+		app.hold(false)
 	}
 	time.Sleep(300 * time.Millisecond)
 	stopWriter()
@@ -225,4 +311,16 @@ func taildirCtx(t *testing.T, d time.Duration) context.Context {
 	ctx, cancel := context.WithTimeout(context.Background(), d)
 	t.Cleanup(cancel)
 	return ctx
+}
+
+// taildirWaitFor polls cond every 5 ms until it holds, or fails the test after d.
+func taildirWaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
+	t.Helper()
+	deadline := time.Now().Add(d)
+	for !cond() {
+		if time.Now().After(deadline) {
+			t.Fatalf("timed out after %s waiting for %s", d, what)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
 }
