@@ -255,7 +255,7 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 					writerDone <- err
 					return
 				}
-				due = due && !done
+				due = !done
 			}
 		}
 	})
