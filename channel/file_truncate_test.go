@@ -6,6 +6,8 @@ package channel_test
 
 import (
 	"crypto/rand"
+	"errors"
+	"io/fs"
 	"os"
 	"path/filepath"
 	"slices"
@@ -27,6 +29,9 @@ func segmentBytes(t *testing.T, dir string) (n int, bytes int64) {
 			continue
 		}
 		info, err := e.Info()
+		if errors.Is(err, fs.ErrNotExist) {
+			continue // released by the reclaim goroutine between ReadDir and Lstat
+		}
 		if err != nil {
 			t.Fatal(err)
 		}
