@@ -222,21 +222,7 @@ func fileFactory(_ string, c *config.Context) (Spec, error) {
 	} else if c.Has("backupCheckpointDir") {
 		c.Warnf("backupCheckpointDir", "ignored: useDualCheckpoints is not true")
 	}
-	if v := c.Int("capacity", o.Capacity); v > 0 {
-		o.Capacity = v
-	} else {
-		c.Errorf("capacity", "must be a positive number of events, not %d", v)
-	}
-	if v := c.Int("transactionCapacity", o.TransactionCapacity); v > 0 {
-		o.TransactionCapacity = v
-	} else {
-		c.Errorf("transactionCapacity", "must be a positive number of events, not %d", v)
-	}
-	if o.TransactionCapacity > o.Capacity {
-		c.Errorf("transactionCapacity", "%d is more than capacity %d (a transaction must fit in the channel)",
-			o.TransactionCapacity, o.Capacity)
-		o.TransactionCapacity = o.Capacity
-	}
+	o.Capacity, o.TransactionCapacity = readCapacities(c, o.Capacity, o.TransactionCapacity)
 	if v := c.Duration("checkpointInterval", o.CheckpointInterval, time.Millisecond); v > 0 {
 		o.CheckpointInterval = max(v, time.Second) // Flume's Log clamps it to at least 1000 ms
 	} else {

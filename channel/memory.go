@@ -571,21 +571,7 @@ func (s memorySpec) Open(name string, log *slog.Logger) (Channel, error) {
 func memoryFactory(_ string, c *config.Context) (Spec, error) {
 	o := DefaultMemoryOptions()
 	def := o
-	if v := c.Int("capacity", o.Capacity); v > 0 {
-		o.Capacity = v
-	} else {
-		c.Errorf("capacity", "must be a positive number of events, not %d", v)
-	}
-	if v := c.Int("transactionCapacity", o.TransactionCapacity); v > 0 {
-		o.TransactionCapacity = v
-	} else {
-		c.Errorf("transactionCapacity", "must be a positive number of events, not %d", v)
-	}
-	if o.TransactionCapacity > o.Capacity {
-		c.Errorf("transactionCapacity", "%d is more than capacity %d (a transaction must fit in the channel)",
-			o.TransactionCapacity, o.Capacity)
-		o.TransactionCapacity = o.Capacity
-	}
+	o.Capacity, o.TransactionCapacity = readCapacities(c, o.Capacity, o.TransactionCapacity)
 	if v := c.Duration("keep-alive", o.KeepAlive, time.Second); v >= 0 {
 		o.KeepAlive = v
 	} else {

@@ -52,3 +52,26 @@ func Types() []string {
 	sort.Strings(out) // map order would make messages differ from run to run
 	return out
 }
+
+// readCapacities reads Flume's capacity and transactionCapacity keys, shared
+// by every channel type: both must be positive and a transaction must fit in
+// the channel. Problems are recorded in c and the defaults (or the capacity,
+// for an oversized transactionCapacity) are kept.
+func readCapacities(c *config.Context, capacity, txCap int) (int, int) {
+	if v := c.Int("capacity", capacity); v > 0 {
+		capacity = v
+	} else {
+		c.Errorf("capacity", "must be a positive number of events, not %d", v)
+	}
+	if v := c.Int("transactionCapacity", txCap); v > 0 {
+		txCap = v
+	} else {
+		c.Errorf("transactionCapacity", "must be a positive number of events, not %d", v)
+	}
+	if txCap > capacity {
+		c.Errorf("transactionCapacity", "%d is more than capacity %d (a transaction must fit in the channel)",
+			txCap, capacity)
+		txCap = capacity
+	}
+	return capacity, txCap
+}
