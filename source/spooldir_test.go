@@ -85,11 +85,7 @@ func TestSpoolDirConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
 			_, err := newSpoolDirSource("r1", c, (&tdLog{}).logger())
-			c.Finish()
-			var msgs []string
-			for _, p := range c.Problems().Errors() {
-				msgs = append(msgs, p.String())
-			}
+			msgs := problems(c)
 			all := strings.Join(msgs, "\n")
 			if tc.want == "" {
 				if err != nil || len(msgs) > 0 {
@@ -119,7 +115,7 @@ func TestSpoolDir(t *testing.T) {
 		if evs[0].Headers["file"] != a || evs[0].Headers["basename"] != "a.log" || evs[199].Headers["file"] != b {
 			t.Errorf("headers: %v ... %v", evs[0].Headers, evs[199].Headers)
 		}
-		tdWait(t, "both completed", func() bool { return tdExists(a+".COMPLETED") && tdExists(b+".COMPLETED") })
+		waitFor(t, "both completed", func() bool { return tdExists(a+".COMPLETED") && tdExists(b+".COMPLETED") })
 		if tdExists(a) || tdExists(b) || !tdExists(filepath.Join(dir, ".hidden")) {
 			t.Errorf("files left: %v %v; hidden file touched", tdExists(a), tdExists(b))
 		}
@@ -143,7 +139,7 @@ func TestSpoolDir(t *testing.T) {
 		p := &tdProcessor{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 50)
-		tdWait(t, "removal", func() bool { return !tdExists(a) })
+		waitFor(t, "removal", func() bool { return !tdExists(a) })
 		if tdExists(a + ".COMPLETED") {
 			t.Error("deleted file was also renamed")
 		}
@@ -201,7 +197,7 @@ func TestSpoolDir(t *testing.T) {
 		src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
 		p := &tdProcessor{}
 		tdRun(t, src, p)
-		tdWait(t, "completion", func() bool { return tdExists(filepath.Join(dir, "a.log.COMPLETED")) })
+		waitFor(t, "completion", func() bool { return tdExists(filepath.Join(dir, "a.log.COMPLETED")) })
 		all = append(all, p.bodies()...)
 		tdExactlyOnce(t, all, 1000)
 	})
@@ -224,7 +220,7 @@ func TestSpoolDir(t *testing.T) {
 		f, _ := os.OpenFile(a, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString("appended later\n")
 		f.Close()
-		tdWait(t, "b completed", func() bool { return tdExists(filepath.Join(dir, "b.log.COMPLETED")) })
+		waitFor(t, "b completed", func() bool { return tdExists(filepath.Join(dir, "b.log.COMPLETED")) })
 		if tdExists(a + ".COMPLETED") {
 			t.Fatal("the changed file was completed")
 		}
@@ -247,7 +243,7 @@ func TestSpoolDir(t *testing.T) {
 		src, _ := tdSpool(t, dir, nil)
 		p := &tdProcessor{}
 		stop := tdRun(t, src, p)
-		tdWait(t, "the good line", func() bool { return p.count() == 1 })
+		waitFor(t, "the good line", func() bool { return p.count() == 1 })
 		time.Sleep(30 * time.Millisecond)
 		stop()
 		src2, _ := tdSpool(t, dir, nil)
@@ -263,7 +259,7 @@ func TestSpoolDir(t *testing.T) {
 		src3, _ := tdSpool(t, dir, nil)
 		p3 := &tdProcessor{}
 		tdRun(t, src3, p3)
-		tdWait(t, "the replaced file", func() bool { return p3.count() == 1 })
+		waitFor(t, "the replaced file", func() bool { return p3.count() == 1 })
 	})
 
 	t.Run("decodeErrorPolicy decides what a malformed byte does", func(t *testing.T) {
@@ -341,7 +337,7 @@ func TestSpoolDir(t *testing.T) {
 		src, lg := tdSpool(t, dir, nil)
 		p := &tdProcessor{}
 		stop := tdRun(t, src, p)
-		tdWait(t, "completion", func() bool { return tdExists(a + ".1.COMPLETED") })
+		waitFor(t, "completion", func() bool { return tdExists(a + ".1.COMPLETED") })
 		stop()
 		if !strings.Contains(lg.String(), "file name was reused") {
 			t.Errorf("not logged:\n%s", lg)
@@ -351,7 +347,7 @@ func TestSpoolDir(t *testing.T) {
 		os.Rename(a+".1.COMPLETED", a+".COMPLETED")
 		src2, _ := tdSpool(t, dir, nil)
 		tdRun(t, src2, &tdProcessor{})
-		tdWait(t, "removal", func() bool { return !tdExists(a) })
+		waitFor(t, "removal", func() bool { return !tdExists(a) })
 		if tdExists(a + ".1.COMPLETED") {
 			t.Error("identical file completed under a new name")
 		}

@@ -159,18 +159,6 @@ func tdRun(t *testing.T, src Pollable, p Processor) (stop func()) {
 	return stop
 }
 
-// tdWait polls cond for up to 20 s.
-func tdWait(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
 // tdWriter is an application appending numbered lines of lineLen bytes
 // (newline included) to dir/name, with the
 // rotations logrotate and applications do. Every line is "seq=N gen=G name
@@ -325,6 +313,6 @@ func tdHead(xs []int) []int { return xs[:min(len(xs), 10)] }
 // longer (several rescans) so a late duplicate would show.
 func tdSettle(t *testing.T, p *tdProcessor, n int) {
 	t.Helper()
-	tdWait(t, fmt.Sprintf("%d lines", n), func() bool { return p.count() >= n })
+	waitFor(t, fmt.Sprintf("%d lines", n), func() bool { return p.count() >= n })
 	time.Sleep(150 * time.Millisecond)
 }

@@ -81,9 +81,9 @@ func TestTaildirRestartAfterRotation(t *testing.T) {
 			p := &tdProcessor{refuse: func(int) bool { return true }}
 			tdRun(t, src, p)
 			ino := tdInode(t, w.path())
-			tdWait(t, "the source to take up app.log", func() bool { return tdJournaled(t, dir, ino) })
+			waitFor(t, "the source to take up app.log", func() bool { return tdJournaled(t, dir, ino) })
 			w.write(10)
-			tdWait(t, "a refused batch", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.calls > 0 })
+			waitFor(t, "a refused batch", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.calls > 0 })
 			src.abandon() // crash
 			if !birth {
 				tdForgetBirths(t, dir)

@@ -49,7 +49,7 @@ func (r tdRotation) run(t *testing.T, p *tdProcessor) *tdLog {
 		}
 		if r.seen {
 			gen := w.gen
-			tdWait(t, fmt.Sprintf("a line of file %d", gen), func() bool { return tdSawGen(t, p, gen) })
+			waitFor(t, fmt.Sprintf("a line of file %d", gen), func() bool { return tdSawGen(t, p, gen) })
 		}
 		w.rotate(func() { r.rotate(w) })
 	}
@@ -104,7 +104,7 @@ func TestTaildirRotation(t *testing.T) {
 		lg := tdRotation{pattern: `app\.log`, rotate: func(w *tdWriter) {
 			// Without the copy in the pattern, only lines read before the
 			// truncation can be delivered: wait until the source caught up.
-			tdWait(t, "the source to catch up", func() bool { return p.count() == w.seq })
+			waitFor(t, "the source to catch up", func() bool { return p.count() == w.seq })
 			w.copyTo(w.path() + ".1")
 			os.Truncate(w.path(), 0)
 			w.gen++ // what follows is a new file's content

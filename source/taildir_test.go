@@ -45,11 +45,7 @@ func TestTaildirConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
 			_, err := newTaildirSource("r1", c, (&tdLog{}).logger())
-			c.Finish()
-			var msgs []string
-			for _, p := range c.Problems().Errors() {
-				msgs = append(msgs, p.String())
-			}
+			msgs := problems(c)
 			all := strings.Join(msgs, "\n")
 			if tc.want == "" {
 				if err != nil || len(msgs) > 0 {
@@ -75,7 +71,7 @@ func TestTaildirLines(t *testing.T) {
 		})
 		p := &tdProcessor{}
 		tdRun(t, src, p)
-		tdWait(t, "3 lines", func() bool { return p.count() == 3 })
+		waitFor(t, "3 lines", func() bool { return p.count() == 3 })
 		wantOff := []string{"0", "5", "9"}
 		for i, e := range p.all() {
 			if want := []string{"one", "two", "three"}[i]; string(e.Body) != want {
@@ -94,7 +90,7 @@ func TestTaildirLines(t *testing.T) {
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log"})
 		p := &tdProcessor{}
 		tdRun(t, src, p)
-		tdWait(t, "first line", func() bool { return p.count() == 1 })
+		waitFor(t, "first line", func() bool { return p.count() == 1 })
 		time.Sleep(100 * time.Millisecond)
 		if got := p.bodies(); len(got) != 1 {
 			t.Fatalf("partial line delivered early: %q", got)
@@ -102,7 +98,7 @@ func TestTaildirLines(t *testing.T) {
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString("ial\n")
 		f.Close()
-		tdWait(t, "completed line", func() bool { return p.count() == 2 })
+		waitFor(t, "completed line", func() bool { return p.count() == 2 })
 		if got := p.bodies(); got[1] != "partial" {
 			t.Fatalf("got %q", got)
 		}
@@ -115,12 +111,12 @@ func TestTaildirLines(t *testing.T) {
 		src, lg := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "idleTimeout": "50"})
 		p := &tdProcessor{}
 		tdRun(t, src, p)
-		tdWait(t, "idle flush", func() bool { return p.count() == 2 })
-		tdWait(t, "file closed", func() bool { return strings.Contains(lg.String(), "closed idle file") })
+		waitFor(t, "idle flush", func() bool { return p.count() == 2 })
+		waitFor(t, "file closed", func() bool { return strings.Contains(lg.String(), "closed idle file") })
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString("more\n")
 		f.Close()
-		tdWait(t, "line after reopening", func() bool { return p.count() == 3 })
+		waitFor(t, "line after reopening", func() bool { return p.count() == 3 })
 		if got := p.bodies(); strings.Join(got, "|") != "a|no newline|more" {
 			t.Fatalf("got %q", got)
 		}
@@ -215,7 +211,7 @@ func TestTaildirLongLines(t *testing.T) {
 			"byteOffsetHeader": "true"})
 		p := &tdProcessor{}
 		tdRun(t, src, p)
-		tdWait(t, "pieces", func() bool { return p.count() == 8 })
+		waitFor(t, "pieces", func() bool { return p.count() == 8 })
 		want := "aaaaaaaaaa|aaaaaaaaaa|aaaaa|bbbbbbbbbb|cccccccccc|cccccccccc|ccc|end"
 		if got := strings.Join(p.bodies(), "|"); got != want {
 			t.Fatalf("got  %s\nwant %s", got, want)
@@ -235,11 +231,11 @@ func TestTaildirLongLines(t *testing.T) {
 			"lineOverflow": "truncate"})
 		p := &tdProcessor{}
 		tdRun(t, src, p)
-		tdWait(t, "two lines", func() bool { return p.count() == 2 })
+		waitFor(t, "two lines", func() bool { return p.count() == 2 })
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString(strings.Repeat("c", 100) + "\nend\n")
 		f.Close()
-		tdWait(t, "four lines", func() bool { return p.count() == 4 })
+		waitFor(t, "four lines", func() bool { return p.count() == 4 })
 		if got := strings.Join(p.bodies(), "|"); got != "aaaaaaaaaa|bbbbbbbbbb|cccccccccc|end" {
 			t.Fatalf("got %s", got)
 		}
