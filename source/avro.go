@@ -31,8 +31,15 @@ import (
 // max-connections (1024), max-frame-bytes (64 MiB), max-batch-events
 // (100000), max-headers-per-event (1024), max-header-bytes (65536),
 // max-body-bytes (64 MiB), max-inflight-bytes (512 MiB, frame bytes held by
-// all connections together), read-timeout (30000 ms for a started frame to
-// arrive) and idle-timeout (3600000 ms; 0 never closes idle connections).
+// all connections together), max-calls-per-connection (8), read-timeout
+// (30000 ms for a started frame to arrive) and idle-timeout (3600000 ms; 0
+// never closes idle connections).
+//
+// A client that pipelines calls on one connection (flumed's avro sink with
+// pipeline-depth > 1) has up to max-calls-per-connection of them put at
+// once, so a file channel commits them in one fsync; each is answered as its
+// put commits. Batches of one connection may then reach the channel in
+// another order than they were sent; events within a batch keep theirs.
 // A connection that breaks the protocol or a bound is closed, logged
 // (rate-limited) and counted in EventReadFail; the others carry on.
 type Avro struct {
@@ -76,19 +83,21 @@ func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, er
 		MaxBodyBytes:   c.Int("max-body-bytes", 64<<20),
 	}
 	o := avrorpc.ServerOptions{
-		Limits:         lim,
-		Deflate:        c.OneOf("compression-type", "none", "none", "deflate") == "deflate",
-		MaxConnections: c.Int("max-connections", avrorpc.DefaultMaxConnections),
-		MaxMemory:      c.Int64("max-inflight-bytes", avrorpc.DefaultMaxMemory),
-		ReadTimeout:    c.Duration("read-timeout", avrorpc.DefaultReadTimeout, time.Millisecond),
-		IdleTimeout:    c.Duration("idle-timeout", time.Hour, time.Millisecond),
-		Log:            log,
+		Limits:                lim,
+		Deflate:               c.OneOf("compression-type", "none", "none", "deflate") == "deflate",
+		MaxConnections:        c.Int("max-connections", avrorpc.DefaultMaxConnections),
+		MaxCallsPerConnection: c.Int("max-calls-per-connection", avrorpc.DefaultMaxCallsPerConnection),
+		MaxMemory:             c.Int64("max-inflight-bytes", avrorpc.DefaultMaxMemory),
+		ReadTimeout:           c.Duration("read-timeout", avrorpc.DefaultReadTimeout, time.Millisecond),
+		IdleTimeout:           c.Duration("idle-timeout", time.Hour, time.Millisecond),
+		Log:                   log,
 	}
 	for key, v := range map[string]int64{
 		"max-frame-bytes": int64(lim.MaxFrameBytes), "max-batch-events": int64(lim.MaxBatchEvents),
 		"max-headers-per-event": int64(lim.MaxHeaders), "max-header-bytes": int64(lim.MaxHeaderBytes),
 		"max-body-bytes": int64(lim.MaxBodyBytes), "max-connections": int64(o.MaxConnections),
 		"max-inflight-bytes": o.MaxMemory, "read-timeout": int64(o.ReadTimeout),
+		"max-calls-per-connection": int64(o.MaxCallsPerConnection),
 	} {
 		if v < 1 {
 			c.Errorf(key, "must be positive")

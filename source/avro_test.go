@@ -6,14 +6,18 @@ package source
 // recorded Java transcripts put exactly their events into a real memory
 // channel. Flume's counters are kept. Bad input closes only its connection
 // and is counted; configuration problems are reported with their keys.
+// Calls a client pipelines on one connection are put concurrently, up to
+// max-calls-per-connection, so the channel can commit them together.
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -156,6 +160,71 @@ func TestTheClientIsAnsweredOnlyAfterTheProcessorReturns(t *testing.T) {
 	}
 }
 
+// barrier lets calls through only once want of them are inside Process at
+// the same time, and fails them if that does not happen in time.
+type barrier struct {
+	want    int
+	mu      sync.Mutex
+	inside  int
+	maxSeen int
+	full    chan struct{}
+}
+
+func (b *barrier) Process([]channel.Event) error {
+	b.mu.Lock()
+	b.inside++
+	b.maxSeen = max(b.maxSeen, b.inside)
+	full := b.full
+	if b.inside == b.want {
+		close(full)
+	}
+	b.mu.Unlock()
+	defer func() {
+		b.mu.Lock()
+		b.inside--
+		b.mu.Unlock()
+	}()
+	select {
+	case <-full:
+		return nil
+	case <-time.After(5 * time.Second):
+		return errors.New("the other calls never came in")
+	}
+}
+
+func TestCallsPipelinedOnOneConnectionArePutConcurrently(t *testing.T) {
+	b := &barrier{want: 3, full: make(chan struct{})}
+	_, addr := startAvro(t, map[string]string{"max-calls-per-connection": "3"}, b)
+	c, err := avrorpc.Dial(context.Background(), addr, avrorpc.ClientOptions{RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	// The first call carries the handshake and goes alone: let it through.
+	b.mu.Lock()
+	b.want = 1
+	b.mu.Unlock()
+	if err := c.AppendBatch(context.Background(), avroEvents(0, 1)); err != nil {
+		t.Fatal(err)
+	}
+	b.mu.Lock()
+	b.want, b.full = 3, make(chan struct{})
+	b.mu.Unlock()
+	var ps []*avrorpc.Pending
+	for i := 1; i <= 3; i++ {
+		p, err := c.Send(context.Background(), avroEvents(i, i+1))
+		if err != nil {
+			t.Fatal(err)
+		}
+		ps = append(ps, p)
+	}
+	for i, p := range ps {
+		if err := p.Wait(context.Background()); err != nil {
+			t.Fatalf("call %d: %v (at most %d put at once)", i+1, err, b.maxSeen)
+		}
+	}
+}
+
 func TestARefusedBatchIsAnsweredFailedAndLeavesNothingInTheChannel(t *testing.T) {
 	mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 5, TransactionCapacity: 5})
 	t.Cleanup(func() { mem.Close() })
@@ -258,6 +327,7 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 		{"ipFilter without rules", map[string]string{"ipFilter": "true"}, "ipFilterRules: required key is missing"},
 		{"a malformed rule", map[string]string{"ipFilter": "true", "ipFilterRules": "permit:ip:*"}, "neither allow nor deny"},
 		{"a bad port", map[string]string{"port": "70000"}, "not a TCP port"},
+		{"no calls per connection", map[string]string{"max-calls-per-connection": "0"}, "max-calls-per-connection: must be positive"},
 		{"a frame bigger than the memory budget", map[string]string{"max-frame-bytes": "1000", "max-inflight-bytes": "10"}, "at least max-frame-bytes"},
 		{"ssl without a certificate", map[string]string{"ssl": "true"}, "neither keystore nor ssl-cert"},
 	}

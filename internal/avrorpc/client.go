@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"sync"
 	"time"
 )
 
@@ -14,12 +15,15 @@ import (
 const (
 	DefaultConnectTimeout = 20 * time.Second
 	DefaultRequestTimeout = 20 * time.Second
-	defaultStaleAfter     = time.Second
 )
 
-// ErrIdleClosed means the server closed the connection while it was idle:
-// nothing of the call was sent, so it is safe to reconnect and send it again.
+// ErrIdleClosed means the server closed the connection while no call was
+// outstanding: nothing of the next call was sent, so it is safe to reconnect
+// and send it again.
 var ErrIdleClosed = errors.New("connection closed by the server while idle")
+
+// errClientClosed fails the calls outstanding when Close is called.
+var errClientClosed = errors.New("client closed")
 
 // replyLimits bound what a server may make a client hold: replies are a few
 // dozen bytes, or the protocol text after a NONE handshake.
@@ -33,11 +37,11 @@ type ClientOptions struct {
 	// ConnectTimeout bounds the TCP connect, the TLS handshake and handing a
 	// request to the socket (Flume's connect-timeout). Zero means 20 s.
 	ConnectTimeout time.Duration
-	// RequestTimeout bounds the wait for a reply (Flume's request-timeout).
-	// Zero means 20 s.
+	// RequestTimeout bounds the wait for each call's reply, counted from
+	// when the call was sent (Flume's request-timeout). Zero means 20 s.
 	RequestTimeout time.Duration
-	// StaleAfter is how long a connection may sit idle before a call first
-	// checks that the server has not closed it. Zero means 1 s.
+	// StaleAfter is no longer used: the client reads replies as they come,
+	// so it notices a server's close at once. Kept so callers still compile.
 	StaleAfter time.Duration
 }
 
@@ -48,29 +52,81 @@ func (o ClientOptions) withDefaults() ClientOptions {
 	if o.RequestTimeout <= 0 {
 		o.RequestTimeout = DefaultRequestTimeout
 	}
-	if o.StaleAfter <= 0 {
-		o.StaleAfter = defaultStaleAfter
-	}
 	return o
 }
 
 // Client is one connection to an AvroSourceProtocol server, speaking as
 // Flume's NettyAvroRpcClient does: the same handshake bytes (so a Java server
-// answers BOTH at once), then one call at a time. It is not safe for
-// concurrent use. After any error but a *StatusError the client is broken and
-// every call fails: close it and dial again.
+// answers BOTH at once), then calls that may be pipelined. The first call of
+// a connection carries the handshake and is made alone; after it, Send puts
+// a call on the wire without waiting for earlier replies, and a goroutine
+// reads replies as they come and hands each to its call by serial, in
+// whatever order the server answers (as Avro's NettyTransceiver does).
+//
+// Send, Wait and the synchronous Append and AppendBatch are safe for
+// concurrent use. After any error but a *StatusError the client is broken:
+// every outstanding call fails with that error, later calls fail at once,
+// and the caller closes it and dials again.
 type Client struct {
-	raw        net.Conn // deadlines and the idle probe go here
-	conn       net.Conn // frames go here (raw, or zlib and/or TLS over raw)
-	fr         frameReader
-	o          ClientOptions
-	serial     int32
-	handshaken bool
-	serverHash Hash // our guess of the server's hash, then what it told us
-	broken     error
-	lastUsed   time.Time
-	params     []byte // scratch: encoded parameters
-	frame      []byte // scratch: the request frame
+	raw  net.Conn // deadlines go here
+	conn net.Conn // frames go here (raw, or zlib and/or TLS over raw)
+	fr   frameReader
+	o    ClientOptions
+
+	// wmu serialises requests: the handshake round trip, numbering a call
+	// and writing its frame. Close takes it too.
+	wmu        sync.Mutex
+	handshaken bool   // under wmu
+	serverHash Hash   // our guess of the server's hash, then what it told us; under wmu
+	params     []byte // scratch under wmu: encoded parameters
+	frame      []byte // scratch under wmu: the request frame
+
+	mu      sync.Mutex
+	serial  int32
+	pending map[int32]*Pending // calls sent and not answered
+	broken  error
+	closed  bool
+	reader  chan struct{} // closed when the reply reader exits; nil until it starts
+}
+
+// Pending is a call that was sent and whose reply may not have come yet.
+type Pending struct {
+	message  string
+	deadline time.Time     // when its reply is due
+	done     chan struct{} // closed once err is set
+	err      error
+	c        *Client
+}
+
+// Done is closed once the call's outcome is known; Wait then returns at once.
+func (p *Pending) Done() <-chan struct{} { return p.done }
+
+// Wait returns the call's outcome: nil when the server answered OK, a
+// *StatusError for FAILED or UNKNOWN (the connection stays usable), anything
+// else when the call or the connection failed (the client is then broken).
+// The client's RequestTimeout bounds the wait; ctx may end it sooner, which
+// breaks the client, since the call's outcome is then unknown.
+func (p *Pending) Wait(ctx context.Context) error {
+	select {
+	case <-p.done:
+		return p.err
+	default:
+	}
+	select {
+	case <-p.done:
+		return p.err
+	case <-ctx.Done():
+		p.c.fail(fmt.Errorf("await %s reply: %w", p.message, ctx.Err()))
+		<-p.done // fail completed it, unless the reply won the race
+		return p.err
+	}
+}
+
+// complete records the outcome. The caller holds c.mu and has removed p from
+// c.pending (or never added it), so it runs once.
+func (p *Pending) complete(err error) {
+	p.err = err
+	close(p.done)
 }
 
 // Dial connects to addr (host:port), resolving the host name anew, and
@@ -110,123 +166,298 @@ func NewClient(raw net.Conn, o ClientOptions) *Client {
 		fr:         frameReader{r: bufio.NewReaderSize(conn, 4096), lim: replyLimits},
 		o:          o,
 		serverHash: ProtocolHash,
-		lastUsed:   time.Now(),
+		pending:    map[int32]*Pending{},
 	}
 }
 
-// Append sends one event (an SDK call; Flume's sink uses appendBatch).
+// Append sends one event and waits for the reply (an SDK call; Flume's sink
+// uses appendBatch).
 func (c *Client) Append(ctx context.Context, e Event) error {
-	c.params = appendEvent(c.params[:0], &e)
-	return c.call(ctx, msgAppend, c.params)
+	p, err := c.send(ctx, msgAppend, func(b []byte) []byte { return appendEvent(b, &e) })
+	if err != nil {
+		return err
+	}
+	return p.Wait(ctx)
 }
 
 // AppendBatch sends events as one appendBatch call and waits for the reply.
 // nil means the server answered OK; a *StatusError means it answered FAILED
 // or UNKNOWN (the connection stays usable); anything else breaks the client.
 func (c *Client) AppendBatch(ctx context.Context, events []Event) error {
-	c.params = appendEventArray(c.params[:0], events)
-	return c.call(ctx, msgAppendBatch, c.params)
+	p, err := c.Send(ctx, events)
+	if err != nil {
+		return err
+	}
+	return p.Wait(ctx)
 }
 
-// Close closes the connection (finishing the zlib stream, as Java does).
+// Send puts events on the wire as one appendBatch call and returns without
+// waiting for the reply; Wait on the result gets it. The events are encoded
+// before Send returns, so the caller may reuse them. An error means the call
+// could not be sent (the client is broken, or ErrIdleClosed: nothing was
+// sent and the caller may redial and send again). The connection's first
+// call also waits for its reply, because that reply completes the handshake.
+func (c *Client) Send(ctx context.Context, events []Event) (*Pending, error) {
+	return c.send(ctx, msgAppendBatch, func(b []byte) []byte { return appendEventArray(b, events) })
+}
+
+// Close closes the connection (finishing the zlib stream, as Java does),
+// fails every outstanding call and waits for the reply reader to exit. It
+// waits for a Send in progress to finish writing.
 func (c *Client) Close() error {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	c.closed = true
+	c.failLocked(errClientClosed)
+	reader := c.reader
+	c.mu.Unlock()
 	_ = c.raw.SetDeadline(time.Now().Add(time.Second))
-	return c.conn.Close()
-}
-
-func (c *Client) call(ctx context.Context, message string, params []byte) error {
-	if c.broken != nil {
-		return fmt.Errorf("connection unusable after an earlier error: %w", c.broken)
-	}
-	if c.handshaken && time.Since(c.lastUsed) > c.o.StaleAfter && !c.alive() {
-		c.broken = ErrIdleClosed
-		return ErrIdleClosed
-	}
-	err := c.roundTrip(ctx, message, params)
-	c.lastUsed = time.Now()
-	var se *StatusError
-	if err != nil && !errors.As(err, &se) {
-		c.broken = err
+	err := c.conn.Close()
+	if reader != nil {
+		<-reader
 	}
 	return err
 }
 
-// alive checks, without sending, whether the server has closed an idle
-// connection: the server never sends unsolicited bytes, so anything readable
-// (data, EOF, reset) means the connection is gone.
-func (c *Client) alive() bool {
-	_ = c.raw.SetReadDeadline(time.Now().Add(time.Millisecond))
-	var b [1]byte
-	n, err := c.raw.Read(b[:])
-	_ = c.raw.SetReadDeadline(time.Time{})
-	var ne net.Error
-	return n == 0 && errors.As(err, &ne) && ne.Timeout()
+func (c *Client) send(ctx context.Context, message string, encode func([]byte) []byte) (*Pending, error) {
+	c.wmu.Lock()
+	defer c.wmu.Unlock()
+	c.mu.Lock()
+	err := c.brokenErrLocked()
+	c.mu.Unlock()
+	if err != nil {
+		return nil, err
+	}
+	c.params = encode(c.params[:0])
+	if !c.handshaken {
+		return c.handshakeCall(ctx, message, c.params)
+	}
+
+	p := &Pending{message: message, deadline: time.Now().Add(c.o.RequestTimeout), done: make(chan struct{}), c: c}
+	c.mu.Lock()
+	c.serial++
+	serial := c.serial
+	c.pending[serial] = p
+	c.armReadDeadlineLocked()
+	c.mu.Unlock()
+
+	c.frame = appendCallRequest(c.frame[:0], serial, nil, message, c.params)
+	if err := c.write(ctx, message, c.frame); err != nil {
+		c.fail(err)
+		return nil, err
+	}
+	return p, nil
 }
 
-// roundTrip sends one call and reads its reply, redoing the call once with
-// our protocol text if the server did not know our hash (NONE).
-func (c *Client) roundTrip(ctx context.Context, message string, params []byte) error {
-	stop := context.AfterFunc(ctx, func() { _ = c.raw.SetDeadline(time.Unix(1, 0)) })
+// brokenErrLocked is why no call may be sent, or nil. The caller holds c.mu.
+func (c *Client) brokenErrLocked() error {
+	switch {
+	case c.broken == nil:
+		return nil
+	case errors.Is(c.broken, ErrIdleClosed):
+		return ErrIdleClosed
+	}
+	return fmt.Errorf("connection unusable after an earlier error: %w", c.broken)
+}
+
+// write hands one request frame to the socket within ConnectTimeout (Flume:
+// "how long to wait for the call to be handed to the transport").
+func (c *Client) write(ctx context.Context, message string, frame []byte) error {
+	stop := context.AfterFunc(ctx, func() { _ = c.raw.SetWriteDeadline(time.Unix(1, 0)) })
 	defer stop()
-	for attempt := 0; ; attempt++ {
-		var hs *handshakeRequest
-		if !c.handshaken {
-			hs = &handshakeRequest{clientHash: ProtocolHash, serverHash: c.serverHash}
-			if attempt > 0 {
-				hs.clientProtocol = &ProtocolText
-			}
+	_ = c.raw.SetWriteDeadline(time.Now().Add(c.o.ConnectTimeout))
+	if _, err := c.conn.Write(frame); err != nil {
+		return ctxErr(ctx, fmt.Errorf("send %s: %w", message, err))
+	}
+	return nil
+}
+
+// armReadDeadlineLocked makes the reply reader's read fail when the earliest
+// outstanding call is overdue, and never while nothing is outstanding. The
+// caller holds c.mu, so the reader never undoes a newer setting.
+func (c *Client) armReadDeadlineLocked() {
+	var due time.Time
+	for _, p := range c.pending {
+		if due.IsZero() || p.deadline.Before(due) {
+			due = p.deadline
 		}
-		c.serial++
-		c.frame = appendCallRequest(c.frame[:0], c.serial, hs, message, params)
-		_ = c.raw.SetWriteDeadline(time.Now().Add(c.o.ConnectTimeout))
-		if _, err := c.conn.Write(c.frame); err != nil {
-			return ctxErr(ctx, fmt.Errorf("send %s: %w", message, err))
-		}
-		_ = c.raw.SetReadDeadline(time.Now().Add(c.o.RequestTimeout))
+	}
+	_ = c.raw.SetReadDeadline(due)
+}
+
+// fail breaks the client: every outstanding call fails with err, later calls
+// fail at once, and the reply reader stops.
+func (c *Client) fail(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	c.failLocked(err)
+}
+
+func (c *Client) failLocked(err error) {
+	if c.broken == nil {
+		c.broken = err
+	}
+	for serial, p := range c.pending {
+		delete(c.pending, serial)
+		p.complete(err)
+	}
+	// Wake the reader (and any write) now rather than at some deadline.
+	_ = c.raw.SetDeadline(time.Unix(1, 0))
+}
+
+// readReplies runs from the end of the handshake until the connection
+// fails: it reads each reply and completes the call with its serial.
+func (c *Client) readReplies(done chan struct{}) {
+	defer close(done)
+	for {
 		serial, payload, err := c.fr.read()
 		if err != nil {
-			return ctxErr(ctx, fmt.Errorf("await %s reply: %w", message, err))
+			c.readFailed(err)
+			return
 		}
-		if serial != c.serial {
-			return protoErrorf("reply serial %d, expected %d", serial, c.serial)
+		c.mu.Lock()
+		p := c.pending[serial]
+		if p == nil {
+			c.failLocked(protoErrorf("reply serial %d matches no call in flight", serial))
+			c.mu.Unlock()
+			return
+		}
+		delete(c.pending, serial)
+		c.armReadDeadlineLocked()
+		// Past the handshake a reply's first buffer is empty: the payload
+		// starts with the call metadata.
+		st, err := decodeCallResponse(newDecoder(payload))
+		var re *RemoteError
+		switch {
+		case errors.As(err, &re):
+			p.complete(err)
+			c.failLocked(err)
+		case err != nil:
+			err = fmt.Errorf("%w: %s reply: %v", ErrProtocol, p.message, err)
+			p.complete(err)
+			c.failLocked(err)
+		case st != StatusOK:
+			p.complete(&StatusError{Status: st})
+		default:
+			p.complete(nil)
+		}
+		broken := c.broken != nil
+		c.mu.Unlock()
+		if broken {
+			return
+		}
+	}
+}
+
+// readFailed ends the reader on a read error. With nothing outstanding, the
+// server closed (or broke) an idle connection: the next call is refused with
+// ErrIdleClosed before anything of it is sent.
+func (c *Client) readFailed(err error) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.broken != nil {
+		return // already failed: this read error is the consequence
+	}
+	if len(c.pending) == 0 {
+		c.broken = ErrIdleClosed
+		return
+	}
+	for serial, p := range c.pending {
+		delete(c.pending, serial)
+		p.complete(fmt.Errorf("await %s reply: %w", p.message, err))
+	}
+	c.broken = fmt.Errorf("await reply: %w", err)
+}
+
+// handshakeCall makes the connection's first call and waits for its reply,
+// redoing the call once with our protocol text if the server did not know
+// our hash (NONE). Once handshaken it starts the reply reader. The caller
+// holds wmu. It returns the call as a completed Pending, or the error that
+// kept it from being sent.
+func (c *Client) handshakeCall(ctx context.Context, message string, params []byte) (*Pending, error) {
+	p := &Pending{message: message, done: make(chan struct{}), c: c}
+	stop := context.AfterFunc(ctx, func() { _ = c.raw.SetDeadline(time.Unix(1, 0)) })
+	sent, err := c.roundTrip(ctx, message, params)
+	stop()
+	var se *StatusError
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if err != nil && !errors.As(err, &se) {
+		c.failLocked(err)
+		if !sent {
+			return nil, err
+		}
+	} else if !c.closed {
+		c.handshaken = true
+		_ = c.raw.SetDeadline(time.Time{})
+		c.reader = make(chan struct{})
+		go c.readReplies(c.reader)
+	}
+	p.complete(err)
+	return p, nil
+}
+
+// roundTrip sends the handshake call and reads its reply, on the caller's
+// goroutine (the reply reader is not running yet). sent says whether the
+// request reached the socket.
+func (c *Client) roundTrip(ctx context.Context, message string, params []byte) (sent bool, err error) {
+	for attempt := 0; ; attempt++ {
+		hs := &handshakeRequest{clientHash: ProtocolHash, serverHash: c.serverHash}
+		if attempt > 0 {
+			hs.clientProtocol = &ProtocolText
+		}
+		c.mu.Lock()
+		c.serial++
+		serial := c.serial
+		c.mu.Unlock()
+		c.frame = appendCallRequest(c.frame[:0], serial, hs, message, params)
+		if err := c.write(ctx, message, c.frame); err != nil {
+			return sent, err
+		}
+		sent = true
+		_ = c.raw.SetReadDeadline(time.Now().Add(c.o.RequestTimeout))
+		got, payload, err := c.fr.read()
+		if err != nil {
+			return sent, ctxErr(ctx, fmt.Errorf("await %s reply: %w", message, err))
+		}
+		if got != serial {
+			return sent, protoErrorf("reply serial %d, expected %d", got, serial)
 		}
 		d := newDecoder(payload)
-		if !c.handshaken {
-			resp, err := decodeHandshakeResponse(d)
-			if err != nil {
-				return fmt.Errorf("%w: handshake response: %v", ErrProtocol, err)
+		resp, err := decodeHandshakeResponse(d)
+		if err != nil {
+			return sent, fmt.Errorf("%w: handshake response: %v", ErrProtocol, err)
+		}
+		if resp.serverHash != nil {
+			c.serverHash = *resp.serverHash
+		}
+		if resp.match != matchBoth {
+			if resp.serverProtocol == nil {
+				return sent, protoErrorf("handshake %s without the server's protocol", matchNames[resp.match])
 			}
-			if resp.serverHash != nil {
-				c.serverHash = *resp.serverHash
+			if err := checkProtocol(*resp.serverProtocol); err != nil {
+				return sent, fmt.Errorf("server protocol: %w", err)
 			}
-			if resp.match != matchBoth {
-				if resp.serverProtocol == nil {
-					return protoErrorf("handshake %s without the server's protocol", matchNames[resp.match])
-				}
-				if err := checkProtocol(*resp.serverProtocol); err != nil {
-					return fmt.Errorf("server protocol: %w", err)
-				}
+		}
+		if resp.match == matchNone {
+			if attempt > 0 {
+				return sent, protoErrorf("server did not accept our protocol (NONE twice)")
 			}
-			if resp.match == matchNone {
-				if attempt > 0 {
-					return protoErrorf("server did not accept our protocol (NONE twice)")
-				}
-				continue
-			}
-			c.handshaken = true
+			continue
 		}
 		st, err := decodeCallResponse(d)
 		if err != nil {
 			var re *RemoteError
 			if errors.As(err, &re) {
-				return err
+				return sent, err
 			}
-			return fmt.Errorf("%w: %s reply: %v", ErrProtocol, message, err)
+			return sent, fmt.Errorf("%w: %s reply: %v", ErrProtocol, message, err)
 		}
 		if st != StatusOK {
-			return &StatusError{Status: st}
+			return sent, &StatusError{Status: st}
 		}
-		return nil
+		return sent, nil
 	}
 }
 

@@ -1,10 +1,8 @@
 package avrorpc
 
 import (
-	"bufio"
 	"crypto/tls"
 	"errors"
-	"io"
 	"log/slog"
 	"net"
 	"sync"
@@ -13,11 +11,13 @@ import (
 	"time"
 )
 
-// Handler receives the calls a server decodes. Calls of one connection arrive
-// one at a time, in the order the client sent them; calls of different
-// connections arrive concurrently. The Status returned is what the client is
-// told, so a handler returns StatusOK only once the events are safe.
-// Handlers own the events they are given; bodies alias the frame they came in.
+// Handler receives the calls a server decodes. Calls of different
+// connections arrive concurrently, and so do the calls one client pipelines
+// on one connection (up to ServerOptions.MaxCallsPerConnection at once), so
+// a channel can commit them together; a connection's handshake call comes
+// alone, before any other. The Status returned is what the client is told,
+// so a handler returns StatusOK only once the events are safe. Handlers own
+// the events they are given; bodies alias the frame they came in.
 type Handler interface {
 	Append(e Event) Status
 	AppendBatch(events []Event) Status
@@ -28,6 +28,11 @@ const (
 	DefaultMaxConnections = 1024
 	DefaultMaxMemory      = 512 << 20
 	DefaultReadTimeout    = 30 * time.Second
+	// DefaultMaxCallsPerConnection is how many pipelined calls of one
+	// connection are handled at once: enough for a sink keeping a few
+	// batches in flight, few enough that one connection holds at most that
+	// many frames (and the global MaxMemory still caps them all).
+	DefaultMaxCallsPerConnection = 8
 )
 
 // ServerOptions configure a Server. Zero values mean the documented defaults.
@@ -41,6 +46,11 @@ type ServerOptions struct {
 	TLS          *tls.Config // nil: plain TCP
 	// MaxConnections caps open connections; more are accepted and closed at once.
 	MaxConnections int
+	// MaxCallsPerConnection caps the calls of one connection handled at
+	// once; past it the connection is not read until one finishes. Replies
+	// go out as calls finish, each with its request's serial. 1 handles a
+	// connection's calls one at a time, in order. Zero means 8.
+	MaxCallsPerConnection int
 	// MaxMemory caps frame bytes held by all connections at once (the budget).
 	// It must be at least Limits.MaxFrameBytes.
 	MaxMemory int64
@@ -93,6 +103,9 @@ func NewServer(h Handler, o ServerOptions) *Server {
 	o.Limits = o.Limits.withDefaults()
 	if o.MaxConnections <= 0 {
 		o.MaxConnections = DefaultMaxConnections
+	}
+	if o.MaxCallsPerConnection <= 0 {
+		o.MaxCallsPerConnection = DefaultMaxCallsPerConnection
 	}
 	if o.MaxMemory <= 0 {
 		o.MaxMemory = DefaultMaxMemory
@@ -201,135 +214,6 @@ func (s *Server) Close() error {
 	s.mu.Unlock()
 	s.wg.Wait()
 	return nil
-}
-
-// connState is what one connection remembers between frames.
-type connState struct {
-	handshaken bool
-	hs         []byte // scratch for the handshake response
-}
-
-func (s *Server) serveConn(raw net.Conn) {
-	remote := raw.RemoteAddr().String()
-	defer func() {
-		raw.Close()
-		s.mu.Lock()
-		delete(s.conns, raw)
-		s.mu.Unlock()
-		s.open.Add(-1)
-		s.wg.Done()
-	}()
-	if s.o.Filter != nil && !s.o.Filter(raw.RemoteAddr()) {
-		s.refused.Add(1)
-		s.warnLimited("refusing connection: denied by ipFilterRules", "remote", remote)
-		return
-	}
-	c := layer(raw, s.o.Deflate, s.o.DeflateLevel, s.o.TLS, true)
-	if tc, ok := c.(*tls.Conn); ok {
-		_ = raw.SetDeadline(time.Now().Add(s.o.ReadTimeout))
-		if err := tc.Handshake(); err != nil {
-			s.connFailed(remote, "tls handshake", err)
-			return
-		}
-		_ = raw.SetDeadline(time.Time{})
-	}
-	br := bufio.NewReaderSize(c, 4096)
-	fr := frameReader{r: br, lim: s.o.Limits, budget: s.budget}
-	var st connState
-	var out []byte
-	for {
-		// Between frames only the idle timeout applies; once a frame starts it
-		// must be complete within ReadTimeout, so a peer trickling a byte a
-		// second cannot hold a connection (or its buffer) for long.
-		var idle time.Time
-		if s.o.IdleTimeout > 0 {
-			idle = time.Now().Add(s.o.IdleTimeout)
-		}
-		_ = raw.SetReadDeadline(idle)
-		if _, err := br.Peek(1); err != nil {
-			s.connEnded(remote, err, true)
-			return
-		}
-		_ = raw.SetReadDeadline(time.Now().Add(s.o.ReadTimeout))
-		serial, payload, err := fr.read()
-		if err != nil {
-			fr.release()
-			s.connEnded(remote, err, false)
-			return
-		}
-		out, err = s.respond(&st, serial, payload, out[:0])
-		fr.release()
-		if err != nil {
-			s.connFailed(remote, "bad request", err)
-			return
-		}
-		_ = raw.SetWriteDeadline(time.Now().Add(s.o.ReadTimeout))
-		if _, err := c.Write(out); err != nil {
-			s.connEnded(remote, err, false)
-			return
-		}
-	}
-}
-
-// respond decodes one request frame, calls the handler and appends the reply
-// frame to out. An error means the connection must be closed.
-func (s *Server) respond(st *connState, serial int32, payload, out []byte) ([]byte, error) {
-	d := newDecoder(payload)
-	var hs []byte // a zero-length handshake buffer once past the handshake
-	if !st.handshaken {
-		req, err := decodeHandshakeRequest(d)
-		if err != nil {
-			return out, err
-		}
-		resp, err := s.handshake(&req)
-		if err != nil {
-			return out, err
-		}
-		st.hs = appendHandshakeResponse(st.hs[:0], &resp)
-		hs = st.hs
-		if resp.match == matchNone {
-			return appendHandshakeOnly(out, serial, hs), nil
-		}
-		st.handshaken = true
-	}
-	c, err := decodeCall(d, s.o.Limits)
-	if err != nil {
-		var unknown *unknownMessageError
-		if errors.As(err, &unknown) {
-			s.warnLimited("answering an unknown message with an error", "message", unknown.name)
-			return appendErrorResponse(out, serial, hs, unknown.Error()), nil
-		}
-		return out, err
-	}
-	var status Status
-	switch c.message {
-	case "":
-		return appendHandshakeOnly(out, serial, hs), nil
-	case msgAppend:
-		status = s.h.Append(c.events[0])
-	default:
-		status = s.h.AppendBatch(c.events)
-	}
-	return appendStatusResponse(out, serial, hs, status), nil
-}
-
-// connEnded logs why a connection's read or write loop stopped. betweenFrames
-// says no frame had started.
-func (s *Server) connEnded(remote string, err error, betweenFrames bool) {
-	var ne net.Error
-	switch {
-	case s.isClosed():
-	case errors.Is(err, io.EOF) && betweenFrames:
-		s.log.Debug("connection closed by peer", "remote", remote)
-	case errors.As(err, &ne) && ne.Timeout() && betweenFrames:
-		s.log.Info("closing idle connection", "remote", remote, "idle-timeout", s.o.IdleTimeout)
-	case errors.As(err, &ne) && ne.Timeout():
-		s.connFailed(remote, "frame not complete within read-timeout", err)
-	case errors.Is(err, ErrProtocol), errors.Is(err, errBudget), errors.Is(err, io.ErrUnexpectedEOF):
-		s.connFailed(remote, "bad frame", err)
-	default:
-		s.log.Info("connection failed", "remote", remote, "err", err)
-	}
 }
 
 // connFailed counts and logs (rate-limited) a connection closed for bad input.

@@ -3,8 +3,10 @@ package avrorpc
 // Contract: the server answers the handshake as Avro's Java Responder does
 // (BOTH, CLIENT, NONE), validates a client's protocol text before serving it,
 // answers an unknown message with an Avro error without dropping the
-// connection, answers pipelined calls in order, tells the client exactly the
-// handler's Status, and on Close waits for handler calls in flight.
+// connection, answers pipelined calls in order when it handles one call per
+// connection at a time, tells the client exactly the handler's Status, and
+// on Close waits for handler calls in flight. (pipeline_test.go: pipelined
+// calls handled concurrently.)
 
 import (
 	"bytes"
@@ -151,9 +153,9 @@ func TestAHandshakePingIsAnsweredWithTheHandshakeAlone(t *testing.T) {
 	}
 }
 
-func TestPipelinedCallsAreAnsweredInOrder(t *testing.T) {
+func TestWithOneCallPerConnectionPipelinedCallsAreAnsweredInOrder(t *testing.T) {
 	rec := &recorder{}
-	_, addr := startServer(t, rec, ServerOptions{})
+	_, addr := startServer(t, rec, ServerOptions{MaxCallsPerConnection: 1})
 	p := dialPeer(t, addr)
 	var all []byte
 	var want []recordedCall
