@@ -30,31 +30,56 @@ type AvroOptions struct {
 	Deflate                 bool
 	DeflateLevel            int         // compression-level, 6
 	TLS                     *tls.Config // nil: plain TCP
+	// PipelineDepth (pipeline-depth, a flumed key) is how many batches may
+	// be in flight to the collector at once, each in its own take
+	// transaction. Zero or 1 is Flume's sink, one batch at a time; the key
+	// defaults to DefaultPipelineDepth.
+	PipelineDepth int
 }
 
+// DefaultPipelineDepth is pipeline-depth's default: with one batch in flight
+// the sink waits out the collector's commit and then its own, serially;
+// four keep both hops' file channels group-committing (bench/pipeline_test.go).
+const DefaultPipelineDepth = 4
+
+// maxPipelineDepth bounds pipeline-depth: every batch in flight holds its
+// events in memory and its own take transaction open.
+const maxPipelineDepth = 64
+
 // Avro is Flume's avro sink: it takes up to BatchSize events in one channel
-// transaction, sends them as appendBatch calls of at most BatchSize events,
-// and commits only after every call was answered OK. A connect failure, a
-// timeout, a FAILED or UNKNOWN reply or any other error rolls the take back,
-// closes the connection and returns the error, which is what makes a failover
-// processor move on; the next Process reconnects, resolving the host name
-// again. An empty channel returns Backoff without connecting. Start succeeds
-// whether or not the collector is up.
+// transaction, sends them as one appendBatch call and commits the
+// transaction only after the collector answered OK. A connect failure, a
+// timeout, a FAILED or UNKNOWN reply or any other error rolls back every
+// transaction not yet committed, closes the connection and returns the
+// error, which is what makes a failover processor move on; the next Process
+// reconnects, resolving the host name again. An empty channel returns
+// Backoff without connecting. Start succeeds whether or not the collector
+// is up.
+//
+// With PipelineDepth N > 1 (avro_pipeline.go) up to N batches are in flight
+// on the one connection, each its own transaction, committed in the order
+// taken as their replies come; so a Process may return Ready with its batch
+// sent but not yet committed, and a later Process, or Stop, commits it or
+// rolls it back. A failure rolls back every uncommitted transaction, latest
+// first, so their events return to the head of the channel in their order.
+// With N = 1 each Process takes, sends, waits and commits, as Flume does.
 //
 // Delivery is at-least-once, as in Flume: a batch the collector committed
-// but whose reply was lost is sent again.
+// but whose reply was lost, or whose transaction was rolled back with a
+// later failure, is sent again; so at most N batches per failure.
 type Avro struct {
 	name    string
 	opts    AvroOptions
 	log     *slog.Logger
 	counter counter.Sink
-	take    *BatchTaker
+	ch      channel.Channel
 	stopped bool
 
 	// Owned by the runner goroutine.
 	client      *avrorpc.Client
 	connectedAt time.Time
-	wire        []avrorpc.Event // scratch: a chunk in the wire type
+	flight      []*inflight     // batches sent and not yet committed, oldest first
+	wire        []avrorpc.Event // scratch: a batch in the wire type
 }
 
 var (
@@ -75,6 +100,7 @@ func NewAvro(name string, opts AvroOptions, log *slog.Logger) *Avro {
 	if opts.RequestTimeout <= 0 {
 		opts.RequestTimeout = avrorpc.DefaultRequestTimeout
 	}
+	opts.PipelineDepth = max(opts.PipelineDepth, 1)
 	return &Avro{name: name, opts: opts, log: orDiscard(log)}
 }
 
@@ -90,6 +116,7 @@ func newAvroFactory(name string, c *config.Context, log *slog.Logger) (Sink, err
 		ResetConnectionInterval: c.Duration("reset-connection-interval", 0, time.Second),
 		Deflate:                 c.OneOf("compression-type", "none", "none", "deflate") == "deflate",
 		DeflateLevel:            c.Int("compression-level", 6),
+		PipelineDepth:           c.Int("pipeline-depth", DefaultPipelineDepth),
 	}
 	ok := true
 	if port := c.Required("port"); port != "" {
@@ -112,6 +139,10 @@ func newAvroFactory(name string, c *config.Context, log *slog.Logger) (Sink, err
 	}
 	if o.ResetConnectionInterval < 0 {
 		c.Errorf("reset-connection-interval", "must not be negative (0 never resets)")
+		ok = false
+	}
+	if o.PipelineDepth < 1 || o.PipelineDepth > maxPipelineDepth {
+		c.Errorf("pipeline-depth", "must be 1-%d batches in flight (1 is Flume's one at a time), not %d", maxPipelineDepth, o.PipelineDepth)
 		ok = false
 	}
 	if o.DeflateLevel < 0 || o.DeflateLevel > 9 {
@@ -144,55 +175,55 @@ func (s *Avro) FlumeMetrics() map[string]string { return s.counter.FlumeMetrics(
 // Start binds the sink to its channel. It does not connect: the first batch
 // does, so a collector that is down does not stop the agent from starting.
 func (s *Avro) Start(_ context.Context, ch channel.Channel) error {
-	s.take = &BatchTaker{Sink: s.name, Channel: ch, Size: s.opts.BatchSize, Counter: &s.counter, Log: s.log}
+	s.ch = ch
 	s.stopped = false
 	s.counter.Started()
 	return nil
 }
 
-// Process delivers one batch (see Avro).
+// Process delivers one batch (see Avro and avro_pipeline.go).
 func (s *Avro) Process(ctx context.Context) (Status, error) {
-	if s.take == nil || s.stopped {
+	if s.ch == nil || s.stopped {
 		return Backoff, errors.New("avro sink not started")
 	}
 	if s.client != nil && s.opts.ResetConnectionInterval > 0 && time.Since(s.connectedAt) >= s.opts.ResetConnectionInterval {
+		if err := s.settleAll(ctx); err != nil {
+			return Backoff, err
+		}
 		s.log.Info("avro sink resetting its connection", slog.String("sink", s.name),
 			slog.Duration("reset-connection-interval", s.opts.ResetConnectionInterval))
 		s.disconnect()
 	}
-	return s.take.Process(ctx, s.deliver)
+	return s.process(ctx)
 }
 
-// Stop closes the connection. Idempotent.
+// Stop finishes the batches in flight (each waits at most request-timeout
+// for its reply; one that fails rolls back with the rest) and closes the
+// connection. Idempotent.
 func (s *Avro) Stop() error {
-	if !s.stopped {
-		s.disconnect()
-		s.stopped = true
-		s.counter.Stopped()
+	if s.stopped {
+		return nil
 	}
+	if len(s.flight) > 0 {
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout+s.opts.ConnectTimeout)
+		if err := s.settleAll(ctx); err != nil {
+			s.log.Warn("avro sink stopping: batches in flight rolled back", slog.String("sink", s.name), slog.Any("err", err))
+		}
+		cancel()
+	}
+	s.disconnect()
+	s.stopped = true
+	s.counter.Stopped()
 	return nil
 }
 
 func (s *Avro) addr() string { return net.JoinHostPort(s.opts.Hostname, strconv.Itoa(s.opts.Port)) }
 
-// deliver sends events as appendBatch calls of at most BatchSize events; nil
-// means every call was answered OK.
-func (s *Avro) deliver(ctx context.Context, events []channel.Event) error {
-	for len(events) > 0 {
-		n := min(len(events), s.opts.BatchSize)
-		if err := s.send(ctx, events[:n]); err != nil {
-			s.disconnect()
-			return fmt.Errorf("avro sink %s to %s: %w", s.name, s.addr(), err)
-		}
-		events = events[n:]
-	}
-	return nil
-}
-
-// send makes one appendBatch call, connecting first when needed. A
-// connection the collector closed while idle is replaced once: nothing of
-// the call had been sent on it.
-func (s *Avro) send(ctx context.Context, events []channel.Event) error {
+// send puts one appendBatch call on the wire, connecting first when needed,
+// and returns without its reply. A connection the collector closed while
+// idle is replaced once: nothing of the call had been sent on it, and every
+// earlier call on it had been answered (ErrIdleClosed says so).
+func (s *Avro) send(ctx context.Context, events []channel.Event) (*avrorpc.Pending, error) {
 	s.wire = s.wire[:0]
 	for _, e := range events {
 		s.wire = append(s.wire, avrorpc.Event(e))
@@ -200,16 +231,16 @@ func (s *Avro) send(ctx context.Context, events []channel.Event) error {
 	for attempt := 0; ; attempt++ {
 		if s.client == nil {
 			if err := s.connect(ctx); err != nil {
-				return err
+				return nil, err
 			}
 		}
-		err := s.client.AppendBatch(ctx, s.wire)
+		call, err := s.client.Send(ctx, s.wire)
 		if errors.Is(err, avrorpc.ErrIdleClosed) && attempt == 0 {
 			s.log.Info("avro sink reconnecting: the collector closed the idle connection", slog.String("sink", s.name))
 			s.disconnect()
 			continue
 		}
-		return err
+		return call, err
 	}
 }
 
