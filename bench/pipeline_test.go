@@ -10,8 +10,10 @@ package bench
 // end to end, durable at both hops (fsync per commit, the default). Each
 // process's CPU (user+system over the run, in % of one core) and peak RSS
 // come from /proc/<pid>/stat and /proc/<pid>/status. Variants: one avro
-// sink at the agent or four (each its own runner), and the file channels
-// syncing at every commit (the default) or once a second. The load generator
+// sink at the agent or four (each its own runner), each keeping one batch
+// in flight (pipeline-depth=1, Flume's way) or the default four, and the
+// file channels syncing at every commit (the default) or once a second. The
+// load generator
 // keeps 8 appendBatch calls in flight, so the agent ingests faster than it
 // forwards and the run includes draining that backlog.
 //
@@ -40,6 +42,7 @@ import (
 
 	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/e2e"
+	"github.com/flumed/flumed/sink"
 )
 
 const (
@@ -129,10 +132,11 @@ func avroNodeFsync(b *testing.B, name string, port, metrics int, fsyncEvery time
 	return node(b, name, port, metrics, append(lines, sinks...)...)
 }
 
-// avroSinkLines are the keys of avro sink name on channel c1 to port.
-func avroSinkLines(name string, port int) []string {
+// avroSinkLines are the keys of avro sink name on channel c1 to port; a
+// depth above 0 sets its pipeline-depth, 0 leaves the default.
+func avroSinkLines(name string, port, depth int) []string {
 	k := "a1.sinks." + name + "."
-	return []string{
+	lines := []string{
 		k + "type = avro",
 		k + "channel = c1",
 		k + "hostname = 127.0.0.1",
@@ -141,32 +145,41 @@ func avroSinkLines(name string, port int) []string {
 		k + "connect-timeout = 2000",
 		k + "request-timeout = 5000",
 	}
+	if depth > 0 {
+		lines = append(lines, fmt.Sprintf("%spipeline-depth = %d", k, depth))
+	}
+	return lines
 }
 
 func BenchmarkPipeline(b *testing.B) {
-	// One avro sink is the exercise's shape: each batch waits for the
-	// collector's commit and then its own take commit, one after the other.
-	// Several sinks on the same channel, each without a group and so with its
-	// own runner, keep several batches in flight: Flume's usual answer to a
-	// latency-bound hop. (A load_balance group would not: one runner calls
-	// its sinks one at a time.)
+	// One avro sink is the exercise's shape. With pipeline-depth=1 (Flume's
+	// way) each batch waits for the collector's commit and then its own take
+	// commit, one after the other; with the default depth (4) one sink keeps
+	// several batches in flight on its connection, so both file channels
+	// group-commit them. Several sinks on the same channel, each without a
+	// group and so with its own runner, are Flume's usual answer to a
+	// latency-bound hop. (A load_balance group would not help: one runner
+	// calls its sinks one at a time.)
 	//
 	// fsync=commit is the file channel's default (durable when the source
 	// hears OK); fsync=1s syncs once a second instead, for comparison: what
 	// the pipeline costs beyond its fsyncs.
 	for _, fsync := range []time.Duration{0, time.Second} {
 		for _, sinks := range []int{1, 4} {
-			mode := "commit"
-			if fsync > 0 {
-				mode = fsync.String()
+			for _, depth := range []int{1, sink.DefaultPipelineDepth} {
+				mode := "commit"
+				if fsync > 0 {
+					mode = fsync.String()
+				}
+				name := fmt.Sprintf("body=%d/batch=%d/channels=file/fsync=%s/agent-sinks=%d/pipeline-depth=%d",
+					pipelineBody, pipelineBatch, mode, sinks, depth)
+				b.Run(name, func(b *testing.B) { benchPipeline(b, sinks, depth, fsync) })
 			}
-			name := fmt.Sprintf("body=%d/batch=%d/channels=file/fsync=%s/agent-sinks=%d", pipelineBody, pipelineBatch, mode, sinks)
-			b.Run(name, func(b *testing.B) { benchPipeline(b, sinks, fsync) })
 		}
 	}
 }
 
-func benchPipeline(b *testing.B, sinks int, fsync time.Duration) {
+func benchPipeline(b *testing.B, sinks, depth int, fsync time.Duration) {
 	ports, err := e2e.FreePorts(4)
 	if err != nil {
 		b.Fatal(err)
@@ -178,7 +191,11 @@ func benchPipeline(b *testing.B, sinks int, fsync time.Duration) {
 	names := make([]string, sinks)
 	for i := range names {
 		names[i] = fmt.Sprintf("k%d", i+1)
-		lines = append(lines, avroSinkLines(names[i], ports[0])...)
+		d := depth
+		if d == sink.DefaultPipelineDepth {
+			d = 0 // what a configuration without the key gets
+		}
+		lines = append(lines, avroSinkLines(names[i], ports[0], d)...)
 	}
 	lines = append(lines, "a1.sinks = "+strings.Join(names, " "))
 	agent := avroNodeFsync(b, "agent", ports[2], ports[3], fsync, lines...)
@@ -311,8 +328,8 @@ func BenchmarkFailover(b *testing.B) {
 			"a1.sinkgroups.g1.processor.priority.k2 = 5",
 			fmt.Sprintf("a1.sinkgroups.g1.processor.maxpenalty = %d", maxPenalty.Milliseconds()),
 		}
-		group = append(group, avroSinkLines("k1", ports[0])...)
-		group = append(group, avroSinkLines("k2", ports[2])...)
+		group = append(group, avroSinkLines("k1", ports[0], 0)...)
+		group = append(group, avroSinkLines("k2", ports[2], 0)...)
 		agentPort, err := e2e.FreePort()
 		if err != nil {
 			b.Fatal(err)
