@@ -18,13 +18,18 @@ import (
 	"github.com/flumed/flumed/channel"
 )
 
-// segmentBytes sums the data log's segment files (20-digit names).
+// segmentBytes sums the data log's segment files (20-digit names), the tail
+// in dir and the sealed ones in dir/sealed.
 func segmentBytes(t *testing.T, dir string) (n int, bytes int64) {
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		t.Fatal(err)
 	}
-	for _, e := range ents {
+	sealed, err := os.ReadDir(filepath.Join(dir, "sealed"))
+	if err != nil && !errors.Is(err, fs.ErrNotExist) {
+		t.Fatal(err)
+	}
+	for _, e := range append(ents, sealed...) {
 		if len(e.Name()) != 20 {
 			continue
 		}

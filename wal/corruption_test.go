@@ -34,7 +34,7 @@ type damageEnv struct {
 	n    uint64
 }
 
-func (e damageEnv) path(seg string) string { return filepath.Join(e.dir, seg) }
+func (e damageEnv) path(seg string) string { return segPath(e.dir, seg) }
 
 // lastSeg returns the name of the last segment.
 func (e damageEnv) lastSeg() string { return e.recs[len(e.recs)-1].Segment }
@@ -81,26 +81,30 @@ func (e damageEnv) cutAt(seg string, off int64) {
 	e.mutate(seg, func(b []byte) []byte { return b[:off] })
 }
 
+// Every case runs on a log in the sealed layout and on one in the old layout
+// (every segment in one directory, which Open seals), except those that only
+// the old layout can hold.
 func TestCorruptionTable(t *testing.T) {
 	const n = 150
 	cases := []struct {
-		name   string
-		damage func(e damageEnv) expect
+		name    string
+		damage  func(e damageEnv) expect
+		oldOnly bool
 	}{
 		{"torn length: the last frame ends inside its length prefix", func(e damageEnv) expect {
 			last := e.recs[n-1]
 			e.cutAt(last.Segment, last.Offset+1)
 			return expect{first: 1, last: n - 1, cut: true}
-		}},
+		}, false},
 		{"torn payload: the last frame ends inside its payload", func(e damageEnv) expect {
 			last := e.recs[n-1]
 			e.cutAt(last.Segment, last.Offset+40)
 			return expect{first: 1, last: n - 1, cut: true}
-		}},
+		}, false},
 		{"zero tail: 4096 zero bytes after the last record are cut, not read as empty entries", func(e damageEnv) expect {
 			e.mutate(e.lastSeg(), func(b []byte) []byte { return append(b, make([]byte, 4096)...) })
 			return expect{first: 1, last: n, cut: true}
-		}},
+		}, false},
 		{"garbage tail: random bytes after the last record are cut", func(e damageEnv) expect {
 			rng := rand.New(rand.NewPCG(1, 2))
 			junk := make([]byte, 700)
@@ -109,32 +113,32 @@ func TestCorruptionTable(t *testing.T) {
 			}
 			e.mutate(e.lastSeg(), func(b []byte) []byte { return append(b, junk...) })
 			return expect{first: 1, last: n, cut: true}
-		}},
+		}, false},
 		{"bit flip mid-log: a bad CRC in an older segment is reported for that record only", func(e damageEnv) expect {
 			r := e.inSeg(e.segs()[1])[3]
 			e.flip(r.Segment, r.Offset+30, 0x10)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrChecksum}
-		}},
+		}, false},
 		{"bit flip in the last record: indistinguishable from a torn write, so it is cut", func(e damageEnv) expect {
 			last := e.recs[n-1]
 			e.flip(last.Segment, last.Offset+50, 0x01)
 			return expect{first: 1, last: n - 1, cut: true}
-		}},
+		}, false},
 		{"bit flip in the middle of the last segment: reported, nothing cut", func(e damageEnv) expect {
 			r := e.inSeg(e.lastSeg())[1]
 			e.flip(r.Segment, r.Offset+60, 0x80)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrChecksum}
-		}},
+		}, false},
 		{"flipped length prefix in an older segment: the reader resyncs on the next intact record", func(e damageEnv) expect {
 			r := e.inSeg(e.segs()[0])[2]
 			e.flip(r.Segment, r.Offset, 0x04)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrLength}
-		}},
+		}, false},
 		{"flipped length prefix in the last segment: tidwall cannot frame it, repair rewrites one placeholder", func(e damageEnv) expect {
 			r := e.inSeg(e.lastSeg())[1]
 			e.flip(r.Segment, r.Offset, 0x04)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrEmpty, rewritten: true}
-		}},
+		}, false},
 		{"zeroed sector in an older segment: the records it covers are lost, the rest survive", func(e damageEnv) expect {
 			seg := e.segs()[1]
 			rs := e.inSeg(seg)
@@ -147,20 +151,20 @@ func TestCorruptionTable(t *testing.T) {
 			}
 			e.mutate(seg, func(b []byte) []byte { clear(b[from:to]); return b })
 			return expect{first: 1, last: n, corrupt: lost}
-		}},
+		}, false},
 		{"crash after a segment cycle: an empty new segment opens as the tail", func(e damageEnv) expect {
-			os.WriteFile(e.path(segmentName(n+1)), nil, 0o640)
+			os.WriteFile(filepath.Join(e.dir, segmentName(n+1)), nil, 0o640)
 			return expect{first: 1, last: n}
-		}},
+		}, false},
 		{"crash during the first write to a new segment: its partial frame is cut", func(e damageEnv) expect {
 			frame := appendRecord(nil, n+1, payloadFor(n+1))
-			os.WriteFile(e.path(segmentName(n+1)), append([]byte{byte(len(frame)) | 0x80, byte(len(frame) >> 7)}, frame[:20]...), 0o640)
+			os.WriteFile(filepath.Join(e.dir, segmentName(n+1)), append([]byte{byte(len(frame)) | 0x80, byte(len(frame) >> 7)}, frame[:20]...), 0o640)
 			return expect{first: 1, last: n, cut: true}
-		}},
+		}, false},
 		{"leftover tidwall temp file of an interrupted TruncateFront: removed, nothing else changes", func(e damageEnv) expect {
-			os.WriteFile(e.path(segmentName(40)+".START.TEMP"), []byte("half a segment"), 0o640)
+			os.WriteFile(filepath.Join(e.dir, segmentName(40)+".START.TEMP"), []byte("half a segment"), 0o640)
 			return expect{first: 1, last: n}
-		}},
+		}, false},
 		{"interrupted TruncateFront: the .START is finished and the segments before it removed", func(e damageEnv) expect {
 			seg := e.segs()[2]
 			rs := e.inSeg(seg)
@@ -170,85 +174,110 @@ func TestCorruptionTable(t *testing.T) {
 			// The crash came after the first removal.
 			os.Remove(e.path(e.segs()[0]))
 			return expect{first: keep.Index, last: n}
-		}},
+		}, true},
 		{"segments emptied by Release before a crash: removed at open", func(e damageEnv) expect {
 			segs := e.segs()
 			for _, s := range segs[:2] {
 				os.Truncate(e.path(s), 0)
 			}
 			return expect{first: e.inSeg(segs[2])[0].Index, last: n}
-		}},
+		}, true},
 	}
 	for _, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := t.TempDir()
-			recs := buildLog(t, dir, n)
-			if len(recs) != n || len(damageEnv{recs: recs}.segs()) < 4 {
-				t.Fatalf("setup: %d records in %d segments", len(recs), len(damageEnv{recs: recs}.segs()))
+		for _, old := range []bool{false, true} {
+			if tc.oldOnly && !old {
+				continue
 			}
-			want := tc.damage(damageEnv{t: t, dir: dir, recs: recs, n: n})
+			name := "sealed/" + tc.name
+			if old {
+				name = "old layout/" + tc.name
+			}
+			t.Run(name, func(t *testing.T) { checkDamage(t, n, old, tc.damage) })
+		}
+	}
+}
 
-			l, err := Open(dir, Options{SegmentSize: 4096})
-			if err != nil {
-				t.Fatalf("Open refused a damaged log: %v", err)
-			}
-			defer l.Close()
-			if l.FirstIndex() != want.first || l.LastIndex() != want.last {
-				t.Fatalf("log holds %d..%d, want %d..%d", l.FirstIndex(), l.LastIndex(), want.first, want.last)
-			}
-			intact, corrupt := scan(t, l)
-			var gotCorrupt []uint64
-			for i := range corrupt {
-				gotCorrupt = append(gotCorrupt, i)
-			}
-			slices.Sort(gotCorrupt)
-			if !slices.Equal(gotCorrupt, want.corrupt) {
-				t.Fatalf("corrupt indexes %v, want %v", gotCorrupt, want.corrupt)
-			}
-			if len(want.corrupt) > 0 && want.cause != nil && !errors.Is(corrupt[want.corrupt[0]], want.cause) {
-				t.Fatalf("index %d reported as %v, want %v", want.corrupt[0], corrupt[want.corrupt[0]], want.cause)
-			}
-			if uint64(len(intact)+len(corrupt)) != want.last-want.first+1 {
-				t.Fatalf("%d intact + %d corrupt records, want %d in all", len(intact), len(corrupt), want.last-want.first+1)
-			}
-			rec := l.Recovered()
-			if got := rec.Bytes > 0; got != want.cut {
-				t.Fatalf("repair cut %d bytes, want cut=%v (%s)", rec.Bytes, want.cut, rec)
-			}
-			if rec.Rewritten != want.rewritten {
-				t.Fatalf("repair rewrote=%v, want %v (%s)", rec.Rewritten, want.rewritten, rec)
-			}
-			if (want.cut || want.rewritten) && rec.Broken == "" {
-				t.Fatalf("repair kept no .broken copy (%s)", rec)
-			}
-			if rec.Broken != "" {
-				if _, err := os.Stat(filepath.Join(dir, rec.Broken)); err != nil {
-					t.Fatalf("the .broken copy is missing: %v", err)
-				}
-			}
-			if got := l.Stats().CorruptRecords; got != int64(len(want.corrupt)) {
-				t.Fatalf("Stats counts %d corrupt records, want %d", got, len(want.corrupt))
-			}
+// checkDamage builds a log (in the old layout if old), damages it, checks
+// that Inspect foresees what Open then does, and that the repaired log holds
+// what the case expects, goes on, and reopens without another repair.
+func checkDamage(t *testing.T, n uint64, old bool, damage func(damageEnv) expect) {
+	dir := t.TempDir()
+	build := buildLog
+	if old {
+		build = buildOldLog
+	}
+	recs := build(t, dir, n)
+	if uint64(len(recs)) != n || len(damageEnv{recs: recs}.segs()) < 4 {
+		t.Fatalf("setup: %d records in %d segments", len(recs), len(damageEnv{recs: recs}.segs()))
+	}
+	want := damage(damageEnv{t: t, dir: dir, recs: recs, n: n})
+	info, err := Inspect(dir)
+	if err != nil {
+		t.Fatalf("Inspect of a damaged log: %v", err)
+	}
+	if info.FirstIndex != want.first || info.LastIndex != want.last {
+		t.Fatalf("Inspect foresees %d..%d, want %d..%d", info.FirstIndex, info.LastIndex, want.first, want.last)
+	}
 
-			// The repaired log goes on at the next index, and survives a reopen.
-			appendRange(t, l, want.last+1, want.last+3, 3)
-			if err := l.Close(); err != nil {
-				t.Fatal(err)
-			}
-			l2, err := Open(dir, Options{SegmentSize: 4096})
-			if err != nil {
-				t.Fatalf("reopen after repair: %v", err)
-			}
-			defer l2.Close()
-			if l2.Recovered().Bytes != 0 || l2.Recovered().Rewritten {
-				t.Fatalf("a second open repaired again: %s", l2.Recovered())
-			}
-			for i := want.last + 1; i <= want.last+3; i++ {
-				got, err := l2.Read(i)
-				if err != nil || !bytes.Equal(got, payloadFor(i)) {
-					t.Fatalf("record %d appended after repair: %v", i, err)
-				}
-			}
-		})
+	l, err := Open(dir, Options{SegmentSize: 4096})
+	if err != nil {
+		t.Fatalf("Open refused a damaged log: %v", err)
+	}
+	defer l.Close()
+	if l.FirstIndex() != want.first || l.LastIndex() != want.last {
+		t.Fatalf("log holds %d..%d, want %d..%d", l.FirstIndex(), l.LastIndex(), want.first, want.last)
+	}
+	intact, corrupt := scan(t, l)
+	var gotCorrupt []uint64
+	for i := range corrupt {
+		gotCorrupt = append(gotCorrupt, i)
+	}
+	slices.Sort(gotCorrupt)
+	if !slices.Equal(gotCorrupt, want.corrupt) {
+		t.Fatalf("corrupt indexes %v, want %v", gotCorrupt, want.corrupt)
+	}
+	if len(want.corrupt) > 0 && want.cause != nil && !errors.Is(corrupt[want.corrupt[0]], want.cause) {
+		t.Fatalf("index %d reported as %v, want %v", want.corrupt[0], corrupt[want.corrupt[0]], want.cause)
+	}
+	if uint64(len(intact)+len(corrupt)) != want.last-want.first+1 {
+		t.Fatalf("%d intact + %d corrupt records, want %d in all", len(intact), len(corrupt), want.last-want.first+1)
+	}
+	rec := l.Recovered()
+	if got := rec.Bytes > 0; got != want.cut {
+		t.Fatalf("repair cut %d bytes, want cut=%v (%s)", rec.Bytes, want.cut, rec)
+	}
+	if rec.Rewritten != want.rewritten {
+		t.Fatalf("repair rewrote=%v, want %v (%s)", rec.Rewritten, want.rewritten, rec)
+	}
+	if (want.cut || want.rewritten) && rec.Broken == "" {
+		t.Fatalf("repair kept no .broken copy (%s)", rec)
+	}
+	if rec.Broken != "" {
+		if _, err := os.Stat(filepath.Join(dir, rec.Broken)); err != nil {
+			t.Fatalf("the .broken copy is missing: %v", err)
+		}
+	}
+	if got := l.Stats().CorruptRecords; got != int64(len(want.corrupt)) {
+		t.Fatalf("Stats counts %d corrupt records, want %d", got, len(want.corrupt))
+	}
+
+	// The repaired log goes on at the next index, and survives a reopen.
+	appendRange(t, l, want.last+1, want.last+3, 3)
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	l2, err := Open(dir, Options{SegmentSize: 4096})
+	if err != nil {
+		t.Fatalf("reopen after repair: %v", err)
+	}
+	defer l2.Close()
+	if l2.Recovered().Changed() {
+		t.Fatalf("a second open repaired again: %s", l2.Recovered())
+	}
+	for i := want.last + 1; i <= want.last+3; i++ {
+		got, err := l2.Read(i)
+		if err != nil || !bytes.Equal(got, payloadFor(i)) {
+			t.Fatalf("record %d appended after repair: %v", i, err)
+		}
 	}
 }

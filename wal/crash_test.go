@@ -1,14 +1,16 @@
 package wal
 
 // The crash contract: a process SIGKILLed at any moment, while appending,
-// syncing, releasing or truncating, leaves a directory that Open repairs into
+// syncing, rolling to a new segment (sealing the last), releasing or
+// truncating, leaves a directory that Open repairs into
 // a log holding every record acknowledged (Sync returned nil) and not
 // released, intact and at its index, and nothing that was never written.
 //
 // The test binary re-executes itself as the child (TestMain dispatches on
 // crashChildEnv). The child appends batches of payloadFor(index), syncs, and
 // prints "ack <last index>" after each Sync and "releasing <index>" before
-// each Release (a kill inside Release may or may not release); the parent kills it at a random moment, reopens the directory and
+// each Release or TruncateFront (a kill inside may or may not release); the
+// parent kills it at a random moment, reopens the directory and
 // checks. Several rounds run on the same directory, each child resuming where
 // the previous one died.
 
@@ -70,7 +72,11 @@ func crashChild() {
 			// Announce it first: if the kill lands inside Release, the
 			// parent must allow for it having taken effect.
 			fmt.Fprintf(os.Stdout, "releasing %d\n", rel)
-			if err := l.Release(rel); err != nil {
+			release := l.Release
+			if n%50 == 49 {
+				release = l.TruncateFront
+			}
+			if err := release(rel); err != nil {
 				fmt.Fprintln(os.Stderr, "child release:", err)
 				os.Exit(2)
 			}

@@ -9,7 +9,6 @@ package wal
 import (
 	"math/rand/v2"
 	"os"
-	"path/filepath"
 	"testing"
 )
 
@@ -34,15 +33,9 @@ func checkRandomDamage(t *testing.T, src string, recs []Record, seed uint64) {
 	t.Helper()
 	rng := rand.New(rand.NewPCG(seed, 7))
 	dir := t.TempDir()
+	copyTree(t, src, dir)
 	e := damageEnv{t: t, dir: dir, recs: recs}
 	segs := e.segs()
-	for _, s := range segs {
-		b, err := os.ReadFile(filepath.Join(src, s))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, s), b, 0o640)
-	}
 	touched := map[uint64]bool{}
 	touch := func(seg string, from, to int64) {
 		for _, r := range e.inSeg(seg) {

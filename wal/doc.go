@@ -13,21 +13,62 @@
 //
 // A log is one directory:
 //
-//	00000000000000000001          segment: records from index 1 on
-//	00000000000000004242          segment: records from index 4242 on (the tail)
+//	00000000000000004242          the tail segment: records from index 4242 on
+//	sealed/00000000000000000001   sealed segments: every segment before the tail
+//	sealed/00000000000000000019
+//	manifest                      the list of sealed segments (below)
 //	in_use.lock                   fsutil.LockDir: one open Log per directory
 //	00000000000000004242.broken   evidence kept by a repair (".broken.1", ... after that)
 //
 // and, only after a crash, leftovers that Open resolves:
 //
+//	<segment> besides the tail    a seal a crash interrupted (or an old layout)
 //	<segment>.START               tidwall TruncateFront, written whole and synced, not yet renamed
 //	<segment>.END                 tidwall TruncateBack (flumed never calls it)
 //	<segment>.START.TEMP, .END.TEMP   tidwall's temporary before that rename
-//	<segment>.tmp                 repair's temporary before renaming a rewritten segment
+//	<segment>.tmp, manifest.tmp   temporaries before renaming a rewritten file
 //
-// A segment is named by the index of its first entry, 20 decimal digits. An
-// empty segment file ahead of the first non-empty one (never the last file)
-// is a segment emptied by Release; Open removes it.
+// A segment is named by the index of its first entry, 20 decimal digits.
+// tidwall sees only the log directory, which holds one segment: tidwall's
+// Open lists it and loads that tail, and never cycles segments itself (its
+// SegmentSize is out of reach). When the tail reaches SegmentSize, Append
+// rolls: the tail is sealed into sealed/ and a new, empty tail is created,
+// then tidwall is reopened on it. So opening a log costs the same whatever
+// the number of segments: the log directory holds a handful of names, and
+// the manifest says what sealed/ holds without listing it.
+//
+// Before sealed/ existed every segment lived in the log directory (the old
+// layout, which testdata/wal/old-layout keeps), with segments emptied by
+// Release (size 0, ahead of the first non-empty one) waiting for Open to
+// remove them and tidwall's .START files of interrupted truncations. Open
+// still resolves all of that, then seals every segment but the last: an old
+// log is migrated by its first Open (or by "flumed wal repair").
+//
+// # Manifest format
+//
+// The manifest is a sequence of 32-byte entries, little-endian:
+//
+//	off  len  field
+//	0    1    kind: 1 header, 2 seal, 3 front, 4 gone
+//	1    3    zero
+//	4    4    CRC32C (Castagnoli) of bytes 0..3 followed by bytes 8..31
+//	8    8    a
+//	16   8    b
+//	24   8    c
+//
+//	header  a = 0x316e616d6c617766 ("fwalman1"), b = 1 (version); first entry only
+//	seal    the segment holding indexes [a, b) is sealed/<a>, c bytes long
+//	front   a is the first index: every record before it was released
+//	gone    every sealed segment ending at or before a has been removed
+//
+// Seals follow each other (each starts where the last ends); a seal at or
+// before an earlier one replaces it and those after it. The live sealed
+// segments are the seals ending after the greatest front; FirstIndex is that
+// front or the first live segment's first index, whichever is greater.
+// Entries are appended with one write(2) each, so a crash tears at most the
+// last one. Release compacts the file (rewritten whole: temp, sync, rename,
+// directory sync) once it holds 64 entries more than twice what is needed, so
+// its size follows the number of live segments, not the log's history.
 //
 // # Segment format
 //
@@ -71,41 +112,82 @@
 // # What is synced when
 //
 // Append hands the frames to tidwall's WriteBatch with NoSync: one write(2)
-// to the tail segment, nothing synced. When the tail reaches SegmentSize,
-// tidwall fsyncs it, closes it and creates the next segment file; Append
-// notices (it replays tidwall's cycling rule on the byte counts) and marks the
-// directory dirty. Sync then fsyncs the directory if it is dirty (so the new
-// segment names survive) and fdatasyncs the tail segment through the
-// fsutil.FS seam, on a handle of its own (fsync flushes the file, whichever
-// descriptor wrote it). Only then does Sync return nil: everything appended
-// before it is durable. The channel batches many transactions into one
-// Append and one Sync (group commit).
+// to the tail segment, nothing synced. A batch that fills the tail is split
+// there (tidwall's own rule: a segment ends with the entry that reaches
+// SegmentSize) and the log rolls between the parts:
 //
-// TruncateFront (through tidwall) writes the rest of the segment it lands in
-// to <index>.START.TEMP, fsyncs it, renames it to .START, removes the older
-// segment files, renames .START to <index> and reopens the tail; flumed then
-// syncs the directory before returning. Release empties whole segment files
-// instead (ftruncate to 0 and fdatasync, oldest first, each before the next,
-// so that the emptied files are always a prefix of the log), copying nothing.
-// Repair syncs the .broken copy before it cuts, the cut segment before it
-// returns, and the directory after every create, rename and remove.
+//  1. the tail's data is fdatasynced, so a sealed segment is whole;
+//  2. the first time, sealed/ and the manifest are created and the log
+//     directory synced, before anything is moved there;
+//  3. the new tail file <next> is created;
+//  4. the seal is appended to the manifest;
+//  5. the old tail is renamed to sealed/<name>, and readers see it there;
+//  6. tidwall is closed and reopened on the log directory, which now holds
+//     only the new, empty tail.
+//
+// None of that but step 1 (and step 2, once) syncs anything. Sync then syncs
+// sealed/ (if a segment was sealed since the last Sync) before the log
+// directory (if a file was created or renamed), so that a segment's new name
+// is durable before the removal of its old one; then the manifest, then the
+// tail segment's data (fdatasync, through the fsutil.FS seam, on a handle of
+// its own: fsync flushes the file, whichever descriptor wrote it). Only then
+// does Sync return nil: everything appended before it is durable. The channel
+// batches many transactions into one Append and one Sync (group commit).
+//
+// Release (and TruncateFront, which is Release with an exact front) appends
+// the new front to the manifest and syncs it, takes the released segments
+// out of readers' view, removes their files from sealed/, syncs sealed/, and
+// appends a gone entry (unsynced: if it is lost, Open removes them again).
+// It never holds the lock Append and Sync take, and copies nothing. When
+// everything is consumed it rolls first, under that lock, so that the tail
+// goes too. Repair syncs the .broken copy before it cuts, the cut segment
+// before it returns, and the directories after every create, rename and
+// remove.
 //
 // # What a crash leaves behind
 //
 //   - During Append: a tail that ends in part of a frame, or in zeros where
 //     the file was extended but the data never written, or in a frame whose
 //     payload is partly stale. Repair cuts it (it was never acknowledged).
-//   - During a segment cycle: an empty or partial new segment, or, if the
-//     directory entry was lost, no new segment at all; the records in it were
-//     never acknowledged (Sync syncs the directory first). An empty new tail
-//     opens as is; a partial one is cut like any torn tail.
-//   - During TruncateFront: a .TEMP (removed: nothing happened), or a .START
-//     with some older segments still present (the older ones are removed and
-//     the .START renamed, as tidwall itself would, then the directory synced).
-//   - During Release: a prefix of emptied segments (removed by Open; they held
-//     only consumed records, so it does not matter how many were emptied).
+//   - During a roll, after a process crash: a prefix of steps 1-6. The old
+//     tail is whole (step 1) and still in the log directory, or already in
+//     sealed/ (a rename is atomic); a new tail may exist, empty; the manifest
+//     may or may not have the seal. After a power loss, any subset of steps
+//     3-5 may have reached the disk, in any order: the old tail in the log
+//     directory, in sealed/, or, on a file system that splits a rename, under
+//     both names; the new tail there or not; the seal there, or torn, or not.
+//     The records of the new tail were never acknowledged (Sync syncs the log
+//     directory first).
+//   - During Release: the front recorded and some released files not yet
+//     removed (the manifest lists them as released, not gone: Open removes
+//     them); or, after a power loss that undid a roll, a released tail back
+//     in the log directory (it opens empty, below the front, and is sealed
+//     again by the next roll).
+//   - During compaction: a manifest.tmp (removed), the manifest old or new.
+//   - In an old layout: segments emptied by Release (removed by Open; they
+//     held only consumed records, so it does not matter how many were
+//     emptied), and tidwall truncations (.TEMP removed, .START finished).
 //   - During repair: a .broken copy with the segment not yet cut, or a .tmp
 //     not yet renamed; the next repair starts over and keeps another copy.
+//
+// Open trusts the manifest only when it agrees with the log directory: the
+// directory holds exactly one segment (the tail), the manifest's header and
+// every entry but a torn last one check, and its last live seal ends where
+// the tail begins. Otherwise (a segment besides the tail, no tail, a seal
+// missing, a manifest missing or damaged) it lists sealed/ once and rebuilds
+// the list from the names there, each segment ending where the next begins,
+// the last where the tail begins: the files are the truth, the manifest an
+// index of them. In that rebuild a segment under two names (one file) keeps
+// the sealed/ one; two different files under one name keep the log
+// directory's and set the other aside as .broken; a segment in the log
+// directory besides the tail is moved into sealed/; with no tail left, the
+// last sealed segment moves back to be the tail; sealed segments wholly
+// before the manifest's front are removed; a sealed file at or past the tail
+// is set aside. So no record is lost (every acknowledged record is in a
+// segment file, and every segment file is found) and none is delivered twice
+// (each index is in one segment of the list). If the manifest was lost with
+// its front, released segments still on disk come back as records: the
+// channel's checkpoint lies above them, so they are not delivered again.
 //
 // # What is not assumed
 //
@@ -124,8 +206,10 @@
 //
 // Before tidwall opens the directory: leftover .TEMP and .tmp files are
 // removed; a pending .START or .END is finished as tidwall would; emptied
-// segments are removed; the directory is synced. Then the last segment is
-// scanned with this package's parser. Everything after its last intact record
+// segments of an old layout are removed; the layout is resolved as described
+// above (on a clean directory: nothing to do, nothing listed in sealed/);
+// the directories are synced after any change. Then the tail is scanned with
+// this package's parser. Everything after its last intact record
 // is a torn tail: the segment is copied to <segment>.broken (synced), cut to
 // the end of that record (synced), and the directory synced. Damage before the
 // last intact record is not a torn write but rot: if tidwall can still frame
@@ -140,51 +224,44 @@
 // bad CRC in the last record is therefore dropped, while a bad CRC anywhere
 // else is reported and skipped.
 //
-// Older segments are not read at open (restart cost does not grow with the
-// backlog). A record damaged there, by a bad CRC or by a flipped length
-// prefix, surfaces when it is read: the Reader returns a *CorruptionError for
-// that index, finds the next intact record by its index and CRC, and goes on.
-// tidwall never notices, because it parses only the last segment at open, and
-// because TruncateFront checks a closed segment's framing before letting
-// tidwall truncate inside it (a damaged one is refused with a
-// *CorruptionError and stays until Release drops it whole).
+// Sealed segments are not read at open (restart cost does not grow with the
+// backlog), and tidwall never reads them at all. A record damaged there, by a
+// bad CRC or by a flipped length prefix, surfaces when it is read: the
+// Reader returns a *CorruptionError for that index, finds the next intact
+// record by its index and CRC, and goes on. A sealed segment file that is
+// missing although the manifest lists it reads as ErrMissing records up to
+// the next segment.
 //
 // # Reading
 //
 // Readers open the segment files themselves, read-only, through a window
 // buffer, so they share no state with the appender, never load a whole
-// segment, and work on a copy of the directory (OpenReader, Inspect, Verify)
-// as well as on a live Log (NewReader, Read). For each index a Reader returns
-// one intact Record or one *CorruptionError, in order, then io.EOF.
+// segment, and work on a copy of the directory (OpenReader, Inspect, Verify,
+// which list the log directory and sealed/) as well as on a live Log
+// (NewReader, Read, which find a segment in the Log's list and open it
+// wherever it is at that moment: a roll moves a file and publishes its new
+// place as one step). A file Release removes stays readable to a reader that
+// has it open. For each index a Reader returns one intact Record or one
+// *CorruptionError, in order, then io.EOF.
 //
 // # Memory and costs
 //
 // tidwall keeps the whole tail segment in memory, its buffer growing by
 // append: up to about 2×SegmentSize (default 16 MiB) counting the garbage its
 // growth leaves, plus the batch being appended, plus 256 KiB per open Reader.
-// tidwall's segment cache (SegmentCacheSize) is fixed at 1 and cleared at
-// every cycle, because reads never use it: it could only hold memory.
+// It forgets the tail at every roll. The list of sealed segments costs about
+// 50 bytes per segment in memory and 32 in the manifest.
 //
-// Restart reads the last segment once (repair scan, then tidwall's own load)
-// and lists the directory; it does not grow with the number of segments.
+// Open reads the log directory's few names, the manifest and the tail segment
+// (the repair scan, then tidwall's own load), and nothing in sealed/: its
+// cost does not grow with the number of segments. A reader's first Next
+// opens the one segment holding its index. Segments, Stats, FirstIndex and
+// LastIndex touch no file.
 //
-// Dropping consumed records, measured with 16 MiB segments of 512-byte
-// records while a writer appends and syncs one record at a time (2-core VM,
-// BenchmarkTruncateFront in bench/wal_test.go):
-//
-//	tidwall TruncateFront at a segment start   32-41 ms per call, writer waits 31-39 ms
-//	Log.TruncateFront at a segment start       54-72 ms per call, writer waits 44-66 ms
-//	Log.Release of one whole segment           7-10 ms per call,  writer waits 4-6 ms
-//
-// (ranges over four runs on a shared machine; the writer's own Append+Sync is
-// one fsync, 0.5-1 ms).
-//
-// TruncateFront copies the rest of the segment it lands in and fsyncs it
-// while holding the lock Append and Sync take (and this package adds a
-// directory sync and, outside the lock, a framing check of that segment).
-// Release empties whole segments outside that lock; the writer only competes
-// with it for the disk. It truncates through tidwall only where that copies
-// little: when everything is consumed (nothing to copy), when the index lies
-// in a tail segment of at most 1 MiB, or once 1024 emptied files have piled up
-// (at most one segment, rarely).
+// A roll costs one fdatasync of the tail (as tidwall's own cycling did), a
+// file creation, a rename and tidwall's reopen of a directory holding one
+// empty segment, under the lock Append and Sync take; the Sync after it syncs
+// sealed/, the log directory and the manifest besides the tail. Release costs
+// a manifest sync, one unlink per segment and a sync of sealed/, none of it
+// under that lock; it copies nothing, and neither does TruncateFront.
 package wal

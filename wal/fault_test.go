@@ -98,3 +98,64 @@ func TestDiskFaultsKillTheHandleAndLoseNothingAcknowledged(t *testing.T) {
 		})
 	}
 }
+
+// Rolling to a new segment syncs the old tail, creates sealed/ and the
+// manifest (the first time), appends to the manifest, and its Sync syncs
+// sealed/, the log directory, the manifest and the new tail: whichever of
+// those syncs or writes fails, the handle dies and nothing acknowledged is
+// lost.
+func TestAFaultAnywhereInARollKillsTheHandleAndLosesNothing(t *testing.T) {
+	arms := map[string]func(f *fsutil.Faulty, k int){
+		"sync":  func(f *fsutil.Faulty, k int) { f.FailSyncs(k, syscall.EIO) },
+		"write": func(f *fsutil.Faulty, k int) { f.FailWrites(int64(k)*512, syscall.EIO) },
+	}
+	for what, arm := range arms {
+		for k := 0; ; k++ {
+			dir := t.TempDir()
+			faulty := fsutil.NewFaulty(nil)
+			l, err := Open(dir, Options{SegmentSize: 4096, FS: faulty})
+			if err != nil {
+				t.Fatal(err)
+			}
+			appendRange(t, l, 1, 15, 5) // in the first segment: the next batch seals it
+			arm(faulty, k)
+			var ps [][]byte
+			for i := uint64(16); i <= 60; i++ {
+				ps = append(ps, payloadFor(i))
+			}
+			_, _, err = l.Append(ps...)
+			if err == nil {
+				err = l.Sync()
+			}
+			faulty.Heal()
+			if err == nil {
+				l.Close()
+				if k == 0 {
+					t.Fatalf("%s fault: a batch of two segments went through a fault armed at once", what)
+				}
+				break // k is past every operation of the roll
+			}
+			if !errors.Is(err, ErrFailed) || !errors.Is(err, syscall.EIO) {
+				t.Fatalf("%s fault %d: err = %v, want ErrFailed wrapping EIO", what, k, err)
+			}
+			if _, _, err := l.Append(payloadFor(61)); !errors.Is(err, ErrFailed) {
+				t.Fatalf("%s fault %d: Append on the dead handle = %v", what, k, err)
+			}
+			l.Close()
+			l, err = Open(dir, Options{SegmentSize: 4096})
+			if err != nil {
+				t.Fatalf("%s fault %d: reopen: %v", what, k, err)
+			}
+			intact, corrupt := scan(t, l)
+			if len(corrupt) > 0 || len(intact) < 15 || l.LastIndex() > 60 {
+				t.Fatalf("%s fault %d: %d intact, corrupt %v, last %d", what, k, len(intact), corrupt, l.LastIndex())
+			}
+			for i := uint64(1); i <= 15; i++ {
+				if !intact[i] {
+					t.Fatalf("%s fault %d: acknowledged record %d lost", what, k, i)
+				}
+			}
+			l.Close()
+		}
+	}
+}

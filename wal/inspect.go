@@ -2,7 +2,6 @@ package wal
 
 import (
 	"errors"
-	"fmt"
 	"io"
 	"os"
 
@@ -18,10 +17,26 @@ type Info struct {
 	FirstIndex uint64        // FirstIndex > LastIndex when the log is empty
 	LastIndex  uint64        // index of the last intact record of the last segment
 	Bytes      int64         // total size of the live segments
-	Released   []string      // segments emptied by Release; the next Open removes them
-	Pending    []string      // .START/.END of an interrupted truncation the next Open finishes
-	Temps      []string      // leftovers of interrupted writes the next Open removes
-	Broken     []string      // evidence copies kept by earlier repairs
+	// Released lists files of released segments still on disk (emptied in
+	// an old layout; in sealed/ after a crash during Release): the next Open
+	// removes them.
+	Released []string
+	Pending  []string // .START/.END of an interrupted truncation the next Open finishes
+	Temps    []string // leftovers of interrupted writes the next Open removes
+	Broken   []string // evidence copies kept by earlier repairs
+	// Unsealed lists segment files before the tail in the log directory (an
+	// old layout, or a move a crash interrupted): the next Open moves them
+	// into sealed/.
+	Unsealed []string
+	// Strays lists files in sealed/ named like segments that are no part of
+	// the log (at or past the tail). An Open that lists sealed/ (after a
+	// crash) sets them aside as .broken; otherwise the log never looks at
+	// them.
+	Strays []string
+	// Manifest says whether the next Open can trust the list of sealed
+	// segments: "" (no manifest: no segment was ever sealed), "ok", or what
+	// is wrong with it (the next Open rewrites or rebuilds it).
+	Manifest string
 	// TornTail is what the next Open would cut from the last segment: nil
 	// when its tail is clean.
 	TornTail *CorruptionError
@@ -29,33 +44,31 @@ type Info struct {
 	TornBytes int64
 }
 
-// Inspect reads dir. It costs one read of the last segment, whatever the
-// size of the log.
+// Inspect reads dir. It lists the log directory and sealed/ and reads the
+// last segment, whatever the size of the log.
 func Inspect(dir string) (*Info, error) {
-	st, err := readDirState(dir)
+	v, err := viewDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+		return nil, err
 	}
-	info := &Info{Dir: dir, Pending: st.pending, Temps: st.temps, Broken: st.broken}
-	for _, s := range st.segs[:st.released] {
-		info.Released = append(info.Released, s.file)
-	}
-	live := st.live()
+	info := &Info{Dir: dir, Pending: v.st.pending, Temps: v.st.temps, Broken: v.broken, Released: v.released,
+		Unsealed: v.unsealed, Strays: v.strays, Manifest: manifestHealth(v)}
+	live := v.segs
 	if len(live) == 0 {
 		info.FirstIndex = 1
 		return info, nil
 	}
 	for i, s := range live {
-		si := SegmentInfo{Name: s.name(), First: s.first, Size: s.size}
+		si := SegmentInfo{Name: s.name(), First: s.first, Size: s.size, Sealed: s.sealed}
 		if i+1 < len(live) {
 			si.Last = live[i+1].first - 1
 		}
 		info.Segments = append(info.Segments, si)
 		info.Bytes += s.size
 	}
-	info.FirstIndex = live[0].first
+	info.FirstIndex = v.front
 	tail := live[len(live)-1]
-	r := &Reader{src: &dirSource{dir: dir, segs: live[len(live)-1:]}, next: tail.first}
+	r := &Reader{src: &dirSource{dir: dir, segs: live[len(live)-1:], first: tail.first}, next: tail.first}
 	defer r.Close()
 	last := tail.first - 1
 	for {
@@ -82,6 +95,22 @@ func Inspect(dir string) (*Info, error) {
 	return info, nil
 }
 
+// manifestHealth says what the next Open will make of the manifest.
+func manifestHealth(v *dirView) string {
+	m := v.man
+	switch {
+	case !m.exists && v.st.sealed:
+		return "missing: the next open rebuilds it from " + sealedDirName + "/"
+	case !m.exists:
+		return ""
+	case m.bad != nil:
+		return "damaged (" + m.bad.Error() + "): the next open rebuilds it from " + sealedDirName + "/"
+	case m.torn:
+		return "torn last entry: the next open rewrites it"
+	}
+	return "ok"
+}
+
 // VerifyReport is the result of a full scan.
 type VerifyReport struct {
 	Records uint64 // intact records
@@ -102,21 +131,18 @@ func (v *VerifyReport) OK() bool { return v.DamagedCount == 0 }
 // if not nil, is called now and then with the bytes scanned so far and the
 // total, for a progress bar.
 func Verify(dir string, progress func(done, total int64)) (*VerifyReport, error) {
-	st, err := readDirState(dir)
+	v, err := viewDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+		return nil, err
 	}
-	live := st.live()
+	live := v.segs
 	var total int64
 	before := map[string]int64{} // bytes in the segments before each one
 	for _, s := range live {
 		before[s.name()] = total
 		total += s.size
 	}
-	r := &Reader{src: &dirSource{dir: dir, segs: live}, next: 1}
-	if len(live) > 0 {
-		r.next = live[0].first
-	}
+	r := &Reader{src: &dirSource{dir: dir, segs: live, first: v.front}, next: v.front}
 	defer r.Close()
 	rep := &VerifyReport{Bytes: total}
 	var lastReport int64
@@ -149,7 +175,8 @@ func Verify(dir string, progress func(done, total int64)) (*VerifyReport, error)
 }
 
 // Repair locks dir and repairs it as Open would, without opening the log,
-// for an operator's "wal repair": it returns what it changed.
+// for an operator's "wal repair": it returns what it changed. Like Open, it
+// moves the segments of an old layout into sealed/.
 func Repair(dir string, opts Options) (Recovered, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -163,7 +190,7 @@ func Repair(dir string, opts Options) (Recovered, error) {
 		return Recovered{}, err
 	}
 	defer lock.Unlock()
-	rec, err := repair(dir, opts.FS)
+	rec, _, err := repair(dir, opts.FS)
 	if err == nil {
 		logRecovered(opts.Logger, dir, rec)
 	}

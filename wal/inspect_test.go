@@ -10,36 +10,34 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
 	"path/filepath"
-	"sort"
 	"testing"
 )
 
-// dirDigest hashes every name and byte of dir.
+// dirDigest hashes every name and byte under dir.
 func dirDigest(t *testing.T, dir string) string {
 	t.Helper()
-	ents, err := os.ReadDir(dir)
+	h := sha256.New()
+	err := filepath.WalkDir(dir, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		b, _ := os.ReadFile(path)
+		fmt.Fprintf(h, "%s %v %d\n", path, d.IsDir(), len(b))
+		h.Write(b)
+		return nil
+	})
 	if err != nil {
 		t.Fatal(err)
-	}
-	h := sha256.New()
-	var names []string
-	for _, e := range ents {
-		names = append(names, e.Name())
-	}
-	sort.Strings(names)
-	for _, n := range names {
-		b, _ := os.ReadFile(filepath.Join(dir, n))
-		fmt.Fprintf(h, "%s %d\n", n, len(b))
-		h.Write(b)
 	}
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-func TestInspectReportsWhatOpenWouldDoAndChangesNothing(t *testing.T) {
+func TestInspectReportsWhatOpenWouldDoWithAnOldLayoutAndChangesNothing(t *testing.T) {
 	dir := t.TempDir()
-	recs := buildLog(t, dir, 150)
+	recs := buildOldLog(t, dir, 150)
 	e := damageEnv{t: t, dir: dir, recs: recs}
 	segs := e.segs()
 	os.Truncate(e.path(segs[0]), 0) // released before a crash
@@ -66,6 +64,9 @@ func TestInspectReportsWhatOpenWouldDoAndChangesNothing(t *testing.T) {
 	}
 	if len(info.Segments) != len(segs)-1 || info.Segments[len(info.Segments)-1].Last != 150 {
 		t.Fatalf("segments %+v", info.Segments)
+	}
+	if len(info.Unsealed) != len(segs)-2 || info.Manifest != "" {
+		t.Fatalf("unsealed %v, manifest %q: the next open seals every segment but the tail", info.Unsealed, info.Manifest)
 	}
 }
 

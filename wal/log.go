@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"os"
 	"path/filepath"
 	"sync"
@@ -35,11 +36,12 @@ const DefaultSegmentSize = 16 << 20
 
 // Options configure Open. The zero value is usable.
 type Options struct {
-	// SegmentSize is the size past which tidwall/wal starts a new segment
-	// file (a batch may overshoot it). tidwall holds the whole tail segment in
-	// memory, so this bounds the log's memory: about 2×SegmentSize for the tail
-	// buffer as it grows, plus the batch being appended. Older segments are
-	// never cached (reads go to the files). Default 16 MiB, minimum 4 KiB.
+	// SegmentSize is the size at which the log seals the tail segment and
+	// starts a new one (the record that reaches it is the segment's last, so
+	// one record may overshoot it). tidwall holds the whole tail segment in
+	// memory, so this bounds the log's memory: about 2×SegmentSize for the
+	// tail buffer as it grows, plus the batch being appended. Sealed segments
+	// are never cached (reads go to the files). Default 16 MiB, minimum 4 KiB.
 	SegmentSize int64
 	// FS is the seam every write, sync, rename and removal goes through.
 	// Default fsutil.OS{}.
@@ -77,29 +79,32 @@ type Log struct {
 	lg   *slog.Logger
 	lock *fsutil.DirLock
 	rec  Recovered
+	man  *manifest
 
-	relMu         sync.Mutex // serializes Release, TruncateFront and Close; taken before mu
-	mu            sync.Mutex // serializes everything that writes
-	tl            *tidwall.Log
-	batch         tidwall.Batch
-	enc           []byte
-	tail          fsutil.File // our own handle on the tail segment, for Sync through the seam
-	tailName      string
-	tailSize      int64 // bytes in the tail segment: mirrors tidwall's buffer
-	dirDirty      bool  // segment files were created or renamed since the last Sync
-	synced        uint64
-	err           error  // sticky: set by the first failed write or sync
-	tombstones    int    // released segments emptied but still known to tidwall
-	dropBelow     uint64 // segments wholly below this index are released
-	maxTombstones int    // maxTombstones, lowered by tests
+	relMu       sync.Mutex // serializes Release, TruncateFront and Close; taken before mu
+	mu          sync.Mutex // serializes everything that writes
+	tl          *tidwall.Log
+	batch       tidwall.Batch
+	enc         []byte
+	tail        fsutil.File // our own handle on the tail segment, for Sync through the seam
+	tailSeg     segFile
+	tailSize    int64 // bytes in the tail segment: mirrors tidwall's buffer
+	dirDirty    bool  // names in the log directory changed since the last Sync
+	sealedDirty bool  // names in sealed/ changed since the last Sync
+	sealedReady bool  // sealed/ and the manifest exist, durably
+	front       uint64
+	synced      uint64
+	err         error // sticky: set by the first failed write or sync
+	tailBytes   atomic.Int64
 
 	// view is what readers see. segs is replaced, never modified in place.
 	view struct {
 		sync.RWMutex
-		segs     []segFile
-		replaced uint64 // bumped when files are emptied, removed or replaced
+		segs     []segFile // live segments, oldest first; the last is the tail
+		first    uint64    // FirstIndex
+		replaced uint64    // bumped when segment files are removed
 	}
-	files   sync.RWMutex // held by tidwall truncations; readers open files under RLock
+	files   sync.RWMutex // held while files are moved or removed; readers open files under RLock
 	last    atomic.Uint64
 	closed  atomic.Bool
 	corrupt atomic.Int64
@@ -109,6 +114,10 @@ type Log struct {
 // (see doc.go), logs the repair once, and opens the log for appending. It
 // fails with an error matching fsutil.ErrLocked when another handle, in this
 // process or another, has dir open.
+//
+// On a directory a clean Close left it reads the log directory (the tail
+// segment and a few small files) and the manifest; it does not list, stat or
+// open anything in sealed/, whatever the size of the log.
 func Open(dir string, opts Options) (*Log, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {
@@ -129,15 +138,13 @@ func Open(dir string, opts Options) (*Log, error) {
 	return l, nil
 }
 
-func open(dir string, opts Options, lock *fsutil.DirLock) (*Log, error) {
-	rec, err := repair(dir, opts.FS)
-	if err != nil {
-		return nil, fmt.Errorf("repair %s: %w", dir, err)
-	}
-	logRecovered(opts.Logger, dir, rec)
+// openTidwall opens tidwall on the log directory, which holds one segment
+// (the tail) or none. tidwall never starts a segment itself: Append rolls
+// to a new one (tidwall's SegmentSize is out of reach).
+func openTidwall(dir string) (*tidwall.Log, error) {
 	tl, err := tidwall.Open(dir, &tidwall.Options{
 		NoSync:           true, // Sync fsyncs, through the seam, when the owner asks
-		SegmentSize:      int(opts.SegmentSize),
+		SegmentSize:      math.MaxInt,
 		LogFormat:        tidwall.Binary,
 		SegmentCacheSize: 1,
 		NoCopy:           true,
@@ -146,22 +153,68 @@ func open(dir string, opts Options, lock *fsutil.DirLock) (*Log, error) {
 	if err != nil {
 		return nil, fmt.Errorf("open tidwall log in %s: %w", dir, err)
 	}
-	last, err := tl.LastIndex()
+	return tl, nil
+}
+
+func open(dir string, opts Options, lock *fsutil.DirLock) (*Log, error) {
+	rec, op, err := repair(dir, opts.FS)
 	if err != nil {
+		return nil, fmt.Errorf("repair %s: %w", dir, err)
+	}
+	logRecovered(opts.Logger, dir, rec)
+	tl, err := openTidwall(dir)
+	if err != nil {
+		return nil, err
+	}
+	l := &Log{dir: dir, opts: opts, fs: opts.FS, lg: opts.Logger, lock: lock, rec: rec, tl: tl,
+		man: newManifest(opts.FS, dir, op.man), sealedReady: op.sealedReady, front: op.man.front}
+	if err := l.openTail(op.segs); err != nil {
 		tl.Close()
 		return nil, err
 	}
-	l := &Log{dir: dir, opts: opts, fs: opts.FS, lg: opts.Logger, lock: lock, rec: rec, tl: tl, maxTombstones: maxTombstones}
-	l.last.Store(last)
-	l.synced = last
 	// A brand-new log has just created its first segment; a repaired one may
 	// have renamed files. One directory sync at the first Sync covers both.
 	l.dirDirty = true
-	if err := l.reload(); err != nil {
-		tl.Close()
-		return nil, err
-	}
 	return l, nil
+}
+
+// openTail checks that tidwall holds the tail repair found (tidwall creates
+// segment 1 in an empty directory), opens our own handle on it and publishes
+// the segments.
+func (l *Log) openTail(segs []segFile) error {
+	first, err := l.tl.FirstIndex()
+	if err != nil {
+		return err
+	}
+	last, err := l.tl.LastIndex()
+	if err != nil {
+		return err
+	}
+	if len(segs) == 0 {
+		segs = []segFile{{first: first, file: segmentName(first)}}
+	}
+	tail := segs[len(segs)-1]
+	if tail.first != first || tail.sealed {
+		return fmt.Errorf("tidwall opened %s at %d, but the tail is %s", l.dir, first, tail.file)
+	}
+	f, err := l.fs.OpenFile(filepath.Join(l.dir, tail.file), os.O_RDWR, 0)
+	if err != nil {
+		return fmt.Errorf("open tail segment: %w", err)
+	}
+	fi, err := f.Stat()
+	if err != nil {
+		f.Close()
+		return fmt.Errorf("open tail segment: %w", err)
+	}
+	l.tail, l.tailSeg, l.tailSize = f, tail, fi.Size()
+	l.tailBytes.Store(l.tailSize)
+	l.last.Store(last)
+	l.synced = last
+	// A front past the end (records released, then cut as a torn tail) means
+	// an empty log that goes on at the end.
+	l.front = min(l.front, last+1)
+	l.setView(segs, false)
+	return nil
 }
 
 // logRecovered logs what repair did, once: a warning when records were cut or
@@ -183,53 +236,18 @@ func (l *Log) Recovered() Recovered { return l.rec }
 // Dir returns the log's directory.
 func (l *Log) Dir() string { return l.dir }
 
-// reload re-reads the segment list from the directory and reopens the tail
-// handle when the tail changed. Callers hold mu.
-func (l *Log) reload() error { return l.load(false) }
-
-// reloadReplaced is reload after files were removed or replaced: readers
-// holding one open find their place again.
-func (l *Log) reloadReplaced() error { return l.load(true) }
-
-func (l *Log) load(replaced bool) error {
-	st, err := readDirState(l.dir)
-	if err != nil {
-		return fmt.Errorf("list %s: %w", l.dir, err)
-	}
-	live := st.live()
-	if len(live) == 0 {
-		return fmt.Errorf("no segment in %s", l.dir)
-	}
-	tail := live[len(live)-1]
-	l.tailSize = tail.size
-	l.setView(live, replaced)
-	l.tombstones = len(st.segs) - len(l.segs())
-	if l.tail != nil && l.tailName == tail.file {
-		return nil
-	}
-	if l.tail != nil {
-		l.tail.Close()
-		l.tail = nil
-	}
-	f, err := l.fs.OpenFile(filepath.Join(l.dir, tail.file), os.O_RDWR, 0)
-	if err != nil {
-		return fmt.Errorf("open tail segment: %w", err)
-	}
-	l.tail, l.tailName = f, tail.file
-	return nil
-}
-
-// setView publishes the segments readers see, minus those Release has
-// taken (it lists them before their files are emptied). replaced tells
-// readers that files they may hold open were emptied or replaced. Callers
+// setView publishes the segments readers see, minus those wholly before the
+// front (Release drops them from the view before it removes their files).
+// replaced tells readers that files they may hold open were removed. Callers
 // hold mu.
 func (l *Log) setView(segs []segFile, replaced bool) {
-	for len(segs) > 1 && segs[1].first <= l.dropBelow {
+	for len(segs) > 1 && segs[1].first <= l.front {
 		segs = segs[1:]
 	}
 	l.view.Lock()
 	defer l.view.Unlock()
 	l.view.segs = segs
+	l.view.first = max(l.front, segs[0].first)
 	if replaced {
 		l.view.replaced++
 	}
@@ -253,97 +271,6 @@ func (l *Log) fail(op string, err error) error {
 	return l.err
 }
 
-// Append writes payloads as consecutive records with one tidwall WriteBatch
-// and returns the indexes of the first and last. Nothing is durable until
-// Sync returns nil. Appending nothing returns (0, 0, nil).
-//
-// A failed write kills the handle (ErrFailed); a payload over MaxPayload is
-// refused with ErrTooLarge and changes nothing.
-func (l *Log) Append(payloads ...[]byte) (first, last uint64, err error) {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.usable(); err != nil {
-		return 0, 0, err
-	}
-	if len(payloads) == 0 {
-		return 0, 0, nil
-	}
-	prev := l.last.Load()
-	var bytes int64
-	for i, p := range payloads {
-		if len(p) > MaxPayload {
-			l.batch.Clear()
-			return 0, 0, fmt.Errorf("append %d bytes: %w", len(p), ErrTooLarge)
-		}
-		l.enc = appendRecord(l.enc[:0], prev+1+uint64(i), p)
-		l.batch.Write(prev+1+uint64(i), l.enc)
-		bytes += frameSize(len(p))
-	}
-	if err := l.fs.CheckWrite(filepath.Join(l.dir, l.tailName), bytes); err != nil {
-		l.batch.Clear()
-		return 0, 0, l.fail("append", err)
-	}
-	if err := l.tl.WriteBatch(&l.batch); err != nil {
-		l.batch.Clear()
-		return 0, 0, l.fail("append", err)
-	}
-	last = prev + uint64(len(payloads))
-	if l.cycles(payloads) {
-		// tidwall synced the segments it closed and created new files: their
-		// names are durable only after a directory sync, due at the next Sync.
-		l.dirDirty = true
-		l.tl.ClearCache() // drop the closed segment tidwall keeps cached
-		if err := l.reload(); err != nil {
-			return 0, 0, l.fail("append", err)
-		}
-	}
-	l.last.Store(last)
-	return prev + 1, last, nil
-}
-
-// cycles replays tidwall's segment cycling rule on the bytes just written and
-// reports whether it started a new segment file.
-func (l *Log) cycles(payloads [][]byte) bool {
-	cycled := false
-	if l.tailSize > l.opts.SegmentSize {
-		cycled, l.tailSize = true, 0
-	}
-	for _, p := range payloads {
-		l.tailSize += frameSize(len(p))
-		if l.tailSize >= l.opts.SegmentSize {
-			cycled, l.tailSize = true, 0
-		}
-	}
-	return cycled
-}
-
-// Sync makes every record appended before it durable: it syncs the directory
-// if segment files were created since the last Sync, then the tail segment's
-// data. It costs nothing when nothing was appended. A failed sync kills the
-// handle (ErrFailed); it is never retried.
-func (l *Log) Sync() error {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	if err := l.usable(); err != nil {
-		return err
-	}
-	last := l.last.Load()
-	if last == l.synced && !l.dirDirty {
-		return nil
-	}
-	if l.dirDirty {
-		if err := l.fs.SyncDir(l.dir); err != nil {
-			return l.fail("sync", err)
-		}
-		l.dirDirty = false
-	}
-	if err := l.tail.Sync(); err != nil {
-		return l.fail("sync", err)
-	}
-	l.synced = last
-	return nil
-}
-
 // Close closes the log and releases the directory lock. On a live handle it
 // first syncs what was appended; on a dead one it syncs nothing and just
 // releases everything. Readers fail with ErrClosed afterwards. A second Close
@@ -358,18 +285,15 @@ func (l *Log) Close() error {
 	}
 	var errs []error
 	if l.err == nil {
-		if l.last.Load() != l.synced || l.dirDirty {
-			if l.dirDirty {
-				errs = append(errs, l.fs.SyncDir(l.dir))
-			}
-			errs = append(errs, l.tail.Sync())
+		errs = append(errs, l.syncLocked())
+		if l.tl != nil {
+			errs = append(errs, l.tl.Close())
 		}
-		errs = append(errs, l.tl.Close())
-	} else {
+	} else if l.tl != nil {
 		l.tl.Close() // its own fsync proves nothing after a failure
 	}
 	l.closed.Store(true)
-	errs = append(errs, l.tail.Close(), l.lock.Unlock())
+	errs = append(errs, l.man.close(), l.tail.Close(), l.lock.Unlock())
 	if err := errors.Join(errs...); err != nil {
 		return fmt.Errorf("close %s: %w", l.dir, err)
 	}
@@ -381,7 +305,7 @@ func (l *Log) Close() error {
 func (l *Log) FirstIndex() uint64 {
 	l.view.RLock()
 	defer l.view.RUnlock()
-	return l.view.segs[0].first
+	return l.view.first
 }
 
 // LastIndex is the index of the last record appended (durable or not), 0 if
@@ -390,27 +314,27 @@ func (l *Log) LastIndex() uint64 { return l.last.Load() }
 
 // SegmentInfo describes one segment file.
 type SegmentInfo struct {
-	Name  string // file name: the first index as 20 digits
-	First uint64 // index of its first record
-	Last  uint64 // index of its last record; First-1 when it holds none
-	Size  int64  // bytes
+	Name   string // file name: the first index as 20 digits
+	First  uint64 // index of its first record
+	Last   uint64 // index of its last record; First-1 when it holds none
+	Size   int64  // bytes
+	Sealed bool   // in sealed/ (every segment but the tail, once sealed)
 }
 
-// Segments lists the live segments with their index ranges and sizes.
+// Segments lists the live segments with their index ranges and sizes. It
+// touches no file: the sizes of sealed segments come from the manifest.
 func (l *Log) Segments() []SegmentInfo {
 	l.view.RLock()
 	segs := l.view.segs
 	l.view.RUnlock()
 	out := make([]SegmentInfo, len(segs))
 	for i, s := range segs {
-		out[i] = SegmentInfo{Name: s.name(), First: s.first, Size: s.size}
-		if fi, err := os.Stat(filepath.Join(l.dir, s.file)); err == nil {
-			out[i].Size = fi.Size()
-		}
+		out[i] = SegmentInfo{Name: s.name(), First: s.first, Size: s.size, Sealed: s.sealed}
 		if i+1 < len(segs) {
 			out[i].Last = segs[i+1].first - 1
 		} else {
 			out[i].Last = l.last.Load()
+			out[i].Size = l.tailBytes.Load()
 		}
 	}
 	return out
@@ -432,7 +356,7 @@ func (l *Log) Stats() Stats {
 	l.view.RLock()
 	defer l.view.RUnlock()
 	return Stats{
-		FirstIndex:     l.view.segs[0].first,
+		FirstIndex:     l.view.first,
 		LastIndex:      l.last.Load(),
 		SyncedIndex:    l.synced,
 		Segments:       len(l.view.segs),

@@ -165,17 +165,15 @@ func TestReadersRunConcurrentlyWithTheAppenderReleaseAndTruncateFront(t *testing
 	}
 }
 
-func TestReleaseEmptiesWholeSegmentsWithoutCopyingAndOpenRemovesThem(t *testing.T) {
+func TestReleaseRemovesWholeSealedSegmentsWithoutCopying(t *testing.T) {
 	dir := t.TempDir()
 	l, err := Open(dir, Options{SegmentSize: 4096})
 	if err != nil {
 		t.Fatal(err)
 	}
-	appendRange(t, l, 1, 1000, 20) // tail segment larger than nothing, many segments before it
+	appendRange(t, l, 1, 1000, 20) // many segments before the tail
 	before := l.Segments()
-	// Keep the tail out of reach so Release cannot truncate through tidwall:
-	// index in the second to last segment.
-	idx := before[len(before)-2].First + 1
+	idx := before[len(before)-2].First + 1 // inside the second to last segment
 	if err := l.Release(idx); err != nil {
 		t.Fatal(err)
 	}
@@ -183,23 +181,25 @@ func TestReleaseEmptiesWholeSegmentsWithoutCopyingAndOpenRemovesThem(t *testing.
 		t.Fatalf("FirstIndex %d, want %d (the start of the segment holding %d)", l.FirstIndex(), before[len(before)-2].First, idx)
 	}
 	for _, s := range before[:len(before)-2] {
-		fi, err := os.Stat(filepath.Join(dir, s.Name))
-		if err != nil || fi.Size() != 0 {
-			t.Fatalf("released segment %s: %v, size %d; want an empty file", s.Name, err, fi.Size())
+		if exists(filepath.Join(dir, sealedDirName, s.Name)) {
+			t.Fatalf("released segment %s is still in sealed/", s.Name)
 		}
+	}
+	if kept := before[len(before)-2]; !exists(filepath.Join(dir, sealedDirName, kept.Name)) {
+		t.Fatalf("segment %s, which holds %d, was removed", kept.Name, idx)
 	}
 	if _, err := l.Read(1); !errors.Is(err, ErrTruncated) {
 		t.Fatalf("Read(1) after Release = %v, want ErrTruncated", err)
 	}
-	appendRange(t, l, 1001, 1010, 10) // tidwall still appends happily
+	appendRange(t, l, 1001, 1010, 10)
 	l.Close()
 
 	l = openTest(t, dir)
 	if l.FirstIndex() != before[len(before)-2].First || l.LastIndex() != 1010 {
 		t.Fatalf("reopened log holds %d..%d", l.FirstIndex(), l.LastIndex())
 	}
-	if n := len(l.Recovered().Removed); n != len(before)-2 {
-		t.Fatalf("Open removed %d files, want the %d released segments", n, len(before)-2)
+	if l.Recovered().Changed() {
+		t.Fatalf("reopening after a Release repaired something: %s", l.Recovered())
 	}
 	intact, _ := scan(t, l)
 	if uint64(len(intact)) != 1010-l.FirstIndex()+1 {
@@ -220,6 +220,9 @@ func TestReleasingEverythingLeavesAnEmptyLogThatGoesOn(t *testing.T) {
 	if l.FirstIndex() != 201 || l.LastIndex() != 200 || len(l.Segments()) != 1 {
 		t.Fatalf("after releasing all: %d..%d in %d segments", l.FirstIndex(), l.LastIndex(), len(l.Segments()))
 	}
+	if ents, _ := os.ReadDir(filepath.Join(dir, sealedDirName)); len(ents) != 0 {
+		t.Fatalf("sealed/ still holds %d files", len(ents))
+	}
 	appendRange(t, l, 201, 205, 5)
 	l.Close()
 	l = openTest(t, dir)
@@ -228,18 +231,19 @@ func TestReleasingEverythingLeavesAnEmptyLogThatGoesOn(t *testing.T) {
 	}
 }
 
-func TestReleaseTruncatesInsideASmallTail(t *testing.T) {
+func TestReleaseInsideTheTailKeepsTheTailWhole(t *testing.T) {
 	l := openTest(t, t.TempDir())
 	appendRange(t, l, 1, 100, 10)
+	tail := l.Segments()[len(l.Segments())-1]
 	if err := l.Release(98); err != nil {
 		t.Fatal(err)
 	}
-	if l.FirstIndex() != 98 || len(l.Segments()) != 1 {
-		t.Fatalf("FirstIndex %d in %d segments, want 98 in one", l.FirstIndex(), len(l.Segments()))
+	if l.FirstIndex() != tail.First || len(l.Segments()) != 1 {
+		t.Fatalf("FirstIndex %d in %d segments, want %d (the tail's first) in one", l.FirstIndex(), len(l.Segments()), tail.First)
 	}
 	intact, _ := scan(t, l)
-	if len(intact) != 3 {
-		t.Fatalf("%d records left, want 98..100", len(intact))
+	if uint64(len(intact)) != 100-tail.First+1 {
+		t.Fatalf("%d records left, want %d..100", len(intact), tail.First)
 	}
 }
 
@@ -256,6 +260,9 @@ func TestTruncateFrontMakesFirstIndexExact(t *testing.T) {
 	if err := l.TruncateFront(400); !errors.Is(err, ErrOutOfRange) {
 		t.Fatalf("TruncateFront past the end = %v, want ErrOutOfRange", err)
 	}
+	if _, err := l.Read(156); !errors.Is(err, ErrTruncated) {
+		t.Fatalf("Read(156) after TruncateFront(157) = %v, want ErrTruncated", err)
+	}
 	l.Close()
 	l = openTest(t, dir)
 	if l.FirstIndex() != 157 || l.LastIndex() != 300 {
@@ -267,26 +274,21 @@ func TestTruncateFrontMakesFirstIndexExact(t *testing.T) {
 	}
 }
 
-func TestTruncateFrontRefusesASegmentTidwallCannotFrame(t *testing.T) {
+func TestTruncateFrontIntoADamagedSealedSegmentLeavesTheDamageBehind(t *testing.T) {
 	dir := t.TempDir()
 	recs := buildLog(t, dir, 150)
 	e := damageEnv{t: t, dir: dir, recs: recs}
 	victim := e.inSeg(e.segs()[1])[2]
 	e.flip(victim.Segment, victim.Offset, 0x04) // re-frames the segment
 	l := openTest(t, dir)
-	var ce *CorruptionError
-	if err := l.TruncateFront(victim.Index + 1); !errors.As(err, &ce) {
-		t.Fatalf("TruncateFront into a re-framed segment = %v, want *CorruptionError", err)
+	if err := l.TruncateFront(victim.Index + 1); err != nil {
+		t.Fatalf("TruncateFront just past a re-framed record: %v", err)
 	}
 	if _, _, err := l.Append(payloadFor(151)); err != nil {
-		t.Fatalf("the handle died after a refused truncation: %v", err)
+		t.Fatalf("the handle died: %v", err)
 	}
-	// Release drops the damaged segment whole once it is consumed.
-	if err := l.Release(e.inSeg(e.segs()[2])[0].Index); err != nil {
-		t.Fatal(err)
-	}
-	if _, corrupt := scan(t, l); len(corrupt) != 0 {
-		t.Fatalf("damage still readable after its segment was released: %v", corrupt)
+	if intact, corrupt := scan(t, l); len(corrupt) != 0 || uint64(len(intact)) != 151-victim.Index {
+		t.Fatalf("after TruncateFront(%d): %d intact, corrupt %v", victim.Index+1, len(intact), corrupt)
 	}
 }
 
@@ -341,42 +343,37 @@ func TestAnEmptyPayloadIsARecordToo(t *testing.T) {
 	}
 }
 
-func TestEmptiedSegmentsPilingUpAreRemovedByOneBoundedTruncation(t *testing.T) {
+func TestAConsumerThatKeepsUpKeepsTheManifestSmall(t *testing.T) {
 	dir := t.TempDir()
 	l := openTest(t, dir)
-	l.maxTombstones = 3
-	appendRange(t, l, 1, 600, 20)
-	empties := func() (n int) {
-		ents, _ := os.ReadDir(dir)
-		for _, e := range ents {
-			if fi, _ := e.Info(); len(e.Name()) == 20 && fi.Size() == 0 {
-				n++
+	var next uint64 = 1
+	for round := 0; round < 150; round++ {
+		appendRange(t, l, next, next+29, 10) // a segment and a half
+		next += 30
+		segs := l.Segments()
+		if len(segs) > 3 {
+			if err := l.Release(segs[len(segs)-3].First); err != nil {
+				t.Fatal(err)
 			}
 		}
-		return n
 	}
-	segs := l.Segments()
-	// The consumer lags two segments behind: each Release empties one more
-	// segment, until there are more than three and tidwall truncates.
-	var sawEmpty bool
-	for k := 1; k < len(segs)-2; k++ {
-		if err := l.Release(segs[k].First); err != nil {
-			t.Fatal(err)
-		}
-		if l.FirstIndex() != segs[k].First {
-			t.Fatalf("FirstIndex %d after Release(%d)", l.FirstIndex(), segs[k].First)
-		}
-		if n := empties(); n > 3 {
-			t.Fatalf("%d emptied segment files on disk, the bound is 3", n)
-		} else if n > 0 {
-			sawEmpty = true
+	fi, err := os.Stat(filepath.Join(dir, manifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	live := len(l.Segments())
+	if max := int64(2*(3+live)+compactSlack+2) * manifestEntry; fi.Size() > max {
+		t.Fatalf("manifest of %d bytes for %d live segments after 150 rounds, want at most %d", fi.Size(), live, max)
+	}
+	for _, s := range l.Segments() {
+		if fi, err := os.Stat(segPath(dir, s.Name)); err != nil || fi.Size() != s.Size {
+			t.Fatalf("segment %s: the log says %d bytes, the disk %v", s.Name, s.Size, fi)
 		}
 	}
-	if !sawEmpty {
-		t.Fatal("Release never emptied a segment in place")
-	}
-	intact, _ := scan(t, l)
-	if uint64(len(intact)) != 600-l.FirstIndex()+1 {
-		t.Fatalf("%d records left from %d", len(intact), l.FirstIndex())
+	first := l.FirstIndex()
+	l.Close()
+	l = openTest(t, dir)
+	if l.Recovered().Changed() || l.FirstIndex() != first || l.LastIndex() != next-1 {
+		t.Fatalf("reopened: %d..%d, repair %s; want %d..%d", l.FirstIndex(), l.LastIndex(), l.Recovered(), first, next-1)
 	}
 }

@@ -5,9 +5,12 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"io/fs"
 	"os"
+	"path/filepath"
 	"testing"
 
+	tidwall "github.com/tidwall/wal"
 	"go.uber.org/goleak"
 )
 
@@ -68,6 +71,65 @@ func buildLog(t testing.TB, dir string, n uint64) []Record {
 		t.Fatal(err)
 	}
 	return layout(t, dir)
+}
+
+// buildOldLog writes records 1..n into dir the way flumed wrote logs before
+// sealed/ existed: every segment in the one directory, cycled by tidwall at
+// 4 KiB, in batches of 7 (the same segments buildLog makes).
+func buildOldLog(t testing.TB, dir string, n uint64) []Record {
+	t.Helper()
+	tl, err := tidwall.Open(dir, &tidwall.Options{NoSync: true, SegmentSize: 4096, LogFormat: tidwall.Binary})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var b tidwall.Batch
+	for i := uint64(1); i <= n; i++ {
+		b.Write(i, appendRecord(nil, i, payloadFor(i)))
+		if i%7 == 0 || i == n {
+			if err := tl.WriteBatch(&b); err != nil {
+				t.Fatal(err)
+			}
+		}
+	}
+	if err := tl.Close(); err != nil {
+		t.Fatal(err)
+	}
+	return layout(t, dir)
+}
+
+// segPath is where segment seg of the log in dir is: in sealed/ or in dir.
+func segPath(dir, seg string) string {
+	if p := filepath.Join(dir, sealedDirName, seg); exists(p) {
+		return p
+	}
+	return filepath.Join(dir, seg)
+}
+
+func exists(path string) bool {
+	_, err := os.Lstat(path)
+	return err == nil
+}
+
+// copyTree copies the log directory src (sealed/ included) to dst.
+func copyTree(t testing.TB, src, dst string) {
+	t.Helper()
+	err := filepath.WalkDir(src, func(path string, d fs.DirEntry, err error) error {
+		if err != nil {
+			return err
+		}
+		rel, _ := filepath.Rel(src, path)
+		if d.IsDir() {
+			return os.MkdirAll(filepath.Join(dst, rel), 0o750)
+		}
+		b, err := os.ReadFile(path)
+		if err != nil {
+			return err
+		}
+		return os.WriteFile(filepath.Join(dst, rel), b, 0o640)
+	})
+	if err != nil {
+		t.Fatal(err)
+	}
 }
 
 // layout lists every record of dir with its segment and offset.

@@ -5,7 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
-	"path/filepath"
+	"slices"
 )
 
 // Record is one intact record as a Reader returns it.
@@ -20,14 +20,23 @@ type Record struct {
 
 // source is what a Reader reads: a live Log, or a directory read-only.
 type source interface {
-	// view returns the live segments, the replacement counter, and, for a
-	// live log, the last index (bounded false for a directory: read to EOF).
-	snapshot() (segs []segFile, replaced uint64, last uint64, bounded bool)
-	// open opens a segment file so that a concurrent truncation cannot remove
-	// it between view and open.
-	open(seg segFile, replaced uint64) (*os.File, error)
+	// snapshot returns the live segments and, for a live log, the last index
+	// (bounded false for a directory: read to EOF).
+	snapshot() snapshot
+	// open opens the file of the segment starting at first, wherever it is
+	// now (a roll may have moved it into sealed/ since the snapshot). It
+	// returns errRetry when the segment is no longer live.
+	open(seg segFile) (*os.File, error)
 	isClosed() bool
 	noteCorrupt()
+}
+
+type snapshot struct {
+	segs     []segFile
+	first    uint64 // FirstIndex
+	replaced uint64 // bumped when segment files are removed
+	last     uint64
+	bounded  bool
 }
 
 // Reader iterates records in index order. For every index from its start to
@@ -62,6 +71,7 @@ type lostRange struct {
 
 // NewReader returns a Reader of l starting at index from (0 means
 // FirstIndex). It fails with ErrTruncated when from is before FirstIndex.
+// It opens no file: the first Next opens the segment holding from.
 func (l *Log) NewReader(from uint64) (*Reader, error) {
 	if l.closed.Load() {
 		return nil, ErrClosed
@@ -81,16 +91,16 @@ func (l *Log) NewReader(from uint64) (*Reader, error) {
 // copy of a directory or beside a running writer; a torn tail it meets is
 // reported once as a *CorruptionError wrapping ErrTornTail.
 func OpenReader(dir string, from uint64) (*Reader, error) {
-	st, err := readDirState(dir)
+	v, err := viewDir(dir)
 	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
+		return nil, err
 	}
-	src := &dirSource{dir: dir, segs: st.live()}
+	src := &dirSource{dir: dir, segs: v.segs, first: v.front}
 	if len(src.segs) > 0 {
-		if first := src.segs[0].first; from == 0 {
-			from = first
-		} else if from < first {
-			return nil, fmt.Errorf("read from %d (first is %d): %w", from, first, ErrTruncated)
+		if from == 0 {
+			from = v.front
+		} else if from < v.front {
+			return nil, fmt.Errorf("read from %d (first is %d): %w", from, v.front, ErrTruncated)
 		}
 	}
 	return &Reader{src: src, next: max(from, 1)}, nil
@@ -110,15 +120,15 @@ func (r *Reader) Next() (Record, error) {
 		if r.lost.from < r.lost.to {
 			return Record{}, r.reportLost()
 		}
-		segs, replaced, last, bounded := r.src.snapshot()
-		if bounded && r.next > last {
+		sn := r.src.snapshot()
+		if sn.bounded && r.next > sn.last {
 			return Record{}, io.EOF
 		}
-		if r.sc != nil && replaced != r.replaced {
-			r.closeSegment() // files were emptied or replaced: find our place again
+		if r.sc != nil && sn.replaced != r.replaced {
+			r.recheck(sn) // files were removed: is ours still live?
 		}
 		if r.sc == nil {
-			if err := r.openSegment(segs, replaced); err != nil {
+			if err := r.openSegment(sn); err != nil {
 				if err == errRetry {
 					continue
 				}
@@ -132,8 +142,8 @@ func (r *Reader) Next() (Record, error) {
 		maxIndex := ^uint64(0)
 		if r.hasNext {
 			maxIndex = r.segEnd - 1
-		} else if bounded {
-			maxIndex = last
+		} else if sn.bounded {
+			maxIndex = sn.last
 		}
 		st, err := r.sc.step(maxIndex)
 		if err != nil {
@@ -147,14 +157,15 @@ func (r *Reader) Next() (Record, error) {
 			r.next++
 			return Record{Index: st.index, Segment: r.segName, Offset: st.off, Payload: st.payload}, nil
 		}
-		segs, replaced, last, bounded = r.src.snapshot()
-		if replaced != r.replaced {
-			// Release emptied or TruncateFront replaced files while we read:
-			// what looks damaged may just be gone. Find our place again.
-			r.closeSegment()
-			continue
+		sn = r.src.snapshot()
+		if sn.replaced != r.replaced {
+			// Release removed files while we read: if ours went, what looks
+			// damaged may just be gone; find our place again.
+			if r.recheck(sn); r.sc == nil {
+				continue
+			}
 		}
-		r.segEnd, r.hasNext = r.successor(segs) // segments may have been added
+		r.segEnd, r.hasNext = r.successor(sn.segs) // segments may have been added
 		hasNext, segEnd := r.hasNext, r.segEnd
 		switch st.kind {
 		case stepLost:
@@ -174,14 +185,14 @@ func (r *Reader) Next() (Record, error) {
 			r.closeSegment()
 			continue
 		}
-		if bounded {
+		if sn.bounded {
 			// The tail of a live log holds every byte up to LastIndex, so
 			// missing records there are damage, not a write in progress.
 			cause := ErrMissing
 			if st.kind == stepTorn {
 				cause = st.err
 			}
-			r.setLost(r.next, last+1, st.off, cause)
+			r.setLost(r.next, sn.last+1, st.off, cause)
 			continue
 		}
 		if st.kind == stepTorn && !r.tornDone {
@@ -219,23 +230,46 @@ func (r *Reader) successor(segs []segFile) (uint64, bool) {
 	return 0, false
 }
 
-// openSegment opens the segment holding r.next.
-func (r *Reader) openSegment(segs []segFile, replaced uint64) error {
+// recheck keeps reading the open segment if it is still live, and
+// otherwise closes it so that the next step finds r.next again.
+func (r *Reader) recheck(sn snapshot) {
+	r.replaced = sn.replaced
+	if _, ok := findSeg(sn.segs, r.seg.first); !ok || r.next < sn.first {
+		r.closeSegment()
+	}
+}
+
+// findSeg returns the live segment starting at first.
+func findSeg(segs []segFile, first uint64) (segFile, bool) {
+	i, ok := slices.BinarySearchFunc(segs, first, func(s segFile, f uint64) int { return cmpUint(s.first, f) })
+	if !ok {
+		return segFile{}, false
+	}
+	return segs[i], true
+}
+
+// openSegment opens the segment holding r.next. A segment file that is gone
+// although the log still lists it (deleted behind the log's back) is
+// reported as lost records, up to the next segment.
+func (r *Reader) openSegment(sn snapshot) error {
+	segs := sn.segs
 	if len(segs) == 0 {
 		return io.EOF
 	}
-	if r.next < segs[0].first {
-		return fmt.Errorf("read %d (first is %d): %w", r.next, segs[0].first, ErrTruncated)
+	if r.next < sn.first {
+		return fmt.Errorf("read %d (first is %d): %w", r.next, sn.first, ErrTruncated)
 	}
-	i := len(segs) - 1
-	for i > 0 && segs[i].first > r.next {
-		i--
+	i := segmentOf(segs, r.next)
+	f, err := r.src.open(segs[i])
+	if errors.Is(err, os.ErrNotExist) && i+1 < len(segs) {
+		r.seg, r.segName = segs[i], segs[i].name()
+		r.setLost(r.next, segs[i+1].first, 0, ErrMissing)
+		return errRetry
 	}
-	f, err := r.src.open(segs[i], replaced)
 	if err != nil {
 		return err
 	}
-	r.file, r.seg, r.segName, r.replaced = f, segs[i], segs[i].name(), replaced
+	r.file, r.seg, r.segName, r.replaced = f, segs[i], segs[i].name(), sn.replaced
 	r.segEnd, r.hasNext = r.successor(segs)
 	r.sc = newSegScanner(f, fileSize(f), r.segName, segs[i].first)
 	r.sc.buf = r.buf[:0]
@@ -269,25 +303,28 @@ var (
 // logSource reads a live Log.
 type logSource Log
 
-func (s *logSource) snapshot() ([]segFile, uint64, uint64, bool) {
+func (s *logSource) snapshot() snapshot {
 	// Load last before the segments: a segment holding an index up to last
 	// is in the view by the time last is published.
 	last := s.last.Load()
 	s.view.RLock()
 	defer s.view.RUnlock()
-	return s.view.segs, s.view.replaced, last, true
+	return snapshot{segs: s.view.segs, first: s.view.first, replaced: s.view.replaced, last: last, bounded: true}
 }
 
-func (s *logSource) open(seg segFile, replaced uint64) (*os.File, error) {
+func (s *logSource) open(seg segFile) (*os.File, error) {
+	// Under files, the view and the names on disk agree: a roll moves a
+	// file and publishes its new place in one step, and Release takes the
+	// lock once between hiding files and removing them.
 	s.files.RLock()
 	defer s.files.RUnlock()
 	s.view.RLock()
-	now := s.view.replaced
+	cur, ok := findSeg(s.view.segs, seg.first)
 	s.view.RUnlock()
-	if now != replaced {
+	if !ok {
 		return nil, errRetry
 	}
-	return os.Open(filepath.Join(s.dir, seg.file))
+	return os.Open(cur.path(s.dir))
 }
 
 func (s *logSource) isClosed() bool { return s.closed.Load() }
@@ -295,13 +332,24 @@ func (s *logSource) noteCorrupt()   { s.corrupt.Add(1) }
 
 // dirSource reads a directory as it was listed.
 type dirSource struct {
-	dir  string
-	segs []segFile
+	dir   string
+	segs  []segFile
+	first uint64
 }
 
-func (s *dirSource) snapshot() ([]segFile, uint64, uint64, bool) { return s.segs, 0, 0, false }
-func (s *dirSource) open(seg segFile, _ uint64) (*os.File, error) {
-	return os.Open(filepath.Join(s.dir, seg.file))
+func (s *dirSource) snapshot() snapshot { return snapshot{segs: s.segs, first: s.first} }
+
+// open tries the other place too: a writer beside us may have moved the
+// file into sealed/ (or Open moved it back) since the listing.
+func (s *dirSource) open(seg segFile) (*os.File, error) {
+	f, err := os.Open(seg.path(s.dir))
+	if errors.Is(err, os.ErrNotExist) {
+		seg.sealed = !seg.sealed
+		if g, err2 := os.Open(seg.path(s.dir)); err2 == nil {
+			return g, nil
+		}
+	}
+	return f, err
 }
 func (s *dirSource) isClosed() bool { return false }
 func (s *dirSource) noteCorrupt()   {}

@@ -33,45 +33,93 @@ type Recovered struct {
 	// Broken is the evidence copy of the segment as it was before repair.
 	Broken string
 	// Removed lists files deleted: leftovers of interrupted writes, segments a
-	// finished truncation had superseded, and released (emptied) segments.
+	// finished truncation had superseded, and released segments (emptied in
+	// an old layout, or in sealed/ when a crash interrupted Release).
 	Removed []string
 	// Renamed lists pending truncation files made final (".START" → segment).
 	Renamed []string
+	// Moved lists segment files moved between the log directory and sealed/
+	// ("from -> to"): an old layout sealed, a move a crash interrupted
+	// finished, a tail moved back, a stray set aside.
+	Moved []string
+	// Rebuilt is true when the list of sealed segments was rebuilt by
+	// listing sealed/, because the manifest was missing, damaged or behind.
+	Rebuilt bool
+	// Rewrote is true when the manifest was rewritten (rebuilt, or cut after
+	// a torn last entry, or tidied after an interrupted Release).
+	Rewrote bool
+	// Created names an empty tail segment created because a crash lost it.
+	Created string
 }
 
 // Changed reports whether repair touched the directory.
 func (r Recovered) Changed() bool {
-	return r.Bytes > 0 || r.Rewritten || len(r.Removed) > 0 || len(r.Renamed) > 0
+	return r.Bytes > 0 || r.Rewritten || len(r.Removed) > 0 || len(r.Renamed) > 0 ||
+		len(r.Moved) > 0 || r.Rebuilt || r.Rewrote || r.Created != ""
 }
 
-// repair brings dir into the shape tidwall/wal opens without error and
-// without phantom entries: it finishes or discards interrupted truncations,
-// drops released segments and cuts a torn tail, keeping a .broken copy of
+// opened is what repair hands to Open: the live segments (the last is the
+// tail, in the log directory; none for a new log), the manifest as it is on
+// disk, and whether sealed/ exists durably.
+type opened struct {
+	segs        []segFile
+	man         manifestState
+	sealedReady bool
+}
+
+// repair brings dir into the shape Open expects (doc.go, "Repair"): it
+// finishes or discards what a crash interrupted, seals an old layout, finds
+// the sealed segments, and cuts a torn tail, keeping a .broken copy of
 // whatever it cuts. It is idempotent: a crash in the middle leaves a
-// directory that the next repair finishes.
-func repair(dir string, fsys fsutil.FS) (Recovered, error) {
+// directory that the next repair finishes. On a directory a clean Close left,
+// it lists the log directory, reads the manifest and scans the tail: nothing
+// in sealed/ is touched.
+func repair(dir string, fsys fsutil.FS) (Recovered, opened, error) {
 	var rec Recovered
+	st, err := tidyDir(dir, fsys, &rec)
+	if err != nil {
+		return rec, opened{}, err
+	}
+	segs, man, ready, err := resolveLayout(dir, fsys, st, &rec)
+	if err != nil {
+		return rec, opened{}, err
+	}
+	if len(segs) > 0 {
+		if err := repairTail(dir, fsys, segs[len(segs)-1], &rec); err != nil {
+			return rec, opened{}, err
+		}
+	}
+	return rec, opened{segs: segs, man: man, sealedReady: ready}, nil
+}
+
+// tidyDir resolves the leftovers of interrupted writes in the log directory:
+// temporary files are removed, a pending tidwall truncation (an old layout)
+// is finished, and released segments emptied in place (an old layout) are
+// removed. It returns the directory as it then is.
+func tidyDir(dir string, fsys fsutil.FS, rec *Recovered) (dirState, error) {
 	st, err := readDirState(dir)
 	if err != nil {
-		return rec, fmt.Errorf("list %s: %w", dir, err)
+		return st, fmt.Errorf("list %s: %w", dir, err)
 	}
+	changed := false
 	remove := func(name string) error {
 		if err := fsys.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return fmt.Errorf("remove %s: %w", name, err)
 		}
 		rec.Removed = append(rec.Removed, name)
+		changed = true
 		return nil
 	}
 	// A .TEMP or .tmp file was never renamed: the operation that wrote it
 	// did not happen, and the files it would have replaced are intact.
 	for _, name := range st.temps {
 		if err := remove(name); err != nil {
-			return rec, err
+			return st, err
 		}
 	}
 	for _, name := range st.obsolete {
 		if err := remove(name); err != nil {
-			return rec, err
+			return st, err
 		}
 	}
 	for i, s := range st.segs {
@@ -79,29 +127,27 @@ func repair(dir string, fsys fsutil.FS) (Recovered, error) {
 			continue
 		}
 		if err := fsys.Rename(filepath.Join(dir, s.file), filepath.Join(dir, s.name())); err != nil {
-			return rec, fmt.Errorf("finish truncation %s: %w", s.file, err)
+			return st, fmt.Errorf("finish truncation %s: %w", s.file, err)
 		}
 		rec.Renamed = append(rec.Renamed, s.file)
 		st.segs[i].file = s.name()
+		changed = true
 	}
 	for _, s := range st.segs[:st.released] {
 		if err := remove(s.file); err != nil {
-			return rec, err
+			return st, err
 		}
 	}
-	if rec.Changed() {
+	if changed {
 		// Make the removals and renames durable before anything is appended
 		// on top of them.
 		if err := fsys.SyncDir(dir); err != nil {
-			return rec, err
+			return st, err
 		}
 	}
-	if live := st.live(); len(live) > 0 {
-		if err := repairTail(dir, fsys, live[len(live)-1], &rec); err != nil {
-			return rec, err
-		}
-	}
-	return rec, nil
+	st.segs, st.released = st.live(), 0
+	st.temps, st.obsolete, st.pending = nil, nil, nil
+	return st, nil
 }
 
 // repairTail scans the last segment. Every byte after its last intact record
@@ -253,6 +299,17 @@ func (r Recovered) String() string {
 	}
 	if len(r.Renamed) > 0 {
 		parts = append(parts, "finished truncation "+strings.Join(r.Renamed, ", "))
+	}
+	if len(r.Moved) > 0 {
+		parts = append(parts, fmt.Sprintf("moved %d segment files (%s)", len(r.Moved), r.Moved[0]))
+	}
+	if r.Rebuilt {
+		parts = append(parts, "rebuilt the list of sealed segments from "+sealedDirName+"/")
+	} else if r.Rewrote {
+		parts = append(parts, "rewrote the manifest")
+	}
+	if r.Created != "" {
+		parts = append(parts, "created the missing tail "+r.Created)
 	}
 	if len(r.Removed) > 0 {
 		parts = append(parts, fmt.Sprintf("removed %d leftover files", len(r.Removed)))

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"path/filepath"
 	"strconv"
 	"strings"
 )
@@ -25,14 +26,23 @@ const (
 
 func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
 
-// segFile is one logical segment of a directory.
+// segFile is one logical segment of a log.
 type segFile struct {
-	first uint64 // index of its first entry, from its name
-	file  string // file name in the directory: the segment name, or a pending .START/.END
-	size  int64
+	first  uint64 // index of its first entry, from its name
+	file   string // file name: the segment name, or a pending .START/.END
+	size   int64
+	sealed bool // in sealed/ rather than in the log directory
 }
 
 func (s segFile) name() string { return segmentName(s.first) }
+
+// path is where the segment's file is in the log directory dir.
+func (s segFile) path(dir string) string {
+	if s.sealed {
+		return filepath.Join(dir, sealedDirName, s.file)
+	}
+	return filepath.Join(dir, s.file)
+}
 
 // dirState is what a directory holds, read without changing anything, with
 // tidwall's pending truncations resolved the way its Open would resolve them.
@@ -43,6 +53,7 @@ type dirState struct {
 	obsolete []string  // files resolving pending truncations deletes
 	temps    []string  // .TEMP and .tmp leftovers of interrupted writes
 	broken   []string  // evidence kept by earlier repairs
+	sealed   bool      // the directory has a sealed/ subdirectory
 }
 
 // readDirState lists dir. It fails only on I/O errors and on a directory
@@ -57,6 +68,12 @@ func readDirState(dir string) (dirState, error) {
 	startAt, endAt := -1, -1
 	for _, e := range ents {
 		name := e.Name()
+		if name == manifestName+suffixTmp {
+			st.temps = append(st.temps, name)
+		}
+		if e.IsDir() && name == sealedDirName {
+			st.sealed = true
+		}
 		if e.IsDir() || len(name) < nameLen {
 			continue
 		}

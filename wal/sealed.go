@@ -1,0 +1,466 @@
+package wal
+
+import (
+	"errors"
+	"fmt"
+	"os"
+	"path/filepath"
+	"slices"
+	"strconv"
+	"strings"
+
+	"github.com/flumed/flumed/internal/fsutil"
+)
+
+// The sealed layout (doc.go, "Files"): the log directory holds the tail
+// segment, which tidwall appends to; every segment before it is in sealed/,
+// listed by the manifest. Open reads the manifest instead of listing sealed/,
+// and lists sealed/ only when the manifest disagrees with the log directory
+// (after a crash, or when sealing an old layout).
+
+// sealedListing is what sealed/ holds.
+type sealedListing struct {
+	segs   []segFile // segment files, oldest first
+	broken []string  // evidence files
+	other  []string  // anything else with a segment-like name
+}
+
+// listSealed lists sealed/ with the size of every segment. A missing sealed/
+// lists as empty.
+func listSealed(dir string) (sealedListing, error) {
+	var l sealedListing
+	ents, err := os.ReadDir(filepath.Join(dir, sealedDirName))
+	if errors.Is(err, os.ErrNotExist) {
+		return l, nil
+	}
+	if err != nil {
+		return l, err
+	}
+	for _, e := range ents {
+		name := e.Name()
+		if e.IsDir() || len(name) < nameLen {
+			continue
+		}
+		first, err := strconv.ParseUint(name[:nameLen], 10, 64)
+		if err != nil || first == 0 {
+			continue
+		}
+		switch rest := name[nameLen:]; {
+		case rest == "":
+			info, err := e.Info()
+			if errors.Is(err, os.ErrNotExist) {
+				continue // released while we listed
+			}
+			if err != nil {
+				return l, err
+			}
+			l.segs = append(l.segs, segFile{first: first, file: name, size: info.Size(), sealed: true})
+		case strings.HasPrefix(rest, suffixBroken):
+			l.broken = append(l.broken, name)
+		default:
+			l.other = append(l.other, name)
+		}
+	}
+	return l, nil
+}
+
+// chain orders the sealed segments in front of the tail (nil when the log
+// directory holds none) and splits off what cannot be part of the log:
+// sealed segments wholly before front (released, not yet removed) and any at
+// or after the tail's first index (a move a crash interrupted, or a stray).
+func chain(sealed []segFile, tail *segFile, front uint64) (live, released, after []segFile) {
+	sealed = slices.Clone(sealed)
+	slices.SortFunc(sealed, func(a, b segFile) int { return cmpUint(a.first, b.first) })
+	for i, s := range sealed {
+		if tail != nil && s.first >= tail.first {
+			after = append(after, sealed[i:]...)
+			break
+		}
+		end := uint64(0)
+		switch {
+		case i+1 < len(sealed) && (tail == nil || sealed[i+1].first < tail.first):
+			end = sealed[i+1].first
+		case tail != nil:
+			end = tail.first
+		}
+		if end != 0 && end <= front {
+			released = append(released, s)
+			continue
+		}
+		live = append(live, s)
+	}
+	return live, released, after
+}
+
+func cmpUint(a, b uint64) int {
+	switch {
+	case a < b:
+		return -1
+	case a > b:
+		return 1
+	}
+	return 0
+}
+
+// layoutFix brings a log directory into the sealed layout at Open.
+type layoutFix struct {
+	dir    string
+	fs     fsutil.FS
+	rec    *Recovered
+	man    manifestState
+	moved  bool // names changed in sealed/ or the log directory
+	madeIt bool // sealed/ was created here
+}
+
+// resolveLayout runs after tidyDir and before the tail is repaired. It moves
+// every segment file of the log directory but the last into sealed/, finds
+// the sealed segments (from the manifest, or by listing sealed/ when the
+// manifest is missing, damaged or disagrees with the directory), removes
+// released segments a crash left behind, creates a tail if a crash lost it,
+// and makes all of that durable. It returns the live segments (the last one
+// is the tail, in the log directory), the manifest as it now is on disk, and
+// whether sealed/ is known durable.
+func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]segFile, manifestState, bool, error) {
+	man, err := readManifest(dir)
+	if err != nil {
+		return nil, man, false, err
+	}
+	x := &layoutFix{dir: dir, fs: fsys, rec: rec, man: man}
+	rebuild := man.bad != nil || !man.exists && st.sealed
+	rewrite := man.torn || rebuild
+	segs := st.live()
+	var tail *segFile
+	if n := len(segs); n > 0 {
+		t := segs[n-1]
+		tail, segs = &t, segs[:n-1]
+	}
+	// A segment file before the tail in the log directory: an old layout,
+	// or a roll whose move a crash interrupted. Only a listing of sealed/
+	// says for sure where the segments around it end.
+	for _, s := range segs {
+		if err := x.moveIn(s); err != nil {
+			return nil, man, false, err
+		}
+		rebuild = true
+	}
+	if tail == nil && (st.sealed || man.exists) || tail != nil && len(x.man.live) > 0 && x.man.lastEnd() != tail.first {
+		rebuild = true
+	}
+	// Where the log goes on if no segment is left anywhere: never below an
+	// index it already used.
+	next := max(x.man.front, x.man.lastEnd())
+	if rebuild {
+		if tail, err = x.rebuild(tail); err != nil {
+			return nil, man, false, err
+		}
+		rewrite = true
+	}
+	if tail == nil && next > 1 {
+		// No segment anywhere, but records were written and released (the
+		// new tail's creation was lost): a new log would restart at 1.
+		t, err := x.createTail(next)
+		if err != nil {
+			return nil, man, false, err
+		}
+		tail = &t
+	}
+	if len(x.man.dead) > 0 {
+		if err := x.sweep(); err != nil {
+			return nil, man, false, err
+		}
+		rewrite = true
+	}
+	ready := st.sealed && man.exists && !rebuild
+	if rewrite {
+		if err := x.ensureSealedDir(); err != nil {
+			return nil, man, false, err
+		}
+		m := newManifest(fsys, dir, x.man)
+		if err := m.rewrite(); err != nil {
+			return nil, man, false, err
+		}
+		x.man, ready = m.st, true
+		rec.Rewrote = true
+	}
+	if x.moved {
+		// Sealed first: a name must be durable where it arrives before it is
+		// durably gone from where it left.
+		if err := fsys.SyncDir(filepath.Join(dir, sealedDirName)); err != nil {
+			return nil, man, false, err
+		}
+		if err := fsys.SyncDir(dir); err != nil {
+			return nil, man, false, err
+		}
+	}
+	var out []segFile
+	for _, s := range x.man.live {
+		out = append(out, segFile{first: s.first, file: segmentName(s.first), size: s.size, sealed: true})
+	}
+	if tail != nil {
+		out = append(out, *tail)
+	}
+	return out, x.man, ready, nil
+}
+
+// ensureSealedDir creates sealed/ and makes its name durable before anything
+// is moved into it (or a crash could orphan the directory with its files).
+func (x *layoutFix) ensureSealedDir() error {
+	if x.madeIt {
+		return nil
+	}
+	err := os.Mkdir(filepath.Join(x.dir, sealedDirName), 0o750)
+	if err != nil && !errors.Is(err, os.ErrExist) {
+		return fmt.Errorf("create %s: %w", sealedDirName, err)
+	}
+	x.madeIt = true
+	return x.fs.SyncDir(x.dir)
+}
+
+// moveIn moves a segment file of the log directory into sealed/. If sealed/
+// already has it under the same name (a rename a crash left half done), the
+// log directory's name is dropped; a different file there is set aside as
+// evidence first.
+func (x *layoutFix) moveIn(s segFile) error {
+	if err := x.ensureSealedDir(); err != nil {
+		return err
+	}
+	from, to := filepath.Join(x.dir, s.file), filepath.Join(x.dir, sealedDirName, s.file)
+	x.moved = true
+	if same, err := sameFile(from, to); err != nil {
+		return err
+	} else if same {
+		if err := x.fs.Remove(from); err != nil {
+			return fmt.Errorf("finish moving %s: %w", s.file, err)
+		}
+		x.rec.Moved = append(x.rec.Moved, s.file+" -> "+sealedDirName+"/")
+		return nil
+	}
+	if err := x.setAside(to); err != nil {
+		return err
+	}
+	if err := x.fs.Rename(from, to); err != nil {
+		return fmt.Errorf("seal %s: %w", s.file, err)
+	}
+	x.rec.Moved = append(x.rec.Moved, s.file+" -> "+sealedDirName+"/")
+	return nil
+}
+
+// sameFile reports whether a and b are two names of one file; false when b
+// does not exist.
+func sameFile(a, b string) (bool, error) {
+	fb, err := os.Lstat(b)
+	if errors.Is(err, os.ErrNotExist) {
+		return false, nil
+	}
+	if err != nil {
+		return false, err
+	}
+	fa, err := os.Lstat(a)
+	if err != nil {
+		return false, err
+	}
+	return os.SameFile(fa, fb), nil
+}
+
+// setAside renames path, if it exists, to the first free path.broken[.N].
+func (x *layoutFix) setAside(path string) error {
+	if _, err := os.Lstat(path); errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	for i := 0; ; i++ {
+		cand := path + suffixBroken
+		if i > 0 {
+			cand += "." + strconv.Itoa(i)
+		}
+		if _, err := os.Lstat(cand); errors.Is(err, os.ErrNotExist) {
+			if err := x.fs.Rename(path, cand); err != nil {
+				return fmt.Errorf("set aside %s: %w", path, err)
+			}
+			x.moved = true
+			x.rec.Moved = append(x.rec.Moved, relTo(x.dir, path)+" -> "+relTo(x.dir, cand))
+			return nil
+		}
+	}
+}
+
+func relTo(dir, path string) string {
+	if r, err := filepath.Rel(dir, path); err == nil {
+		return r
+	}
+	return path
+}
+
+// rebuild lists sealed/ and makes it the truth: the sealed segments are the
+// files there, each ending where the next begins; those wholly before the
+// manifest's front are removed; one at or after the tail is a move a crash
+// interrupted (the same file as the tail: dropped) or a stray (set aside).
+// Without a tail, the last sealed segment moves back to be the tail. It
+// returns the tail.
+func (x *layoutFix) rebuild(tail *segFile) (*segFile, error) {
+	l, err := listSealed(x.dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", sealedDirName, err)
+	}
+	x.rec.Rebuilt = true
+	segs := l.segs
+	if tail == nil && len(segs) > 0 {
+		last := segs[len(segs)-1]
+		from, to := filepath.Join(x.dir, sealedDirName, last.file), filepath.Join(x.dir, last.file)
+		if err := x.fs.Rename(from, to); err != nil {
+			return nil, fmt.Errorf("move %s back: %w", last.file, err)
+		}
+		x.moved = true
+		x.rec.Moved = append(x.rec.Moved, sealedDirName+"/"+last.file+" -> .")
+		last.sealed = false
+		tail, segs = &last, segs[:len(segs)-1]
+	}
+	live, released, after := chain(segs, tail, x.man.front)
+	for _, s := range after {
+		path := s.path(x.dir)
+		same, err := sameFile(filepath.Join(x.dir, tail.file), path)
+		if err != nil {
+			return nil, err
+		}
+		if !same {
+			if err := x.setAside(path); err != nil {
+				return nil, err
+			}
+			continue
+		}
+		if err := x.fs.Remove(path); err != nil {
+			return nil, fmt.Errorf("finish moving %s: %w", s.file, err)
+		}
+		x.moved = true
+		x.rec.Moved = append(x.rec.Moved, sealedDirName+"/"+s.file+" -> .")
+	}
+	for _, s := range released {
+		if err := x.remove(s.path(x.dir)); err != nil {
+			return nil, err
+		}
+	}
+	x.man.live, x.man.dead = nil, nil
+	for i, s := range live {
+		end := tail.first
+		if i+1 < len(live) {
+			end = live[i+1].first
+		}
+		x.man.live = append(x.man.live, sealEntry{first: s.first, end: end, size: s.size})
+	}
+	x.man.gone = x.man.front
+	return tail, nil
+}
+
+// sweep removes the released segments the manifest does not know removed
+// (a crash during Release).
+func (x *layoutFix) sweep() error {
+	for _, s := range x.man.dead {
+		if err := x.remove(filepath.Join(x.dir, sealedDirName, segmentName(s.first))); err != nil {
+			return err
+		}
+	}
+	x.man.dead, x.man.gone = nil, x.man.front
+	return nil
+}
+
+func (x *layoutFix) remove(path string) error {
+	err := x.fs.Remove(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("remove released segment: %w", err)
+	}
+	x.moved = true
+	x.rec.Removed = append(x.rec.Removed, relTo(x.dir, path))
+	return nil
+}
+
+// createTail creates an empty tail segment at index first.
+func (x *layoutFix) createTail(first uint64) (segFile, error) {
+	name := segmentName(first)
+	f, err := x.fs.OpenFile(filepath.Join(x.dir, name), os.O_CREATE|os.O_EXCL|os.O_WRONLY, 0o640)
+	if err != nil {
+		return segFile{}, fmt.Errorf("create tail segment: %w", err)
+	}
+	if err := f.Close(); err != nil {
+		return segFile{}, err
+	}
+	x.moved = true
+	x.rec.Created = name
+	return segFile{first: first, file: name}, nil
+}
+
+// dirView is a log directory as the next Open would see it, read without
+// changing anything.
+type dirView struct {
+	st       dirState
+	man      manifestState
+	segs     []segFile // live segments, oldest first; the last is the tail
+	front    uint64    // FirstIndex
+	released []string  // files of released segments still on disk
+	unsealed []string  // segment files before the tail in the log directory
+	broken   []string  // evidence, in the log directory and in sealed/
+	strays   []string  // sealed/ files that are no part of the log
+}
+
+// viewDir lists dir and sealed/ and resolves them the way Open would.
+func viewDir(dir string) (*dirView, error) {
+	st, err := readDirState(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", dir, err)
+	}
+	man, err := readManifest(dir)
+	if err != nil {
+		return nil, err
+	}
+	l, err := listSealed(dir)
+	if err != nil {
+		return nil, fmt.Errorf("list %s: %w", sealedDirName, err)
+	}
+	v := &dirView{st: st, man: man, broken: st.broken}
+	for _, s := range st.segs[:st.released] {
+		v.released = append(v.released, s.file)
+	}
+	for _, b := range l.broken {
+		v.broken = append(v.broken, sealedDirName+"/"+b)
+	}
+	for _, o := range l.other {
+		v.strays = append(v.strays, sealedDirName+"/"+o)
+	}
+	sealed := l.segs
+	segs := st.live()
+	var tail *segFile
+	if n := len(segs); n > 0 {
+		t := segs[n-1]
+		tail, segs = &t, segs[:n-1]
+	}
+	for _, s := range segs {
+		v.unsealed = append(v.unsealed, s.file)
+		if !slices.ContainsFunc(sealed, func(x segFile) bool { return x.first == s.first }) {
+			sealed = append(sealed, s)
+		}
+	}
+	if tail == nil && len(sealed) > 0 {
+		slices.SortFunc(sealed, func(a, b segFile) int { return cmpUint(a.first, b.first) })
+		t := sealed[len(sealed)-1]
+		tail, sealed = &t, sealed[:len(sealed)-1]
+	}
+	live, released, after := chain(sealed, tail, man.front)
+	for _, s := range released {
+		v.released = append(v.released, relTo(dir, s.path(dir)))
+	}
+	for _, s := range after {
+		if s.first != tail.first {
+			v.strays = append(v.strays, relTo(dir, s.path(dir)))
+		}
+	}
+	v.segs = live
+	if tail != nil {
+		v.segs = append(v.segs, *tail)
+	}
+	v.front = 1
+	if len(v.segs) > 0 {
+		v.front = max(man.front, v.segs[0].first)
+	}
+	return v, nil
+}
