@@ -11,6 +11,7 @@ import (
 	"os"
 	"runtime/debug"
 
+	"github.com/flumed/flumed/internal/gcpolicy"
 	"github.com/spf13/cobra"
 )
 
@@ -54,6 +55,7 @@ func newVersionCmd() *cobra.Command {
 }
 
 func main() {
+	gcpolicy.Start() // see the package: a small heap collected at Go's default spends its CPU faulting pages
 	if err := newRootCmd().Execute(); err != nil {
 		fmt.Fprintf(os.Stderr, "flumed: %v\n", err)
 		var ee *exitError
