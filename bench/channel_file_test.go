@@ -201,6 +201,67 @@ func BenchmarkFilePutTake(b *testing.B) {
 	})
 }
 
+// BenchmarkFilePutTakeRatio is the put+take target measured so that noise
+// cancels: each iteration times a chunk of raw tidwall batches, then a chunk
+// of the same size through the file channel (a producer committing batches
+// while a consumer takes and commits them, as a source and a sink do), on
+// the same machine a moment apart. It reports both rates over all chunks and
+// their ratio (the issue asks for at least 0.8).
+//
+//	go test -run '^$' -bench FilePutTakeRatio -benchtime 40x ./bench/
+func BenchmarkFilePutTakeRatio(b *testing.B) {
+	const batch, size, chunk = 100, 512, 200
+	l, err := tidwall.Open(b.TempDir(), &tidwall.Options{SegmentSize: benchSegment})
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer l.Close()
+	o := benchFileOptions(b.TempDir())
+	o.TransactionCapacity = batch
+	ch := openBenchFile(b, o)
+	defer ch.Close()
+	ps := payloads(batch, size)
+	events := benchEvents(batch, size)
+	var wb tidwall.Batch
+	next := uint64(1)
+	var rawTime, fileTime time.Duration
+	for b.Loop() {
+		began := time.Now()
+		for range chunk {
+			for _, p := range ps {
+				wb.Write(next, p)
+				next++
+			}
+			if err := l.WriteBatch(&wb); err != nil {
+				b.Fatal(err)
+			}
+		}
+		rawTime += time.Since(began)
+
+		began = time.Now()
+		done := make(chan struct{})
+		go func() {
+			defer close(done)
+			for taken := 0; taken < chunk*batch; {
+				n := commitTake(b, ch, batch)
+				if n == 0 {
+					time.Sleep(50 * time.Microsecond)
+				}
+				taken += n
+			}
+		}()
+		for range chunk {
+			commitPut(b, ch, events)
+		}
+		<-done
+		fileTime += time.Since(began)
+	}
+	n := float64(b.N * chunk * batch)
+	b.ReportMetric(n/rawTime.Seconds(), "raw-events/s")
+	b.ReportMetric(n/fileTime.Seconds(), "file-events/s")
+	b.ReportMetric(rawTime.Seconds()/fileTime.Seconds(), "file/raw")
+}
+
 func BenchmarkFileGroupCommit(b *testing.B) {
 	const size = 512
 	for _, g := range []int{1, 32} {
