@@ -11,9 +11,11 @@ package avrorpc
 // concurrent use.
 //
 // Server: once a connection has handshaken, its pipelined calls are handled
-// concurrently, at most MaxCallsPerConnection at once (the connection is not
-// read further meanwhile), and each reply carries its request's serial. A
-// frame stays charged to the memory budget until its call is answered.
+// concurrently, at most MaxCallsPerConnection at once, and each reply carries
+// its request's serial. A frame stays charged to the memory budget until its
+// call is answered, and a connection reads no further frame while the ones
+// being handled hold MaxFrameBytes or more: pipelining does not let one peer
+// hold more than about two frames' worth.
 
 import (
 	"context"
@@ -390,6 +392,49 @@ func TestNoMoreThanMaxCallsPerConnectionAreHandledAtOnce(t *testing.T) {
 		t.Fatalf("replies for %v, at most %d handled at once; want 5 replies, 2 at once", seen, g.maxInside())
 	}
 	waitFor(t, func() bool { return s.budget.used.Load() == 0 })
+}
+
+func TestAConnectionStopsReadingWhileItsCallsHoldAFramesWorth(t *testing.T) {
+	const limit = 64 << 10
+	g := newGate()
+	s, addr := startServer(t, g, ServerOptions{Limits: Limits{MaxFrameBytes: limit}})
+	p := dialPeer(t, addr)
+	p.call(1, flumeHandshake(), "appendBatch", eventParams(events(0, 1)...))
+	<-g.entered
+	g.release <- struct{}{}
+	_, d := p.reply()
+	decodeHandshakeResponse(d)
+	expectStatus(t, d, StatusOK)
+	// Five calls of 40 KiB each, which MaxCallsPerConnection (8) alone would
+	// let in together: no more are read once those in hand hold 64 KiB.
+	var all []byte
+	for i := 1; i <= 5; i++ {
+		big := Event{Headers: map[string]string{}, Body: []byte(fmt.Sprintf("%d%s", i, strings.Repeat("x", 40<<10)))}
+		all = appendCallRequest(all, int32(i+1), nil, "appendBatch", eventParams(big))
+	}
+	go p.conn.Write(all) // the server stops reading: do not block on it
+	<-g.entered
+	in := 1
+	for wait := time.After(200 * time.Millisecond); ; {
+		select {
+		case <-g.entered:
+			in++
+			continue
+		case <-wait:
+		}
+		break
+	}
+	if in == 5 {
+		t.Fatal("all five 40 KiB calls were read at once under a 64 KiB frame limit")
+	}
+	if used := s.budget.used.Load(); used > 2*limit {
+		t.Fatalf("one connection holds %d bytes of frames, more than two frames' worth", used)
+	}
+	close(g.release)
+	for range 5 {
+		_, d := p.reply()
+		expectStatus(t, d, StatusOK)
+	}
 }
 
 func TestABadFrameAfterPipelinedCallsStillAnswersThemAndClosesTheConnection(t *testing.T) {

@@ -19,9 +19,10 @@ import (
 // are written as calls finish, one at a time, each with its request's serial.
 //
 // Memory: a call's frame stays charged to the server's budget until its
-// reply is built, so a connection holds at most MaxCallsPerConnection frames
-// being handled plus the one being read, and all connections together at
-// most MaxMemory.
+// reply is built. The reader starts another frame only while the frames
+// being handled hold less than MaxFrameBytes together (or none is being
+// handled), so one connection holds less than two frames' worth however it
+// pipelines, and all connections together at most MaxMemory.
 type serverConn struct {
 	s      *Server
 	raw    net.Conn
@@ -30,14 +31,19 @@ type serverConn struct {
 
 	st connState // owned by serve
 
-	slots chan struct{} // one token per call being handled
+	mu     sync.Mutex
+	freed  sync.Cond // signalled when a call finishes
+	active int       // calls being handled; under mu
+	held   int       // budget bytes their frames hold; under mu
+
 	calls sync.WaitGroup
 	wmu   sync.Mutex  // one reply written at a time
 	ended atomic.Bool // a call's goroutine closed the connection and said why
 }
 
 func (s *Server) serveConn(raw net.Conn) {
-	c := &serverConn{s: s, raw: raw, remote: raw.RemoteAddr().String(), slots: make(chan struct{}, s.o.MaxCallsPerConnection)}
+	c := &serverConn{s: s, raw: raw, remote: raw.RemoteAddr().String()}
+	c.freed.L = &c.mu
 	defer func() {
 		// Calls in progress finish and write their replies first: a client
 		// that stopped sending but waits for answers still gets them.
@@ -85,14 +91,14 @@ func (c *serverConn) serve() {
 		}
 		handshaken := c.st.handshaken
 		if handshaken {
-			c.slots <- struct{}{} // wait for a call to finish when all slots are busy
+			c.admit()
 		}
 		_ = c.raw.SetReadDeadline(time.Now().Add(s.o.ReadTimeout))
 		serial, payload, err := fr.read()
 		if err != nil {
 			fr.release()
 			if handshaken {
-				<-c.slots
+				c.finished(0)
 			}
 			c.readEnded(err, false)
 			return
@@ -112,20 +118,46 @@ func (c *serverConn) serve() {
 			continue
 		}
 		held := fr.detach()
+		c.mu.Lock()
+		c.held += held
+		c.mu.Unlock()
 		c.calls.Add(1)
 		go c.call(serial, payload, held)
 	}
 }
 
+// admit waits until another call may be read: fewer than
+// MaxCallsPerConnection are being handled, and their frames hold less than
+// MaxFrameBytes (or none is being handled). Calls finish on their own (the
+// handler returns, the reply write has a deadline), so the wait ends.
+func (c *serverConn) admit() {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.active >= c.s.o.MaxCallsPerConnection || c.active > 0 && c.held >= c.s.o.Limits.MaxFrameBytes {
+		c.freed.Wait()
+	}
+	c.active++
+}
+
+// finished ends an admitted call whose frame held held budget bytes.
+func (c *serverConn) finished(held int) {
+	c.mu.Lock()
+	c.active--
+	c.held -= held
+	c.mu.Unlock()
+	c.freed.Signal()
+}
+
 // call handles one call after the handshake on its own goroutine, writes
-// its reply and gives back its slot and its frame's budget.
+// its reply, and only then gives back its frame's budget and its place, so
+// with one call per connection the replies keep the requests' order.
 func (c *serverConn) call(serial int32, payload []byte, held int) {
 	defer func() {
-		<-c.slots
+		c.s.budget.give(held)
+		c.finished(held)
 		c.calls.Done()
 	}()
 	out, err := c.s.answer(newDecoder(payload), serial, nil, nil)
-	c.s.budget.give(held)
 	if err != nil {
 		if c.ended.CompareAndSwap(false, true) {
 			c.s.connFailed(c.remote, "bad request", err)
