@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"slices"
+	"sync/atomic"
 
 	"github.com/flumed/flumed/wal"
 )
@@ -108,15 +109,13 @@ func (f *File) take(t *fileTxn, max int) ([]Event, error) {
 		}
 		rec := f.tail.get(idx)
 		f.mu.Unlock()
-		var err error
-		if rec == nil {
-			rec, err = f.readRecord(idx)
+		var d decoded
+		if rec != nil {
+			d.h, d.events, d.err = decodeRecord(rec)
+		} else {
+			d = f.readRecord(idx)
 		}
-		var h recordHeader
-		var events []Event
-		if err == nil {
-			h, events, err = decodeRecord(rec)
-		}
+		h, events, err := d.h, d.events, d.err
 		if err != nil {
 			if errors.Is(err, wal.ErrTruncated) && f.jumpToFirst(idx) {
 				continue
@@ -141,29 +140,131 @@ func (f *File) take(t *fileTxn, max int) ([]Event, error) {
 // reader stays open between calls and is only re-created when the cursor
 // jumped (the tail cache served the records in between, or a failure
 // replaced the log). The caller holds f.readMu.
-func (f *File) readRecord(i uint64) ([]byte, error) {
+func (f *File) readRecord(i uint64) decoded {
 	f.walMu.RLock()
 	defer f.walMu.RUnlock()
 	if f.wal == nil {
-		return nil, errors.New("data log unavailable (reopening after a failure)")
+		return decoded{err: errors.New("data log unavailable (reopening after a failure)")}
 	}
 	return f.rd.read(f.wal, i)
 }
 
-// logReader is a sequential reader of the data log and the index it returns
-// next.
-type logReader struct {
-	log  *wal.Log
-	r    *wal.Reader
-	next uint64
+// decoded is a record read from the log and decoded, or why it could not be.
+type decoded struct {
+	h      recordHeader
+	events []Event
+	err    error
 }
 
-func (lr *logReader) read(l *wal.Log, i uint64) ([]byte, error) {
-	if lr.r == nil || lr.log != l || lr.next != i {
+// decode decodes a record read from the log; its events alias payload, so
+// payload must be the caller's own copy.
+func decode(payload []byte) decoded {
+	var d decoded
+	d.h, d.events, d.err = decodeRecord(payload)
+	return d
+}
+
+// logReader is a sequential reader of the data log and the index it returns
+// next. Once a read has come from the files (not the tail cache), it reads
+// ahead in a goroutine of its own, so that the next records are read and
+// copied while the taker waits for its commit's fsync: a sink draining a cold
+// backlog otherwise spends every batch first reading, then syncing.
+type logReader struct {
+	log   *wal.Log
+	r     *wal.Reader // nil while ahead holds it
+	next  uint64
+	ahead *readAhead
+}
+
+// Read-ahead bounds: what the goroutine may hold that nobody took yet.
+const (
+	aheadRecords = 64
+	aheadBytes   = 4 << 20
+)
+
+// readAhead is the goroutine reading on from a wal.Reader. It owns r and
+// next until done is closed; then they are the logReader's again.
+type readAhead struct {
+	r     *wal.Reader
+	next  uint64
+	items chan aheadItem
+	bytes atomic.Int64 // payload bytes in items
+	space chan struct{}
+	stop  chan struct{}
+	done  chan struct{}
+}
+
+// aheadItem is what Next returned when the reader stood at want, decoded:
+// a record, or a *wal.CorruptionError (other errors end the goroutine).
+type aheadItem struct {
+	want  uint64
+	rec   decoded
+	bytes int64
+}
+
+func (a *readAhead) run() {
+	defer close(a.done)
+	for {
+		for a.bytes.Load() >= aheadBytes {
+			select {
+			case <-a.space:
+			case <-a.stop:
+				return
+			}
+		}
+		select {
+		case <-a.stop:
+			return
+		default:
+		}
+		want := a.next
+		rec, err := a.r.Next()
+		it := aheadItem{want: want}
+		var ce *wal.CorruptionError
+		switch {
+		case err == nil:
+			it.rec, it.bytes = decode(bytes.Clone(rec.Payload)), int64(len(rec.Payload))
+			a.next = rec.Index + 1
+		case errors.As(err, &ce):
+			it.rec.err = err
+			a.next = ce.Index + 1
+		default:
+			// io.EOF (caught up with the writer) or an error ending the
+			// reader: the taker's own read meets it again.
+			return
+		}
+		a.bytes.Add(it.bytes)
+		select {
+		case a.items <- it:
+		case <-a.stop:
+			return
+		}
+	}
+}
+
+func (lr *logReader) read(l *wal.Log, i uint64) decoded {
+	if lr.log != l {
+		lr.close()
+	}
+	if a := lr.ahead; a != nil {
+		select {
+		case it := <-a.items:
+			return lr.took(it, i)
+		case <-a.done:
+			// Stopped at the end or on an error; maybe with items left.
+			select {
+			case it := <-a.items:
+				return lr.took(it, i)
+			default:
+			}
+			lr.r, lr.next, lr.ahead = a.r, a.next, nil
+		}
+	}
+	if lr.r == nil || lr.next != i {
 		lr.close()
 		r, err := l.NewReader(i)
 		if err != nil {
-			return nil, err
+			return decoded{err: err}
 		}
 		lr.log, lr.r, lr.next = l, r, i
 	}
@@ -171,22 +272,60 @@ func (lr *logReader) read(l *wal.Log, i uint64) ([]byte, error) {
 	if err == nil {
 		lr.next = rec.Index + 1
 		// The payload aliases the reader's buffer; the events decoded from
-		// it must outlive the next read.
-		return bytes.Clone(rec.Payload), nil
+		// it must outlive the next read, which starts now.
+		payload := bytes.Clone(rec.Payload)
+		lr.readAhead()
+		return decode(payload)
 	}
 	var ce *wal.CorruptionError
 	if errors.As(err, &ce) {
 		lr.next = ce.Index + 1
-		return nil, err
+		return decoded{err: err}
 	}
 	lr.close()
 	if err == io.EOF {
-		return nil, fmt.Errorf("read %d: %w", i, wal.ErrNotFound)
+		return decoded{err: fmt.Errorf("read %d: %w", i, wal.ErrNotFound)}
 	}
-	return nil, err
+	return decoded{err: err}
+}
+
+// took returns an item read ahead if it is the answer to a read at i, and
+// otherwise (the cursor jumped) drops the read-ahead and reads i afresh.
+func (lr *logReader) took(it aheadItem, i uint64) decoded {
+	a := lr.ahead
+	a.bytes.Add(-it.bytes)
+	select {
+	case a.space <- struct{}{}:
+	default:
+	}
+	if it.want != i {
+		l := lr.log
+		lr.close()
+		return lr.read(l, i)
+	}
+	return it.rec
+}
+
+// readAhead hands the reader to a read-ahead goroutine.
+func (lr *logReader) readAhead() {
+	a := &readAhead{
+		r:     lr.r,
+		next:  lr.next,
+		items: make(chan aheadItem, aheadRecords),
+		space: make(chan struct{}, 1),
+		stop:  make(chan struct{}),
+		done:  make(chan struct{}),
+	}
+	lr.r, lr.ahead = nil, a
+	go a.run()
 }
 
 func (lr *logReader) close() {
+	if a := lr.ahead; a != nil {
+		close(a.stop)
+		<-a.done
+		a.r.Close()
+	}
 	if lr.r != nil {
 		lr.r.Close()
 	}
