@@ -111,9 +111,9 @@ func (f *stopFile) Truncate(size int64) error {
 
 // crashScenario opens dir (an old layout) through fsys and works on it,
 // noting in acked the last record a Sync acknowledged and in released the
-// highest index a Release or TruncateFront was asked for. It stops at the
-// first error.
-func crashScenario(dir string, fsys fsutil.FS, acked, released *uint64) error {
+// highest index a Release or TruncateFront was asked for, and in compactions
+// how often the manifest was compacted. It stops at the first error.
+func crashScenario(dir string, fsys fsutil.FS, acked, released *uint64, compactions *int) error {
 	l, err := Open(dir, Options{SegmentSize: 4096, FS: fsys})
 	if err != nil {
 		return err
@@ -160,6 +160,7 @@ func crashScenario(dir string, fsys fsutil.FS, acked, released *uint64) error {
 			return err
 		}
 	}
+	*compactions = l.man.compactions
 	return l.Close()
 }
 
@@ -169,9 +170,9 @@ func TestACrashAtAnyStepLosesNothingAcknowledged(t *testing.T) {
 	for n := 0; ; n++ {
 		dir := t.TempDir()
 		copyTree(t, src, dir)
-		acked, released := uint64(60), uint64(0)
+		acked, released, compactions := uint64(60), uint64(0), 0
 		fsys := &stopFS{left: n}
-		err := crashScenario(dir, fsys, &acked, &released)
+		err := crashScenario(dir, fsys, &acked, &released, &compactions)
 		if err != nil && !errors.Is(err, errCrashed) {
 			t.Fatalf("crash after %d operations: the scenario failed otherwise: %v", n, err)
 		}
@@ -208,6 +209,9 @@ func TestACrashAtAnyStepLosesNothingAcknowledged(t *testing.T) {
 		}
 		l.Close()
 		if fsys.left > 0 {
+			if compactions == 0 {
+				t.Fatal("the scenario never compacted the manifest: its crash points went untested")
+			}
 			t.Logf("the scenario takes %d operations; every crash point passed", fsys.ops)
 			return
 		}

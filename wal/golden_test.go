@@ -7,6 +7,7 @@ package wal
 
 import (
 	"bytes"
+	"encoding/binary"
 	"encoding/hex"
 	"flag"
 	"fmt"
@@ -83,5 +84,52 @@ func TestTheFrameInDocGoIsTheRealOne(t *testing.T) {
 	want := "01 01 00 00 00 00 00 00 00 02 00 00 00 84 72 f7 bf 68 69"
 	if got := fmt.Sprintf("% x", appendRecord(nil, 1, []byte("hi"))); got != want {
 		t.Fatalf("record of \"hi\" at 1 = %s, doc.go shows %s", got, want)
+	}
+}
+
+// The manifest's format contract: a log of records payloadFor(1..60) in
+// batches of 7 with 4 KiB segments, released up to its third segment, leaves
+// the manifest testdata/wal/manifest.hex shows (header, three seals, front,
+// gone).
+func TestGoldenBytesOfAManifest(t *testing.T) {
+	dir := t.TempDir()
+	l, err := Open(dir, Options{SegmentSize: 4096})
+	if err != nil {
+		t.Fatal(err)
+	}
+	appendRange(t, l, 1, 60, 7)
+	if err := l.Release(l.Segments()[2].First); err != nil {
+		t.Fatal(err)
+	}
+	if err := l.Close(); err != nil {
+		t.Fatal(err)
+	}
+	got, err := os.ReadFile(filepath.Join(dir, manifestName))
+	if err != nil {
+		t.Fatal(err)
+	}
+	dump := "# manifest of payloadFor(1..60), 4 KiB segments, released to the third\n" + hex.Dump(got)
+	path := filepath.Join(filepath.Dir(goldenDir), "manifest.hex")
+	if *update {
+		os.WriteFile(path, []byte(dump), 0o644)
+	}
+	want, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatalf("%v (run with -update to create it)", err)
+	}
+	if string(want) != dump {
+		t.Fatalf("manifest bytes changed: the on-disk format is not what it was.\ngot:\n%s\nwant:\n%s", dump, want)
+	}
+	var m manifestState
+	parseManifest(&m, got)
+	if m.bad != nil || m.torn || len(m.live) != 1 || len(m.dead) != 0 || m.front != m.live[0].first || m.gone != m.front {
+		t.Fatalf("the golden manifest reads back as %+v", m)
+	}
+}
+
+func TestTheManifestMagicInDocGoSpellsItsName(t *testing.T) {
+	b := binary.LittleEndian.AppendUint64(nil, manifestMagic)
+	if string(b) != "fwalman1" {
+		t.Fatalf("manifestMagic is %q in little-endian bytes, doc.go says fwalman1", b)
 	}
 }

@@ -103,6 +103,10 @@ func TestOpenSetsRightWhatACrashLeftInTheLayout(t *testing.T) {
 			e.must(os.Rename(e.top(tail.Name), e.sealed(tail.Name)))
 			return 1
 		}, func(e sealedEnv, r Recovered) bool { return r.Rebuilt && movedBack(e, r) }},
+		{"every seal entry lost while the renames persisted: found by listing", func(e sealedEnv) uint64 {
+			e.dropEntries(len(e.segs) - 1) // the header alone is left
+			return 1
+		}, func(e sealedEnv, r Recovered) bool { return r.Rebuilt }},
 		{"a torn manifest entry: rewritten, nothing listed", func(e sealedEnv) uint64 {
 			e.appendManifest([]byte{kindSeal, 0, 0, 0, 1, 2, 3, 4, 5, 6})
 			return 1
@@ -255,6 +259,21 @@ func TestAnOldLayoutSealedHalfWayBeforeACrashIsFinished(t *testing.T) {
 	rec := checkOpens(t, dir, 1, 150)
 	if !rec.Rebuilt || len(rec.Moved) != len(segs)-4 {
 		t.Fatalf("repair: %s", rec)
+	}
+}
+
+// An old layout's single segment (its first index past 1, after tidwall
+// truncations) needs no sealed/ and no manifest: it opens as it is, every
+// time.
+func TestAnOldLayoutsLoneSegmentOpensAsItIs(t *testing.T) {
+	dir := t.TempDir()
+	b, err := os.ReadFile("../testdata/wal/old-layout/" + segmentName(56))
+	if err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(dir, segmentName(56)), b, 0o640)
+	if rec := checkOpens(t, dir, 56, 60); rec.Changed() {
+		t.Fatalf("the first open changed something: %s", rec)
 	}
 }
 

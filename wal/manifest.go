@@ -197,19 +197,25 @@ func (m *manifestState) encode() []byte {
 	return b
 }
 
-// manifest is the open manifest of a live Log. Its own lock serializes
-// appends, syncs and compaction; the Log's locks are never taken under it.
+// manifest is the open manifest of a live Log. mu guards the state and the
+// appends (a write(2) each); no sync and no compaction holds it, so a roll
+// appending a seal never waits for a disk flush that Release started.
+// fileMu is held for reading while the file is synced and for writing while
+// compaction replaces it. Lock order: fileMu, then mu; the Log's locks are
+// never taken under either.
 type manifest struct {
-	mu    sync.Mutex
-	fs    fsutil.FS
-	path  string
-	f     fsutil.File // open for appending; nil until the first append
-	st    manifestState
-	dirty bool // appended since the last sync
-	buf   []byte
+	fileMu  sync.RWMutex
+	mu      sync.Mutex
+	fs      fsutil.FS
+	path    string
+	f       fsutil.File // open for appending; nil until the first append
+	st      manifestState
+	written uint64 // entries appended since Open
+	synced  uint64 // of those, how many are known durable
+	buf     []byte
 	// compactAt is the slack before compaction: compactSlack, lowered by
-	// tests.
-	compactAt int
+	// tests; compactions counts them.
+	compactAt, compactions int
 }
 
 func newManifest(fsys fsutil.FS, dir string, st manifestState) *manifest {
@@ -217,7 +223,9 @@ func newManifest(fsys fsutil.FS, dir string, st manifestState) *manifest {
 }
 
 // rewrite replaces the file atomically with the current state (temp file,
-// sync, rename, directory sync) and reopens it for appending. Callers hold mu.
+// sync, rename, directory sync). It is for a manifest nobody appends to
+// concurrently: at Open, and when the first segment is sealed. Callers hold
+// mu.
 func (m *manifest) rewrite() error {
 	data := m.st.encode()
 	if m.f != nil {
@@ -228,7 +236,7 @@ func (m *manifest) rewrite() error {
 		return fmt.Errorf("write manifest: %w", err)
 	}
 	m.st.exists, m.st.entries, m.st.valid, m.st.torn, m.st.bad = true, len(data)/manifestEntry, int64(len(data)), false, nil
-	m.dirty = false
+	m.synced = m.written
 	return nil
 }
 
@@ -245,7 +253,7 @@ func (m *manifest) append(entries []byte) error {
 		return fmt.Errorf("append to manifest: %w", err)
 	}
 	m.st.entries += len(entries) / manifestEntry
-	m.dirty = true
+	m.written++
 	return nil
 }
 
@@ -266,9 +274,9 @@ func (m *manifest) seal(e sealEntry) error {
 // seals it released.
 func (m *manifest) setFront(front uint64) ([]sealEntry, error) {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.buf = encodeEntry(m.buf[:0], kindFront, front, 0, 0)
 	if err := m.append(m.buf); err != nil {
+		m.mu.Unlock()
 		return nil, err
 	}
 	m.st.front = max(m.st.front, front)
@@ -279,7 +287,8 @@ func (m *manifest) setFront(front uint64) ([]sealEntry, error) {
 	freed := append([]sealEntry(nil), m.st.live[:n]...)
 	m.st.dead = append(m.st.dead, freed...)
 	m.st.live = append(m.st.live[:0:0], m.st.live[n:]...)
-	return freed, m.syncLocked()
+	m.mu.Unlock()
+	return freed, m.sync()
 }
 
 // setGone records that every released segment ending at or before gone has
@@ -287,9 +296,9 @@ func (m *manifest) setFront(front uint64) ([]sealEntry, error) {
 // again), and compacts the file once it has grown enough.
 func (m *manifest) setGone(gone uint64) error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
 	m.buf = encodeEntry(m.buf[:0], kindGone, gone, 0, 0)
 	if err := m.append(m.buf); err != nil {
+		m.mu.Unlock()
 		return err
 	}
 	m.st.gone = max(m.st.gone, gone)
@@ -298,31 +307,102 @@ func (m *manifest) setGone(gone uint64) error {
 		n++
 	}
 	m.st.dead = append(m.st.dead[:0:0], m.st.dead[n:]...)
-	if m.st.entries > 2*(3+len(m.st.live)+len(m.st.dead))+m.compactAt {
-		return m.rewrite()
+	grown := m.st.entries > 2*(3+len(m.st.live)+len(m.st.dead))+m.compactAt
+	m.mu.Unlock()
+	if grown {
+		return m.compact()
 	}
 	return nil
 }
 
-// sync makes every appended entry durable.
-func (m *manifest) sync() error {
+// compact rewrites the file with what is still needed. The new file is
+// written and synced without any lock; it replaces the old one only if
+// nothing was appended meanwhile (otherwise the next Release tries again).
+func (m *manifest) compact() error {
 	m.mu.Lock()
-	defer m.mu.Unlock()
-	return m.syncLocked()
-}
-
-func (m *manifest) syncLocked() error {
-	if !m.dirty || m.f == nil {
+	data, gen := m.st.encode(), m.written
+	m.mu.Unlock()
+	tmp := m.path + suffixTmp
+	if err := writeSynced(m.fs, tmp, data); err != nil {
+		return fmt.Errorf("compact manifest: %w", err)
+	}
+	m.fileMu.Lock()
+	defer m.fileMu.Unlock()
+	m.mu.Lock()
+	if m.written != gen {
+		m.mu.Unlock()
+		m.fs.Remove(tmp) // a leftover would only be removed by the next Open
 		return nil
 	}
-	if err := m.f.Sync(); err != nil {
+	if err := m.fs.Rename(tmp, m.path); err != nil {
+		m.mu.Unlock()
+		return fmt.Errorf("compact manifest: %w", err)
+	}
+	if m.f != nil {
+		m.f.Close()
+		m.f = nil
+	}
+	m.st.entries = len(data) / manifestEntry
+	m.compactions++
+	m.mu.Unlock()
+	// Until the rename is durable a crash may bring back the old file:
+	// syncs wait for it (they need fileMu).
+	if err := m.fs.SyncDir(filepath.Dir(m.path)); err != nil {
+		return fmt.Errorf("compact manifest: %w", err)
+	}
+	m.mu.Lock()
+	m.synced = max(m.synced, gen)
+	m.mu.Unlock()
+	return nil
+}
+
+// writeSynced creates path with data and syncs it.
+func writeSynced(fsys fsutil.FS, path string, data []byte) error {
+	f, err := fsys.OpenFile(path, os.O_CREATE|os.O_TRUNC|os.O_WRONLY, 0o640)
+	if err != nil {
+		return err
+	}
+	_, err = f.Write(data)
+	if err == nil {
+		err = f.Sync()
+	}
+	if cerr := f.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}
+
+// sync makes every entry appended so far durable. It costs a lock and a
+// comparison when there is nothing to sync (every Sync of the Log asks).
+func (m *manifest) sync() error {
+	m.mu.Lock()
+	gen := m.written
+	done := m.synced >= gen
+	m.mu.Unlock()
+	if done {
+		return nil
+	}
+	m.fileMu.RLock()
+	defer m.fileMu.RUnlock()
+	m.mu.Lock()
+	f := m.f
+	done = m.synced >= gen || f == nil
+	m.mu.Unlock()
+	if done {
+		return nil
+	}
+	if err := f.Sync(); err != nil {
 		return fmt.Errorf("sync manifest: %w", err)
 	}
-	m.dirty = false
+	m.mu.Lock()
+	m.synced = max(m.synced, gen)
+	m.mu.Unlock()
 	return nil
 }
 
 func (m *manifest) close() error {
+	m.fileMu.Lock()
+	defer m.fileMu.Unlock()
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.f == nil {

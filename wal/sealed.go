@@ -104,12 +104,12 @@ func cmpUint(a, b uint64) int {
 
 // layoutFix brings a log directory into the sealed layout at Open.
 type layoutFix struct {
-	dir    string
-	fs     fsutil.FS
-	rec    *Recovered
-	man    manifestState
-	moved  bool // names changed in sealed/ or the log directory
-	madeIt bool // sealed/ was created here
+	dir     string
+	fs      fsutil.FS
+	rec     *Recovered
+	man     manifestState
+	moved   bool // names changed in sealed/ or the log directory
+	ensured bool // sealed/ exists, durably
 }
 
 // resolveLayout runs after tidyDir and before the tail is repaired. It moves
@@ -143,7 +143,7 @@ func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]s
 		}
 		rebuild = true
 	}
-	if tail == nil && (st.sealed || man.exists) || tail != nil && len(x.man.live) > 0 && x.man.lastEnd() != tail.first {
+	if tail == nil && (st.sealed || man.exists) || tail != nil && man.exists && !x.follows(tail.first) {
 		rebuild = true
 	}
 	// Where the log goes on if no segment is left anywhere: never below an
@@ -163,12 +163,24 @@ func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]s
 			return nil, man, false, err
 		}
 		tail = &t
+		x.man.front, x.man.gone = next, next
+		rewrite = true
 	}
 	if len(x.man.dead) > 0 {
 		if err := x.sweep(); err != nil {
 			return nil, man, false, err
 		}
 		rewrite = true
+	}
+	if x.moved {
+		// Sealed first: a name must be durable where it arrives before it is
+		// durably gone from where it left.
+		if err := fsys.SyncDir(filepath.Join(dir, sealedDirName)); err != nil {
+			return nil, man, false, err
+		}
+		if err := fsys.SyncDir(dir); err != nil {
+			return nil, man, false, err
+		}
 	}
 	ready := st.sealed && man.exists && !rebuild
 	if rewrite {
@@ -182,16 +194,6 @@ func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]s
 		x.man, ready = m.st, true
 		rec.Rewrote = true
 	}
-	if x.moved {
-		// Sealed first: a name must be durable where it arrives before it is
-		// durably gone from where it left.
-		if err := fsys.SyncDir(filepath.Join(dir, sealedDirName)); err != nil {
-			return nil, man, false, err
-		}
-		if err := fsys.SyncDir(dir); err != nil {
-			return nil, man, false, err
-		}
-	}
 	var out []segFile
 	for _, s := range x.man.live {
 		out = append(out, segFile{first: s.first, file: segmentName(s.first), size: s.size, sealed: true})
@@ -202,17 +204,27 @@ func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]s
 	return out, x.man, ready, nil
 }
 
+// follows reports whether the manifest's sealed segments lead up to a tail
+// starting at first: the last one ends there, or, with none, the log starts
+// in the tail. Otherwise seals were lost and sealed/ must be listed.
+func (x *layoutFix) follows(first uint64) bool {
+	if len(x.man.live) > 0 {
+		return x.man.lastEnd() == first
+	}
+	return first <= max(x.man.front, 1)
+}
+
 // ensureSealedDir creates sealed/ and makes its name durable before anything
 // is moved into it (or a crash could orphan the directory with its files).
 func (x *layoutFix) ensureSealedDir() error {
-	if x.madeIt {
+	if x.ensured {
 		return nil
 	}
 	err := os.Mkdir(filepath.Join(x.dir, sealedDirName), 0o750)
 	if err != nil && !errors.Is(err, os.ErrExist) {
 		return fmt.Errorf("create %s: %w", sealedDirName, err)
 	}
-	x.madeIt = true
+	x.ensured = true
 	return x.fs.SyncDir(x.dir)
 }
 
@@ -345,6 +357,13 @@ func (x *layoutFix) rebuild(tail *segFile) (*segFile, error) {
 			end = live[i+1].first
 		}
 		x.man.live = append(x.man.live, sealEntry{first: s.first, end: end, size: s.size})
+	}
+	// Nothing before the first segment exists: say so, or the next Open
+	// would wonder where the segments before it went.
+	if len(live) > 0 {
+		x.man.front = max(x.man.front, live[0].first)
+	} else if tail != nil {
+		x.man.front = max(x.man.front, tail.first)
 	}
 	x.man.gone = x.man.front
 	return tail, nil
