@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"math"
 	"slices"
+	"sync"
 
 	kcompress "github.com/klauspost/compress"
 	"github.com/klauspost/compress/s2"
@@ -112,12 +113,17 @@ func (b *recordBuilder) finish(flags byte, compress bool, threshold int) []byte 
 	// The estimate costs a pass over 8 KiB; compressing what will not shrink
 	// (already compressed or encrypted bodies) costs a pass over everything.
 	if compress && len(body) >= threshold && kcompress.Estimate(body[:min(len(body), 8<<10)]) >= 0.1 {
-		dst := make([]byte, recordHeaderSize+s2.MaxEncodedLen(len(body)))
-		c := s2.Encode(dst[recordHeaderSize:], body) // a prefix of dst[recordHeaderSize:]
+		scratch := compressScratch(recordHeaderSize + s2.MaxEncodedLen(len(body)))
+		c := s2.Encode((*scratch)[recordHeaderSize:], body) // a prefix of (*scratch)[recordHeaderSize:]
 		if len(c) < len(body)-len(body)/8 {
-			rec = dst[:recordHeaderSize+len(c)]
+			// A copy of exactly the record's size: the tail cache and the
+			// events decoded from it keep the record, and a compressible
+			// body's worst-case buffer is many times its compressed size.
+			rec = make([]byte, recordHeaderSize+len(c))
+			copy(rec[recordHeaderSize:], c)
 			flags |= recordFlagS2
 		}
+		scratchPool.Put(scratch)
 	}
 	rec[0] = recordVersion
 	rec[1] = recordKindPut
@@ -126,6 +132,18 @@ func (b *recordBuilder) finish(flags byte, compress bool, threshold int) []byte 
 	binary.LittleEndian.PutUint32(rec[12:], uint32(b.count))
 	binary.LittleEndian.PutUint32(rec[24:], uint32(len(body)))
 	return rec
+}
+
+// scratchPool recycles compression buffers; a record never aliases one.
+var scratchPool sync.Pool // *[]byte
+
+func compressScratch(n int) *[]byte {
+	if p, ok := scratchPool.Get().(*[]byte); ok && cap(*p) >= n {
+		*p = (*p)[:n]
+		return p
+	}
+	b := make([]byte, n)
+	return &b
 }
 
 // stampRecord writes the sequence number and commit time, which only the

@@ -56,13 +56,14 @@ func (c *tailCache) add(first uint64, recs [][]byte) {
 	if len(c.recs) == 0 || c.first+uint64(len(c.recs)) != first {
 		c.recs, c.bytes, c.first = c.recs[:0], 0, first
 	}
+	// Memory held is what counts: a record's capacity, not its length.
 	for _, r := range recs {
 		c.recs = append(c.recs, r)
-		c.bytes += len(r)
+		c.bytes += cap(r)
 	}
 	drop := 0
 	for c.bytes > tailCacheBytes && drop < len(c.recs) {
-		c.bytes -= len(c.recs[drop])
+		c.bytes -= cap(c.recs[drop])
 		c.recs[drop] = nil
 		drop++
 	}

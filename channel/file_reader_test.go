@@ -9,6 +9,7 @@ package channel_test
 import (
 	"fmt"
 	"math/rand/v2"
+	"runtime"
 	"strconv"
 	"strings"
 	"testing"
@@ -174,5 +175,37 @@ func TestFileReadAheadSkippedByTheTailCacheIsNotDelivered(t *testing.T) {
 	}
 	if next != n {
 		t.Fatalf("took %d events, want %d", next, n)
+	}
+}
+
+func TestFileMemoryStaysBoundedWithCompressibleEvents(t *testing.T) {
+	// Compressed records must be kept at their compressed size: the tail
+	// cache holds up to 4 MiB of records, and a record that kept its
+	// worst-case compression buffer (~60 KiB for a 100-event batch whose
+	// body compresses to a few hundred bytes) made that 4 MiB of records
+	// hold hundreds of MiB of heap.
+	o := fileOptions(t.TempDir())
+	o.TransactionCapacity = 100
+	o.Compress = true
+	ch := openFile(t, o)
+	defer ch.Close()
+	batch := make([]channel.Event, 100)
+	for i := range batch {
+		batch[i] = channel.Event{Headers: map[string]string{"host": "web-1"}, Body: []byte(strings.Repeat("GET /index.html 200 ", 25))}
+	}
+	var before runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&before)
+	for range 1500 {
+		filePut(t, ch, batch...)
+		if got := fileTake(t, ch, 100); len(got) != 100 {
+			t.Fatalf("took %d events, want 100", len(got))
+		}
+	}
+	var after runtime.MemStats
+	runtime.GC()
+	runtime.ReadMemStats(&after)
+	if grown := int64(after.HeapInuse) - int64(before.HeapInuse); grown > 32<<20 {
+		t.Fatalf("heap in use grew by %d MiB over 150,000 events that were all taken; want under 32 MiB", grown>>20)
 	}
 }
