@@ -41,6 +41,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/sink"
 )
 
 const (
@@ -168,12 +170,14 @@ func TestFailoverExercise(t *testing.T) {
 	time.Sleep(300 * time.Millisecond) // the roll readers' last polls
 	tally := l.Tally(1, n)
 	t.Logf("tally: %s", tally)
-	// Kills: collector1 alone (one agent batch acknowledged but not
-	// committed by the agent, one file_roll batch written but not committed
-	// by the collector); both collectors (the same for each, the agent
-	// failing over between the two kills); the agent (one taildir batch read
-	// again; its sinks had nothing in flight with every collector down).
-	bound := (sinkBatch + rollBatch) + 2*(sinkBatch+rollBatch) + tailBatch
+	// Kills: collector1 alone (the agent's batches in flight, up to
+	// pipeline-depth of them, acknowledged but not committed by the agent;
+	// one file_roll batch written but not committed by the collector); both
+	// collectors (the same for each, the agent failing over between the two
+	// kills); the agent (one taildir batch read again; its sinks had nothing
+	// in flight with every collector down).
+	inFlight := sink.DefaultPipelineDepth * sinkBatch
+	bound := (inFlight + rollBatch) + 2*(inFlight+rollBatch) + tailBatch
 	if len(tally.Missing) != 0 || tally.Foreign != 0 || tally.Duplicates > bound {
 		t.Errorf("want nothing missing or foreign and at most %d duplicates: %s", bound, tally)
 	}
