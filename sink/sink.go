@@ -45,9 +45,12 @@ type Sink interface {
 	// A sink whose remote end is down still starts: it fails in Process.
 	Start(ctx context.Context, ch channel.Channel) error
 	// Process takes up to one batch in a channel transaction and delivers it.
-	// A nil error with Ready means the batch was delivered and committed; Backoff
-	// means nothing was taken. A non-nil error means delivery failed and the
-	// taken events were rolled back to the channel: that is what drives failover.
+	// A nil error with Ready means the batch was delivered and committed, or,
+	// for a sink that keeps batches in flight (the avro sink's
+	// pipeline-depth), taken and sent, to be committed once answered, by a
+	// later Process or by Stop; Backoff means nothing was taken and nothing is
+	// in flight. A non-nil error means delivery failed and every uncommitted
+	// batch was rolled back to the channel: that is what drives failover.
 	Process(ctx context.Context) (Status, error)
 	// Stop releases connections and files. Idempotent.
 	Stop() error
