@@ -51,10 +51,10 @@
 //	off  len  field
 //	0    1    kind: 1 header, 2 seal, 3 front, 4 gone
 //	1    3    zero
-//	4    4    CRC32C (Castagnoli) of bytes 0..3 followed by bytes 8..31
-//	8    8    a
-//	16   8    b
-//	24   8    c
+//	4    8    a
+//	12   8    b
+//	20   8    c
+//	28   4    CRC32C (Castagnoli) of bytes 0..27
 //
 //	header  a = 0x316e616d6c617766 ("fwalman1"), b = 1 (version); first entry only
 //	seal    the segment holding indexes [a, b) is sealed/<a>, c bytes long
@@ -68,7 +68,9 @@
 // Entries are appended with one write(2) each, so a crash tears at most the
 // last one. Release compacts the file (rewritten whole: temp, sync, rename,
 // directory sync) once it holds 64 entries more than twice what is needed, so
-// its size follows the number of live segments, not the log's history.
+// its size follows the number of live segments, not the log's history; a
+// clean Close rewrites it whole if it was appended to, so that the next Open
+// reads it with one request rather than one per block its appends scattered.
 //
 // # Segment format
 //

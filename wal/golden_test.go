@@ -88,9 +88,9 @@ func TestTheFrameInDocGoIsTheRealOne(t *testing.T) {
 }
 
 // The manifest's format contract: a log of records payloadFor(1..60) in
-// batches of 7 with 4 KiB segments, released up to its third segment, leaves
-// the manifest testdata/wal/manifest.hex shows (header, three seals, front,
-// gone).
+// batches of 7 with 4 KiB segments, released up to its third segment and
+// closed, leaves the manifest testdata/wal/manifest.hex shows (Close
+// rewrote it whole: header, front, gone, and the one seal still live).
 func TestGoldenBytesOfAManifest(t *testing.T) {
 	dir := t.TempDir()
 	l, err := Open(dir, Options{SegmentSize: 4096})

@@ -272,7 +272,9 @@ func (l *Log) fail(op string, err error) error {
 }
 
 // Close closes the log and releases the directory lock. On a live handle it
-// first syncs what was appended; on a dead one it syncs nothing and just
+// first syncs what was appended and, if the manifest grew by appends since it
+// was last written whole, rewrites it in one piece (so that the next Open
+// reads it with one request); on a dead one it syncs nothing and just
 // releases everything. Readers fail with ErrClosed afterwards. A second Close
 // returns ErrClosed.
 func (l *Log) Close() error {
@@ -285,7 +287,7 @@ func (l *Log) Close() error {
 	}
 	var errs []error
 	if l.err == nil {
-		errs = append(errs, l.syncLocked())
+		errs = append(errs, l.syncLocked(), l.man.tidy())
 		if l.tl != nil {
 			errs = append(errs, l.tl.Close())
 		}

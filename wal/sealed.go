@@ -5,9 +5,7 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"slices"
 	"strconv"
-	"strings"
 
 	"github.com/flumed/flumed/internal/fsutil"
 )
@@ -17,90 +15,6 @@ import (
 // listed by the manifest. Open reads the manifest instead of listing sealed/,
 // and lists sealed/ only when the manifest disagrees with the log directory
 // (after a crash, or when sealing an old layout).
-
-// sealedListing is what sealed/ holds.
-type sealedListing struct {
-	segs   []segFile // segment files, oldest first
-	broken []string  // evidence files
-	other  []string  // anything else with a segment-like name
-}
-
-// listSealed lists sealed/ with the size of every segment. A missing sealed/
-// lists as empty.
-func listSealed(dir string) (sealedListing, error) {
-	var l sealedListing
-	ents, err := os.ReadDir(filepath.Join(dir, sealedDirName))
-	if errors.Is(err, os.ErrNotExist) {
-		return l, nil
-	}
-	if err != nil {
-		return l, err
-	}
-	for _, e := range ents {
-		name := e.Name()
-		if e.IsDir() || len(name) < nameLen {
-			continue
-		}
-		first, err := strconv.ParseUint(name[:nameLen], 10, 64)
-		if err != nil || first == 0 {
-			continue
-		}
-		switch rest := name[nameLen:]; {
-		case rest == "":
-			info, err := e.Info()
-			if errors.Is(err, os.ErrNotExist) {
-				continue // released while we listed
-			}
-			if err != nil {
-				return l, err
-			}
-			l.segs = append(l.segs, segFile{first: first, file: name, size: info.Size(), sealed: true})
-		case strings.HasPrefix(rest, suffixBroken):
-			l.broken = append(l.broken, name)
-		default:
-			l.other = append(l.other, name)
-		}
-	}
-	return l, nil
-}
-
-// chain orders the sealed segments in front of the tail (nil when the log
-// directory holds none) and splits off what cannot be part of the log:
-// sealed segments wholly before front (released, not yet removed) and any at
-// or after the tail's first index (a move a crash interrupted, or a stray).
-func chain(sealed []segFile, tail *segFile, front uint64) (live, released, after []segFile) {
-	sealed = slices.Clone(sealed)
-	slices.SortFunc(sealed, func(a, b segFile) int { return cmpUint(a.first, b.first) })
-	for i, s := range sealed {
-		if tail != nil && s.first >= tail.first {
-			after = append(after, sealed[i:]...)
-			break
-		}
-		end := uint64(0)
-		switch {
-		case i+1 < len(sealed) && (tail == nil || sealed[i+1].first < tail.first):
-			end = sealed[i+1].first
-		case tail != nil:
-			end = tail.first
-		}
-		if end != 0 && end <= front {
-			released = append(released, s)
-			continue
-		}
-		live = append(live, s)
-	}
-	return live, released, after
-}
-
-func cmpUint(a, b uint64) int {
-	switch {
-	case a < b:
-		return -1
-	case a > b:
-		return 1
-	}
-	return 0
-}
 
 // layoutFix brings a log directory into the sealed layout at Open.
 type layoutFix struct {
@@ -194,9 +108,9 @@ func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]s
 		x.man, ready = m.st, true
 		rec.Rewrote = true
 	}
-	var out []segFile
+	out := make([]segFile, 0, len(x.man.live)+1)
 	for _, s := range x.man.live {
-		out = append(out, segFile{first: s.first, file: segmentName(s.first), size: s.size, sealed: true})
+		out = append(out, segFile{first: s.first, size: s.size, sealed: true})
 	}
 	if tail != nil {
 		out = append(out, *tail)
@@ -407,79 +321,4 @@ func (x *layoutFix) createTail(first uint64) (segFile, error) {
 	x.moved = true
 	x.rec.Created = name
 	return segFile{first: first, file: name}, nil
-}
-
-// dirView is a log directory as the next Open would see it, read without
-// changing anything.
-type dirView struct {
-	st       dirState
-	man      manifestState
-	segs     []segFile // live segments, oldest first; the last is the tail
-	front    uint64    // FirstIndex
-	released []string  // files of released segments still on disk
-	unsealed []string  // segment files before the tail in the log directory
-	broken   []string  // evidence, in the log directory and in sealed/
-	strays   []string  // sealed/ files that are no part of the log
-}
-
-// viewDir lists dir and sealed/ and resolves them the way Open would.
-func viewDir(dir string) (*dirView, error) {
-	st, err := readDirState(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", dir, err)
-	}
-	man, err := readManifest(dir)
-	if err != nil {
-		return nil, err
-	}
-	l, err := listSealed(dir)
-	if err != nil {
-		return nil, fmt.Errorf("list %s: %w", sealedDirName, err)
-	}
-	v := &dirView{st: st, man: man, broken: st.broken}
-	for _, s := range st.segs[:st.released] {
-		v.released = append(v.released, s.file)
-	}
-	for _, b := range l.broken {
-		v.broken = append(v.broken, sealedDirName+"/"+b)
-	}
-	for _, o := range l.other {
-		v.strays = append(v.strays, sealedDirName+"/"+o)
-	}
-	sealed := l.segs
-	segs := st.live()
-	var tail *segFile
-	if n := len(segs); n > 0 {
-		t := segs[n-1]
-		tail, segs = &t, segs[:n-1]
-	}
-	for _, s := range segs {
-		v.unsealed = append(v.unsealed, s.file)
-		if !slices.ContainsFunc(sealed, func(x segFile) bool { return x.first == s.first }) {
-			sealed = append(sealed, s)
-		}
-	}
-	if tail == nil && len(sealed) > 0 {
-		slices.SortFunc(sealed, func(a, b segFile) int { return cmpUint(a.first, b.first) })
-		t := sealed[len(sealed)-1]
-		tail, sealed = &t, sealed[:len(sealed)-1]
-	}
-	live, released, after := chain(sealed, tail, man.front)
-	for _, s := range released {
-		v.released = append(v.released, relTo(dir, s.path(dir)))
-	}
-	for _, s := range after {
-		if s.first != tail.first {
-			v.strays = append(v.strays, relTo(dir, s.path(dir)))
-		}
-	}
-	v.segs = live
-	if tail != nil {
-		v.segs = append(v.segs, *tail)
-	}
-	v.front = 1
-	if len(v.segs) > 0 {
-		v.front = max(man.front, v.segs[0].first)
-	}
-	return v, nil
 }

@@ -24,12 +24,25 @@ const (
 	suffixBroken = ".broken"
 )
 
-func segmentName(first uint64) string { return fmt.Sprintf("%020d", first) }
+// segmentName formats first as 20 decimal digits (enough for any uint64),
+// without fmt: Open names every sealed segment only when it is needed, but
+// Segments names them all.
+func segmentName(first uint64) string {
+	var b [nameLen]byte
+	for i := nameLen - 1; i >= 0; i-- {
+		b[i] = byte('0' + first%10)
+		first /= 10
+	}
+	return string(b[:])
+}
 
 // segFile is one logical segment of a log.
 type segFile struct {
-	first  uint64 // index of its first entry, from its name
-	file   string // file name: the segment name, or a pending .START/.END
+	first uint64 // index of its first entry, from its name
+	// file is the file name: the segment name, or a pending .START/.END;
+	// empty for the segment name itself (the manifest's segments, which
+	// Open does not name one by one).
+	file   string
 	size   int64
 	sealed bool // in sealed/ rather than in the log directory
 }
@@ -38,10 +51,14 @@ func (s segFile) name() string { return segmentName(s.first) }
 
 // path is where the segment's file is in the log directory dir.
 func (s segFile) path(dir string) string {
-	if s.sealed {
-		return filepath.Join(dir, sealedDirName, s.file)
+	file := s.file
+	if file == "" {
+		file = s.name()
 	}
-	return filepath.Join(dir, s.file)
+	if s.sealed {
+		return filepath.Join(dir, sealedDirName, file)
+	}
+	return filepath.Join(dir, file)
 }
 
 // dirState is what a directory holds, read without changing anything, with

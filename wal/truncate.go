@@ -39,25 +39,33 @@ func (l *Log) TruncateFront(index uint64) error { return l.truncate(index, true)
 func (l *Log) truncate(index uint64, exact bool) error {
 	l.relMu.Lock()
 	defer l.relMu.Unlock()
-	l.mu.Lock()
-	if err := l.usable(); err != nil {
-		l.mu.Unlock()
+	front, err := l.newFront(index, exact)
+	if err != nil || front == 0 {
 		return err
+	}
+	return l.drop(front)
+}
+
+// newFront returns the FirstIndex a truncation to index makes, or 0 when it
+// changes nothing. When everything is consumed it rolls first, so that the
+// tail goes with the rest and tidwall forgets it.
+func (l *Log) newFront(index uint64, exact bool) (uint64, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	if err := l.usable(); err != nil {
+		return 0, err
 	}
 	last := l.last.Load()
 	if exact && index > last+1 {
-		l.mu.Unlock()
-		return fmt.Errorf("truncate front to %d (last is %d): %w", index, last, ErrOutOfRange)
+		return 0, fmt.Errorf("truncate front to %d (last is %d): %w", index, last, ErrOutOfRange)
 	}
 	index = min(index, last+1)
 	if index <= l.FirstIndex() {
-		l.mu.Unlock()
-		return nil
+		return 0, nil
 	}
 	if index == last+1 && l.tailSize > 0 {
 		if err := l.roll(last + 1); err != nil {
-			l.mu.Unlock()
-			return err
+			return 0, err
 		}
 	}
 	segs := l.segs()
@@ -65,12 +73,13 @@ func (l *Log) truncate(index uint64, exact bool) error {
 	if exact {
 		front = index
 	}
-	if err := l.ensureSealed(); err != nil {
-		defer l.mu.Unlock()
-		return l.fail("release", err)
+	if front <= l.FirstIndex() {
+		return 0, nil // index is in the first segment: nothing to give back
 	}
-	l.mu.Unlock()
-	return l.drop(front)
+	if err := l.ensureSealed(); err != nil {
+		return 0, l.fail("release", err)
+	}
+	return front, nil
 }
 
 // drop moves the front to front and removes the sealed segments wholly
