@@ -50,11 +50,11 @@ func newFailoverFixture(t *testing.T, prio map[string]int, maxPenalty time.Durat
 	return fx
 }
 
-func (fx *failoverFixture) process() (Status, error, []string) {
+func (fx *failoverFixture) process() (Status, []string, error) {
 	fx.t.Helper()
 	before := len(fx.tr.list())
 	st, err := fx.f.Process(context.Background())
-	return st, err, fx.tr.list()[before:]
+	return st, fx.tr.list()[before:], err
 }
 
 func (fx *failoverFixture) state(name string) FailoverSinkState {
@@ -89,7 +89,7 @@ func TestFailoverOrdersByPriorityThenConfigOrder(t *testing.T) {
 	if got, want := names(fx.f.Sinks()), []string{"k4", "k2", "k1", "k3"}; !slices.Equal(got, want) {
 		t.Fatalf("order = %v, want %v", got, want)
 	}
-	st, err, calls := fx.process()
+	st, calls, err := fx.process()
 	if st != Ready || err != nil || !slices.Equal(calls, []string{"k4"}) {
 		t.Fatalf("process = %v, %v, calls %v; want READY from k4 alone", st, err, calls)
 	}
@@ -107,7 +107,7 @@ func TestFailoverImplicitPrioritiesSkipExplicitOnes(t *testing.T) {
 func TestFailoverFailsOverWithinTheSameCall(t *testing.T) {
 	fx := newFailoverFixture(t, map[string]int{"k1": 10, "k2": 5}, 0, "k1", "k2")
 	fx.byName["k1"].fail()
-	st, err, calls := fx.process()
+	st, calls, err := fx.process()
 	if st != Ready || err != nil {
 		t.Fatalf("process = %v, %v; want READY from k2", st, err)
 	}
@@ -126,7 +126,7 @@ func TestFailoverFailsOverWithinTheSameCall(t *testing.T) {
 		t.Fatalf("failover not logged with both sink names:\n%s", logs)
 	}
 	// The next call goes straight to k2: k1's penalty has not expired.
-	if _, _, calls := fx.process(); !slices.Equal(calls, []string{"k2"}) {
+	if _, calls, _ := fx.process(); !slices.Equal(calls, []string{"k2"}) {
 		t.Fatalf("second call = %v, want [k2]", calls)
 	}
 }
@@ -149,12 +149,12 @@ func TestFailoverPenaltyDoublesUpToTheCap(t *testing.T) {
 				if i > 0 {
 					// At exactly the refresh time the sink is not retried yet.
 					fx.clock.Advance(fx.state("k1").RetryAt.Sub(fx.clock.Now()))
-					if _, _, calls := fx.process(); !slices.Equal(calls, []string{"k2"}) {
+					if _, calls, _ := fx.process(); !slices.Equal(calls, []string{"k2"}) {
 						t.Fatalf("retry %d at exactly the refresh time: calls %v, want [k2]", i, calls)
 					}
 					fx.clock.Advance(time.Millisecond)
 				}
-				if _, _, calls := fx.process(); calls[0] != "k1" {
+				if _, calls, _ := fx.process(); calls[0] != "k1" {
 					t.Fatalf("retry %d: calls = %v, want k1 first", i, calls)
 				}
 				st := fx.state("k1")
@@ -172,7 +172,7 @@ func TestFailoverFailsBackAfterThePenaltyThroughARealProcess(t *testing.T) {
 	fx.process()
 	fx.byName["k1"].ready()
 	fx.clock.Advance(2*time.Second + time.Millisecond)
-	st, err, calls := fx.process()
+	st, calls, err := fx.process()
 	if st != Ready || err != nil || !slices.Equal(calls, []string{"k1"}) {
 		t.Fatalf("process = %v, %v, calls %v; want READY from k1 alone", st, err, calls)
 	}
@@ -182,7 +182,7 @@ func TestFailoverFailsBackAfterThePenaltyThroughARealProcess(t *testing.T) {
 	if !strings.Contains(fx.logs.String(), "failing back") {
 		t.Fatalf("failback not logged:\n%s", fx.logs.String())
 	}
-	if _, _, calls := fx.process(); !slices.Equal(calls, []string{"k1"}) {
+	if _, calls, _ := fx.process(); !slices.Equal(calls, []string{"k1"}) {
 		t.Fatalf("next call = %v, want [k1]", calls)
 	}
 	// A new failure starts again at 2 s: the failure count was reset.
@@ -202,7 +202,7 @@ func TestFailoverRecoveredLowerPrioritySinkDoesNotTakeOver(t *testing.T) {
 	fx.clock.Advance(2*time.Second + time.Millisecond)
 	// Both dead sinks are due; k1 (higher priority, same refresh) is retried
 	// first and fails again, then k2 comes back and becomes active over k3.
-	_, _, calls := fx.process()
+	_, calls, _ := fx.process()
 	if !slices.Equal(calls, []string{"k1", "k2"}) || fx.active() != "k2" {
 		t.Fatalf("calls %v, active %q; want [k1 k2] and k2 active", calls, fx.active())
 	}
@@ -212,7 +212,7 @@ func TestFailoverBackoffFromTheActiveSinkNeverFailsOver(t *testing.T) {
 	fx := newFailoverFixture(t, map[string]int{"k1": 10, "k2": 5}, 0, "k1", "k2")
 	fx.byName["k1"].backoff()
 	for range 3 {
-		st, err, calls := fx.process()
+		st, calls, err := fx.process()
 		if st != Backoff || err != nil || !slices.Equal(calls, []string{"k1"}) {
 			t.Fatalf("process = %v, %v, calls %v; want BACKOFF from k1 alone", st, err, calls)
 		}
@@ -230,7 +230,7 @@ func TestFailoverBackoffFromADeadSinkKeepsItsRefresh(t *testing.T) {
 	fx.byName["k1"].backoff()
 	fx.clock.Advance(3 * time.Second)
 	for i := range 2 {
-		st, err, calls := fx.process()
+		st, calls, err := fx.process()
 		if st != Backoff || err != nil || !slices.Equal(calls, []string{"k1"}) {
 			t.Fatalf("call %d = %v, %v, calls %v; want BACKOFF from k1 alone (active k2 not called)", i, st, err, calls)
 		}
@@ -244,7 +244,7 @@ func TestFailoverAllSinksDeadIsAnErrorUntilOneRecovers(t *testing.T) {
 	fx := newFailoverFixture(t, map[string]int{"k1": 10, "k2": 5}, 0, "k1", "k2")
 	fx.byName["k1"].fail()
 	fx.byName["k2"].fail()
-	st, err, calls := fx.process()
+	st, calls, err := fx.process()
 	if err == nil || !errors.Is(err, ErrAllSinksFailed) || st != Backoff {
 		t.Fatalf("process = %v, %v; want an ErrAllSinksFailed error", st, err)
 	}
@@ -255,14 +255,14 @@ func TestFailoverAllSinksDeadIsAnErrorUntilOneRecovers(t *testing.T) {
 		t.Fatalf("calls = %v, want [k1 k2]", calls)
 	}
 	// Before any penalty expires nothing is called at all.
-	if _, err, calls := fx.process(); err == nil || len(calls) != 0 {
+	if _, calls, err := fx.process(); err == nil || len(calls) != 0 {
 		t.Fatalf("second call = %v, calls %v; want an error and no sink called", err, calls)
 	}
 	// k2 comes back first: it is retried (after k1, which fails again) and
 	// takes over.
 	fx.byName["k2"].ready()
 	fx.clock.Advance(2*time.Second + time.Millisecond)
-	st, err, calls = fx.process()
+	st, calls, err = fx.process()
 	if st != Ready || err != nil || !slices.Equal(calls, []string{"k1", "k2"}) {
 		t.Fatalf("recovery call = %v, %v, calls %v; want READY after [k1 k2]", st, err, calls)
 	}

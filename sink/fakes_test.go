@@ -202,12 +202,6 @@ func (s *scriptSink) Process(context.Context) (Status, error) {
 	return s.st, s.err
 }
 
-func (s *scriptSink) callCount() int {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	return s.calls
-}
-
 func sinks(ss ...*scriptSink) []Sink {
 	out := make([]Sink, len(ss))
 	for i, s := range ss {

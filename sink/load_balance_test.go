@@ -49,10 +49,10 @@ func newLBFixture(t *testing.T, opts LoadBalanceOptions, names ...string) *lbFix
 	return fx
 }
 
-func (fx *lbFixture) process() (Status, error, []string) {
+func (fx *lbFixture) process() (Status, []string, error) {
 	before := len(fx.tr.list())
 	st, err := fx.lb.Process(context.Background())
-	return st, err, fx.tr.list()[before:]
+	return st, fx.tr.list()[before:], err
 }
 
 func (fx *lbFixture) backedOffFor(name string) time.Duration {
@@ -72,7 +72,7 @@ func TestLoadBalanceRoundRobinAdvancesOncePerCall(t *testing.T) {
 	fx := newLBFixture(t, LoadBalanceOptions{}, "k1", "k2", "k3")
 	var got []string
 	for range 6 {
-		st, err, calls := fx.process()
+		st, calls, err := fx.process()
 		if st != Ready || err != nil || len(calls) != 1 {
 			t.Fatalf("process = %v, %v, calls %v; want one READY sink", st, err, calls)
 		}
@@ -86,14 +86,14 @@ func TestLoadBalanceRoundRobinAdvancesOncePerCall(t *testing.T) {
 func TestLoadBalanceFailureTriesTheNextSinkInTheSameCall(t *testing.T) {
 	fx := newLBFixture(t, LoadBalanceOptions{}, "k1", "k2", "k3")
 	fx.byName["k1"].fail()
-	st, err, calls := fx.process()
+	st, calls, err := fx.process()
 	if st != Ready || err != nil || !slices.Equal(calls, []string{"k1", "k2"}) {
 		t.Fatalf("process = %v, %v, calls %v; want READY after [k1 k2]", st, err, calls)
 	}
 	// Without backoff k1 stays in the rotation and is tried again.
 	fx.process() // starts at k2
 	fx.process() // starts at k3
-	if _, _, calls := fx.process(); calls[0] != "k1" {
+	if _, calls, _ := fx.process(); calls[0] != "k1" {
 		t.Fatalf("fourth call = %v, want k1 first (no backoff)", calls)
 	}
 }
@@ -101,7 +101,7 @@ func TestLoadBalanceFailureTriesTheNextSinkInTheSameCall(t *testing.T) {
 func TestLoadBalanceBackoffFromASinkEndsTheCall(t *testing.T) {
 	fx := newLBFixture(t, LoadBalanceOptions{}, "k1", "k2")
 	fx.byName["k1"].backoff()
-	st, err, calls := fx.process()
+	st, calls, err := fx.process()
 	if st != Backoff || err != nil || !slices.Equal(calls, []string{"k1"}) {
 		t.Fatalf("process = %v, %v, calls %v; want BACKOFF from k1 alone", st, err, calls)
 	}
@@ -111,7 +111,7 @@ func TestLoadBalanceRandomCoversEverySink(t *testing.T) {
 	fx := newLBFixture(t, LoadBalanceOptions{Selector: "random"}, "k1", "k2", "k3")
 	first := map[string]int{}
 	for range 300 {
-		_, _, calls := fx.process()
+		_, calls, _ := fx.process()
 		first[calls[0]]++
 	}
 	for _, n := range []string{"k1", "k2", "k3"} {
@@ -129,7 +129,7 @@ func TestLoadBalanceBackoffGrowsIsCappedAndResetsOnSuccess(t *testing.T) {
 		// Rotate until k1 is asked (it is first on every other call).
 		var calls []string
 		for !slices.Contains(calls, "k1") {
-			_, _, calls = fx.process()
+			_, calls, _ = fx.process()
 		}
 		d := fx.backedOffFor("k1")
 		if d > base || d < base*4/5 {
@@ -137,7 +137,7 @@ func TestLoadBalanceBackoffGrowsIsCappedAndResetsOnSuccess(t *testing.T) {
 		}
 		// While backed off, k1 is never asked.
 		for range 4 {
-			if _, _, calls := fx.process(); slices.Contains(calls, "k1") {
+			if _, calls, _ := fx.process(); slices.Contains(calls, "k1") {
 				t.Fatalf("failure %d: k1 asked while backed off", i+1)
 			}
 		}
@@ -154,7 +154,7 @@ func TestLoadBalanceBackoffGrowsIsCappedAndResetsOnSuccess(t *testing.T) {
 	fx.byName["k1"].fail()
 	var calls []string
 	for !slices.Contains(calls, "k1") {
-		_, _, calls = fx.process()
+		_, calls, _ = fx.process()
 	}
 	if d := fx.backedOffFor("k1"); d > 2*time.Second || d < 1600*time.Millisecond {
 		t.Fatalf("backoff after a reset = %v, want about 2s", d)
@@ -177,7 +177,7 @@ func TestLoadBalanceAllFailingIsAnError(t *testing.T) {
 	fx := newLBFixture(t, LoadBalanceOptions{}, "k1", "k2")
 	fx.byName["k1"].fail()
 	fx.byName["k2"].fail()
-	st, err, calls := fx.process()
+	st, calls, err := fx.process()
 	if st != Backoff || !errors.Is(err, ErrAllSinksFailed) || len(calls) != 2 {
 		t.Fatalf("process = %v, %v, calls %v; want ErrAllSinksFailed after both", st, err, calls)
 	}
@@ -193,7 +193,7 @@ func TestLoadBalanceAllBackedOffIsAnErrorNotAPanic(t *testing.T) {
 			fx.byName["k1"].fail()
 			fx.byName["k2"].fail()
 			fx.process()
-			st, err, calls := fx.process()
+			st, calls, err := fx.process()
 			if st != Backoff || !errors.Is(err, ErrAllSinksFailed) || len(calls) != 0 {
 				t.Fatalf("process = %v, %v, calls %v; want an error and no sink asked", st, err, calls)
 			}

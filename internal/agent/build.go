@@ -318,10 +318,8 @@ func failed(c *config.Context, err error, before int) (finish bool) {
 // batchKey is the key a component's batch size is set with: what it says
 // through BatchSizeKey, else Flume's usual "batchSize".
 func batchKey(component any) string {
-	switch k := component.(type) {
-	case sink.BatchSizeKeyer:
-		return k.BatchSizeKey()
-	case source.BatchSizeKeyer:
+	// sink.BatchSizeKeyer and source.BatchSizeKeyer are the same method.
+	if k, ok := component.(interface{ BatchSizeKey() string }); ok {
 		return k.BatchSizeKey()
 	}
 	return "batchSize"

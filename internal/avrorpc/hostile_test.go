@@ -165,12 +165,10 @@ func TestTheMemoryBudgetClosesConnectionsThatWouldExceedIt(t *testing.T) {
 	s, addr := startServer(t, rec, ServerOptions{Limits: Limits{MaxFrameBytes: 256 << 10}, MaxMemory: 256 << 10})
 	// Two peers each start a 200 KiB frame and send most of it: together
 	// they exceed the budget, so one of them is closed.
-	var peers []*peer
 	for range 2 {
 		p := dialPeer(t, addr)
 		p.send(declare(200 << 10))
 		p.send(make([]byte, 150<<10))
-		peers = append(peers, p)
 	}
 	waitFor(t, func() bool { return s.Stats().BadInput == 1 })
 	if s.Stats().Open != 1 {

@@ -19,14 +19,13 @@ type Arrival struct {
 // Ledger records which numbered events arrived at which collector, how many
 // times, and when. It is safe for concurrent use.
 type Ledger struct {
-	mu       sync.Mutex
-	at       map[string][]Arrival // collector → arrivals in the order seen
-	count    map[string]map[int]int
-	all      map[int]int         // seq → arrivals over all collectors
-	first    map[int]string      // seq → the collector it reached first
-	garbage  map[string][]string // lines that are not numbered events
-	changed  chan struct{}       // closed and replaced at every Record
-	notified bool
+	mu      sync.Mutex
+	at      map[string][]Arrival // collector → arrivals in the order seen
+	count   map[string]map[int]int
+	all     map[int]int         // seq → arrivals over all collectors
+	first   map[int]string      // seq → the collector it reached first
+	garbage map[string][]string // lines that are not numbered events
+	changed chan struct{}       // closed and replaced at every Record
 }
 
 // NewLedger returns an empty ledger.
