@@ -314,8 +314,8 @@ func (s *logSource) snapshot() snapshot {
 
 func (s *logSource) open(seg segFile) (*os.File, error) {
 	// Under files, the view and the names on disk agree: a roll moves a
-	// file and publishes its new place in one step, and Release takes the
-	// lock once between hiding files and removing them.
+	// file and publishes its new place in one step, and Release removes
+	// files only after hiding them, under the lock.
 	s.files.RLock()
 	defer s.files.RUnlock()
 	s.view.RLock()

@@ -96,17 +96,22 @@ func (l *Log) drop(front uint64) error {
 	if len(freed) == 0 {
 		return nil
 	}
-	// Every reader that found a freed segment in the view has opened it by
-	// now (an open file stays readable after its name is removed); later
-	// ones no longer find it.
-	l.files.Lock()
-	l.files.Unlock() //nolint:staticcheck // an empty critical section: a barrier
+	// Under files, no reader is between finding a freed segment in the view
+	// and opening it: those that opened it keep reading (an open file stays
+	// readable after its name is removed), later ones no longer find it.
 	sealedDir := filepath.Join(l.dir, sealedDirName)
+	l.files.Lock()
 	for _, s := range freed {
-		err := l.fs.Remove(filepath.Join(sealedDir, segmentName(s.first)))
-		if err != nil && !errors.Is(err, os.ErrNotExist) {
-			return l.failLocking("release", err)
+		if err = l.fs.Remove(filepath.Join(sealedDir, segmentName(s.first))); errors.Is(err, os.ErrNotExist) {
+			err = nil
 		}
+		if err != nil {
+			break
+		}
+	}
+	l.files.Unlock()
+	if err != nil {
+		return l.failLocking("release", err)
 	}
 	if err := l.fs.SyncDir(sealedDir); err != nil {
 		return l.failLocking("release", err)
