@@ -10,7 +10,8 @@ package bench
 // back (one op = one record): tidwall's Read loop against wal.Reader.
 // BenchmarkTruncateFront measures what dropping one consumed 16 MiB segment
 // stalls the writer for: tidwall's TruncateFront (which copies the segment it
-// lands in) against wal.Release (which empties whole segments in place).
+// lands in) against wal.TruncateFront and wal.Release (which record the new
+// front in the manifest and delete whole sealed segments, copying nothing).
 
 import (
 	"fmt"

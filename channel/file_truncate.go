@@ -9,17 +9,18 @@ import (
 //
 // Reclaim gives back segments whose records are all below the durable floor,
 // through the log's Release, every ReclaimInterval and never per commit.
-// Release holds the log's lock (and syncs) while it works, so it stalls the
-// put loop for that long; reclaim keeps each call to the cheapest kind:
+// Release copies nothing: it records the new front in the wal's manifest and
+// deletes whole sealed segments outside the lock the writer appends under
+// (wal/doc.go); when everything is consumed it first rolls the tail so that
+// goes too. Reclaim still works a segment at a time, pausing between them,
+// so that a large backlog drained at once is given back in small steps:
 //
 //   - when the floor has reached the end of the log (the sinks keep up),
-//     Release truncates everything through tidwall, which copies nothing;
-//   - otherwise it releases whole segments one at a time (each emptied in
-//     place, no copy), pausing between them so commits get the lock;
-//   - it never asks to cut inside a segment, which would copy its rest, and
-//     does nothing while the floor is still in the oldest segment.
+//     everything is released in one call;
+//   - otherwise the oldest segment is released, then the next, and so on;
+//   - nothing happens while the floor is still in the oldest segment.
 //
-// The longest call is recorded (MaxReclaimStall): it is the worst stall a
+// The longest call is recorded (MaxReclaimStall): it bounds the stall a
 // commit can suffer from reclaiming.
 //
 // It owns nothing but its timers; it reads the durable ack state under f.mu
@@ -88,9 +89,9 @@ func (f *File) releaseOnce() (bool, error) {
 	if len(segs) < 2 || floor < segs[1].First {
 		return false, nil // the floor is still in the oldest segment
 	}
-	upTo := segs[1].First // empty the oldest segment only
+	upTo := segs[1].First // the oldest segment only
 	if floor > f.wal.LastIndex() {
-		upTo = floor // all consumed: truncate everything, copying nothing
+		upTo = floor // all consumed: release everything
 	}
 	began := time.Now()
 	err := f.wal.Release(upTo)
