@@ -42,12 +42,7 @@ func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]s
 	x := &layoutFix{dir: dir, fs: fsys, rec: rec, man: man}
 	rebuild := man.bad != nil || !man.exists && st.sealed
 	rewrite := man.torn || rebuild
-	segs := st.live()
-	var tail *segFile
-	if n := len(segs); n > 0 {
-		t := segs[n-1]
-		tail, segs = &t, segs[:n-1]
-	}
+	segs, tail := splitTail(st.live())
 	// A segment file before the tail in the log directory: an old layout,
 	// or a roll whose move a crash interrupted. Only a listing of sealed/
 	// says for sure where the segments around it end.

@@ -24,6 +24,30 @@ const (
 	suffixBroken = ".broken"
 )
 
+// parseSegmentName splits a file name into the first index its 20 digits
+// name and the suffix after them; ok is false for any other name.
+func parseSegmentName(name string) (first uint64, rest string, ok bool) {
+	if len(name) < nameLen {
+		return 0, "", false
+	}
+	first, err := strconv.ParseUint(name[:nameLen], 10, 64)
+	if err != nil || first == 0 {
+		return 0, "", false
+	}
+	return first, name[nameLen:], true
+}
+
+// splitTail returns the segments before the last one, and the last one (nil
+// when there are none).
+func splitTail(segs []segFile) ([]segFile, *segFile) {
+	n := len(segs)
+	if n == 0 {
+		return segs, nil
+	}
+	t := segs[n-1]
+	return segs[:n-1], &t
+}
+
 // segmentName formats first as 20 decimal digits (enough for any uint64),
 // without fmt: Open names every sealed segment only when it is needed, but
 // Segments names them all.
@@ -91,14 +115,11 @@ func readDirState(dir string) (dirState, error) {
 		if e.IsDir() && name == sealedDirName {
 			st.sealed = true
 		}
-		if e.IsDir() || len(name) < nameLen {
+		first, rest, ok := parseSegmentName(name)
+		if e.IsDir() || !ok {
 			continue
 		}
-		first, err := strconv.ParseUint(name[:nameLen], 10, 64)
-		if err != nil || first == 0 {
-			continue
-		}
-		switch rest := name[nameLen:]; {
+		switch {
 		case rest == "" || rest == suffixStart || rest == suffixEnd:
 			info, err := e.Info()
 			if err != nil {

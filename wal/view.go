@@ -6,7 +6,6 @@ import (
 	"os"
 	"path/filepath"
 	"slices"
-	"strconv"
 	"strings"
 )
 
@@ -34,14 +33,11 @@ func listSealed(dir string) (sealedListing, error) {
 	}
 	for _, e := range ents {
 		name := e.Name()
-		if e.IsDir() || len(name) < nameLen {
+		first, rest, ok := parseSegmentName(name)
+		if e.IsDir() || !ok {
 			continue
 		}
-		first, err := strconv.ParseUint(name[:nameLen], 10, 64)
-		if err != nil || first == 0 {
-			continue
-		}
-		switch rest := name[nameLen:]; {
+		switch {
 		case rest == "":
 			info, err := e.Info()
 			if errors.Is(err, os.ErrNotExist) {
@@ -136,12 +132,7 @@ func viewDir(dir string) (*dirView, error) {
 		v.strays = append(v.strays, sealedDirName+"/"+o)
 	}
 	sealed := l.segs
-	segs := st.live()
-	var tail *segFile
-	if n := len(segs); n > 0 {
-		t := segs[n-1]
-		tail, segs = &t, segs[:n-1]
-	}
+	segs, tail := splitTail(st.live())
 	for _, s := range segs {
 		v.unsealed = append(v.unsealed, s.file)
 		if !slices.ContainsFunc(sealed, func(x segFile) bool { return x.first == s.first }) {
