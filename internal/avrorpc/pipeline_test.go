@@ -323,9 +323,9 @@ func (g *gate) maxInside() int {
 	return g.max
 }
 
-// pipeline sends the handshake call (answered at once: the gate is open for
-// it) and then n calls of one event each on p, without reading replies.
-func pipeline(t *testing.T, p *peer, g *gate, n int) {
+// handshakeThroughGate makes the connection's first call, which carries the
+// handshake, lets the gated handler answer it, and checks the reply.
+func handshakeThroughGate(t *testing.T, p *peer, g *gate) {
 	t.Helper()
 	p.call(1, flumeHandshake(), "appendBatch", eventParams(events(0, 1)...))
 	<-g.entered
@@ -333,6 +333,13 @@ func pipeline(t *testing.T, p *peer, g *gate, n int) {
 	_, d := p.reply()
 	decodeHandshakeResponse(d)
 	expectStatus(t, d, StatusOK)
+}
+
+// pipeline sends the handshake call (answered at once: the gate is open for
+// it) and then n calls of one event each on p, without reading replies.
+func pipeline(t *testing.T, p *peer, g *gate, n int) {
+	t.Helper()
+	handshakeThroughGate(t, p, g)
 	var all []byte
 	for i := 1; i <= n; i++ {
 		all = appendCallRequest(all, int32(i+1), nil, "appendBatch", eventParams(events(i, i+1)...))
@@ -399,12 +406,7 @@ func TestAConnectionStopsReadingWhileItsCallsHoldAFramesWorth(t *testing.T) {
 	g := newGate()
 	s, addr := startServer(t, g, ServerOptions{Limits: Limits{MaxFrameBytes: limit}})
 	p := dialPeer(t, addr)
-	p.call(1, flumeHandshake(), "appendBatch", eventParams(events(0, 1)...))
-	<-g.entered
-	g.release <- struct{}{}
-	_, d := p.reply()
-	decodeHandshakeResponse(d)
-	expectStatus(t, d, StatusOK)
+	handshakeThroughGate(t, p, g)
 	// Five calls of 40 KiB each, which MaxCallsPerConnection (8) alone would
 	// let in together: no more are read once those in hand hold 64 KiB.
 	var all []byte
