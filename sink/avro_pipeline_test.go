@@ -148,16 +148,7 @@ func openFileChannel(t *testing.T, name string) *channel.File {
 // holding n events e0…e(n-1).
 func agentChannels(t *testing.T, n int) map[string]channel.Channel {
 	file := openFileChannel(t, "c1")
-	evs := numbered(n)
-	for i := 0; i < n; i += 1000 {
-		txn := file.Begin()
-		if err := txn.Put(evs[i:min(i+1000, n)]...); err != nil {
-			t.Fatal(err)
-		}
-		if err := txn.Commit(); err != nil {
-			t.Fatal(err)
-		}
-	}
+	fillNumbered(t, file, n)
 	return map[string]channel.Channel{"memory": newMemoryWith(t, n), "file": file}
 }
 

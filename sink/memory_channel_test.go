@@ -24,6 +24,13 @@ func newMemoryWith(t *testing.T, n int) *channel.Memory {
 	t.Helper()
 	ch := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 10000, TransactionCapacity: 1000})
 	t.Cleanup(func() { _ = ch.Close() })
+	fillNumbered(t, ch, n)
+	return ch
+}
+
+// fillNumbered commits e0…e(n-1) to ch, 1000 per transaction.
+func fillNumbered(t *testing.T, ch channel.Channel, n int) {
+	t.Helper()
 	events := numbered(n)
 	for i := 0; i < n; i += 1000 {
 		txn := ch.Begin()
@@ -34,7 +41,6 @@ func newMemoryWith(t *testing.T, n int) *channel.Memory {
 			t.Fatal(err)
 		}
 	}
-	return ch
 }
 
 // drain starts the sinks on ch, runs p until the channel is empty, and stops.
