@@ -68,6 +68,29 @@ type Txn interface {
 	Rollback() error
 }
 
+// CommitAll commits txns, all begun on one channel, as a sink settling
+// several batches it had in flight does, and returns each one's outcome as
+// Commit would (nil: committed; otherwise rolled back). Take transactions of
+// the file channel commit together, made durable by one checkpoint sync
+// instead of one each: all of them commit or none does, and on failure they
+// go back to the head in their order. Any other transactions commit one by
+// one, in the order given.
+func CommitAll(txns []Txn) []error {
+	errs := make([]error, len(txns))
+	if f, ts := fileTakes(txns); f != nil && len(ts) > 1 {
+		if err := f.commitTakes(ts); err != nil {
+			for i := range errs {
+				errs[i] = err
+			}
+		}
+		return errs
+	}
+	for i, t := range txns {
+		errs[i] = t.Commit()
+	}
+	return errs
+}
+
 // Sentinel errors callers branch on (use errors.Is: they are usually wrapped
 // with the reason).
 var (

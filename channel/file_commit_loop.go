@@ -30,9 +30,9 @@ import (
 
 // commitReq is one transaction's commit.
 type commitReq struct {
-	rec   []byte   // put: the finished record, stamped by the put loop
-	count int      // put: its events
-	take  *fileTxn // take: the transaction whose events are acknowledged
+	rec   []byte     // put: the finished record, stamped by the put loop
+	count int        // put: its events
+	takes []*fileTxn // take: the transactions whose events are acknowledged, in the order taken
 	done  chan error
 }
 
@@ -50,7 +50,7 @@ func (f *File) send(req *commitReq) error {
 	f.sendMu.RLock()
 	if f.closed {
 		f.sendMu.RUnlock()
-		if req.take == nil {
+		if req.takes == nil {
 			f.mu.Lock()
 			f.unreserve(req.count)
 			f.mu.Unlock()
@@ -59,7 +59,7 @@ func (f *File) send(req *commitReq) error {
 		return f.errClosed()
 	}
 	// The loops run until Close holds sendMu, so this send is received.
-	if req.take != nil {
+	if req.takes != nil {
 		f.ackReqs <- req
 	} else {
 		f.putReqs <- req
@@ -285,9 +285,14 @@ func (f *File) ackCycle(takes []*commitReq) {
 	if err != nil {
 		f.checkpointErrors.Add(1)
 		takeErr = fmt.Errorf("channel %s: commit: checkpoint: %w", f.name, err)
-		for _, r := range takes {
-			r.take.committing = false
-			f.requeue(r.take)
+		// Latest first, so that each goes back ahead of the ones taken
+		// after it and the head is in its original order again.
+		for i := len(takes) - 1; i >= 0; i-- {
+			ts := takes[i].takes
+			for j := len(ts) - 1; j >= 0; j-- {
+				ts[j].committing = false
+				f.requeue(ts[j])
+			}
 		}
 	} else {
 		f.install(cand, takes, gapsUsed, true)
@@ -318,9 +323,11 @@ func (f *File) install(cand *checkpoint, takes []*commitReq, gapsUsed int, synce
 	}
 	var n int64
 	for _, r := range takes {
-		n += int64(len(r.take.taken))
-		r.take.taken = nil
-		delete(f.takers, r.take)
+		for _, t := range r.takes {
+			n += int64(len(t.taken))
+			t.taken = nil
+			delete(f.takers, t)
+		}
 	}
 	f.takeSuccesses.Add(n)
 	f.notifyFreed()
@@ -335,8 +342,10 @@ func (f *File) candidate(takes []*commitReq, now int64) (*checkpoint, int) {
 	c.Next = f.next
 	var more []seqRange
 	for _, r := range takes {
-		r.take.committing = true
-		more = append(more, r.take.runs()...)
+		for _, t := range r.takes {
+			t.committing = true
+			more = append(more, t.runs()...)
+		}
 	}
 	more = append(more, f.gaps...)
 	c.addRanges(more)

@@ -22,6 +22,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/channel/channeltest"
 	"github.com/flumed/flumed/internal/fsutil"
 )
 
@@ -191,6 +192,57 @@ func TestFileFaults(t *testing.T) {
 		faulty.Heal()
 		if got := drainIDs(t, ch); !slices.Equal(got, span(0, 6)) {
 			t.Fatalf("after the failed take: %v, want 0..5", got)
+		}
+	})
+
+	t.Run("EIO on the checkpoint's fsync under CommitAll: every transaction of the group fails and the events come back in order", func(t *testing.T) {
+		ch, faulty, _ := faultyChannel(t, false)
+		defer ch.Close()
+		filePut(t, ch, idEvents(0, 8)...)
+		txns := channeltest.OpenTakes(t, ch, 3, 2)
+		faulty.FailSyncs(0, syscall.EIO)
+		for i, err := range channel.CommitAll(txns) {
+			if !errors.Is(err, syscall.EIO) {
+				t.Errorf("transaction %d: %v, want EIO", i, err)
+			}
+		}
+		if st := ch.Stats(); st.TakeErrors != 3 || st.Size != 8 {
+			t.Errorf("stats: take errors %d (want 3), size %d (want 8)", st.TakeErrors, st.Size)
+		}
+		faulty.Heal()
+		if got := drainIDs(t, ch); !slices.Equal(got, span(0, 8)) {
+			t.Fatalf("after the failed group: %v, want 0..7", got)
+		}
+	})
+
+	t.Run("CommitAll makes a group of takes durable with one checkpoint sync", func(t *testing.T) {
+		o := fileOptions(t.TempDir())
+		o.CheckpointInterval = time.Hour // no timed checkpoint in between
+		faulty := fsutil.NewFaulty(nil)
+		o.FS = routeFS{dir: o.CheckpointDir, in: faulty, out: fsutil.OS{}}
+		ch := openFile(t, o)
+		filePut(t, ch, idEvents(0, 14)...)
+		before := faulty.Syncs()
+		for _, err := range channel.CommitAll(channeltest.OpenTakes(t, ch, 3, 2)) {
+			if err != nil {
+				t.Fatal(err)
+			}
+		}
+		if n := faulty.Syncs() - before; n != 1 {
+			t.Errorf("checkpoint syncs for a group of 3: %d, want 1", n)
+		}
+		before = faulty.Syncs()
+		for range 3 {
+			fileTake(t, ch, 2)
+		}
+		if n := faulty.Syncs() - before; n != 3 {
+			t.Errorf("checkpoint syncs for 3 commits one by one: %d, want 3 (the count above means nothing)", n)
+		}
+		ch.Crash() // what a kill leaves: the group's acknowledgement must be on disk
+		ch = openFile(t, o)
+		defer ch.Close()
+		if got := drainIDs(t, ch); !slices.Equal(got, span(12, 14)) {
+			t.Fatalf("after a crash: %v, want 12..13", got)
 		}
 	})
 

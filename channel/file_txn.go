@@ -137,13 +137,46 @@ func (t *fileTxn) Commit() error {
 		}
 		return err
 	case len(t.taken) > 0:
-		err := f.send(&commitReq{take: t})
-		if err != nil {
-			f.takeErrors.Add(1)
-		}
-		return err
+		return f.commitTakes([]*fileTxn{t})
 	}
 	return nil
+}
+
+// commitTakes acknowledges the events of take transactions with one
+// checkpoint write: all of them are durable, or all are rolled back (in
+// reverse, so the head keeps its order). The transactions are open, of f,
+// and hold no puts.
+func (f *File) commitTakes(ts []*fileTxn) error {
+	req := &commitReq{takes: make([]*fileTxn, 0, len(ts))}
+	for _, t := range ts {
+		t.done = true
+		if len(t.taken) > 0 {
+			req.takes = append(req.takes, t)
+		}
+	}
+	if len(req.takes) == 0 {
+		return nil
+	}
+	err := f.send(req)
+	if err != nil {
+		f.takeErrors.Add(int64(len(req.takes)))
+	}
+	return err
+}
+
+// fileTakes returns the file channel and its transactions when txns are all
+// open take (or empty) transactions of one file channel, and nil otherwise.
+func fileTakes(txns []Txn) (*File, []*fileTxn) {
+	var f *File
+	ts := make([]*fileTxn, len(txns))
+	for i, x := range txns {
+		t, ok := x.(*fileTxn)
+		if !ok || t.done || t.rec.count > 0 || (f != nil && t.ch != f) {
+			return nil, nil
+		}
+		f, ts[i] = t.ch, t
+	}
+	return f, ts
 }
 
 // Rollback drops staged puts (releasing their capacity) or returns taken

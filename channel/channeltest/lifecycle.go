@@ -128,6 +128,18 @@ func (s suite) durability(t *testing.T) {
 		wantSeqs(t, "after reopen", drain(t, ch, 10), span(0, 2))
 	})
 
+	t.Run("takes committed by CommitAll do not come back after reopen", func(t *testing.T) {
+		ch := s.open(t, small)
+		put(t, ch, evs(0, 9)...)
+		for i, err := range channel.CommitAll(OpenTakes(t, ch, 3, 2)) {
+			if err != nil {
+				t.Fatalf("CommitAll: transaction %d: %v", i, err)
+			}
+		}
+		ch = s.reopen(t, ch)
+		wantSeqs(t, "after reopen", drain(t, ch, 10), span(6, 9))
+	})
+
 	t.Run("takes not committed before reopen come back, in order", func(t *testing.T) {
 		ch := s.open(t, small)
 		put(t, ch, evs(0, 5)...)

@@ -1,6 +1,7 @@
 package channeltest
 
 import (
+	"fmt"
 	"testing"
 
 	"github.com/flumed/flumed/channel"
@@ -194,4 +195,50 @@ func (s suite) transactions(t *testing.T) {
 			wantSeqs(t, "what is left", drain(t, ch, 10), want)
 		})
 	}
+
+	t.Run("CommitAll commits several open takes, and each is finished after it", func(t *testing.T) {
+		ch := s.open(t, small)
+		put(t, ch, evs(0, 8)...)
+		txns := OpenTakes(t, ch, 3, 2) // events 0-5
+		for i, err := range channel.CommitAll(txns) {
+			if err != nil {
+				t.Fatalf("CommitAll: transaction %d: %v", i, err)
+			}
+		}
+		for i, tx := range txns {
+			wantErr(t, fmt.Sprintf("transaction %d: Commit after CommitAll", i), tx.Commit(), channel.ErrTxnDone)
+		}
+		if size := ch.Stats().Size; size != 2 {
+			t.Errorf("size after CommitAll: %d, want 2", size)
+		}
+		wantSeqs(t, "what is left", drain(t, ch, 10), span(6, 8))
+	})
+
+	t.Run("CommitAll reports a finished transaction and commits the others", func(t *testing.T) {
+		ch := s.open(t, small)
+		put(t, ch, evs(0, 6)...)
+		txns := OpenTakes(t, ch, 3, 2)
+		if err := txns[1].Rollback(); err != nil { // events 2-3 back at the head
+			t.Fatal(err)
+		}
+		errs := channel.CommitAll(txns)
+		if errs[0] != nil || errs[2] != nil {
+			t.Fatalf("CommitAll: %v", errs)
+		}
+		wantErr(t, "CommitAll of a rolled back transaction", errs[1], channel.ErrTxnDone)
+		wantSeqs(t, "what is left", drain(t, ch, 10), span(2, 4))
+	})
+}
+
+// openTakes opens n take transactions on ch of batch events each.
+func OpenTakes(t *testing.T, ch channel.Channel, n, batch int) []channel.Txn {
+	t.Helper()
+	txns := make([]channel.Txn, n)
+	for i := range txns {
+		txns[i] = ch.Begin()
+		if got, err := txns[i].Take(batch); err != nil || len(got) != batch {
+			t.Fatalf("take %d: %d events, %v", i, len(got), err)
+		}
+	}
+	return txns
 }
