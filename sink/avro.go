@@ -58,7 +58,8 @@ const maxPipelineDepth = 64
 //
 // With PipelineDepth N > 1 (avro_pipeline.go) up to N batches are in flight
 // on the one connection, each its own transaction, committed in the order
-// taken as their replies come; so a Process may return Ready with its batch
+// taken as their replies come, by a goroutine of the sink's own while the
+// runner sends the next ones; so a Process may return Ready with its batch
 // sent but not yet committed, and a later Process, or Stop, commits it or
 // rolls it back. A failure rolls back every uncommitted transaction, latest
 // first, so their events return to the head of the channel in their order.
@@ -78,7 +79,8 @@ type Avro struct {
 	// Owned by the runner goroutine.
 	client      *avrorpc.Client
 	connectedAt time.Time
-	flight      []*inflight     // batches sent and not yet committed, oldest first
+	flight      []*inflight     // batches sent and not yet settled, oldest first
+	committer   *committer      // commits answered batches (pipeline-depth > 1)
 	wire        []avrorpc.Event // scratch: a batch in the wire type
 }
 
@@ -211,6 +213,7 @@ func (s *Avro) Stop() error {
 		}
 		cancel()
 	}
+	s.waitCommits()
 	s.disconnect()
 	s.stopped = true
 	s.counter.Stopped()

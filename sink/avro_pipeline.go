@@ -4,6 +4,8 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"slices"
+	"sync"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
@@ -15,6 +17,12 @@ import (
 // calls outstanding lets the collector commit them together, and lets this
 // agent take and send the next batch while earlier ones are answered.
 //
+// Answered batches are committed by a committer goroutine, several at a
+// time with channel.CommitAll (one checkpoint sync for the group in a file
+// channel), while the runner goes on taking and sending: committing one
+// batch at a time on the runner made the agent's own sync, not the
+// collector, the limit of a drain.
+//
 // What it keeps:
 //   - A transaction commits only after its call was answered OK, and
 //     transactions commit in the order they were taken.
@@ -23,15 +31,18 @@ import (
 //     latest first, so each batch goes back to the head ahead of the ones
 //     taken after it: the channel's order is what it was. The events of
 //     batches that were answered OK but not yet committed are sent again.
-//   - Process returns Backoff only with nothing in flight, and a batch
-//     smaller than BatchSize (the channel ran dry) is settled with every
-//     batch before it before Process returns: nothing is held in flight
-//     while the runner sleeps or the channel waits for puts.
+//   - Process returns Backoff only with nothing in flight or being
+//     committed, and a batch smaller than BatchSize (the channel ran dry) is
+//     settled and committed with every batch before it before Process
+//     returns: nothing is held open while the runner sleeps or the channel
+//     waits for puts. A failure waits for the commits under way before it
+//     rolls back the rest.
 //
 // It is run by the runner goroutine only (Stop comes after the runner has
-// stopped), so one goroutine holds every open transaction; the channels
-// allow that (a Txn belongs to the goroutine that uses it, not to the only
-// one that may be open).
+// stopped). The runner holds every open transaction until it hands it to the
+// committer, which alone uses it from then on; the channels allow that (a
+// Txn belongs to the goroutine that uses it, not to the only one that may be
+// open).
 
 // inflight is one batch sent and not yet committed.
 type inflight struct {
@@ -96,48 +107,154 @@ func (s *Avro) process(ctx context.Context) (st Status, err error) {
 
 // settleAnswered commits the batches at the head of the pipeline whose
 // replies have come, without waiting.
-func (s *Avro) settleAnswered(ctx context.Context) error {
-	for len(s.flight) > 0 {
-		select {
-		case <-s.flight[0].call.Done():
-		default:
-			return nil
-		}
-		if err := s.settleOldest(ctx); err != nil {
-			return err
-		}
-	}
-	return nil
-}
+func (s *Avro) settleAnswered(ctx context.Context) error { return s.settle(ctx, 0) }
 
-// settleAll waits for every batch in flight and commits each in turn.
+// settleAll waits for every batch in flight and for their commits.
 func (s *Avro) settleAll(ctx context.Context) error {
-	for len(s.flight) > 0 {
-		if err := s.settleOldest(ctx); err != nil {
-			return err
+	if err := s.settle(ctx, len(s.flight)); err != nil {
+		return err
+	}
+	s.waitCommits()
+	return nil
+}
+
+// settleOldest waits for the oldest batch's reply and commits it, with the
+// batches after it that were answered meanwhile.
+func (s *Avro) settleOldest(ctx context.Context) error { return s.settle(ctx, 1) }
+
+// settle waits for the replies of the first wait batches in flight, then
+// commits them and any answered after them, together: one commit of
+// several takes costs the file channel one checkpoint sync, where one
+// commit per batch would make that sync, not the collector, the limit of a
+// drain. A failed reply fails the whole pipeline once the batches before it
+// are committed.
+func (s *Avro) settle(ctx context.Context, wait int) error {
+	ready := 0
+	var callErr error
+	for ; ready < len(s.flight); ready++ {
+		call := s.flight[ready].call
+		if ready >= wait && !answered(call) {
+			break
 		}
+		if callErr = call.Wait(ctx); callErr != nil {
+			break
+		}
+	}
+	if ready > 0 {
+		s.commit(slices.Clone(s.flight[:ready]))
+		clear(s.flight[:ready])
+		s.flight = s.flight[ready:]
+	}
+	if callErr != nil {
+		return s.failed(callErr)
 	}
 	return nil
 }
 
-// settleOldest waits for the oldest batch's reply and commits its take; a
-// failed reply fails the whole pipeline.
-func (s *Avro) settleOldest(ctx context.Context) error {
-	b := s.flight[0]
-	if err := b.call.Wait(ctx); err != nil {
-		return s.failed(err)
+func answered(call *avrorpc.Pending) bool {
+	select {
+	case <-call.Done():
+		return true
+	default:
+		return false
 	}
-	s.flight[0] = nil
-	s.flight = s.flight[1:]
-	if err := b.txn.Commit(); err != nil {
-		// A failed Commit leaves the transaction rolled back (channel
-		// contract): the collector has the batch and the channel still has
-		// it at the head, so it is sent again. Later batches carry on.
-		s.channelFail("commit", err)
-		return nil
+}
+
+// commit commits answered batches, oldest first. With a pipeline the
+// committer does it while the runner goes on taking and sending: the sync a
+// durable channel makes for a commit then overlaps the next batches' round
+// trips instead of stopping them. One batch at a time commits here, as Flume.
+func (s *Avro) commit(batches []*inflight) {
+	if s.opts.PipelineDepth == 1 {
+		s.commitNow(batches)
+		return
 	}
-	s.counter.EventDrainSuccess.Add(int64(b.n))
-	return nil
+	if s.committer == nil {
+		s.committer = newCommitter(s.opts.PipelineDepth, s.commitNow)
+	}
+	s.committer.hand(batches)
+}
+
+// commitNow commits batches in one group.
+func (s *Avro) commitNow(batches []*inflight) {
+	txns := make([]channel.Txn, len(batches))
+	for i, b := range batches {
+		txns[i] = b.txn
+	}
+	for i, err := range channel.CommitAll(txns) {
+		if err != nil {
+			// A failed commit leaves the transaction rolled back (channel
+			// contract): the collector has the batch and the channel still
+			// has it at the head, so it is sent again. Later batches carry on.
+			s.channelFail("commit", err)
+			continue
+		}
+		s.counter.EventDrainSuccess.Add(int64(batches[i].n))
+	}
+}
+
+// waitCommits returns once every batch handed to the committer is
+// committed (or, its commit failed, rolled back).
+func (s *Avro) waitCommits() {
+	if s.committer != nil {
+		s.committer.wait()
+	}
+}
+
+// committer commits the batches the runner hands it, in the order handed,
+// each time everything handed so far as one group. Its goroutine runs while
+// there is work and ends when there is none, so a sink never stopped leaves
+// nothing behind. The runner hands at most limit batches ahead of it and
+// then waits: answered batches hold their events in memory until committed.
+type committer struct {
+	mu      sync.Mutex
+	cond    *sync.Cond // signalled when the queue is taken or the goroutine ends
+	queue   []*inflight
+	running bool
+	limit   int
+	commit  func([]*inflight)
+}
+
+func newCommitter(limit int, commit func([]*inflight)) *committer {
+	c := &committer{limit: limit, commit: commit}
+	c.cond = sync.NewCond(&c.mu)
+	return c
+}
+
+func (c *committer) hand(batches []*inflight) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	for c.running && len(c.queue) >= c.limit {
+		c.cond.Wait()
+	}
+	c.queue = append(c.queue, batches...)
+	if !c.running {
+		c.running = true
+		go c.run()
+	}
+}
+
+func (c *committer) run() {
+	c.mu.Lock()
+	for len(c.queue) > 0 {
+		group := c.queue
+		c.queue = nil
+		c.cond.Broadcast()
+		c.mu.Unlock()
+		c.commit(group)
+		c.mu.Lock()
+	}
+	c.running = false
+	c.cond.Broadcast()
+	c.mu.Unlock()
+}
+
+func (c *committer) wait() {
+	c.mu.Lock()
+	for c.running {
+		c.cond.Wait()
+	}
+	c.mu.Unlock()
 }
 
 // failed handles a failed delivery: every uncommitted transaction rolls
@@ -157,6 +274,8 @@ func (s *Avro) failed(err error) error {
 // rollbackAll rolls back every batch in flight, latest first: each rollback
 // puts its events at the head, so the oldest batch must go back last.
 func (s *Avro) rollbackAll() {
+	// Batches answered OK are committed first: the collector has them.
+	s.waitCommits()
 	for i := len(s.flight) - 1; i >= 0; i-- {
 		s.rollback(s.flight[i].txn)
 		s.flight[i] = nil

@@ -408,3 +408,87 @@ func TestPipelineDepthIsReadAndChecked(t *testing.T) {
 		}
 	}
 }
+
+// gatedChannel holds every take commit until open is closed, as a file
+// channel's commit waits for its sync, only for as long as the test likes.
+type gatedChannel struct {
+	channel.Channel
+	open chan struct{}
+}
+
+func (g *gatedChannel) Begin() channel.Txn { return &gatedTxn{Txn: g.Channel.Begin(), open: g.open} }
+
+type gatedTxn struct {
+	channel.Txn
+	open  chan struct{}
+	taken bool
+}
+
+func (t *gatedTxn) Take(max int) ([]channel.Event, error) {
+	evs, err := t.Txn.Take(max)
+	t.taken = t.taken || len(evs) > 0
+	return evs, err
+}
+
+func (t *gatedTxn) Commit() error {
+	if t.taken {
+		<-t.open
+	}
+	return t.Txn.Commit()
+}
+
+func TestASlowCommitDoesNotHoldUpTheNextBatchesAndIsWaitedForBeforeBackoff(t *testing.T) {
+	col := &pipeCollector{}
+	addr := servePipe(t, col)
+	mem := newMemoryWith(t, 200)
+	ch := &gatedChannel{Channel: mem, open: make(chan struct{})}
+	s := newAvroTo(t, addr, AvroOptions{BatchSize: 10, PipelineDepth: 4})
+	var opened sync.Once
+	openGate := func() { opened.Do(func() { close(ch.open) }) }
+	t.Cleanup(openGate) // before the sink's Stop, which waits for the commits
+	s.Start(context.Background(), ch)
+	done := make(chan error, 1)
+	go func() {
+		for {
+			st, err := s.Process(context.Background())
+			if err != nil || st == Backoff {
+				done <- err
+				return
+			}
+		}
+	}()
+	// While the first commit is stuck, the runner goes on sending: the
+	// group being committed (1 to 4 batches), up to 4 answered batches
+	// queued behind it and 4 in flight, and no more (each holds its events
+	// in memory).
+	deadline := time.Now().Add(5 * time.Second)
+	for len(col.got()) < 60 {
+		if time.Now().After(deadline) {
+			t.Fatalf("with a commit stuck the collector got %d events: the runner waited for the commit", len(col.got()))
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(100 * time.Millisecond)
+	if n := len(col.got()); n > 120 {
+		t.Fatalf("with a commit stuck the collector got %d events, more than 12 batches", n)
+	}
+	if st := mem.Stats(); st.TakeSuccesses != 0 {
+		t.Fatalf("%d events committed through a closed gate", st.TakeSuccesses)
+	}
+	openGate()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	// Backoff came only after every batch was committed.
+	if st := mem.Stats(); st.Size != 0 || st.TakeSuccesses != 200 {
+		t.Fatalf("at Backoff the channel: size %d, committed %d, want 0 and 200", st.Size, st.TakeSuccesses)
+	}
+	if m := s.FlumeMetrics(); m["EventDrainSuccessCount"] != "200" {
+		t.Fatalf("metrics %v", m)
+	}
+	got := col.got()
+	slices.SortFunc(got, func(a, b string) int { return numberOf(a) - numberOf(b) })
+	if !slices.Equal(got, bodiesFrom(0, 200)) {
+		t.Fatalf("the collector accepted %d events, want e0…e199 once each", len(got))
+	}
+}
