@@ -7,6 +7,7 @@ package bench
 //	go test -run '^$' -bench 'FileWriteAmplification' -benchtime 20000x ./bench/
 //	go test -run '^$' -bench 'FileCompression' -benchtime 2s ./bench/
 //	go test -run '^$' -bench 'FileRestart|FileDrain' -benchtime 1x -timeout 60m ./bench/
+//	FLUMED_BENCH_BIG=1 go test -run '^$' -bench 'FileRestartRatio' -benchtime 31x ./bench/
 //
 // BenchmarkFilePutTake: durable put+take at batch 100 against a raw tidwall
 // WriteBatch-of-100-with-fsync loop. "sequential" is one goroutine putting a
@@ -22,9 +23,10 @@ package bench
 // the disk (/proc/self/io write_bytes) per byte of event bodies ingested, and
 // put commit latencies with and without releasing segments.
 //
-// BenchmarkFileRestart and BenchmarkFileDrain need a big backlog: 1,000,000
-// events by default, 10,000,000 (about 5.5 GB of disk) with FLUMED_BENCH_BIG=1.
-// They drop the page cache first when they can (root), and measure restart in
+// BenchmarkFileRestart, BenchmarkFileRestartRatio (the two backlogs
+// restarted alternately, medians compared) and BenchmarkFileDrain need a big
+// backlog: 1,000,000 events by default, 10,000,000 (about 5.5 GB of disk)
+// with FLUMED_BENCH_BIG=1. They drop the page cache first when they can (root), and measure restart in
 // a child process (the bench binary re-executed) so its RSS is its own.
 
 import (
@@ -553,6 +555,56 @@ func BenchmarkFileRestart(b *testing.B) {
 				b.Log("could not drop the page cache (not root?): the restarts were warm")
 			}
 		})
+	}
+}
+
+// BenchmarkFileRestartRatio is the restart target measured so that noise
+// cancels: one op restarts the 10,000-event backlog and the big one, each
+// cold in its own child, in alternating order, and the medians of all ops
+// are compared. A cold restart costs a few milliseconds, of which the
+// virtual disk's latency varies by as much from one restart to the next.
+func BenchmarkFileRestartRatio(b *testing.B) {
+	b.Cleanup(removeBacklogs)
+	small, big := 10_000, bigBacklog()
+	dirs := map[int]string{small: backlogDir(b, small), big: backlogDir(b, big)}
+	open := map[int][]float64{}
+	first := map[int][]float64{}
+	rss := map[int]int64{}
+	cold := true
+	b.ResetTimer()
+	i := 0
+	for b.Loop() {
+		order := []int{small, big}
+		if i%2 == 1 {
+			order = []int{big, small}
+		}
+		i++
+		for _, n := range order {
+			cold = dropCaches() && cold
+			res := runChild(b, dirs[n], false)
+			if res.Queued != int64(n) {
+				b.Fatalf("child found %d events queued, want %d", res.Queued, n)
+			}
+			open[n] = append(open[n], res.OpenMs)
+			first[n] = append(first[n], res.FirstTakeMs)
+			rss[n] = max(rss[n], res.RSSKiB)
+		}
+	}
+	med := func(v []float64) float64 {
+		v = slices.Clone(v)
+		slices.Sort(v)
+		if len(v)%2 == 1 {
+			return v[len(v)/2]
+		}
+		return (v[len(v)/2-1] + v[len(v)/2]) / 2
+	}
+	b.ReportMetric(med(open[small]), "open-ms-small")
+	b.ReportMetric(med(open[big]), "open-ms-big")
+	b.ReportMetric(med(open[big])/med(open[small]), "open-big/small")
+	b.ReportMetric(med(first[big])/med(first[small]), "first-take-big/small")
+	b.ReportMetric(float64(rss[big])/float64(rss[small]), "rss-big/small")
+	if !cold {
+		b.Log("could not drop the page cache (not root?): the restarts were warm")
 	}
 }
 
