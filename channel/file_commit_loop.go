@@ -3,6 +3,7 @@ package channel
 import (
 	"errors"
 	"fmt"
+	"runtime"
 	"syscall"
 	"time"
 )
@@ -105,10 +106,22 @@ func (f *File) putLoop() {
 	retry := time.NewTicker(reopenBackoff)
 	defer retry.Stop()
 	batch := make([]*commitReq, 0, 64)
+	grouped := false // the last cycle answered more than one commit
 	for {
 		select {
 		case r := <-f.putReqs:
+			if grouped {
+				// The committers the last cycle answered are runnable, on
+				// their way to commit again; the first of them is here.
+				// Without letting the others reach the queue, cycles
+				// alternate between one commit and all the rest, which
+				// costs a sync for one event: measured, 16 commits per
+				// cycle from 32 committers instead of 26, and a quarter
+				// less throughput.
+				runtime.Gosched()
+			}
 			batch = gather(append(batch[:0], r), f.putReqs)
+			grouped = len(batch) > 1
 			f.putCycle(batch)
 			clear(batch)
 		case <-retry.C:
