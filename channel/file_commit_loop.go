@@ -144,10 +144,15 @@ func (f *File) ackLoop() {
 		tick = t.C
 	}
 	batch := make([]*commitReq, 0, 64)
+	grouped := false
 	for {
 		select {
 		case r := <-f.ackReqs:
+			if grouped {
+				runtime.Gosched() // as in putLoop: 4 sinks drain a cold backlog 30% faster
+			}
 			batch = gather(append(batch[:0], r), f.ackReqs)
+			grouped = len(batch) > 1
 			f.ackCycle(batch)
 			clear(batch)
 		case <-f.gapKick:
