@@ -11,12 +11,13 @@ import (
 // through the log's Release, every ReclaimInterval and never per commit.
 // Release copies nothing: it records the new front in the wal's manifest and
 // deletes whole sealed segments outside the lock the writer appends under
-// (wal/doc.go); when everything is consumed it first rolls the tail so that
-// goes too. Reclaim still works a segment at a time, pausing between them,
+// (wal/doc.go). Reclaim still works a segment at a time, pausing between them,
 // so that a large backlog drained at once is given back in small steps:
 //
 //   - when the floor has reached the end of the log (the sinks keep up),
-//     everything is released in one call;
+//     every sealed segment is released in one call; the tail stays until it
+//     fills (at most one segment of disk), because releasing it would roll
+//     it early, syncs under the lock the writer appends under;
 //   - otherwise the oldest segment is released, then the next, and so on;
 //   - nothing happens while the floor is still in the oldest segment.
 //
@@ -91,14 +92,18 @@ func (f *File) releaseOnce() (bool, error) {
 	}
 	upTo := segs[1].First // the oldest segment only
 	if floor > f.wal.LastIndex() {
-		upTo = floor // all consumed: release everything
+		// All consumed: every sealed segment goes. The tail stays until it
+		// fills and rolls: releasing it too would roll it now, a sync of
+		// the tail and of the manifest under the lock puts append under,
+		// for at most one segment of disk.
+		upTo = segs[len(segs)-1].First
 	}
 	began := time.Now()
 	err := f.wal.Release(upTo)
 	if us := time.Since(began).Microseconds(); us > f.maxReclaimMicros.Load() {
 		f.maxReclaimMicros.Store(us)
 	}
-	return err == nil && upTo != floor, err
+	return err == nil && upTo < segs[len(segs)-1].First, err
 }
 
 // writeBackup copies the durable ack state to the backup checkpoint, when it

@@ -117,3 +117,68 @@ func waitFor(t *testing.T, what string, ok func() bool) {
 		time.Sleep(5 * time.Millisecond)
 	}
 }
+
+// tailName is the data log's tail segment: the one file with a 20-digit
+// name in dir itself (sealed ones are in dir/sealed).
+func tailName(t *testing.T, dir string) string {
+	t.Helper()
+	ents, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var tails []string
+	for _, e := range ents {
+		if len(e.Name()) == 20 {
+			tails = append(tails, e.Name())
+		}
+	}
+	if len(tails) != 1 {
+		t.Fatalf("tail segments in %s: %v, want one", dir, tails)
+	}
+	return tails[0]
+}
+
+func TestFileReclaimReleasesSealedSegmentsAndLeavesTheTailToFill(t *testing.T) {
+	o := fileOptions(t.TempDir())
+	o.SegmentSize = 1 << 20
+	o.ReclaimInterval = 5 * time.Millisecond
+	o.TransactionCapacity = 100
+	ch := openFile(t, o)
+	defer ch.Close()
+	body := make([]byte, 4000)
+	rand.Read(body)
+	put := func(from, to int) {
+		for i := from; i < to; i += 100 {
+			var evs []channel.Event
+			for j := i; j < i+100; j++ {
+				evs = append(evs, channel.Event{Headers: map[string]string{"id": strconv.Itoa(j)}, Body: body})
+			}
+			filePut(t, ch, evs...)
+		}
+	}
+	put(0, 700) // about 2.8 MiB: two sealed segments and a tail
+	if n, _ := segmentBytes(t, o.DataDir); n < 3 {
+		t.Fatalf("%d segments, want sealed ones and a tail", n)
+	}
+	tail := tailName(t, o.DataDir)
+	if got := drainIDs(t, ch); !slices.Equal(got, span(0, 700)) {
+		t.Fatalf("drained %d events, want 0..699", len(got))
+	}
+	waitFor(t, "the consumed sealed segments to be released", func() bool {
+		n, _ := segmentBytes(t, o.DataDir)
+		return n == 1
+	})
+	time.Sleep(10 * o.ReclaimInterval) // more reclaim rounds, everything consumed
+	// Rolling the consumed tail early would sync the tail and the manifest
+	// under the writer's lock for at most one segment of disk.
+	if got := tailName(t, o.DataDir); got != tail {
+		t.Fatalf("reclaim rolled the tail: %s became %s", tail, got)
+	}
+	put(700, 800)
+	if got := tailName(t, o.DataDir); got != tail {
+		t.Fatalf("the next puts went to %s, not to the tail %s", got, tail)
+	}
+	if got := drainIDs(t, ch); !slices.Equal(got, span(700, 800)) {
+		t.Fatalf("drained %v, want 700..799", got)
+	}
+}
