@@ -230,7 +230,8 @@ func (s suite) transactions(t *testing.T) {
 	})
 }
 
-// openTakes opens n take transactions on ch of batch events each.
+// OpenTakes opens n take transactions on ch, each holding batch events
+// (it fails the test if fewer are there), for a test of CommitAll.
 func OpenTakes(t *testing.T, ch channel.Channel, n, batch int) []channel.Txn {
 	t.Helper()
 	txns := make([]channel.Txn, n)
