@@ -71,6 +71,9 @@ type logJSON struct {
 	Pending    []string      `json:"pending"`
 	Temps      []string      `json:"temps"`
 	Broken     []string      `json:"broken"`
+	Unsealed   []string      `json:"unsealed"`
+	Strays     []string      `json:"strays"`
+	Manifest   string        `json:"manifest"` // "" (none yet), "ok", or what the next open will mend
 	TornTail   *damageJSON   `json:"torn_tail"`
 	TornBytes  int64         `json:"torn_bytes"`
 }
@@ -80,6 +83,7 @@ type segmentJSON struct {
 	First uint64 `json:"first"`
 	Last  uint64 `json:"last"` // first-1 when it holds no record
 	Bytes int64  `json:"bytes"`
+	Place string `json:"place"` // "sealed", "tail", or "unsealed" (an older layout; the next open moves it)
 }
 
 // damageJSON is one damaged record: where, and why.
@@ -142,11 +146,26 @@ func toInspectJSON(r *channel.FileReport) inspectJSON {
 	l := r.Log
 	out.Log = logJSON{FirstIndex: l.FirstIndex, LastIndex: l.LastIndex, Records: records(l), Bytes: l.Bytes,
 		Segments: []segmentJSON{}, Released: nonNil(l.Released), Pending: nonNil(l.Pending), Temps: nonNil(l.Temps),
-		Broken: nonNil(l.Broken), TornTail: damageOf(l.TornTail), TornBytes: l.TornBytes}
-	for _, s := range l.Segments {
-		out.Log.Segments = append(out.Log.Segments, segmentJSON{Name: s.Name, First: s.First, Last: s.Last, Bytes: s.Size})
+		Broken: nonNil(l.Broken), Unsealed: nonNil(l.Unsealed), Strays: nonNil(l.Strays), Manifest: l.Manifest,
+		TornTail: damageOf(l.TornTail), TornBytes: l.TornBytes}
+	for i, s := range l.Segments {
+		out.Log.Segments = append(out.Log.Segments, segmentJSON{Name: s.Name, First: s.First, Last: s.Last, Bytes: s.Size,
+			Place: segmentPlace(l, i)})
 	}
 	return out
+}
+
+// segmentPlace is where segment i of l lives: sealed/, the log directory as
+// the tail, or the log directory before the tail (an older layout, or a move
+// a crash interrupted).
+func segmentPlace(l *wal.Info, i int) string {
+	switch {
+	case l.Segments[i].Sealed:
+		return "sealed"
+	case i == len(l.Segments)-1:
+		return "tail"
+	}
+	return "unsealed"
 }
 
 func records(l *wal.Info) uint64 {
@@ -222,16 +241,21 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 	k.line("Log", "%s, %s in %s", span, humanBytes(l.Bytes), plural(uint64(len(l.Segments)), "segment"))
 	if len(l.Segments) > 0 {
 		tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
-		fmt.Fprintln(tw, "  SEGMENT\tRECORDS\tSIZE")
-		for _, s := range l.Segments {
+		fmt.Fprintln(tw, "  SEGMENT\tRECORDS\tSIZE\tPLACE")
+		for i, s := range l.Segments {
 			recs := "none"
 			if s.Last >= s.First {
 				recs = fmt.Sprintf("%d-%d", s.First, s.Last)
 			}
-			fmt.Fprintf(tw, "  %s\t%s\t%s\n", s.Name, recs, humanBytes(s.Size))
+			fmt.Fprintf(tw, "  %s\t%s\t%s\t%s\n", s.Name, recs, humanBytes(s.Size), segmentPlace(l, i))
 		}
 		tw.Flush()
 	}
+	manifest := l.Manifest
+	if manifest == "" {
+		manifest = "none (no segment sealed yet)"
+	}
+	k.line("Manifest", "%s", manifest)
 	files := []struct {
 		key, why string
 		names    []string
@@ -240,6 +264,8 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 		{"Pending", "an interrupted truncation; the next open finishes it", l.Pending},
 		{"Temporary", "leftovers of interrupted writes; the next open removes them", l.Temps},
 		{"Broken copies", "evidence kept by earlier repairs", l.Broken},
+		{"Unsealed", "segments before the tail outside sealed/; the next open moves them there", l.Unsealed},
+		{"Strays", "files in sealed/ that are no part of the log; an open that lists sealed/ sets them aside", l.Strays},
 	}
 	for _, f := range files {
 		if len(f.names) > 0 {

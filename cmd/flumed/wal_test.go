@@ -29,6 +29,7 @@ import (
 	"os"
 	"path/filepath"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"testing"
@@ -275,6 +276,59 @@ func TestWalInspect(t *testing.T) {
 		var rep inspectJSON
 		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 || !rep.Locked || rep.LockPID != os.Getpid() {
 			t.Errorf("exit %d, locked %v pid %d, %v", code, rep.Locked, rep.LockPID, err)
+		}
+	})
+
+	t.Run("sealed segments, the manifest and a stray file in sealed/ are shown", func(t *testing.T) {
+		base := t.TempDir()
+		o := walOptions(base)
+		o.Compress = false
+		ch, err := channel.OpenFile("c1", o, nil)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body := bytes.Repeat([]byte("x"), 8000)
+		for range 30 { // about 2.4 MiB: two sealed segments and a tail
+			tx := ch.Begin()
+			for range 10 {
+				if err := tx.Put(channel.Event{Body: body}); err != nil {
+					t.Fatal(err)
+				}
+			}
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		if err := ch.Close(); err != nil {
+			t.Fatal(err)
+		}
+		stray := "00000000000000009999" // past the tail: no part of the log
+		if err := os.WriteFile(filepath.Join(o.DataDir, "sealed", stray), []byte("junk"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		code, out, _ := runWal(t, "wal", "inspect", "--json", base)
+		var rep inspectJSON
+		if err := json.Unmarshal([]byte(out), &rep); err != nil || code != 0 {
+			t.Fatalf("exit %d, %v", code, err)
+		}
+		segs := rep.Log.Segments
+		if len(segs) < 3 || rep.Log.Manifest != "ok" || !slices.Equal(rep.Log.Strays, []string{"sealed/" + stray}) {
+			t.Fatalf("segments %+v, manifest %q, strays %v", segs, rep.Log.Manifest, rep.Log.Strays)
+		}
+		for i, sg := range segs {
+			want := "sealed"
+			if i == len(segs)-1 {
+				want = "tail"
+			}
+			if sg.Place != want {
+				t.Errorf("segment %s: place %q, want %q", sg.Name, sg.Place, want)
+			}
+		}
+		_, out, _ = runWal(t, "wal", "inspect", base)
+		for _, want := range []string{"PLACE", "  sealed\n", "  tail\n", "Manifest:        ok", "Strays:          sealed/" + stray} {
+			if !strings.Contains(out, want) {
+				t.Errorf("the report lacks %q:\n%s", want, out)
+			}
 		}
 	})
 
