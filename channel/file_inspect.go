@@ -22,6 +22,7 @@ import (
 // FileReport describes a file channel as it is on disk.
 type FileReport struct {
 	CheckpointDir, DataDir string
+	BackupCheckpointDir    string // "" when none was given
 	// Locked is true when a running process holds the channel's directories;
 	// LockPID is its process id when it wrote one.
 	Locked  bool
@@ -33,8 +34,9 @@ type FileReport struct {
 	// Checkpoint is the ack state restart would start from, nil when there is
 	// none usable (then every record present is delivered again).
 	Checkpoint *FileCheckpoint
-	// CheckpointSource says where it comes from: "checkpoint", "new" (an
-	// empty channel), or "none (missing|unreadable|from another data log)".
+	// CheckpointSource says where it comes from: "checkpoint", "backup
+	// checkpoint (...)", "new" (an empty channel), or "none
+	// (missing|unreadable|from another data log)".
 	CheckpointSource string
 	// Slots are the two primary checkpoint slots as found.
 	Slots [2]FileCheckpointSlot
@@ -110,7 +112,21 @@ func exportRanges(rs []seqRange) []SeqRange {
 // changing anything. It costs a few reads of the last segment and of the
 // segment holding the floor, whatever the backlog.
 func InspectFile(checkpointDir, dataDir string) (*FileReport, error) {
-	rep := &FileReport{CheckpointDir: checkpointDir, DataDir: dataDir}
+	return InspectFileDirs(FileDirs{Checkpoint: checkpointDir, Data: dataDir})
+}
+
+// FileDirs are a file channel's directories: checkpointDir, the first of
+// dataDirs, and backupCheckpointDir ("" unless useDualCheckpoints).
+type FileDirs struct {
+	Checkpoint, BackupCheckpoint, Data string
+}
+
+// InspectFileDirs is InspectFile for a channel that may keep a backup
+// checkpoint: like a restart, it falls back to the backup when the primary
+// checkpoint is unusable.
+func InspectFileDirs(d FileDirs) (*FileReport, error) {
+	checkpointDir, dataDir := d.Checkpoint, d.Data
+	rep := &FileReport{CheckpointDir: checkpointDir, BackupCheckpointDir: d.BackupCheckpoint, DataDir: dataDir}
 	for _, d := range []string{checkpointDir, dataDir} {
 		locked, pid, err := fsutil.Probe(d)
 		if err != nil {
@@ -146,18 +162,33 @@ func InspectFile(checkpointDir, dataDir string) (*FileReport, error) {
 			rep.Damage = append(rep.Damage, "checkpoint slot: "+s.Err.Error())
 		}
 	}
+	// The choice loadCheckpoint makes at restart.
 	empty := info.LastIndex < info.FirstIndex
-	switch {
-	case ck != nil && hasID && ck.LogID == id:
+	usable := func(c *checkpoint) bool { return c != nil && hasID && c.LogID == id }
+	if usable(ck) {
 		rep.CheckpointSource = "checkpoint"
-	case ck != nil:
-		rep.CheckpointSource, ck = "none (from another data log)", nil
-	case slots[0].Err != nil || slots[1].Err != nil:
-		rep.CheckpointSource = "none (unreadable)"
-	case empty:
-		rep.CheckpointSource = "new"
-	default:
-		rep.CheckpointSource = "none (missing)"
+	} else {
+		why := "missing"
+		switch {
+		case ck != nil:
+			why = "from another data log"
+		case slots[0].Err != nil || slots[1].Err != nil:
+			why = "unreadable"
+		}
+		ck = nil
+		if d.BackupCheckpoint != "" {
+			if b, _ := readCheckpoint(d.BackupCheckpoint); usable(b) {
+				ck = b
+				rep.CheckpointSource = "backup checkpoint (the primary is " + why + "; events taken since it are delivered again)"
+			}
+		}
+		switch {
+		case ck != nil:
+		case empty && why == "missing":
+			rep.CheckpointSource = "new"
+		default:
+			rep.CheckpointSource = "none (" + why + ")"
+		}
 	}
 	rep.Checkpoint = exportCheckpoint(ck)
 

@@ -12,6 +12,7 @@ import (
 	"path/filepath"
 	"slices"
 	"strconv"
+	"strings"
 	"testing"
 
 	"github.com/flumed/flumed/channel"
@@ -175,6 +176,31 @@ func TestInspectFile(t *testing.T) {
 		rep, err := channel.InspectFile(o.CheckpointDir, o.DataDir)
 		if err != nil || rep.Durability != "fsyncInterval" || rep.Queued != 2 {
 			t.Fatalf("durability %q, queued %d, %v", rep.Durability, rep.Queued, err)
+		}
+	})
+
+	t.Run("with the primary checkpoint gone, the backup is what a restart uses, and so what is reported", func(t *testing.T) {
+		o := fileOptions(t.TempDir())
+		o.BackupCheckpointDir = filepath.Join(filepath.Dir(o.CheckpointDir), "backup")
+		inspected(t, o) // Close copies the ack state to the backup
+		for _, slot := range []string{"checkpoint-0", "checkpoint-1"} {
+			if err := os.Remove(filepath.Join(o.CheckpointDir, slot)); err != nil {
+				t.Fatal(err)
+			}
+		}
+		rep, err := channel.InspectFile(o.CheckpointDir, o.DataDir)
+		if err != nil || rep.CheckpointSource != "none (missing)" || rep.Queued != 10 {
+			t.Fatalf("without the backup: source %q, queued %d, %v", rep.CheckpointSource, rep.Queued, err)
+		}
+		rep, err = channel.InspectFileDirs(channel.FileDirs{Checkpoint: o.CheckpointDir, BackupCheckpoint: o.BackupCheckpointDir, Data: o.DataDir})
+		if err != nil || !strings.HasPrefix(rep.CheckpointSource, "backup checkpoint (the primary is missing") || rep.Queued != 6 {
+			t.Fatalf("with the backup: source %q, queued %d, %v", rep.CheckpointSource, rep.Queued, err)
+		}
+		reported, _ := queuedIDs(t, rep)
+		ch := openFile(t, o)
+		defer ch.Close()
+		if got := drainIDs(t, ch); !slices.Equal(got, reported) || !slices.Equal(got, span(4, 10)) {
+			t.Fatalf("a restart delivered %v, the report said %v", got, reported)
 		}
 	})
 

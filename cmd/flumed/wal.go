@@ -88,7 +88,7 @@ index, error} or null, torn_bytes}, damage [text], notes [text].`,
 			if err != nil {
 				return err
 			}
-			rep, err := channel.InspectFile(dirs.Checkpoint, dirs.Data)
+			rep, err := channel.InspectFileDirs(dirs.file())
 			if err != nil {
 				return fmt.Errorf("inspect %s: %w", dirs.Data, err)
 			}

@@ -32,13 +32,20 @@ const (
 // channelDirs are a file channel's directories and how they were found.
 type channelDirs struct {
 	Checkpoint string // "" when none was found (verify and repair need none)
+	Backup     string // backupCheckpointDir, "" when none
 	Data       string
 	How        string // for the report's first line
+}
+
+// file is what the channel package's inspection takes.
+func (d channelDirs) file() channel.FileDirs {
+	return channel.FileDirs{Checkpoint: d.Checkpoint, BackupCheckpoint: d.Backup, Data: d.Data}
 }
 
 // dirFlags are the ways to name a channel, shared by the wal commands.
 type dirFlags struct {
 	checkpointDir string
+	backupDir     string
 	files         []string
 	agent         string
 	channel       string
@@ -46,6 +53,7 @@ type dirFlags struct {
 
 func (d *dirFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.checkpointDir, "checkpoint-dir", "", "the checkpoint directory, when DIR is a data directory")
+	fs.StringVar(&d.backupDir, "backup-checkpoint-dir", "", "the backup checkpoint directory (useDualCheckpoints), used as a restart would when the checkpoint is unusable")
 	fs.VarP(fileList{&d.files}, "config", "c", "take the directories from this agent configuration (repeatable; later files override)")
 	fs.StringVarP(&d.agent, "name", "n", "", "agent in the configuration (default: its only agent)")
 	fs.StringVar(&d.channel, "channel", "", "file channel in the configuration (default: the agent's only file channel)")
@@ -75,8 +83,8 @@ func (d *dirFlags) resolve(args []string, needCheckpoint bool) (channelDirs, err
 	case len(d.files) > 0 && len(args) > 0:
 		return channelDirs{}, usageErr("give either DIR or -c FILE, not both")
 	case len(d.files) > 0:
-		if d.checkpointDir != "" {
-			return channelDirs{}, usageErr("--checkpoint-dir goes with DIR, not with -c (the configuration names it)")
+		if d.checkpointDir != "" || d.backupDir != "" {
+			return channelDirs{}, usageErr("--checkpoint-dir and --backup-checkpoint-dir go with DIR, not with -c (the configuration names them)")
 		}
 		return d.fromConfig()
 	case len(args) == 0:
@@ -89,6 +97,12 @@ func (d *dirFlags) resolve(args []string, needCheckpoint bool) (channelDirs, err
 	dirs, err := detectDirs(args[0], d.checkpointDir)
 	if err != nil {
 		return dirs, err
+	}
+	if d.backupDir != "" {
+		if !isDir(d.backupDir) {
+			return dirs, usageErr("--backup-checkpoint-dir %s: no such directory", d.backupDir)
+		}
+		dirs.Backup = d.backupDir
 	}
 	if needCheckpoint && dirs.Checkpoint == "" {
 		return dirs, usageErr("%s: no checkpoint directory found beside this data directory; give it with --checkpoint-dir", args[0])
@@ -224,6 +238,12 @@ func (d *dirFlags) fromConfig() (channelDirs, error) {
 	for _, p := range []struct{ key, dir string }{{"dataDirs", dirs.Data}, {"checkpointDir", dirs.Checkpoint}} {
 		if !isDir(p.dir) {
 			return channelDirs{}, usageErr("%s (%s of channel %s): no such directory", p.dir, p.key, name)
+		}
+	}
+	if c.Context.Bool("useDualCheckpoints", false) {
+		// Missing until the first backup is written: then there is none to use.
+		if b := c.Context.String("backupCheckpointDir", ""); b != "" && isDir(b) {
+			dirs.Backup = b
 		}
 	}
 	return dirs, nil

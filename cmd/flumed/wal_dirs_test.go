@@ -158,3 +158,40 @@ a1.sinks.k1.channel = c1
 		})
 	}
 }
+
+func TestWalUsesTheBackupCheckpointAsARestartWould(t *testing.T) {
+	base := t.TempDir()
+	o := walOptions(base)
+	o.BackupCheckpointDir = filepath.Join(base, "backup")
+	fillWalChannel(t, o) // Close copies the ack state (events 0-3 taken) to the backup
+	for _, slot := range []string{"checkpoint-0", "checkpoint-1"} {
+		if err := os.Remove(filepath.Join(o.CheckpointDir, slot)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	conf := writeConfig(t, `a1.channels = c1
+a1.channels.c1.type = file
+a1.channels.c1.checkpointDir = `+o.CheckpointDir+`
+a1.channels.c1.dataDirs = `+o.DataDir+`
+a1.channels.c1.useDualCheckpoints = true
+a1.channels.c1.backupCheckpointDir = `+o.BackupCheckpointDir+`
+`)
+	for name, args := range map[string][]string{
+		"from the configuration":       {"-c", conf},
+		"from --backup-checkpoint-dir": {base, "--backup-checkpoint-dir", o.BackupCheckpointDir},
+	} {
+		t.Run(name, func(t *testing.T) {
+			code, out, errs := runWal(t, append([]string{"wal", "inspect"}, args...)...)
+			for _, want := range []string{"Backup dir:      " + o.BackupCheckpointDir, "Queued:          6 events", "backup checkpoint (the primary is missing"} {
+				if code != 0 || !strings.Contains(out, want) {
+					t.Errorf("exit %d, stderr %q, no %q in:\n%s", code, errs, want, out)
+				}
+			}
+		})
+	}
+	t.Run("without it every record is delivered again", func(t *testing.T) {
+		if code, out, _ := runWal(t, "wal", "inspect", base); code != 0 || !strings.Contains(out, "Queued:          10 events") {
+			t.Errorf("exit %d:\n%s", code, out)
+		}
+	})
+}

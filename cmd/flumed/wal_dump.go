@@ -78,7 +78,7 @@ Damaged records are skipped and named on stderr, and the exit code is then 1.
 
 func runDump(out, errw io.Writer, dirs channelDirs, f dumpFlags) error {
 	noteLock(errw, dirs)
-	rep, err := channel.InspectFile(dirs.Checkpoint, dirs.Data)
+	rep, err := channel.InspectFileDirs(dirs.file())
 	if err != nil {
 		return fmt.Errorf("inspect %s: %w", dirs.Data, err)
 	}

@@ -19,6 +19,7 @@ import (
 type inspectJSON struct {
 	DataDir       string      `json:"data_dir"`
 	CheckpointDir string      `json:"checkpoint_dir"`
+	BackupDir     string      `json:"backup_checkpoint_dir"` // "" when none
 	Locked        bool        `json:"locked"`
 	LockPID       int         `json:"lock_pid"` // 0 when not locked or unknown
 	LogID         string      `json:"log_id"`
@@ -44,7 +45,7 @@ type rangeJSON struct {
 }
 
 type ckptJSON struct {
-	Source      string      `json:"source"` // "checkpoint", "new", "none (...)"
+	Source      string      `json:"source"` // "checkpoint", "backup checkpoint (...)", "new", "none (...)"
 	Generation  uint64      `json:"generation"`
 	Written     *string     `json:"written"`
 	Floor       uint64      `json:"floor"`
@@ -126,7 +127,7 @@ func damageOf(ce *wal.CorruptionError) *damageJSON {
 
 func toInspectJSON(r *channel.FileReport) inspectJSON {
 	out := inspectJSON{
-		DataDir: r.DataDir, CheckpointDir: r.CheckpointDir, Locked: r.Locked, LockPID: r.LockPID, LogID: r.LogID,
+		DataDir: r.DataDir, CheckpointDir: r.CheckpointDir, BackupDir: r.BackupCheckpointDir, Locked: r.Locked, LockPID: r.LockPID, LogID: r.LogID,
 		QueuedEvents: r.Queued, QueuedBytes: r.QueuedBytes, Floor: r.Floor, Next: r.Next, FloorIndex: r.FloorIndex,
 		AckedRanges: jsonRanges(r.AckedRanges), OldestCommit: jsonTime(r.OldestQueued), NewestCommit: jsonTime(r.NewestQueued),
 		Durability: r.Durability, Checkpoint: ckptJSON{Source: r.CheckpointSource, AckedRanges: []rangeJSON{}},
@@ -191,6 +192,9 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 	k := kv{w}
 	k.line("Data dir", "%s", r.DataDir)
 	k.line("Checkpoint dir", "%s", r.CheckpointDir)
+	if r.BackupCheckpointDir != "" {
+		k.line("Backup dir", "%s", r.BackupCheckpointDir)
+	}
 	k.line("Found as", "%s", how)
 	if r.Locked {
 		k.line("Lock", "%s; read anyway, figures may move while it runs", lockedBy(r.LockPID))
@@ -215,7 +219,11 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 		k.line("Durability", "%s", orText(r.Durability, "unknown (the log is empty)"))
 	}
 	if c := r.Checkpoint; c != nil {
-		k.line("Checkpoint", "generation %d, written %s", c.Generation, when(c.Written, now))
+		from := ""
+		if r.CheckpointSource != "checkpoint" {
+			from = ", from the " + r.CheckpointSource
+		}
+		k.line("Checkpoint", "generation %d, written %s%s", c.Generation, when(c.Written, now), from)
 	} else {
 		k.line("Checkpoint", "%s", r.CheckpointSource)
 	}

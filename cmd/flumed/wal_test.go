@@ -76,7 +76,14 @@ func walEvent(id int) channel.Event {
 func newWalChannel(t *testing.T) string {
 	t.Helper()
 	base := t.TempDir()
-	ch, err := channel.OpenFile("c1", walOptions(base), nil)
+	fillWalChannel(t, walOptions(base))
+	return base
+}
+
+// fillWalChannel is newWalChannel's content, in the channel o describes.
+func fillWalChannel(t *testing.T, o channel.FileOptions) {
+	t.Helper()
+	ch, err := channel.OpenFile("c1", o, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -101,7 +108,6 @@ func newWalChannel(t *testing.T) string {
 	if err := ch.Close(); err != nil {
 		t.Fatal(err)
 	}
-	return base
 }
 
 // runWal runs flumed with args in-process, as main would, and returns the

@@ -81,7 +81,7 @@ func runVerify(out, errw io.Writer, dirs channelDirs, asJSON bool) error {
 	}
 	// Segments and the checkpoint come from the cheap read-only inspection.
 	if dirs.Checkpoint != "" {
-		rep, err := channel.InspectFile(dirs.Checkpoint, dirs.Data)
+		rep, err := channel.InspectFileDirs(dirs.file())
 		if err != nil {
 			return fmt.Errorf("inspect %s: %w", dirs.Data, err)
 		}
