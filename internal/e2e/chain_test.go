@@ -27,7 +27,7 @@ import (
 
 func TestCrashChainLosesNothingWhenTheMiddleAgentIsKilled(t *testing.T) {
 	const (
-		total       = 300_000
+		total       = 600_000 // the sender must still be sending at the last kill
 		kills       = 5
 		senderBatch = 20 // small batches slow the sender, so events still flow at the last kill
 		middleBatch = 100
