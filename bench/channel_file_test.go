@@ -687,6 +687,43 @@ func BenchmarkFileDrain(b *testing.B) {
 			reportThroughput(b, b.N*n, 512)
 		})
 	}
+	// A sink that delivers locally (null here; logger and file_roll take the
+	// same path): its delivered batches commit in groups on a goroutine of
+	// their own.
+	for _, batch := range []int{100, 1} {
+		b.Run(fmt.Sprintf("impl=file/sink=null/batch=%d/backlog=%d/size=512", batch, n), func(b *testing.B) {
+			o := benchFileOptions(backlogDir(b, n))
+			o.TransactionCapacity = 1000
+			o.ReclaimInterval = time.Hour
+			b.ResetTimer()
+			for b.Loop() {
+				b.StopTimer()
+				backlogDir(b, n)
+				dropCaches()
+				b.StartTimer()
+				ch := openBenchFile(b, o)
+				s := sink.NewNull("k1", batch, nil)
+				if err := s.Start(context.Background(), ch); err != nil {
+					b.Fatal(err)
+				}
+				for {
+					st, err := s.Process(context.Background())
+					if err != nil {
+						b.Fatal(err)
+					}
+					if st == sink.Backoff {
+						break // empty, and every batch committed
+					}
+				}
+				s.Stop()
+				if got := ch.Stats().TakeSuccesses; got != int64(n) {
+					b.Fatalf("drained %d of %d", got, n)
+				}
+				ch.Close()
+			}
+			reportThroughput(b, b.N*n, 512)
+		})
+	}
 	// What an agent does with a backlog: its avro sink sends it to a
 	// collector (flumed's avro source into a memory channel that a goroutine
 	// empties) over loopback; pipeline-depth 1 is Flume's sink, 4 flumed's

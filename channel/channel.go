@@ -91,6 +91,15 @@ func CommitAll(txns []Txn) []error {
 	return errs
 }
 
+// SyncsTakeCommits reports whether every take commit on ch costs a sync of
+// its own unless several are committed together with CommitAll: true for a
+// channel whose SyncsTakeCommits method says so, as the file channel's does
+// with fsyncPerTransaction.
+func SyncsTakeCommits(ch Channel) bool {
+	s, ok := ch.(interface{ SyncsTakeCommits() bool })
+	return ok && s.SyncsTakeCommits()
+}
+
 // Sentinel errors callers branch on (use errors.Is: they are usually wrapped
 // with the reason).
 var (

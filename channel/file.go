@@ -103,6 +103,10 @@ type File struct {
 
 var _ Channel = (*File)(nil)
 
+// SyncsTakeCommits is true with fsyncPerTransaction: each take commit waits
+// for a checkpoint sync, which CommitAll shares between transactions.
+func (f *File) SyncsTakeCommits() bool { return f.opts.FsyncPerTransaction }
+
 // OpenFile opens (creating if needed) the file channel in opts' directories:
 // it locks them, repairs the log's tail, loads the checkpoint and starts the
 // commit loops and the reclaimer. It fails when another process (or another

@@ -4,8 +4,6 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
-	"slices"
-	"sync"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
@@ -46,8 +44,7 @@ import (
 
 // inflight is one batch sent and not yet committed.
 type inflight struct {
-	txn  channel.Txn
-	n    int
+	taken
 	call *avrorpc.Pending // nil: the batch never reached the wire
 }
 
@@ -86,7 +83,7 @@ func (s *Avro) process(ctx context.Context) (st Status, err error) {
 		return Backoff, s.settleAll(ctx)
 	}
 	s.counter.EventDrainAttempt.Add(int64(n))
-	b := &inflight{txn: txn, n: n}
+	b := &inflight{taken: taken{txn: txn, n: n}}
 	s.flight = append(s.flight, b)
 	if b.call, err = s.send(ctx, events); err != nil {
 		return Backoff, s.failed(err)
@@ -141,7 +138,7 @@ func (s *Avro) settle(ctx context.Context, wait int) error {
 		}
 	}
 	if ready > 0 {
-		s.commit(slices.Clone(s.flight[:ready]))
+		s.commit(s.flight[:ready])
 		clear(s.flight[:ready])
 		s.flight = s.flight[ready:]
 	}
@@ -164,7 +161,11 @@ func answered(call *avrorpc.Pending) bool {
 // committer does it while the runner goes on taking and sending: the sync a
 // durable channel makes for a commit then overlaps the next batches' round
 // trips instead of stopping them. One batch at a time commits here, as Flume.
-func (s *Avro) commit(batches []*inflight) {
+func (s *Avro) commit(flight []*inflight) {
+	batches := make([]taken, len(flight))
+	for i, b := range flight {
+		batches[i] = b.taken
+	}
 	if s.opts.PipelineDepth == 1 {
 		s.commitNow(batches)
 		return
@@ -176,12 +177,8 @@ func (s *Avro) commit(batches []*inflight) {
 }
 
 // commitNow commits batches in one group.
-func (s *Avro) commitNow(batches []*inflight) {
-	txns := make([]channel.Txn, len(batches))
-	for i, b := range batches {
-		txns[i] = b.txn
-	}
-	for i, err := range channel.CommitAll(txns) {
+func (s *Avro) commitNow(batches []taken) {
+	for i, err := range commitAll(batches) {
 		if err != nil {
 			// A failed commit leaves the transaction rolled back (channel
 			// contract): the collector has the batch and the channel still
@@ -199,62 +196,6 @@ func (s *Avro) waitCommits() {
 	if s.committer != nil {
 		s.committer.wait()
 	}
-}
-
-// committer commits the batches the runner hands it, in the order handed,
-// each time everything handed so far as one group. Its goroutine runs while
-// there is work and ends when there is none, so a sink never stopped leaves
-// nothing behind. The runner hands at most limit batches ahead of it and
-// then waits: answered batches hold their events in memory until committed.
-type committer struct {
-	mu      sync.Mutex
-	cond    *sync.Cond // signalled when the queue is taken or the goroutine ends
-	queue   []*inflight
-	running bool
-	limit   int
-	commit  func([]*inflight)
-}
-
-func newCommitter(limit int, commit func([]*inflight)) *committer {
-	c := &committer{limit: limit, commit: commit}
-	c.cond = sync.NewCond(&c.mu)
-	return c
-}
-
-func (c *committer) hand(batches []*inflight) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	for c.running && len(c.queue) >= c.limit {
-		c.cond.Wait()
-	}
-	c.queue = append(c.queue, batches...)
-	if !c.running {
-		c.running = true
-		go c.run()
-	}
-}
-
-func (c *committer) run() {
-	c.mu.Lock()
-	for len(c.queue) > 0 {
-		group := c.queue
-		c.queue = nil
-		c.cond.Broadcast()
-		c.mu.Unlock()
-		c.commit(group)
-		c.mu.Lock()
-	}
-	c.running = false
-	c.cond.Broadcast()
-	c.mu.Unlock()
-}
-
-func (c *committer) wait() {
-	c.mu.Lock()
-	for c.running {
-		c.cond.Wait()
-	}
-	c.mu.Unlock()
 }
 
 // failed handles a failed delivery: every uncommitted transaction rolls

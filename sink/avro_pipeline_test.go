@@ -418,6 +418,9 @@ type gatedChannel struct {
 
 func (g *gatedChannel) Begin() channel.Txn { return &gatedTxn{Txn: g.Channel.Begin(), open: g.open} }
 
+// SyncsTakeCommits: its commits are slow, as a syncing channel's.
+func (g *gatedChannel) SyncsTakeCommits() bool { return true }
+
 type gatedTxn struct {
 	channel.Txn
 	open  chan struct{}

@@ -11,7 +11,10 @@ import (
 	"context"
 	"errors"
 	"slices"
+	"sync"
+	"sync/atomic"
 	"testing"
+	"time"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
@@ -150,5 +153,123 @@ func TestNullConfig(t *testing.T) {
 	f("k1", c, nil)
 	if c.Problems().Err() == nil {
 		t.Fatal("batchSize 0 accepted")
+	}
+}
+
+// syncingChannel is a channel whose take commits each cost a sync, so a
+// BatchTaker hands them to its committer.
+type syncingChannel struct{ channel.Channel }
+
+func (syncingChannel) SyncsTakeCommits() bool { return true }
+
+func TestBatchTakerDeliversOnWhileACommitSyncsAndBacksOffOnlyOnceAllAreCommitted(t *testing.T) {
+	mem := newMemoryWith(t, 3000)
+	ch := &gatedChannel{Channel: mem, open: make(chan struct{})}
+	var opened sync.Once
+	openGate := func() { opened.Do(func() { close(ch.open) }) }
+	t.Cleanup(openGate)
+	b, cnt := newTaker(ch, 10)
+	var delivered atomic.Int64
+	deliver := func(_ context.Context, es []channel.Event) error {
+		delivered.Add(int64(len(es)))
+		return nil
+	}
+	done := make(chan error, 1)
+	go func() {
+		for {
+			st, err := b.Process(context.Background(), deliver)
+			if err != nil || st == Backoff {
+				done <- err
+				return
+			}
+		}
+	}()
+	// The first commit is stuck: the runner goes on delivering, up to
+	// committerEvents queued behind the group being committed (at most as
+	// many), and no further.
+	deadline := time.Now().Add(5 * time.Second)
+	for delivered.Load() < 500 {
+		if time.Now().After(deadline) {
+			t.Fatalf("with a commit stuck %d events were delivered: the runner waited for it", delivered.Load())
+		}
+		time.Sleep(time.Millisecond)
+	}
+	time.Sleep(50 * time.Millisecond)
+	if n := delivered.Load(); n > 2*committerEvents+10 {
+		t.Fatalf("with a commit stuck %d events were delivered, past the %d the committer may hold", n, 2*committerEvents)
+	}
+	if st := mem.Stats(); st.TakeSuccesses != 0 {
+		t.Fatalf("%d events committed through a closed gate", st.TakeSuccesses)
+	}
+	openGate()
+	if err := <-done; err != nil {
+		t.Fatal(err)
+	}
+	if st := mem.Stats(); st.Size != 0 || st.TakeSuccesses != 3000 || cnt.EventDrainSuccess.Load() != 3000 {
+		t.Fatalf("at Backoff: size %d, committed %d, drain successes %d; want 0, 3000, 3000",
+			st.Size, st.TakeSuccesses, cnt.EventDrainSuccess.Load())
+	}
+}
+
+func TestBatchTakerBacksOffAfterACommitFailedBehindIt(t *testing.T) {
+	fake := newFakeChannel(nil)
+	fake.put(bodyEvents("a", "b")...)
+	fake.commitErr = errors.New("disk gone")
+	b, cnt := newTaker(syncingChannel{fake}, 10)
+	var delivered []string
+	deliver := func(_ context.Context, es []channel.Event) error {
+		for _, e := range es {
+			delivered = append(delivered, string(e.Body))
+		}
+		return nil
+	}
+	if st, err := b.Process(context.Background(), deliver); st != Ready || err != nil {
+		t.Fatalf("first process = %v, %v; want Ready (its commit goes on behind it)", st, err)
+	}
+	b.Wait() // the commit failed: the events are back at the head
+	if st, err := b.Process(context.Background(), deliver); st != Backoff || err != nil || len(delivered) != 2 {
+		t.Fatalf("after the failed commit: %v, %v, delivered %v; want Backoff at once, as a synchronous commit", st, err, delivered)
+	}
+	if st, err := b.Process(context.Background(), deliver); st != Ready || err != nil {
+		t.Fatalf("third process = %v, %v", st, err)
+	}
+	b.Wait()
+	if !slices.Equal(delivered, []string{"a", "b", "a", "b"}) || fake.size() != 0 ||
+		cnt.ChannelReadFail.Load() != 1 || cnt.EventDrainSuccess.Load() != 2 {
+		t.Fatalf("delivered %v, left %d, counters %v", delivered, fake.size(), cnt.FlumeMetrics())
+	}
+}
+
+func TestNullStopWaitsForTheCommitsUnderWay(t *testing.T) {
+	mem := newMemoryWith(t, 10)
+	ch := &gatedChannel{Channel: mem, open: make(chan struct{})}
+	var opened sync.Once
+	openGate := func() { opened.Do(func() { close(ch.open) }) }
+	t.Cleanup(openGate)
+	s := NewNull("k1", 10, nil)
+	if err := s.Start(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	processed := make(chan Status, 1)
+	go func() { st, _ := s.Process(context.Background()); processed <- st }()
+	select {
+	case st := <-processed:
+		if st != Ready {
+			t.Fatalf("process = %v", st)
+		}
+	case <-time.After(2 * time.Second):
+		t.Fatal("Process waited for its commit")
+	}
+	stopped := make(chan struct{})
+	go func() { s.Stop(); close(stopped) }()
+	select {
+	case <-stopped:
+		t.Fatal("Stop returned with a commit under way")
+	case <-time.After(50 * time.Millisecond):
+	}
+	openGate()
+	<-stopped
+	if st := mem.Stats(); st.TakeSuccesses != 10 {
+		t.Fatalf("after Stop %d events committed, want 10", st.TakeSuccesses)
 	}
 }

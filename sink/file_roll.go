@@ -274,6 +274,7 @@ func (s *FileRoll) Stop() error {
 	if s.take == nil {
 		return nil
 	}
+	s.take.Wait() // the commits under way
 	s.closeFile()
 	s.take = nil
 	s.counter.Stopped()

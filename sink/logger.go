@@ -85,6 +85,9 @@ func (l *Logger) Process(ctx context.Context) (Status, error) {
 
 // Stop implements Sink.
 func (l *Logger) Stop() error {
+	if l.take != nil {
+		l.take.Wait() // the commits under way
+	}
 	l.take = nil
 	return nil
 }

@@ -66,8 +66,11 @@ func (s *Null) Process(ctx context.Context) (Status, error) {
 	return s.take.Process(ctx, func(context.Context, []channel.Event) error { return nil })
 }
 
-// Stop implements Sink.
+// Stop implements Sink: it waits for the commits under way.
 func (s *Null) Stop() error {
+	if s.take != nil {
+		s.take.Wait()
+	}
 	s.take = nil
 	return nil
 }
