@@ -27,7 +27,8 @@ func commitAll(batches []taken) []error {
 // each time everything handed so far as one group. Its goroutine runs while
 // there is work and ends when there is none, so a sink never stopped leaves
 // nothing behind. The runner hands at most limit batches ahead of it and
-// then waits: answered batches hold their events in memory until committed.
+// then waits: the batches handed over hold their events in memory until
+// committed.
 type committer struct {
 	mu      sync.Mutex
 	cond    *sync.Cond // signalled when the queue is taken or the goroutine ends
