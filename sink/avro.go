@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
+	"sync/atomic"
 	"time"
 
 	"github.com/flumed/flumed/channel"
@@ -82,6 +83,10 @@ type Avro struct {
 	flight      []*inflight     // batches sent and not yet settled, oldest first
 	committer   *committer      // commits answered batches (pipeline-depth > 1)
 	wire        []avrorpc.Event // scratch: a batch in the wire type
+
+	// commitFailed is set when a take commit failed (by the committer, or
+	// the runner at depth 1) and taken by the next Process, which backs off.
+	commitFailed atomic.Bool
 }
 
 var (
@@ -195,6 +200,11 @@ func (s *Avro) Process(ctx context.Context) (Status, error) {
 		s.log.Info("avro sink resetting its connection", slog.String("sink", s.name),
 			slog.Duration("reset-connection-interval", s.opts.ResetConnectionInterval))
 		s.disconnect()
+	}
+	if s.commitFailed.Swap(false) {
+		// The channel is at fault, not the collector: back off as a sink
+		// whose commit failed does, rather than send the batch again at once.
+		return Backoff, s.settleAll(ctx)
 	}
 	return s.process(ctx)
 }

@@ -182,8 +182,10 @@ func (s *Avro) commitNow(batches []taken) {
 		if err != nil {
 			// A failed commit leaves the transaction rolled back (channel
 			// contract): the collector has the batch and the channel still
-			// has it at the head, so it is sent again. Later batches carry on.
+			// has it at the head, so it is sent again, after the next
+			// Process backs off. Later batches carry on.
 			s.channelFail("commit", err)
+			s.commitFailed.Store(true)
 			continue
 		}
 		s.counter.EventDrainSuccess.Add(int64(batches[i].n))

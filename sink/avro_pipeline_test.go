@@ -495,3 +495,35 @@ func TestASlowCommitDoesNotHoldUpTheNextBatchesAndIsWaitedForBeforeBackoff(t *te
 		t.Fatalf("the collector accepted %d events, want e0…e199 once each", len(got))
 	}
 }
+
+func TestAFailedTakeCommitMakesTheNextProcessBackOff(t *testing.T) {
+	col := &pipeCollector{}
+	addr := servePipe(t, col)
+	fake := newFakeChannel(nil)
+	fake.put(numbered(20)...)
+	fake.commitErr = errors.New("checkpoint: disk gone")
+	s := newAvroTo(t, addr, AvroOptions{BatchSize: 10, PipelineDepth: 1})
+	s.Start(context.Background(), fake)
+	if st, err := s.Process(context.Background()); st != Ready || err != nil {
+		t.Fatalf("first process = %v, %v", st, err)
+	}
+	if got := fake.bodies(); len(got) != 20 || got[0] != "e0" {
+		t.Fatalf("after the failed commit the channel holds %v, want e0…e19", got)
+	}
+	if st, err := s.Process(context.Background()); st != Backoff || err != nil || len(col.got()) != 10 {
+		t.Fatalf("after a failed commit: %v, %v, the collector has %d events; want Backoff and no new call", st, err, len(col.got()))
+	}
+	for st := Ready; st == Ready; {
+		var err error
+		if st, err = s.Process(context.Background()); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want := append(bodiesFrom(0, 10), bodiesFrom(0, 20)...) // the first batch twice
+	if got := col.got(); !slices.Equal(got, want) || fake.size() != 0 {
+		t.Fatalf("the collector got %v (left %d), want e0…e9 then e0…e19", got, fake.size())
+	}
+	if m := s.FlumeMetrics(); m["ChannelReadFail"] != "1" || m["EventDrainSuccessCount"] != "20" {
+		t.Fatalf("metrics %v", m)
+	}
+}
