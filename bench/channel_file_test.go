@@ -657,16 +657,7 @@ func BenchmarkFileDrain(b *testing.B) {
 	})
 	for _, sinks := range []struct{ n, batch int }{{1, 100}, {4, 100}, {1, 1000}} {
 		b.Run(fmt.Sprintf("impl=file/sinks=%d/batch=%d/backlog=%d/size=512", sinks.n, sinks.batch, n), func(b *testing.B) {
-			o := benchFileOptions(backlogDir(b, n))
-			o.TransactionCapacity = 1000
-			o.ReclaimInterval = time.Hour // keep the backlog for the next op
-			b.ResetTimer()
-			for b.Loop() {
-				b.StopTimer()
-				backlogDir(b, n) // the whole backlog queued again
-				dropCaches()
-				b.StartTimer()
-				ch := openBenchFile(b, o)
+			drainBacklog(b, n, func(ch *channel.File) {
 				var drained atomic.Int64
 				var wg sync.WaitGroup
 				for range sinks.n {
@@ -679,12 +670,10 @@ func BenchmarkFileDrain(b *testing.B) {
 					}()
 				}
 				wg.Wait()
-				ch.Close()
 				if got := drained.Load(); got < int64(n) {
 					b.Fatalf("drained %d of %d", got, n)
 				}
-			}
-			reportThroughput(b, b.N*n, 512)
+			})
 		})
 	}
 	// A sink that delivers locally (null here; logger and file_roll take the
@@ -692,16 +681,7 @@ func BenchmarkFileDrain(b *testing.B) {
 	// their own.
 	for _, batch := range []int{100, 1} {
 		b.Run(fmt.Sprintf("impl=file/sink=null/batch=%d/backlog=%d/size=512", batch, n), func(b *testing.B) {
-			o := benchFileOptions(backlogDir(b, n))
-			o.TransactionCapacity = 1000
-			o.ReclaimInterval = time.Hour
-			b.ResetTimer()
-			for b.Loop() {
-				b.StopTimer()
-				backlogDir(b, n)
-				dropCaches()
-				b.StartTimer()
-				ch := openBenchFile(b, o)
+			drainBacklog(b, n, func(ch *channel.File) {
 				s := sink.NewNull("k1", batch, nil)
 				if err := s.Start(context.Background(), ch); err != nil {
 					b.Fatal(err)
@@ -719,9 +699,7 @@ func BenchmarkFileDrain(b *testing.B) {
 				if got := ch.Stats().TakeSuccesses; got != int64(n) {
 					b.Fatalf("drained %d of %d", got, n)
 				}
-				ch.Close()
-			}
-			reportThroughput(b, b.N*n, 512)
+			})
 		})
 	}
 	// What an agent does with a backlog: its avro sink sends it to a
@@ -730,16 +708,7 @@ func BenchmarkFileDrain(b *testing.B) {
 	// default.
 	for _, depth := range []int{1, sink.DefaultPipelineDepth} {
 		b.Run(fmt.Sprintf("impl=file/sink=avro/pipeline-depth=%d/batch=100/backlog=%d/size=512", depth, n), func(b *testing.B) {
-			o := benchFileOptions(backlogDir(b, n))
-			o.TransactionCapacity = 1000
-			o.ReclaimInterval = time.Hour
-			b.ResetTimer()
-			for b.Loop() {
-				b.StopTimer()
-				backlogDir(b, n)
-				dropCaches()
-				b.StartTimer()
-				ch := openBenchFile(b, o)
+			drainBacklog(b, n, func(ch *channel.File) {
 				p := newRPCPair(b, nil, map[string]string{"pipeline-depth": strconv.Itoa(depth)}, ch)
 				for p.drained.Load() < int64(n) {
 					st, err := p.snk.Process(context.Background())
@@ -751,11 +720,28 @@ func BenchmarkFileDrain(b *testing.B) {
 					}
 				}
 				p.stop()
-				ch.Close()
-			}
-			reportThroughput(b, b.N*n, 512)
+			})
 		})
 	}
+}
+
+// drainBacklog is one file drain row: each op queues the whole backlog of n
+// events again, drops the page cache, opens the channel and times drain.
+func drainBacklog(b *testing.B, n int, drain func(ch *channel.File)) {
+	o := benchFileOptions(backlogDir(b, n))
+	o.TransactionCapacity = 1000
+	o.ReclaimInterval = time.Hour // keep the backlog for the next op
+	b.ResetTimer()
+	for b.Loop() {
+		b.StopTimer()
+		backlogDir(b, n) // the whole backlog queued again
+		dropCaches()
+		b.StartTimer()
+		ch := openBenchFile(b, o)
+		drain(ch)
+		ch.Close()
+	}
+	reportThroughput(b, b.N*n, 512)
 }
 
 func saveSlots(b *testing.B, dir string) map[string][]byte {
