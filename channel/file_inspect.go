@@ -164,31 +164,10 @@ func InspectFileDirs(d FileDirs) (*FileReport, error) {
 	}
 	// The choice loadCheckpoint makes at restart.
 	empty := info.LastIndex < info.FirstIndex
-	usable := func(c *checkpoint) bool { return c != nil && hasID && c.LogID == id }
-	if usable(ck) {
-		rep.CheckpointSource = "checkpoint"
-	} else {
-		why := "missing"
-		switch {
-		case ck != nil:
-			why = "from another data log"
-		case slots[0].Err != nil || slots[1].Err != nil:
-			why = "unreadable"
-		}
-		ck = nil
-		if d.BackupCheckpoint != "" {
-			if b, _ := readCheckpoint(d.BackupCheckpoint); usable(b) {
-				ck = b
-				rep.CheckpointSource = "backup checkpoint (the primary is " + why + "; events taken since it are delivered again)"
-			}
-		}
-		switch {
-		case ck != nil:
-		case empty && why == "missing":
-			rep.CheckpointSource = "new"
-		default:
-			rep.CheckpointSource = "none (" + why + ")"
-		}
+	c := chooseCheckpoint(ck, slots, d.BackupCheckpoint, id, hasID, empty)
+	ck, rep.CheckpointSource = c.ck, c.source
+	if c.source == "backup checkpoint" {
+		rep.CheckpointSource = "backup checkpoint (the primary is " + c.why + "; events taken since it are delivered again)"
 	}
 	rep.Checkpoint = exportCheckpoint(ck)
 

@@ -50,7 +50,6 @@ func (f *File) recover(hasID bool) error {
 // loadCheckpoint reads the primary checkpoint, falling back to the backup,
 // and returns it (nil when neither is usable) and where it came from.
 func (f *File) loadCheckpoint(hasID, emptyLog bool) (*checkpoint, string) {
-	usable := func(c *checkpoint) bool { return c != nil && hasID && c.LogID == f.logID }
 	ck, slots := readCheckpoint(f.opts.CheckpointDir)
 	if ck != nil {
 		f.ckpt.last = ck.Generation // the next write must go to the other slot
@@ -60,33 +59,62 @@ func (f *File) loadCheckpoint(hasID, emptyLog bool) (*checkpoint, string) {
 			f.log.Warn("file channel: checkpoint slot unreadable", "err", s.Err)
 		}
 	}
-	if usable(ck) {
-		return ck, "checkpoint"
+	backupDir := ""
+	if f.backup != nil {
+		backupDir = f.opts.BackupCheckpointDir
 	}
-	why := "missing"
+	c := chooseCheckpoint(ck, slots, backupDir, f.logID, hasID, emptyLog)
+	if c.backup != nil {
+		f.backup.last = c.backup.Generation
+	}
+	switch c.source {
+	case "backup checkpoint":
+		f.log.Warn("file channel: primary checkpoint "+c.why+"; using the backup (events taken since it are delivered again)",
+			"backupWritten", time.UnixMilli(c.ck.WrittenMs))
+	case "checkpoint", "new":
+	default:
+		f.log.Warn("file channel: checkpoint "+c.why+"; delivering every record in the log again (duplicates, never loss)",
+			"dir", f.opts.CheckpointDir)
+	}
+	return c.ck, c.source
+}
+
+// checkpointChoice is what a restart resumes from.
+type checkpointChoice struct {
+	ck     *checkpoint // nil: none usable, every record is delivered again
+	source string      // "checkpoint", "backup checkpoint", "new" or "none (why)"
+	why    string      // why the primary is not used; "" when it is
+	backup *checkpoint // the backup as read, usable or not; nil when none
+}
+
+// chooseCheckpoint is restart's choice, shared with inspection: the primary
+// checkpoint ck (read from slots) when it belongs to the log id, else the
+// backup in backupDir ("" when none) when it does, else none; "new" when
+// the primary is simply missing and the log is empty.
+func chooseCheckpoint(ck *checkpoint, slots [2]slotReport, backupDir string, id [16]byte, hasID, emptyLog bool) checkpointChoice {
+	usable := func(c *checkpoint) bool { return c != nil && hasID && c.LogID == id }
+	if usable(ck) {
+		return checkpointChoice{ck: ck, source: "checkpoint"}
+	}
+	c := checkpointChoice{why: "missing"}
 	switch {
 	case ck != nil:
-		why = "from another data log (the data directory was replaced)"
+		c.why = "from another data log (the data directory was replaced)"
 	case slots[0].Err != nil || slots[1].Err != nil:
-		why = "unreadable"
+		c.why = "unreadable"
 	}
-	if f.backup != nil {
-		b, _ := readCheckpoint(f.opts.BackupCheckpointDir)
-		if b != nil {
-			f.backup.last = b.Generation
-		}
-		if usable(b) {
-			f.log.Warn("file channel: primary checkpoint "+why+"; using the backup (events taken since it are delivered again)",
-				"backupWritten", time.UnixMilli(b.WrittenMs))
-			return b, "backup checkpoint"
+	if backupDir != "" {
+		c.backup, _ = readCheckpoint(backupDir)
+		if usable(c.backup) {
+			c.ck, c.source = c.backup, "backup checkpoint"
+			return c
 		}
 	}
-	if emptyLog && why == "missing" {
-		return nil, "new"
+	c.source = "none (" + c.why + ")"
+	if emptyLog && c.why == "missing" {
+		c.source = "new"
 	}
-	f.log.Warn("file channel: checkpoint "+why+"; delivering every record in the log again (duplicates, never loss)",
-		"dir", f.opts.CheckpointDir)
-	return nil, "none (" + why + ")"
+	return c
 }
 
 // probeHeader reads the header of the first readable record from index from
