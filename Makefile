@@ -3,7 +3,7 @@ BIN     := bin/flumed
 PKGS    := ./...
 EXAMPLE ?= testdata/example/agent.properties
 
-.PHONY: all build test vet fmt-check unit bench run clean demo
+.PHONY: all build test vet fmt-check tidy-check unit bench run clean demo
 
 all: build
 
@@ -12,7 +12,7 @@ build:
 
 # test is what CI runs (.ci/run): static checks, then every test with the race
 # detector, including the end-to-end tests that start real flumed processes.
-test: vet fmt-check unit
+test: vet fmt-check tidy-check unit
 
 vet:
 	$(GO) vet $(PKGS)
@@ -20,6 +20,11 @@ vet:
 fmt-check:
 	@out=$$(gofmt -l $$(git ls-files '*.go' 2>/dev/null || find . -name '*.go')); \
 	if [ -n "$$out" ]; then echo "gofmt would change:"; echo "$$out"; exit 1; fi
+
+# tidy-check fails when go.mod or go.sum is not what `go mod tidy` would write
+# (a direct dependency marked indirect, a module no longer used).
+tidy-check:
+	$(GO) mod tidy -diff
 
 unit:
 	$(GO) test -race -timeout 20m $(PKGS)
