@@ -15,7 +15,8 @@ import (
 	"os/exec"
 	"path/filepath"
 	"testing"
-	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 func TestExecRereadsWhereTaildirResumes(t *testing.T) {
@@ -67,20 +68,17 @@ func TestExecRereadsWhereTaildirResumes(t *testing.T) {
 	delivered := func(a *Proc) Tally {
 		t.Helper()
 		r := readers[a.Name()]
-		deadline := time.Now().Add(20 * time.Second)
-		for {
+		var got Tally
+		await.NoError(t, a.Name()+" to deliver every line", throttle(lookEvery, func() error {
 			if err := r.Poll(); err != nil {
-				t.Fatal(err)
+				return err
 			}
-			got := r.Ledger.Tally(1, w.Written())
-			if len(got.Missing) == 0 {
-				return got
+			if got = r.Ledger.Tally(1, w.Written()); len(got.Missing) != 0 {
+				return fmt.Errorf("%s", got)
 			}
-			if time.Now().After(deadline) {
-				t.Fatalf("%s did not deliver every line: %s", a.Name(), got)
-			}
-			time.Sleep(50 * time.Millisecond)
-		}
+			return nil
+		}))
+		return got
 	}
 	for _, a := range []*Proc{ex, td} {
 		c.start(a)
@@ -94,7 +92,10 @@ func TestExecRereadsWhereTaildirResumes(t *testing.T) {
 		c.start(a)
 		delivered(a)
 	}
-	time.Sleep(time.Second) // anything more they would send
+	// Anything more they would send is in their outputs once their sinks
+	// have written out all they took.
+	c.idle(ex)
+	c.idle(td)
 	exT, tdT := delivered(ex), delivered(td)
 	t.Logf("exec: %s", exT)
 	t.Logf("taildir: %s", tdT)

@@ -35,6 +35,8 @@ import (
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // rotatingLog is the application: numbered lines (EventBody, from 1),
@@ -263,13 +265,14 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 5))
 	for k := 1; k <= kills; k++ {
+		// Not a wait: the random moment of the kill is what is simulated.
 		time.Sleep(time.Duration(300+rng.IntN(700)) * time.Millisecond)
 		app.hold(true)
 		rotateWhileDown := k%2 == 0
 		if rotateWhileDown {
 			// Only a file an agent has taken up can be finished after it left
 			// the pattern.
-			taildirWaitFor(t, 30*time.Second, "the agent to take up app.log", app.taken)
+			await.True(t, "the agent to take up app.log", throttle(lookEvery, app.taken))
 		}
 		c.kill(agent)
 		t.Logf("kill %d: %d lines written, %d in the output", k, app.written(), l.Total("out"))
@@ -280,20 +283,23 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 				t.Fatal(err)
 			}
 		}
-		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond)
+		time.Sleep(time.Duration(rng.IntN(200)) * time.Millisecond) // the simulated time down
 		c.start(agent)
 		app.hold(false)
 	}
-	time.Sleep(300 * time.Millisecond)
+	time.Sleep(300 * time.Millisecond) // not a wait: the application writes on after the last restart
 	stopWriter()
 	if err := <-writerDone; err != nil {
 		t.Fatal(err)
 	}
 	total := app.written()
-	if err := l.Wait(taildirCtx(t, 60*time.Second), func() bool { return len(l.Tally(1, total).Missing) == 0 }); err != nil {
-		t.Fatalf("not every line arrived: %s", l.Tally(1, total))
+	waitMoving(t, "every line in the output", total, func() int { return total - len(l.Tally(1, total).Missing) })
+	// The sink has written out all it took: late duplicates would be in the
+	// output now, and a last poll reads them.
+	c.idle(agent)
+	if err := r.Poll(); err != nil {
+		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // late duplicates would show now
 	got := l.Tally(1, total)
 	bound := kills * (srcBatch + sinkBatch)
 	t.Logf("%d lines through %d kills and %d rotations: %s", total, kills, app.gen, got)
@@ -303,24 +309,5 @@ func TestTaildirLosesNothingThroughKillsAndRotations(t *testing.T) {
 	}
 	if g := l.GarbageLines(); len(g) != 0 {
 		t.Errorf("lines that are not events in the output: %q", g)
-	}
-}
-
-// taildirCtx is a context ending after d or with the test.
-func taildirCtx(t *testing.T, d time.Duration) context.Context {
-	ctx, cancel := context.WithTimeout(context.Background(), d)
-	t.Cleanup(cancel)
-	return ctx
-}
-
-// taildirWaitFor polls cond every 5 ms until it holds, or fails the test after d.
-func taildirWaitFor(t *testing.T, d time.Duration, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(d)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out after %s waiting for %s", d, what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
