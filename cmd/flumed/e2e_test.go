@@ -37,7 +37,8 @@ import (
 	"sync"
 	"syscall"
 	"testing"
-	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // syncBuffer is a bytes.Buffer the process writes while the test reads it.
@@ -91,21 +92,18 @@ func startAgent(t *testing.T, config string) *agentProcess {
 			<-p.exited
 		}
 	})
-	deadline := time.Now().Add(10 * time.Second)
-	for p.metrics == "" {
+	await.True(t, "the monitoring server to listen", func() bool {
 		if m := listening.FindStringSubmatch(p.stderr.String()); m != nil {
 			p.metrics = "http://" + m[1] + "/metrics"
-			break
+			return true
 		}
 		select {
 		case <-p.exited:
 			t.Fatalf("flumed exited at start: %v\n%s", p.waitErr, p.stderr)
-		case <-time.After(10 * time.Millisecond):
+		default:
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("no monitoring server after 10 s\n%s", p.stderr)
-		}
-	}
+		return false
+	})
 	return p
 }
 
@@ -133,20 +131,15 @@ func (p *agentProcess) counter(t *testing.T, component, name string) (int64, boo
 	return n, true
 }
 
-// waitCounter polls a counter until it equals want.
+// waitCounter waits until a counter equals want.
 func (p *agentProcess) waitCounter(t *testing.T, component, name string, want int64) {
 	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		got, ok := p.counter(t, component, name)
-		if ok && got == want {
-			return
+	await.NoError(t, fmt.Sprintf("%s %s to be %d", component, name, want), func() error {
+		if got, ok := p.counter(t, component, name); !ok || got != want {
+			return fmt.Errorf("it is %d (reported: %v)", got, ok)
 		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s %s is %d after 20 s, want %d\n%s", component, name, got, want, p.stderr)
-		}
-		time.Sleep(5 * time.Millisecond)
-	}
+		return nil
+	})
 }
 
 // stop sends sig and returns the exit code (-1 when killed by a signal).
@@ -155,11 +148,7 @@ func (p *agentProcess) stop(t *testing.T, sig syscall.Signal) int {
 	if err := p.cmd.Process.Signal(sig); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-p.exited:
-	case <-time.After(30 * time.Second):
-		t.Fatalf("still running 30 s after %v\n%s", sig, p.stderr)
-	}
+	await.Done(t, fmt.Sprintf("the exit after %v", sig), p.exited)
 	return p.cmd.ProcessState.ExitCode()
 }
 
@@ -348,16 +337,10 @@ a1.sinks.k1.connect-timeout = 1000
 	drain := "a1.channels = c1\na1.sinks = k1\n" + channel + fmt.Sprintf(
 		"a1.sinks.k1.type = file_roll\na1.sinks.k1.channel = c1\na1.sinks.k1.sink.directory = %s\na1.sinks.k1.sink.batchSize = %d\n", out, sinkBatch)
 	p = startAgent(t, drain)
-	deadline := time.Now().Add(20 * time.Second)
-	for {
-		if entries, _ := os.ReadDir(out); len(entries) > 0 {
-			break
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("nothing written 20 s after the restart\n%s", p.stderr)
-		}
-		time.Sleep(time.Millisecond)
-	}
+	await.True(t, "a file written after the restart", func() bool {
+		entries, _ := os.ReadDir(out)
+		return len(entries) > 0
+	})
 	p.stop(t, syscall.SIGKILL)
 	t.Logf("killed with %d of %d numbers written", len(rolledNumbers(t, out)), n)
 
@@ -397,7 +380,7 @@ func TestRunRefusesEveryBrokenConfigWithTheWordsOfConfigCheck(t *testing.T) {
 		c := readBrokenCase(t, filepath.ToSlash(rel))
 		_, _, _, checkErr := c.check(t)
 
-		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		ctx, cancel := context.WithTimeout(context.Background(), await.Limit)
 		cmd := exec.CommandContext(ctx, flumed, append([]string{"run", "-c", c.config}, c.args...)...)
 		cmd.Dir = repoRoot
 		var stdout, stderr bytes.Buffer
