@@ -9,7 +9,7 @@
 // SIGKILLs and restarts them, reads Flume's /metrics JSON and times a
 // counter's increases (CounterWatch), appends numbered lines to a log file at
 // a steady rate (Writer), and records where every event landed and when
-// (Ledger, RollReader, LoggerHook). The demo (internal/demo) and the
+// (Ledger, RollReader, LoggerHook). The demo (cmd/flumed-demo) and the
 // pipeline benchmarks (bench) use the same harness.
 //
 // Two environment variables help outside CI: FLUMED_BIN=path uses that
