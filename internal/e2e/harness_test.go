@@ -18,17 +18,16 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/await"
-	"github.com/flumed/flumed/sink"
 )
 
 func TestLoggerLineReadsTheBodyBackFromTheLoggerSinksDump(t *testing.T) {
 	for _, body := range []string{"ev-000001", "ev-999999", "0", "1234567890123456"} {
-		line := "2026-01-01 00:00:00.000 INFO  [k1] Event: " + sink.DumpEvent(channel.Event{Body: []byte(body)}, 16)
+		line := "2026-01-01 00:00:00.000 INFO  [k1] Event: " + channel.DumpEvent(channel.Event{Body: []byte(body)}, 16)
 		got, ok := LoggerLine(line)
 		if !ok || got != body {
 			t.Errorf("LoggerLine(%q) = %q, %v; want %q", line, got, ok, body)
 		}
-		stdout := "Event: " + sink.DumpEvent(channel.Event{Headers: map[string]string{"a": "b"}, Body: []byte(body)}, 16)
+		stdout := "Event: " + channel.DumpEvent(channel.Event{Headers: map[string]string{"a": "b"}, Body: []byte(body)}, 16)
 		if got, ok := LoggerLine(stdout); !ok || got != body {
 			t.Errorf("LoggerLine(%q) = %q, %v; want %q", stdout, got, ok, body)
 		}
