@@ -55,7 +55,7 @@ func scripted(t *testing.T, talk func(s *script)) string {
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.SetDeadline(time.Now().Add(await.Limit))
 		talk(&script{t: t, conn: c, fr: frameReader{r: c, lim: DefaultLimits()}})
 	}()
 	t.Cleanup(func() { l.Close(); <-done })
