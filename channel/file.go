@@ -101,10 +101,14 @@ type File struct {
 	start, stopTime                  atomic.Int64
 }
 
-var _ Channel = (*File)(nil)
+var (
+	_ Channel        = (*File)(nil)
+	_ GroupCommitter = (*File)(nil)
+)
 
-// SyncsTakeCommits is true with fsyncPerTransaction: each take commit waits
-// for a checkpoint sync, which CommitAll shares between transactions.
+// SyncsTakeCommits implements GroupCommitter: true with
+// fsyncPerTransaction, where each take commit waits for a checkpoint sync,
+// which CommitAll shares between transactions.
 func (f *File) SyncsTakeCommits() bool { return f.opts.FsyncPerTransaction }
 
 // OpenFile opens (creating if needed) the file channel in opts' directories:

@@ -201,7 +201,7 @@ func TestFileFaults(t *testing.T) {
 		filePut(t, ch, idEvents(0, 8)...)
 		txns := channeltest.OpenTakes(t, ch, 3, 2)
 		faulty.FailSyncs(0, syscall.EIO)
-		for i, err := range channel.CommitAll(txns) {
+		for i, err := range channel.CommitAll(ch, txns) {
 			if !errors.Is(err, syscall.EIO) {
 				t.Errorf("transaction %d: %v, want EIO", i, err)
 			}
@@ -223,7 +223,7 @@ func TestFileFaults(t *testing.T) {
 		ch := openFile(t, o)
 		filePut(t, ch, idEvents(0, 14)...)
 		before := faulty.Syncs()
-		for _, err := range channel.CommitAll(channeltest.OpenTakes(t, ch, 3, 2)) {
+		for _, err := range channel.CommitAll(ch, channeltest.OpenTakes(t, ch, 3, 2)) {
 			if err != nil {
 				t.Fatal(err)
 			}

@@ -164,19 +164,35 @@ func (f *File) commitTakes(ts []*fileTxn) error {
 	return err
 }
 
-// fileTakes returns the file channel and its transactions when txns are all
-// open take (or empty) transactions of one file channel, and nil otherwise.
-func fileTakes(txns []Txn) (*File, []*fileTxn) {
-	var f *File
+// CommitAll implements GroupCommitter: open take transactions of f commit
+// together, made durable by one checkpoint sync (with
+// fsyncPerTransaction); anything else commits one by one.
+func (f *File) CommitAll(txns []Txn) []error {
+	ts := f.openTakes(txns)
+	if len(ts) < 2 {
+		return commitEach(txns)
+	}
+	errs := make([]error, len(txns))
+	if err := f.commitTakes(ts); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// openTakes returns txns as f's transactions when they are all open take
+// (or empty) transactions of f, and nil otherwise.
+func (f *File) openTakes(txns []Txn) []*fileTxn {
 	ts := make([]*fileTxn, len(txns))
 	for i, x := range txns {
 		t, ok := x.(*fileTxn)
-		if !ok || t.done || t.rec.count > 0 || (f != nil && t.ch != f) {
-			return nil, nil
+		if !ok || t.done || t.rec.count > 0 || t.ch != f {
+			return nil
 		}
-		f, ts[i] = t.ch, t
+		ts[i] = t
 	}
-	return f, ts
+	return ts
 }
 
 // Rollback drops staged puts (releasing their capacity) or returns taken

@@ -178,7 +178,7 @@ func (s *Avro) commit(flight []*inflight) {
 
 // commitNow commits batches in one group.
 func (s *Avro) commitNow(batches []taken) {
-	for i, err := range commitAll(batches) {
+	for i, err := range commitAll(s.ch, batches) {
 		if err != nil {
 			// A failed commit leaves the transaction rolled back (channel
 			// contract): the collector has the batch and the channel still

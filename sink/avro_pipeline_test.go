@@ -421,6 +421,15 @@ func (g *gatedChannel) Begin() channel.Txn { return &gatedTxn{Txn: g.Channel.Beg
 // SyncsTakeCommits: its commits are slow, as a syncing channel's.
 func (g *gatedChannel) SyncsTakeCommits() bool { return true }
 
+// CommitAll commits one by one, each held at the gate.
+func (g *gatedChannel) CommitAll(txns []channel.Txn) []error {
+	errs := make([]error, len(txns))
+	for i, t := range txns {
+		errs[i] = t.Commit()
+	}
+	return errs
+}
+
 type gatedTxn struct {
 	channel.Txn
 	open  chan struct{}

@@ -143,7 +143,7 @@ func (b *BatchTaker) process(ctx context.Context, deliver DeliverFunc) (st Statu
 // sent again.
 func (b *BatchTaker) commit(batches []taken) bool {
 	ok := true
-	for i, err := range commitAll(batches) {
+	for i, err := range commitAll(b.Channel, batches) {
 		if err != nil {
 			b.channelFail("commit", err)
 			ok = false

@@ -162,6 +162,10 @@ type syncingChannel struct{ channel.Channel }
 
 func (syncingChannel) SyncsTakeCommits() bool { return true }
 
+func (c syncingChannel) CommitAll(txns []channel.Txn) []error {
+	return channel.CommitAll(c.Channel, txns)
+}
+
 func TestBatchTakerDeliversOnWhileACommitSyncsAndBacksOffOnlyOnceAllAreCommitted(t *testing.T) {
 	mem := newMemoryWith(t, 3000)
 	ch := &gatedChannel{Channel: mem, open: make(chan struct{})}

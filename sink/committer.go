@@ -13,14 +13,14 @@ type taken struct {
 	n   int
 }
 
-// commitAll commits batches together (channel.CommitAll): a file channel
-// makes all of them durable with one sync.
-func commitAll(batches []taken) []error {
+// commitAll commits batches of ch together (channel.CommitAll): a file
+// channel makes all of them durable with one sync.
+func commitAll(ch channel.Channel, batches []taken) []error {
 	txns := make([]channel.Txn, len(batches))
 	for i, b := range batches {
 		txns[i] = b.txn
 	}
-	return channel.CommitAll(txns)
+	return channel.CommitAll(ch, txns)
 }
 
 // committer commits the batches the runner hands it, in the order handed,

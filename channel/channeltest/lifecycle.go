@@ -131,7 +131,7 @@ func (s suite) durability(t *testing.T) {
 	t.Run("takes committed by CommitAll do not come back after reopen", func(t *testing.T) {
 		ch := s.open(t, small)
 		put(t, ch, evs(0, 9)...)
-		for i, err := range channel.CommitAll(OpenTakes(t, ch, 3, 2)) {
+		for i, err := range channel.CommitAll(ch, OpenTakes(t, ch, 3, 2)) {
 			if err != nil {
 				t.Fatalf("CommitAll: transaction %d: %v", i, err)
 			}
