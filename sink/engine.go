@@ -40,11 +40,12 @@ package sink
 //     (channel.CommitAll), while the runner takes and sends the next
 //     batches. On any other channel the runner commits each batch itself.
 //   - The window. At most Window(Depth) = 2 × Depth batches are taken and
-//     not yet committed at any time: Depth sent or answered, and up to
-//     Depth more being committed. The runner takes no new batch until one
-//     of them commits, so a slow sync stops the sink instead of letting
-//     delivered batches pile up, and a batch waits for at most the sync
-//     under way and its own. This is also the bound on duplicates: a crash
+//     not yet committed at any time, at most Depth of them not yet
+//     answered, the rest waiting for their commit or in it. The runner
+//     takes no new batch while the window is full, so a slow sync stops the
+//     sink instead of letting delivered batches pile up behind it, and an
+//     answered batch waits for at most the group commit under way and its
+//     own. This is also the bound on duplicates: a crash
 //     delivers again at most Window(Depth) batches, a failed hop at most
 //     Depth (README, "Delivery and duplicates").
 //   - Backoff only when settled. Process returns Backoff (an empty channel,
@@ -111,10 +112,11 @@ var closedDone = func() chan struct{} { c := make(chan struct{}); close(c); retu
 func (d delivered) Done() <-chan struct{}      { return closedDone }
 func (d delivered) Wait(context.Context) error { return d.err }
 
-// Window is how many batches the engine holds taken and not yet committed
-// at most, at pipeline depth depth (2 × depth): Depth answered or not, and
-// as many more whose commit is under way. It is the most a sink delivers
-// twice after a crash, in batches (README, "Delivery and duplicates").
+// Window is how many batches an engine of depth depth holds taken and not
+// yet committed at most: 2 × depth, so that as many batches as are in
+// flight can be committing while those are answered. It is the most a sink
+// delivers twice after a crash, in batches (README, "Delivery and
+// duplicates").
 func Window(depth int) int { return 2 * max(depth, 1) }
 
 // EngineOptions configure an Engine.
