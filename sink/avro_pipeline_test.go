@@ -533,3 +533,45 @@ func TestAFailedTakeCommitMakesTheNextProcessBackOff(t *testing.T) {
 		t.Fatalf("metrics %v", m)
 	}
 }
+
+func TestWithACommitStuckTheSinkSendsExactlyItsWindowAtEveryDepth(t *testing.T) {
+	// What a crash could deliver twice is what the sink sent and has not
+	// committed: with the first commit held, the runner sends until
+	// Window(depth) batches are uncommitted, and then waits.
+	for _, depth := range []int{1, 2, 3, 8} {
+		t.Run(fmt.Sprintf("depth=%d", depth), func(t *testing.T) {
+			col := &pipeCollector{}
+			addr := servePipe(t, col)
+			mem := newMemoryWith(t, 500)
+			ch := &gatedChannel{Channel: mem, open: make(chan struct{})}
+			var opened sync.Once
+			openGate := func() { opened.Do(func() { close(ch.open) }) }
+			t.Cleanup(openGate)
+			s := newAvroTo(t, addr, AvroOptions{BatchSize: 10, PipelineDepth: depth})
+			s.Start(context.Background(), ch)
+			done := make(chan error, 1)
+			go func() {
+				for {
+					st, err := s.Process(context.Background())
+					if err != nil || st == Backoff {
+						done <- err
+						return
+					}
+				}
+			}()
+			window := Window(depth)
+			await.True(t, "the runner to wait for the stuck commit", s.eng.committer.waiting)
+			await.True(t, "the collector to answer the window's batches", func() bool { return len(col.got()) >= 10*window })
+			if n := len(col.got()); n != 10*window {
+				t.Fatalf("with a commit stuck the collector got %d events, want %d batches of 10", n, window)
+			}
+			openGate()
+			if err := await.Recv(t, "the runner's Backoff", done); err != nil {
+				t.Fatal(err)
+			}
+			if st := mem.Stats(); st.Size != 0 || st.TakeSuccesses != 500 {
+				t.Fatalf("at Backoff the channel: size %d, committed %d, want 0 and 500", st.Size, st.TakeSuccesses)
+			}
+		})
+	}
+}
