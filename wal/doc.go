@@ -22,10 +22,7 @@
 //
 // and, only after a crash, leftovers that Open resolves:
 //
-//	<segment> besides the tail    a seal a crash interrupted (or an old layout)
-//	<segment>.START               tidwall TruncateFront, written whole and synced, not yet renamed
-//	<segment>.END                 tidwall TruncateBack (flumed never calls it)
-//	<segment>.START.TEMP, .END.TEMP   tidwall's temporary before that rename
+//	<segment> besides the tail    a roll a crash interrupted
 //	<segment>.tmp, manifest.tmp   temporaries before renaming a rewritten file
 //
 // A segment is named by the index of its first entry, 20 decimal digits.
@@ -36,13 +33,6 @@
 // then tidwall is reopened on it. So opening a log costs the same whatever
 // the number of segments: the log directory holds a handful of names, and
 // the manifest says what sealed/ holds without listing it.
-//
-// Before sealed/ existed every segment lived in the log directory (the old
-// layout, which testdata/wal/old-layout keeps), with segments emptied by
-// Release (size 0, ahead of the first non-empty one) waiting for Open to
-// remove them and tidwall's .START files of interrupted truncations. Open
-// still resolves all of that, then seals every segment but the last: an old
-// log is migrated by its first Open (or by "flumed wal repair").
 //
 // # Manifest format
 //
@@ -166,9 +156,6 @@
 //     in the log directory (it opens empty, below the front, and is sealed
 //     again by the next roll).
 //   - During compaction: a manifest.tmp (removed), the manifest old or new.
-//   - In an old layout: segments emptied by Release (removed by Open; they
-//     held only consumed records, so it does not matter how many were
-//     emptied), and tidwall truncations (.TEMP removed, .START finished).
 //   - During repair: a .broken copy with the segment not yet cut, or a .tmp
 //     not yet renamed; the next repair starts over and keeps another copy.
 //
@@ -206,9 +193,8 @@
 //
 // # Repair (every Open, and Repair for "flumed wal repair")
 //
-// Before tidwall opens the directory: leftover .TEMP and .tmp files are
-// removed; a pending .START or .END is finished as tidwall would; emptied
-// segments of an old layout are removed; the layout is resolved as described
+// Before tidwall opens the directory: leftover .tmp files are removed; the
+// layout is resolved as described
 // above (on a clean directory: nothing to do, nothing listed in sealed/);
 // the directories are synced after any change. Then the tail is scanned with
 // this package's parser. Everything after its last intact record
