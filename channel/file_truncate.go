@@ -11,7 +11,7 @@ import (
 // through the log's Release, every ReclaimInterval and never per commit.
 // Release copies nothing: it records the new front in the wal's manifest and
 // deletes whole sealed segments outside the lock the writer appends under
-// (wal/doc.go). Reclaim still works a segment at a time, pausing between them,
+// (wal/FORMAT.md). Reclaim still works a segment at a time, pausing between them,
 // so that a large backlog drained at once is given back in small steps:
 //
 //   - when the floor has reached the end of the log (the sinks keep up),

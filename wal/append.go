@@ -76,7 +76,7 @@ func (l *Log) Append(payloads ...[]byte) (first, last uint64, err error) {
 // is created, the manifest gets the seal, the old tail is renamed into
 // sealed/, and tidwall is reopened on the log directory, where it finds only
 // the new, empty tail. The names and the manifest entry become durable at the
-// next Sync (sealed/ first, then the log directory); doc.go has what a crash
+// next Sync (sealed/ first, then the log directory); FORMAT.md has what a crash
 // at each step leaves. Callers hold mu.
 func (l *Log) roll(next uint64) error {
 	old := l.tailSeg

@@ -110,7 +110,7 @@ type Log struct {
 }
 
 // Open locks dir (creating it if needed), repairs what a crash left behind
-// (see doc.go), logs the repair once, and opens the log for appending. It
+// (FORMAT.md), logs the repair once, and opens the log for appending. It
 // fails with an error matching fsutil.ErrLocked when another handle, in this
 // process or another, has dir open.
 //

@@ -201,8 +201,9 @@ scan:
 	return fsutil.WriteFileAtomic(fsys, path, out, 0o640)
 }
 
-// keepBroken writes data to the first free "<name>.broken[.N]" and syncs it,
-// so the evidence survives whatever repair does next.
+// keepBroken writes data to the first free "<name>.broken[.N]" and syncs it
+// and its directory entry, so the evidence survives whatever repair does
+// next.
 func keepBroken(dir string, fsys fsutil.FS, name string, data []byte) (string, error) {
 	base := name + suffixBroken
 	for i := 0; ; i++ {
@@ -223,6 +224,11 @@ func keepBroken(dir string, fsys fsutil.FS, name string, data []byte) (string, e
 		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
+		}
+		if werr == nil {
+			// The name too: the cut that follows may reach the disk before
+			// a later directory sync would.
+			werr = fsys.SyncDir(dir)
 		}
 		if werr != nil {
 			return "", fmt.Errorf("keep broken copy %s: %w", cand, werr)
