@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/fsutil"
 	"github.com/flumed/flumed/wal"
 )
@@ -50,6 +51,7 @@ type File struct {
 	fs    fsutil.FS
 	logID [16]byte
 	locks []*fsutil.DirLock
+	clock clock.Clock // times the keep-alive wait for capacity; tests put a fake here
 
 	walMu sync.RWMutex // users of wal outside the put loop hold R; the put loop replacing it holds W
 	wal   *wal.Log     // nil while recovery has not reopened it
@@ -86,6 +88,7 @@ type File struct {
 	checkpointErrors, backupErrors   atomic.Int64
 	damagedRecords, maxReclaimMicros atomic.Int64
 	start, stopTime                  atomic.Int64
+	reclaimRounds                    atomic.Int64 // reclaim passes done (tests wait on it)
 }
 
 var _ Channel = (*File)(nil)
@@ -116,6 +119,7 @@ func OpenFile(name string, opts FileOptions, log *slog.Logger) (*File, error) {
 		ackReqs: make(chan *commitReq, 256),
 		gapKick: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
+		clock:   clock.Real{},
 	}
 	if err := f.open(); err != nil {
 		f.release()

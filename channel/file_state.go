@@ -120,12 +120,7 @@ func (f *File) queuedLocked() uint64 {
 
 // reserve takes n events of capacity for a put, waiting up to keep-alive.
 func (f *File) reserve(n int) error {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
+	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	f.mu.Lock()
 	for {
@@ -144,14 +139,14 @@ func (f *File) reserve(n int) error {
 			return fmt.Errorf("channel %s: put %d events: capacity %d reached (%d events held); sinks are not keeping up: %w",
 				f.name, n, f.opts.Capacity, held, ErrFull)
 		}
-		if timer == nil {
-			timer = time.NewTimer(f.opts.KeepAlive)
+		if keepAlive == nil {
+			keepAlive = f.clock.After(f.opts.KeepAlive)
 		}
 		wake := f.freedChan()
 		f.mu.Unlock()
 		select {
 		case <-wake:
-		case <-timer.C:
+		case <-keepAlive:
 			expired = true // look once more: a take may have committed meanwhile
 		}
 		f.mu.Lock()

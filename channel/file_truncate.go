@@ -47,6 +47,7 @@ func (f *File) maintain() {
 			return
 		case <-reclaim.C:
 			f.reclaim()
+			f.reclaimRounds.Add(1)
 		case <-backup:
 			if err := f.writeBackup(); err != nil {
 				f.log.Warn("file channel: backup checkpoint failed", "err", err)
