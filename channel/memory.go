@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 )
 
@@ -30,7 +31,8 @@ import (
 type Memory struct {
 	name      string
 	opts      MemoryOptions
-	byteLimit int64 // usable body bytes after the buffer percentage; 0 = unlimited
+	byteLimit int64       // usable body bytes after the buffer percentage; 0 = unlimited
+	clock     clock.Clock // times the keep-alive waits; tests put a fake here
 
 	mu        sync.Mutex
 	queue     ring          // committed events not yet taken, oldest first
@@ -58,7 +60,8 @@ func NewMemory(name string, opts MemoryOptions) *Memory {
 	if err := opts.Validate(); err != nil {
 		panic(fmt.Sprintf("channel.NewMemory(%q): %v", name, err))
 	}
-	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), done: make(chan struct{}), quiet: make(chan struct{})}
+	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), clock: clock.Real{},
+		done: make(chan struct{}), quiet: make(chan struct{})}
 	m.start.Store(time.Now().UnixMilli())
 	return m
 }
@@ -143,29 +146,26 @@ func (m *Memory) quiesced() bool {
 // take moves up to max events from the head into a new slice, waiting up to
 // keep-alive while the queue is empty (not at all once quiesced).
 func (m *Memory) take(max int) ([]Event, error) {
-	var timer *time.Timer
+	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	m.mu.Lock()
 	for {
 		if m.closed.Load() {
 			m.mu.Unlock()
-			stopTimer(timer)
 			return nil, m.errClosed()
 		}
 		if n := min(max, m.queue.len()); n > 0 {
 			out := make([]Event, n)
 			m.queue.popFront(out)
 			m.mu.Unlock()
-			stopTimer(timer)
 			return out, nil
 		}
 		if expired || m.opts.KeepAlive <= 0 || m.quiesced() {
 			m.mu.Unlock()
-			stopTimer(timer)
 			return nil, nil
 		}
-		if timer == nil {
-			timer = time.NewTimer(m.opts.KeepAlive)
+		if keepAlive == nil {
+			keepAlive = m.clock.After(m.opts.KeepAlive)
 		}
 		wake := m.added.wait()
 		m.mu.Unlock()
@@ -173,7 +173,7 @@ func (m *Memory) take(max int) ([]Event, error) {
 		case <-wake:
 		case <-m.done:
 		case <-m.quiet: // look once more, then return what is there
-		case <-timer.C:
+		case <-keepAlive:
 			expired = true // look once more: a put may have landed meanwhile
 		}
 		m.mu.Lock()
@@ -188,13 +188,12 @@ func (m *Memory) commitPuts(events []Event, bytes int64) error {
 	if m.byteLimit > 0 && bytes > m.byteLimit {
 		return m.errFull(n, fmt.Sprintf("%d body bytes exceed byteCapacity's %d usable bytes", bytes, m.byteLimit))
 	}
-	var timer *time.Timer
+	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	m.mu.Lock()
 	for {
 		if m.closed.Load() {
 			m.mu.Unlock()
-			stopTimer(timer)
 			return m.errClosed()
 		}
 		reason := m.noRoom(n, bytes)
@@ -205,31 +204,24 @@ func (m *Memory) commitPuts(events []Event, bytes int64) error {
 			m.added.notify()
 			m.putSuccesses.Add(int64(n)) // under mu: Stats sees it with the size
 			m.mu.Unlock()
-			stopTimer(timer)
 			return nil
 		}
 		if expired || m.opts.KeepAlive <= 0 {
 			m.mu.Unlock()
 			return m.errFull(n, reason)
 		}
-		if timer == nil {
-			timer = time.NewTimer(m.opts.KeepAlive)
+		if keepAlive == nil {
+			keepAlive = m.clock.After(m.opts.KeepAlive)
 		}
 		wake := m.freed.wait()
 		m.mu.Unlock()
 		select {
 		case <-wake:
 		case <-m.done:
-		case <-timer.C:
+		case <-keepAlive:
 			expired = true // look once more: a take may have committed meanwhile
 		}
 		m.mu.Lock()
-	}
-}
-
-func stopTimer(t *time.Timer) {
-	if t != nil {
-		t.Stop()
 	}
 }
 

@@ -8,7 +8,6 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/flumed/flumed/channel"
@@ -57,36 +56,35 @@ const maxPipelineDepth = 64
 // Backoff without connecting. Start succeeds whether or not the collector
 // is up.
 //
-// With PipelineDepth N > 1 (avro_pipeline.go) up to N batches are in flight
-// on the one connection, each its own transaction, committed in the order
-// taken as their replies come, by a goroutine of the sink's own while the
-// runner sends the next ones; so a Process may return Ready with its batch
-// sent but not yet committed, and a later Process, or Stop, commits it or
-// rolls it back. A failure rolls back every uncommitted transaction, latest
-// first, so their events return to the head of the channel in their order.
-// With N = 1 each Process takes, sends, waits and commits, as Flume does.
+// With PipelineDepth N > 1 up to N batches are in flight on the one
+// connection, each its own take transaction, run by the sink's Engine: one
+// round trip to the collector costs its put commit (an fsync) plus the
+// network, and keeping several calls outstanding lets the collector commit
+// them together and this agent take and send the next batch while earlier
+// ones are answered. Answered batches commit in the order taken, in groups,
+// on a goroutine of the engine's while the runner sends the next ones; so a
+// Process may return Ready with its batch sent but not yet committed, and a
+// later Process, or Stop, commits it or rolls it back. A failure rolls back
+// every uncommitted transaction, latest first, so their events return to
+// the head of the channel in their order. With N = 1 there is one call at
+// a time, as in Flume.
 //
 // Delivery is at-least-once, as in Flume: a batch the collector committed
 // but whose reply was lost, or whose transaction was rolled back with a
-// later failure, is sent again; so at most N batches per failure.
+// later failure, is sent again: at most N batches per failure of the
+// collector, Window(N) per crash of this agent (engine.go).
 type Avro struct {
 	name    string
 	opts    AvroOptions
 	log     *slog.Logger
 	counter counter.Sink
-	ch      channel.Channel
 	stopped bool
 
 	// Owned by the runner goroutine.
+	eng         *Engine // nil until Start
 	client      *avrorpc.Client
 	connectedAt time.Time
-	flight      []*inflight     // batches sent and not yet settled, oldest first
-	committer   *committer      // commits answered batches (pipeline-depth > 1)
 	wire        []avrorpc.Event // scratch: a batch in the wire type
-
-	// commitFailed is set when a take commit failed (by the committer, or
-	// the runner at depth 1) and taken by the next Process, which backs off.
-	commitFailed atomic.Bool
 }
 
 var (
@@ -182,31 +180,49 @@ func (s *Avro) FlumeMetrics() map[string]string { return s.counter.FlumeMetrics(
 // Start binds the sink to its channel. It does not connect: the first batch
 // does, so a collector that is down does not stop the agent from starting.
 func (s *Avro) Start(_ context.Context, ch channel.Channel) error {
-	s.ch = ch
+	s.eng = NewEngine(EngineOptions{
+		Sink: s.name, Channel: ch, BatchSize: s.opts.BatchSize, Depth: s.opts.PipelineDepth,
+		Counter: &s.counter, Log: s.log,
+	}, avroDelivery{s})
 	s.stopped = false
 	s.counter.Started()
 	return nil
 }
 
-// Process delivers one batch (see Avro and avro_pipeline.go).
-func (s *Avro) Process(ctx context.Context) (Status, error) {
-	if s.ch == nil || s.stopped {
+// Process delivers one batch (see Avro and engine.go). A delivery failure
+// closes the connection; the next Process reconnects.
+func (s *Avro) Process(ctx context.Context) (st Status, err error) {
+	if s.eng == nil || s.stopped {
 		return Backoff, errors.New("avro sink not started")
 	}
+	// A panic is a bug; the engine rolls its batches back, and the
+	// connection, whose calls are abandoned, goes too.
+	defer func() {
+		if p := recover(); p != nil {
+			s.disconnect()
+			panic(p)
+		}
+	}()
 	if s.client != nil && s.opts.ResetConnectionInterval > 0 && time.Since(s.connectedAt) >= s.opts.ResetConnectionInterval {
-		if err := s.settleAll(ctx); err != nil {
-			return Backoff, err
+		if err := s.eng.Settle(ctx); err != nil {
+			return Backoff, s.failed(err)
 		}
 		s.log.Info("avro sink resetting its connection", slog.String("sink", s.name),
 			slog.Duration("reset-connection-interval", s.opts.ResetConnectionInterval))
 		s.disconnect()
 	}
-	if s.commitFailed.Swap(false) {
-		// The channel is at fault, not the collector: back off as a sink
-		// whose commit failed does, rather than send the batch again at once.
-		return Backoff, s.settleAll(ctx)
+	st, err = s.eng.Process(ctx)
+	if err != nil {
+		return st, s.failed(err)
 	}
-	return s.process(ctx)
+	return st, nil
+}
+
+// failed closes the connection after a delivery failure (the engine has
+// rolled back every uncommitted batch) and names the collector in the error.
+func (s *Avro) failed(err error) error {
+	s.disconnect()
+	return fmt.Errorf("avro sink %s to %s: %w", s.name, s.addr(), err)
 }
 
 // Stop finishes the batches in flight (each waits at most request-timeout
@@ -216,14 +232,13 @@ func (s *Avro) Stop() error {
 	if s.stopped {
 		return nil
 	}
-	if len(s.flight) > 0 {
+	if s.eng != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout+s.opts.ConnectTimeout)
-		if err := s.settleAll(ctx); err != nil {
+		if err := s.eng.Settle(ctx); err != nil {
 			s.log.Warn("avro sink stopping: batches in flight rolled back", slog.String("sink", s.name), slog.Any("err", err))
 		}
 		cancel()
 	}
-	s.waitCommits()
 	s.disconnect()
 	s.stopped = true
 	s.counter.Stopped()
@@ -231,6 +246,18 @@ func (s *Avro) Stop() error {
 }
 
 func (s *Avro) addr() string { return net.JoinHostPort(s.opts.Hostname, strconv.Itoa(s.opts.Port)) }
+
+// avroDelivery is the avro sink's Delivery: one appendBatch call per batch,
+// answered by the collector's reply.
+type avroDelivery struct{ s *Avro }
+
+func (d avroDelivery) Send(ctx context.Context, events []channel.Event) (Pending, error) {
+	call, err := d.s.send(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	return call, nil
+}
 
 // send puts one appendBatch call on the wire, connecting first when needed,
 // and returns without its reply. A connection the collector closed while

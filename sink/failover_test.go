@@ -19,13 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 )
 
 type failoverFixture struct {
 	t      *testing.T
 	tr     *trace
-	clock  *fakeClock
+	clock  *clock.Fake
 	f      *Failover
 	logs   *logBuffer
 	byName map[string]*scriptSink
@@ -33,7 +34,7 @@ type failoverFixture struct {
 
 func newFailoverFixture(t *testing.T, prio map[string]int, maxPenalty time.Duration, names ...string) *failoverFixture {
 	t.Helper()
-	fx := &failoverFixture{t: t, tr: &trace{}, clock: newFakeClock(), byName: map[string]*scriptSink{}}
+	fx := &failoverFixture{t: t, tr: &trace{}, clock: clock.NewFake(), byName: map[string]*scriptSink{}}
 	var ss []*scriptSink
 	for _, n := range names {
 		s := newScriptSink(n, fx.tr)

@@ -49,7 +49,7 @@ type FileRoll struct {
 	opts    FileRollOptions
 	log     *slog.Logger
 	counter counter.Sink
-	take    *BatchTaker
+	eng     *Engine // nil until Start
 
 	// Seams for tests: the clock and the file system (fault injection).
 	now  func() time.Time
@@ -140,20 +140,23 @@ func (s *FileRoll) Start(_ context.Context, ch channel.Channel) error {
 		return fmt.Errorf("create sink directory: %w", err)
 	}
 	s.series = s.now().UnixMilli()
-	s.take = &BatchTaker{Sink: s.name, Channel: ch, Size: s.opts.BatchSize, Counter: &s.counter, Log: s.log}
+	s.eng = NewEngine(EngineOptions{
+		Sink: s.name, Channel: ch, BatchSize: s.opts.BatchSize, Depth: DefaultPipelineDepth,
+		Counter: &s.counter, Log: s.log,
+	}, DeliverFunc(s.write))
 	s.counter.Started()
 	return nil
 }
 
 // Process rolls the file when it is due, then writes one batch.
 func (s *FileRoll) Process(ctx context.Context) (Status, error) {
-	if s.take == nil {
+	if s.eng == nil {
 		return Backoff, errors.New("file_roll sink not started")
 	}
 	if s.f != nil && s.opts.RollInterval > 0 && s.now().Sub(s.opened) >= s.opts.RollInterval {
 		s.closeFile()
 	}
-	return s.take.Process(ctx, s.write)
+	return s.eng.Process(ctx)
 }
 
 // write appends the batch to the current file in one write and fsyncs it: the
@@ -271,12 +274,12 @@ func (s *FileRoll) abandon() {
 
 // Stop closes the current file. Idempotent.
 func (s *FileRoll) Stop() error {
-	if s.take == nil {
+	if s.eng == nil {
 		return nil
 	}
-	s.take.Wait() // the commits under way
+	_ = s.eng.Settle(context.Background()) // nothing is left unanswered: the commits under way
 	s.closeFile()
-	s.take = nil
+	s.eng = nil
 	s.counter.Stopped()
 	return nil
 }

@@ -27,7 +27,7 @@ type Logger struct {
 	name string
 	opts LoggerOptions
 	log  *slog.Logger
-	take *BatchTaker
+	eng  *Engine // nil until Start
 }
 
 var _ Sink = (*Logger)(nil)
@@ -57,36 +57,40 @@ func (l *Logger) Name() string { return l.name }
 
 // Start implements Sink.
 func (l *Logger) Start(_ context.Context, ch channel.Channel) error {
-	l.take = &BatchTaker{Sink: l.name, Channel: ch, Size: 1, Log: l.log}
+	l.eng = NewEngine(EngineOptions{Sink: l.name, Channel: ch, BatchSize: 1, Depth: DefaultPipelineDepth, Log: l.log},
+		DeliverFunc(l.print))
 	return nil
 }
 
 // Process takes at most one event, as Flume's logger sink does, and prints it.
 func (l *Logger) Process(ctx context.Context) (Status, error) {
-	if l.take == nil {
+	if l.eng == nil {
 		return Backoff, errors.New("logger sink not started")
 	}
-	return l.take.Process(ctx, func(ctx context.Context, events []channel.Event) error {
-		for _, e := range events {
-			line := "Event: " + DumpEvent(e, l.opts.MaxBytesToLog)
-			if l.opts.Out == nil {
-				l.log.InfoContext(ctx, line, "sink", l.name)
-				continue
-			}
-			if _, err := io.WriteString(l.opts.Out, line+"\n"); err != nil {
-				return fmt.Errorf("write event line: %w", err)
-			}
-		}
-		return nil
-	})
+	return l.eng.Process(ctx)
 }
 
-// Stop implements Sink.
-func (l *Logger) Stop() error {
-	if l.take != nil {
-		l.take.Wait() // the commits under way
+// print is the logger's delivery: one line per event.
+func (l *Logger) print(ctx context.Context, events []channel.Event) error {
+	for _, e := range events {
+		line := "Event: " + DumpEvent(e, l.opts.MaxBytesToLog)
+		if l.opts.Out == nil {
+			l.log.InfoContext(ctx, line, "sink", l.name)
+			continue
+		}
+		if _, err := io.WriteString(l.opts.Out, line+"\n"); err != nil {
+			return fmt.Errorf("write event line: %w", err)
+		}
 	}
-	l.take = nil
+	return nil
+}
+
+// Stop implements Sink: it waits for the commits under way.
+func (l *Logger) Stop() error {
+	if l.eng != nil {
+		_ = l.eng.Settle(context.Background()) // nothing is left unanswered: the commits under way
+	}
+	l.eng = nil
 	return nil
 }
 

@@ -18,7 +18,7 @@ type Null struct {
 	name      string
 	batchSize int
 	log       *slog.Logger
-	take      *BatchTaker
+	eng       *Engine // nil until Start
 }
 
 var (
@@ -54,23 +54,24 @@ func (s *Null) BatchSizeKey() string { return "batchSize" }
 
 // Start implements Sink.
 func (s *Null) Start(_ context.Context, ch channel.Channel) error {
-	s.take = &BatchTaker{Sink: s.name, Channel: ch, Size: s.batchSize, Log: s.log}
+	s.eng = NewEngine(EngineOptions{Sink: s.name, Channel: ch, BatchSize: s.batchSize, Depth: DefaultPipelineDepth, Log: s.log},
+		DeliverFunc(func(context.Context, []channel.Event) error { return nil }))
 	return nil
 }
 
 // Process takes one batch and throws it away.
 func (s *Null) Process(ctx context.Context) (Status, error) {
-	if s.take == nil {
+	if s.eng == nil {
 		return Backoff, errors.New("null sink not started")
 	}
-	return s.take.Process(ctx, func(context.Context, []channel.Event) error { return nil })
+	return s.eng.Process(ctx)
 }
 
 // Stop implements Sink: it waits for the commits under way.
 func (s *Null) Stop() error {
-	if s.take != nil {
-		s.take.Wait()
+	if s.eng != nil {
+		_ = s.eng.Settle(context.Background())
 	}
-	s.take = nil
+	s.eng = nil
 	return nil
 }

@@ -83,9 +83,10 @@ func TestExecRereadsWhereTaildirResumes(t *testing.T) {
 	for _, a := range []*Proc{ex, td} {
 		c.start(a)
 		delivered(a)
-		// The kill must find the sink's takes committed: a batch written but
-		// not yet committed would be written again after the restart, and
-		// counted here as the source's re-read.
+		// Kill only once the sink has committed every take (it has found its
+		// channel empty again), so the duplicates counted are the source's
+		// alone: a sink's batches written and not yet committed would come
+		// again too (README, "Delivery and duplicates").
 		c.idle(a)
 		c.kill(a)
 	}

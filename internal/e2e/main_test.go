@@ -180,12 +180,14 @@ func (c *cluster) read(p *Proc, component, attr string) int64 {
 	return c.metric(p, component, attr, "read "+component+"."+attr, func(int64) bool { return true })
 }
 
-// idle waits for proof that p's sink k1 has written out everything it took
-// from channel c1: the channel is empty and the sink has since found it
-// empty again (its BatchEmptyCount went up), which a sink does only after
-// it has committed the batch before. What a test checks after idle, such as
-// the duplicates in an output, has then had every chance to show. Counters
-// start again with a process: p must stay up meanwhile.
+// idle waits for proof that p's sink k1 has delivered and committed
+// everything it took from channel c1: the channel is empty (ChannelSize
+// counts an event until its take commits, so every take has committed, after
+// its batch was written), and the sink has since found it empty again (its
+// BatchEmptyCount went up: it came round once more and there was nothing
+// left). What a test checks after idle, such as the duplicates in an
+// output, has then had every chance to show. Counters start again with a
+// process: p must stay up meanwhile.
 func (c *cluster) idle(p *Proc) {
 	c.t.Helper()
 	empties := int64(-1)
