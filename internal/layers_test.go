@@ -52,6 +52,12 @@ func under(p string, names ...string) bool {
 	return false
 }
 
+// testSupport reports whether p is test code that tests import, named by
+// Go's convention (net/http/httptest): channel/channeltest, the conformance
+// suite every channel runs. Such a package may use what tests use, and only
+// test files may import it.
+func testSupport(p string) bool { return strings.HasSuffix(p, "test") }
+
 // leaves are the utility packages the storage layers may use: they import no
 // flumed package and know nothing of events.
 var leaves = []string{"internal/fsutil", "internal/clock"}
@@ -132,6 +138,7 @@ var directs = []direct{
 		why:    "cmd/flumed reaches sources and sinks only through internal/agent",
 		from:   func(p string) bool { return p == "cmd/flumed" },
 		banned: func(p string) bool { return under(p, "source", "sink") },
+		tests:  true, // its tests may compute a bound from sink.Window
 	},
 	{
 		why:    "bench is never imported",
@@ -140,8 +147,14 @@ var directs = []direct{
 	},
 	{
 		why:    "internal/await is for tests only",
-		from:   func(p string) bool { return p != "internal/await" },
+		from:   func(p string) bool { return p != "internal/await" && !testSupport(p) },
 		banned: func(p string) bool { return p == "internal/await" },
+		tests:  true,
+	},
+	{
+		why:    "a test-support package (such as channel/channeltest) is imported by tests only",
+		from:   func(p string) bool { return !testSupport(p) },
+		banned: testSupport,
 		tests:  true,
 	},
 	{
@@ -203,7 +216,7 @@ func TestImportsPointTheWayDesignDrawsThem(t *testing.T) {
 // a clock.Fake in a non-test file would stop time for real.
 func TestOnlyTestsUseTheFakeClock(t *testing.T) {
 	for _, p := range listModule(t) {
-		if rel(p.ImportPath) == "internal/clock" || !slices.Contains(p.Imports, module+"/internal/clock") {
+		if rel(p.ImportPath) == "internal/clock" || testSupport(rel(p.ImportPath)) || !slices.Contains(p.Imports, module+"/internal/clock") {
 			continue
 		}
 		for _, name := range p.GoFiles {
@@ -233,7 +246,7 @@ func fakeClockUses(t *testing.T, file string) []string {
 	var uses []string
 	ast.Inspect(f, func(n ast.Node) bool {
 		if sel, ok := n.(*ast.SelectorExpr); ok {
-			if x, ok := sel.X.(*ast.Ident); ok && x.Name == local && (sel.Sel.Name == "Fake" || sel.Sel.Name == "NewFake") {
+			if x, ok := sel.X.(*ast.Ident); ok && x.Name == local && (sel.Sel.Name == "Fake" || sel.Sel.Name == "NewFake") && !slices.Contains(uses, sel.Sel.Name) {
 				uses = append(uses, sel.Sel.Name)
 			}
 		}
