@@ -393,7 +393,7 @@ func TestPipelineDepthIsReadAndChecked(t *testing.T) {
 			kv["pipeline-depth"] = value
 		}
 		c := config.FromMap("a1.sinks.k1.", kv)
-		sk, err := newAvroFactory("k1", c, nil)
+		sk, err := checkedSink("avro")("k1", c, nil)
 		c.Finish()
 		if strings.HasPrefix(want, "must") || want == "integer" {
 			if err == nil && c.Problems().Err() == nil || !strings.Contains(fmt.Sprint(c.Problems().Err()), want) {

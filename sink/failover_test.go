@@ -354,7 +354,7 @@ func TestFailoverConfigProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sinkgroups.g1.processor.", tc.kv)
-			if _, err := newFailoverFactory("g1", c, sinks(newScriptSink("k1", nil), newScriptSink("k2", nil)), nil); err != nil {
+			if _, err := checkedProcessor("failover")("g1", c, sinks(newScriptSink("k1", nil), newScriptSink("k2", nil)), nil); err != nil {
 				t.Fatal(err)
 			}
 			c.Finish()
