@@ -60,13 +60,12 @@ var (
 var avroType = &config.Spec{
 	Type:    "avro",
 	Classes: []string{"org.apache.flume.sink.AvroSink"},
-	Doc: "keeps up to `pipeline-depth` batches in flight on its connection (default 4; `1` is Flume's one batch at " +
-		"a time), each its own take transaction, committed in order once answered OK (answered batches commit " +
-		"together, one checkpoint sync for the group in a file channel, while the next ones are sent); on any " +
-		"failure rolls back every uncommitted batch (latest first, so the channel keeps its order), closes the " +
-		"connection and reconnects (resolving the host again) on the next batch. A failure can repeat up to " +
-		"`pipeline-depth` batches, and a collector that handles calls concurrently (flumed's does) may put batches " +
-		"in a different order",
+	Doc: "keeps up to `pipeline-depth` batches in flight on its connection (`1` is Flume's one batch at a " +
+		"time), each its own take transaction, committed in order once answered OK; on any failure rolls back " +
+		"every uncommitted batch (latest first, so the channel keeps its order), closes the connection and " +
+		"reconnects (resolving the host again) on the next batch. A collector that handles calls concurrently " +
+		"(flumed's does) may put batches in a different order. Duplicates: " +
+		"[Delivery and duplicates](#delivery-and-duplicates)",
 	Keys: []config.Decl{avroHostname, avroPort, avroBatch, avroConnectTimeout, avroRequestTimeout,
 		avroResetInterval, avroCompression, avroCompressionLevel, avroPipelineDepth,
 		config.Ignore("maxIoWorkers", "no longer supported (Flume ignores it since 1.10); ignored"), tlskeys.Client},

@@ -124,7 +124,7 @@ func newFailover(group string, sinks []Sink, opts FailoverOptions, log *slog.Log
 var (
 	failoverPriority = config.Int("priority.<sink>", 0,
 		"the sink's priority, higher first; unique in the group. Sinks without one come after, in configuration order").
-		DefaultText("")
+		DefaultText("none")
 	failoverMaxPenalty = config.Millis("maxpenalty", 30*time.Second, "the longest a failed sink is set aside")
 )
 

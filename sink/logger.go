@@ -42,7 +42,8 @@ var loggerType = &config.Spec{
 	Type:    "logger",
 	Classes: []string{"org.apache.flume.sink.LoggerSink"},
 	Doc: "prints Flume's exact `Event: { headers:… body: … }` line on stdout, not in the log. Like Flume it takes " +
-		"one event per transaction; from a file channel those take commits are made durable in groups (below)",
+		"one event per transaction; from a file channel those take commits are made durable in groups (see " +
+		"[Delivery and duplicates](#delivery-and-duplicates))",
 	Keys: []config.Decl{loggerMaxBytes},
 }
 

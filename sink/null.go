@@ -34,12 +34,8 @@ var nullBatchSize = config.Int("batchSize", 100, "the most events taken in one t
 var nullType = &config.Spec{
 	Type:    "null",
 	Classes: []string{"org.apache.flume.sink.NullSink"},
-	Doc: "returns READY whenever it took events (Flume backs off after a partial batch). `logger`, `null` and " +
-		"`file_roll` on a file channel with `fsyncPerTransaction` (the default): a delivered batch's take commit is " +
-		"handed to a goroutine that commits everything delivered meanwhile with one checkpoint sync, while the sink " +
-		"takes and delivers the next batches; it backs off only once all are committed, and a failed commit makes it " +
-		"back off as Flume's would",
-	Keys: []config.Decl{nullBatchSize},
+	Doc:     "returns READY whenever it took events (Flume backs off after a partial batch)",
+	Keys:    []config.Decl{nullBatchSize},
 }
 
 // NewNull builds a null sink; a batchSize below 1 becomes the batchSize

@@ -1,15 +1,15 @@
 package sink
 
-// Sink and processor types are found by Flume's type name or Flume's class
-// name, in any case; Types and ProcessorTypes list the short names for "did
-// you mean" messages.
+// Sink and processor types are found by Flume's type name in any case or by
+// Flume's class name exactly (config.Registry's one rule); Types and
+// ProcessorTypes list the short names for "did you mean" messages.
 
 import (
 	"slices"
 	"testing"
 )
 
-func TestLookupAcceptsTypeAndClassNamesInAnyCase(t *testing.T) {
+func TestLookupAcceptsTypeNamesInAnyCaseAndFlumeClassNames(t *testing.T) {
 	for _, typ := range []string{
 		"logger", "LOGGER", "org.apache.flume.sink.LoggerSink",
 		"null", "Null", "org.apache.flume.sink.NullSink",
@@ -30,6 +30,9 @@ func TestLookupAcceptsTypeAndClassNamesInAnyCase(t *testing.T) {
 	}
 	if _, ok := Lookup("hdfs"); ok {
 		t.Error("Lookup(hdfs) found a sink flumed does not have")
+	}
+	if _, ok := Lookup("org.apache.flume.sink.loggersink"); ok {
+		t.Error("a class name in the wrong case was found: Flume could not load it")
 	}
 	if _, ok := ProcessorLookup("logger"); ok {
 		t.Error("a sink type was found as a processor")
