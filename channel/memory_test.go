@@ -99,7 +99,6 @@ func TestMemoryConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("factory: %v", err)
 			}
-			ctx.Finish()
 			var got []string
 			for _, p := range ctx.Problems().Errors() {
 				got = append(got, p.String())

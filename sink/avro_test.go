@@ -366,7 +366,6 @@ func TestTheFactoryReadsFlumeKeysForDeflateAndTLS(t *testing.T) {
 		"ssl": "true", "trust-all-certs": "true", "request-timeout": "5000", "connect-timeout": "5000", "reset-connection-interval": "60",
 	})
 	sk, err := checkedSink("avro")("k1", c, nil)
-	c.Finish()
 	if err != nil || c.Problems().Err() != nil {
 		t.Fatalf("configure: %v %v", err, c.Problems().Err())
 	}
@@ -412,7 +411,6 @@ func TestAvroSinkConfigurationProblems(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sinks.k1.", tc.kv)
 			_, err := checkedSink("avro")("k1", c, nil)
-			c.Finish()
 			var msgs []string
 			for _, p := range c.Problems().Errors() {
 				msgs = append(msgs, p.String())

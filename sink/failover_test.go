@@ -315,7 +315,6 @@ func TestFailoverConfigFromTheSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Finish()
 	if err := c.Problems().Err(); err != nil {
 		t.Fatalf("problems: %v", err)
 	}
@@ -357,7 +356,6 @@ func TestFailoverConfigProblems(t *testing.T) {
 			if _, err := checkedProcessor("failover")("g1", c, sinks(newScriptSink("k1", nil), newScriptSink("k2", nil)), nil); err != nil {
 				t.Fatal(err)
 			}
-			c.Finish()
 			var got []string
 			for _, p := range c.Problems().Errors() {
 				got = append(got, p.String())
