@@ -310,6 +310,29 @@ func fileFactory(_ string, c *config.Context) (Spec, error) {
 	return fileSpec{opts: o}, nil
 }
 
+// ConfiguredDirs are the directories a file channel's keys name (their
+// defaults for keys left out; the backup only with useDualCheckpoints), for
+// tools that find a channel's files from its configuration (flumed wal -c).
+// c is checked against the file channel's spec first, into its problems.
+func ConfiguredDirs(c *config.Context) FileDirs {
+	c.Check(fileType)
+	o := DefaultFileOptions()
+	if v, set := fileCheckpointDir.Lookup(c); set {
+		o.CheckpointDir = v
+	}
+	for _, d := range fileDataDirs.Get(c) {
+		if d = strings.TrimSpace(d); d != "" {
+			o.DataDir = d
+			break
+		}
+	}
+	d := FileDirs{Checkpoint: o.CheckpointDir, Data: o.DataDir}
+	if fileUseDualCheckpoints.Get(c) {
+		d.BackupCheckpoint = fileBackupCheckpointDir.Get(c)
+	}
+	return d
+}
+
 // readDataDirs takes the first of dataDirs. One log with group commit
 // already batches every transaction into one fsync; striping would need a
 // cross-log order.
