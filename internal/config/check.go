@@ -31,7 +31,7 @@ func (c *Context) Bind(placeholder string, names ...string) {
 func (c *Context) Check(s *Spec) {
 	idx := s.index()
 	c.spec = s
-	c.vals = map[string]any{}
+	c.vals = map[string]value{}
 	for _, rel := range c.relKeys() {
 		if c.used[rel] {
 			continue // read by the tree: type, channel, channels
@@ -48,9 +48,11 @@ func (c *Context) Check(s *Spec) {
 			c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: msg})
 		case d.kind == kindIgnored:
 			c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: d.warning, Warning: true})
+		case d.kind == kindNested:
+			// A nested component's key: its own spec checks it.
 		default:
 			if v, ok := d.parse(c, rel, p.Value); ok {
-				c.vals[rel] = v
+				c.vals[rel] = value{d, v}
 			}
 		}
 	}
@@ -59,6 +61,12 @@ func (c *Context) Check(s *Spec) {
 			c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + d.name, Msg: "required key is missing"})
 		}
 	}
+}
+
+// value is a key's parsed value and the declaration that parsed it.
+type value struct {
+	def *keyDef
+	v   any
 }
 
 // value is the parsed value of the key rel declared by d, and whether it is
@@ -70,7 +78,12 @@ func (c *Context) value(d *keyDef, rel string) (any, bool) {
 			return nil, false
 		}
 		v, ok := c.vals[rel]
-		return v, ok
+		if !ok || v.def != d {
+			// Unset, bad, or another declaration's: an exact key inside a
+			// family's range ("kafka.topic" and "kafka.*") is not the family's.
+			return nil, false
+		}
+		return v.v, true
 	}
 	// Transitional: a context no spec was checked against (an unconverted
 	// component) reads its keys as it goes; see context_legacy.go.

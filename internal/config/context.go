@@ -54,7 +54,7 @@ type Context struct {
 	// spec is what Check checked the context against; vals are its keys'
 	// parsed values (only the good ones); bound restricts placeholders.
 	spec  *Spec
-	vals  map[string]any
+	vals  map[string]value
 	bound map[string][]string
 
 	// used are the keys read before Check (the tree's type, channel,
@@ -222,9 +222,12 @@ func (c *Context) Finish() {
 	c.finishUnread()
 }
 
-// read returns the value of key (the tree's structural keys: type, channel,
-// channels, sinks) and marks it as read.
-func (c *Context) read(key string) (string, bool) {
+// Take returns the value of a structural key, one that is not the spec's
+// but says how the component is put together (the tree's type, channel,
+// channels and sinks; a nested component's type, to resolve in its
+// registry), and marks it read so that Check does not call it unknown. Take
+// before Check.
+func (c *Context) Take(key string) (string, bool) {
 	p, ok := c.lookup(key)
 	return p.Value, ok
 }

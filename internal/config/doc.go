@@ -32,7 +32,10 @@
 // refine them, and Ignore declares a Flume key flumed accepts with a warning.
 // A name with a <placeholder> segment or a trailing ".*" is a family
 // ("priority.<sink>", read with At or Instances; Bind restricts the names);
-// a Group is a set of keys several specs share (internal/tlskeys). The
+// a Group is a set of keys several specs share (internal/tlskeys); Nested
+// declares the keys of components configured inside this one (a source's
+// "interceptors.<name>.*"), which the component checks with
+// c.Sub(prefix), Take("type") and their own registry's Resolve. The
 // agent resolves the type (Registry.Resolve), which runs Context.Check: unknown keys,
 // type errors, ignored-key warnings and missing required keys are reported
 // before the factory runs, which then only checks ranges and combinations

@@ -137,6 +137,8 @@ func (d *keyDef) typeText() string {
 		return "TCP port"
 	case kindIgnored:
 		return ""
+	case kindNested:
+		return "keys of a nested component"
 	}
 	return "string"
 }
@@ -179,7 +181,7 @@ func (d *keyDef) defaultText() string {
 func (s *Spec) Samples() []map[string]string {
 	out := []map[string]string{{}, {}, {}}
 	for _, d := range s.index().order {
-		if d.kind == kindIgnored {
+		if d.kind == kindIgnored || d.kind == kindNested {
 			continue
 		}
 		name := d.name

@@ -59,7 +59,7 @@ func TestAnUnregisteredTypeSaysWhy(t *testing.T) {
 
 func TestResolveChecksTheContextAgainstTheTypesSpec(t *testing.T) {
 	c := FromMap("a1.sinks.k1.", map[string]string{"type": "test", "sise": "1"})
-	c.read("type") // as the tree does
+	c.Take("type") // as the tree does
 	if _, ok := testRegistry.Resolve(c, "test"); !ok {
 		t.Fatal("not resolved")
 	}

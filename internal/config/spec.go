@@ -82,6 +82,7 @@ const (
 	kindList
 	kindPort
 	kindIgnored
+	kindNested
 )
 
 // keyDef is one declared key, whatever its Go type.
@@ -361,6 +362,15 @@ func Ignore(name, warning string) Decl {
 	d := newDef(name, kindIgnored, nil, warning)
 	d.status, d.warning = Ignored, warning
 	return d
+}
+
+// Nested declares the keys of components configured inside this one, each
+// checked against its own spec: "interceptors.<name>.*" for a source's
+// interceptors, "sink.serializer.*" for a serializer. This spec accepts them
+// as they are; the component checks them with c.Sub(prefix).Check(theirSpec)
+// (or the registry of their kind's Resolve).
+func Nested(name, doc string) Decl {
+	return newDef(name, kindNested, nil, doc)
 }
 
 // specIndex is a spec's keys, flattened out of its groups.

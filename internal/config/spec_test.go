@@ -175,3 +175,40 @@ func TestSecretValuesAreNotEchoedByTypeErrors(t *testing.T) {
 		}
 	}
 }
+
+func TestAFamilyWithATrailingStarTakesWhatNoOtherKeyDeclares(t *testing.T) {
+	topic := Int("kafka.topic.partitions", 1, "partitions")
+	pass := String("kafka.*", "", "passed to the client as written")
+	spec := &Spec{Type: "kafka", Keys: []Decl{topic, pass}}
+	c := FromMap("a1.sinks.k1.", map[string]string{"kafka.topic.partitions": "3", "kafka.producer.acks": "all", "kafka.linger.ms": "5"})
+	c.Check(spec)
+	if err := c.Problems().Err(); err != nil {
+		t.Fatal(err)
+	}
+	got := pass.Instances(c)
+	if len(got) != 2 || got[0].Key != "kafka.linger.ms" || got[0].Names[0] != "linger.ms" || got[1].Value != "all" {
+		t.Errorf("instances %+v", got)
+	}
+	if topic.Get(c) != 3 {
+		t.Errorf("partitions %d", topic.Get(c))
+	}
+}
+
+func TestNestedComponentsKeysAreCheckedByTheirOwnSpec(t *testing.T) {
+	list := List("interceptors", " ", "", "the interceptors, in order")
+	outer := &Spec{Type: "seq", Keys: []Decl{list, Nested("interceptors.<name>.*", "each interceptor's keys")}}
+	inner := &Spec{Type: "static", Keys: []Decl{String("key", "", "the header"), String("value", "", "its value")}}
+	c := FromMap("a1.sources.r1.", map[string]string{"interceptors": "i1", "interceptors.i1.type": "static",
+		"interceptors.i1.key": "k", "interceptors.i1.valeu": "v"})
+	c.Check(outer)
+	for _, name := range list.Get(c) {
+		sub := c.Sub("interceptors." + name + ".")
+		if typ, _ := sub.Take("type"); typ == "static" { // resolved in the interceptors' registry
+			sub.Check(inner)
+		}
+	}
+	want := []string{"a1.sources.r1.interceptors.i1.valeu: unknown key (did you mean value?)"}
+	if got := problemStrings(c.Problems().Errors()); !reflect.DeepEqual(got, want) {
+		t.Errorf("got %q\nwant %q", got, want)
+	}
+}

@@ -147,7 +147,7 @@ func (t *tree) component(kind Kind, name string, listPos Pos) *Component {
 		Context: NewContext(prefix, t.props[kind][name], t.a.Problems).withEmpty(t.empty),
 		Pos:     listPos,
 	}
-	c.Type, _ = c.Context.read("type")
+	c.Type, _ = c.Context.Take("type")
 	if c.Type == "" && !t.empty[prefix+"type"] {
 		t.errorf(listPos, prefix+"type", "required key is missing (%s %s is listed in %s%s)", kind.singular(), name, t.prefix, kind)
 	}
@@ -166,7 +166,7 @@ func (t *tree) buildSources() {
 	channels, _ := t.listedQuiet(Channels)
 	for _, n := range names {
 		c := t.component(Sources, n, pos)
-		list, listed := c.Context.read("channels")
+		list, listed := c.Context.Take("channels")
 		for _, ch := range strings.Fields(list) {
 			if contains(c.Channels, ch) {
 				c.Context.Errorf("channels", "channel %s is named twice", ch)
@@ -187,7 +187,7 @@ func (t *tree) buildSinks() {
 	channels, _ := t.listedQuiet(Channels)
 	for _, n := range names {
 		c := t.component(Sinks, n, pos)
-		list, set := c.Context.read("channel")
+		list, set := c.Context.Take("channel")
 		chs := strings.Fields(list)
 		switch {
 		case len(chs) == 0 && !set && !t.empty[c.Context.FullKey("channel")]:
@@ -227,7 +227,7 @@ func (t *tree) buildGroups() {
 	for _, n := range names {
 		ctx := NewContext(fmt.Sprintf("%ssinkgroups.%s.", t.prefix, n), t.props[SinkGroups][n], t.a.Problems).withEmpty(t.empty)
 		g := &SinkGroup{Name: n, Pos: pos}
-		list, listed := ctx.read("sinks")
+		list, listed := ctx.Take("sinks")
 		for _, s := range strings.Fields(list) {
 			switch {
 			case contains(g.Sinks, s):
@@ -251,7 +251,7 @@ func (t *tree) buildGroups() {
 			t.errorf(pos, ctx.FullKey("sinks"), "required key is missing (sink group %s is listed in %ssinkgroups)", n, t.prefix)
 		}
 		g.Processor = ctx.Sub("processor.")
-		typ, set := g.Processor.read("type")
+		typ, set := g.Processor.Take("type")
 		switch {
 		case set:
 			g.ProcessorType = typ
