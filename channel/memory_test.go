@@ -133,14 +133,14 @@ func TestMemoryLookup(t *testing.T) {
 		}
 	}
 	found := false
-	for _, typ := range channel.Types() {
+	for _, typ := range channel.Registry().Types() {
 		found = found || typ == "memory"
 		if strings.Contains(typ, ".") {
-			t.Errorf("Types() lists a class name: %q", typ)
+			t.Errorf("Registry().Types() lists a class name: %q", typ)
 		}
 	}
 	if !found {
-		t.Errorf("Types() = %q, want memory among them", channel.Types())
+		t.Errorf("Registry().Types() = %q, want memory among them", channel.Registry().Types())
 	}
 }
 

@@ -51,9 +51,6 @@ func Lookup(typ string) (Factory, bool) {
 	}, true
 }
 
-// Types lists the registered type names, sorted.
-func Types() []string { return registry.Types() }
-
 // readCapacities reads the capacity and transactionCapacity keys every
 // channel type has (with its own defaults): both must be positive and a
 // transaction must fit in the channel. Problems are recorded in c and the

@@ -81,12 +81,6 @@ func BindSinks(c *config.Context, sinks []Sink) {
 	c.Bind("<sink>", names...)
 }
 
-// Types lists the registered sink type names, sorted.
-func Types() []string { return registry.Types() }
-
-// ProcessorTypes lists the registered processor type names, sorted.
-func ProcessorTypes() []string { return processors.Types() }
-
 // orDiscard lets components be built without a logger (tests, embedding).
 func orDiscard(log *slog.Logger) *slog.Logger {
 	if log == nil {

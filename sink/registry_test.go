@@ -41,14 +41,14 @@ func TestLookupAcceptsTypeNamesInAnyCaseAndFlumeClassNames(t *testing.T) {
 
 func TestTypesListShortNamesSorted(t *testing.T) {
 	for _, want := range []string{"file_roll", "logger", "null"} {
-		if !slices.Contains(Types(), want) {
-			t.Errorf("Types() = %v, missing %s", Types(), want)
+		if !slices.Contains(Registry().Types(), want) {
+			t.Errorf("Registry().Types() = %v, missing %s", Registry().Types(), want)
 		}
 	}
-	if got := ProcessorTypes(); !slices.Equal(got, []string{"default", "failover", "load_balance"}) {
-		t.Errorf("ProcessorTypes() = %v", got)
+	if got := ProcessorRegistry().Types(); !slices.Equal(got, []string{"default", "failover", "load_balance"}) {
+		t.Errorf("ProcessorRegistry().Types() = %v", got)
 	}
-	if !slices.IsSorted(Types()) {
-		t.Errorf("Types() not sorted: %v", Types())
+	if !slices.IsSorted(Registry().Types()) {
+		t.Errorf("Registry().Types() not sorted: %v", Registry().Types())
 	}
 }
