@@ -1,8 +1,8 @@
 package sink
 
 // Sink and processor types are found by Flume's type name in any case or by
-// Flume's class name exactly (config.Registry's one rule); Types and
-// ProcessorTypes list the short names for "did you mean" messages.
+// Flume's class name exactly (config.Registry's one rule); the registries'
+// Types list the short names for "did you mean" messages.
 
 import (
 	"slices"
