@@ -135,7 +135,8 @@ type builder struct {
 // reported whatever happens next) and calls newFn with the factory. A
 // factory that fails, or returns nothing, with no problem recorded for the
 // component (by the check or by itself) has its error reported at c's
-// "type", so the agent never starts short of a component silently. ok is false when no component was made.
+// "type", so the agent never starts short of a component silently. ok is
+// false when no component was made.
 func construct[F, T any](c *config.Context, reg *config.Registry[F], typ string, newFn func(F) (T, error)) (v T, ok bool) {
 	if typ == "" {
 		return v, false // reported by the tree

@@ -472,7 +472,3 @@ func (idx *specIndex) candidates(rel string, bound map[string][]string) []string
 	}
 	return out
 }
-
-// Declares reports whether key (relative, possibly a family's instance) is
-// one of the spec's keys.
-func (s *Spec) Declares(key string) bool { return s.index().match(key, nil) != nil }

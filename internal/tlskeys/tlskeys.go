@@ -2,7 +2,8 @@
 // Server and Client, that every component serving or dialing TLS includes in
 // its spec (the avro source and sink; later thrift and http), and reads them
 // into the avrorpc.TLSOptions a tls.Config is built from. Problems are
-// recorded in the component's context at the key at fault.
+// recorded in the component's context at the key at fault. A spec includes
+// one of the two: they share key names.
 //
 // It must never hold wire code or read files itself (avrorpc builds the
 // tls.Config), and never echo a password: the config package masks values
