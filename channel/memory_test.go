@@ -99,7 +99,6 @@ func TestMemoryConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("factory: %v", err)
 			}
-			ctx.Finish()
 			var got []string
 			for _, p := range ctx.Problems().Errors() {
 				got = append(got, p.String())
@@ -134,14 +133,14 @@ func TestMemoryLookup(t *testing.T) {
 		}
 	}
 	found := false
-	for _, typ := range channel.Types() {
+	for _, typ := range channel.Registry().Types() {
 		found = found || typ == "memory"
 		if strings.Contains(typ, ".") {
-			t.Errorf("Types() lists a class name: %q", typ)
+			t.Errorf("Registry().Types() lists a class name: %q", typ)
 		}
 	}
 	if !found {
-		t.Errorf("Types() = %q, want memory among them", channel.Types())
+		t.Errorf("Registry().Types() = %q, want memory among them", channel.Registry().Types())
 	}
 }
 

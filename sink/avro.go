@@ -14,32 +14,68 @@ import (
 	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/internal/tlskeys"
 )
 
 // AvroOptions configure an avro sink (FLUME.md §2.10).
 type AvroOptions struct {
 	Hostname       string
 	Port           int
-	BatchSize      int           // batch-size, 100
-	ConnectTimeout time.Duration // connect-timeout, 20 s: connect, TLS handshake, handing a request to the socket
-	RequestTimeout time.Duration // request-timeout, 20 s: waiting for a reply
+	BatchSize      int           // batch-size
+	ConnectTimeout time.Duration // connect-timeout: connect, TLS handshake, handing a request to the socket
+	RequestTimeout time.Duration // request-timeout: waiting for a reply
 	// ResetConnectionInterval (reset-connection-interval, seconds; 0 = off)
 	// makes the next Process after it elapses close the connection and
 	// reconnect, re-resolving Hostname (for collectors behind a load balancer).
 	ResetConnectionInterval time.Duration
 	Deflate                 bool
-	DeflateLevel            int         // compression-level, 6
+	DeflateLevel            int         // compression-level
 	TLS                     *tls.Config // nil: plain TCP
 	// PipelineDepth (pipeline-depth, a flumed key) is how many batches may
 	// be in flight to the collector at once, each in its own take
-	// transaction. Zero or 1 is Flume's sink, one batch at a time; the key
-	// defaults to DefaultPipelineDepth.
+	// transaction. Zero or 1 is Flume's sink, one batch at a time.
 	PipelineDepth int
 }
 
-// DefaultPipelineDepth is pipeline-depth's default: with one batch in flight
+// The avro sink's keys (FLUME.md §2.10), and the TLS client keys.
+var (
+	avroHostname = config.String("hostname", "", "the collector's host name or address, resolved again at every reconnection").Required()
+	avroPort     = config.Port("port", "the collector's port").Required()
+	avroBatch    = config.Int("batch-size", 100, "the most events taken in one transaction and sent in one appendBatch")
+	// The timeouts' defaults are the wire client's own.
+	avroConnectTimeout = config.Millis("connect-timeout", avrorpc.DefaultConnectTimeout,
+		"how long connecting, the TLS handshake and handing a request to the socket may take (at least 1000)")
+	avroRequestTimeout = config.Millis("request-timeout", avrorpc.DefaultRequestTimeout,
+		"how long to wait for the collector's reply (at least 1000)")
+	avroResetInterval = config.Seconds("reset-connection-interval", 0,
+		"reconnect (resolving the host again) after this long, for collectors behind a load balancer; 0 never does")
+	avroCompression = config.OneOf("compression-type", "none", []string{"none", "deflate"},
+		"deflate compresses the stream; the collector must use it too")
+	avroCompressionLevel = config.Int("compression-level", 6, "the deflate level, 0-9")
+	avroPipelineDepth    = config.Int("pipeline-depth", DefaultPipelineDepth,
+		"how many batches may be in flight at once, each its own take transaction; 1 is Flume's one at a time").Flumed()
+)
+
+// avroType declares the avro sink.
+var avroType = &config.Spec{
+	Type:    "avro",
+	Classes: []string{"org.apache.flume.sink.AvroSink"},
+	Doc: "keeps up to `pipeline-depth` batches in flight on its connection (`1` is Flume's one batch at a " +
+		"time), each its own take transaction, committed in order once answered OK; on any failure rolls back " +
+		"every uncommitted batch (latest first, so the channel keeps its order), closes the connection and " +
+		"reconnects (resolving the host again) on the next batch. A collector that handles calls concurrently " +
+		"(flumed's does) may put batches in a different order. Duplicates: " +
+		"[Delivery and duplicates](#delivery-and-duplicates)",
+	Keys: []config.Decl{avroHostname, avroPort, avroBatch, avroConnectTimeout, avroRequestTimeout,
+		avroResetInterval, avroCompression, avroCompressionLevel, avroPipelineDepth,
+		config.Ignore("maxIoWorkers", "no longer supported (Flume ignores it since 1.10); ignored"), tlskeys.Client},
+}
+
+// DefaultPipelineDepth is the pipeline-depth key's default, a constant for
+// the tests and benchmarks that size against it: with one batch in flight
 // the sink waits out the collector's commit and then its own, serially;
-// four keep both hops' file channels group-committing (bench/pipeline_test.go).
+// four keep both hops' file channels group-committing
+// (bench/pipeline_test.go).
 const DefaultPipelineDepth = 4
 
 // maxPipelineDepth bounds pipeline-depth: every batch in flight holds its
@@ -94,16 +130,17 @@ var (
 	_ counter.Monitored = (*Avro)(nil)
 )
 
-// NewAvro builds an avro sink; zero BatchSize and timeouts get Flume's defaults.
+// NewAvro builds an avro sink; a zero BatchSize and timeouts get their
+// keys' defaults.
 func NewAvro(name string, opts AvroOptions, log *slog.Logger) *Avro {
 	if opts.BatchSize < 1 {
-		opts.BatchSize = 100
+		opts.BatchSize = avroBatch.Default()
 	}
 	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = avrorpc.DefaultConnectTimeout
+		opts.ConnectTimeout = avroConnectTimeout.Default()
 	}
 	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = avrorpc.DefaultRequestTimeout
+		opts.RequestTimeout = avroRequestTimeout.Default()
 	}
 	opts.PipelineDepth = max(opts.PipelineDepth, 1)
 	return &Avro{name: name, opts: opts, log: orDiscard(log)}
@@ -114,52 +151,47 @@ const minTimeout = time.Second
 
 func newAvroFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
 	o := AvroOptions{
-		Hostname:                c.Required("hostname"),
-		BatchSize:               c.Int("batch-size", 100),
-		ConnectTimeout:          c.Duration("connect-timeout", avrorpc.DefaultConnectTimeout, time.Millisecond),
-		RequestTimeout:          c.Duration("request-timeout", avrorpc.DefaultRequestTimeout, time.Millisecond),
-		ResetConnectionInterval: c.Duration("reset-connection-interval", 0, time.Second),
-		Deflate:                 c.OneOf("compression-type", "none", "none", "deflate") == "deflate",
-		DeflateLevel:            c.Int("compression-level", 6),
-		PipelineDepth:           c.Int("pipeline-depth", DefaultPipelineDepth),
+		Hostname:                avroHostname.Get(c),
+		Port:                    avroPort.Get(c),
+		BatchSize:               avroBatch.Get(c),
+		ConnectTimeout:          avroConnectTimeout.Get(c),
+		RequestTimeout:          avroRequestTimeout.Get(c),
+		ResetConnectionInterval: avroResetInterval.Get(c),
+		Deflate:                 avroCompression.Get(c) == "deflate",
+		DeflateLevel:            avroCompressionLevel.Get(c),
+		PipelineDepth:           avroPipelineDepth.Get(c),
 	}
-	ok := true
-	if port := c.Required("port"); port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			c.Errorf("port", "not a TCP port (1-65535): %q", port)
-			ok = false
-		}
-		o.Port = n
-	}
+	_, portOK := avroPort.Lookup(c)
+	ok := portOK && o.Hostname != ""
 	if o.BatchSize < 1 {
-		c.Warnf("batch-size", "must be at least 1; using 100 as Flume does")
-		o.BatchSize = 100
+		c.Warnf(avroBatch.Name(), "must be at least 1; using %d as Flume does", avroBatch.Default())
+		o.BatchSize = avroBatch.Default()
 	}
-	for key, d := range map[string]*time.Duration{"connect-timeout": &o.ConnectTimeout, "request-timeout": &o.RequestTimeout} {
-		if *d < minTimeout {
-			c.Warnf(key, "below Flume's minimum of 1000 ms; using 20000 as Flume does")
-			*d = 20 * time.Second
+	for _, t := range []struct {
+		key config.Key[time.Duration]
+		d   *time.Duration
+	}{{avroConnectTimeout, &o.ConnectTimeout}, {avroRequestTimeout, &o.RequestTimeout}} {
+		if *t.d < minTimeout {
+			c.Warnf(t.key.Name(), "below Flume's minimum of %d ms; using %d as Flume does",
+				minTimeout.Milliseconds(), t.key.Default().Milliseconds())
+			*t.d = t.key.Default()
 		}
 	}
 	if o.ResetConnectionInterval < 0 {
-		c.Errorf("reset-connection-interval", "must not be negative (0 never resets)")
+		c.Errorf(avroResetInterval.Name(), "must not be negative (0 never resets)")
 		ok = false
 	}
 	if o.PipelineDepth < 1 || o.PipelineDepth > maxPipelineDepth {
-		c.Errorf("pipeline-depth", "must be 1-%d batches in flight (1 is Flume's one at a time), not %d", maxPipelineDepth, o.PipelineDepth)
+		c.Errorf(avroPipelineDepth.Name(), "must be 1-%d batches in flight (1 is Flume's one at a time), not %d", maxPipelineDepth, o.PipelineDepth)
 		ok = false
 	}
 	if o.DeflateLevel < 0 || o.DeflateLevel > 9 {
-		c.Errorf("compression-level", "must be 0-9, not %d", o.DeflateLevel)
+		c.Errorf(avroCompressionLevel.Name(), "must be 0-9, not %d", o.DeflateLevel)
 		ok = false
 	}
-	if c.Has("maxIoWorkers") {
-		c.Warnf("maxIoWorkers", "no longer supported (Flume ignores it since 1.10); ignored")
-	}
-	tlsCfg, tlsOK := avrorpc.ClientTLS(c)
+	tlsCfg, tlsOK := tlskeys.ClientConfig(c)
 	o.TLS = tlsCfg
-	if !ok || !tlsOK || o.Hostname == "" {
+	if !ok || !tlsOK {
 		return nil, fmt.Errorf("configure avro sink %s: invalid configuration", name)
 	}
 	return NewAvro(name, o, log), nil

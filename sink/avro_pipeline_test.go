@@ -393,8 +393,7 @@ func TestPipelineDepthIsReadAndChecked(t *testing.T) {
 			kv["pipeline-depth"] = value
 		}
 		c := config.FromMap("a1.sinks.k1.", kv)
-		sk, err := newAvroFactory("k1", c, nil)
-		c.Finish()
+		sk, err := checkedSink("avro")("k1", c, nil)
 		if strings.HasPrefix(want, "must") || want == "integer" {
 			if err == nil && c.Problems().Err() == nil || !strings.Contains(fmt.Sprint(c.Problems().Err()), want) {
 				t.Errorf("pipeline-depth=%s: problems %v, want %q", value, c.Problems().Err(), want)

@@ -168,7 +168,6 @@ func TestNullConfig(t *testing.T) {
 	}
 	c := config.FromMap("a1.sinks.k1.", map[string]string{"batchSize": "500"})
 	s, _ := f("k1", c, nil)
-	c.Finish()
 	if err := c.Problems().Err(); err != nil || s.(BatchSizer).BatchSize() != 500 {
 		t.Fatalf("problems %v, batch %d", err, s.(BatchSizer).BatchSize())
 	}

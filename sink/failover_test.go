@@ -315,7 +315,6 @@ func TestFailoverConfigFromTheSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Finish()
 	if err := c.Problems().Err(); err != nil {
 		t.Fatalf("problems: %v", err)
 	}
@@ -354,10 +353,9 @@ func TestFailoverConfigProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sinkgroups.g1.processor.", tc.kv)
-			if _, err := newFailoverFactory("g1", c, sinks(newScriptSink("k1", nil), newScriptSink("k2", nil)), nil); err != nil {
+			if _, err := checkedProcessor("failover")("g1", c, sinks(newScriptSink("k1", nil), newScriptSink("k2", nil)), nil); err != nil {
 				t.Fatal(err)
 			}
-			c.Finish()
 			var got []string
 			for _, p := range c.Problems().Errors() {
 				got = append(got, p.String())

@@ -231,3 +231,22 @@ func newTestLogger() (*slog.Logger, *logBuffer) {
 	b := &logBuffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
 }
+
+// checkedSink is the factory of a registered sink type that checks its
+// context against the type's spec first, as the agent does.
+func checkedSink(typ string) Factory {
+	f, ok := Lookup(typ)
+	if !ok {
+		panic("sink type " + typ + " is not registered")
+	}
+	return f
+}
+
+// checkedProcessor is checkedSink for sink processors.
+func checkedProcessor(typ string) ProcessorFactory {
+	f, ok := ProcessorLookup(typ)
+	if !ok {
+		panic("sink processor type " + typ + " is not registered")
+	}
+	return f
+}

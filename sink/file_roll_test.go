@@ -298,7 +298,6 @@ func TestFileRollConfig(t *testing.T) {
 		"sink.pathManager.extension":    "txt",
 	})
 	s, _ := f("k1", c, nil)
-	c.Finish()
 	if err := c.Problems().Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -322,7 +321,6 @@ func TestFileRollConfig(t *testing.T) {
 		"sink.serializer.appendNewline": "false",
 	})
 	f("k1", c, nil)
-	c.Finish()
 	var got []string
 	for _, p := range c.Problems().Errors() {
 		got = append(got, p.String())

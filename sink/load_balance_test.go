@@ -231,7 +231,6 @@ func TestLoadBalanceConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.Finish()
 			var got []string
 			for _, pr := range c.Problems().Errors() {
 				got = append(got, pr.String())

@@ -13,7 +13,7 @@ import (
 
 // LoggerOptions configure a logger sink.
 type LoggerOptions struct {
-	// MaxBytesToLog is how many body bytes are dumped (Flume's maxBytesToLog, 16).
+	// MaxBytesToLog is how many body bytes are dumped (Flume's maxBytesToLog).
 	MaxBytesToLog int
 	// Out, when set, receives one "Event: { … }\n" line per event. When nil the
 	// line is logged at INFO through the sink's slog logger, the message being
@@ -32,18 +32,32 @@ type Logger struct {
 
 var _ Sink = (*Logger)(nil)
 
-// NewLogger builds a logger sink. A MaxBytesToLog below 1 becomes 16.
+// loggerMaxBytes is the logger sink's one key (FLUME.md §2.9).
+var loggerMaxBytes = config.Int("maxBytesToLog", 16, "how many body bytes each line shows")
+
+// loggerType declares the logger sink.
+var loggerType = &config.Spec{
+	Type:    "logger",
+	Classes: []string{"org.apache.flume.sink.LoggerSink"},
+	Doc: "prints Flume's exact `Event: { headers:… body: … }` line on stdout, not in the log. Like Flume it takes " +
+		"one event per transaction; from a file channel those take commits are made durable in groups (see " +
+		"[Delivery and duplicates](#delivery-and-duplicates))",
+	Keys: []config.Decl{loggerMaxBytes},
+}
+
+// NewLogger builds a logger sink. A MaxBytesToLog below 1 becomes the
+// maxBytesToLog key's default.
 func NewLogger(name string, opts LoggerOptions, log *slog.Logger) *Logger {
 	if opts.MaxBytesToLog < 1 {
-		opts.MaxBytesToLog = 16
+		opts.MaxBytesToLog = loggerMaxBytes.Default()
 	}
 	return &Logger{name: name, opts: opts, log: orDiscard(log)}
 }
 
 func newLoggerFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
-	n := c.Int("maxBytesToLog", 16)
+	n := loggerMaxBytes.Get(c)
 	if n < 1 {
-		c.Errorf("maxBytesToLog", "must be at least 1, not %d", n)
+		c.Errorf(loggerMaxBytes.Name(), "must be at least 1, not %d", n)
 	}
 	return NewLogger(name, LoggerOptions{MaxBytesToLog: n}, log), nil
 }

@@ -144,7 +144,6 @@ func TestLoggerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Finish()
 	if err := c.Problems().Err(); err != nil || s.(*Logger).opts.MaxBytesToLog != 40 {
 		t.Fatalf("problems %v, maxBytesToLog %d", err, s.(*Logger).opts.MaxBytesToLog)
 	}

@@ -27,18 +27,30 @@ var (
 	_ BatchSizeKeyer = (*Null)(nil)
 )
 
-// NewNull builds a null sink; a batchSize below 1 becomes 100.
+// nullBatchSize is the null sink's one key (FLUME.md §2.12).
+var nullBatchSize = config.Int("batchSize", 100, "the most events taken in one transaction")
+
+// nullType declares the null sink.
+var nullType = &config.Spec{
+	Type:    "null",
+	Classes: []string{"org.apache.flume.sink.NullSink"},
+	Doc:     "returns READY whenever it took events (Flume backs off after a partial batch)",
+	Keys:    []config.Decl{nullBatchSize},
+}
+
+// NewNull builds a null sink; a batchSize below 1 becomes the batchSize
+// key's default.
 func NewNull(name string, batchSize int, log *slog.Logger) *Null {
 	if batchSize < 1 {
-		batchSize = 100
+		batchSize = nullBatchSize.Default()
 	}
 	return &Null{name: name, batchSize: batchSize, log: orDiscard(log)}
 }
 
 func newNullFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
-	n := c.Int("batchSize", 100)
+	n := nullBatchSize.Get(c)
 	if n < 1 {
-		c.Errorf("batchSize", "must be at least 1, not %d", n)
+		c.Errorf(nullBatchSize.Name(), "must be at least 1, not %d", n)
 	}
 	return NewNull(name, n, log), nil
 }

@@ -61,14 +61,14 @@ type Sink interface {
 	Stop() error
 }
 
-// Factory builds an unstarted sink of one type from its configuration. The
-// "type" and "channel" keys have already been read; the factory reads every
-// other key it knows from c (the caller reports the rest as unknown) and
-// records problems in c rather than failing on the first one. A factory that
-// fails after recording problems must have read every key it knows first:
-// the agent then still reports the keys left unread as unknown, with the
-// problems. One that fails without recording a problem gets only its error
-// reported.
+// Factory builds an unstarted sink of one type from its configuration. c
+// has been checked against the type's config.Spec (unknown keys, bad values
+// and missing required keys are reported already; "type" and "channel" are
+// the tree's): the factory reads typed values through the type's declared
+// keys, checks ranges and combinations, and records problems in c rather
+// than failing on the first one. It fails (or returns nothing) only when
+// the sink cannot be made; without a problem recorded, its error is
+// reported at "type".
 type Factory func(name string, c *config.Context, log *slog.Logger) (Sink, error)
 
 // BatchSizer is implemented by sinks that take batches, so the agent can check
@@ -97,6 +97,7 @@ type Processor interface {
 }
 
 // ProcessorFactory builds a processor of one type over already-built sinks.
-// The "type" key has been read; c holds the group's processor.* keys with the
-// "processor." prefix removed.
+// c holds the group's processor.* keys with the "processor." prefix removed,
+// checked against the type's spec with <sink> bound to the group's sinks;
+// "type" is the tree's.
 type ProcessorFactory func(group string, c *config.Context, sinks []Sink, log *slog.Logger) (Processor, error)

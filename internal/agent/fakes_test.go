@@ -85,32 +85,24 @@ func (f *faults) retried(m map[string]*atomic.Int64, name string) bool {
 func recordingRegistries(rec *recorder, f *faults) *registries {
 	real := realRegistries()
 	r := *real
-	r.channel = func(typ string) (channel.Factory, bool) {
-		inner, ok := real.channel(typ)
-		if !ok {
-			return nil, false
-		}
+	r.channels = wrapFactories(real.channels, func(inner channel.Factory) channel.Factory {
 		return func(name string, c *config.Context) (channel.Spec, error) {
 			spec, err := inner(name, c)
 			if err != nil {
 				return nil, err
 			}
 			return &recSpec{Spec: spec, rec: rec, f: f}, nil
-		}, true
-	}
-	r.sink = func(typ string) (sink.Factory, bool) {
-		inner, ok := real.sink(typ)
-		if !ok {
-			return nil, false
 		}
+	})
+	r.sinks = wrapFactories(real.sinks, func(inner sink.Factory) sink.Factory {
 		return func(name string, c *config.Context, log *slog.Logger) (sink.Sink, error) {
 			s, err := inner(name, c, log)
 			if err != nil {
 				return nil, err
 			}
 			return &recSink{Sink: s, rec: rec, f: f}, nil
-		}, true
-	}
+		}
+	})
 	r.source = func(typ string) (source.Factory, bool) {
 		inner, ok := real.source(typ)
 		if !ok {
@@ -129,6 +121,15 @@ func recordingRegistries(rec *recorder, f *faults) *registries {
 		}, true
 	}
 	return &r
+}
+
+// wrapFactories is reg with every factory wrapped, and extra types added.
+func wrapFactories[F any](reg *config.Registry[F], wrap func(F) F, extra ...config.Entry[F]) *config.Registry[F] {
+	var entries []config.Entry[F]
+	for _, e := range reg.Entries() {
+		entries = append(entries, config.Entry[F]{Spec: e.Spec, New: wrap(e.New)})
+	}
+	return config.NewRegistry(reg.Kind(), append(entries, extra...), reg.Unsupported())
 }
 
 type recSpec struct {
