@@ -112,10 +112,9 @@ var rules = []rule{
 		banned: func(p string) bool { return under(p, "channel") },
 	},
 	{
-		why:     "internal/avrorpc takes plain options: it never imports internal/config",
-		from:    func(p string) bool { return under(p, "internal/avrorpc") },
-		banned:  func(p string) bool { return p == "internal/config" },
-		pending: "the TLS keys are still parsed in internal/avrorpc/tlsconfig.go; issue 11 moves them to the components",
+		why:    "internal/avrorpc takes plain options: it never imports internal/config",
+		from:   func(p string) bool { return under(p, "internal/avrorpc") },
+		banned: func(p string) bool { return p == "internal/config" },
 	},
 }
 
