@@ -40,7 +40,7 @@
 // type errors, ignored-key warnings and missing required keys are reported
 // before the factory runs, which then only checks ranges and combinations
 // with c.Errorf/Warnf. A factory reading a key its spec does not declare is
-// a bug that internal/agent's test over every registered spec catches, and
+// a bug that cmd/flumed/internal/agent's test over every registered spec catches, and
 // the README's tables are rendered from the specs by that package's tests.
 //
 // Transitional: components not converted yet (sources, interceptors, channel

@@ -23,7 +23,7 @@
 // 16 bytes) tells exactly which events arrived, how many times, and — from
 // when the harness first saw them — how long failover and failback took.
 //
-// It must never be imported by flumed itself (cmd/flumed, internal/agent,
+// It must never be imported by flumed itself (cmd/flumed and its agent,
 // sources, sinks, channels): it is test and tooling code, and it never
 // reaches into a process except through its command line, its signals, its
 // files and its HTTP monitoring.

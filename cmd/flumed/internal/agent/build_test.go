@@ -193,7 +193,7 @@ func TestSecretValuesNeverAppearInBuildErrors(t *testing.T) {
 
 func TestTheSeedAgentHasExactlyOneProblemItsMisspeltMaxpenalty(t *testing.T) {
 	// The seed forwards with avro sinks: the test needs them registered.
-	name := "../../testdata/config/broken/seed-failover.properties"
+	name := "../../../../testdata/config/broken/seed-failover.properties"
 	f, err := config.Load(name)
 	if err != nil {
 		t.Fatal(err)

@@ -3,7 +3,7 @@ package agent
 // Every registered component type is fully declared: its factory, run over
 // its spec's samples (no key set, every key set, every switch flipped),
 // reads no key the spec does not declare; and the README's component tables
-// are the specs rendered (go test ./internal/agent -run README -update
+// are the specs rendered (go test ./cmd/flumed/internal/agent -run README -update
 // rewrites them). Source types are not in specs yet: their README rows are
 // kept as written.
 
@@ -57,9 +57,9 @@ func runSamples(t *testing.T, prefix string, spec *config.Spec, run func(*config
 // The README's generated parts: the supported components table and the
 // component keys.
 const (
-	componentsBegin = "<!-- BEGIN generated components: rows come from the specs (go test ./internal/agent -run README -update); rows of kinds without specs are kept as written -->"
+	componentsBegin = "<!-- BEGIN generated components: rows come from the specs (go test ./cmd/flumed/internal/agent -run README -update); rows of kinds without specs are kept as written -->"
 	componentsEnd   = "<!-- END generated components -->"
-	keysBegin       = "<!-- BEGIN generated keys (go test ./internal/agent -run README -update) -->"
+	keysBegin       = "<!-- BEGIN generated keys (go test ./cmd/flumed/internal/agent -run README -update) -->"
 	keysEnd         = "<!-- END generated keys -->"
 	tableHead       = "| kind | type | where flumed differs from Flume |\n|---|---|---|\n"
 )
@@ -87,7 +87,7 @@ func specsOf[F any](r *config.Registry[F]) []*config.Spec {
 }
 
 func TestTheREADMEComponentTablesComeFromTheSpecs(t *testing.T) {
-	const path = "../../README.md"
+	const path = "../../../../README.md"
 	b, err := os.ReadFile(path)
 	if err != nil {
 		t.Fatal(err)
@@ -131,10 +131,10 @@ func TestTheREADMEComponentTablesComeFromTheSpecs(t *testing.T) {
 		got, exp := strings.Split(readme, "\n"), strings.Split(want, "\n")
 		for i := range min(len(got), len(exp)) {
 			if got[i] != exp[i] {
-				t.Fatalf("README.md line %d differs from the specs (go test ./internal/agent -run README -update):\n got %s\nwant %s", i+1, got[i], exp[i])
+				t.Fatalf("README.md line %d differs from the specs (go test ./cmd/flumed/internal/agent -run README -update):\n got %s\nwant %s", i+1, got[i], exp[i])
 			}
 		}
-		t.Fatalf("README.md has %d lines, the specs make %d (go test ./internal/agent -run README -update)", len(got), len(exp))
+		t.Fatalf("README.md has %d lines, the specs make %d (go test ./cmd/flumed/internal/agent -run README -update)", len(got), len(exp))
 	}
 	// Every registered type is documented.
 	for _, k := range withSpecs {
