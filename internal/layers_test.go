@@ -92,9 +92,11 @@ var rules = []rule{
 		banned: func(p string) bool { return !under(p, "wal") && !slices.Contains(leaves, p) },
 	},
 	{
-		why:    "channel knows nothing of sources, sinks, the agent or the wire",
-		from:   func(p string) bool { return under(p, "channel") },
-		banned: func(p string) bool { return under(p, "source", "sink", "cmd/flumed/internal/agent", "internal/avrorpc") },
+		why:  "channel knows nothing of sources, sinks, the agent or the wire",
+		from: func(p string) bool { return under(p, "channel") },
+		banned: func(p string) bool {
+			return under(p, "source", "sink", "cmd/flumed/internal/agent", "internal/avrorpc")
+		},
 	},
 	{
 		why:    "sources never import sinks: they meet only at channel",
