@@ -58,18 +58,6 @@ func javaLongHash(v int64) int32 {
 
 func (s *javaHashSet) bucket(v int64, n int) int { return int(javaLongHash(v)) & (n - 1) }
 
-func (s *javaHashSet) contains(v int64) bool {
-	if s.tab == nil {
-		return false
-	}
-	for _, x := range s.tab[s.bucket(v, len(s.tab))] {
-		if x == v {
-			return true
-		}
-	}
-	return false
-}
-
 // add inserts v, reporting false when it was present.
 func (s *javaHashSet) add(v int64) bool {
 	if s.tab == nil {
