@@ -67,6 +67,20 @@ const (
 	importAppendBytes = 8 << 20
 )
 
+// importTesting lets tests stop an import at each step (step is called
+// with its name) and shrink its records and appends to have more steps.
+type importTesting struct {
+	step        func(name string)
+	recordBytes int
+	appendBytes int
+}
+
+func (f *File) importStep(name string) {
+	if t := f.opts.importTest; t != nil && t.step != nil {
+		t.step(name)
+	}
+}
+
 // importMarker is flume-import.json: an import under way or finished.
 type importMarker struct {
 	Version     int       `json:"version"`
@@ -189,6 +203,7 @@ func (f *File) importFlume() error {
 		return &ImportRefusedError{Dirs: f.describeDirs(fo), Err: err}
 	}
 	defer b.Close()
+	f.importStep("read")
 	rep := b.Report
 	if rep.OverCapacity > 0 {
 		f.log.Warn("file channel: Flume would lose these events of open takes (its queue is full); flumed imports them",
@@ -214,6 +229,7 @@ func (f *File) importFlume() error {
 		if err := f.writeMarker(m); err != nil {
 			return err
 		}
+		f.importStep("marked")
 	}
 	f.log.Info("file channel: importing the backlog of a Flume file channel", "dirs", f.describeDirs(fo),
 		"queued", b.Len(), "flumeCheckpoint", rep.Checkpoint, "badCheckpoint", rep.BadCheckpoint,
@@ -231,15 +247,18 @@ func (f *File) importFlume() error {
 		// flumed's own log or disk: the next open resumes from the marker.
 		return fmt.Errorf("import Flume's backlog: %w", err)
 	}
+	f.importStep("synced")
 	c := f.importCheckpoint(last, seqRange{}, time.Now().UnixMilli())
 	if err := f.ckpt.write(c, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
 	f.importCheckpointWritten(c)
+	f.importStep("checkpointed")
 	m.Phase, m.Events = phaseImported, done+n
 	if err := f.writeMarker(m); err != nil {
 		return err
 	}
+	f.importStep("imported")
 	f.log.Info("file channel: imported the backlog of a Flume file channel", "events", m.Events,
 		"queued", f.Stats().Size, "took", time.Since(began))
 	if q := uint64(f.Stats().Size); q > uint64(f.opts.Capacity) {
@@ -307,6 +326,10 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 		flags |= recordFlagSynced
 	}
 	now := time.Now().UnixMilli()
+	recordBytes, appendBytes := importRecordBytes, int64(importAppendBytes)
+	if t := f.opts.importTest; t != nil && t.recordBytes > 0 {
+		recordBytes, appendBytes = t.recordBytes, int64(t.appendBytes)
+	}
 	var (
 		rb      recordBuilder
 		pending [][]byte
@@ -325,6 +348,7 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 		}
 		f.space.wrote(size)
 		last, pending, size = l, pending[:0], 0
+		f.importStep("appended")
 		return nil
 	}
 	closeRecord := func() error {
@@ -338,7 +362,7 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 		pending = append(pending, rec)
 		size += int64(len(rec))
 		rb = recordBuilder{} // the record keeps the old buffer
-		if size >= importAppendBytes {
+		if size >= appendBytes {
 			return flush()
 		}
 		return nil
@@ -352,10 +376,10 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 			continue
 		}
 		if rb.buf == nil {
-			rb.grow(importRecordBytes + 64<<10)
+			rb.grow(recordBytes + 64<<10)
 		}
 		rb.add(Event{Headers: ev.HeaderMap(), Body: ev.Body})
-		if rb.bodyLen() >= importRecordBytes {
+		if rb.bodyLen() >= recordBytes {
 			if err := closeRecord(); err != nil {
 				return n, last, err
 			}
@@ -403,10 +427,12 @@ Directories of the channel: %s.
 		if err := fsutil.WriteFileAtomic(f.fs, filepath.Join(aside, importNoteName), []byte(note), 0o644); err != nil {
 			return err
 		}
+		f.importStep("noted")
 		for _, name := range layout.Dirs[dir] {
 			if err := f.fs.Rename(filepath.Join(dir, name), filepath.Join(aside, name)); err != nil {
 				return fmt.Errorf("set Flume's files aside: %w", err)
 			}
+			f.importStep("moved")
 		}
 		// Both directories' entries durable before the marker goes: a
 		// restart must never find Flume's files without the marker.
@@ -418,5 +444,10 @@ Directories of the channel: %s.
 		}
 		f.log.Info("file channel: set Flume's files aside", "dir", aside, "files", len(layout.Dirs[dir]))
 	}
-	return f.removeMarker()
+	f.importStep("aside")
+	if err := f.removeMarker(); err != nil {
+		return err
+	}
+	f.importStep("done")
+	return nil
 }

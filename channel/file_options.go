@@ -163,6 +163,8 @@ type FileOptions struct {
 	// ReclaimInterval is how often the background reclaimer looks for
 	// segments wholly below the floor. Zero means one second.
 	ReclaimInterval time.Duration
+
+	importTest *importTesting // tests only: steps and sizes of a Flume import
 }
 
 // DefaultFileOptions returns the file channel keys' defaults, with the
