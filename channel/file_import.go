@@ -95,6 +95,40 @@ type importMarker struct {
 	Checkpoint  string    `json:"checkpoint"` // where Flume's queue came from, for the note
 }
 
+// FlumeImport is the marker of an import a crash interrupted, as inspection
+// reports it.
+type FlumeImport struct {
+	// Phase is "importing" (the next open resumes appending the events) or
+	// "imported" (the events are durable; the next open sets Flume's files
+	// aside).
+	Phase   string
+	Queued  int    // events queued in Flume's channel
+	Events  uint64 // events imported (phase "imported")
+	Started time.Time
+	Aside   string // the name of the directories Flume's files go to
+}
+
+// ReadFlumeImport returns the interrupted import whose marker is in
+// checkpointDir, nil when there is none.
+func ReadFlumeImport(checkpointDir string) (*FlumeImport, error) {
+	m, err := readImportMarker(checkpointDir)
+	if m == nil || err != nil {
+		return nil, err
+	}
+	return &FlumeImport{Phase: m.Phase, Queued: m.Queued, Events: m.Events, Started: m.Started, Aside: m.Aside}, nil
+}
+
+// FlumeOptions are the settings a Flume backlog in d is read with, as the
+// file channel opening on d reads it.
+func FlumeOptions(d FileDirs) flumefile.Options {
+	dirs := d.DataDirs
+	if len(dirs) == 0 {
+		dirs = []string{d.Data}
+	}
+	return flumefile.Options{CheckpointDir: d.Checkpoint, BackupCheckpointDir: d.BackupCheckpoint,
+		DataDirs: dirs, FsyncPerTransaction: !d.SkipCorrupt}
+}
+
 // flumeOptions are the Flume channel settings this channel's keys give.
 func (f *File) flumeOptions() flumefile.Options {
 	dirs := f.opts.DataDirs

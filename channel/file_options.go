@@ -327,13 +327,16 @@ func ConfiguredDirs(c *config.Context) FileDirs {
 	if v, set := fileCheckpointDir.Lookup(c); set {
 		o.CheckpointDir = v
 	}
+	var all []string
 	for _, d := range fileDataDirs.Get(c) {
 		if d = strings.TrimSpace(d); d != "" {
-			o.DataDir = d
-			break
+			all = append(all, d)
 		}
 	}
-	d := FileDirs{Checkpoint: o.CheckpointDir, Data: o.DataDir}
+	if len(all) > 0 {
+		o.DataDir = all[0]
+	}
+	d := FileDirs{Checkpoint: o.CheckpointDir, Data: o.DataDir, DataDirs: all, SkipCorrupt: !fileFsyncPerTransaction.Get(c)}
 	if fileUseDualCheckpoints.Get(c) {
 		d.BackupCheckpoint = fileBackupCheckpointDir.Get(c)
 	}
