@@ -65,6 +65,9 @@ const (
 	importRecordBytes = 1 << 20
 	// importAppendBytes is how much is handed to the log per Append call.
 	importAppendBytes = 8 << 20
+	// importQueue is how many appends' worth of records the reading side
+	// may prepare ahead of the log (file_import_append.go).
+	importQueue = 2
 )
 
 // importTesting lets tests stop an import at each step (step is called
@@ -272,6 +275,7 @@ func (f *File) importFlume() error {
 	var src *flumeSideError
 	if errors.As(err, &src) {
 		// Flume's own data fails: what was appended must never be delivered.
+		f.imported(n, last) // the numbers the appended records hold, so that they are voided too
 		if verr := f.voidImport(m); verr != nil {
 			return errors.Join(err, verr)
 		}
@@ -347,90 +351,6 @@ func (f *File) voidImport(m *importMarker) error {
 	f.log.Warn("file channel: voided a partial import of a Flume backlog (its events will not be delivered)",
 		"fromSeq", m.FirstSeq, "toSeq", c.Next)
 	return f.removeMarker()
-}
-
-// appendBacklog appends the events of b after the first skip ones, in
-// records, syncs the log and makes them visible. It returns how many it
-// appended and the log's last index.
-func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64, err error) {
-	last = f.wal.LastIndex()
-	seq := f.importNext()
-	var flags byte
-	if f.opts.FsyncPerTransaction {
-		flags |= recordFlagSynced
-	}
-	now := time.Now().UnixMilli()
-	recordBytes, appendBytes := importRecordBytes, int64(importAppendBytes)
-	if t := f.opts.importTest; t != nil && t.recordBytes > 0 {
-		recordBytes, appendBytes = t.recordBytes, int64(t.appendBytes)
-	}
-	var (
-		rb      recordBuilder
-		pending [][]byte
-		size    int64
-	)
-	flush := func() error {
-		if len(pending) == 0 {
-			return nil
-		}
-		if reason := f.space.refuse(size); reason != "" {
-			return fmt.Errorf("%s: %w", reason, ErrFull)
-		}
-		_, l, err := f.wal.Append(pending...)
-		if err != nil {
-			return err
-		}
-		f.space.wrote(size)
-		last, pending, size = l, pending[:0], 0
-		f.importStep("appended")
-		return nil
-	}
-	closeRecord := func() error {
-		if rb.count == 0 {
-			return nil
-		}
-		rec := rb.finish(flags, f.opts.Compress, f.opts.CompressAbove)
-		stampRecord(rec, seq, now)
-		seq += uint64(rb.count)
-		n += uint64(rb.count)
-		pending = append(pending, rec)
-		size += int64(len(rec))
-		rb = recordBuilder{} // the record keeps the old buffer
-		if size >= appendBytes {
-			return flush()
-		}
-		return nil
-	}
-	var seen uint64
-	for ev, rerr := range b.Events(nil) {
-		if rerr != nil {
-			return n, last, &flumeSideError{rerr}
-		}
-		if seen++; seen <= skip {
-			continue
-		}
-		if rb.buf == nil {
-			rb.grow(recordBytes + 64<<10)
-		}
-		rb.add(Event{Headers: ev.HeaderMap(), Body: ev.Body})
-		if rb.bodyLen() >= recordBytes {
-			if err := closeRecord(); err != nil {
-				return n, last, err
-			}
-		}
-	}
-	if err := closeRecord(); err != nil {
-		return n, last, err
-	}
-	if err := flush(); err != nil {
-		return n, last, err
-	}
-	// The records are durable before the marker says "imported".
-	if err := f.wal.Sync(); err != nil {
-		return n, last, err
-	}
-	f.imported(n, last)
-	return n, last, nil
 }
 
 // setFlumeAside moves Flume's files into m.Aside in each directory holding

@@ -235,17 +235,38 @@ func TestFileImportRefusals(t *testing.T) {
 		if err := os.WriteFile(log1, data, 0o644); err != nil {
 			t.Fatal(err)
 		}
-		_, err = channel.OpenFile("c1", o, nil)
+		appends := 0
+		small := channel.WithImportSteps(o, func(step string) {
+			if step == "appended" {
+				appends++
+			}
+		}, 8<<10, 16<<10)
+		_, err = channel.OpenFile("c1", small, nil)
 		var ce *flumefile.CorruptError
 		if !errors.As(err, &ce) || ce.File != log1 || !strings.Contains(err.Error(), "at offset") ||
 			!strings.Contains(err.Error(), "Flume's files are kept") {
 			t.Fatalf("err = %v, want a refusal naming %s and an offset", err, log1)
 		}
+		if appends == 0 {
+			t.Fatal("nothing was appended before the corrupt event: the voiding is not tested")
+		}
+		// What was appended is voided: the channel's own log queues nothing.
+		rep, err := channel.InspectFile(o.CheckpointDir, o.DataDir)
+		if err != nil {
+			t.Fatal(err)
+		}
+		// The appended records' events got numbers (Next), and every one of
+		// them is acknowledged (nothing queued).
+		if rep.Queued != 0 || rep.Next == 0 {
+			t.Fatalf("after the refusal: %d events queued, next number %d; want the appended events all acknowledged",
+				rep.Queued, rep.Next)
+		}
 		if len(asideDirs(t, dir)) > 0 {
 			t.Fatal("Flume's files were set aside")
 		}
-		// The channel's own log holds the 1499 events, voided: after the
-		// Flume files are fixed, the import delivers each event once.
+		// The channel's own log holds events appended before the corrupt one,
+		// voided: after the Flume files are fixed, the import delivers each
+		// event once.
 		data[at+2] ^= 0xff
 		if err := os.WriteFile(log1, data, 0o644); err != nil {
 			t.Fatal(err)
