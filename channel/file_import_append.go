@@ -10,26 +10,34 @@ import (
 )
 
 // The import's copy of a Flume backlog into the log, in two goroutines so
-// that reading Flume's files and encoding records overlaps writing and
-// syncing the log (a segment roll syncs the segment it seals):
+// that reading Flume's files overlaps compressing, writing and syncing the
+// log (a segment roll syncs the segment it seals):
 //
 //   - the reader (a goroutine this file starts and waits for) owns the
-//     Backlog and its files: it reads the events in Flume's order, encodes
-//     them into put records of about importRecordBytes, numbers them from
-//     the next sequence number, and hands them over in batches of about
-//     importAppendBytes, at most importQueue ahead;
+//     Backlog and its files: it reads the events in Flume's order and
+//     encodes them into records of about importRecordBytes, handing them
+//     over in batches of about importAppendBytes, at most importQueue ahead;
 //   - the caller (open's goroutine, which owns the log until the commit
-//     loops start) appends each batch, then syncs once at the end.
+//     loops start) finishes each record (compression), numbers it from the
+//     next sequence number, appends each batch, then syncs once at the end.
 //
 // Either side stopping (an error, or the end) stops the other; the reader
 // has exited before appendBacklog returns.
 
-// importBatch is records ready to append, or the reader's error.
+// How the import stops trying to compress what does not compress: a
+// backlog is mostly alike, so after importMisses records in a row that
+// compression did not shrink, the next importSkips are written without
+// trying (a try costs a pass over the record).
+const (
+	importMisses = 4
+	importSkips  = 64
+)
+
+// importBatch is records to finish and append, or the reader's error.
 type importBatch struct {
-	recs   [][]byte
-	size   int64
-	events uint64
-	err    error // from Flume's side: a *flumeSideError
+	recs []recordBuilder
+	size int64
+	err  error // from Flume's side: a *flumeSideError
 }
 
 // appendBacklog appends the events of b after the first skip ones, syncs the
@@ -51,7 +59,7 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 	go func() {
 		defer wg.Done()
 		defer close(batches)
-		f.encodeBacklog(b, skip, f.importNext(), flags, recordBytes, appendBytes, batches, stop)
+		encodeBacklog(b, skip, recordBytes, appendBytes, batches, stop)
 	}()
 	defer func() {
 		close(stop)
@@ -61,19 +69,44 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 	}()
 
 	last = f.wal.LastIndex()
+	seq, now := f.importNext(), time.Now().UnixMilli()
+	var misses, skips int
+	recs := make([][]byte, 0, 64)
 	for bt := range batches {
 		if bt.err != nil {
 			return n, last, bt.err
 		}
+		recs, bt.size = recs[:0], 0
+		var events uint64
+		for i := range bt.recs {
+			rb := &bt.recs[i]
+			try := f.opts.Compress && skips == 0
+			rec := rb.finish(flags, try, f.opts.CompressAbove)
+			switch {
+			case skips > 0:
+				skips--
+			case !try:
+			case rec[2]&recordFlagS2 != 0:
+				misses = 0
+			default:
+				if misses++; misses >= importMisses {
+					misses, skips = 0, importSkips
+				}
+			}
+			stampRecord(rec, seq+events, now)
+			events += uint64(rb.count)
+			recs = append(recs, rec)
+			bt.size += int64(len(rec))
+		}
 		if reason := f.space.refuse(bt.size); reason != "" {
 			return n, last, fmt.Errorf("%s: %w", reason, ErrFull)
 		}
-		_, l, err := f.wal.Append(bt.recs...)
+		_, l, err := f.wal.Append(recs...)
 		if err != nil {
 			return n, last, err
 		}
 		f.space.wrote(bt.size)
-		last, n = l, n+bt.events
+		last, n, seq = l, n+events, seq+events
 		f.importStep("appended")
 	}
 	// The records are durable before the marker says "imported".
@@ -85,8 +118,8 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 }
 
 // encodeBacklog is the reader's side: it sends batches of records holding
-// the events of b after the first skip, numbered from seq.
-func (f *File) encodeBacklog(b *flumefile.Backlog, skip, seq uint64, flags byte, recordBytes int, appendBytes int64,
+// the events of b after the first skip.
+func encodeBacklog(b *flumefile.Backlog, skip uint64, recordBytes int, appendBytes int64,
 	out chan<- importBatch, stop <-chan struct{}) {
 	send := func(bt importBatch) bool {
 		select {
@@ -96,25 +129,18 @@ func (f *File) encodeBacklog(b *flumefile.Backlog, skip, seq uint64, flags byte,
 			return false
 		}
 	}
-	now := time.Now().UnixMilli()
 	var (
-		rb    recordBuilder
-		bt    importBatch
-		count int
-		seen  uint64
+		rb   recordBuilder
+		bt   importBatch
+		seen uint64
 	)
 	closeRecord := func() {
-		if count == 0 {
+		if rb.count == 0 {
 			return
 		}
-		rb.count = count
-		rec := rb.finish(flags, f.opts.Compress, f.opts.CompressAbove)
-		stampRecord(rec, seq, now)
-		seq += uint64(count)
-		bt.recs = append(bt.recs, rec)
-		bt.size += int64(len(rec))
-		bt.events += uint64(count)
-		rb, count = recordBuilder{}, 0 // the record keeps the buffer
+		bt.recs = append(bt.recs, rb)
+		bt.size += int64(len(rb.buf))
+		rb = recordBuilder{} // the batch keeps the buffer
 	}
 	for ev, err := range b.Events(nil) {
 		if err != nil {
@@ -133,7 +159,7 @@ func (f *File) encodeBacklog(b *flumefile.Backlog, skip, seq uint64, flags byte,
 			rb.reset()
 		}
 		rb.buf = appendFlumeEvent(rb.buf, ev)
-		count++
+		rb.count++
 		if rb.bodyLen() >= recordBytes {
 			closeRecord()
 			if bt.size >= appendBytes {

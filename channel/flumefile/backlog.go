@@ -74,8 +74,9 @@ type Position struct {
 // a blanked record is skipped; a corrupt one is skipped without
 // fsyncPerTransaction and fails the iteration with it (Flume's take fails on
 // it forever). at, when not nil, is set to each yielded event's position.
-// Event.Body aliases a buffer valid until the next iteration; Headers are
-// fresh. Events may be called again to read from the start.
+// Event.Body and the Event.Headers slice are reused by the next iteration:
+// clone what is kept (the header strings themselves are not reused). Events
+// may be called again to read from the start.
 func (b *Backlog) Events(at *Position) iter.Seq2[Event, error] {
 	return func(yield func(Event, error) bool) {
 		refs := make(map[int32]int32, len(b.refs))
@@ -202,7 +203,7 @@ func (r *randReader) get(off int64, rec *record) error {
 	if err != nil {
 		return err
 	}
-	*rec = record{}
+	*rec = record{put: putEvent{Headers: rec.put.Headers[:0]}} // the headers' slice is reused
 	if err := decodeRecord(payload, rec); err != nil {
 		return err
 	}

@@ -159,7 +159,7 @@ func decodeRecord(payload []byte, r *record) error {
 	}
 	switch r.typ {
 	case typePut:
-		r.put, err = parsePut(msg)
+		err = parsePut(msg, &r.put)
 		if err == nil && r.put.HasChecksum {
 			if sum := int64(crc32.ChecksumIEEE(r.put.Body)); sum != r.put.Checksum {
 				err = fmt.Errorf("body checksum %d, the record says %d", sum, r.put.Checksum)
@@ -196,13 +196,17 @@ func (e *corruptErr) Unwrap() error { return e.err }
 // window reads a file through a buffer that slides forward; it serves both
 // the sequential replay and the mostly sequential reads of queued events.
 type window struct {
-	f    *os.File
-	size int64
-	buf  []byte
-	off  int64 // file offset of buf[0]
+	f          *os.File
+	size       int64
+	buf        []byte
+	off        int64 // file offset of buf[0]
+	prefetched int64 // the kernel was asked to read ahead up to here
 }
 
-const windowSize = 4 << 20
+const (
+	windowSize    = 4 << 20
+	prefetchAhead = 4 * windowSize
+)
 
 func openWindow(path string) (*window, error) {
 	f, err := os.Open(path)
@@ -232,6 +236,11 @@ func (w *window) at(off int64, n int) ([]byte, error) {
 		w.buf = make([]byte, want)
 	}
 	w.buf = w.buf[:want]
+	// Reads go forward: the next windows load while this one is decoded.
+	if ahead := off + int64(want); ahead < w.size && ahead >= w.prefetched {
+		w.prefetched = ahead + prefetchAhead
+		prefetch(w.f, ahead, prefetchAhead)
+	}
 	got, err := w.f.ReadAt(w.buf, off)
 	if err != nil && !errors.Is(err, io.EOF) {
 		return nil, err

@@ -183,14 +183,16 @@ type putEvent struct {
 	HasChecksum bool
 }
 
-func parsePut(msg []byte) (p putEvent, err error) {
+// parsePut parses msg into p, reusing the capacity of p.Headers.
+func parsePut(msg []byte, p *putEvent) (err error) {
+	*p = putEvent{Headers: p.Headers[:0]}
 	var hasEvent, hasBody bool
 	err = fields(msg, func(f field) error {
 		switch {
 		case f.is(1, protowire.BytesType):
 			hasEvent = true
 			// A repeated embedded message merges into the one before.
-			return parseFlumeEvent(f.b, &p, &hasBody)
+			return parseFlumeEvent(f.b, p, &hasBody)
 		case f.is(2, protowire.Fixed64Type):
 			p.Checksum, p.HasChecksum = f.i64(), true
 		}
@@ -199,7 +201,7 @@ func parsePut(msg []byte) (p putEvent, err error) {
 	if err == nil {
 		err = missing([]string{"event", "event.body"}, hasEvent, hasBody)
 	}
-	return p, err
+	return err
 }
 
 func parseFlumeEvent(msg []byte, p *putEvent, hasBody *bool) error {

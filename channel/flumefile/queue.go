@@ -10,8 +10,9 @@ import "fmt"
 // keeps Flume's per-file reference counts, because Flume fails a take whose
 // file has no count, and that failure must be reproduced, not papered over.
 //
-// Memory: 8 bytes per pointer plus an index of about 20 bytes per pointer
-// while replay runs (Flume keeps that index in a MapDB file instead).
+// Memory: 8 bytes per pointer, plus an index of about 20 bytes per pointer
+// from the first take replay applies to its end (Flume keeps that index in
+// a MapDB file instead).
 type eventQueue struct {
 	capacity int
 	// back holds the checkpoint's pointers then the tail additions, front the
@@ -24,19 +25,30 @@ type eventQueue struct {
 	// index holds the pointers of Flume's queueSet: for a pointer queued once,
 	// the position in back of its occurrence; for one queued more than once
 	// (only a damaged channel does that), -1, its live positions being in
-	// extra. nil after replayComplete.
+	// extra. Built at the first remove (nil before), dropped by
+	// replayComplete.
 	index map[int64]int
 	extra map[int64][]int
 	refs  map[int32]int32
+	done  bool // replayComplete was called: no set any more
 }
 
 func newEventQueue(capacity int, ptrs []int64, refs map[int32]int32) *eventQueue {
-	q := &eventQueue{capacity: capacity, dead: make([]bool, 0, len(ptrs)),
-		index: make(map[int64]int, len(ptrs)), refs: refs}
-	for _, p := range ptrs {
-		q.push(p)
+	return &eventQueue{capacity: capacity, back: ptrs, dead: make([]bool, len(ptrs)), size: len(ptrs), refs: refs}
+}
+
+// indexed builds the set the first time replay needs it (a committed take):
+// a replay that only adds, or reads nothing, never pays for it.
+func (q *eventQueue) indexed() {
+	if q.index != nil {
+		return
 	}
-	return q
+	q.index = make(map[int64]int, len(q.back))
+	for i, p := range q.back {
+		if !q.dead[i] {
+			q.enter(p, i)
+		}
+	}
 }
 
 // push appends p to back and adds it to the set.
@@ -45,6 +57,13 @@ func (q *eventQueue) push(p int64) {
 	q.back = append(q.back, p)
 	q.dead = append(q.dead, false)
 	q.size++
+	if q.index != nil {
+		q.enter(p, i)
+	}
+}
+
+// enter adds back[i], holding p, to the set.
+func (q *eventQueue) enter(p int64, i int) {
 	if ex, ok := q.extra[p]; ok {
 		q.extra[p] = append(ex, i)
 		q.index[p] = -1
@@ -95,6 +114,10 @@ func (q *eventQueue) remove(p int64) (bool, error) {
 	if err := checkPointer(p); err != nil {
 		return false, err
 	}
+	if q.done {
+		return false, &errQueue{"a take removed after replay completed"}
+	}
+	q.indexed()
 	i, ok := q.index[p]
 	if !ok {
 		return false, nil
@@ -135,6 +158,7 @@ func (q *eventQueue) decRef(p int64) error {
 // replayComplete drops the set, as Flume does before re-adding the takes.
 func (q *eventQueue) replayComplete() {
 	q.index, q.extra = nil, nil
+	q.done = true
 }
 
 // addHead puts p back at the head (a take never committed). Flume refuses

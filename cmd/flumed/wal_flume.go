@@ -105,7 +105,7 @@ func inspectFlume(dirs channelDirs) (*flumeReport, error) {
 			r.err = err
 			break
 		}
-		e := flumefile.Event{Headers: ev.Headers, Body: slices.Clone(ev.Body)}
+		e := flumefile.Event{Headers: slices.Clone(ev.Headers), Body: slices.Clone(ev.Body)}
 		r.oldest = &e
 		break
 	}
