@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 
+	"github.com/klauspost/compress/s2"
+
 	"github.com/flumed/flumed/channel/flumefile/flumefiletest"
 )
 
@@ -447,6 +449,48 @@ func TestBadCheckpoints(t *testing.T) {
 		}
 		defer b.Close()
 		if r := b.Report; r.Checkpoint != "backup" || r.Queued != 2 {
+			t.Fatalf("report %+v", r)
+		}
+	})
+	t.Run("a compressed backup (compressBackupCheckpoint) is restored", func(t *testing.T) {
+		s, c := build(t)
+		c.Incomplete = true
+		write(t, s.ckptDir, c)
+		c.Incomplete = false
+		backup := filepath.Join(filepath.Dir(s.ckptDir), "backup")
+		write(t, backup, c)
+		// snappy-java's stream: magic, version 1, compatible version 1, then
+		// blocks of a big-endian length and a raw snappy block.
+		raw, err := os.ReadFile(filepath.Join(backup, checkpointName))
+		if err != nil {
+			t.Fatal(err)
+		}
+		stream := append([]byte(nil), snappyMagic...)
+		stream = binary.BigEndian.AppendUint32(stream, 1)
+		stream = binary.BigEndian.AppendUint32(stream, 1)
+		for len(raw) > 0 {
+			n := min(len(raw), 32<<10)
+			blk := s2.EncodeSnappy(nil, raw[:n])
+			stream = binary.BigEndian.AppendUint32(stream, uint32(len(blk)))
+			stream = append(stream, blk...)
+			raw = raw[n:]
+		}
+		if err := os.Remove(filepath.Join(backup, checkpointName)); err != nil {
+			t.Fatal(err)
+		}
+		for name, b := range map[string][]byte{checkpointName + snappySuffix: stream, backupComplete: nil} {
+			if err := os.WriteFile(filepath.Join(backup, name), b, 0o644); err != nil {
+				t.Fatal(err)
+			}
+		}
+		o := s.opts()
+		o.BackupCheckpointDir = backup
+		b, err := Open(o)
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer b.Close()
+		if r := b.Report; r.Checkpoint != "backup" || r.AtCheckpoint != 1 || r.Queued != 2 {
 			t.Fatalf("report %+v", r)
 		}
 	})
