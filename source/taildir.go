@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/counter"
 	"github.com/flumed/flumed/internal/fsutil"
 )
@@ -38,6 +39,12 @@ type Taildir struct {
 	cfg  taildirConfig
 	log  *slog.Logger
 	fs   fsutil.FS // writes of the position files; tests inject faults here
+	// The seams tests replace: the file system the followed files are read
+	// through, the clock of the periodic work and idle files, and the
+	// directory watch (tests that drive the source step by step go without).
+	fsys       tailFS
+	clk        clock.Clock
+	startWatch func(*slog.Logger) (*dirWatcher, error)
 
 	counters  counter.Source
 	split     atomic.Int64 // lines cut at maxLineLength (lineOverflow=split)
@@ -111,7 +118,7 @@ func (s *Taildir) Start(_ context.Context, p Processor) error {
 	if err != nil {
 		return fmt.Errorf("taildir %s: %w", s.name, err)
 	}
-	if w, err := newDirWatcher(s.log); err != nil {
+	if w, err := s.startWatch(s.log); err != nil {
 		s.log.Warn("cannot watch directories; relying on the periodic rescan", slog.Any("err", err))
 	} else {
 		s.watch = w
@@ -121,7 +128,7 @@ func (s *Taildir) Start(_ context.Context, p Processor) error {
 		s.closeAll()
 		return fmt.Errorf("taildir %s: %w", s.name, err)
 	}
-	now := time.Now()
+	now := s.clk.Now()
 	s.nextRescan = now.Add(s.cfg.rescanInterval)
 	s.nextIdle = now.Add(s.idleCheckEvery())
 	s.nextCheckpoint = now.Add(s.cfg.writePosInterval)
@@ -198,7 +205,7 @@ func (s *Taildir) Process(context.Context) (Status, error) {
 	if !s.running {
 		return Backoff, nil
 	}
-	now := time.Now()
+	now := s.clk.Now()
 	s.housekeep(now)
 	for _, t := range slices.Clone(s.order) { // closing an idle file may forget it
 		if t.idle && s.files[t.id] == t {

@@ -9,6 +9,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/fsutil"
 )
@@ -99,7 +100,8 @@ func newTaildirSource(name string, c *config.Context, log *slog.Logger) (Source,
 	if len(c.Problems().Errors()) > bad {
 		return nil, errConfig
 	}
-	return &Taildir{name: name, cfg: cfg, log: log.With(slog.String("source", name)), fs: fsutil.OS{}}, nil
+	return &Taildir{name: name, cfg: cfg, log: log.With(slog.String("source", name)), fs: fsutil.OS{},
+		fsys: osFS{}, clk: clock.Real{}, startWatch: newDirWatcher}, nil
 }
 
 // taildirGroups reads filegroups, filegroups.<g> and headers.<g>.<key>.

@@ -3,7 +3,6 @@ package source
 import (
 	"bytes"
 	"log/slog"
-	"os"
 	"slices"
 	"time"
 )
@@ -65,7 +64,7 @@ const tailCopyWindow = 256
 
 // mayCopy reports whether c holds the same bytes as o at its start and at its
 // end: what a copy of o, complete or still being written, holds.
-func (s *Taildir) mayCopy(o *tailFile, c *os.File) bool {
+func (s *Taildir) mayCopy(o *tailFile, c tailHandle) bool {
 	size := fileSize(c)
 	if size == 0 {
 		return false
@@ -96,11 +95,11 @@ func (s *Taildir) originalHas(o *tailFile, want []byte, off int64) bool {
 	f := o.f
 	if f == nil {
 		var err error
-		if f, err = os.Open(o.path); err != nil {
+		if f, err = s.fsys.Open(o.path); err != nil {
 			return false
 		}
 		defer f.Close()
-		if id, ok := fdID(f); !ok || id != o.id {
+		if id, ok := handleID(f); !ok || id != o.id {
 			return false
 		}
 	}
@@ -125,7 +124,7 @@ func (s *Taildir) recheckCopy(t *tailFile) {
 	s.journal(t) // a waiting copy was not journaled
 }
 
-func (s *Taildir) tailMatches(f *os.File, pos int64, tail []byte) bool {
+func (s *Taildir) tailMatches(f tailHandle, pos int64, tail []byte) bool {
 	if len(tail) == 0 || int64(len(tail)) > pos {
 		return len(tail) == 0
 	}

@@ -4,13 +4,9 @@ import (
 	"errors"
 	"io/fs"
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
-	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // This file decides which files the taildir source follows and from where:
@@ -39,7 +35,7 @@ type tailCandidate struct {
 // list returns the files of d matching its groups, oldest first. A missing
 // directory is not an error: it may be created later.
 func (s *Taildir) list(d *tailDir) []tailCandidate {
-	ents, err := os.ReadDir(d.path)
+	names, err := s.fsys.ReadDir(d.path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
 			s.log.Error("cannot list directory", slog.String("dir", d.path), slog.Any("err", err))
@@ -47,12 +43,12 @@ func (s *Taildir) list(d *tailDir) []tailCandidate {
 		return nil
 	}
 	var out []tailCandidate
-	for _, e := range ents {
+	for _, name := range names {
 		for _, g := range d.groups {
-			if !g.re.MatchString(e.Name()) {
+			if !g.re.MatchString(name) {
 				continue
 			}
-			if c, ok := statCandidate(filepath.Join(d.path, e.Name())); ok {
+			if c, ok := s.statCandidate(filepath.Join(d.path, name)); ok {
 				c.group = g
 				out = append(out, c)
 			}
@@ -65,13 +61,12 @@ func (s *Taildir) list(d *tailDir) []tailCandidate {
 
 // statCandidate stats path, following symlinks as Flume does; only regular
 // files qualify.
-func statCandidate(path string) (tailCandidate, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Stat(path, &st); err != nil || st.Mode&syscall.S_IFMT != syscall.S_IFREG {
+func (s *Taildir) statCandidate(path string) (tailCandidate, bool) {
+	st, err := s.fsys.Stat(path)
+	if err != nil || !st.regular {
 		return tailCandidate{}, false
 	}
-	return tailCandidate{path: path, id: fileID{dev: uint64(st.Dev), ino: st.Ino}, size: st.Size,
-		mtime: time.Unix(st.Mtim.Sec, st.Mtim.Nsec)}, true
+	return tailCandidate{path: path, id: st.id, size: st.size, mtime: st.mtime}, true
 }
 
 // rescan lists directories again: those fsnotify flagged, or all of them
@@ -88,10 +83,9 @@ func (s *Taildir) rescan(dirty map[string]bool, all, periodic bool, now time.Tim
 		}
 		need := all || dirty[d.path]
 		if !need && periodic {
-			var st syscall.Stat_t
 			need = true
-			if s.cfg.cachePatternMatching && syscall.Stat(d.path, &st) == nil {
-				m := time.Unix(st.Mtim.Sec, st.Mtim.Nsec)
+			if st, err := s.fsys.Stat(d.path); s.cfg.cachePatternMatching && err == nil {
+				m := st.mtime
 				// Re-list when the mtime changed, or when it is so close to the
 				// last listing that a coarse clock could hide a change.
 				need = !m.Equal(d.mtime) || d.listed.Sub(m) < 2*time.Second
@@ -175,7 +169,7 @@ func (s *Taildir) sameFile(t *tailFile, path string) bool {
 	if t.fp.n == 0 {
 		return true
 	}
-	f, err := os.Open(path)
+	f, err := s.fsys.Open(path)
 	if err != nil {
 		return false
 	}
@@ -200,17 +194,17 @@ func (s *Taildir) sortOrder() {
 // identity it copies stopped, waits when it copies a live file, and otherwise
 // starts at 0, or at its end with skipToEnd at startup.
 func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile {
-	f, err := os.Open(c.path)
+	f, err := s.fsys.Open(c.path)
 	if err != nil {
 		s.log.Info("file disappeared before it could be opened", slog.String("file", c.path))
 		return nil
 	}
-	id, ok := fdID(f)
+	id, ok := handleID(f)
 	if !ok || id != c.id {
 		f.Close()
 		return nil // replaced between scan and open; the next scan sees it
 	}
-	t := &tailFile{id: id, birth: fdBirth(f), path: c.path, group: c.group, f: f, mtime: c.mtime, active: now}
+	t := &tailFile{id: id, birth: f.Birth(), path: c.path, group: c.group, f: f, mtime: c.mtime, active: now}
 	prefix := s.prefix(f)
 	t.setHead(prefix)
 	size := fileSize(f)
@@ -263,7 +257,7 @@ func (s *Taildir) track(t *tailFile) {
 }
 
 // prefix reads up to tailFPMax leading bytes of f.
-func (s *Taildir) prefix(f *os.File) []byte {
+func (s *Taildir) prefix(f tailHandle) []byte {
 	buf := make([]byte, tailFPMax)
 	n, _ := readAtMost(f, buf, 0)
 	return buf[:n]
@@ -292,19 +286,19 @@ func (s *Taildir) ensureOpen(t *tailFile) bool {
 	if t.f != nil {
 		return true
 	}
-	c, ok := statCandidate(t.path)
+	c, ok := s.statCandidate(t.path)
 	if !ok || c.id != t.id || c.size == t.pos {
 		return false // unchanged, or renamed away (the next scan decides)
 	}
-	f, err := os.Open(t.path)
+	f, err := s.fsys.Open(t.path)
 	if err != nil {
 		return false
 	}
-	if id, ok := fdID(f); !ok || id != t.id {
+	if id, ok := handleID(f); !ok || id != t.id {
 		f.Close()
 		return false
 	}
-	t.f, t.idle, t.active = f, false, time.Now()
+	t.f, t.idle, t.active = f, false, s.clk.Now()
 	t.reset()
 	s.log.Info("reopened file", slog.String("file", t.path), slog.Int64("pos", t.pos))
 	return true
@@ -322,7 +316,7 @@ func (s *Taildir) closeIdle(t *tailFile) {
 	s.releaseBuffer(t)
 	s.log.Info("closed idle file", slog.String("file", t.path), slog.Int64("pos", t.pos))
 	if t.gone {
-		s.forget(t, time.Now())
+		s.forget(t, s.clk.Now())
 	}
 }
 
@@ -344,29 +338,4 @@ func (s *Taildir) forget(t *tailFile, now time.Time) {
 	if err := s.pos.record(tailJournalRecord{Forget: true, tailPos: tailPos{Dev: t.id.dev, Inode: t.id.ino}}); err != nil {
 		s.log.Error("cannot record a position", slog.Any("err", err))
 	}
-}
-
-func fdID(f *os.File) (fileID, bool) {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(f.Fd()), &st); err != nil {
-		return fileID{}, false
-	}
-	return fileID{dev: uint64(st.Dev), ino: st.Ino}, true
-}
-
-// fdBirth is f's creation time in ns, or 0 where the file system keeps none.
-func fdBirth(f *os.File) int64 {
-	var stx unix.Statx_t
-	if unix.Statx(int(f.Fd()), "", unix.AT_EMPTY_PATH, unix.STATX_BTIME, &stx) != nil || stx.Mask&unix.STATX_BTIME == 0 {
-		return 0
-	}
-	return stx.Btime.Sec*1e9 + int64(stx.Btime.Nsec)
-}
-
-func fileSize(f *os.File) int64 {
-	var st syscall.Stat_t
-	if f == nil || syscall.Fstat(int(f.Fd()), &st) != nil {
-		return 0
-	}
-	return st.Size
 }

@@ -23,22 +23,28 @@ import (
 
 // tdProcessor records accepted events. refuse, when set, is asked before each
 // call (numbered from 1) whether to refuse it as a full channel would; delay
-// slows every call down, so a source lags behind a writer.
+// slows every call down, so a source lags behind a writer; during runs in
+// each call, before the answer, as whatever else happens while a channel
+// takes a batch.
 type tdProcessor struct {
 	mu     sync.Mutex
 	events []channel.Event
 	calls  int
 	refuse func(call int) bool
 	delay  time.Duration
+	during func(call int)
 }
 
 func (p *tdProcessor) Process(evs []channel.Event) error {
 	p.mu.Lock()
 	p.calls++
-	call, refuse, delay := p.calls, p.refuse, p.delay
+	call, refuse, delay, during := p.calls, p.refuse, p.delay, p.during
 	p.mu.Unlock()
 	if delay > 0 {
 		time.Sleep(delay)
+	}
+	if during != nil {
+		during(call)
 	}
 	if refuse != nil && refuse(call) {
 		return fmt.Errorf("put: %w", channel.ErrFull)

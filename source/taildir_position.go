@@ -7,7 +7,6 @@ import (
 	"errors"
 	"fmt"
 	"hash/crc32"
-	"io"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -350,13 +349,4 @@ func unhex(s string) []byte {
 		return nil
 	}
 	return b
-}
-
-// readAtMost reads up to len(buf) bytes at off; a short file is not an error.
-func readAtMost(f *os.File, buf []byte, off int64) (int, error) {
-	n, err := f.ReadAt(buf, off)
-	if errors.Is(err, io.EOF) {
-		err = nil
-	}
-	return n, err
 }

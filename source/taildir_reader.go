@@ -3,17 +3,13 @@ package source
 import (
 	"bytes"
 	"crypto/sha256"
-	"os"
-	"syscall"
+	"io"
 	"time"
 )
 
 // This file holds one tailed file: its identity (device, inode, fingerprint),
 // its committed position, and the reader that cuts its bytes into lines. It is
 // used only by the source's goroutine.
-
-// fileID is a file's identity while it exists: device and inode.
-type fileID struct{ dev, ino uint64 }
 
 const (
 	// tailFPMax is how many leading bytes a full fingerprint covers. A file's
@@ -74,8 +70,8 @@ type tailFile struct {
 	birth  int64  // creation time in ns, 0 where unknown: tells a reused inode apart
 	path   string // where it was last seen (the file header's value)
 	group  *taildirGroup
-	f      *os.File // nil while closed (idle)
-	pos    int64    // committed: every line before pos is in the channel
+	f      tailHandle // nil while closed (idle)
+	pos    int64      // committed: every line before pos is in the channel
 	fp     fingerprint
 	head   []byte    // the fp.n bytes fingerprinted, kept to recognise a copy still being written
 	tail   []byte    // up to tailKeep bytes just before pos
@@ -108,15 +104,15 @@ func (t *tailFile) reset() {
 // shorter than what was read, or whose first bytes changed, was truncated
 // (copytruncate) or rewritten. It also grows the fingerprint.
 func (t *tailFile) check(scratch []byte) (size int64, truncated bool, err error) {
-	var st syscall.Stat_t
-	if err := syscall.Fstat(int(t.f.Fd()), &st); err != nil {
+	st, err := t.f.Stat()
+	if err != nil {
 		return 0, false, err
 	}
-	size = st.Size
+	size = st.size
 	if size < t.pos || size < t.rd.readEnd() {
 		return size, true, nil
 	}
-	stamp := [2]int64{size, st.Mtim.Sec*1e9 + st.Mtim.Nsec}
+	stamp := [2]int64{size, st.mtime.UnixNano()}
 	if stamp == t.checked {
 		return size, false, nil // untouched since the last check: an idle poll stays cheap
 	}
@@ -190,7 +186,7 @@ func (rd *tailReader) empty() bool { return rd.r == rd.w && !rd.skipping }
 
 // fill reads more of f after what the buffer holds. It returns 0 at the end of
 // the file.
-func (rd *tailReader) fill(f *os.File, maxLine int) (int, error) {
+func (rd *tailReader) fill(f io.ReaderAt, maxLine int) (int, error) {
 	if rd.r == rd.w {
 		rd.r, rd.w = 0, 0
 	}

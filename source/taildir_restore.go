@@ -2,7 +2,6 @@ package source
 
 import (
 	"log/slog"
-	"os"
 	"path/filepath"
 	"slices"
 	"time"
@@ -15,14 +14,14 @@ import (
 // directory and read to its end. Files without a position start at 0, or at
 // their end with skipToEnd.
 func (s *Taildir) restore(entries []tailPos) {
-	now := time.Now()
+	now := s.clk.Now()
 	var found []tailCandidate
 	for _, d := range s.dirs {
 		if s.watch != nil {
 			// Watch before listing, so nothing created in between is missed.
 			d.watched = s.watch.watch(d.path)
 		}
-		if _, err := os.Stat(d.path); err != nil {
+		if _, err := s.fsys.Stat(d.path); err != nil {
 			s.log.Warn("directory does not exist (yet); it is rescanned until it does",
 				slog.String("dir", d.path), slog.String("groups", groupsLabel(d.groups)))
 		}
@@ -69,15 +68,15 @@ func (s *Taildir) restore(entries []tailPos) {
 // (inode reused, or rewritten) or a file shorter than the position
 // (truncated) restarts at 0.
 func (s *Taildir) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *tailFile {
-	f, err := os.Open(c.path)
+	f, err := s.fsys.Open(c.path)
 	if err != nil {
 		return nil
 	}
-	if id, ok := fdID(f); !ok || id != c.id {
+	if id, ok := handleID(f); !ok || id != c.id {
 		f.Close()
 		return nil
 	}
-	t := &tailFile{id: c.id, birth: fdBirth(f), path: c.path, group: c.group, f: f, mtime: c.mtime, active: now, gone: gone}
+	t := &tailFile{id: c.id, birth: f.Birth(), path: c.path, group: c.group, f: f, mtime: c.mtime, active: now, gone: gone}
 	prefix := s.prefix(f)
 	size := fileSize(f)
 	fp := parseFingerprint(e.FPN, e.FP)
@@ -122,12 +121,12 @@ func (s *Taildir) findRotated(e tailPos, now time.Time) bool {
 	if d == nil || !e.HasDev || e.FPN == 0 && e.Birth == 0 {
 		return false
 	}
-	ents, err := os.ReadDir(d.path)
+	names, err := s.fsys.ReadDir(d.path)
 	if err != nil {
 		return false
 	}
-	for _, ent := range ents {
-		c, ok := statCandidate(filepath.Join(d.path, ent.Name()))
+	for _, name := range names {
+		c, ok := s.statCandidate(filepath.Join(d.path, name))
 		if !ok || c.id != (fileID{dev: e.Dev, ino: e.Inode}) || s.files[c.id] != nil {
 			continue
 		}
@@ -143,12 +142,12 @@ func (s *Taildir) findRotated(e tailPos, now time.Time) bool {
 // sameIdentity reports whether path holds the file e was saved for: the same
 // first bytes and, where known, the same creation time.
 func (s *Taildir) sameIdentity(path string, e tailPos) bool {
-	f, err := os.Open(path)
+	f, err := s.fsys.Open(path)
 	if err != nil {
 		return false
 	}
 	defer f.Close()
-	birth := fdBirth(f)
+	birth := f.Birth()
 	return parseFingerprint(e.FPN, e.FP).matches(s.prefix(f)) && (e.Birth == 0 || birth == 0 || e.Birth == birth)
 }
 

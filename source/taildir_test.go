@@ -142,7 +142,7 @@ func TestTaildirBatchMemory(t *testing.T) {
 	t.Run("a batch of a few short lines does not pin a large buffer", func(t *testing.T) {
 		path := filepath.Join(t.TempDir(), "a.log")
 		os.WriteFile(path, []byte("one\ntwo\n"), 0o644)
-		f, err := os.Open(path)
+		f, err := osFS{}.Open(path)
 		if err != nil {
 			t.Fatal(err)
 		}
