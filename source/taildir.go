@@ -237,7 +237,7 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 		return Backoff, false
 	}
 	known := t.fp.n > 0
-	if t.fresh && !s.classify(t) {
+	if t.fresh && !s.classify(t, now) {
 		return Backoff, false
 	}
 	if t.copyOf != nil {
@@ -245,7 +245,7 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 			return Backoff, false
 		}
 	}
-	size, ok := s.verify(t, now)
+	size, _, ok := s.verify(t, now)
 	if !ok {
 		return Backoff, false
 	}
@@ -272,24 +272,37 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 		}
 		return Backoff, false
 	}
+	// Read the bytes a copy is matched by before confirming the file, so
+	// they come from the same content as the lines.
+	b.tail = t.tailBefore(b.tail, b.end)
+	same, err := t.unchanged(s.scratch)
+	if err != nil {
+		s.readFailed(t, err)
+		t.reset()
+		return Backoff, false
+	}
+	if !same {
+		s.restartTruncated(t, fileSize(t.f), now)
+		return Backoff, false
+	}
 	return s.deliver(t, b, now), true
 }
 
 // verify checks an open file for truncation (restarting it at 0) and
 // returns its size; ok is false when it cannot be read.
-func (s *Taildir) verify(t *tailFile, now time.Time) (size int64, ok bool) {
+func (s *Taildir) verify(t *tailFile, now time.Time) (size int64, truncated, ok bool) {
 	if s.scratch == nil {
 		s.scratch = make([]byte, tailFPMax)
 	}
 	size, truncated, err := t.check(s.scratch)
 	if err != nil {
 		s.readFailed(t, err)
-		return 0, false
+		return 0, false, false
 	}
 	if truncated {
 		s.restartTruncated(t, size, now)
 	}
-	return size, true
+	return size, truncated, true
 }
 
 // deliver hands a batch to the Processor and commits its position.
@@ -330,7 +343,9 @@ func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
 	s.split.Add(int64(b.split))
 	s.truncated.Add(int64(b.truncated))
 	t.pos = b.end
-	t.keepTail(t.pos)
+	// Not read again now: the file may have been truncated while the
+	// channel took the batch.
+	t.tail = append(t.tail[:0], b.tail...)
 	t.active = now
 	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
 		s.counters.GenericProcessingFail.Add(1)

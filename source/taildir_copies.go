@@ -29,6 +29,46 @@ type tailLost struct {
 // tailLostTTL is how long a lost identity waits for its copy.
 const tailLostTTL = time.Minute
 
+// originOf finds what a new file t copies, given its first bytes and size:
+// a lost identity (its original was truncated or vanished) or a followed
+// file (the copy is complete or still being written, the original not yet
+// truncated). Copytruncate may truncate the original at any moment, also
+// after the scan that found t checked the followed files: the originals are
+// therefore checked after t's bytes were read, and again when no original
+// was found, since a truncation during the comparison makes a copy look like
+// a file of its own, which would be read again from 0.
+func (s *Taildir) originOf(t *tailFile, prefix []byte, size int64, now time.Time) (*tailLost, int, *tailFile) {
+	s.checkOriginals(t, prefix, now)
+	// Each further turn needs another truncation while the previous one
+	// compared: a few turns are plenty.
+	for range 3 {
+		if l, i := s.copyOfLost(t, prefix, size); l != nil {
+			return l, i, nil
+		}
+		if live := s.copyOfLive(t); live != nil {
+			return nil, -1, live
+		}
+		if !s.checkOriginals(t, prefix, now) {
+			break
+		}
+	}
+	return nil, -1, nil
+}
+
+// checkOriginals checks the open files that t may copy for truncation and
+// reports whether one was truncated (and is now a lost identity).
+func (s *Taildir) checkOriginals(t *tailFile, prefix []byte, now time.Time) (truncated bool) {
+	for _, o := range slices.Clone(s.order) {
+		if o == t || o.f == nil || o.gone || o.copyOf != nil || o.fp.n < tailCopyMinFP || !o.startsLike(prefix) {
+			continue
+		}
+		if _, cut, _ := s.verify(o, now); cut {
+			truncated = true
+		}
+	}
+	return truncated
+}
+
 // copyOfLost finds a lost identity that the new file copies: same first
 // bytes (a long enough prefix) and, where the position falls inside the new
 // file, the same bytes just before it.
@@ -167,13 +207,14 @@ func (s *Taildir) keepLost(t *tailFile, now time.Time) {
 // classify decides about a file admitted short: once it has content it is
 // either a copy (complete, or still being written) or a file of its own. It
 // reports whether t may be read now.
-func (s *Taildir) classify(t *tailFile) bool {
+func (s *Taildir) classify(t *tailFile, now time.Time) bool {
 	prefix := s.prefix(t.f)
 	if len(prefix) == 0 {
 		return false
 	}
 	size := fileSize(t.f)
-	if l, i := s.copyOfLost(t, prefix, size); l != nil {
+	l, i, live := s.originOf(t, prefix, size, now)
+	if l != nil {
 		t.fresh, t.pos = false, min(l.pos, size)
 		s.log.Info("new file is a copy of a truncated or vanished file; starting where that one stopped",
 			slog.String("file", t.path), slog.String("original", l.path), slog.Int64("pos", t.pos))
@@ -184,7 +225,7 @@ func (s *Taildir) classify(t *tailFile) bool {
 		s.journal(t)
 		return true
 	}
-	if live := s.copyOfLive(t); live != nil {
+	if live != nil {
 		t.fresh, t.copyOf = false, live
 		s.log.Info("new file is a copy of a file still being read; waiting until that one is truncated or gone",
 			slog.String("file", t.path), slog.String("original", live.path))

@@ -149,15 +149,6 @@ func (s *Taildir) reconcile(found []tailCandidate, listed map[string]bool, now t
 			slog.String("file", t.path), slog.Int64("pos", t.pos))
 		t.gone = true
 	}
-	if len(fresh) > 0 {
-		// A new file may be copytruncate's copy: notice the truncation of its
-		// original first, so the copy goes on from where that one stopped.
-		for _, t := range s.order {
-			if t.f != nil && t.copyOf == nil {
-				s.verify(t, now)
-			}
-		}
-	}
 	for _, c := range fresh {
 		s.admit(c, false, now)
 	}
@@ -208,8 +199,7 @@ func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile 
 	prefix := s.prefix(f)
 	t.setHead(prefix)
 	size := fileSize(f)
-	l, i := s.copyOfLost(t, prefix, size)
-	live := s.copyOfLive(t)
+	l, i, live := s.originOf(t, prefix, size, now)
 	switch {
 	case l != nil:
 		t.pos = min(l.pos, size)

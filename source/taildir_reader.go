@@ -136,27 +136,82 @@ func (t *tailFile) check(scratch []byte) (size int64, truncated bool, err error)
 	return size, false, nil
 }
 
+// growHead extends the fingerprint with the bytes data, read at off, where
+// they continue the fingerprinted head. The head then comes from the same
+// read as the lines: fingerprinted by a read of its own, before or after,
+// it might be another content's (copytruncate in between), whose truncation
+// would then go unnoticed.
+func (t *tailFile) growHead(off int64, data []byte) {
+	n := int64(t.fp.n)
+	if n >= tailFPMax || off > n || off+int64(len(data)) <= n || len(t.head) != t.fp.n {
+		return
+	}
+	end := min(off+int64(len(data)), tailFPMax)
+	t.head = append(t.head, data[n-off:end-off]...)
+	t.fp = fingerprintOf(t.head)
+}
+
 // setHead fingerprints the file's first bytes.
 func (t *tailFile) setHead(prefix []byte) {
 	t.fp = fingerprintOf(prefix)
 	t.head = append(t.head[:0], prefix...)
 }
 
+// startsLike reports whether a file starting with prefix may be a copy of
+// t: prefix holds t's fingerprinted bytes, or is the start of them (a copy
+// still being written).
+func (t *tailFile) startsLike(prefix []byte) bool {
+	if len(prefix) >= t.fp.n {
+		return t.fp.matches(prefix)
+	}
+	return len(prefix) > 0 && len(t.head) == t.fp.n && bytes.HasPrefix(t.head, prefix)
+}
+
 // keepTail remembers the bytes just before the new position end.
-func (t *tailFile) keepTail(end int64) {
+func (t *tailFile) keepTail(end int64) { t.tail = t.tailBefore(t.tail, end) }
+
+// tailBefore reads the up to tailKeep bytes just before end into buf's
+// storage.
+func (t *tailFile) tailBefore(buf []byte, end int64) []byte {
 	n := int(min(end, tailKeep))
 	if n == 0 || t.f == nil {
-		t.tail = t.tail[:0]
-		return
+		return buf[:0]
 	}
-	if cap(t.tail) < tailKeep {
-		t.tail = make([]byte, 0, tailKeep)
+	if cap(buf) < tailKeep {
+		buf = make([]byte, 0, tailKeep)
 	}
-	k, err := readAtMost(t.f, t.tail[:n], end-int64(n))
+	k, err := readAtMost(t.f, buf[:n], end-int64(n))
 	if err != nil || k != n {
 		k = 0
 	}
-	t.tail = t.tail[:k]
+	return buf[:k]
+}
+
+// unchanged reports whether the open file still holds what check saw: the
+// fingerprinted first bytes, and at least the bytes read. Lines are t's only
+// if this still holds after they were read: a truncation (copytruncate)
+// between the check and the read hands the reader the new content at the
+// old offsets, which must neither be counted against t's position nor let a
+// copy of the old content resume after it.
+func (t *tailFile) unchanged(scratch []byte) (bool, error) {
+	st, err := t.f.Stat()
+	if err != nil {
+		return false, err
+	}
+	if st.size < t.rd.readEnd() {
+		return false, nil
+	}
+	if t.fp.n == 0 {
+		return true, nil // empty when checked: there was nothing to lose
+	}
+	k, err := readAtMost(t.f, scratch[:t.fp.n], 0)
+	if err != nil {
+		return false, err
+	}
+	if len(t.head) == t.fp.n {
+		return k == t.fp.n && bytes.Equal(scratch[:k], t.head), nil
+	}
+	return t.fp.matches(scratch[:k]), nil
 }
 
 // tailReader cuts a file's bytes into lines. buf[r:w] holds the bytes of the
@@ -222,9 +277,10 @@ type tailLine struct {
 // tailBatch is the lines read from one file for one Process call.
 type tailBatch struct {
 	lines     []tailLine
-	end       int64 // the position after the last line: the new pos once committed
-	split     int   // lines cut at maxLineLength (lineOverflow=split)
-	truncated int   // lines cut short (lineOverflow=truncate)
+	end       int64  // the position after the last line: the new pos once committed
+	tail      []byte // up to tailKeep bytes just before end, read with the lines
+	split     int    // lines cut at maxLineLength (lineOverflow=split)
+	truncated int    // lines cut short (lineOverflow=truncate)
 	arena     []byte
 	reserved  int // bytes of arena chunks allocated for this batch
 	used      int // bytes of bodies
@@ -318,10 +374,12 @@ func (t *tailFile) readBatch(b *tailBatch, max, maxLine int, truncate, flush boo
 			}
 			continue
 		}
+		from := rd.readEnd()
 		n, err := rd.fill(t.f, maxLine)
 		if err != nil {
 			return err
 		}
+		t.growHead(from, rd.buf[rd.w-n:rd.w])
 		if n > 0 {
 			continue
 		}
