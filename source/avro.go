@@ -164,7 +164,7 @@ func (s *Avro) FlumeMetrics() map[string]string {
 }
 
 // Start listens and returns; connections are served until Stop.
-func (s *Avro) Start(ctx context.Context, p Processor) error {
+func (s *Avro) Start(ctx context.Context, p BatchPutter) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.addr)
 	if err != nil {
@@ -208,7 +208,7 @@ func (s *Avro) Stop() error {
 // avroHandler puts what the server decodes through the channel processor.
 type avroHandler struct {
 	s *Avro
-	p Processor
+	p BatchPutter
 }
 
 func (h *avroHandler) Append(e avrorpc.Event) avrorpc.Status {
@@ -242,7 +242,7 @@ func (h *avroHandler) AppendBatch(events []avrorpc.Event) avrorpc.Status {
 // put hands events to the channel processor; false means they were refused
 // and the client must be told FAILED.
 func (h *avroHandler) put(evs []channel.Event) bool {
-	err := h.p.Process(evs)
+	err := h.p.PutBatch(evs)
 	if err == nil {
 		return true
 	}

@@ -36,7 +36,7 @@ func avroConfig(kv map[string]string) *config.Context {
 
 // startAvro builds the source from keys, starts it into p and stops it when
 // the test ends.
-func startAvro(t *testing.T, kv map[string]string, p Processor) (*Avro, string) {
+func startAvro(t *testing.T, kv map[string]string, p BatchPutter) (*Avro, string) {
 	t.Helper()
 	c := avroConfig(kv)
 	src, err := newAvroSource("r1", c, discardLog())
@@ -132,13 +132,13 @@ func readFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
-// gate is a Processor that holds every call until released.
+// gate is a BatchPutter that holds every call until released.
 type gate struct {
 	entered chan struct{}
 	release chan error
 }
 
-func (g *gate) Process([]channel.Event) error {
+func (g *gate) PutBatch([]channel.Event) error {
 	g.entered <- struct{}{}
 	return <-g.release
 }
@@ -160,7 +160,7 @@ func TestTheClientIsAnsweredOnlyAfterTheProcessorReturns(t *testing.T) {
 	}
 }
 
-// barrier lets calls through only once want of them are inside Process at
+// barrier lets calls through only once want of them are inside PutBatch at
 // the same time, and fails them if that does not happen in time.
 type barrier struct {
 	want    int
@@ -170,7 +170,7 @@ type barrier struct {
 	full    chan struct{}
 }
 
-func (b *barrier) Process([]channel.Event) error {
+func (b *barrier) PutBatch([]channel.Event) error {
 	b.mu.Lock()
 	b.inside++
 	b.maxSeen = max(b.maxSeen, b.inside)

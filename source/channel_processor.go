@@ -29,7 +29,7 @@ type ChannelProcessor struct {
 	warn   *throttledLog
 }
 
-var _ Processor = (*ChannelProcessor)(nil)
+var _ BatchPutter = (*ChannelProcessor)(nil)
 
 // NewChannelProcessor builds the processor of one source.
 //
@@ -85,13 +85,13 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 	return p, nil
 }
 
-// Process puts events into the source's channels. It returns nil when every
+// PutBatch puts events into the source's channels. It returns nil when every
 // required channel committed them (or an interceptor dropped them all). An
 // error names the first required channel that refused and wraps its error
 // (channel.ErrFull, channel.ErrTxnFull, channel.ErrClosed, ...); the events
-// must then be treated as not accepted. Process never modifies events: the
+// must then be treated as not accepted. PutBatch never modifies events: the
 // interceptors work on copies. It is safe for concurrent use.
-func (p *ChannelProcessor) Process(events []channel.Event) error {
+func (p *ChannelProcessor) PutBatch(events []channel.Event) error {
 	if len(p.chain) > 0 {
 		events = intercept(p.chain, events)
 	}

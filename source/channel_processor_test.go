@@ -69,7 +69,7 @@ func ev(body string, headers ...string) channel.Event {
 
 func TestReplicatingPutsEveryEventIntoEveryChannel(t *testing.T) {
 	p, ch := newProcessor(t, ``, "c1", "c2")
-	if err := p.Process([]channel.Event{ev("a"), ev("b")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("a"), ev("b")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"c1", "c2"} {
@@ -85,7 +85,7 @@ func TestReplicatingPutsEveryEventIntoEveryChannel(t *testing.T) {
 func TestRequiredChannelRefusalRollsBackAndFails(t *testing.T) {
 	p, ch := newProcessor(t, ``, "c1", "c2")
 	ch["c2"].setRefuse(1)
-	err := p.Process([]channel.Event{ev("a")})
+	err := p.PutBatch([]channel.Event{ev("a")})
 	if !errors.Is(err, channel.ErrFull) {
 		t.Fatalf("error %v does not wrap channel.ErrFull", err)
 	}
@@ -104,7 +104,7 @@ func TestRequiredChannelRefusalRollsBackAndFails(t *testing.T) {
 func TestTransactionCapacityErrorIsReturnedClearly(t *testing.T) {
 	p, ch := newProcessor(t, ``, "c1")
 	ch["c1"].txCap = 2
-	err := p.Process([]channel.Event{ev("a"), ev("b"), ev("c")})
+	err := p.PutBatch([]channel.Event{ev("a"), ev("b"), ev("c")})
 	if !errors.Is(err, channel.ErrTxnFull) || !strings.Contains(err.Error(), "put 3 events on channel c1") {
 		t.Fatalf("got %v", err)
 	}
@@ -120,7 +120,7 @@ func TestOptionalChannelFailureIsOnlyLogged(t *testing.T) {
 	}
 	c2.setRefuse(-1)
 	for range 3 {
-		if err := p.Process([]channel.Event{ev("a")}); err != nil {
+		if err := p.PutBatch([]channel.Event{ev("a")}); err != nil {
 			t.Fatalf("optional failure surfaced: %v", err)
 		}
 	}
@@ -146,7 +146,7 @@ func TestInterceptorsRunBeforeTheSelectorAndMayDrop(t *testing.T) {
 		selector.mapping.errors = c2
 		selector.default = c1
 	`, "c1", "c2")
-	if err := p.Process([]channel.Event{ev("DEBUG x"), ev("ERROR y")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("DEBUG x"), ev("ERROR y")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ch["c2"].bodies(); !slices.Equal(got, []string{"ERROR y"}) {
@@ -155,7 +155,7 @@ func TestInterceptorsRunBeforeTheSelectorAndMayDrop(t *testing.T) {
 	if got := ch["c1"].bodies(); len(got) != 0 {
 		t.Errorf("c1 holds %q", got)
 	}
-	if err := p.Process([]channel.Event{ev("DEBUG only")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("DEBUG only")}); err != nil {
 		t.Errorf("all events dropped should be a success, got %v", err)
 	}
 }
@@ -170,7 +170,7 @@ func TestCallersEventsAreNeverModified(t *testing.T) {
 	`, "c1")
 	in := []channel.Event{ev("a", "k", "v")}
 	for range 2 { // a retry of the same slice must give the same result
-		if err := p.Process(in); err != nil {
+		if err := p.PutBatch(in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,7 +231,7 @@ func TestInterceptorClassNamesAreAccepted(t *testing.T) {
 		interceptors.u.type = org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder
 		selector.type = org.apache.flume.channel.ReplicatingChannelSelector
 	`, "c1")
-	if err := p.Process([]channel.Event{ev("x")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("x")}); err != nil {
 		t.Fatal(err)
 	}
 	if id := ch["c1"].events()[0].Headers["id"]; len(id) != 36 {

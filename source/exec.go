@@ -141,7 +141,7 @@ func (s *Exec) SplitLines() int64 { return s.splits.Load() }
 
 // Start checks that the command exists and starts running it in the
 // background. Lines go to p until Stop.
-func (s *Exec) Start(ctx context.Context, p Processor) error {
+func (s *Exec) Start(ctx context.Context, p BatchPutter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done != nil {
@@ -177,7 +177,7 @@ func (s *Exec) Stop() error {
 }
 
 // run runs the command, again and again with restart, until ctx ends.
-func (s *Exec) run(ctx context.Context, p Processor, done chan struct{}) {
+func (s *Exec) run(ctx context.Context, p BatchPutter, done chan struct{}) {
 	defer close(done)
 	for {
 		status, err := s.runOnce(ctx, p)
@@ -201,7 +201,7 @@ func (s *Exec) run(ctx context.Context, p Processor, done chan struct{}) {
 
 // runOnce runs the command once, delivering its stdout until it ends (or ctx
 // does), and returns how it exited.
-func (s *Exec) runOnce(ctx context.Context, p Processor) (string, error) {
+func (s *Exec) runOnce(ctx context.Context, p BatchPutter) (string, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return "", err
@@ -335,7 +335,7 @@ func (s *Exec) drainStderr(r io.Reader) {
 
 // pump reads stdout line by line and delivers batches. It returns at the end
 // of stdout, or when ctx ends, once its reader goroutine has finished.
-func (s *Exec) pump(ctx context.Context, r io.Reader, p Processor) {
+func (s *Exec) pump(ctx context.Context, r io.Reader, p BatchPutter) {
 	lines := make(chan []byte)
 	readerDone := make(chan struct{})
 	go func() {
@@ -406,10 +406,10 @@ func (s *Exec) pump(ctx context.Context, r io.Reader, p Processor) {
 
 // deliver puts batch through p, retrying with backoff until it commits or ctx
 // ends; it always makes at least one attempt.
-func (s *Exec) deliver(ctx context.Context, p Processor, batch []channel.Event) {
+func (s *Exec) deliver(ctx context.Context, p BatchPutter, batch []channel.Event) {
 	delay := s.opts.retryMin
 	for {
-		err := p.Process(batch)
+		err := p.PutBatch(batch)
 		if err == nil {
 			s.counters.EventAccepted.Add(int64(len(batch)))
 			return

@@ -242,7 +242,7 @@ func TestExecStartFailsForAMissingCommand(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Start(context.Background(), &recordingProcessor{}); err == nil {
+	if err := src.Start(context.Background(), &recordingPutter{}); err == nil {
 		t.Error("Start succeeded")
 	}
 	_ = src.Stop()

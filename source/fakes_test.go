@@ -197,16 +197,16 @@ func waitFor(t *testing.T, what string, cond func() bool) {
 	}
 }
 
-// recordingProcessor is a source.Processor that returns scripted errors and
+// recordingPutter is a BatchPutter that returns scripted errors and
 // records what it accepted.
-type recordingProcessor struct {
+type recordingPutter struct {
 	mu       sync.Mutex
 	errs     []error // returned in order, then nil
 	accepted [][]channel.Event
 	calls    int
 }
 
-func (r *recordingProcessor) Process(events []channel.Event) error {
+func (r *recordingPutter) PutBatch(events []channel.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++

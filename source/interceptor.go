@@ -14,7 +14,7 @@ import (
 // selector (Flume's Interceptor). The channel processor runs a source's
 // interceptors in the order of its "interceptors" list.
 //
-// Intercept may change the events of the slice in place: the processor hands
+// Intercept may change the events of the slice in place: the channel processor hands
 // it copies whose Headers maps it owns (Headers may be nil; an interceptor that
 // adds a header allocates the map). It must never modify a Body in place, only
 // replace it. It returns the events to keep, which may share the input's

@@ -114,7 +114,7 @@ func (s *Netcat) Addr() net.Addr {
 }
 
 // Start listens and returns; connections are served until Stop.
-func (s *Netcat) Start(ctx context.Context, p Processor) error {
+func (s *Netcat) Start(ctx context.Context, p BatchPutter) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.opts.addr)
 	if err != nil {
@@ -147,7 +147,7 @@ func (s *Netcat) Stop() error {
 	return nil
 }
 
-func (s *Netcat) accept(ln net.Listener, p Processor) {
+func (s *Netcat) accept(ln net.Listener, p BatchPutter) {
 	defer s.wg.Done()
 	for {
 		conn, err := ln.Accept()
@@ -179,7 +179,7 @@ func (s *Netcat) accept(ln net.Listener, p Processor) {
 }
 
 // serve reads lines from one connection until it ends, fails or idles out.
-func (s *Netcat) serve(conn net.Conn, p Processor) {
+func (s *Netcat) serve(conn net.Conn, p BatchPutter) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -232,7 +232,7 @@ func (s *Netcat) serve(conn net.Conn, p Processor) {
 			line = latin1ToUTF8(line)
 		}
 		ev := channel.Event{Body: line}
-		if err := p.Process([]channel.Event{ev}); err != nil {
+		if err := p.PutBatch([]channel.Event{ev}); err != nil {
 			s.log.Warn("channel refused an event", slog.Any("err", err))
 			// One reply per line: a newline inside the reason would read as
 			// the reply to the next event.

@@ -15,7 +15,7 @@ import (
 )
 
 // scriptedPollable returns the scripted results in order, then Backoff
-// forever; the string "panic" in the script makes Process panic.
+// forever; the string "panic" in the script makes Poll panic.
 type scriptedPollable struct {
 	inc, max time.Duration
 	script   []any // Status, error, or "panic"
@@ -25,14 +25,14 @@ type scriptedPollable struct {
 	done  chan struct{} // closed when the script is used up
 }
 
-func (s *scriptedPollable) Name() string                           { return "fake" }
-func (s *scriptedPollable) Start(context.Context, Processor) error { return nil }
-func (s *scriptedPollable) Stop() error                            { return nil }
+func (s *scriptedPollable) Name() string                             { return "fake" }
+func (s *scriptedPollable) Start(context.Context, BatchPutter) error { return nil }
+func (s *scriptedPollable) Stop() error                              { return nil }
 func (s *scriptedPollable) Backoff() (time.Duration, time.Duration) {
 	return s.inc, s.max
 }
 
-func (s *scriptedPollable) Process(context.Context) (Status, error) {
+func (s *scriptedPollable) Poll(context.Context) (Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.calls
@@ -94,7 +94,7 @@ func TestRunnerStopInterruptsALongSleep(t *testing.T) {
 		r.Run(context.Background())
 		close(ran)
 	}()
-	<-src.done // the first Process happened; the runner now sleeps an hour
+	<-src.done // the first Poll happened; the runner now sleeps an hour
 	r.Stop()
 	// Run returned before Stop did; its goroutine closes ran a moment later, so
 	// wait for that (far less than the hour the runner was sleeping).

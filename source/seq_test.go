@@ -48,7 +48,7 @@ func numbers(from, to int) []string {
 
 func process(t *testing.T, s *Seq) Status {
 	t.Helper()
-	st, err := s.Process(context.Background())
+	st, err := s.Poll(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}

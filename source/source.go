@@ -17,7 +17,7 @@ import (
 	"github.com/flumed/flumed/internal/config"
 )
 
-// Status is what one Process call of a pollable source did.
+// Status is what one Poll call of a pollable source did.
 type Status int
 
 const (
@@ -28,14 +28,15 @@ const (
 	Backoff
 )
 
-// Processor is where a source hands its events: Flume's ChannelProcessor.
-// Process is safe for concurrent use. A nil error means the events are
+// BatchPutter is where a source hands its events: the source's
+// ChannelProcessor (Flume's processEventBatch), or a test's recorder.
+// PutBatch is safe for concurrent use. A nil error means the events are
 // committed to every required channel; an error (wrapping channel.ErrFull,
 // channel.ErrClosed, ...) means they must be treated as not accepted, although
 // some required channels may already hold them (Flume's behaviour: commits
 // across channels are not atomic, so a retry may duplicate there).
-type Processor interface {
-	Process(events []channel.Event) error
+type BatchPutter interface {
+	PutBatch(events []channel.Event) error
 }
 
 // Source produces events.
@@ -46,9 +47,9 @@ type Processor interface {
 type Source interface {
 	// Name is the component name from the configuration ("r1").
 	Name() string
-	// Start begins producing events into p. It returns once the source is
+	// Start begins producing events into out. It returns once the source is
 	// ready (for a server: listening), not when it finishes.
-	Start(ctx context.Context, p Processor) error
+	Start(ctx context.Context, out BatchPutter) error
 	// Stop stops producing and waits for the source's goroutines. Input read
 	// but not committed is not acknowledged. Idempotent.
 	Stop() error
@@ -57,9 +58,9 @@ type Source interface {
 // Pollable is a source driven by a runner loop (Flume's PollableSource).
 type Pollable interface {
 	Source
-	// Process produces at most one batch. An error is logged by the runner,
+	// Poll produces at most one batch. An error is logged by the runner,
 	// which then sleeps MaxBackoff.
-	Process(ctx context.Context) (Status, error)
+	Poll(ctx context.Context) (Status, error)
 	// Backoff returns the sleep increment and cap used after Backoff
 	// (Flume's backoffSleepIncrement and maxBackoffSleep).
 	Backoff() (increment, max time.Duration)

@@ -36,7 +36,7 @@ type SpoolDir struct {
 
 	mu      sync.Mutex
 	running bool
-	proc    Processor
+	proc    BatchPutter
 	lock    *fsutil.DirLock
 	state   spoolState
 	cur     *spoolCurrent // the file being read, nil between files
@@ -153,7 +153,7 @@ func (s *SpoolDir) Name() string { return s.name }
 func (s *SpoolDir) BatchSize() int { return s.cfg.batchSize }
 
 // Backoff makes the runner poll every pollDelay, as Flume's scheduled
-// executor does; the longer backoff after a refused batch happens in Process.
+// executor does; the longer backoff after a refused batch happens in Poll.
 func (s *SpoolDir) Backoff() (increment, max time.Duration) { return s.cfg.pollDelay, s.cfg.pollDelay }
 
 // FlumeMetrics returns Flume's source counters.
@@ -161,7 +161,7 @@ func (s *SpoolDir) FlumeMetrics() map[string]string { return s.counters.FlumeMet
 
 // Start locks the tracker directory (two agents on one spool directory
 // would read files twice) and loads the state.
-func (s *SpoolDir) Start(_ context.Context, p Processor) error {
+func (s *SpoolDir) Start(_ context.Context, p BatchPutter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running {
@@ -195,7 +195,7 @@ func (s *SpoolDir) Stop() error {
 		return nil
 	}
 	s.running = false
-	close(s.stop) // ends a backoff in Process
+	close(s.stop) // ends a backoff in Poll
 	if s.cur != nil {
 		s.cur.f.Close()
 		s.cur = nil
@@ -223,16 +223,16 @@ func (s *SpoolDir) abandon() {
 	s.lock.Unlock()
 }
 
-// Process delivers one batch of the current file, moving to the next file as
+// Poll delivers one batch of the current file, moving to the next file as
 // needed. A refused batch is read again after a backoff of 250 ms doubling
 // up to maxBackoff (Flume's), which ends early when the source stops.
-func (s *SpoolDir) Process(ctx context.Context) (Status, error) {
+func (s *SpoolDir) Poll(ctx context.Context) (Status, error) {
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
 		return Backoff, nil
 	}
-	st, wait := s.process()
+	st, wait := s.deliverNext()
 	stop := s.stop
 	s.mu.Unlock()
 	if wait > 0 {
@@ -247,7 +247,9 @@ func (s *SpoolDir) Process(ctx context.Context) (Status, error) {
 	return st, nil
 }
 
-func (s *SpoolDir) process() (Status, time.Duration) {
+// deliverNext puts the next batch of the current file, moving to the next
+// file as needed; it returns how long to wait after a refused batch.
+func (s *SpoolDir) deliverNext() (Status, time.Duration) {
 	for range 64 { // files that turn out empty, changed or done are passed quickly
 		if s.cur == nil && !s.next() {
 			return Backoff, 0
@@ -263,7 +265,7 @@ func (s *SpoolDir) process() (Status, time.Duration) {
 		}
 		s.counters.EventReceived.Add(int64(len(events)))
 		s.counters.AppendBatchReceived.Add(1)
-		if err := s.proc.Process(events); err != nil {
+		if err := s.proc.PutBatch(events); err != nil {
 			s.counters.ChannelWriteFail.Add(1)
 			s.retry = min(max(2*s.retry, 250*time.Millisecond), s.cfg.maxBackoff)
 			s.log.Warn("channel refused a batch; reading the same lines again after a backoff",

@@ -107,7 +107,7 @@ func TestSpoolDir(t *testing.T) {
 		a := tdSpoolFile(t, dir, "a.log", 0, 100, 2*time.Minute)
 		tdSpoolFile(t, dir, ".hidden", 500, 1, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"fileHeader": "true", "basenameHeader": "true", "batchSize": "7"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 200)
 		tdExactlyOnce(t, p.bodies(), 200) // in order: a before b
@@ -126,7 +126,7 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "old.log", 10, 10, 2*time.Minute)
 		tdSpoolFile(t, dir, "new.log", 0, 10, time.Minute)
 		src, _ := tdSpool(t, dir, map[string]string{"consumeOrder": "youngest"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 20)
 		tdExactlyOnce(t, p.bodies(), 20)
@@ -136,7 +136,7 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		a := tdSpoolFile(t, dir, "a.log", 0, 50, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"deletePolicy": "immediate"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 50)
 		waitFor(t, "removal", func() bool { return !tdExists(a) })
@@ -150,7 +150,7 @@ func TestSpoolDir(t *testing.T) {
 		a := tdSpoolFile(t, dir, "a.log", 0, 50, 0)
 		kv := map[string]string{"trackingPolicy": "tracker_dir"}
 		src, _ := tdSpool(t, dir, kv)
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		stop := tdRun(t, src, p)
 		tdSettle(t, p, 50)
 		stop()
@@ -160,7 +160,7 @@ func TestSpoolDir(t *testing.T) {
 		os.Remove(a)
 		tdSpoolFile(t, dir, "a.log", 50, 20, 0)
 		src2, _ := tdSpool(t, dir, kv)
-		p2 := &tdProcessor{}
+		p2 := &tdRecorder{}
 		tdRun(t, src2, p2)
 		tdSettle(t, p2, 20)
 		tdExactlyOnce(t, append(p.bodies(), p2.bodies()...), 70)
@@ -170,7 +170,7 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		tdSpoolFile(t, dir, "a.log", 0, 100, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10", "maxBackoff": "20"})
-		p := &tdProcessor{refuse: func(call int) bool { return call%2 == 0 }}
+		p := &tdRecorder{refuse: func(call int) bool { return call%2 == 0 }}
 		tdRun(t, src, p)
 		tdSettle(t, p, 100)
 		tdExactlyOnce(t, p.bodies(), 100)
@@ -185,7 +185,7 @@ func TestSpoolDir(t *testing.T) {
 		var all []string
 		for range 20 {
 			src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
-			p := &tdProcessor{delay: time.Millisecond}
+			p := &tdRecorder{delay: time.Millisecond}
 			tdRun(t, src, p)
 			time.Sleep(15 * time.Millisecond)
 			src.abandon()
@@ -195,7 +195,7 @@ func TestSpoolDir(t *testing.T) {
 			}
 		}
 		src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		waitFor(t, "completion", func() bool { return tdExists(filepath.Join(dir, "a.log.COMPLETED")) })
 		all = append(all, p.bodies()...)
@@ -208,7 +208,7 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "b.log", 100, 100, time.Minute)
 		src, lg := tdSpool(t, dir, map[string]string{"batchSize": "10"})
 		first := make(chan struct{})
-		p := &tdProcessor{refuse: func(call int) bool {
+		p := &tdRecorder{refuse: func(call int) bool {
 			if call == 1 {
 				close(first)
 				time.Sleep(20 * time.Millisecond) // a.log grows meanwhile
@@ -241,13 +241,13 @@ func TestSpoolDir(t *testing.T) {
 		a := filepath.Join(dir, "a.log")
 		os.WriteFile(a, []byte("ok\n\xff\xfe bad\n"), 0o644)
 		src, _ := tdSpool(t, dir, nil)
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		stop := tdRun(t, src, p)
 		waitFor(t, "the good line", func() bool { return p.count() == 1 })
 		time.Sleep(30 * time.Millisecond)
 		stop()
 		src2, _ := tdSpool(t, dir, nil)
-		p2 := &tdProcessor{}
+		p2 := &tdRecorder{}
 		stop2 := tdRun(t, src2, p2)
 		time.Sleep(50 * time.Millisecond)
 		stop2()
@@ -257,7 +257,7 @@ func TestSpoolDir(t *testing.T) {
 		os.WriteFile(a+".new", []byte("fixed\n"), 0o644) // a new inode, whatever the file system reuses
 		os.Rename(a+".new", a)
 		src3, _ := tdSpool(t, dir, nil)
-		p3 := &tdProcessor{}
+		p3 := &tdRecorder{}
 		tdRun(t, src3, p3)
 		waitFor(t, "the replaced file", func() bool { return p3.count() == 1 })
 	})
@@ -267,7 +267,7 @@ func TestSpoolDir(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "a.log"), []byte("ok\na\xffb\nend\n"), 0o644)
 			src, _ := tdSpool(t, dir, map[string]string{"decodeErrorPolicy": policy})
-			p := &tdProcessor{}
+			p := &tdRecorder{}
 			stop := tdRun(t, src, p)
 			n := strings.Count(want, "|") + 1
 			tdSettle(t, p, n)
@@ -282,7 +282,7 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "a.log"), []byte("caf\xe9\n"), 0o644)
 		src, _ := tdSpool(t, dir, map[string]string{"inputCharset": "ISO-8859-1"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 1)
 		if got := p.bodies()[0]; got != "café" {
@@ -294,7 +294,7 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "a.log"), []byte("ééééé12345xyz\r\n0123456789\nlast"), 0o644)
 		src, _ := tdSpool(t, dir, map[string]string{"deserializer.maxLineLength": "10"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 4)
 		if got := strings.Join(p.bodies(), "|"); got != "ééééé12345|xyz\r|0123456789|last" {
@@ -310,7 +310,7 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "sub/deeper/y.log", 5, 5, 0)
 		tdSpoolFile(t, dir, ".hid/z.log", 10, 5, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"recursiveDirectorySearch": "true"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 10)
 		if p.count() != 10 {
@@ -324,7 +324,7 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "a.tmp", 5, 5, 0)
 		tdSpoolFile(t, dir, "skip.log", 10, 5, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"includePattern": `.*\.log`, "ignorePattern": "^skip"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 5)
 		tdExactlyOnce(t, p.bodies(), 5)
@@ -335,7 +335,7 @@ func TestSpoolDir(t *testing.T) {
 		a := tdSpoolFile(t, dir, "a.log", 0, 5, 0)
 		os.WriteFile(a+".COMPLETED", []byte("other\n"), 0o644)
 		src, lg := tdSpool(t, dir, nil)
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		stop := tdRun(t, src, p)
 		waitFor(t, "completion", func() bool { return tdExists(a + ".1.COMPLETED") })
 		stop()
@@ -346,7 +346,7 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "a.log", 0, 5, 0)
 		os.Rename(a+".1.COMPLETED", a+".COMPLETED")
 		src2, _ := tdSpool(t, dir, nil)
-		tdRun(t, src2, &tdProcessor{})
+		tdRun(t, src2, &tdRecorder{})
 		waitFor(t, "removal", func() bool { return !tdExists(a) })
 		if tdExists(a + ".1.COMPLETED") {
 			t.Error("identical file completed under a new name")
@@ -356,9 +356,9 @@ func TestSpoolDir(t *testing.T) {
 	t.Run("a second source on the same directory fails to start", func(t *testing.T) {
 		dir := t.TempDir()
 		src, _ := tdSpool(t, dir, nil)
-		tdRun(t, src, &tdProcessor{})
+		tdRun(t, src, &tdRecorder{})
 		src2, _ := tdSpool(t, dir, nil)
-		if err := src2.Start(t.Context(), &tdProcessor{}); err == nil {
+		if err := src2.Start(t.Context(), &tdRecorder{}); err == nil {
 			src2.Stop()
 			t.Fatal("second source started")
 		}

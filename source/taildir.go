@@ -27,13 +27,13 @@ import (
 //     that shrank or changed its first bytes (copytruncate) restarts at 0;
 //     when the copy made by copytruncate is itself watched, it is read from
 //     where the original stopped;
-//   - a position advances only after the Processor accepted the batch, and is
+//   - a position advances only after the channel processor accepted the batch, and is
 //     fdatasync'd in a journal before the next batch (positionSync=batch), so a
 //     crash repeats at most one batch; Flume's position file is rewritten
 //     atomically every writePosInterval and on Stop (taildir_position.go).
 //
 // Directory changes arrive through fsnotify; a periodic rescan covers lost
-// events and file systems without them. Process reads at most one batch.
+// events and file systems without them. Poll reads at most one batch.
 type Taildir struct {
 	name string
 	cfg  taildirConfig
@@ -52,7 +52,7 @@ type Taildir struct {
 
 	mu      sync.Mutex
 	running bool
-	proc    Processor
+	proc    BatchPutter
 	pos     *tailPositions
 	watch   *dirWatcher // nil when fsnotify is unavailable
 	dirs    map[string]*tailDir
@@ -64,7 +64,7 @@ type Taildir struct {
 	pool    [][]byte    // read buffers of files at their end
 	scratch []byte
 	batch   tailBatch
-	failing bool // the last Process call was refused by the channel
+	failing bool // the last batch was refused by the channel
 
 	nextRescan, nextIdle, nextCheckpoint time.Time
 }
@@ -95,7 +95,7 @@ func (s *Taildir) FlumeMetrics() map[string]string {
 
 // Start loads the positions, finds the files and starts watching their
 // directories. It fails when the position files cannot be read or written.
-func (s *Taildir) Start(_ context.Context, p Processor) error {
+func (s *Taildir) Start(_ context.Context, p BatchPutter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running {
@@ -196,10 +196,10 @@ func (s *Taildir) snapshot() []tailPos {
 	return out
 }
 
-// Process reads one batch from the next file with complete lines and hands it
-// to the Processor. It returns Backoff when nothing was read or the Processor
+// Poll reads one batch from the next file with complete lines and hands it
+// to the channel processor. It returns Backoff when nothing was read or it
 // refused the batch (whose lines are read again next time).
-func (s *Taildir) Process(context.Context) (Status, error) {
+func (s *Taildir) Poll(context.Context) (Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
@@ -305,7 +305,7 @@ func (s *Taildir) verify(t *tailFile, now time.Time) (size int64, truncated, ok 
 	return size, truncated, true
 }
 
-// deliver hands a batch to the Processor and commits its position.
+// deliver hands a batch to the channel processor and commits its position.
 func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
 	events := make([]channel.Event, len(b.lines))
 	for i, l := range b.lines {
@@ -323,7 +323,7 @@ func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
 	}
 	s.counters.EventReceived.Add(int64(len(events)))
 	s.counters.AppendBatchReceived.Add(1)
-	if err := s.proc.Process(events); err != nil {
+	if err := s.proc.PutBatch(events); err != nil {
 		// Never skip: the same lines are read again after the backoff.
 		s.counters.ChannelWriteFail.Add(1)
 		if !s.failing {

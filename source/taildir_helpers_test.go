@@ -17,16 +17,16 @@ import (
 	"github.com/flumed/flumed/internal/config"
 )
 
-// Helpers shared by the taildir and spooldir tests: a recording Processor, a
+// Helpers shared by the taildir and spooldir tests: a recording BatchPutter, a
 // captured log, a poll loop standing in for the runner, and a log writer that
 // rotates files the way applications and logrotate do.
 
-// tdProcessor records accepted events. refuse, when set, is asked before each
+// tdRecorder records accepted events. refuse, when set, is asked before each
 // call (numbered from 1) whether to refuse it as a full channel would; delay
 // slows every call down, so a source lags behind a writer; during runs in
 // each call, before the answer, as whatever else happens while a channel
 // takes a batch.
-type tdProcessor struct {
+type tdRecorder struct {
 	mu     sync.Mutex
 	events []channel.Event
 	calls  int
@@ -35,7 +35,7 @@ type tdProcessor struct {
 	during func(call int)
 }
 
-func (p *tdProcessor) Process(evs []channel.Event) error {
+func (p *tdRecorder) PutBatch(evs []channel.Event) error {
 	p.mu.Lock()
 	p.calls++
 	call, refuse, delay, during := p.calls, p.refuse, p.delay, p.during
@@ -55,7 +55,7 @@ func (p *tdProcessor) Process(evs []channel.Event) error {
 	return nil
 }
 
-func (p *tdProcessor) bodies() []string {
+func (p *tdRecorder) bodies() []string {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	out := make([]string, len(p.events))
@@ -65,13 +65,13 @@ func (p *tdProcessor) bodies() []string {
 	return out
 }
 
-func (p *tdProcessor) all() []channel.Event {
+func (p *tdRecorder) all() []channel.Event {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return append([]channel.Event(nil), p.events...)
 }
 
-func (p *tdProcessor) count() int {
+func (p *tdRecorder) count() int {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	return len(p.events)
@@ -129,7 +129,7 @@ func tdTaildir(t *testing.T, dir string, kv map[string]string) (*Taildir, *tdLog
 
 // tdRun starts src and polls it until the returned stop is called; stop also
 // stops the source. Backoff sleeps 2 ms instead of the runner's seconds.
-func tdRun(t *testing.T, src Pollable, p Processor) (stop func()) {
+func tdRun(t *testing.T, src Pollable, p BatchPutter) (stop func()) {
 	t.Helper()
 	if err := src.Start(context.Background(), p); err != nil {
 		t.Fatalf("start: %v", err)
@@ -139,7 +139,7 @@ func tdRun(t *testing.T, src Pollable, p Processor) (stop func()) {
 	go func() {
 		defer close(done)
 		for ctx.Err() == nil {
-			st, err := src.Process(ctx)
+			st, err := src.Poll(ctx)
 			if err != nil {
 				t.Errorf("process: %v", err)
 			}
@@ -317,7 +317,7 @@ func tdHead(xs []int) []int { return xs[:min(len(xs), 10)] }
 
 // tdSettle waits until n lines arrived, then lets the source run a little
 // longer (several rescans) so a late duplicate would show.
-func tdSettle(t *testing.T, p *tdProcessor, n int) {
+func tdSettle(t *testing.T, p *tdRecorder, n int) {
 	t.Helper()
 	waitFor(t, fmt.Sprintf("%d lines", n), func() bool { return p.count() >= n })
 	time.Sleep(150 * time.Millisecond)

@@ -37,7 +37,7 @@ func tdInode(t *testing.T, path string) uint64 {
 func tdRestart(t *testing.T, dir string, kv map[string]string, n int) ([]string, *tdLog) {
 	t.Helper()
 	src, lg := tdTaildir(t, dir, kv)
-	p := &tdProcessor{}
+	p := &tdRecorder{}
 	stop := tdRun(t, src, p)
 	tdSettle(t, p, n)
 	stop()
@@ -135,7 +135,7 @@ func TestTaildirPositions(t *testing.T) {
 		a.write(10)
 		kv := map[string]string{"filegroups": "g", "filegroups.g": dir + `/a\.log`, "writePosInterval": "600000"}
 		src, _ := tdTaildir(t, dir, kv)
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 10)
 		src.abandon() // crash: only the journal knows about the 10 lines
@@ -160,7 +160,7 @@ func TestTaildirPositions(t *testing.T) {
 		var all []string
 		for range 5 {
 			src, _ := tdTaildir(t, dir, kv)
-			p := &tdProcessor{}
+			p := &tdRecorder{}
 			tdRun(t, src, p)
 			w.write(333)
 			tdSettle(t, p, 333)
@@ -179,7 +179,7 @@ func TestTaildirPositions(t *testing.T) {
 				"positionSync": mode, "batchSize": "10", "writePosInterval": "600000"})
 			faulty := fsutil.NewFaulty(nil)
 			src.fs = faulty
-			p := &tdProcessor{}
+			p := &tdRecorder{}
 			stop := tdRun(t, src, p)
 			tdSettle(t, p, 100)
 			stop()
@@ -235,7 +235,7 @@ func TestTaildirPositions(t *testing.T) {
 		src, lg := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + `/a\.log`})
 		faulty := fsutil.NewFaulty(nil)
 		src.fs = faulty
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		faulty.FailSyncs(0, errors.New("EIO"))
 		w.write(50)

@@ -274,7 +274,7 @@ type tailLine struct {
 	start int64
 }
 
-// tailBatch is the lines read from one file for one Process call.
+// tailBatch is the lines read from one file for one Poll call.
 type tailBatch struct {
 	lines     []tailLine
 	end       int64  // the position after the last line: the new pos once committed

@@ -78,7 +78,7 @@ func TestTaildirRestartAfterRotation(t *testing.T) {
 			w := newTDWriter(t, dir, "app.log", 50) // created empty: taken up before its first line
 			src, _ := tdTaildir(t, dir, kv(dir))
 			// A full channel: the source reads the lines but delivers none.
-			p := &tdProcessor{refuse: func(int) bool { return true }}
+			p := &tdRecorder{refuse: func(int) bool { return true }}
 			tdRun(t, src, p)
 			ino := tdInode(t, w.path())
 			waitFor(t, "the source to take up app.log", func() bool { return tdJournaled(t, dir, ino) })

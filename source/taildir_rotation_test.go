@@ -35,7 +35,7 @@ type tdRotation struct {
 
 // run writes 6 rotations' worth of lines through p while rotating, then
 // checks that every line arrived exactly once.
-func (r tdRotation) run(t *testing.T, p *tdProcessor) *tdLog {
+func (r tdRotation) run(t *testing.T, p *tdRecorder) *tdLog {
 	dir := t.TempDir()
 	w := newTDWriter(t, dir, "app.log", 100)
 	src, lg := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/" + r.pattern,
@@ -59,7 +59,7 @@ func (r tdRotation) run(t *testing.T, p *tdProcessor) *tdLog {
 	return lg
 }
 
-func tdSawGen(t *testing.T, p *tdProcessor, gen int) bool {
+func tdSawGen(t *testing.T, p *tdRecorder, gen int) bool {
 	for _, b := range p.bodies() {
 		if _, g := tdLine(t, b); g == gen {
 			return true
@@ -73,7 +73,7 @@ func TestTaildirRotation(t *testing.T) {
 		tdRotation{pattern: `app\.log`, seen: true, lag: time.Millisecond, rotate: func(w *tdWriter) {
 			os.Rename(w.path(), w.path()+".1")
 			w.reopen()
-		}}.run(t, &tdProcessor{})
+		}}.run(t, &tdRecorder{})
 	})
 
 	t.Run("logrotate create: lines written into the renamed file before the reopen are read", func(t *testing.T) {
@@ -83,7 +83,7 @@ func TestTaildirRotation(t *testing.T) {
 			os.WriteFile(w.path(), nil, 0o644) // logrotate creates the new file
 			w.writeLocked(10)                  // the application has not reopened yet
 			w.reopen()
-		}}.run(t, &tdProcessor{})
+		}}.run(t, &tdRecorder{})
 	})
 
 	t.Run("logrotate create with the rotated names matched: renamed files keep their position", func(t *testing.T) {
@@ -93,14 +93,14 @@ func TestTaildirRotation(t *testing.T) {
 			os.WriteFile(w.path(), nil, 0o644)
 			w.writeLocked(10)
 			w.reopen()
-		}}.run(t, &tdProcessor{})
+		}}.run(t, &tdRecorder{})
 		if !strings.Contains(lg.String(), "file renamed; keeping its position") {
 			t.Errorf("no rename was noticed:\n%s", lg)
 		}
 	})
 
 	t.Run("copytruncate: the shrunk file restarts at 0 and the log says so", func(t *testing.T) {
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		lg := tdRotation{pattern: `app\.log`, rotate: func(w *tdWriter) {
 			// Without the copy in the pattern, only lines read before the
 			// truncation can be delivered: wait until the source caught up.
@@ -120,7 +120,7 @@ func TestTaildirRotation(t *testing.T) {
 			w.copyTo(w.path() + ".1")
 			os.Truncate(w.path(), 0)
 			w.gen++
-		}}.run(t, &tdProcessor{})
+		}}.run(t, &tdRecorder{})
 		if !strings.Contains(lg.String(), "copy") {
 			t.Errorf("no copy was recognised:\n%s", lg)
 		}
@@ -131,6 +131,6 @@ func TestTaildirRotation(t *testing.T) {
 			os.Remove(w.path())
 			w.writeLocked(10) // into the deleted file
 			w.reopen()
-		}}.run(t, &tdProcessor{})
+		}}.run(t, &tdRecorder{})
 	})
 }

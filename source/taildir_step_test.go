@@ -111,7 +111,7 @@ type tdStepper struct {
 	lg  *tdLog
 	fs  *tdStepFS
 	clk *clock.Fake
-	p   *tdProcessor
+	p   *tdRecorder
 }
 
 // tdStepped builds a taildir source from kv (see tdTaildir) on the stepping
@@ -119,7 +119,7 @@ type tdStepper struct {
 func tdStepped(t *testing.T, dir string, kv map[string]string) *tdStepper {
 	t.Helper()
 	src, lg := tdTaildir(t, dir, kv)
-	s := &tdStepper{t: t, src: src, lg: lg, fs: &tdStepFS{base: src.fsys}, clk: clock.NewFake(), p: &tdProcessor{}}
+	s := &tdStepper{t: t, src: src, lg: lg, fs: &tdStepFS{base: src.fsys}, clk: clock.NewFake(), p: &tdRecorder{}}
 	src.fsys, src.clk = s.fs, s.clk
 	src.startWatch = func(*slog.Logger) (*dirWatcher, error) { return nil, errors.New("no watch: the test steps") }
 	if err := src.Start(context.Background(), s.p); err != nil {
@@ -136,7 +136,7 @@ func tdStepped(t *testing.T, dir string, kv map[string]string) *tdStepper {
 // poll runs one poll and reports whether it delivered a batch.
 func (s *tdStepper) poll() bool {
 	s.t.Helper()
-	st, err := s.src.Process(context.Background())
+	st, err := s.src.Poll(context.Background())
 	if err != nil {
 		s.t.Fatalf("poll: %v", err)
 	}

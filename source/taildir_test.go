@@ -3,7 +3,7 @@ package source
 // The taildir source follows files matching each group's pattern and puts
 // every complete line as an event, with the group's static headers and,
 // when asked, the file's path and the line's byte offset. A line's position
-// advances only when the Processor accepted it; a refused batch is read
+// advances only when the channel processor accepted it; a refused batch is read
 // again, never skipped. A trailing line without a newline waits for it until
 // the file goes idle. A line longer than maxLineLength is split into pieces or
 // truncated, and counted. Unknown and invalid keys are configuration errors.
@@ -69,7 +69,7 @@ func TestTaildirLines(t *testing.T) {
 			"filegroups": "g", "filegroups.g": dir + "/.*\\.log", "headers.g.topic": "t1", "headers.g.app.name": "web",
 			"fileHeader": "true", "fileHeaderKey": "path", "byteOffsetHeader": "true",
 		})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		waitFor(t, "3 lines", func() bool { return p.count() == 3 })
 		wantOff := []string{"0", "5", "9"}
@@ -88,7 +88,7 @@ func TestTaildirLines(t *testing.T) {
 		path := filepath.Join(dir, "a.log")
 		os.WriteFile(path, []byte("done\npart"), 0o644)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		waitFor(t, "first line", func() bool { return p.count() == 1 })
 		time.Sleep(100 * time.Millisecond)
@@ -109,7 +109,7 @@ func TestTaildirLines(t *testing.T) {
 		path := filepath.Join(dir, "a.log")
 		os.WriteFile(path, []byte("a\nno newline"), 0o644)
 		src, lg := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "idleTimeout": "50"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		waitFor(t, "idle flush", func() bool { return p.count() == 2 })
 		waitFor(t, "file closed", func() bool { return strings.Contains(lg.String(), "closed idle file") })
@@ -127,7 +127,7 @@ func TestTaildirLines(t *testing.T) {
 		w := newTDWriter(t, dir, "a.log", 40)
 		w.write(500)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "batchSize": "7"})
-		p := &tdProcessor{refuse: func(call int) bool { return call%3 != 0 }}
+		p := &tdRecorder{refuse: func(call int) bool { return call%3 != 0 }}
 		tdRun(t, src, p)
 		tdSettle(t, p, 500)
 		tdExactlyOnce(t, p.bodies(), 500)
@@ -209,7 +209,7 @@ func TestTaildirLongLines(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "a.log"), []byte(long+"\nend\n"), 0o644)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "maxLineLength": "10",
 			"byteOffsetHeader": "true"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		waitFor(t, "pieces", func() bool { return p.count() == 8 })
 		want := "aaaaaaaaaa|aaaaaaaaaa|aaaaa|bbbbbbbbbb|cccccccccc|cccccccccc|ccc|end"
@@ -229,7 +229,7 @@ func TestTaildirLongLines(t *testing.T) {
 		os.WriteFile(path, []byte(long), 0o644)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "maxLineLength": "10",
 			"lineOverflow": "truncate"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		waitFor(t, "two lines", func() bool { return p.count() == 2 })
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
@@ -254,7 +254,7 @@ func TestTaildirFiles(t *testing.T) {
 		}
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/f.\\.log", "batchSize": "13",
 			"fileHeader": "true"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		for range 20 {
 			for _, w := range ws {
@@ -277,7 +277,7 @@ func TestTaildirFiles(t *testing.T) {
 	t.Run("a file appearing after start is read from its beginning", func(t *testing.T) {
 		dir := t.TempDir()
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/.*\\.log"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		time.Sleep(30 * time.Millisecond)
 		w := newTDWriter(t, dir, "late.log", 50)
@@ -293,7 +293,7 @@ func TestTaildirFiles(t *testing.T) {
 		w := newTDWriter(t, dir, "a.log", 30)
 		w.write(100)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "skipToEnd": "true"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		w.write(5)
 		tdSettle(t, p, 5)
@@ -309,7 +309,7 @@ func TestTaildirFiles(t *testing.T) {
 		b.write(100)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/.\\.log",
 			"batchSize": "10", "maxBatchCount": "2", "fileHeader": "true"})
-		p := &tdProcessor{}
+		p := &tdRecorder{}
 		tdRun(t, src, p)
 		tdSettle(t, p, 200)
 		// Two batches of 10 from one file, then two from the other, and so on.
