@@ -14,6 +14,7 @@ import (
 	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Avro is the avro source (FLUME.md §2.2, §7): it serves Flume's
@@ -48,7 +49,7 @@ type Avro struct {
 	addr    string
 	opts    avrorpc.ServerOptions
 	counter counter.Source
-	fails   *throttledLog
+	fails   *logthrottle.Log
 
 	mu   sync.Mutex
 	srv  *avrorpc.Server
@@ -130,7 +131,7 @@ func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, er
 	}
 	return &Avro{
 		name: name, log: log, addr: net.JoinHostPort(bind, port), opts: o,
-		fails: newThrottledLog(log, defaultLogEvery),
+		fails: logthrottle.New(log, logthrottle.DefaultEvery),
 	}, nil
 }
 

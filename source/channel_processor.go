@@ -6,6 +6,8 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/logthrottle"
+	"github.com/flumed/flumed/source/internal/registry"
 )
 
 // ChannelProcessor is where a source puts its events (Flume's
@@ -26,7 +28,7 @@ type ChannelProcessor struct {
 	// replicating selector): the events are then put without grouping.
 	static bool
 	log    *slog.Logger
-	warn   *throttledLog
+	warn   *logthrottle.Log
 }
 
 var _ BatchPutter = (*ChannelProcessor)(nil)
@@ -52,7 +54,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 		channels: channels,
 		names:    make([]string, len(channels)),
 		log:      log,
-		warn:     newThrottledLog(log, defaultLogEvery),
+		warn:     logthrottle.New(log, logthrottle.DefaultEvery),
 	}
 	for i, ch := range channels {
 		p.names[i] = ch.Name()
@@ -65,7 +67,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 
 	sc := c.Sub("selector.")
 	typ := sc.String("type", "replicating")
-	factory, found := lookup(selectors, typ)
+	factory, found := registry.Lookup(selectors, typ)
 	if found {
 		sel, good := factory(sc, p.names)
 		p.sel = sel

@@ -17,6 +17,8 @@ import (
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/source/internal/charset"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Exec is the exec source (FLUME.md §2.1): it runs a command and turns every
@@ -43,7 +45,7 @@ type Exec struct {
 	name     string
 	log      *slog.Logger
 	opts     execOptions
-	warn     *throttledLog
+	warn     *logthrottle.Log
 	counters counter.Source
 	splits   atomic.Int64
 
@@ -112,14 +114,14 @@ func newExecSource(name string, c *config.Context, log *slog.Logger) (Source, er
 		c.Errorf("maxLineLength", "must be positive, not %d", o.maxLineLength)
 		ok = false
 	}
-	if cs := c.String("charset", "UTF-8"); !charsetOK(cs) {
+	if cs := c.String("charset", "UTF-8"); !charset.Supported(cs) {
 		c.Errorf("charset", "unsupported charset %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", cs)
 		ok = false
 	}
 	if !ok {
 		return nil, errConfig
 	}
-	return &Exec{name: name, log: log, opts: o, warn: newThrottledLog(log, defaultLogEvery)}, nil
+	return &Exec{name: name, log: log, opts: o, warn: logthrottle.New(log, logthrottle.DefaultEvery)}, nil
 }
 
 // Name returns the source's name.

@@ -1,13 +1,12 @@
 package source
 
 import (
-	"fmt"
 	"log/slog"
 	"maps"
-	"strings"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/registry"
 )
 
 // Interceptor inspects and rewrites events between a source and the channel
@@ -29,10 +28,6 @@ type Interceptor interface {
 // A nil Interceptor with a nil error is not allowed; on a configuration
 // problem it returns an error and c says why.
 type InterceptorBuilder func(c *config.Context, log *slog.Logger) (Interceptor, error)
-
-// errConfig is what builders return after recording their problems in the
-// context: the context's problems are the real report.
-var errConfig = fmt.Errorf("invalid configuration")
 
 // buildInterceptors reads the source's "interceptors" list and each listed
 // interceptor's "interceptors.<name>.*" keys. Problems go into c; ok is false
@@ -56,7 +51,7 @@ func buildInterceptors(c *config.Context, log *slog.Logger) (chain []Interceptor
 		}
 		ic := c.Sub(prefix)
 		typ := ic.Required("type")
-		build, found := lookup(interceptors, typ)
+		build, found := registry.Lookup(interceptors, typ)
 		if !found {
 			if typ != "" {
 				ic.OneOf("type", "", InterceptorTypes()...)
@@ -131,25 +126,4 @@ func setHeader(ev *channel.Event, k, v string, preserve bool) {
 		ev.Headers = make(map[string]string, 1)
 	}
 	ev.Headers[k] = v
-}
-
-// charsetOK reports whether a charset name is one flumed handles by keeping
-// bytes as they are: UTF-8 and the single-byte ASCII supersets whose decode and
-// re-encode are the identity. Anything else (UTF-16, Shift_JIS, ...) would need
-// real transcoding, which flumed does not do.
-func charsetOK(name string) bool {
-	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
-	case "utf-8", "utf8", "us-ascii", "ascii", "iso-8859-1", "iso8859-1", "latin1":
-		return true
-	}
-	return false
-}
-
-// isLatin1 reports whether a supported charset name is ISO-8859-1.
-func isLatin1(name string) bool {
-	switch strings.ToLower(strings.ReplaceAll(name, "_", "-")) {
-	case "iso-8859-1", "iso8859-1", "latin1":
-		return true
-	}
-	return false
 }

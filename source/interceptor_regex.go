@@ -9,6 +9,8 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/charset"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // This file holds the interceptors that apply a regular expression to the
@@ -58,7 +60,7 @@ const (
 type regexExtractorInterceptor struct {
 	re          *regexp.Regexp
 	serializers []groupSerializer
-	warn        *throttledLog
+	warn        *logthrottle.Log
 }
 
 type groupSerializer struct {
@@ -68,7 +70,7 @@ type groupSerializer struct {
 }
 
 func newRegexExtractorInterceptor(c *config.Context, log *slog.Logger) (Interceptor, error) {
-	x := &regexExtractorInterceptor{warn: newThrottledLog(log, defaultLogEvery)}
+	x := &regexExtractorInterceptor{warn: logthrottle.New(log, logthrottle.DefaultEvery)}
 	ok := true
 	if src := c.Required("regex"); src != "" {
 		re, err := regexp.Compile(src)
@@ -202,7 +204,7 @@ func newSearchReplaceInterceptor(c *config.Context, _ *slog.Logger) (Interceptor
 		}
 		s.repl = pieces
 	}
-	if cs := c.String("charset", "UTF-8"); !charsetOK(cs) {
+	if cs := c.String("charset", "UTF-8"); !charset.Supported(cs) {
 		c.Errorf("charset", "unsupported charset %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", cs)
 		ok = false
 	}

@@ -17,13 +17,14 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/registry"
 )
 
 // buildInterceptor builds an interceptor of typ from key=value lines and fails
 // on any configuration problem.
 func buildInterceptor(t *testing.T, typ, snippet string) Interceptor {
 	t.Helper()
-	b, ok := lookup(interceptors, typ)
+	b, ok := registry.Lookup(interceptors, typ)
 	if !ok {
 		t.Fatalf("no interceptor %q", typ)
 	}
@@ -38,7 +39,7 @@ func buildInterceptor(t *testing.T, typ, snippet string) Interceptor {
 // interceptorProblems builds an interceptor expected to be misconfigured.
 func interceptorProblems(t *testing.T, typ, snippet string) string {
 	t.Helper()
-	b, _ := lookup(interceptors, typ)
+	b, _ := registry.Lookup(interceptors, typ)
 	c := config.FromMap("a1.sources.r1.interceptors.i1.", props(t, snippet))
 	_, err := b(c, discardLog())
 	ps := problems(c)
@@ -315,7 +316,7 @@ func TestInterceptorTypesListsEveryAlias(t *testing.T) {
 		"org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder",
 		"TIMESTAMP", "Regex_Filter",
 	} {
-		if _, ok := lookup(interceptors, class); !ok {
+		if _, ok := registry.Lookup(interceptors, class); !ok {
 			t.Errorf("%s is not accepted", class)
 		}
 	}

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/charset"
 )
 
 // Netcat is the netcat source (FLUME.md §2.5): it listens on TCP and turns
@@ -88,11 +89,11 @@ func newNetcatSource(name string, c *config.Context, log *slog.Logger) (Source, 
 		ok = false
 	}
 	enc := c.String("encoding", "utf-8")
-	if !charsetOK(enc) {
+	if !charset.Supported(enc) {
 		c.Errorf("encoding", "unsupported encoding %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", enc)
 		ok = false
 	}
-	o.latin1 = isLatin1(enc)
+	o.latin1 = charset.IsLatin1(enc)
 	if !ok {
 		return nil, errConfig
 	}

@@ -1,8 +1,7 @@
 package source
 
 import (
-	"sort"
-	"strings"
+	"github.com/flumed/flumed/source/internal/registry"
 )
 
 // The registries below map Flume's type names (lower case) and Flume's class
@@ -74,35 +73,14 @@ var selectors = map[string]selectorFactory{
 
 // Lookup finds a source type by Flume type name (case-insensitive) or by
 // Flume's class name.
-func Lookup(typ string) (Factory, bool) { return lookup(sources, typ) }
+func Lookup(typ string) (Factory, bool) { return registry.Lookup(sources, typ) }
 
 // Types lists the source type names (aliases, not class names), sorted, for
 // "did you mean" messages and documentation.
-func Types() []string { return aliases(sources) }
+func Types() []string { return registry.Aliases(sources) }
 
 // InterceptorTypes lists the interceptor type names, sorted.
-func InterceptorTypes() []string { return aliases(interceptors) }
+func InterceptorTypes() []string { return registry.Aliases(interceptors) }
 
 // SelectorTypes lists the channel selector type names, sorted.
-func SelectorTypes() []string { return aliases(selectors) }
-
-func lookup[F any](m map[string]F, typ string) (F, bool) {
-	f, ok := m[strings.ToLower(strings.TrimSpace(typ))]
-	if !ok {
-		f, ok = m[strings.TrimSpace(typ)]
-	}
-	return f, ok
-}
-
-// aliases returns the keys that are type names rather than class names (class
-// names contain a dot).
-func aliases[F any](m map[string]F) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		if !strings.Contains(k, ".") {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func SelectorTypes() []string { return registry.Aliases(selectors) }

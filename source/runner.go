@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Runner drives a Pollable source (Flume's PollableSourceRunner, FLUME.md
@@ -24,7 +26,7 @@ type Runner struct {
 	// sleep waits d or until ctx ends, reporting whether it waited the whole
 	// time; tests replace it to record the backoff sequence.
 	sleep func(ctx context.Context, d time.Duration) bool
-	errs  *throttledLog
+	errs  *logthrottle.Log
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -39,7 +41,7 @@ func NewRunner(src Pollable, log *slog.Logger) *Runner {
 		src:   src,
 		log:   log,
 		sleep: sleepCtx,
-		errs:  newThrottledLog(log, defaultLogEvery),
+		errs:  logthrottle.New(log, logthrottle.DefaultEvery),
 		stop:  make(chan struct{}),
 	}
 }

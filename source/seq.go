@@ -12,6 +12,7 @@ import (
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Seq is the sequence generator source (Flume's "seq", FLUME.md §2.6): a
@@ -29,7 +30,7 @@ type Seq struct {
 	batchSize int
 	total     int64
 	inc, max  time.Duration
-	warn      *throttledLog
+	warn      *logthrottle.Log
 	counters  counter.Source
 
 	mu   sync.Mutex
@@ -52,7 +53,7 @@ func newSeqSource(name string, c *config.Context, log *slog.Logger) (Source, err
 		total:     c.Int64("totalEvents", math.MaxInt64),
 		inc:       c.Duration("backoffSleepIncrement", time.Second, time.Millisecond),
 		max:       c.Duration("maxBackoffSleep", 5*time.Second, time.Millisecond),
-		warn:      newThrottledLog(log, defaultLogEvery),
+		warn:      logthrottle.New(log, logthrottle.DefaultEvery),
 	}
 	ok := true
 	if s.batchSize <= 0 {

@@ -1,4 +1,9 @@
-package source
+// Package logthrottle logs a repeated message at most once per interval,
+// with a count of what it held back: a full channel makes every put fail,
+// possibly thousands of times a second, and the log must say so without
+// flooding. It is shared by package source and its subpackages; it must
+// never drop the first occurrence of a message.
+package logthrottle
 
 import (
 	"context"
@@ -7,15 +12,15 @@ import (
 	"time"
 )
 
-// defaultLogEvery is how often one repeated failure is logged at most. A full
+// DefaultEvery is how often one repeated failure is logged at most. A full
 // channel makes every put fail, possibly thousands of times a second; one line
 // every ten seconds with a count says the same without flooding the log.
-const defaultLogEvery = 10 * time.Second
+const DefaultEvery = 10 * time.Second
 
-// throttledLog logs a repeated message at most once per interval per key,
+// Log logs a repeated message at most once per interval per key,
 // adding how many occurrences were suppressed since the last line. It is safe
 // for concurrent use.
-type throttledLog struct {
+type Log struct {
 	log   *slog.Logger
 	every time.Duration
 
@@ -24,8 +29,9 @@ type throttledLog struct {
 	suppressed map[string]int
 }
 
-func newThrottledLog(log *slog.Logger, every time.Duration) *throttledLog {
-	return &throttledLog{
+// New returns a Log that writes to log at most once per every per key.
+func New(log *slog.Logger, every time.Duration) *Log {
+	return &Log{
 		log:        log,
 		every:      every,
 		last:       make(map[string]time.Time),
@@ -35,7 +41,7 @@ func newThrottledLog(log *slog.Logger, every time.Duration) *throttledLog {
 
 // Log writes msg at level unless the same key was logged less than the
 // interval ago, in which case it only counts it.
-func (t *throttledLog) Log(level slog.Level, key, msg string, args ...any) {
+func (t *Log) Log(level slog.Level, key, msg string, args ...any) {
 	t.mu.Lock()
 	now := time.Now()
 	if last, ok := t.last[key]; ok && now.Sub(last) < t.every {
@@ -54,11 +60,11 @@ func (t *throttledLog) Log(level slog.Level, key, msg string, args ...any) {
 }
 
 // Warn is Log at warning level.
-func (t *throttledLog) Warn(key, msg string, args ...any) {
+func (t *Log) Warn(key, msg string, args ...any) {
 	t.Log(slog.LevelWarn, key, msg, args...)
 }
 
 // Error is Log at error level.
-func (t *throttledLog) Error(key, msg string, args ...any) {
+func (t *Log) Error(key, msg string, args ...any) {
 	t.Log(slog.LevelError, key, msg, args...)
 }
