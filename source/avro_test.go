@@ -24,6 +24,7 @@ import (
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 func avroConfig(kv map[string]string) *config.Context {
@@ -39,7 +40,7 @@ func avroConfig(kv map[string]string) *config.Context {
 func startAvro(t *testing.T, kv map[string]string, p BatchPutter) (*Avro, string) {
 	t.Helper()
 	c := avroConfig(kv)
-	src, err := newAvroSource("r1", c, discardLog())
+	src, err := newAvroSource("r1", c, sourcetest.DiscardLog())
 	c.Finish()
 	if err != nil || c.Problems().Err() != nil {
 		t.Fatalf("configure: %v %v", err, c.Problems().Err())
@@ -228,7 +229,7 @@ func TestCallsPipelinedOnOneConnectionArePutConcurrently(t *testing.T) {
 func TestARefusedBatchIsAnsweredFailedAndLeavesNothingInTheChannel(t *testing.T) {
 	mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 5, TransactionCapacity: 5})
 	t.Cleanup(func() { mem.Close() })
-	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, discardLog())
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +335,7 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := avroConfig(tc.kv)
-			_, _ = newAvroSource("r1", c, discardLog())
+			_, _ = newAvroSource("r1", c, sourcetest.DiscardLog())
 			c.Finish()
 			err := c.Problems().Err()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -343,7 +344,7 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 		})
 	}
 	c := avroConfig(map[string]string{"threads": "8"})
-	if _, err := newAvroSource("r1", c, discardLog()); err != nil {
+	if _, err := newAvroSource("r1", c, sourcetest.DiscardLog()); err != nil {
 		t.Fatal(err)
 	}
 	c.Finish()
@@ -357,7 +358,7 @@ func TestStartFailsOnABusyPortAndStopIsIdempotent(t *testing.T) {
 	a, addr := startAvro(t, nil, p)
 	_, port, _ := net.SplitHostPort(addr)
 	c := avroConfig(map[string]string{"port": port})
-	b, err := newAvroSource("r2", c, discardLog())
+	b, err := newAvroSource("r2", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}

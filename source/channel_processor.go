@@ -6,6 +6,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/interceptor"
 	"github.com/flumed/flumed/source/internal/logthrottle"
 	"github.com/flumed/flumed/source/internal/registry"
 )
@@ -22,7 +23,7 @@ import (
 type ChannelProcessor struct {
 	channels []channel.Channel
 	names    []string
-	chain    []Interceptor
+	chain    []interceptor.Interceptor
 	sel      selector
 	// static is set when every event goes to the same channels (the
 	// replicating selector): the events are then put without grouping.
@@ -79,7 +80,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 	}
 	sc.Finish()
 
-	chain, good := buildInterceptors(c, log)
+	chain, good := interceptor.Chain(c, log)
 	p.chain = chain
 	if !good || !ok {
 		return nil, fmt.Errorf("configure channel processor of %s: %w", c.Prefix(), errConfig)
@@ -95,7 +96,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 // interceptors work on copies. It is safe for concurrent use.
 func (p *ChannelProcessor) PutBatch(events []channel.Event) error {
 	if len(p.chain) > 0 {
-		events = intercept(p.chain, events)
+		events = interceptor.Apply(p.chain, events)
 	}
 	if len(events) == 0 {
 		return nil

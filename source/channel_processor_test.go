@@ -16,6 +16,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 const srcPrefix = "a1.sources.r1."
@@ -24,7 +25,7 @@ const srcPrefix = "a1.sources.r1."
 // c1..cn and fails the test on any configuration problem.
 func newProcessor(t *testing.T, snippet string, names ...string) (*ChannelProcessor, map[string]*fakeChannel) {
 	t.Helper()
-	c := config.FromMap(srcPrefix, props(t, snippet))
+	c := config.FromMap(srcPrefix, sourcetest.Props(t, snippet))
 	fakes := map[string]*fakeChannel{}
 	var chans []channel.Channel
 	for _, n := range names {
@@ -32,8 +33,8 @@ func newProcessor(t *testing.T, snippet string, names ...string) (*ChannelProces
 		fakes[n] = f
 		chans = append(chans, f)
 	}
-	p, err := NewChannelProcessor(c, chans, discardLog())
-	if ps := problems(c); err != nil || len(ps) > 0 {
+	p, err := NewChannelProcessor(c, chans, sourcetest.DiscardLog())
+	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("NewChannelProcessor: %v\n%s", err, strings.Join(ps, "\n"))
 	}
 	return p, fakes
@@ -43,13 +44,13 @@ func newProcessor(t *testing.T, snippet string, names ...string) (*ChannelProces
 // returns every problem reported.
 func configProblems(t *testing.T, snippet string, names ...string) []string {
 	t.Helper()
-	c := config.FromMap(srcPrefix, props(t, snippet))
+	c := config.FromMap(srcPrefix, sourcetest.Props(t, snippet))
 	var chans []channel.Channel
 	for _, n := range names {
 		chans = append(chans, newFakeChannel(n))
 	}
-	_, err := NewChannelProcessor(c, chans, discardLog())
-	ps := problems(c)
+	_, err := NewChannelProcessor(c, chans, sourcetest.DiscardLog())
+	ps := sourcetest.Problems(c)
 	if err == nil && len(ps) == 0 {
 		t.Fatalf("snippet was accepted:\n%s", snippet)
 	}
@@ -111,7 +112,7 @@ func TestTransactionCapacityErrorIsReturnedClearly(t *testing.T) {
 }
 
 func TestOptionalChannelFailureIsOnlyLogged(t *testing.T) {
-	c := config.FromMap(srcPrefix, props(t, `selector.optional = c2`))
+	c := config.FromMap(srcPrefix, sourcetest.Props(t, `selector.optional = c2`))
 	c1, c2 := newFakeChannel("c1"), newFakeChannel("c2")
 	log, buf := newTestLog()
 	p, err := NewChannelProcessor(c, []channel.Channel{c1, c2}, log)

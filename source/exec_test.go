@@ -22,6 +22,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // startExec builds an exec source from the snippet (with shell /bin/sh -c
@@ -29,7 +30,7 @@ import (
 // starts it on a fake channel that refuses the first refuse puts (-1: all).
 func startExec(t *testing.T, snippet string, log *slog.Logger, refuse int) (*Exec, *fakeChannel) {
 	t.Helper()
-	kv := props(t, snippet)
+	kv := sourcetest.Props(t, snippet)
 	if _, ok := kv["shell"]; !ok {
 		kv["shell"] = "/bin/sh -c"
 	}
@@ -38,10 +39,10 @@ func startExec(t *testing.T, snippet string, log *slog.Logger, refuse int) (*Exe
 	}
 	c := config.FromMap("a1.sources.r1.", kv)
 	if log == nil {
-		log = discardLog()
+		log = sourcetest.DiscardLog()
 	}
 	src, err := newExecSource("r1", c, log)
-	if ps := problems(c); err != nil || len(ps) > 0 {
+	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("newExecSource: %v %q", err, ps)
 	}
 	s := src.(*Exec)
@@ -49,7 +50,7 @@ func startExec(t *testing.T, snippet string, log *slog.Logger, refuse int) (*Exe
 	s.opts.killGrace = 200 * time.Millisecond
 	ch := newFakeChannel("c1")
 	ch.setRefuse(refuse)
-	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{ch}, discardLog())
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{ch}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -238,7 +239,7 @@ func TestExecCutsLinesAtMaxLineLength(t *testing.T) {
 
 func TestExecStartFailsForAMissingCommand(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{"command": "/nonexistent/tool -f"})
-	src, err := newExecSource("r1", c, discardLog())
+	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -250,7 +251,7 @@ func TestExecStartFailsForAMissingCommand(t *testing.T) {
 
 func TestExecConfiguration(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{"command": "tail -F /var/log/x", "shell": "/bin/bash -c"})
-	src, err := newExecSource("r1", c, discardLog())
+	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,9 +272,9 @@ func TestExecConfiguration(t *testing.T) {
 		"command = x\nrestart = yes":     "not a boolean",
 		"command = x\nlogStderr = true":  "logStderr: unknown key (did you mean logStdErr?)",
 	} {
-		c := config.FromMap("a1.sources.r1.", props(t, snippet))
-		_, _ = newExecSource("r1", c, discardLog())
-		if p := strings.Join(problems(c), "\n"); !strings.Contains(p, want) {
+		c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+		_, _ = newExecSource("r1", c, sourcetest.DiscardLog())
+		if p := strings.Join(sourcetest.Problems(c), "\n"); !strings.Contains(p, want) {
 			t.Errorf("%q: problems %q do not mention %q", snippet, p, want)
 		}
 	}

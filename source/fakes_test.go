@@ -1,18 +1,15 @@
 package source
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/flumed/flumed/channel"
-	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // fakeChannel is a channel.Channel that keeps committed events in memory and
@@ -129,59 +126,10 @@ func (t *fakeTxn) Rollback() error {
 	return nil
 }
 
-// logBuffer is a concurrency-safe text log sink for tests that assert what
-// was logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
-}
-
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestLog() (*slog.Logger, *logBuffer) {
-	b := &logBuffer{}
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
-func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// props turns "key = value" lines into a map for config.FromMap, so tests read
-// like the .properties files they stand for.
-func props(t *testing.T, text string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("bad property line %q", line)
-		}
-		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	return m
-}
-
-// problems finishes c and returns its errors as strings.
-func problems(c *config.Context) []string {
-	c.Finish()
-	var out []string
-	for _, p := range c.Problems().Errors() {
-		out = append(out, p.String())
-	}
-	return out
+// newTestLog returns a logger and what it logged, for tests that assert it.
+func newTestLog() (*slog.Logger, *sourcetest.Log) {
+	l := &sourcetest.Log{}
+	return l.Logger(), l
 }
 
 // waitFor polls cond until it holds or 20 s pass (generous: the taildir

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // drain takes from ch in small transactions, more slowly than the sources
@@ -46,7 +47,7 @@ func memoryProcessor(t *testing.T, name string) (*channel.Memory, *ChannelProces
 	t.Helper()
 	mem := channel.NewMemory(name, channel.MemoryOptions{Capacity: 50, TransactionCapacity: 20})
 	t.Cleanup(func() { _ = mem.Close() })
-	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, discardLog())
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -59,7 +60,7 @@ func TestExecIntoAFullMemoryChannelLosesNothing(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{
 		"command": fmt.Sprintf("seq 1 %d", lines), "batchSize": "20",
 	})
-	src, err := newExecSource("r1", c, discardLog())
+	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -84,7 +85,7 @@ func TestSeqIntoAFullMemoryChannelLosesNothing(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{
 		"batchSize": "20", "totalEvents": fmt.Sprint(total), "backoffSleepIncrement": "1", "maxBackoffSleep": "2",
 	})
-	src, err := newSeqSource("r1", c, discardLog())
+	src, err := newSeqSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -92,7 +93,7 @@ func TestSeqIntoAFullMemoryChannelLosesNothing(t *testing.T) {
 	if err := s.Start(context.Background(), p); err != nil {
 		t.Fatal(err)
 	}
-	r := NewRunner(s, discardLog())
+	r := NewRunner(s, sourcetest.DiscardLog())
 	var wg sync.WaitGroup
 	wg.Go(func() { r.Run(context.Background()) })
 	got := drain(t, mem, total)
@@ -109,12 +110,12 @@ func TestSeqIntoAFullMemoryChannelLosesNothing(t *testing.T) {
 func TestNetcatRepliesWithTheMemoryChannelsReason(t *testing.T) {
 	mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 1, TransactionCapacity: 1})
 	defer mem.Close()
-	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, discardLog())
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := config.FromMap("a1.sources.r1.", map[string]string{"bind": "127.0.0.1", "port": "0"})
-	src, err := newNetcatSource("r1", c, discardLog())
+	src, err := newNetcatSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}

@@ -31,34 +31,6 @@ var sources = map[string]Factory{
 	"org.apache.flume.source.SpoolDirectorySource": newSpoolDirSource,
 }
 
-// interceptors holds every interceptor type. UUID has no alias in Flume, only
-// its class name; flumed also accepts "uuid".
-var interceptors = map[string]InterceptorBuilder{
-	"timestamp": newTimestampInterceptor,
-	"org.apache.flume.interceptor.TimestampInterceptor$Builder": newTimestampInterceptor,
-
-	"host": newHostInterceptor,
-	"org.apache.flume.interceptor.HostInterceptor$Builder": newHostInterceptor,
-
-	"static": newStaticInterceptor,
-	"org.apache.flume.interceptor.StaticInterceptor$Builder": newStaticInterceptor,
-
-	"remove_header": newRemoveHeaderInterceptor,
-	"org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder": newRemoveHeaderInterceptor,
-
-	"uuid": newUUIDInterceptor,
-	"org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder": newUUIDInterceptor,
-
-	"regex_filter": newRegexFilterInterceptor,
-	"org.apache.flume.interceptor.RegexFilteringInterceptor$Builder": newRegexFilterInterceptor,
-
-	"regex_extractor": newRegexExtractorInterceptor,
-	"org.apache.flume.interceptor.RegexExtractorInterceptor$Builder": newRegexExtractorInterceptor,
-
-	"search_replace": newSearchReplaceInterceptor,
-	"org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder": newSearchReplaceInterceptor,
-}
-
 // selectors holds the channel selector types (the source's selector.type).
 var selectors = map[string]selectorFactory{
 	"replicating": newReplicatingSelector,
@@ -78,9 +50,6 @@ func Lookup(typ string) (Factory, bool) { return registry.Lookup(sources, typ) }
 // Types lists the source type names (aliases, not class names), sorted, for
 // "did you mean" messages and documentation.
 func Types() []string { return registry.Aliases(sources) }
-
-// InterceptorTypes lists the interceptor type names, sorted.
-func InterceptorTypes() []string { return registry.Aliases(interceptors) }
 
 // SelectorTypes lists the channel selector type names, sorted.
 func SelectorTypes() []string { return registry.Aliases(selectors) }

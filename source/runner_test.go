@@ -12,6 +12,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // scriptedPollable returns the scripted results in order, then Backoff
@@ -58,7 +60,7 @@ func TestRunnerBackoffSequence(t *testing.T) {
 		inc: 10 * time.Millisecond, max: 25 * time.Millisecond, done: make(chan struct{}),
 		script: []any{Backoff, Backoff, Backoff, Ready, Backoff, errors.New("boom"), Backoff, "panic", Ready, Backoff},
 	}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	var mu sync.Mutex
 	var slept []time.Duration
 	r.sleep = func(ctx context.Context, d time.Duration) bool {
@@ -88,7 +90,7 @@ func TestRunnerBackoffSequence(t *testing.T) {
 
 func TestRunnerStopInterruptsALongSleep(t *testing.T) {
 	src := &scriptedPollable{inc: time.Hour, max: time.Hour, done: make(chan struct{})}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	ran := make(chan struct{})
 	go func() {
 		r.Run(context.Background())
@@ -108,7 +110,7 @@ func TestRunnerStopInterruptsALongSleep(t *testing.T) {
 
 func TestRunnerEndsWithItsContext(t *testing.T) {
 	src := &scriptedPollable{inc: time.Hour, max: time.Hour, done: make(chan struct{})}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() {
@@ -123,7 +125,7 @@ func TestRunnerEndsWithItsContext(t *testing.T) {
 
 func TestRunnerStoppedBeforeRunDoesNothing(t *testing.T) {
 	src := &scriptedPollable{inc: time.Millisecond, max: time.Millisecond, done: make(chan struct{})}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	r.Stop()
 	r.Run(context.Background())
 	if src.calls != 0 {

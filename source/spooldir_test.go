@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // tdSpool builds a spooling directory source over dir.
@@ -85,7 +86,7 @@ func TestSpoolDirConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
 			_, err := newSpoolDirSource("r1", c, (&tdLog{}).logger())
-			msgs := problems(c)
+			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")
 			if tc.want == "" {
 				if err != nil || len(msgs) > 0 {

@@ -17,6 +17,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 func TestTaildirConfiguration(t *testing.T) {
@@ -45,7 +46,7 @@ func TestTaildirConfiguration(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
 			_, err := newTaildirSource("r1", c, (&tdLog{}).logger())
-			msgs := problems(c)
+			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")
 			if tc.want == "" {
 				if err != nil || len(msgs) > 0 {

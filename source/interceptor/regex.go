@@ -1,4 +1,4 @@
-package source
+package interceptor
 
 import (
 	"errors"
@@ -11,6 +11,7 @@ import (
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/internal/charset"
 	"github.com/flumed/flumed/source/internal/logthrottle"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
 // This file holds the interceptors that apply a regular expression to the
@@ -33,7 +34,7 @@ func newRegexFilterInterceptor(c *config.Context, _ *slog.Logger) (Interceptor, 
 		exclude: c.Bool("excludeEvents", false),
 	}
 	if f.re == nil {
-		return nil, errConfig
+		return nil, sourceapi.ErrConfig
 	}
 	return f, nil
 }
@@ -111,7 +112,7 @@ func newRegexExtractorInterceptor(c *config.Context, log *slog.Logger) (Intercep
 		}
 	}
 	if !ok {
-		return nil, errConfig
+		return nil, sourceapi.ErrConfig
 	}
 	return x, nil
 }
@@ -209,7 +210,7 @@ func newSearchReplaceInterceptor(c *config.Context, _ *slog.Logger) (Interceptor
 		ok = false
 	}
 	if !ok {
-		return nil, errConfig
+		return nil, sourceapi.ErrConfig
 	}
 	return s, nil
 }

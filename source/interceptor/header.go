@@ -1,4 +1,4 @@
-package source
+package interceptor
 
 import (
 	"context"
@@ -14,6 +14,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
 // This file holds the interceptors that only set or remove headers:
@@ -192,11 +193,11 @@ func newRemoveHeaderInterceptor(c *config.Context, _ *slog.Logger) (Interceptor,
 	if c.Has("matching") {
 		r.matching = compileRegex(c, "matching", "", true)
 		if r.matching == nil {
-			return nil, errConfig
+			return nil, sourceapi.ErrConfig
 		}
 	}
 	if sep == nil {
-		return nil, errConfig
+		return nil, sourceapi.ErrConfig
 	}
 	return r, nil
 }

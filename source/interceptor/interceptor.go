@@ -1,4 +1,9 @@
-package source
+// Package interceptor holds Flume's interceptors (FLUME.md §2.15), their
+// registry, and what the channel processor uses to build and run a source's
+// chain of them. An interceptor sees copies of a source's events between the
+// source and the channel selector: it must never modify an event's Body in
+// place, and never block on I/O while events wait.
+package interceptor
 
 import (
 	"log/slog"
@@ -6,16 +11,15 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
-	"github.com/flumed/flumed/source/internal/registry"
 )
 
 // Interceptor inspects and rewrites events between a source and the channel
 // selector (Flume's Interceptor). The channel processor runs a source's
 // interceptors in the order of its "interceptors" list.
 //
-// Intercept may change the events of the slice in place: the channel processor hands
-// it copies whose Headers maps it owns (Headers may be nil; an interceptor that
-// adds a header allocates the map). It must never modify a Body in place, only
+// Intercept may change the events of the slice in place: the channel
+// processor hands it copies whose Headers maps it owns (Headers may be nil;
+// an interceptor that adds a header allocates the map). It must never modify a Body in place, only
 // replace it. It returns the events to keep, which may share the input's
 // backing array; an empty result drops them all. Intercept is called from many
 // goroutines at once (netcat and avro connections) and must be safe for that.
@@ -23,16 +27,16 @@ type Interceptor interface {
 	Intercept(events []channel.Event) []channel.Event
 }
 
-// InterceptorBuilder builds one interceptor from its keys (the context of
+// Builder builds one interceptor from its keys (the context of
 // "interceptors.<name>.", whose "type" has been read), recording problems in c.
 // A nil Interceptor with a nil error is not allowed; on a configuration
 // problem it returns an error and c says why.
-type InterceptorBuilder func(c *config.Context, log *slog.Logger) (Interceptor, error)
+type Builder func(c *config.Context, log *slog.Logger) (Interceptor, error)
 
-// buildInterceptors reads the source's "interceptors" list and each listed
+// Chain reads the source's "interceptors" list and each listed
 // interceptor's "interceptors.<name>.*" keys. Problems go into c; ok is false
 // when any interceptor could not be built.
-func buildInterceptors(c *config.Context, log *slog.Logger) (chain []Interceptor, ok bool) {
+func Chain(c *config.Context, log *slog.Logger) (chain []Interceptor, ok bool) {
 	ok = true
 	names := c.List("interceptors")
 	listed := make(map[string]bool, len(names))
@@ -51,10 +55,10 @@ func buildInterceptors(c *config.Context, log *slog.Logger) (chain []Interceptor
 		}
 		ic := c.Sub(prefix)
 		typ := ic.Required("type")
-		build, found := registry.Lookup(interceptors, typ)
+		build, found := Lookup(typ)
 		if !found {
 			if typ != "" {
-				ic.OneOf("type", "", InterceptorTypes()...)
+				ic.OneOf("type", "", Types()...)
 			}
 			ic.Finish()
 			ok = false
@@ -98,9 +102,9 @@ func firstKey(c *config.Context, prefix string) string {
 	}
 }
 
-// intercept runs the chain over copies of events, so a source that retries the
+// Apply runs the chain over copies of events, so a source that retries the
 // same slice after a failure never sees its events rewritten twice.
-func intercept(chain []Interceptor, events []channel.Event) []channel.Event {
+func Apply(chain []Interceptor, events []channel.Event) []channel.Event {
 	out := make([]channel.Event, len(events))
 	for i, ev := range events {
 		out[i] = channel.Event{Headers: maps.Clone(ev.Headers), Body: ev.Body}

@@ -1,4 +1,4 @@
-package source
+package interceptor
 
 // Each interceptor (FLUME.md §2.15) with its keys and defaults, one table per
 // interceptor: what it sets, what preserveExisting keeps, what it drops or
@@ -17,20 +17,20 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
-	"github.com/flumed/flumed/source/internal/registry"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // buildInterceptor builds an interceptor of typ from key=value lines and fails
 // on any configuration problem.
 func buildInterceptor(t *testing.T, typ, snippet string) Interceptor {
 	t.Helper()
-	b, ok := registry.Lookup(interceptors, typ)
+	b, ok := Lookup(typ)
 	if !ok {
 		t.Fatalf("no interceptor %q", typ)
 	}
-	c := config.FromMap("a1.sources.r1.interceptors.i1.", props(t, snippet))
-	in, err := b(c, discardLog())
-	if ps := problems(c); err != nil || len(ps) > 0 {
+	c := config.FromMap("a1.sources.r1.interceptors.i1.", sourcetest.Props(t, snippet))
+	in, err := b(c, sourcetest.DiscardLog())
+	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("build %s: %v\n%s", typ, err, strings.Join(ps, "\n"))
 	}
 	return in
@@ -39,10 +39,10 @@ func buildInterceptor(t *testing.T, typ, snippet string) Interceptor {
 // interceptorProblems builds an interceptor expected to be misconfigured.
 func interceptorProblems(t *testing.T, typ, snippet string) string {
 	t.Helper()
-	b, _ := registry.Lookup(interceptors, typ)
-	c := config.FromMap("a1.sources.r1.interceptors.i1.", props(t, snippet))
-	_, err := b(c, discardLog())
-	ps := problems(c)
+	b, _ := Lookup(typ)
+	c := config.FromMap("a1.sources.r1.interceptors.i1.", sourcetest.Props(t, snippet))
+	_, err := b(c, sourcetest.DiscardLog())
+	ps := sourcetest.Problems(c)
 	if err == nil && len(ps) == 0 {
 		t.Fatalf("%s accepted:\n%s", typ, snippet)
 	}
@@ -302,8 +302,8 @@ func TestSearchReplaceInterceptor(t *testing.T) {
 
 func TestInterceptorTypesListsEveryAlias(t *testing.T) {
 	want := []string{"host", "regex_extractor", "regex_filter", "remove_header", "search_replace", "static", "timestamp", "uuid"}
-	if got := InterceptorTypes(); !slices.Equal(got, want) {
-		t.Errorf("InterceptorTypes() = %q", got)
+	if got := Types(); !slices.Equal(got, want) {
+		t.Errorf("Types() = %q", got)
 	}
 	for _, class := range []string{
 		"org.apache.flume.interceptor.TimestampInterceptor$Builder",
@@ -316,7 +316,7 @@ func TestInterceptorTypesListsEveryAlias(t *testing.T) {
 		"org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder",
 		"TIMESTAMP", "Regex_Filter",
 	} {
-		if _, ok := registry.Lookup(interceptors, class); !ok {
+		if _, ok := Lookup(class); !ok {
 			t.Errorf("%s is not accepted", class)
 		}
 	}

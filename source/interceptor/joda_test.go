@@ -1,4 +1,4 @@
-package source
+package interceptor
 
 // The Joda pattern subset of the millis serializer: each supported letter,
 // quoted literals, adjacent numeric fields, zones, and the inputs Joda's
