@@ -2,6 +2,7 @@ package source
 
 import (
 	"github.com/flumed/flumed/source/internal/registry"
+	"github.com/flumed/flumed/source/taildir"
 )
 
 // The registries below map Flume's type names (lower case) and Flume's class
@@ -24,8 +25,8 @@ var sources = map[string]Factory{
 	"avro":                               newAvroSource,
 	"org.apache.flume.source.AvroSource": newAvroSource,
 
-	"taildir": newTaildirSource,
-	"org.apache.flume.source.taildir.TaildirSource": newTaildirSource,
+	"taildir": taildir.New,
+	"org.apache.flume.source.taildir.TaildirSource": taildir.New,
 
 	"spooldir": newSpoolDirSource,
 	"org.apache.flume.source.SpoolDirectorySource": newSpoolDirSource,

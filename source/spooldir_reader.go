@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strings"
 	"unicode/utf8"
@@ -90,8 +91,11 @@ func (sr *spoolReader) fill() error {
 		sr.eof = true
 		return nil
 	}
-	n, err := readAtMost(sr.f, sr.buf[sr.w:sr.w+int(room)], end)
+	n, err := sr.f.ReadAt(sr.buf[sr.w:sr.w+int(room)], end)
 	sr.w += n
+	if errors.Is(err, io.EOF) {
+		err = nil // a short read at the end is not an error
+	}
 	if err != nil {
 		return err
 	}

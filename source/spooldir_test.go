@@ -17,29 +17,26 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // tdSpool builds a spooling directory source over dir.
-func tdSpool(t *testing.T, dir string, kv map[string]string) (*SpoolDir, *tdLog) {
+func tdSpool(t *testing.T, dir string, kv map[string]string) (*SpoolDir, *sourcetest.Log) {
 	t.Helper()
 	full := map[string]string{"spoolDir": dir, "pollDelay": "5"}
 	for k, v := range kv {
 		full[k] = v
 	}
 	c := config.FromMap("a1.sources.r1.", full)
-	lg := &tdLog{}
-	src, err := newSpoolDirSource("r1", c, lg.logger())
+	lg := &sourcetest.Log{}
+	src, err := newSpoolDirSource("r1", c, lg.Logger())
 	c.Finish()
 	if err != nil || len(c.Problems().Errors()) > 0 {
 		t.Fatalf("configure spooldir: %v %v", err, c.Problems().Errors())
 	}
-	t.Cleanup(func() {
-		if t.Failed() {
-			t.Logf("source log:\n%s", lg)
-		}
-	})
+	lg.ShowOnFailure(t)
 	return src.(*SpoolDir), lg
 }
 
@@ -61,6 +58,19 @@ func tdSpoolFile(t *testing.T, dir, name string, from, n int, age time.Duration)
 }
 
 func tdExists(path string) bool { _, err := os.Stat(path); return err == nil }
+
+// tdRun starts src and polls it as the runner would, backing off only 2 ms.
+func tdRun(t *testing.T, src Pollable, p BatchPutter) *sourcetest.Poller {
+	t.Helper()
+	return sourcetest.Run(t, src, p)
+}
+
+// tdSettle waits until n lines arrived, then proves no more arrive while
+// the source goes on polling for another 150 ms.
+func tdSettle(t *testing.T, p *sourcetest.Recorder, r *sourcetest.Poller, n int) {
+	t.Helper()
+	sourcetest.Settle(t, p, n, r, 150*time.Millisecond)
+}
 
 func TestSpoolDirConfiguration(t *testing.T) {
 	dir := t.TempDir()
@@ -85,7 +95,7 @@ func TestSpoolDirConfiguration(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
-			_, err := newSpoolDirSource("r1", c, (&tdLog{}).logger())
+			_, err := newSpoolDirSource("r1", c, (&sourcetest.Log{}).Logger())
 			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")
 			if tc.want == "" {
@@ -108,15 +118,15 @@ func TestSpoolDir(t *testing.T) {
 		a := tdSpoolFile(t, dir, "a.log", 0, 100, 2*time.Minute)
 		tdSpoolFile(t, dir, ".hidden", 500, 1, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"fileHeader": "true", "basenameHeader": "true", "batchSize": "7"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 200)
-		tdExactlyOnce(t, p.bodies(), 200) // in order: a before b
-		evs := p.all()
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 200)
+		sourcetest.ExactlyOnce(t, p.Bodies(), 200) // in order: a before b
+		evs := p.Events()
 		if evs[0].Headers["file"] != a || evs[0].Headers["basename"] != "a.log" || evs[199].Headers["file"] != b {
 			t.Errorf("headers: %v ... %v", evs[0].Headers, evs[199].Headers)
 		}
-		waitFor(t, "both completed", func() bool { return tdExists(a+".COMPLETED") && tdExists(b+".COMPLETED") })
+		await.True(t, "both completed", func() bool { return tdExists(a+".COMPLETED") && tdExists(b+".COMPLETED") })
 		if tdExists(a) || tdExists(b) || !tdExists(filepath.Join(dir, ".hidden")) {
 			t.Errorf("files left: %v %v; hidden file touched", tdExists(a), tdExists(b))
 		}
@@ -127,20 +137,20 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "old.log", 10, 10, 2*time.Minute)
 		tdSpoolFile(t, dir, "new.log", 0, 10, time.Minute)
 		src, _ := tdSpool(t, dir, map[string]string{"consumeOrder": "youngest"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 20)
-		tdExactlyOnce(t, p.bodies(), 20)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 20)
+		sourcetest.ExactlyOnce(t, p.Bodies(), 20)
 	})
 
 	t.Run("deletePolicy=immediate removes a file once read", func(t *testing.T) {
 		dir := t.TempDir()
 		a := tdSpoolFile(t, dir, "a.log", 0, 50, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"deletePolicy": "immediate"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 50)
-		waitFor(t, "removal", func() bool { return !tdExists(a) })
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 50)
+		await.True(t, "removal", func() bool { return !tdExists(a) })
 		if tdExists(a + ".COMPLETED") {
 			t.Error("deleted file was also renamed")
 		}
@@ -151,30 +161,30 @@ func TestSpoolDir(t *testing.T) {
 		a := tdSpoolFile(t, dir, "a.log", 0, 50, 0)
 		kv := map[string]string{"trackingPolicy": "tracker_dir"}
 		src, _ := tdSpool(t, dir, kv)
-		p := &tdRecorder{}
-		stop := tdRun(t, src, p)
-		tdSettle(t, p, 50)
-		stop()
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 50)
+		r.Stop()
 		if !tdExists(a) || !tdExists(filepath.Join(dir, ".flumespool", "a.log.COMPLETED")) {
 			t.Fatal("file moved or not recorded")
 		}
 		os.Remove(a)
 		tdSpoolFile(t, dir, "a.log", 50, 20, 0)
 		src2, _ := tdSpool(t, dir, kv)
-		p2 := &tdRecorder{}
-		tdRun(t, src2, p2)
-		tdSettle(t, p2, 20)
-		tdExactlyOnce(t, append(p.bodies(), p2.bodies()...), 70)
+		p2 := &sourcetest.Recorder{}
+		r2 := tdRun(t, src2, p2)
+		tdSettle(t, p2, r2, 20)
+		sourcetest.ExactlyOnce(t, append(p.Bodies(), p2.Bodies()...), 70)
 	})
 
 	t.Run("a refused batch is read again after the backoff", func(t *testing.T) {
 		dir := t.TempDir()
 		tdSpoolFile(t, dir, "a.log", 0, 100, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10", "maxBackoff": "20"})
-		p := &tdRecorder{refuse: func(call int) bool { return call%2 == 0 }}
-		tdRun(t, src, p)
-		tdSettle(t, p, 100)
-		tdExactlyOnce(t, p.bodies(), 100)
+		p := &sourcetest.Recorder{Refuse: func(call int) bool { return call%2 == 0 }}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 100)
+		sourcetest.ExactlyOnce(t, p.Bodies(), 100)
 		if src.FlumeMetrics()["ChannelWriteFail"] == "0" {
 			t.Error("refusals not counted")
 		}
@@ -186,21 +196,21 @@ func TestSpoolDir(t *testing.T) {
 		var all []string
 		for range 20 {
 			src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
-			p := &tdRecorder{delay: time.Millisecond}
+			p := &sourcetest.Recorder{Delay: time.Millisecond}
 			tdRun(t, src, p)
 			time.Sleep(15 * time.Millisecond)
 			src.abandon()
-			all = append(all, p.bodies()...)
+			all = append(all, p.Bodies()...)
 			if tdExists(filepath.Join(dir, "a.log.COMPLETED")) {
 				break
 			}
 		}
 		src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
-		p := &tdRecorder{}
+		p := &sourcetest.Recorder{}
 		tdRun(t, src, p)
-		waitFor(t, "completion", func() bool { return tdExists(filepath.Join(dir, "a.log.COMPLETED")) })
-		all = append(all, p.bodies()...)
-		tdExactlyOnce(t, all, 1000)
+		await.True(t, "completion", func() bool { return tdExists(filepath.Join(dir, "a.log.COMPLETED")) })
+		all = append(all, p.Bodies()...)
+		sourcetest.ExactlyOnce(t, all, 1000)
 	})
 
 	t.Run("a file changed after pickup is reported and skipped; the others are read", func(t *testing.T) {
@@ -209,7 +219,7 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "b.log", 100, 100, time.Minute)
 		src, lg := tdSpool(t, dir, map[string]string{"batchSize": "10"})
 		first := make(chan struct{})
-		p := &tdRecorder{refuse: func(call int) bool {
+		p := &sourcetest.Recorder{Refuse: func(call int) bool {
 			if call == 1 {
 				close(first)
 				time.Sleep(20 * time.Millisecond) // a.log grows meanwhile
@@ -221,7 +231,7 @@ func TestSpoolDir(t *testing.T) {
 		f, _ := os.OpenFile(a, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString("appended later\n")
 		f.Close()
-		waitFor(t, "b completed", func() bool { return tdExists(filepath.Join(dir, "b.log.COMPLETED")) })
+		await.True(t, "b completed", func() bool { return tdExists(filepath.Join(dir, "b.log.COMPLETED")) })
 		if tdExists(a + ".COMPLETED") {
 			t.Fatal("the changed file was completed")
 		}
@@ -231,7 +241,7 @@ func TestSpoolDir(t *testing.T) {
 		if got := src.FlumeMetrics()["GenericProcessingFail"]; got != "1" {
 			t.Errorf("GenericProcessingFail = %s", got)
 		}
-		got := p.bodies()
+		got := p.Bodies()
 		if len(got) < 110 || !strings.Contains(strings.Join(got, "\n"), "seq=0000199") {
 			t.Fatalf("b.log not read: %d lines", len(got))
 		}
@@ -242,25 +252,25 @@ func TestSpoolDir(t *testing.T) {
 		a := filepath.Join(dir, "a.log")
 		os.WriteFile(a, []byte("ok\n\xff\xfe bad\n"), 0o644)
 		src, _ := tdSpool(t, dir, nil)
-		p := &tdRecorder{}
-		stop := tdRun(t, src, p)
-		waitFor(t, "the good line", func() bool { return p.count() == 1 })
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		await.True(t, "the good line", func() bool { return p.Count() == 1 })
 		time.Sleep(30 * time.Millisecond)
-		stop()
+		r.Stop()
 		src2, _ := tdSpool(t, dir, nil)
-		p2 := &tdRecorder{}
-		stop2 := tdRun(t, src2, p2)
+		p2 := &sourcetest.Recorder{}
+		r2 := tdRun(t, src2, p2)
 		time.Sleep(50 * time.Millisecond)
-		stop2()
-		if p2.count() != 0 {
-			t.Fatalf("skipped file read again: %q", p2.bodies())
+		r2.Stop()
+		if p2.Count() != 0 {
+			t.Fatalf("skipped file read again: %q", p2.Bodies())
 		}
 		os.WriteFile(a+".new", []byte("fixed\n"), 0o644) // a new inode, whatever the file system reuses
 		os.Rename(a+".new", a)
 		src3, _ := tdSpool(t, dir, nil)
-		p3 := &tdRecorder{}
+		p3 := &sourcetest.Recorder{}
 		tdRun(t, src3, p3)
-		waitFor(t, "the replaced file", func() bool { return p3.count() == 1 })
+		await.True(t, "the replaced file", func() bool { return p3.Count() == 1 })
 	})
 
 	t.Run("decodeErrorPolicy decides what a malformed byte does", func(t *testing.T) {
@@ -268,12 +278,12 @@ func TestSpoolDir(t *testing.T) {
 			dir := t.TempDir()
 			os.WriteFile(filepath.Join(dir, "a.log"), []byte("ok\na\xffb\nend\n"), 0o644)
 			src, _ := tdSpool(t, dir, map[string]string{"decodeErrorPolicy": policy})
-			p := &tdRecorder{}
-			stop := tdRun(t, src, p)
+			p := &sourcetest.Recorder{}
+			r := tdRun(t, src, p)
 			n := strings.Count(want, "|") + 1
-			tdSettle(t, p, n)
-			stop()
-			if got := strings.Join(p.bodies(), "|"); got != want {
+			tdSettle(t, p, r, n)
+			r.Stop()
+			if got := strings.Join(p.Bodies(), "|"); got != want {
 				t.Errorf("%s: got %q, want %q", policy, got, want)
 			}
 		}
@@ -283,10 +293,10 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "a.log"), []byte("caf\xe9\n"), 0o644)
 		src, _ := tdSpool(t, dir, map[string]string{"inputCharset": "ISO-8859-1"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 1)
-		if got := p.bodies()[0]; got != "café" {
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 1)
+		if got := p.Bodies()[0]; got != "café" {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -295,10 +305,10 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		os.WriteFile(filepath.Join(dir, "a.log"), []byte("ééééé12345xyz\r\n0123456789\nlast"), 0o644)
 		src, _ := tdSpool(t, dir, map[string]string{"deserializer.maxLineLength": "10"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 4)
-		if got := strings.Join(p.bodies(), "|"); got != "ééééé12345|xyz\r|0123456789|last" {
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 4)
+		if got := strings.Join(p.Bodies(), "|"); got != "ééééé12345|xyz\r|0123456789|last" {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -311,11 +321,11 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "sub/deeper/y.log", 5, 5, 0)
 		tdSpoolFile(t, dir, ".hid/z.log", 10, 5, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"recursiveDirectorySearch": "true"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 10)
-		if p.count() != 10 {
-			t.Fatalf("got %d lines", p.count())
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 10)
+		if p.Count() != 10 {
+			t.Fatalf("got %d lines", p.Count())
 		}
 	})
 
@@ -325,10 +335,10 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "a.tmp", 5, 5, 0)
 		tdSpoolFile(t, dir, "skip.log", 10, 5, 0)
 		src, _ := tdSpool(t, dir, map[string]string{"includePattern": `.*\.log`, "ignorePattern": "^skip"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 5)
-		tdExactlyOnce(t, p.bodies(), 5)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 5)
+		sourcetest.ExactlyOnce(t, p.Bodies(), 5)
 	})
 
 	t.Run("a reused name is completed under a free name; the same content is removed", func(t *testing.T) {
@@ -336,10 +346,10 @@ func TestSpoolDir(t *testing.T) {
 		a := tdSpoolFile(t, dir, "a.log", 0, 5, 0)
 		os.WriteFile(a+".COMPLETED", []byte("other\n"), 0o644)
 		src, lg := tdSpool(t, dir, nil)
-		p := &tdRecorder{}
-		stop := tdRun(t, src, p)
-		waitFor(t, "completion", func() bool { return tdExists(a + ".1.COMPLETED") })
-		stop()
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		await.True(t, "completion", func() bool { return tdExists(a + ".1.COMPLETED") })
+		r.Stop()
 		if !strings.Contains(lg.String(), "file name was reused") {
 			t.Errorf("not logged:\n%s", lg)
 		}
@@ -347,8 +357,8 @@ func TestSpoolDir(t *testing.T) {
 		tdSpoolFile(t, dir, "a.log", 0, 5, 0)
 		os.Rename(a+".1.COMPLETED", a+".COMPLETED")
 		src2, _ := tdSpool(t, dir, nil)
-		tdRun(t, src2, &tdRecorder{})
-		waitFor(t, "removal", func() bool { return !tdExists(a) })
+		tdRun(t, src2, &sourcetest.Recorder{})
+		await.True(t, "removal", func() bool { return !tdExists(a) })
 		if tdExists(a + ".1.COMPLETED") {
 			t.Error("identical file completed under a new name")
 		}
@@ -357,9 +367,9 @@ func TestSpoolDir(t *testing.T) {
 	t.Run("a second source on the same directory fails to start", func(t *testing.T) {
 		dir := t.TempDir()
 		src, _ := tdSpool(t, dir, nil)
-		tdRun(t, src, &tdRecorder{})
+		tdRun(t, src, &sourcetest.Recorder{})
 		src2, _ := tdSpool(t, dir, nil)
-		if err := src2.Start(t.Context(), &tdRecorder{}); err == nil {
+		if err := src2.Start(t.Context(), &sourcetest.Recorder{}); err == nil {
 			src2.Stop()
 			t.Fatal("second source started")
 		}

@@ -1,4 +1,15 @@
-package source
+// Package taildir is Flume's TAILDIR source: it follows the files whose
+// names match each group's pattern and puts every complete line as an event,
+// across renames, deletions and copytruncate rotations, remembering its
+// positions in Flume's position file and its own journal.
+//
+// It must never advance a position past lines the channel processor has not
+// accepted, never deliver a line of one file as another's, and never read a
+// line twice because of a rotation; a crash may repeat at most the batch in
+// flight. It must never import package source (whose registry imports it).
+// Files are read through the tailFS seam (fs.go) and time comes from a
+// clock.Clock, so tests replay races with logrotate step by step.
+package taildir
 
 import (
 	"context"
@@ -14,9 +25,10 @@ import (
 	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/counter"
 	"github.com/flumed/flumed/internal/fsutil"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
-// Taildir is Flume's TAILDIR source (FLUME.md §2.3): it follows every file
+// Source is Flume's TAILDIR source (FLUME.md §2.3): it follows every file
 // whose name matches a group's pattern and puts each line as an event.
 //
 // Unlike Flume it never reads a line twice because of rotation and never
@@ -27,14 +39,15 @@ import (
 //     that shrank or changed its first bytes (copytruncate) restarts at 0;
 //     when the copy made by copytruncate is itself watched, it is read from
 //     where the original stopped;
-//   - a position advances only after the channel processor accepted the batch, and is
-//     fdatasync'd in a journal before the next batch (positionSync=batch), so a
-//     crash repeats at most one batch; Flume's position file is rewritten
-//     atomically every writePosInterval and on Stop (taildir_position.go).
+//   - a position advances only after the channel processor accepted the
+//     batch, and is fdatasync'd in a journal before the next batch
+//     (positionSync=batch), so a crash repeats at most one batch; Flume's
+//     position file is rewritten atomically every writePosInterval and on
+//     Stop (position.go).
 //
 // Directory changes arrive through fsnotify; a periodic rescan covers lost
 // events and file systems without them. Poll reads at most one batch.
-type Taildir struct {
+type Source struct {
 	name string
 	cfg  taildirConfig
 	log  *slog.Logger
@@ -52,7 +65,7 @@ type Taildir struct {
 
 	mu      sync.Mutex
 	running bool
-	proc    BatchPutter
+	proc    sourceapi.BatchPutter
 	pos     *tailPositions
 	watch   *dirWatcher // nil when fsnotify is unavailable
 	dirs    map[string]*tailDir
@@ -70,23 +83,23 @@ type Taildir struct {
 }
 
 var (
-	_ Pollable          = (*Taildir)(nil)
-	_ BatchSizer        = (*Taildir)(nil)
-	_ counter.Monitored = (*Taildir)(nil)
+	_ sourceapi.Pollable   = (*Source)(nil)
+	_ sourceapi.BatchSizer = (*Source)(nil)
+	_ counter.Monitored    = (*Source)(nil)
 )
 
 // Name returns the source's name.
-func (s *Taildir) Name() string { return s.name }
+func (s *Source) Name() string { return s.name }
 
 // BatchSize is the most lines put in one transaction.
-func (s *Taildir) BatchSize() int { return s.cfg.batchSize }
+func (s *Source) BatchSize() int { return s.cfg.batchSize }
 
 // Backoff returns backoffSleepIncrement and maxBackoffSleep.
-func (s *Taildir) Backoff() (increment, max time.Duration) { return s.cfg.backoffInc, s.cfg.backoffMax }
+func (s *Source) Backoff() (increment, max time.Duration) { return s.cfg.backoffInc, s.cfg.backoffMax }
 
 // FlumeMetrics returns Flume's source counters, plus flumed's counts of lines
 // cut at maxLineLength.
-func (s *Taildir) FlumeMetrics() map[string]string {
+func (s *Source) FlumeMetrics() map[string]string {
 	m := s.counters.FlumeMetrics()
 	m["LongLineSplitCount"] = strconv.FormatInt(s.split.Load(), 10)
 	m["LongLineTruncatedCount"] = strconv.FormatInt(s.truncated.Load(), 10)
@@ -95,7 +108,7 @@ func (s *Taildir) FlumeMetrics() map[string]string {
 
 // Start loads the positions, finds the files and starts watching their
 // directories. It fails when the position files cannot be read or written.
-func (s *Taildir) Start(_ context.Context, p BatchPutter) error {
+func (s *Source) Start(_ context.Context, p sourceapi.BatchPutter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running {
@@ -140,11 +153,11 @@ func (s *Taildir) Start(_ context.Context, p BatchPutter) error {
 
 // idleCheckEvery is Flume's idle checker period (5 s), or idleTimeout when
 // that is shorter.
-func (s *Taildir) idleCheckEvery() time.Duration { return min(5*time.Second, s.cfg.idleTimeout) }
+func (s *Source) idleCheckEvery() time.Duration { return min(5*time.Second, s.cfg.idleTimeout) }
 
 // Stop writes the positions one last time and closes every file. Lines read
 // but not committed are read again after the next Start.
-func (s *Taildir) Stop() error {
+func (s *Source) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
@@ -163,14 +176,14 @@ func (s *Taildir) Stop() error {
 
 // abandon closes everything without writing positions: what a crash leaves.
 // Tests use it to restart from the journal alone.
-func (s *Taildir) abandon() {
+func (s *Source) abandon() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	s.running = false
 	s.closeAll()
 }
 
-func (s *Taildir) closeAll() {
+func (s *Source) closeAll() {
 	if s.watch != nil {
 		s.watch.close()
 		s.watch = nil
@@ -186,7 +199,7 @@ func (s *Taildir) closeAll() {
 
 // snapshot lists the positions to persist: every tracked file but copies
 // still waiting for their original.
-func (s *Taildir) snapshot() []tailPos {
+func (s *Source) snapshot() []tailPos {
 	out := make([]tailPos, 0, len(s.order))
 	for _, t := range s.order {
 		if t.copyOf == nil {
@@ -199,11 +212,11 @@ func (s *Taildir) snapshot() []tailPos {
 // Poll reads one batch from the next file with complete lines and hands it
 // to the channel processor. It returns Backoff when nothing was read or it
 // refused the batch (whose lines are read again next time).
-func (s *Taildir) Poll(context.Context) (Status, error) {
+func (s *Source) Poll(context.Context) (sourceapi.Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
-		return Backoff, nil
+		return sourceapi.Backoff, nil
 	}
 	now := s.clk.Now()
 	s.housekeep(now)
@@ -227,27 +240,27 @@ func (s *Taildir) Poll(context.Context) (Status, error) {
 		s.cursor++
 		s.streak = 0
 	}
-	return Backoff, nil
+	return sourceapi.Backoff, nil
 }
 
 // tryFile reads one batch from t and delivers it. done is false when t had no
 // complete line (or cannot be read now).
-func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, done bool) {
+func (s *Source) tryFile(t *tailFile, now time.Time, flush bool) (st sourceapi.Status, done bool) {
 	if !s.ensureOpen(t) {
-		return Backoff, false
+		return sourceapi.Backoff, false
 	}
 	known := t.fp.n > 0
 	if t.fresh && !s.classify(t, now) {
-		return Backoff, false
+		return sourceapi.Backoff, false
 	}
 	if t.copyOf != nil {
 		if s.recheckCopy(t); t.copyOf != nil {
-			return Backoff, false
+			return sourceapi.Backoff, false
 		}
 	}
 	size, _, ok := s.verify(t, now)
 	if !ok {
-		return Backoff, false
+		return sourceapi.Backoff, false
 	}
 	if !known && t.fp.n > 0 {
 		// Taken up empty, it now has first bytes: on a file system without
@@ -256,21 +269,21 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 		s.journal(t)
 	}
 	if t.rd.buf == nil && t.rd.readEnd() >= size && !flush {
-		return Backoff, false // nothing new: leave the buffer in the pool
+		return sourceapi.Backoff, false // nothing new: leave the buffer in the pool
 	}
 	s.takeBuffer(t)
 	b := &s.batch
 	if err := t.readBatch(b, s.cfg.batchSize, s.cfg.maxLineLength, s.cfg.truncate, flush); err != nil {
 		s.readFailed(t, err)
 		t.reset()
-		return Backoff, false
+		return sourceapi.Backoff, false
 	}
 	if len(b.lines) == 0 {
 		s.releaseBuffer(t)
 		if flush {
 			s.closeIdle(t)
 		}
-		return Backoff, false
+		return sourceapi.Backoff, false
 	}
 	// Read the bytes a copy is matched by before confirming the file, so
 	// they come from the same content as the lines.
@@ -279,18 +292,18 @@ func (s *Taildir) tryFile(t *tailFile, now time.Time, flush bool) (st Status, do
 	if err != nil {
 		s.readFailed(t, err)
 		t.reset()
-		return Backoff, false
+		return sourceapi.Backoff, false
 	}
 	if !same {
 		s.restartTruncated(t, fileSize(t.f), now)
-		return Backoff, false
+		return sourceapi.Backoff, false
 	}
 	return s.deliver(t, b, now), true
 }
 
 // verify checks an open file for truncation (restarting it at 0) and
 // returns its size; ok is false when it cannot be read.
-func (s *Taildir) verify(t *tailFile, now time.Time) (size int64, truncated, ok bool) {
+func (s *Source) verify(t *tailFile, now time.Time) (size int64, truncated, ok bool) {
 	if s.scratch == nil {
 		s.scratch = make([]byte, tailFPMax)
 	}
@@ -306,7 +319,7 @@ func (s *Taildir) verify(t *tailFile, now time.Time) (size int64, truncated, ok 
 }
 
 // deliver hands a batch to the channel processor and commits its position.
-func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
+func (s *Source) deliver(t *tailFile, b *tailBatch, now time.Time) sourceapi.Status {
 	events := make([]channel.Event, len(b.lines))
 	for i, l := range b.lines {
 		h := make(map[string]string, len(t.group.headers)+2)
@@ -332,7 +345,7 @@ func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
 		}
 		s.failing = true
 		t.reset()
-		return Backoff
+		return sourceapi.Backoff
 	}
 	if s.failing {
 		s.log.Info("channel accepts batches again", slog.String("file", t.path))
@@ -357,16 +370,16 @@ func (s *Taildir) deliver(t *tailFile, b *tailBatch, now time.Time) Status {
 		s.cursor++
 		s.streak = 0
 	}
-	return Ready
+	return sourceapi.Ready
 }
 
-func (s *Taildir) readFailed(t *tailFile, err error) {
+func (s *Source) readFailed(t *tailFile, err error) {
 	s.counters.EventReadFail.Add(1)
 	s.log.Error("cannot read file", slog.String("file", t.path), slog.Any("err", err))
 }
 
 // takeBuffer gives t a read buffer from the pool.
-func (s *Taildir) takeBuffer(t *tailFile) {
+func (s *Source) takeBuffer(t *tailFile) {
 	if t.rd.buf != nil {
 		return
 	}
@@ -380,7 +393,7 @@ func (s *Taildir) takeBuffer(t *tailFile) {
 
 // releaseBuffer returns t's buffer to the pool when it holds nothing, so
 // memory follows the number of files being written, not of files tracked.
-func (s *Taildir) releaseBuffer(t *tailFile) {
+func (s *Source) releaseBuffer(t *tailFile) {
 	if t.rd.buf == nil || !t.rd.empty() {
 		return
 	}
@@ -392,7 +405,7 @@ func (s *Taildir) releaseBuffer(t *tailFile) {
 
 // housekeep runs the periodic work: directory rescans, the idle check, expiry
 // of lost identities and the position checkpoint.
-func (s *Taildir) housekeep(now time.Time) {
+func (s *Source) housekeep(now time.Time) {
 	var dirty map[string]bool
 	all := false
 	if s.watch != nil {

@@ -1,4 +1,4 @@
-package source
+package taildir
 
 import (
 	"errors"
@@ -11,7 +11,7 @@ import (
 
 // This file decides which files the taildir source follows and from where:
 // directory scans, identity by (device, inode) and fingerprint, rotation,
-// truncation, idle files (copies are in taildir_copies.go). Only the source's
+// truncation, idle files (copies are in copies.go). Only the source's
 // goroutine uses it.
 
 // tailDir is a watched directory and the groups whose files live in it.
@@ -34,7 +34,7 @@ type tailCandidate struct {
 
 // list returns the files of d matching its groups, oldest first. A missing
 // directory is not an error: it may be created later.
-func (s *Taildir) list(d *tailDir) []tailCandidate {
+func (s *Source) list(d *tailDir) []tailCandidate {
 	names, err := s.fsys.ReadDir(d.path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -61,7 +61,7 @@ func (s *Taildir) list(d *tailDir) []tailCandidate {
 
 // statCandidate stats path, following symlinks as Flume does; only regular
 // files qualify.
-func (s *Taildir) statCandidate(path string) (tailCandidate, bool) {
+func (s *Source) statCandidate(path string) (tailCandidate, bool) {
 	st, err := s.fsys.Stat(path)
 	if err != nil || !st.regular {
 		return tailCandidate{}, false
@@ -71,7 +71,7 @@ func (s *Taildir) statCandidate(path string) (tailCandidate, bool) {
 
 // rescan lists directories again: those fsnotify flagged, or all of them
 // (periodic: only those whose mtime changed when cachePatternMatching).
-func (s *Taildir) rescan(dirty map[string]bool, all, periodic bool, now time.Time) {
+func (s *Source) rescan(dirty map[string]bool, all, periodic bool, now time.Time) {
 	var found []tailCandidate
 	listed := make(map[string]bool)
 	for _, d := range s.dirs {
@@ -106,7 +106,7 @@ func (s *Taildir) rescan(dirty map[string]bool, all, periodic bool, now time.Tim
 
 // reconcile applies a scan of the listed directories: known files may have a
 // new name, new files are admitted, and files no longer found become gone.
-func (s *Taildir) reconcile(found []tailCandidate, listed map[string]bool, now time.Time) {
+func (s *Source) reconcile(found []tailCandidate, listed map[string]bool, now time.Time) {
 	seen := make(map[fileID]bool, len(found))
 	var fresh []tailCandidate
 	for _, c := range found {
@@ -156,7 +156,7 @@ func (s *Taildir) reconcile(found []tailCandidate, listed map[string]bool, now t
 }
 
 // sameFile reports whether path still holds the file t fingerprinted.
-func (s *Taildir) sameFile(t *tailFile, path string) bool {
+func (s *Source) sameFile(t *tailFile, path string) bool {
 	if t.fp.n == 0 {
 		return true
 	}
@@ -172,7 +172,7 @@ func (s *Taildir) sameFile(t *tailFile, path string) bool {
 
 // sortOrder keeps files oldest first, as Flume reads them, and the cursor on
 // the same file.
-func (s *Taildir) sortOrder() {
+func (s *Source) sortOrder() {
 	var cur *tailFile
 	if s.cursor < len(s.order) {
 		cur = s.order[s.cursor]
@@ -184,7 +184,7 @@ func (s *Taildir) sortOrder() {
 // admit starts following a file not known before. It starts where a lost
 // identity it copies stopped, waits when it copies a live file, and otherwise
 // starts at 0, or at its end with skipToEnd at startup.
-func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile {
+func (s *Source) admit(c tailCandidate, startup bool, now time.Time) *tailFile {
 	f, err := s.fsys.Open(c.path)
 	if err != nil {
 		s.log.Info("file disappeared before it could be opened", slog.String("file", c.path))
@@ -235,19 +235,19 @@ func (s *Taildir) admit(c tailCandidate, startup bool, now time.Time) *tailFile 
 // journal says of it, so a file is journaled when it is taken up, when it
 // first has bytes to fingerprint, and when its position is set other than by
 // a batch (a copy going on where its original stopped).
-func (s *Taildir) journal(t *tailFile) {
+func (s *Source) journal(t *tailFile) {
 	if err := s.pos.record(tailJournalRecord{tailPos: t.persisted()}); err != nil {
 		s.log.Error("cannot record a position", slog.Any("err", err))
 	}
 }
 
-func (s *Taildir) track(t *tailFile) {
+func (s *Source) track(t *tailFile) {
 	s.files[t.id] = t
 	s.order = append(s.order, t)
 }
 
 // prefix reads up to tailFPMax leading bytes of f.
-func (s *Taildir) prefix(f tailHandle) []byte {
+func (s *Source) prefix(f tailHandle) []byte {
 	buf := make([]byte, tailFPMax)
 	n, _ := readAtMost(f, buf, 0)
 	return buf[:n]
@@ -256,7 +256,7 @@ func (s *Taildir) prefix(f tailHandle) []byte {
 // restartTruncated handles a file that shrank under the position or changed
 // its first bytes: copytruncate. It restarts at 0; a copy of it (if watched)
 // takes over from the old position.
-func (s *Taildir) restartTruncated(t *tailFile, size int64, now time.Time) {
+func (s *Source) restartTruncated(t *tailFile, size int64, now time.Time) {
 	s.log.Warn("file was truncated or rewritten (copytruncate?); restarting at 0",
 		slog.String("file", t.path), slog.Uint64("inode", t.id.ino), slog.Int64("pos", t.pos), slog.Int64("size", size))
 	s.resolveCopies(t)
@@ -272,7 +272,7 @@ func (s *Taildir) restartTruncated(t *tailFile, size int64, now time.Time) {
 
 // ensureOpen reopens a file closed while idle when it has grown. It reports
 // whether t can be read now.
-func (s *Taildir) ensureOpen(t *tailFile) bool {
+func (s *Source) ensureOpen(t *tailFile) bool {
 	if t.f != nil {
 		return true
 	}
@@ -296,7 +296,7 @@ func (s *Taildir) ensureOpen(t *tailFile) bool {
 
 // closeIdle closes a file idle for idleTimeout whose lines are all
 // delivered; a gone file is forgotten.
-func (s *Taildir) closeIdle(t *tailFile) {
+func (s *Source) closeIdle(t *tailFile) {
 	t.idle = false
 	if t.f == nil || !t.rd.empty() {
 		return
@@ -311,7 +311,7 @@ func (s *Taildir) closeIdle(t *tailFile) {
 }
 
 // forget stops tracking t. Its identity is kept for a while for a copy.
-func (s *Taildir) forget(t *tailFile, now time.Time) {
+func (s *Source) forget(t *tailFile, now time.Time) {
 	s.resolveCopies(t)
 	s.keepLost(t, now)
 	if t.f != nil {

@@ -1,4 +1,4 @@
-package source
+package taildir
 
 import (
 	"bytes"
@@ -37,7 +37,7 @@ const tailLostTTL = time.Minute
 // therefore checked after t's bytes were read, and again when no original
 // was found, since a truncation during the comparison makes a copy look like
 // a file of its own, which would be read again from 0.
-func (s *Taildir) originOf(t *tailFile, prefix []byte, size int64, now time.Time) (*tailLost, int, *tailFile) {
+func (s *Source) originOf(t *tailFile, prefix []byte, size int64, now time.Time) (*tailLost, int, *tailFile) {
 	s.checkOriginals(t, prefix, now)
 	// Each further turn needs another truncation while the previous one
 	// compared: a few turns are plenty.
@@ -57,7 +57,7 @@ func (s *Taildir) originOf(t *tailFile, prefix []byte, size int64, now time.Time
 
 // checkOriginals checks the open files that t may copy for truncation and
 // reports whether one was truncated (and is now a lost identity).
-func (s *Taildir) checkOriginals(t *tailFile, prefix []byte, now time.Time) (truncated bool) {
+func (s *Source) checkOriginals(t *tailFile, prefix []byte, now time.Time) (truncated bool) {
 	for _, o := range slices.Clone(s.order) {
 		if o == t || o.f == nil || o.gone || o.copyOf != nil || o.fp.n < tailCopyMinFP || !o.startsLike(prefix) {
 			continue
@@ -72,7 +72,7 @@ func (s *Taildir) checkOriginals(t *tailFile, prefix []byte, now time.Time) (tru
 // copyOfLost finds a lost identity that the new file copies: same first
 // bytes (a long enough prefix) and, where the position falls inside the new
 // file, the same bytes just before it.
-func (s *Taildir) copyOfLost(t *tailFile, prefix []byte, size int64) (*tailLost, int) {
+func (s *Source) copyOfLost(t *tailFile, prefix []byte, size int64) (*tailLost, int) {
 	for i := range s.lost {
 		l := &s.lost[i]
 		if l.from == t.id || l.fp.n < tailCopyMinFP || !l.fp.matches(prefix) {
@@ -88,7 +88,7 @@ func (s *Taildir) copyOfLost(t *tailFile, prefix []byte, size int64) (*tailLost,
 
 // copyOfLive finds a followed file that the new file is a copy of (or, while
 // the copy is still being written, a beginning of).
-func (s *Taildir) copyOfLive(t *tailFile) *tailFile {
+func (s *Source) copyOfLive(t *tailFile) *tailFile {
 	for _, o := range s.order {
 		if o.id != t.id && !o.gone && o.copyOf == nil && o.fp.n >= tailCopyMinFP && s.mayCopy(o, t.f) {
 			return o
@@ -104,7 +104,7 @@ const tailCopyWindow = 256
 
 // mayCopy reports whether c holds the same bytes as o at its start and at its
 // end: what a copy of o, complete or still being written, holds.
-func (s *Taildir) mayCopy(o *tailFile, c tailHandle) bool {
+func (s *Source) mayCopy(o *tailFile, c tailHandle) bool {
 	size := fileSize(c)
 	if size == 0 {
 		return false
@@ -131,7 +131,7 @@ func (s *Taildir) mayCopy(o *tailFile, c tailHandle) bool {
 
 // originalHas reports whether o holds want at off, opening o by name when it
 // is closed.
-func (s *Taildir) originalHas(o *tailFile, want []byte, off int64) bool {
+func (s *Source) originalHas(o *tailFile, want []byte, off int64) bool {
 	f := o.f
 	if f == nil {
 		var err error
@@ -152,7 +152,7 @@ func (s *Taildir) originalHas(o *tailFile, want []byte, off int64) bool {
 // bytes as its original (someone wrote to it), it is read as a file of its
 // own, from 0. A copy that stays identical waits as long as the original
 // lives: everything in it is read from the original.
-func (s *Taildir) recheckCopy(t *tailFile) {
+func (s *Source) recheckCopy(t *tailFile) {
 	if s.mayCopy(t.copyOf, t.f) {
 		return
 	}
@@ -164,7 +164,7 @@ func (s *Taildir) recheckCopy(t *tailFile) {
 	s.journal(t) // a waiting copy was not journaled
 }
 
-func (s *Taildir) tailMatches(f tailHandle, pos int64, tail []byte) bool {
+func (s *Source) tailMatches(f tailHandle, pos int64, tail []byte) bool {
 	if len(tail) == 0 || int64(len(tail)) > pos {
 		return len(tail) == 0
 	}
@@ -175,7 +175,7 @@ func (s *Taildir) tailMatches(f tailHandle, pos int64, tail []byte) bool {
 
 // resolveCopies starts the copies waiting for orig, now that orig was
 // truncated or is gone: they go on from where orig stopped.
-func (s *Taildir) resolveCopies(orig *tailFile) {
+func (s *Source) resolveCopies(orig *tailFile) {
 	for _, c := range s.order {
 		if c.copyOf != orig {
 			continue
@@ -197,7 +197,7 @@ func (s *Taildir) resolveCopies(orig *tailFile) {
 }
 
 // keepLost remembers t's identity for a while, for a copy of it.
-func (s *Taildir) keepLost(t *tailFile, now time.Time) {
+func (s *Source) keepLost(t *tailFile, now time.Time) {
 	if t.fp.n >= tailCopyMinFP {
 		s.lost = append(s.lost, tailLost{from: t.id, fp: t.fp, head: slices.Clone(t.head), pos: t.pos,
 			tail: slices.Clone(t.tail), path: t.path, until: now.Add(tailLostTTL)})
@@ -207,7 +207,7 @@ func (s *Taildir) keepLost(t *tailFile, now time.Time) {
 // classify decides about a file admitted short: once it has content it is
 // either a copy (complete, or still being written) or a file of its own. It
 // reports whether t may be read now.
-func (s *Taildir) classify(t *tailFile, now time.Time) bool {
+func (s *Source) classify(t *tailFile, now time.Time) bool {
 	prefix := s.prefix(t.f)
 	if len(prefix) == 0 {
 		return false

@@ -1,4 +1,4 @@
-package source
+package taildir
 
 import (
 	"context"
@@ -8,6 +8,8 @@ import (
 	"testing"
 
 	"github.com/flumed/flumed/internal/clock"
+	"github.com/flumed/flumed/source/internal/sourcetest"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
 // A harness that drives a taildir source by hand: the test's goroutine makes
@@ -107,11 +109,11 @@ func (h *tdStepHandle) Stat() (tailStat, error) {
 // tdStepper is a taildir source driven by hand.
 type tdStepper struct {
 	t   *testing.T
-	src *Taildir
-	lg  *tdLog
+	src *Source
+	lg  *sourcetest.Log
 	fs  *tdStepFS
 	clk *clock.Fake
-	p   *tdRecorder
+	p   *sourcetest.Recorder
 }
 
 // tdStepped builds a taildir source from kv (see tdTaildir) on the stepping
@@ -119,7 +121,7 @@ type tdStepper struct {
 func tdStepped(t *testing.T, dir string, kv map[string]string) *tdStepper {
 	t.Helper()
 	src, lg := tdTaildir(t, dir, kv)
-	s := &tdStepper{t: t, src: src, lg: lg, fs: &tdStepFS{base: src.fsys}, clk: clock.NewFake(), p: &tdRecorder{}}
+	s := &tdStepper{t: t, src: src, lg: lg, fs: &tdStepFS{base: src.fsys}, clk: clock.NewFake(), p: &sourcetest.Recorder{}}
 	src.fsys, src.clk = s.fs, s.clk
 	src.startWatch = func(*slog.Logger) (*dirWatcher, error) { return nil, errors.New("no watch: the test steps") }
 	if err := src.Start(context.Background(), s.p); err != nil {
@@ -140,7 +142,7 @@ func (s *tdStepper) poll() bool {
 	if err != nil {
 		s.t.Fatalf("poll: %v", err)
 	}
-	return st == Ready
+	return st == sourceapi.Ready
 }
 
 // round polls until the source has nothing to read, then moves the clock
@@ -161,10 +163,10 @@ func (s *tdStepper) round() {
 // rescans and polls that would deliver a late duplicate.
 func (s *tdStepper) settle(n int) {
 	s.t.Helper()
-	for idle := 0; s.p.count() < n && idle < 5; {
-		before := s.p.count()
+	for idle := 0; s.p.Count() < n && idle < 5; {
+		before := s.p.Count()
 		s.round()
-		if s.p.count() == before {
+		if s.p.Count() == before {
 			idle++
 		} else {
 			idle = 0

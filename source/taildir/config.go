@@ -1,4 +1,4 @@
-package source
+package taildir
 
 import (
 	"log/slog"
@@ -12,6 +12,7 @@ import (
 	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/fsutil"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
 // This file reads the taildir source's configuration.
@@ -45,10 +46,11 @@ type taildirConfig struct {
 	rescanInterval time.Duration
 }
 
-// newTaildirSource reads the keys of FLUME.md §2.3 plus flumed's own:
+// New builds a taildir source (type "taildir") from the keys of FLUME.md
+// §2.3 plus flumed's own:
 // maxLineLength (bytes, default 1 MiB), lineOverflow (split|truncate),
 // positionSync (batch|interval) and rescanInterval (ms).
-func newTaildirSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
+func New(name string, c *config.Context, log *slog.Logger) (sourceapi.Source, error) {
 	cfg := taildirConfig{
 		byteOffsetHeader:     c.Bool("byteOffsetHeader", false),
 		skipToEnd:            c.Bool("skipToEnd", false),
@@ -98,9 +100,9 @@ func newTaildirSource(name string, c *config.Context, log *slog.Logger) (Source,
 		c.Errorf("maxBackoffSleep", "must be at least backoffSleepIncrement (%d ms)", cfg.backoffInc.Milliseconds())
 	}
 	if len(c.Problems().Errors()) > bad {
-		return nil, errConfig
+		return nil, sourceapi.ErrConfig
 	}
-	return &Taildir{name: name, cfg: cfg, log: log.With(slog.String("source", name)), fs: fsutil.OS{},
+	return &Source{name: name, cfg: cfg, log: log.With(slog.String("source", name)), fs: fsutil.OS{},
 		fsys: osFS{}, clk: clock.Real{}, startWatch: newDirWatcher}, nil
 }
 

@@ -1,4 +1,4 @@
-package source
+package taildir
 
 // Rotation: while an application appends to app.log, the file is rotated the
 // ways applications and logrotate do it. In every case each line written is
@@ -21,6 +21,9 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 type tdRotation struct {
@@ -35,33 +38,33 @@ type tdRotation struct {
 
 // run writes 6 rotations' worth of lines through p while rotating, then
 // checks that every line arrived exactly once.
-func (r tdRotation) run(t *testing.T, p *tdRecorder) *tdLog {
+func (r tdRotation) run(t *testing.T, p *sourcetest.Recorder) *sourcetest.Log {
 	dir := t.TempDir()
 	w := newTDWriter(t, dir, "app.log", 100)
 	src, lg := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/" + r.pattern,
 		"batchSize": "20", "idleTimeout": "300"})
-	p.delay = r.lag
-	tdRun(t, src, p)
+	p.Delay = r.lag
+	poll := tdRun(t, src, p)
 	for range 6 {
 		for range 8 {
 			w.write(25)
-			time.Sleep(time.Millisecond)
+			time.Sleep(time.Millisecond) // pacing: an application writes over time
 		}
 		if r.seen {
 			gen := w.gen
-			waitFor(t, fmt.Sprintf("a line of file %d", gen), func() bool { return tdSawGen(t, p, gen) })
+			await.True(t, fmt.Sprintf("a line of file %d", gen), func() bool { return tdSawGen(t, p, gen) })
 		}
 		w.rotate(func() { r.rotate(w) })
 	}
 	w.write(100)
-	tdSettle(t, p, w.written())
-	tdExactlyOnce(t, p.bodies(), w.written())
+	tdSettle(t, p, poll, w.written())
+	sourcetest.ExactlyOnce(t, p.Bodies(), w.written())
 	return lg
 }
 
-func tdSawGen(t *testing.T, p *tdRecorder, gen int) bool {
-	for _, b := range p.bodies() {
-		if _, g := tdLine(t, b); g == gen {
+func tdSawGen(t *testing.T, p *sourcetest.Recorder, gen int) bool {
+	for _, b := range p.Bodies() {
+		if _, g := sourcetest.Line(t, b); g == gen {
 			return true
 		}
 	}
@@ -73,7 +76,7 @@ func TestTaildirRotation(t *testing.T) {
 		tdRotation{pattern: `app\.log`, seen: true, lag: time.Millisecond, rotate: func(w *tdWriter) {
 			os.Rename(w.path(), w.path()+".1")
 			w.reopen()
-		}}.run(t, &tdRecorder{})
+		}}.run(t, &sourcetest.Recorder{})
 	})
 
 	t.Run("logrotate create: lines written into the renamed file before the reopen are read", func(t *testing.T) {
@@ -83,7 +86,7 @@ func TestTaildirRotation(t *testing.T) {
 			os.WriteFile(w.path(), nil, 0o644) // logrotate creates the new file
 			w.writeLocked(10)                  // the application has not reopened yet
 			w.reopen()
-		}}.run(t, &tdRecorder{})
+		}}.run(t, &sourcetest.Recorder{})
 	})
 
 	t.Run("logrotate create with the rotated names matched: renamed files keep their position", func(t *testing.T) {
@@ -93,18 +96,18 @@ func TestTaildirRotation(t *testing.T) {
 			os.WriteFile(w.path(), nil, 0o644)
 			w.writeLocked(10)
 			w.reopen()
-		}}.run(t, &tdRecorder{})
+		}}.run(t, &sourcetest.Recorder{})
 		if !strings.Contains(lg.String(), "file renamed; keeping its position") {
 			t.Errorf("no rename was noticed:\n%s", lg)
 		}
 	})
 
 	t.Run("copytruncate: the shrunk file restarts at 0 and the log says so", func(t *testing.T) {
-		p := &tdRecorder{}
+		p := &sourcetest.Recorder{}
 		lg := tdRotation{pattern: `app\.log`, rotate: func(w *tdWriter) {
 			// Without the copy in the pattern, only lines read before the
 			// truncation can be delivered: wait until the source caught up.
-			waitFor(t, "the source to catch up", func() bool { return p.count() == w.seq })
+			await.True(t, "the source to catch up", func() bool { return p.Count() == w.seq })
 			w.copyTo(w.path() + ".1")
 			os.Truncate(w.path(), 0)
 			w.gen++ // what follows is a new file's content
@@ -120,7 +123,7 @@ func TestTaildirRotation(t *testing.T) {
 			w.copyTo(w.path() + ".1")
 			os.Truncate(w.path(), 0)
 			w.gen++
-		}}.run(t, &tdRecorder{})
+		}}.run(t, &sourcetest.Recorder{})
 		if !strings.Contains(lg.String(), "copy") {
 			t.Errorf("no copy was recognised:\n%s", lg)
 		}
@@ -131,6 +134,6 @@ func TestTaildirRotation(t *testing.T) {
 			os.Remove(w.path())
 			w.writeLocked(10) // into the deleted file
 			w.reopen()
-		}}.run(t, &tdRecorder{})
+		}}.run(t, &sourcetest.Recorder{})
 	})
 }

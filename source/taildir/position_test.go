@@ -1,4 +1,4 @@
-package source
+package taildir
 
 // Positions survive restarts and crashes. The position file keeps Flume's
 // exact shape (so Flume and flumed can take it over from each other); a
@@ -21,6 +21,7 @@ import (
 	"testing"
 
 	"github.com/flumed/flumed/internal/fsutil"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 func tdInode(t *testing.T, path string) uint64 {
@@ -34,14 +35,14 @@ func tdInode(t *testing.T, path string) uint64 {
 
 // tdRestart runs a fresh source over the same files and position file until
 // n more lines arrived, and returns them.
-func tdRestart(t *testing.T, dir string, kv map[string]string, n int) ([]string, *tdLog) {
+func tdRestart(t *testing.T, dir string, kv map[string]string, n int) ([]string, *sourcetest.Log) {
 	t.Helper()
 	src, lg := tdTaildir(t, dir, kv)
-	p := &tdRecorder{}
-	stop := tdRun(t, src, p)
-	tdSettle(t, p, n)
-	stop()
-	return p.bodies(), lg
+	p := &sourcetest.Recorder{}
+	r := tdRun(t, src, p)
+	tdSettle(t, p, r, n)
+	r.Stop()
+	return p.Bodies(), lg
 }
 
 func TestTaildirPositions(t *testing.T) {
@@ -108,8 +109,8 @@ func TestTaildirPositions(t *testing.T) {
 		os.WriteFile(pos, data[:cut+5], 0o644)
 		got, lg := tdRestart(t, dir, kv, 20)
 		// Only the new lines: a's position from the torn file, b's from the journal.
-		tdExactlyRange(t, tdFilterFile(got, "a.log"), 100, 110)
-		tdExactlyRange(t, tdFilterFile(got, "b.log"), 100, 110)
+		sourcetest.ExactlyRange(t, tdFilterFile(got, "a.log"), 100, 110)
+		sourcetest.ExactlyRange(t, tdFilterFile(got, "b.log"), 100, 110)
 		if !strings.Contains(lg.String(), "position file is empty or damaged") || !strings.Contains(lg.String(), "using the journal's position") {
 			t.Errorf("damage not logged:\n%s", lg)
 		}
@@ -123,7 +124,7 @@ func TestTaildirPositions(t *testing.T) {
 		os.MkdirAll(filepath.Dir(pos), 0o755)
 		os.WriteFile(pos, nil, 0o644)
 		got, lg := tdRestart(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + `/a\.log`}, 10)
-		tdExactlyOnce(t, got, 10)
+		sourcetest.ExactlyOnce(t, got, 10)
 		if !strings.Contains(lg.String(), "position file is empty or damaged") {
 			t.Errorf("damage not logged:\n%s", lg)
 		}
@@ -135,9 +136,9 @@ func TestTaildirPositions(t *testing.T) {
 		a.write(10)
 		kv := map[string]string{"filegroups": "g", "filegroups.g": dir + `/a\.log`, "writePosInterval": "600000"}
 		src, _ := tdTaildir(t, dir, kv)
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 10)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 10)
 		src.abandon() // crash: only the journal knows about the 10 lines
 		j, _ := os.OpenFile(filepath.Join(dir, "pos", "taildir_position.json.journal"), os.O_WRONLY|os.O_APPEND, 0)
 		j.WriteString(`0000abcd {"dev":1,"ino`)
@@ -160,14 +161,14 @@ func TestTaildirPositions(t *testing.T) {
 		var all []string
 		for range 5 {
 			src, _ := tdTaildir(t, dir, kv)
-			p := &tdRecorder{}
-			tdRun(t, src, p)
+			p := &sourcetest.Recorder{}
+			r := tdRun(t, src, p)
 			w.write(333)
-			tdSettle(t, p, 333)
+			tdSettle(t, p, r, 333)
 			src.abandon()
-			all = append(all, p.bodies()...)
+			all = append(all, p.Bodies()...)
 		}
-		tdExactlyOnce(t, all, 5*333)
+		sourcetest.ExactlyOnce(t, all, 5*333)
 	})
 
 	t.Run("positionSync=batch syncs the journal per batch, interval only at checkpoints", func(t *testing.T) {
@@ -179,10 +180,10 @@ func TestTaildirPositions(t *testing.T) {
 				"positionSync": mode, "batchSize": "10", "writePosInterval": "600000"})
 			faulty := fsutil.NewFaulty(nil)
 			src.fs = faulty
-			p := &tdRecorder{}
-			stop := tdRun(t, src, p)
-			tdSettle(t, p, 100)
-			stop()
+			p := &sourcetest.Recorder{}
+			r := tdRun(t, src, p)
+			tdSettle(t, p, r, 100)
+			r.Stop()
 			// Each checkpoint (start, stop) syncs 2 files and 2 directory entries.
 			batchSyncs := faulty.Syncs() - 2*4
 			if want := map[string]int{"batch": 10, "interval": 0}[mode]; batchSyncs != want {
@@ -223,7 +224,7 @@ func TestTaildirPositions(t *testing.T) {
 		w.reopen()
 		w.write(5)
 		got, lg := tdRestart(t, dir, kv, 15)
-		tdExactlyOnce(t, append(tdEarlierLines(40), got...), 55)
+		sourcetest.ExactlyOnce(t, append(tdEarlierLines(40), got...), 55)
 		if !strings.Contains(lg.String(), "gone=true") {
 			t.Errorf("the rotated file was not found:\n%s", lg)
 		}
@@ -235,15 +236,15 @@ func TestTaildirPositions(t *testing.T) {
 		src, lg := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + `/a\.log`})
 		faulty := fsutil.NewFaulty(nil)
 		src.fs = faulty
-		p := &tdRecorder{}
-		tdRun(t, src, p)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
 		faulty.FailSyncs(0, errors.New("EIO"))
 		w.write(50)
-		tdSettle(t, p, 50)
+		tdSettle(t, p, r, 50)
 		faulty.Heal()
 		w.write(50)
-		tdSettle(t, p, 100)
-		tdExactlyOnce(t, p.bodies(), 100)
+		tdSettle(t, p, r, 100)
+		sourcetest.ExactlyOnce(t, p.Bodies(), 100)
 		if !strings.Contains(lg.String(), "cannot record a position") {
 			t.Errorf("not logged:\n%s", lg)
 		}

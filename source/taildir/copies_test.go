@@ -1,4 +1,4 @@
-package source
+package taildir
 
 // Copytruncate races: logrotate copies a log and truncates it while the
 // source works on it, at any moment between two of the source's calls. Each
@@ -14,6 +14,8 @@ package source
 import (
 	"os"
 	"testing"
+
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 func TestTaildirCopytruncateRaces(t *testing.T) {
@@ -51,20 +53,20 @@ func TestTaildirCopytruncateRaces(t *testing.T) {
 		if !fired() {
 			t.Fatal("the rotation never ran: the test proves nothing")
 		}
-		tdExactlyRange(t, s.p.bodies(), 800, 1025)
+		sourcetest.ExactlyRange(t, s.p.Bodies(), 800, 1025)
 	})
 
 	t.Run("a rotation while the channel takes a batch: the copy resumes after the delivered lines", func(t *testing.T) {
 		// Short lines: the bytes kept before a position then hold line
 		// numbers, so those of the new content differ from the copy's.
 		s, w := setup(t, 30)
-		s.p.during = func(call int) {
+		s.p.During = func(call int) {
 			if call == 1 {
 				copytruncate(w)
 			}
 		}
 		s.settle(225)
-		tdExactlyRange(t, s.p.bodies(), 800, 1025)
+		sourcetest.ExactlyRange(t, s.p.Bodies(), 800, 1025)
 	})
 
 	t.Run("the original truncated between its check and the comparison with a new copy: the copy resumes where it stopped", func(t *testing.T) {
@@ -87,7 +89,7 @@ func TestTaildirCopytruncateRaces(t *testing.T) {
 		if !fired() {
 			t.Fatal("the rotation never ran: the test proves nothing")
 		}
-		tdExactlyRange(t, s.p.bodies(), 800, 1025)
+		sourcetest.ExactlyRange(t, s.p.Bodies(), 800, 1025)
 	})
 
 	t.Run("a copy taken up while still empty: once written it resumes where its original stopped", func(t *testing.T) {
@@ -110,7 +112,7 @@ func TestTaildirCopytruncateRaces(t *testing.T) {
 		if !fired() {
 			t.Fatal("the rotation never ran: the test proves nothing")
 		}
-		tdExactlyRange(t, s.p.bodies(), 800, 1025)
+		sourcetest.ExactlyRange(t, s.p.Bodies(), 800, 1025)
 	})
 
 	t.Run("a file truncated while empty and written again: its new lines are fingerprinted from the read that returned them", func(t *testing.T) {
@@ -141,6 +143,6 @@ func TestTaildirCopytruncateRaces(t *testing.T) {
 		rotate()
 		w.write(100)
 		s.settle(400)
-		tdExactlyRange(t, s.p.bodies(), 800, 1200)
+		sourcetest.ExactlyRange(t, s.p.Bodies(), 800, 1200)
 	})
 }

@@ -1,4 +1,4 @@
-package source
+package taildir
 
 // A crash between a rotation and the first batch: a file the source has
 // taken up (seen under the pattern) is in the journal with an identity at
@@ -16,6 +16,9 @@ import (
 	"slices"
 	"strings"
 	"testing"
+
+	"github.com/flumed/flumed/internal/await"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // tdJournal returns the journal's latest record per file.
@@ -78,12 +81,12 @@ func TestTaildirRestartAfterRotation(t *testing.T) {
 			w := newTDWriter(t, dir, "app.log", 50) // created empty: taken up before its first line
 			src, _ := tdTaildir(t, dir, kv(dir))
 			// A full channel: the source reads the lines but delivers none.
-			p := &tdRecorder{refuse: func(int) bool { return true }}
+			p := &sourcetest.Recorder{Refuse: func(int) bool { return true }}
 			tdRun(t, src, p)
 			ino := tdInode(t, w.path())
-			waitFor(t, "the source to take up app.log", func() bool { return tdJournaled(t, dir, ino) })
+			await.True(t, "the source to take up app.log", func() bool { return tdJournaled(t, dir, ino) })
 			w.write(10)
-			waitFor(t, "a refused batch", func() bool { p.mu.Lock(); defer p.mu.Unlock(); return p.calls > 0 })
+			await.True(t, "a refused batch", func() bool { return p.Calls() > 0 })
 			src.abandon() // crash
 			if !birth {
 				tdForgetBirths(t, dir)
@@ -94,7 +97,7 @@ func TestTaildirRestartAfterRotation(t *testing.T) {
 			w.reopen()
 			w.write(3)
 			got, lg := tdRestart(t, dir, kv(dir), 18)
-			tdExactlyOnce(t, got, 18)
+			sourcetest.ExactlyOnce(t, got, 18)
 			if !strings.Contains(lg.String(), "gone=true") {
 				t.Errorf("the rotated file was not found by its inode:\n%s", lg)
 			}
@@ -116,7 +119,7 @@ func TestTaildirRestartAfterRotation(t *testing.T) {
 		got, _ := tdRestart(t, dir, kv(dir), 5)
 		var seqs []int
 		for _, b := range got {
-			seq, _ := tdLine(t, b)
+			seq, _ := sourcetest.Line(t, b)
 			seqs = append(seqs, seq)
 		}
 		if want := []int{4, 5, 6, 10, 11}; !slices.Equal(seqs, want) {

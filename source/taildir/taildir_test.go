@@ -1,4 +1,4 @@
-package source
+package taildir
 
 // The taildir source follows files matching each group's pattern and puts
 // every complete line as an event, with the group's static headers and,
@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/internal/sourcetest"
 )
@@ -45,7 +46,7 @@ func TestTaildirConfiguration(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
-			_, err := newTaildirSource("r1", c, (&tdLog{}).logger())
+			_, err := New("r1", c, (&sourcetest.Log{}).Logger())
 			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")
 			if tc.want == "" {
@@ -70,11 +71,11 @@ func TestTaildirLines(t *testing.T) {
 			"filegroups": "g", "filegroups.g": dir + "/.*\\.log", "headers.g.topic": "t1", "headers.g.app.name": "web",
 			"fileHeader": "true", "fileHeaderKey": "path", "byteOffsetHeader": "true",
 		})
-		p := &tdRecorder{}
+		p := &sourcetest.Recorder{}
 		tdRun(t, src, p)
-		waitFor(t, "3 lines", func() bool { return p.count() == 3 })
+		await.True(t, "3 lines", func() bool { return p.Count() == 3 })
 		wantOff := []string{"0", "5", "9"}
-		for i, e := range p.all() {
+		for i, e := range p.Events() {
 			if want := []string{"one", "two", "three"}[i]; string(e.Body) != want {
 				t.Errorf("line %d: body %q, want %q", i, e.Body, want)
 			}
@@ -89,18 +90,19 @@ func TestTaildirLines(t *testing.T) {
 		path := filepath.Join(dir, "a.log")
 		os.WriteFile(path, []byte("done\npart"), 0o644)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		waitFor(t, "first line", func() bool { return p.count() == 1 })
-		time.Sleep(100 * time.Millisecond)
-		if got := p.bodies(); len(got) != 1 {
-			t.Fatalf("partial line delivered early: %q", got)
-		}
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		await.True(t, "first line", func() bool { return p.Count() == 1 })
+		// Each poll reads the file's end again: three of them would have
+		// delivered the partial line if it were going to be.
+		seen := time.Now()
+		await.Never(t, "the partial line delivered early", func() bool { return p.Count() > 1 },
+			func() bool { return r.PolledSince(seen) >= 3 })
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString("ial\n")
 		f.Close()
-		waitFor(t, "completed line", func() bool { return p.count() == 2 })
-		if got := p.bodies(); got[1] != "partial" {
+		await.True(t, "completed line", func() bool { return p.Count() == 2 })
+		if got := p.Bodies(); got[1] != "partial" {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -110,15 +112,15 @@ func TestTaildirLines(t *testing.T) {
 		path := filepath.Join(dir, "a.log")
 		os.WriteFile(path, []byte("a\nno newline"), 0o644)
 		src, lg := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "idleTimeout": "50"})
-		p := &tdRecorder{}
+		p := &sourcetest.Recorder{}
 		tdRun(t, src, p)
-		waitFor(t, "idle flush", func() bool { return p.count() == 2 })
-		waitFor(t, "file closed", func() bool { return strings.Contains(lg.String(), "closed idle file") })
+		await.True(t, "idle flush", func() bool { return p.Count() == 2 })
+		await.True(t, "file closed", func() bool { return strings.Contains(lg.String(), "closed idle file") })
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString("more\n")
 		f.Close()
-		waitFor(t, "line after reopening", func() bool { return p.count() == 3 })
-		if got := p.bodies(); strings.Join(got, "|") != "a|no newline|more" {
+		await.True(t, "line after reopening", func() bool { return p.Count() == 3 })
+		if got := p.Bodies(); strings.Join(got, "|") != "a|no newline|more" {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -128,10 +130,10 @@ func TestTaildirLines(t *testing.T) {
 		w := newTDWriter(t, dir, "a.log", 40)
 		w.write(500)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "batchSize": "7"})
-		p := &tdRecorder{refuse: func(call int) bool { return call%3 != 0 }}
-		tdRun(t, src, p)
-		tdSettle(t, p, 500)
-		tdExactlyOnce(t, p.bodies(), 500)
+		p := &sourcetest.Recorder{Refuse: func(call int) bool { return call%3 != 0 }}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 500)
+		sourcetest.ExactlyOnce(t, p.Bodies(), 500)
 		m := src.FlumeMetrics()
 		if m["ChannelWriteFail"] == "0" || m["EventAcceptedCount"] != "500" {
 			t.Fatalf("counters: %v", m)
@@ -159,50 +161,6 @@ func TestTaildirBatchMemory(t *testing.T) {
 	})
 }
 
-func TestTaildirIntoAMemoryChannel(t *testing.T) {
-	t.Run("a full channel only delays lines: each arrives once, in order", func(t *testing.T) {
-		dir := t.TempDir()
-		w := newTDWriter(t, dir, "a.log", 100)
-		mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 50, TransactionCapacity: 20})
-		defer mem.Close()
-		proc, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, (&tdLog{}).logger())
-		if err != nil {
-			t.Fatal(err)
-		}
-		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + `/a\.log`, "batchSize": "20"})
-		tdRun(t, src, proc)
-		var got []string
-		for round := 0; len(got) < 2000; round++ {
-			if round%10 == 0 && w.written() < 2000 {
-				w.write(200)
-			}
-			tx := mem.Begin()
-			evs, err := tx.Take(7) // slower than the source: the channel fills up
-			if err != nil {
-				t.Fatal(err)
-			}
-			if err := tx.Commit(); err != nil {
-				t.Fatal(err)
-			}
-			for _, e := range evs {
-				got = append(got, string(e.Body))
-			}
-			time.Sleep(time.Millisecond)
-		}
-		time.Sleep(100 * time.Millisecond) // a late duplicate would be queued by now
-		tx := mem.Begin()
-		rest, _ := tx.Take(50)
-		tx.Commit()
-		for _, e := range rest {
-			got = append(got, string(e.Body))
-		}
-		tdExactlyOnce(t, got, 2000)
-		if src.FlumeMetrics()["ChannelWriteFail"] == "0" {
-			t.Error("the channel was never full; the test proves nothing")
-		}
-	})
-}
-
 func TestTaildirLongLines(t *testing.T) {
 	long := strings.Repeat("a", 25) + "\n" + strings.Repeat("b", 10) + "\n" + strings.Repeat("c", 23)
 	t.Run("split cuts a long line into pieces and counts them", func(t *testing.T) {
@@ -210,14 +168,14 @@ func TestTaildirLongLines(t *testing.T) {
 		os.WriteFile(filepath.Join(dir, "a.log"), []byte(long+"\nend\n"), 0o644)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "maxLineLength": "10",
 			"byteOffsetHeader": "true"})
-		p := &tdRecorder{}
+		p := &sourcetest.Recorder{}
 		tdRun(t, src, p)
-		waitFor(t, "pieces", func() bool { return p.count() == 8 })
+		await.True(t, "pieces", func() bool { return p.Count() == 8 })
 		want := "aaaaaaaaaa|aaaaaaaaaa|aaaaa|bbbbbbbbbb|cccccccccc|cccccccccc|ccc|end"
-		if got := strings.Join(p.bodies(), "|"); got != want {
+		if got := strings.Join(p.Bodies(), "|"); got != want {
 			t.Fatalf("got  %s\nwant %s", got, want)
 		}
-		if off := p.all()[1].Headers["byteoffset"]; off != "10" {
+		if off := p.Events()[1].Headers["byteoffset"]; off != "10" {
 			t.Errorf("second piece starts at %s, want 10", off)
 		}
 		if n := src.FlumeMetrics()["LongLineSplitCount"]; n != "4" {
@@ -230,14 +188,14 @@ func TestTaildirLongLines(t *testing.T) {
 		os.WriteFile(path, []byte(long), 0o644)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "maxLineLength": "10",
 			"lineOverflow": "truncate"})
-		p := &tdRecorder{}
+		p := &sourcetest.Recorder{}
 		tdRun(t, src, p)
-		waitFor(t, "two lines", func() bool { return p.count() == 2 })
+		await.True(t, "two lines", func() bool { return p.Count() == 2 })
 		f, _ := os.OpenFile(path, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString(strings.Repeat("c", 100) + "\nend\n")
 		f.Close()
-		waitFor(t, "four lines", func() bool { return p.count() == 4 })
-		if got := strings.Join(p.bodies(), "|"); got != "aaaaaaaaaa|bbbbbbbbbb|cccccccccc|end" {
+		await.True(t, "four lines", func() bool { return p.Count() == 4 })
+		if got := strings.Join(p.Bodies(), "|"); got != "aaaaaaaaaa|bbbbbbbbbb|cccccccccc|end" {
 			t.Fatalf("got %s", got)
 		}
 		if n := src.FlumeMetrics()["LongLineTruncatedCount"]; n != "2" {
@@ -255,38 +213,38 @@ func TestTaildirFiles(t *testing.T) {
 		}
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/f.\\.log", "batchSize": "13",
 			"fileHeader": "true"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
 		for range 20 {
 			for _, w := range ws {
 				w.write(7)
 			}
 		}
-		tdSettle(t, p, 8*140)
+		tdSettle(t, p, r, 8*140)
 		byFile := map[string][]string{}
-		for _, e := range p.all() {
+		for _, e := range p.Events() {
 			byFile[e.Headers["file"]] = append(byFile[e.Headers["file"]], string(e.Body))
 		}
 		if len(byFile) != 8 {
 			t.Fatalf("lines from %d files, want 8", len(byFile))
 		}
 		for _, w := range ws {
-			tdExactlyOnce(t, byFile[w.path()], 140)
+			sourcetest.ExactlyOnce(t, byFile[w.path()], 140)
 		}
 	})
 
 	t.Run("a file appearing after start is read from its beginning", func(t *testing.T) {
 		dir := t.TempDir()
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/.*\\.log"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		time.Sleep(30 * time.Millisecond)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		await.True(t, "the source to have polled an empty directory", func() bool { return r.PolledSince(time.Time{}) >= 1 })
 		w := newTDWriter(t, dir, "late.log", 50)
 		for range 10 {
 			w.write(50)
 		}
-		tdSettle(t, p, 500)
-		tdExactlyOnce(t, p.bodies(), 500)
+		tdSettle(t, p, r, 500)
+		sourcetest.ExactlyOnce(t, p.Bodies(), 500)
 	})
 
 	t.Run("skipToEnd starts files without a position at their end", func(t *testing.T) {
@@ -294,11 +252,11 @@ func TestTaildirFiles(t *testing.T) {
 		w := newTDWriter(t, dir, "a.log", 30)
 		w.write(100)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/a.log", "skipToEnd": "true"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
 		w.write(5)
-		tdSettle(t, p, 5)
-		if got := p.bodies(); len(got) != 5 || !strings.HasPrefix(got[0], "seq=0000100") {
+		tdSettle(t, p, r, 5)
+		if got := p.Bodies(); len(got) != 5 || !strings.HasPrefix(got[0], "seq=0000100") {
 			t.Fatalf("got %q", got)
 		}
 	})
@@ -310,19 +268,19 @@ func TestTaildirFiles(t *testing.T) {
 		b.write(100)
 		src, _ := tdTaildir(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + "/.\\.log",
 			"batchSize": "10", "maxBatchCount": "2", "fileHeader": "true"})
-		p := &tdRecorder{}
-		tdRun(t, src, p)
-		tdSettle(t, p, 200)
+		p := &sourcetest.Recorder{}
+		r := tdRun(t, src, p)
+		tdSettle(t, p, r, 200)
 		// Two batches of 10 from one file, then two from the other, and so on.
-		evs := p.all()
+		evs := p.Events()
 		for i := 20; i < len(evs); i++ {
 			same := evs[i].Headers["file"] == evs[i-1].Headers["file"]
 			if want := i%20 != 0; same != want {
 				t.Fatalf("line %d: same file as the line before = %v, want %v", i, same, want)
 			}
 		}
-		tdExactlyOnce(t, tdBodiesOf(evs, a.path()), 100)
-		tdExactlyOnce(t, tdBodiesOf(evs, b.path()), 100)
+		sourcetest.ExactlyOnce(t, tdBodiesOf(evs, a.path()), 100)
+		sourcetest.ExactlyOnce(t, tdBodiesOf(evs, b.path()), 100)
 	})
 }
 

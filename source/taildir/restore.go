@@ -1,4 +1,4 @@
-package source
+package taildir
 
 import (
 	"log/slog"
@@ -13,7 +13,7 @@ import (
 // left the pattern while flumed was stopped is looked up by inode in the same
 // directory and read to its end. Files without a position start at 0, or at
 // their end with skipToEnd.
-func (s *Taildir) restore(entries []tailPos) {
+func (s *Source) restore(entries []tailPos) {
 	now := s.clk.Now()
 	var found []tailCandidate
 	for _, d := range s.dirs {
@@ -67,7 +67,7 @@ func (s *Taildir) restore(entries []tailPos) {
 // resume starts following c from its saved position e. A changed fingerprint
 // (inode reused, or rewritten) or a file shorter than the position
 // (truncated) restarts at 0.
-func (s *Taildir) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *tailFile {
+func (s *Source) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *tailFile {
 	f, err := s.fsys.Open(c.path)
 	if err != nil {
 		return nil
@@ -116,7 +116,7 @@ func (s *Taildir) resume(c tailCandidate, e tailPos, gone bool, now time.Time) *
 // flumed was stopped, among all files of its directory. Only entries with a
 // device and a fingerprint or creation time qualify: an inode alone may have
 // been reused.
-func (s *Taildir) findRotated(e tailPos, now time.Time) bool {
+func (s *Source) findRotated(e tailPos, now time.Time) bool {
 	d := s.dirs[filepath.Dir(e.File)]
 	if d == nil || !e.HasDev || e.FPN == 0 && e.Birth == 0 {
 		return false
@@ -141,7 +141,7 @@ func (s *Taildir) findRotated(e tailPos, now time.Time) bool {
 
 // sameIdentity reports whether path holds the file e was saved for: the same
 // first bytes and, where known, the same creation time.
-func (s *Taildir) sameIdentity(path string, e tailPos) bool {
+func (s *Source) sameIdentity(path string, e tailPos) bool {
 	f, err := s.fsys.Open(path)
 	if err != nil {
 		return false
@@ -152,7 +152,7 @@ func (s *Taildir) sameIdentity(path string, e tailPos) bool {
 }
 
 // loseEntry keeps a saved identity for a while, for a copy of its file.
-func (s *Taildir) loseEntry(e tailPos, now time.Time) {
+func (s *Source) loseEntry(e tailPos, now time.Time) {
 	fp := parseFingerprint(e.FPN, e.FP)
 	if fp.n < tailCopyMinFP {
 		return
