@@ -2,6 +2,7 @@ package source
 
 import (
 	"github.com/flumed/flumed/source/internal/registry"
+	"github.com/flumed/flumed/source/spooldir"
 	"github.com/flumed/flumed/source/taildir"
 )
 
@@ -28,8 +29,8 @@ var sources = map[string]Factory{
 	"taildir": taildir.New,
 	"org.apache.flume.source.taildir.TaildirSource": taildir.New,
 
-	"spooldir": newSpoolDirSource,
-	"org.apache.flume.source.SpoolDirectorySource": newSpoolDirSource,
+	"spooldir": spooldir.New,
+	"org.apache.flume.source.SpoolDirectorySource": spooldir.New,
 }
 
 // selectors holds the channel selector types (the source's selector.type).

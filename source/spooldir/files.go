@@ -1,4 +1,4 @@
-package source
+package spooldir
 
 import (
 	"bytes"
@@ -124,9 +124,9 @@ type spoolCandidate struct {
 
 func ensureDir(dir string) error { return os.MkdirAll(dir, 0o755) }
 
-func (s *SpoolDir) statePath() string { return filepath.Join(s.cfg.trackerDir, spoolStateFile) }
+func (s *Source) statePath() string { return filepath.Join(s.cfg.trackerDir, spoolStateFile) }
 
-func (s *SpoolDir) loadState() error {
+func (s *Source) loadState() error {
 	s.state = spoolState{}
 	data, err := os.ReadFile(s.statePath())
 	if errors.Is(err, fs.ErrNotExist) {
@@ -149,7 +149,7 @@ func (s *SpoolDir) loadState() error {
 	return nil
 }
 
-func (s *SpoolDir) saveState() error {
+func (s *Source) saveState() error {
 	data, _ := json.Marshal(s.state) // plain structs: cannot fail
 	return fsutil.WriteFileAtomic(s.fs, s.statePath(), data, 0o644)
 }
@@ -157,7 +157,7 @@ func (s *SpoolDir) saveState() error {
 // next opens the next file to read: the one saved as current (a restart),
 // else the next candidate in consumeOrder. It reports false when there is
 // none.
-func (s *SpoolDir) next() bool {
+func (s *Source) next() bool {
 	if p := s.state.Current; p != nil {
 		s.state.Current = nil
 		if s.resume(p) {
@@ -180,7 +180,7 @@ func (s *SpoolDir) next() bool {
 }
 
 // resume reopens the file saved as current, if it is still the same file.
-func (s *SpoolDir) resume(p *spoolPosition) bool {
+func (s *Source) resume(p *spoolPosition) bool {
 	if _, err := os.Stat(p.Path); errors.Is(err, fs.ErrNotExist) {
 		s.log.Info("the file of the saved position is gone (completed before the restart?)", slog.String("file", p.Path))
 		return false
@@ -194,7 +194,7 @@ func (s *SpoolDir) resume(p *spoolPosition) bool {
 
 // open makes path the current file, read from offset. With was set (a
 // resume), the file must still be what was picked up.
-func (s *SpoolDir) open(path string, offset int64, was *spoolIdentity) bool {
+func (s *Source) open(path string, offset int64, was *spoolIdentity) bool {
 	f, err := os.Open(path)
 	if err != nil {
 		if !errors.Is(err, fs.ErrNotExist) {
@@ -228,7 +228,7 @@ func (s *SpoolDir) open(path string, offset int64, was *spoolIdentity) bool {
 }
 
 // list finds the files to read, in consumeOrder.
-func (s *SpoolDir) list() []spoolCandidate {
+func (s *Source) list() []spoolCandidate {
 	s.pruneSkipped()
 	var out []spoolCandidate
 	err := filepath.WalkDir(s.cfg.spoolDir, func(path string, d fs.DirEntry, err error) error {
@@ -282,7 +282,7 @@ func statID(info fs.FileInfo) (dev, ino uint64) {
 	return 0, 0
 }
 
-func (s *SpoolDir) isSkipped(path string, info fs.FileInfo) bool {
+func (s *Source) isSkipped(path string, info fs.FileInfo) bool {
 	dev, ino := statID(info)
 	for _, k := range s.state.Skipped {
 		if k.Path == path && k.sameFile(dev, ino, birthTime(path)) {
@@ -293,7 +293,7 @@ func (s *SpoolDir) isSkipped(path string, info fs.FileInfo) bool {
 }
 
 // pruneSkipped forgets skipped files that were removed or replaced.
-func (s *SpoolDir) pruneSkipped() {
+func (s *Source) pruneSkipped() {
 	kept := s.state.Skipped[:0]
 	for _, k := range s.state.Skipped {
 		if info, err := os.Stat(k.Path); err == nil {
@@ -306,7 +306,7 @@ func (s *SpoolDir) pruneSkipped() {
 }
 
 // markerPath is where trackingPolicy=tracker_dir records a completed file.
-func (s *SpoolDir) markerPath(path string) string {
+func (s *Source) markerPath(path string) string {
 	rel, err := filepath.Rel(s.cfg.spoolDir, path)
 	if err != nil {
 		rel = filepath.Base(path)
@@ -317,7 +317,7 @@ func (s *SpoolDir) markerPath(path string) string {
 // tracked reports whether trackerDir records path as completed. Flume's
 // markers are empty and match any file of that name; flumed's hold the
 // identity, so a new file reusing the name is read.
-func (s *SpoolDir) tracked(path string, info fs.FileInfo) bool {
+func (s *Source) tracked(path string, info fs.FileInfo) bool {
 	data, err := os.ReadFile(s.markerPath(path))
 	if err != nil {
 		return false
@@ -335,7 +335,7 @@ func (s *SpoolDir) tracked(path string, info fs.FileInfo) bool {
 
 // finish completes the current file once every line of it is committed:
 // delete it, record it in trackerDir, or rename it with fileSuffix.
-func (s *SpoolDir) finish() {
+func (s *Source) finish() {
 	c := s.cur
 	if err := c.verify(); err != nil {
 		s.skip(c, err.Error())
@@ -373,7 +373,7 @@ func (s *SpoolDir) finish() {
 // rename adds fileSuffix. Flume stops when the new name exists; flumed
 // removes the file when it has the same content as the completed one, and
 // otherwise picks a free name (name.1.COMPLETED, ...).
-func (s *SpoolDir) rename(c *spoolCurrent) error {
+func (s *Source) rename(c *spoolCurrent) error {
 	dest := c.path + s.cfg.fileSuffix
 	if _, err := os.Stat(dest); err == nil {
 		if sameContent(c.path, dest) {
@@ -403,7 +403,7 @@ func sameContent(a, b string) bool {
 // skip reports a file that cannot be read as Flume requires, leaves it in
 // place, and goes on with the others. It stays skipped until it is removed
 // or replaced.
-func (s *SpoolDir) skip(c *spoolCurrent, reason string) {
+func (s *Source) skip(c *spoolCurrent, reason string) {
 	s.counters.GenericProcessingFail.Add(1)
 	s.log.Error("skipping file; remove or replace it to have it read", slog.String("file", c.path),
 		slog.String("reason", reason), slog.Int64("committedOffset", c.offset))

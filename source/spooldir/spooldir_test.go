@@ -1,4 +1,4 @@
-package source
+package spooldir
 
 // The spooling directory source reads each complete file of spoolDir once,
 // line by line, oldest first (or youngest, or random), then renames it with
@@ -20,10 +20,11 @@ import (
 	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/internal/sourcetest"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
 // tdSpool builds a spooling directory source over dir.
-func tdSpool(t *testing.T, dir string, kv map[string]string) (*SpoolDir, *sourcetest.Log) {
+func tdSpool(t *testing.T, dir string, kv map[string]string) (*Source, *sourcetest.Log) {
 	t.Helper()
 	full := map[string]string{"spoolDir": dir, "pollDelay": "5"}
 	for k, v := range kv {
@@ -31,13 +32,13 @@ func tdSpool(t *testing.T, dir string, kv map[string]string) (*SpoolDir, *source
 	}
 	c := config.FromMap("a1.sources.r1.", full)
 	lg := &sourcetest.Log{}
-	src, err := newSpoolDirSource("r1", c, lg.Logger())
+	src, err := New("r1", c, lg.Logger())
 	c.Finish()
 	if err != nil || len(c.Problems().Errors()) > 0 {
 		t.Fatalf("configure spooldir: %v %v", err, c.Problems().Errors())
 	}
 	lg.ShowOnFailure(t)
-	return src.(*SpoolDir), lg
+	return src.(*Source), lg
 }
 
 // tdSpoolFile writes n numbered lines into dir/name with the given mtime
@@ -60,7 +61,7 @@ func tdSpoolFile(t *testing.T, dir, name string, from, n int, age time.Duration)
 func tdExists(path string) bool { _, err := os.Stat(path); return err == nil }
 
 // tdRun starts src and polls it as the runner would, backing off only 2 ms.
-func tdRun(t *testing.T, src Pollable, p BatchPutter) *sourcetest.Poller {
+func tdRun(t *testing.T, src sourceapi.Pollable, p sourceapi.BatchPutter) *sourcetest.Poller {
 	t.Helper()
 	return sourcetest.Run(t, src, p)
 }
@@ -95,7 +96,7 @@ func TestSpoolDirConfiguration(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
-			_, err := newSpoolDirSource("r1", c, (&sourcetest.Log{}).Logger())
+			_, err := New("r1", c, (&sourcetest.Log{}).Logger())
 			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")
 			if tc.want == "" {

@@ -1,4 +1,12 @@
-package source
+// Package spooldir is Flume's spooling directory source: it reads each
+// complete file dropped into a directory once, line by line, then renames,
+// tracks or deletes it, resuming after a crash at the last committed line.
+//
+// It must never mark a file done before every line of it was accepted by the
+// channel processor, never continue a saved position in a different file,
+// and never stop the other files because one is bad (Flume stops the
+// source). It must never import package source (whose registry imports it).
+package spooldir
 
 import (
 	"context"
@@ -13,9 +21,10 @@ import (
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
 	"github.com/flumed/flumed/internal/fsutil"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
-// SpoolDir is Flume's spooling directory source (FLUME.md §2.4): it reads
+// Source is Flume's spooling directory source (FLUME.md §2.4): it reads
 // every complete file dropped into spoolDir, line by line, and then renames
 // it with fileSuffix, records it in trackerDir, or deletes it.
 //
@@ -26,7 +35,7 @@ import (
 // directory) after every committed batch, so a crash resumes at the last
 // committed line; the file's identity (device, inode, size, mtime) is kept
 // with it, so a resume never continues in a different file.
-type SpoolDir struct {
+type Source struct {
 	name string
 	cfg  spoolConfig
 	log  *slog.Logger
@@ -36,7 +45,7 @@ type SpoolDir struct {
 
 	mu      sync.Mutex
 	running bool
-	proc    BatchPutter
+	proc    sourceapi.BatchPutter
 	lock    *fsutil.DirLock
 	state   spoolState
 	cur     *spoolCurrent // the file being read, nil between files
@@ -46,9 +55,9 @@ type SpoolDir struct {
 }
 
 var (
-	_ Pollable          = (*SpoolDir)(nil)
-	_ BatchSizer        = (*SpoolDir)(nil)
-	_ counter.Monitored = (*SpoolDir)(nil)
+	_ sourceapi.Pollable   = (*Source)(nil)
+	_ sourceapi.BatchSizer = (*Source)(nil)
+	_ counter.Monitored    = (*Source)(nil)
 )
 
 type spoolConfig struct {
@@ -72,9 +81,9 @@ type spoolConfig struct {
 	maxLineLength     int
 }
 
-// newSpoolDirSource reads the keys of FLUME.md §2.4 for the LINE
-// deserializer.
-func newSpoolDirSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
+// New builds a spooling directory source (type "spooldir") from the keys of
+// FLUME.md §2.4 for the LINE deserializer.
+func New(name string, c *config.Context, log *slog.Logger) (sourceapi.Source, error) {
 	bad := len(c.Problems().Errors())
 	cfg := spoolConfig{
 		spoolDir:          c.Required("spoolDir"),
@@ -141,27 +150,27 @@ func newSpoolDirSource(name string, c *config.Context, log *slog.Logger) (Source
 		c.Errorf("fileSuffix", "must not be empty: completed files are renamed with it")
 	}
 	if len(c.Problems().Errors()) > bad {
-		return nil, errConfig
+		return nil, sourceapi.ErrConfig
 	}
-	return &SpoolDir{name: name, cfg: cfg, log: log.With(slog.String("source", name)), fs: fsutil.OS{}}, nil
+	return &Source{name: name, cfg: cfg, log: log.With(slog.String("source", name)), fs: fsutil.OS{}}, nil
 }
 
 // Name returns the source's name.
-func (s *SpoolDir) Name() string { return s.name }
+func (s *Source) Name() string { return s.name }
 
 // BatchSize is the most lines put in one transaction.
-func (s *SpoolDir) BatchSize() int { return s.cfg.batchSize }
+func (s *Source) BatchSize() int { return s.cfg.batchSize }
 
 // Backoff makes the runner poll every pollDelay, as Flume's scheduled
 // executor does; the longer backoff after a refused batch happens in Poll.
-func (s *SpoolDir) Backoff() (increment, max time.Duration) { return s.cfg.pollDelay, s.cfg.pollDelay }
+func (s *Source) Backoff() (increment, max time.Duration) { return s.cfg.pollDelay, s.cfg.pollDelay }
 
 // FlumeMetrics returns Flume's source counters.
-func (s *SpoolDir) FlumeMetrics() map[string]string { return s.counters.FlumeMetrics() }
+func (s *Source) FlumeMetrics() map[string]string { return s.counters.FlumeMetrics() }
 
 // Start locks the tracker directory (two agents on one spool directory
 // would read files twice) and loads the state.
-func (s *SpoolDir) Start(_ context.Context, p BatchPutter) error {
+func (s *Source) Start(_ context.Context, p sourceapi.BatchPutter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.running {
@@ -188,7 +197,7 @@ func (s *SpoolDir) Start(_ context.Context, p BatchPutter) error {
 }
 
 // Stop closes the current file; its committed position is already on disk.
-func (s *SpoolDir) Stop() error {
+func (s *Source) Stop() error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
@@ -208,7 +217,7 @@ func (s *SpoolDir) Stop() error {
 }
 
 // abandon closes everything without any further write: what a crash leaves.
-func (s *SpoolDir) abandon() {
+func (s *Source) abandon() {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if !s.running {
@@ -226,11 +235,11 @@ func (s *SpoolDir) abandon() {
 // Poll delivers one batch of the current file, moving to the next file as
 // needed. A refused batch is read again after a backoff of 250 ms doubling
 // up to maxBackoff (Flume's), which ends early when the source stops.
-func (s *SpoolDir) Poll(ctx context.Context) (Status, error) {
+func (s *Source) Poll(ctx context.Context) (sourceapi.Status, error) {
 	s.mu.Lock()
 	if !s.running {
 		s.mu.Unlock()
-		return Backoff, nil
+		return sourceapi.Backoff, nil
 	}
 	st, wait := s.deliverNext()
 	stop := s.stop
@@ -249,10 +258,10 @@ func (s *SpoolDir) Poll(ctx context.Context) (Status, error) {
 
 // deliverNext puts the next batch of the current file, moving to the next
 // file as needed; it returns how long to wait after a refused batch.
-func (s *SpoolDir) deliverNext() (Status, time.Duration) {
+func (s *Source) deliverNext() (sourceapi.Status, time.Duration) {
 	for range 64 { // files that turn out empty, changed or done are passed quickly
 		if s.cur == nil && !s.next() {
-			return Backoff, 0
+			return sourceapi.Backoff, 0
 		}
 		events, end, err := s.read()
 		if err != nil {
@@ -271,7 +280,7 @@ func (s *SpoolDir) deliverNext() (Status, time.Duration) {
 			s.log.Warn("channel refused a batch; reading the same lines again after a backoff",
 				slog.String("file", s.cur.path), slog.Duration("backoff", s.retry), slog.Any("err", err))
 			s.cur.rewind()
-			return Backoff, s.retry
+			return sourceapi.Backoff, s.retry
 		}
 		s.retry = 0
 		s.counters.EventAccepted.Add(int64(len(events)))
@@ -283,13 +292,13 @@ func (s *SpoolDir) deliverNext() (Status, time.Duration) {
 			s.counters.GenericProcessingFail.Add(1)
 			s.log.Error("cannot save the position; a crash would repeat lines", slog.Any("err", err))
 		}
-		return Ready, 0
+		return sourceapi.Ready, 0
 	}
-	return Ready, 0
+	return sourceapi.Ready, 0
 }
 
 // read reads the next batch of the current file.
-func (s *SpoolDir) read() ([]channel.Event, int64, error) {
+func (s *Source) read() ([]channel.Event, int64, error) {
 	c := s.cur
 	if c.failed != nil {
 		return nil, 0, c.failed
