@@ -23,6 +23,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/internal/sourcetest"
 )
@@ -133,30 +134,65 @@ func readFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
-// gate is a BatchPutter that holds every call until released.
+// gate is a BatchPutter that holds its hold-th call until released and lets
+// the others through.
 type gate struct {
-	entered chan struct{}
+	hold    int
+	entered chan struct{} // closed when the held call came in
 	release chan error
+
+	mu    sync.Mutex
+	calls int
 }
 
 func (g *gate) PutBatch([]channel.Event) error {
-	g.entered <- struct{}{}
+	g.mu.Lock()
+	g.calls++
+	n := g.calls
+	g.mu.Unlock()
+	if n != g.hold {
+		return nil
+	}
+	close(g.entered)
 	return <-g.release
 }
 
 func TestTheClientIsAnsweredOnlyAfterTheProcessorReturns(t *testing.T) {
-	g := &gate{entered: make(chan struct{}, 1), release: make(chan error)}
+	g := &gate{hold: 2, entered: make(chan struct{}), release: make(chan error)}
 	_, addr := startAvro(t, nil, g)
-	answered := make(chan error, 1)
-	go func() { answered <- sendBatch(t, addr, avroEvents(0, 3)) }()
-	<-g.entered
-	select {
-	case err := <-answered:
-		t.Fatalf("answered (%v) before the events were committed", err)
-	case <-time.After(100 * time.Millisecond):
+	ctx := context.Background()
+	c, err := avrorpc.Dial(ctx, addr, avrorpc.ClientOptions{RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c.Close()
+	if err := c.AppendBatch(ctx, avroEvents(0, 1)); err != nil { // completes the handshake
+		t.Fatal(err)
+	}
+	held, err := c.Send(ctx, avroEvents(1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	await.Done(t, "the held put", g.entered)
+	later, err := c.Send(ctx, avroEvents(3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replies share one ordered stream: an answer to the held call sent
+	// before its put returned would be read before the later call's answer.
+	answered := func(p *avrorpc.Pending) func() bool {
+		return func() bool {
+			select {
+			case <-p.Done():
+				return true
+			default:
+				return false
+			}
+		}
+	}
+	await.Never(t, "an answer before the events were committed", answered(held), answered(later))
 	g.release <- nil
-	if err := <-answered; err != nil {
+	if err := held.Wait(ctx); err != nil {
 		t.Fatalf("after the commit: %v", err)
 	}
 }
@@ -188,7 +224,7 @@ func (b *barrier) PutBatch([]channel.Event) error {
 	select {
 	case <-full:
 		return nil
-	case <-time.After(5 * time.Second):
+	case <-time.After(await.Limit):
 		return errors.New("the other calls never came in")
 	}
 }

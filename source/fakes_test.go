@@ -5,7 +5,6 @@ import (
 	"log/slog"
 	"slices"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/flumed/flumed/channel"
@@ -130,19 +129,6 @@ func (t *fakeTxn) Rollback() error {
 func newTestLog() (*slog.Logger, *sourcetest.Log) {
 	l := &sourcetest.Log{}
 	return l.Logger(), l
-}
-
-// waitFor polls cond until it holds or 20 s pass (generous: the taildir
-// tests wait on fsyncs and rescans on a loaded machine).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
 }
 
 // recordingPutter is a BatchPutter that returns scripted errors and

@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/internal/sourcetest"
 )
@@ -155,7 +156,7 @@ func TestNetcatWithoutAcks(t *testing.T) {
 	s, ch := startNetcat(t, `ack-every-event = false`)
 	c := dial(t, s)
 	c.send("a\nb\n")
-	waitFor(t, "two events", func() bool { return len(ch.bodies()) == 2 })
+	await.True(t, "two events", func() bool { return len(ch.bodies()) == 2 })
 	c.conn.(*net.TCPConn).CloseWrite()
 	if rest, _ := io.ReadAll(c.r); len(rest) != 0 {
 		t.Errorf("replies %q with ack-every-event=false", rest)

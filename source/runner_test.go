@@ -13,6 +13,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
@@ -75,7 +76,7 @@ func TestRunnerBackoffSequence(t *testing.T) {
 		return true
 	}
 	go r.Run(context.Background())
-	<-src.done
+	await.Done(t, "the script to be played", src.done)
 	r.Stop()
 	ms := time.Millisecond
 	// 1, 2, 3 increments capped at 25; Ready resets; the error and the panic
@@ -96,15 +97,10 @@ func TestRunnerStopInterruptsALongSleep(t *testing.T) {
 		r.Run(context.Background())
 		close(ran)
 	}()
-	<-src.done // the first Poll happened; the runner now sleeps an hour
+	await.Done(t, "the first poll", src.done) // the runner now sleeps an hour
 	r.Stop()
-	// Run returned before Stop did; its goroutine closes ran a moment later, so
-	// wait for that (far less than the hour the runner was sleeping).
-	select {
-	case <-ran:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run still sleeping after Stop")
-	}
+	// Run returned before Stop did; its goroutine closes ran a moment later.
+	await.Done(t, "Run to return after Stop, not after its hour", ran)
 	r.Stop() // idempotent
 }
 
@@ -117,9 +113,9 @@ func TestRunnerEndsWithItsContext(t *testing.T) {
 		r.Run(ctx)
 		close(ran)
 	}()
-	<-src.done
+	await.Done(t, "the first poll", src.done) // the runner now sleeps an hour
 	cancel()
-	<-ran
+	await.Done(t, "Run to return once its context ended, not after its hour", ran)
 	r.Stop()
 }
 
@@ -129,6 +125,6 @@ func TestRunnerStoppedBeforeRunDoesNothing(t *testing.T) {
 	r.Stop()
 	r.Run(context.Background())
 	if src.calls != 0 {
-		t.Errorf("Process called %d times after Stop", src.calls)
+		t.Errorf("Poll called %d times after Stop", src.calls)
 	}
 }

@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/internal/sourcetest"
 )
@@ -118,7 +119,7 @@ func TestSeqUnderTheRunnerDeliversExactlyTotalEvents(t *testing.T) {
 	ch.setRefuse(5)
 	r := NewRunner(s, sourcetest.DiscardLog())
 	go r.Run(context.Background())
-	waitFor(t, "1000 events", func() bool { return len(ch.bodies()) == 1000 })
+	await.True(t, "1000 events", func() bool { return len(ch.bodies()) == 1000 })
 	r.Stop()
 	if b := ch.bodies(); !slices.Equal(b, numbers(0, 1000)) {
 		t.Errorf("got %d events, not 0..999 in order", len(b))

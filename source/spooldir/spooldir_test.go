@@ -195,12 +195,17 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		tdSpoolFile(t, dir, "a.log", 0, 1000, 0)
 		var all []string
-		for range 20 {
+		for run := range 20 {
 			src, _ := tdSpool(t, dir, map[string]string{"batchSize": "10"})
-			p := &sourcetest.Recorder{Delay: time.Millisecond}
-			tdRun(t, src, p)
-			time.Sleep(15 * time.Millisecond)
+			p := &sourcetest.Recorder{}
+			r := tdRun(t, src, p)
+			// Crash after a few batches, a different number each run.
+			after := 10 * (1 + run%4)
+			await.True(t, fmt.Sprintf("%d lines before the crash", after), func() bool {
+				return p.Count() >= after || tdExists(filepath.Join(dir, "a.log.COMPLETED"))
+			})
 			src.abandon()
+			r.Stop()
 			all = append(all, p.Bodies()...)
 			if tdExists(filepath.Join(dir, "a.log.COMPLETED")) {
 				break
@@ -219,19 +224,19 @@ func TestSpoolDir(t *testing.T) {
 		a := tdSpoolFile(t, dir, "a.log", 0, 100, 2*time.Minute)
 		tdSpoolFile(t, dir, "b.log", 100, 100, time.Minute)
 		src, lg := tdSpool(t, dir, map[string]string{"batchSize": "10"})
-		first := make(chan struct{})
-		p := &sourcetest.Recorder{Refuse: func(call int) bool {
-			if call == 1 {
+		first, grown := make(chan struct{}), make(chan struct{})
+		p := &sourcetest.Recorder{During: func(call int) {
+			if call == 1 { // a.log grows while its first batch is put
 				close(first)
-				time.Sleep(20 * time.Millisecond) // a.log grows meanwhile
+				<-grown
 			}
-			return false
 		}}
 		tdRun(t, src, p)
-		<-first
+		await.Done(t, "the first batch", first)
 		f, _ := os.OpenFile(a, os.O_WRONLY|os.O_APPEND, 0)
 		f.WriteString("appended later\n")
 		f.Close()
+		close(grown)
 		await.True(t, "b completed", func() bool { return tdExists(filepath.Join(dir, "b.log.COMPLETED")) })
 		if tdExists(a + ".COMPLETED") {
 			t.Fatal("the changed file was completed")
@@ -252,20 +257,20 @@ func TestSpoolDir(t *testing.T) {
 		dir := t.TempDir()
 		a := filepath.Join(dir, "a.log")
 		os.WriteFile(a, []byte("ok\n\xff\xfe bad\n"), 0o644)
-		src, _ := tdSpool(t, dir, nil)
+		src, lg := tdSpool(t, dir, nil)
 		p := &sourcetest.Recorder{}
 		r := tdRun(t, src, p)
 		await.True(t, "the good line", func() bool { return p.Count() == 1 })
-		time.Sleep(30 * time.Millisecond)
+		await.True(t, "the bad line to skip the file", func() bool { return strings.Contains(lg.String(), "skipping file") })
 		r.Stop()
 		src2, _ := tdSpool(t, dir, nil)
 		p2 := &sourcetest.Recorder{}
+		started := time.Now()
 		r2 := tdRun(t, src2, p2)
-		time.Sleep(50 * time.Millisecond)
+		// Every poll lists the directory: three would have read the file.
+		await.Never(t, "the skipped file read again", func() bool { return p2.Count() > 0 },
+			func() bool { return r2.PolledSince(started) >= 3 })
 		r2.Stop()
-		if p2.Count() != 0 {
-			t.Fatalf("skipped file read again: %q", p2.Bodies())
-		}
 		os.WriteFile(a+".new", []byte("fixed\n"), 0o644) // a new inode, whatever the file system reuses
 		os.Rename(a+".new", a)
 		src3, _ := tdSpool(t, dir, nil)
