@@ -1,11 +1,15 @@
-// Package source holds everything that feeds channels: the Source contract, the
-// channel processor (interceptors, then the selector, then one transaction per
-// required channel), the runner for pollable sources, and the sources themselves
-// (exec, seq, netcat, avro, taildir, spooldir), registered by Flume type name.
+// Package source holds what feeds channels: the Source contract (defined in
+// source/sourceapi and re-exported here), the channel processor (interceptors,
+// then the selector, then one transaction per required channel), the runner
+// of pollable sources, the registry of source types, and the small sources
+// (exec, seq, netcat, avro). The file sources are in source/taildir and
+// source/spooldir, the interceptors in source/interceptor; the registry
+// points at their constructors.
 //
 // A source must never acknowledge or advance past input whose events were not
 // committed to every required channel; when the channel refuses, it retries
-// later instead of dropping. This package must never import sink.
+// later instead of dropping. This package must never import sink, and its
+// subpackages must never import it (it imports them).
 package source
 
 import "github.com/flumed/flumed/source/sourceapi"
