@@ -13,7 +13,9 @@ package taildir
 
 import (
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/flumed/flumed/source/internal/sourcetest"
 )
@@ -143,6 +145,39 @@ func TestTaildirCopytruncateRaces(t *testing.T) {
 		rotate()
 		w.write(100)
 		s.settle(400)
+		sourcetest.ExactlyRange(t, s.p.Bodies(), 800, 1200)
+	})
+
+	t.Run("a file closed while idle, truncated and written to the same size: its new lines are read", func(t *testing.T) {
+		dir := t.TempDir()
+		w := newTDWriter(t, dir, "app.log", 100)
+		w.seq, w.gen = 800, 4
+		w.write(200)
+		// Only app.log matches; no rescan runs, so only the poll of the
+		// closed file can notice the new content.
+		s := tdStepped(t, dir, map[string]string{"filegroups": "g", "filegroups.g": dir + `/app\.log`,
+			"batchSize": "20", "idleTimeout": "300", "rescanInterval": "3600000"})
+		idle := func() {
+			for s.poll() {
+			}
+			s.clk.Advance(300 * time.Millisecond)
+			s.poll() // flushes and closes the idle file
+		}
+		idle()
+		if !strings.Contains(s.lg.String(), "closed idle file") {
+			t.Fatalf("the file was not closed:\n%s", s.lg)
+		}
+		w.rotate(func() {
+			w.copyTo(w.path() + ".1")
+			if err := os.Truncate(w.path(), 0); err != nil {
+				t.Errorf("truncate: %v", err)
+			}
+			w.gen++
+		})
+		w.write(200) // exactly as long as the position
+		for range 5 {
+			idle()
+		}
 		sourcetest.ExactlyRange(t, s.p.Bodies(), 800, 1200)
 	})
 }

@@ -270,14 +270,16 @@ func (s *Source) restartTruncated(t *tailFile, size int64, now time.Time) {
 	s.journal(t)
 }
 
-// ensureOpen reopens a file closed while idle when it has grown. It reports
-// whether t can be read now.
+// ensureOpen reopens a file closed while idle once it changed: grown, or
+// written again to the size it had (copytruncate, and as many new bytes as
+// were read before, between two polls). It reports whether t can be read
+// now.
 func (s *Source) ensureOpen(t *tailFile) bool {
 	if t.f != nil {
 		return true
 	}
 	c, ok := s.statCandidate(t.path)
-	if !ok || c.id != t.id || c.size == t.pos {
+	if !ok || c.id != t.id || [2]int64{c.size, c.mtime.UnixNano()} == t.closed {
 		return false // unchanged, or renamed away (the next scan decides)
 	}
 	f, err := s.fsys.Open(t.path)
@@ -300,6 +302,13 @@ func (s *Source) closeIdle(t *tailFile) {
 	t.idle = false
 	if t.f == nil || !t.rd.empty() {
 		return
+	}
+	// Its size alone would not tell a file truncated and written again to
+	// the same size from one left alone: keep the mtime too.
+	if st, err := t.f.Stat(); err == nil {
+		t.closed = [2]int64{st.size, st.mtime.UnixNano()}
+	} else {
+		t.closed = [2]int64{-1, 0} // unknown: look again at the next poll
 	}
 	t.f.Close()
 	t.f = nil

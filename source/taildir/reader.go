@@ -86,6 +86,8 @@ type tailFile struct {
 	rd    tailReader
 	// checked is the size and mtime at the last fingerprint check.
 	checked [2]int64
+	// closed is the size and mtime when it was closed while idle.
+	closed [2]int64
 }
 
 func (t *tailFile) persisted() tailPos {
