@@ -132,15 +132,21 @@ func (s *Source) reconcile(found []tailCandidate, listed map[string]bool, now ti
 			t.path = c.path
 		}
 		t.mtime = c.mtime
-		if t.gone {
-			t.gone = false
-		}
+		t.gone, t.missed = false, false
 	}
 	for _, t := range slices.Clone(s.order) {
 		if seen[t.id] || !listed[t.group.dir] || t.gone {
 			continue
 		}
 		if t.f == nil {
+			// A listing is not a snapshot: while logrotate renames app.log.1
+			// to app.log.2, it may miss the file under both names. Forgotten
+			// now, the file would be read again from 0 once found; so only a
+			// second listing in a row that misses it forgets it.
+			if !t.missed {
+				t.missed = true
+				continue
+			}
 			s.log.Info("file vanished while closed", slog.String("file", t.path), slog.Int64("pos", t.pos))
 			s.forget(t, now)
 			continue

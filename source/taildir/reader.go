@@ -79,6 +79,7 @@ type tailFile struct {
 	active time.Time // last time lines were committed (or the file was opened)
 	idle   bool      // idle too long: flush the partial line, then close
 	gone   bool      // no longer at a watched path: read to its end, then forget
+	missed bool      // closed, and not found by the last listing of its directory
 	copyOf *tailFile // a copy of a live file: not read until that one is truncated or gone
 	// fresh is set while nothing was read from a file admitted shorter than
 	// tailFPMax: until it has content it may yet turn out to be a copy.
