@@ -38,7 +38,7 @@ run: build
 # demo runs the seed's failover exercise (testdata/failover) with three real
 # flumed processes, narrated step by step; it needs ports 52020 and 52021.
 demo:
-	$(GO) run ./internal/demo
+	$(GO) run ./cmd/flumed-demo
 
 clean:
 	rm -rf bin

@@ -47,6 +47,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/sink"
 	"github.com/flumed/flumed/wal"
 	tidwall "github.com/tidwall/wal"
@@ -191,7 +192,7 @@ func BenchmarkFilePutTake(b *testing.B) {
 			for taken := 0; taken < total; {
 				n := commitTake(b, ch, batch)
 				if n == 0 {
-					time.Sleep(50 * time.Microsecond)
+					time.Sleep(50 * time.Microsecond) // pacing: an empty take backs off, as a sink runner does
 				}
 				taken += n
 			}
@@ -249,7 +250,7 @@ func BenchmarkFilePutTakeRatio(b *testing.B) {
 			for taken := 0; taken < chunk*batch; {
 				n := commitTake(b, ch, batch)
 				if n == 0 {
-					time.Sleep(50 * time.Microsecond)
+					time.Sleep(50 * time.Microsecond) // pacing: an empty take backs off, as a sink runner does
 				}
 				taken += n
 			}
@@ -327,7 +328,7 @@ func BenchmarkFileWriteAmplification(b *testing.B) {
 					n := commitTake(b, ch, batch)
 					maxTake = max(maxTake, time.Since(began))
 					if n == 0 {
-						time.Sleep(50 * time.Microsecond)
+						time.Sleep(50 * time.Microsecond) // pacing: an empty take backs off, as a sink runner does
 					}
 					taken += n
 				}
@@ -340,7 +341,9 @@ func BenchmarkFileWriteAmplification(b *testing.B) {
 			<-done
 			b.StopTimer()
 			if reclaim {
-				time.Sleep(3 * o.ReclaimInterval) // the last releases
+				// The last releases are part of what is written: with
+				// everything taken, reclaim gives back every sealed segment.
+				await.True(b, "every sealed segment released", func() bool { return sealedSegments(b, o.DataDir) == 0 })
 			}
 			written := procIO(b) - before
 			reportThroughput(b, total, size)
@@ -352,6 +355,16 @@ func BenchmarkFileWriteAmplification(b *testing.B) {
 			b.ReportMetric(float64(ch.MaxReclaimStall().Microseconds())/1000, "max-release-ms")
 		})
 	}
+}
+
+// sealedSegments counts the data log's sealed segments: wal keeps them in
+// <dir>/sealed (wal/doc.go) until reclaim releases them.
+func sealedSegments(b testing.TB, dir string) int {
+	ents, err := os.ReadDir(filepath.Join(dir, "sealed"))
+	if err != nil && !os.IsNotExist(err) {
+		b.Fatal(err)
+	}
+	return len(ents)
 }
 
 // procIO reads this process's write_bytes: what it caused to be written to
@@ -716,7 +729,7 @@ func BenchmarkFileDrain(b *testing.B) {
 						b.Fatal(err)
 					}
 					if st == sink.Backoff {
-						time.Sleep(100 * time.Microsecond) // the collector's sink is behind
+						time.Sleep(100 * time.Microsecond) // pacing: Backoff backs off, as a sink runner does (the collector is behind)
 					}
 				}
 				p.stop()

@@ -41,6 +41,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/internal/avrorpc"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/e2e"
 	"github.com/flumed/flumed/sink"
 )
@@ -208,9 +209,7 @@ func benchPipeline(b *testing.B, sinks, depth int, fsync time.Duration) {
 	defer cancel()
 	sent := make(chan error, 1)
 	go func() { sent <- sendEvents(ctx, e2e.Addr(ports[2]), b.N) }()
-	if err := waitTakes(ctx, collector, int64(b.N), sent); err != nil {
-		b.Fatal(err)
-	}
+	waitTakes(b, collector, int64(b.N), sent)
 	elapsed := time.Since(start)
 	b.StopTimer()
 
@@ -279,33 +278,45 @@ func sendEvents(ctx context.Context, addr string, total int) error {
 	return <-errs
 }
 
-// waitTakes polls the collector's channel until it counted want takes, the
-// sender failed, or a minute passes without progress.
-func waitTakes(ctx context.Context, collector *e2e.Proc, want int64, sent <-chan error) error {
-	last, lastChange := int64(-1), time.Now()
-	for {
+// waitTakes waits until the collector's channel counted want takes. It
+// fails the benchmark when the sender fails, or when the count stands still
+// for await.Limit (a long run may take longer than that, but not a stuck one).
+// It reads the collector's metrics at most every 5 ms: each look is an HTTP
+// request to a process being measured, and 5 ms is the resolution of the
+// elapsed time.
+func waitTakes(b *testing.B, collector *e2e.Proc, want int64, sent <-chan error) {
+	b.Helper()
+	got := int64(-1)
+	look := throttle(5*time.Millisecond, func() int64 {
 		select {
 		case err := <-sent:
 			if err != nil {
-				return err
+				b.Fatal(err)
 			}
 			sent = nil
 		default:
 		}
-		m, err := collector.Metrics(ctx)
-		if err == nil {
-			got := m.Int("CHANNEL.c1", "EventTakeSuccessCount")
-			if got >= want {
-				return nil
-			}
-			if got != last {
-				last, lastChange = got, time.Now()
-			}
+		if m, err := collector.Metrics(context.Background()); err == nil {
+			got = m.Int("CHANNEL.c1", "EventTakeSuccessCount")
 		}
-		if time.Since(lastChange) > time.Minute {
-			return fmt.Errorf("the collector took %d of %d events and made no progress for a minute", last, want)
+		return got
+	})
+	for last := look(); last < want; last = look() {
+		await.True(b, fmt.Sprintf("the collector to take more than %d of %d events", last, want),
+			func() bool { return look() != last })
+	}
+}
+
+// throttle returns f, called at most once per d: in between, its last
+// answer is given again.
+func throttle[T any](d time.Duration, f func() T) func() T {
+	var last T
+	var at time.Time
+	return func() T {
+		if now := time.Now(); at.IsZero() || now.Sub(at) >= d {
+			last, at = f(), now
 		}
-		time.Sleep(5 * time.Millisecond)
+		return last
 	}
 }
 
@@ -357,7 +368,7 @@ func BenchmarkFailover(b *testing.B) {
 		var failovers, failbacks []time.Duration
 		b.ResetTimer()
 		for range b.N {
-			time.Sleep(time.Second) // steady state on collector1
+			time.Sleep(time.Second) // not a wait: a second of steady load on collector1
 			killed := time.Now()
 			if err := c1.Kill(); err != nil {
 				b.Fatal(err)
@@ -367,7 +378,7 @@ func BenchmarkFailover(b *testing.B) {
 				b.Fatal("no failover to collector2 within 30 s")
 			}
 			failovers = append(failovers, at.Sub(killed))
-			time.Sleep(time.Until(killed.Add(down)))
+			time.Sleep(time.Until(killed.Add(down))) // not a wait: collector1 stays down this long
 			up := time.Now()
 			if err := c1.Start(); err != nil {
 				b.Fatal(err)

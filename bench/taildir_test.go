@@ -80,7 +80,7 @@ func tailBenchDrain(ctx context.Context, ch channel.Channel, want int64, taken *
 			continue
 		}
 		if len(evs) == 0 {
-			time.Sleep(50 * time.Microsecond)
+			time.Sleep(50 * time.Microsecond) // pacing: an empty take backs off, as a sink runner does
 		}
 		taken.Add(int64(len(evs)))
 	}
@@ -136,7 +136,7 @@ func benchPutBaseline(b *testing.B, kind string, batch int) {
 			evs[i] = channel.Event{Headers: map[string]string{}, Body: body}
 		}
 		if err := proc.PutBatch(evs); err != nil {
-			time.Sleep(100 * time.Microsecond) // full: the drain catches up
+			time.Sleep(100 * time.Microsecond) // pacing: the channel is full, the drain catches up
 			continue
 		}
 		sent += n

@@ -225,9 +225,10 @@ func BenchmarkTruncateFront(b *testing.B) {
 					target = l.Segments()[1].First
 				}
 				stop, done := make(chan struct{}), make(chan time.Duration)
+				writing := make(chan struct{}) // closed after the writer's first synced write
 				go func() {
 					var maxLat time.Duration
-					for {
+					for i := 0; ; i++ {
 						select {
 						case <-stop:
 							done <- maxLat
@@ -238,9 +239,12 @@ func BenchmarkTruncateFront(b *testing.B) {
 						write(ps[0])
 						sync()
 						maxLat = max(maxLat, time.Since(t0))
+						if i == 0 {
+							close(writing)
+						}
 					}
 				}()
-				time.Sleep(2 * time.Millisecond)
+				<-writing // the truncation is timed against a writer already at work
 				b.StartTimer()
 				switch how {
 				case "tidwall-truncate-front":

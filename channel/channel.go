@@ -58,6 +58,12 @@ type Txn interface {
 	// oldest first. It returns an empty slice (and nil) when none are available,
 	// possibly after waiting the channel's keep-alive. Past transactionCapacity
 	// it returns ErrTxnFull.
+	//
+	// The events are read-only to the taker: it must not modify an event's
+	// Headers map or Body slice (copy them to change them). The channel may
+	// share them with its read-ahead, and a rolled-back take hands the same
+	// events to the next taker, so a change would reach another transaction,
+	// or be taken again as if it were the event that was put.
 	Take(max int) ([]Event, error)
 	// Commit makes staged puts visible to takers and taken events permanently
 	// gone. When Commit returns nil the outcome is durable for channels that
@@ -68,23 +74,53 @@ type Txn interface {
 	Rollback() error
 }
 
-// CommitAll commits txns, all begun on one channel, as a sink settling
-// several batches it had in flight does, and returns each one's outcome as
-// Commit would (nil: committed; otherwise rolled back). Take transactions of
-// the file channel commit together, made durable by one checkpoint sync
-// instead of one each: all of them commit or none does, and on failure they
-// go back to the head in their order. Any other transactions commit one by
-// one, in the order given.
-func CommitAll(txns []Txn) []error {
-	errs := make([]error, len(txns))
-	if f, ts := fileTakes(txns); f != nil && len(ts) > 1 {
-		if err := f.commitTakes(ts); err != nil {
-			for i := range errs {
-				errs[i] = err
-			}
-		}
-		return errs
+// GroupCommitter is the optional power of a channel whose take commits cost
+// a sync each when made one at a time and one sync for all when made
+// together: the file channel with fsyncPerTransaction, whose every take
+// commit waits for a checkpoint sync. A sink that keeps several take
+// transactions open (sink.Engine) asks for it through the package functions
+// SyncsTakeCommits and CommitAll, which answer for any channel (false, and
+// one Commit per transaction, without it).
+//
+// A channel that wraps another (the agent's proxy, a test double) must
+// implement it by forwarding to the channel it wraps: one that hides it
+// leaves a file channel behind it paying one sync per take commit, and its
+// sinks committing inline instead of in groups.
+type GroupCommitter interface {
+	// SyncsTakeCommits reports whether every take commit costs a sync of its
+	// own unless several are committed together with CommitAll. It does not
+	// change while the channel is open. Any goroutine may call it, also
+	// after Close.
+	SyncsTakeCommits() bool
+	// CommitAll commits txns, all begun on this channel and not yet
+	// finished, and returns each one's outcome as its Commit would: nil
+	// means committed, and as durable on return as Commit makes it;
+	// otherwise that transaction is rolled back. Open take transactions
+	// commit as one group made durable by one sync: all of them or none,
+	// and on failure their events go back to the head in their order. If
+	// any of txns is not an open take of this channel, each commits by
+	// itself, in the order given, and a finished one gets ErrTxnDone.
+	// The caller owns every transaction it passes, from whichever goroutine
+	// (a Txn belongs to the goroutine that uses it, one at a time). After
+	// Close every open transaction's outcome is ErrClosed.
+	CommitAll(txns []Txn) []error
+}
+
+// CommitAll commits txns, all begun on ch, together when ch is a
+// GroupCommitter and one by one, in the order given, otherwise. It returns
+// each transaction's outcome as Commit would (nil: committed; otherwise
+// rolled back).
+func CommitAll(ch Channel, txns []Txn) []error {
+	if g, ok := ch.(GroupCommitter); ok {
+		return g.CommitAll(txns)
 	}
+	return commitEach(txns)
+}
+
+// commitEach commits txns one by one, in order: what CommitAll does for a
+// channel without group commits, or for transactions it cannot group.
+func commitEach(txns []Txn) []error {
+	errs := make([]error, len(txns))
 	for i, t := range txns {
 		errs[i] = t.Commit()
 	}
@@ -92,12 +128,12 @@ func CommitAll(txns []Txn) []error {
 }
 
 // SyncsTakeCommits reports whether every take commit on ch costs a sync of
-// its own unless several are committed together with CommitAll: true for a
-// channel whose SyncsTakeCommits method says so, as the file channel's does
-// with fsyncPerTransaction.
+// its own unless several are committed together with CommitAll: true when
+// ch is a GroupCommitter that says so, as the file channel does with
+// fsyncPerTransaction.
 func SyncsTakeCommits(ch Channel) bool {
-	s, ok := ch.(interface{ SyncsTakeCommits() bool })
-	return ok && s.SyncsTakeCommits()
+	g, ok := ch.(GroupCommitter)
+	return ok && g.SyncsTakeCommits()
 }
 
 // Sentinel errors callers branch on (use errors.Is: they are usually wrapped

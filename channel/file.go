@@ -10,6 +10,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/fsutil"
 	"github.com/flumed/flumed/wal"
 )
@@ -50,6 +51,7 @@ type File struct {
 	fs    fsutil.FS
 	logID [16]byte
 	locks []*fsutil.DirLock
+	clock clock.Clock // times the keep-alive wait for capacity; tests put a fake here
 
 	walMu sync.RWMutex // users of wal outside the put loop hold R; the put loop replacing it holds W
 	wal   *wal.Log     // nil while recovery has not reopened it
@@ -69,25 +71,12 @@ type File struct {
 	// readMu serializes takers' reading of records (the wal Reader belongs to
 	// one goroutine at a time, and the cursor has one position).
 	readMu sync.Mutex
-	cur    cursorRecord // the record being handed out; under readMu
+	cur    cursorRecord // the record being handed out; under readMu, moved with the cursor (file_state.go)
 	rd     logReader    // sequential reader of the log; under readMu
 
-	mu        sync.Mutex
-	acks      ackState // as durable as the mode promises; see the ack loop
-	synced    ackState // the last ack state known synced to disk (reclaim obeys it)
-	next      uint64   // sequence number for the next committed event
-	visible   uint64   // last log index takers may read
-	cursor    cursorPos
-	redeliver []takenEvent          // rolled-back takes, head first
-	takers    map[*fileTxn]struct{} // open take transactions holding events
-	gaps      []seqRange            // sequence numbers that will never be delivered, not yet in acks
-	reserved  int                   // events staged by open put transactions
-	tail      tailCache             // recently committed records, so caught-up takers skip the disk
-	freed     chan struct{}         // closed when capacity is released; nil until a put waits
-	closed    bool
-	dirty     bool   // acks changed since the last synced checkpoint (interval mode)
-	syncedGen uint64 // counts changes of synced
-	backedUp  uint64 // syncedGen at the last backup checkpoint
+	// The queue state, under f.mu, and changed only in file_state.go (which
+	// also has the lock order of all these locks).
+	queueState
 
 	crashing atomic.Bool // crash(): the loops drop their work
 	// Unhealthy: the last write to the log (logFailed) or to the checkpoint
@@ -99,12 +88,17 @@ type File struct {
 	checkpointErrors, backupErrors   atomic.Int64
 	damagedRecords, maxReclaimMicros atomic.Int64
 	start, stopTime                  atomic.Int64
+	reclaimRounds                    atomic.Int64 // reclaim passes done (tests wait on it)
 }
 
-var _ Channel = (*File)(nil)
+var (
+	_ Channel        = (*File)(nil)
+	_ GroupCommitter = (*File)(nil)
+)
 
-// SyncsTakeCommits is true with fsyncPerTransaction: each take commit waits
-// for a checkpoint sync, which CommitAll shares between transactions.
+// SyncsTakeCommits implements GroupCommitter: true with
+// fsyncPerTransaction, where each take commit waits for a checkpoint sync,
+// which CommitAll shares between transactions.
 func (f *File) SyncsTakeCommits() bool { return f.opts.FsyncPerTransaction }
 
 // OpenFile opens (creating if needed) the file channel in opts' directories:
@@ -129,7 +123,7 @@ func OpenFile(name string, opts FileOptions, log *slog.Logger) (*File, error) {
 		ackReqs: make(chan *commitReq, 256),
 		gapKick: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
-		takers:  make(map[*fileTxn]struct{}),
+		clock:   clock.Real{},
 	}
 	if err := f.open(); err != nil {
 		f.release()
@@ -223,10 +217,7 @@ func (f *File) Begin() Txn { return &fileTxn{ch: f} }
 // Stats returns Flume's file channel counters. Size counts committed events
 // whose take has not committed yet.
 func (f *File) Stats() Stats {
-	f.mu.Lock()
-	size := f.queuedLocked()
-	closed := f.closed
-	f.mu.Unlock()
+	size, open := f.sizeAndOpen()
 	ms := func(v int64) time.Time {
 		if v == 0 {
 			return time.Time{}
@@ -244,7 +235,7 @@ func (f *File) Stats() Stats {
 		StartTime:              ms(f.start.Load()),
 		StopTime:               ms(f.stopTime.Load()),
 		File:                   true,
-		Open:                   !closed,
+		Open:                   open,
 		Unhealthy:              f.logFailed.Load() || f.ckptFailed.Load(),
 		PutErrors:              f.putErrors.Load(),
 		TakeErrors:             f.takeErrors.Load(),
@@ -287,16 +278,11 @@ func (f *File) Close() error {
 // when the channel was already closed.
 func (f *File) beginClose() bool {
 	f.sendMu.Lock()
-	f.mu.Lock()
-	if f.closed {
-		f.mu.Unlock()
-		f.sendMu.Unlock()
+	first := f.markClosed() // puts waiting for capacity wake and fail with ErrClosed
+	f.sendMu.Unlock()
+	if !first {
 		return false
 	}
-	f.closed = true
-	f.notifyFreed() // puts waiting for capacity wake and fail with ErrClosed
-	f.mu.Unlock()
-	f.sendMu.Unlock()
 	close(f.stop)
 	return true
 }
@@ -307,9 +293,7 @@ func (f *File) beginClose() bool {
 // from exactly what is on disk.
 func (f *File) crash() {
 	f.sendMu.Lock()
-	f.mu.Lock()
-	f.closed = true
-	f.mu.Unlock()
+	f.markCrashed()
 	f.sendMu.Unlock()
 	f.crashing.Store(true)
 	close(f.stop)

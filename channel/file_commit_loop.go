@@ -26,8 +26,8 @@ import (
 // checkpoint that counts sequence numbers the log has not synced yet is
 // harmless (restart voids the numbers the log does not hold).
 //
-// Everything they share with takers and putters is under f.mu, held only
-// between I/O.
+// Everything they share with takers and putters is the queue state
+// (file_state.go), changed between their I/O.
 
 // commitReq is one transaction's commit.
 type commitReq struct {
@@ -52,9 +52,7 @@ func (f *File) send(req *commitReq) error {
 	if f.closed {
 		f.sendMu.RUnlock()
 		if req.takes == nil {
-			f.mu.Lock()
 			f.unreserve(req.count)
-			f.mu.Unlock()
 		}
 		// A take not acknowledged stays queued on disk for the next open.
 		return f.errClosed()
@@ -115,9 +113,9 @@ func (f *File) putLoop() {
 				// their way to commit again; the first of them is here.
 				// Without letting the others reach the queue, cycles
 				// alternate between one commit and all the rest, which
-				// costs a sync for one event: measured, 16 commits per
-				// cycle from 32 committers instead of 26, and a quarter
-				// less throughput.
+				// costs a sync for one event: fewer commits per cycle
+				// and less throughput (BenchmarkFileGroupCommit with 32
+				// goroutines shows it).
 				runtime.Gosched()
 			}
 			batch = gather(append(batch[:0], r), f.putReqs)
@@ -149,7 +147,7 @@ func (f *File) ackLoop() {
 		select {
 		case r := <-f.ackReqs:
 			if grouped {
-				runtime.Gosched() // as in putLoop: 4 sinks drain a cold backlog 30% faster
+				runtime.Gosched() // as in putLoop; concurrent sinks draining a cold backlog gain most (BenchmarkFileDrain, sinks=4)
 			}
 			batch = gather(append(batch[:0], r), f.ackReqs)
 			grouped = len(batch) > 1
@@ -184,18 +182,8 @@ func (f *File) putCycle(batch []*commitReq) {
 		return
 	}
 	synced := f.opts.FsyncPerTransaction
-	now := time.Now().UnixMilli()
-	f.mu.Lock()
-	firstSeq := f.next
 	recs := make([][]byte, len(puts))
-	var events int64
-	for i, p := range puts {
-		stampRecord(p.rec, f.next, now)
-		f.next += uint64(p.count)
-		recs[i] = p.rec
-		events += int64(p.count)
-	}
-	f.mu.Unlock()
+	firstSeq, events := f.stampPuts(puts, recs, time.Now().UnixMilli())
 
 	first, last, err := f.wal.Append(recs...)
 	if err == nil && synced {
@@ -210,26 +198,14 @@ func (f *File) putCycle(batch []*commitReq) {
 		f.space.wrote(n)
 	}
 
-	f.mu.Lock()
-	for _, p := range puts {
-		f.reserved -= p.count
-	}
+	f.putsWritten(puts, recs, firstSeq, first, last, events, err)
 	var putErr error
 	if err != nil {
-		// Their numbers are burnt: the records may or may not be on disk,
-		// and must never be delivered (the sources retry them).
-		f.addGap(seqRange{firstSeq, f.next})
 		putErr = fmt.Errorf("channel %s: commit: %w", f.name, err)
 		if errors.Is(err, syscall.ENOSPC) {
 			putErr = fmt.Errorf("channel %s: commit: disk full: %w (%w)", f.name, ErrFull, err)
 		}
-		f.notifyFreed()
-	} else {
-		f.visible = last
-		f.tail.add(first, recs)
-		f.putSuccesses.Add(events)
 	}
-	f.mu.Unlock()
 	// Health changes before the answers: a caller who saw its commit fail
 	// sees the channel unhealthy.
 	f.logFailed.Store(err != nil)
@@ -261,9 +237,7 @@ func (f *File) admitPuts(puts []*commitReq) []*commitReq {
 			}
 		}
 		if err != nil {
-			f.mu.Lock()
 			f.unreserve(p.count)
-			f.mu.Unlock()
 			f.putErrors.Add(1)
 			p.done <- err
 			continue
@@ -278,44 +252,26 @@ func (f *File) admitPuts(puts []*commitReq) []*commitReq {
 // one checkpoint write. In interval mode the state only changes in memory;
 // syncInterval writes it.
 func (f *File) ackCycle(takes []*commitReq) {
-	synced := f.opts.FsyncPerTransaction
-	f.mu.Lock()
-	if len(takes) == 0 && len(f.gaps) == 0 {
-		f.mu.Unlock()
+	cand, gapsUsed, plan := f.prepareAcks(takes, f.opts.FsyncPerTransaction, time.Now().UnixMilli())
+	switch plan {
+	case ackNothing:
 		return
-	}
-	cand, gapsUsed := f.candidate(takes, time.Now().UnixMilli())
-	if !synced {
-		f.install(cand, takes, gapsUsed, false)
-		f.mu.Unlock()
+	case ackInstalled:
 		for _, r := range takes {
 			r.done <- nil
 		}
 		return
 	}
-	f.mu.Unlock()
 
 	// The take commits answered below are durable because of this write.
 	err := f.ckpt.write(cand, true)
 
-	f.mu.Lock()
 	var takeErr error
 	if err != nil {
 		f.checkpointErrors.Add(1)
 		takeErr = fmt.Errorf("channel %s: commit: checkpoint: %w", f.name, err)
-		// Latest first, so that each goes back ahead of the ones taken
-		// after it and the head is in its original order again.
-		for i := len(takes) - 1; i >= 0; i-- {
-			ts := takes[i].takes
-			for j := len(ts) - 1; j >= 0; j-- {
-				ts[j].committing = false
-				f.requeue(ts[j])
-			}
-		}
-	} else {
-		f.install(cand, takes, gapsUsed, true)
 	}
-	f.mu.Unlock()
+	f.acksWritten(cand, takes, gapsUsed, err)
 	f.ckptFailed.Store(err != nil)
 	for _, r := range takes {
 		r.done <- takeErr
@@ -323,66 +279,6 @@ func (f *File) ackCycle(takes []*commitReq) {
 	if err != nil {
 		f.log.Error("file channel: checkpoint write failed; take commits rolled back", "err", err)
 	}
-}
-
-// install makes cand the ack state and forgets the committed takes. The
-// caller holds f.mu.
-func (f *File) install(cand *checkpoint, takes []*commitReq, gapsUsed int, synced bool) {
-	f.acks = cand.ackState
-	f.gaps = f.gaps[gapsUsed:]
-	if len(f.gaps) == 0 {
-		f.gaps = nil
-	}
-	if synced {
-		f.synced = cand.ackState
-		f.syncedGen++
-	} else {
-		f.dirty = true
-	}
-	var n int64
-	for _, r := range takes {
-		for _, t := range r.takes {
-			n += int64(len(t.taken))
-			t.taken = nil
-			delete(f.takers, t)
-		}
-	}
-	f.takeSuccesses.Add(n)
-	f.notifyFreed()
-}
-
-// candidate computes the ack state after takes commit: the current one plus
-// their events and the pending gaps, with the floor raised to the lowest
-// event still not acknowledged. The caller holds f.mu. It returns how many
-// of f.gaps it included.
-func (f *File) candidate(takes []*commitReq, now int64) (*checkpoint, int) {
-	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, WrittenMs: now}
-	c.Next = f.next
-	var more []seqRange
-	for _, r := range takes {
-		for _, t := range r.takes {
-			t.committing = true
-			more = append(more, t.runs()...)
-		}
-	}
-	more = append(more, f.gaps...)
-	c.addRanges(more)
-	// Everything below the cursor is acknowledged except the events of open
-	// take transactions and the redelivery queue: the floor is the lowest of
-	// those, or the cursor.
-	floor, pos := f.cursor.seq, f.cursor.pos
-	for t := range f.takers {
-		if !t.committing && len(t.taken) > 0 && t.minSeq < floor {
-			floor, pos = t.minSeq, t.minPos
-		}
-	}
-	for _, e := range f.redeliver {
-		if e.seq < floor {
-			floor, pos = e.seq, e.pos
-		}
-	}
-	c.setFloor(floor, pos)
-	return c, len(f.gaps)
 }
 
 // syncInterval is interval mode's sync: the log first, then the ack state
@@ -400,29 +296,17 @@ func (f *File) syncInterval() {
 		f.logFailed.Store(true)
 		return
 	}
-	f.mu.Lock()
-	if !f.dirty {
-		f.mu.Unlock()
+	c := f.intervalCandidate(time.Now().UnixMilli())
+	if c == nil {
 		return
 	}
-	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli()}
-	c.Next = f.next
-	f.dirty = false
-	f.mu.Unlock()
 	err = f.ckpt.write(c, true)
 	f.ckptFailed.Store(err != nil)
 	if err != nil {
 		f.checkpointErrors.Add(1)
 		f.log.Error("file channel: checkpoint write failed", "err", err)
-		f.mu.Lock()
-		f.dirty = true
-		f.mu.Unlock()
-		return
 	}
-	f.mu.Lock()
-	f.synced = c.ackState
-	f.syncedGen++
-	f.mu.Unlock()
+	f.intervalWritten(c, err)
 }
 
 // failLog handles a failed write or sync: the handle is dead (its view and the
@@ -458,20 +342,8 @@ func (f *File) reopenLog() {
 		f.log.Error("file channel: reopen data log failed; retrying", "err", err)
 		return
 	}
-	f.mu.Lock()
 	last := wl.LastIndex()
-	if last < f.visible {
-		// Committed records are gone: the disk lost synced data. Their
-		// numbers become gaps when the cursor meets the next record.
-		f.log.Error("file channel: records acknowledged earlier are missing after reopening the log",
-			"lastIndex", last, "committedThrough", f.visible)
-		f.visible = last
-		if f.cursor.pos.Index > last+1 {
-			f.cursor.pos = logPos{Index: last + 1}
-		}
-	}
-	f.tail.reset()
-	f.mu.Unlock()
+	f.logReopened(last)
 	f.walMu.Lock()
 	f.wal = wl
 	f.walMu.Unlock()

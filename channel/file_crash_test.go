@@ -52,6 +52,9 @@ func TestFileCrashChild(t *testing.T) {
 		os.Stdout.WriteString("@" + kind + " " + strings.Join(ids, " ") + "\n")
 	}
 	say("ready", nil)
+	// A taker that found the channel empty waits for the next put commit
+	// rather than spinning on empty takes.
+	committed := make(chan struct{}, 1)
 	var wg sync.WaitGroup
 	for g := range 3 {
 		wg.Add(2)
@@ -79,6 +82,10 @@ func TestFileCrashChild(t *testing.T) {
 					os.Exit(2)
 				}
 				say("P", ids)
+				select {
+				case committed <- struct{}{}:
+				default: // a taker will find this one's events anyway
+				}
 			}
 		}()
 		go func() { // taker
@@ -105,7 +112,7 @@ func TestFileCrashChild(t *testing.T) {
 				}
 				say("T", ids)
 				if len(ids) == 0 {
-					time.Sleep(time.Millisecond)
+					<-committed
 				}
 			}
 		}()

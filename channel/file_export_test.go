@@ -1,5 +1,7 @@
 package channel
 
+import "github.com/flumed/flumed/internal/clock"
+
 // Crash abandons the channel the way SIGKILL would (see crash): tests restart
 // from exactly what is on disk.
 func (f *File) Crash() { f.crash() }
@@ -16,3 +18,12 @@ func SlotGeneration(path string) (uint64, error) {
 	}
 	return c.Generation, nil
 }
+
+// SetClock makes the keep-alive wait for capacity use c, a fake in tests,
+// so that a test knows when a put waits and decides when keep-alive passes.
+// Call it before the channel is used.
+func (f *File) SetClock(c clock.Clock) { f.clock = c }
+
+// ReclaimRounds counts the reclaimer's passes so far, so that a test can
+// wait for more of them instead of sleeping.
+func (f *File) ReclaimRounds() int64 { return f.reclaimRounds.Load() }

@@ -23,6 +23,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/channel/channeltest"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/fsutil"
 )
 
@@ -86,23 +87,6 @@ func drainIDs(t *testing.T, ch channel.Channel) []int {
 	}
 }
 
-// eventually retries f until it returns nil or two seconds pass (the disk
-// floor re-reads the free space every second).
-func eventually(t *testing.T, what string, f func() error) {
-	t.Helper()
-	deadline := time.Now().Add(3 * time.Second)
-	for {
-		err := f()
-		if err == nil {
-			return
-		}
-		if time.Now().After(deadline) {
-			t.Fatalf("%s: %v", what, err)
-		}
-		time.Sleep(20 * time.Millisecond)
-	}
-}
-
 func faultyChannel(t *testing.T, onData bool) (*channel.File, *fsutil.Faulty, channel.FileOptions) {
 	o := fileOptions(t.TempDir())
 	faulty := fsutil.NewFaulty(nil)
@@ -137,7 +121,7 @@ func TestFileFaults(t *testing.T) {
 		}
 
 		faulty.Heal()
-		eventually(t, "put after space returned", func() error { return tryPut(ch, idEvents(10, 12)...) })
+		await.NoError(t, "put after space returned", func() error { return tryPut(ch, idEvents(10, 12)...) })
 		if st := ch.Stats(); st.Unhealthy {
 			t.Errorf("still unhealthy after recovering")
 		}
@@ -162,7 +146,7 @@ func TestFileFaults(t *testing.T) {
 			t.Fatalf("put with a failing fsync: %v, want an EIO error", err)
 		}
 		faulty.Heal()
-		eventually(t, "put after the device recovered", func() error { return tryPut(ch, idEvents(5, 8)...) })
+		await.NoError(t, "put after the device recovered", func() error { return tryPut(ch, idEvents(5, 8)...) })
 		if got := ids(fileTake(t, ch, 3)); !slices.Equal(got, span(0, 3)) {
 			t.Fatalf("first take: %v", got)
 		}
@@ -201,7 +185,7 @@ func TestFileFaults(t *testing.T) {
 		filePut(t, ch, idEvents(0, 8)...)
 		txns := channeltest.OpenTakes(t, ch, 3, 2)
 		faulty.FailSyncs(0, syscall.EIO)
-		for i, err := range channel.CommitAll(txns) {
+		for i, err := range channel.CommitAll(ch, txns) {
 			if !errors.Is(err, syscall.EIO) {
 				t.Errorf("transaction %d: %v, want EIO", i, err)
 			}
@@ -223,7 +207,7 @@ func TestFileFaults(t *testing.T) {
 		ch := openFile(t, o)
 		filePut(t, ch, idEvents(0, 14)...)
 		before := faulty.Syncs()
-		for _, err := range channel.CommitAll(channeltest.OpenTakes(t, ch, 3, 2)) {
+		for _, err := range channel.CommitAll(ch, channeltest.OpenTakes(t, ch, 3, 2)) {
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -259,7 +243,7 @@ func TestFileFaults(t *testing.T) {
 		next := 100
 		// The free space is cached for up to a second: puts are accepted until
 		// it is read again.
-		eventually(t, "put below the floor", func() error {
+		await.NoError(t, "put below the floor", func() error {
 			err := tryPut(ch, idEvents(next, next+1)...)
 			if errors.Is(err, channel.ErrFull) && strings.Contains(err.Error(), "minimumRequiredSpace") {
 				return nil
@@ -274,7 +258,7 @@ func TestFileFaults(t *testing.T) {
 			t.Fatalf("drain below the floor: %v, want %v", got, want)
 		}
 		faulty.SetAvail(1 << 30)
-		eventually(t, "put above the floor again", func() error { return tryPut(ch, idEvents(5, 6)...) })
+		await.NoError(t, "put above the floor again", func() error { return tryPut(ch, idEvents(5, 6)...) })
 		if got := drainIDs(t, ch); !slices.Equal(got, []int{5}) {
 			t.Fatalf("after space returned: %v", got)
 		}

@@ -20,6 +20,8 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/fsutil"
 )
 
@@ -58,7 +60,7 @@ func TestFileIntervalMode(t *testing.T) {
 		base := faulty.Syncs()
 		filePut(t, ch, idEvents(100, 101)...)
 		fileTake(t, ch, 1)
-		waitFor(t, "the interval's syncs", func() bool { return faulty.Syncs() >= base+2 })
+		await.True(t, "the interval's syncs", func() bool { return faulty.Syncs() >= base+2 })
 	})
 }
 
@@ -138,22 +140,20 @@ func TestFilePutWaitsForCapacity(t *testing.T) {
 	o.Capacity, o.TransactionCapacity, o.KeepAlive = 5, 5, 10*time.Second
 	ch := openFile(t, o)
 	defer ch.Close()
+	// A fake clock never lets keep-alive pass: the put can only succeed
+	// because the take freed capacity, and its waiter shows it waits.
+	clk := clock.NewFake()
+	ch.SetClock(clk)
 	filePut(t, ch, idEvents(0, 5)...)
 	result := make(chan error, 1)
-	began := time.Now()
 	go func() { result <- tryPut(ch, idEvents(5, 7)...) }()
-	time.Sleep(20 * time.Millisecond)
-	fileTake(t, ch, 2)
-	select {
-	case err := <-result:
-		if err != nil {
-			t.Fatalf("waiting put: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the put did not wake when the take committed")
+	await.True(t, "the put to wait for capacity or return", func() bool { return clk.Waiters() > 0 || len(result) > 0 })
+	if len(result) > 0 {
+		t.Fatalf("the put into a full channel returned before any take: %v", <-result)
 	}
-	if d := time.Since(began); d > 5*time.Second {
-		t.Errorf("the put waited %v", d)
+	fileTake(t, ch, 2)
+	if err := await.Recv(t, "the put to wake when the take committed", result); err != nil {
+		t.Fatalf("waiting put: %v", err)
 	}
 	got := ids(fileTake(t, ch, 5))
 	if !slices.Equal(got, span(2, 7)) {

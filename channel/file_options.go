@@ -16,18 +16,94 @@ import (
 // about twice its size as its buffer grows), and restart reads it, so the
 // segment size bounds the channel's memory and restart time. Flume's
 // maxFileSize default (1.5 GiB) is far past what that allows; a maxFileSize
-// that is set is clamped to [minSegmentSize, maxSegmentSize]. The default,
-// 4 MiB, measured best here: a small tail to load and regrow, few files
-// (1,300 for 5 GiB of backlog).
+// that is set is clamped to [minSegmentSize, maxSegmentSize]. The default
+// (fileMaxFileSize's) measured best here: a small tail to load and
+// regrow, few files (1,300 for 5 GiB of backlog).
 const (
-	minSegmentSize     = 1 << 20
-	maxSegmentSize     = 16 << 20
-	defaultSegmentSize = 4 << 20
-
-	defaultMinimumSpace  = 500 << 20
-	minimumSpaceFloor    = 1 << 20
-	defaultCompressAbove = 4096
+	minSegmentSize    = 1 << 20
+	maxSegmentSize    = 16 << 20
+	minimumSpaceFloor = 1 << 20
 )
+
+// The file channel's keys (FLUME.md §2.8). Their defaults are written here
+// only: DefaultFileOptions, normalize and the README take them from these
+// declarations. A leading "~/" in a default directory is the home directory,
+// as in Flume's defaults (a "~" a user writes is taken literally, as Flume
+// does).
+var (
+	fileCheckpointDir = config.String("checkpointDir", "~/.flume/file-channel/checkpoint",
+		"the checkpoint slots (the ack state) and a lock")
+	fileDataDirs = config.List("dataDirs", ",", "~/.flume/file-channel/data",
+		"the data log's directory; flumed uses only the first of several, with a warning")
+	fileUseDualCheckpoints = config.Bool("useDualCheckpoints", false,
+		"also write the ack state to backupCheckpointDir, used when the checkpoint is unreadable")
+	fileBackupCheckpointDir = config.String("backupCheckpointDir", "",
+		"the backup checkpoint's directory; required with useDualCheckpoints")
+	fileCapacity = config.Int("capacity", 1_000_000,
+		"the most events the channel holds (a soft limit: it may change between runs)")
+	fileTxCapacity = config.Int("transactionCapacity", 10_000,
+		"the most events one transaction puts or takes")
+	fileCheckpointInterval = config.Millis("checkpointInterval", 30*time.Second,
+		"how often the backup checkpoint is written (at least 1000); the checkpoint itself is written at every take commit")
+	fileMaxFileSize = config.Bytes("maxFileSize", 4<<20,
+		"the data log's segment size, clamped to 1-16 MiB to bound memory (Flume's default, 2146435071, does not apply)")
+	fileMinimumRequiredSpace = config.Bytes("minimumRequiredSpace", 500<<20,
+		"free space below which puts fail (takes keep working); at least 1 MiB")
+	fileKeepAlive = config.Seconds("keep-alive", 3*time.Second,
+		"how long a put waits for space")
+	fileCheckpointOnClose = config.Bool("checkpointOnClose", true,
+		"write the backup checkpoint at close as well")
+	fileFsyncPerTransaction = config.Bool("fsyncPerTransaction", true,
+		"make every commit durable before it returns (one fsync per group of concurrent commits)")
+	fileFsyncInterval = config.Seconds("fsyncInterval", 5*time.Second,
+		"without fsyncPerTransaction, how often the log and checkpoint are synced: the window a machine crash may lose")
+	fileCompression = config.OneOf("compression", "s2", []string{"none", "s2"},
+		"compress put records with S2 when it saves an eighth").Flumed()
+	fileCompressionThreshold = config.Int("compressionThreshold", 4096,
+		"the event bytes from which a put record is compressed").Flumed()
+)
+
+// fileType declares the file channel.
+var fileType = &config.Spec{
+	Type:    "file",
+	Classes: []string{"org.apache.flume.channel.file.FileChannel"},
+	Doc: "a checksummed write-ahead log in flumed's own format (it does not read Flume's files); committed events " +
+		"survive SIGKILL and torn writes; restart reads a small checkpoint, not the backlog; only the first of " +
+		"`dataDirs` is used; below `minimumRequiredSpace` puts fail but sinks keep draining; optional `compression = s2`",
+	Keys: []config.Decl{fileCheckpointDir, fileDataDirs, fileUseDualCheckpoints, fileBackupCheckpointDir,
+		fileCapacity, fileTxCapacity, fileCheckpointInterval, fileMaxFileSize, fileMinimumRequiredSpace,
+		fileKeepAlive, fileCheckpointOnClose, fileFsyncPerTransaction, fileFsyncInterval,
+		fileCompression, fileCompressionThreshold,
+		config.Ignore("use-log-replay-v1", ""), config.Ignore("use-fast-replay", ""),
+		config.Ignore("compressBackupCheckpoint", ""), fileEncryption},
+}
+
+// fileEncryption are Flume's log encryption keys: flumed does not encrypt
+// its log, so they are accepted with a warning; anything else under
+// encryption. is unknown.
+var fileEncryption = &config.Group{
+	Name: "File channel encryption",
+	Doc:  "Flume's encryption of its log files; flumed does not encrypt its log, and warns",
+	Keys: []config.Decl{
+		config.Ignore("encryption.activeKey", ""), config.Ignore("encryption.cipherProvider", ""),
+		config.Ignore("encryption.keyProvider", ""), config.Ignore("encryption.keyProvider.keyStoreFile", ""),
+		config.Ignore("encryption.keyProvider.keyStorePasswordFile", ""), config.Ignore("encryption.keyProvider.keys", ""),
+		config.Ignore("encryption.keyProvider.keys.<key>.passwordFile", ""),
+	},
+}
+
+// inHome turns a default's leading "~/" into the home directory.
+func inHome(path string) string {
+	rest, ok := strings.CutPrefix(path, "~/")
+	if !ok {
+		return path
+	}
+	home, err := os.UserHomeDir()
+	if err != nil {
+		home = "."
+	}
+	return filepath.Join(home, rest)
+}
 
 // FileOptions configure a file channel. Start from DefaultFileOptions: the zero
 // value of a boolean is false, not Flume's default.
@@ -56,10 +132,10 @@ type FileOptions struct {
 	// CheckpointOnClose writes the backup checkpoint at Close as well.
 	CheckpointOnClose bool
 	// SegmentSize is the data log's segment size (Flume's maxFileSize),
-	// clamped to [1 MiB, 16 MiB]. Zero means 4 MiB.
+	// clamped to [1 MiB, 16 MiB]. Zero means the maxFileSize key's default.
 	SegmentSize int64
 	// MinimumRequiredSpace is the free space below which puts fail with
-	// ErrFull; takes and acks keep working. Zero means Flume's 500 MiB;
+	// ErrFull; takes and acks keep working. Zero means the key's default;
 	// negative disables the check (tests, embedding).
 	MinimumRequiredSpace int64
 	// FsyncPerTransaction makes every commit durable before it returns (one
@@ -71,9 +147,9 @@ type FileOptions struct {
 	FsyncInterval       time.Duration
 	// Compress compresses put records with S2 when their events take at least
 	// CompressAbove bytes, a sample looks compressible and compression saves
-	// an eighth. On by default: on log lines it measured 1.6× the throughput,
-	// a sixth of the disk and half the CPU; on incompressible bodies the
-	// sample check makes it cost next to nothing.
+	// an eighth. On by default: on log lines it raises throughput and cuts
+	// disk writes and CPU (BenchmarkFileCompression); on incompressible
+	// bodies the sample check makes it cost next to nothing.
 	Compress      bool
 	CompressAbove int
 
@@ -84,28 +160,23 @@ type FileOptions struct {
 	ReclaimInterval time.Duration
 }
 
-// DefaultFileOptions returns Flume's defaults, with the directories under
-// ~/.flume/file-channel as in Flume.
+// DefaultFileOptions returns the file channel keys' defaults, with the
+// directories under ~/.flume/file-channel as in Flume.
 func DefaultFileOptions() FileOptions {
-	home, err := os.UserHomeDir()
-	if err != nil {
-		home = "."
-	}
-	base := filepath.Join(home, ".flume", "file-channel")
 	return FileOptions{
-		CheckpointDir:        filepath.Join(base, "checkpoint"),
-		DataDir:              filepath.Join(base, "data"),
-		Capacity:             1_000_000,
-		TransactionCapacity:  10_000,
-		KeepAlive:            3 * time.Second,
-		CheckpointInterval:   30 * time.Second,
-		CheckpointOnClose:    true,
-		SegmentSize:          defaultSegmentSize,
-		MinimumRequiredSpace: defaultMinimumSpace,
-		FsyncPerTransaction:  true,
-		FsyncInterval:        5 * time.Second,
-		Compress:             true,
-		CompressAbove:        defaultCompressAbove,
+		CheckpointDir:        inHome(fileCheckpointDir.Default()),
+		DataDir:              inHome(fileDataDirs.Default()[0]),
+		Capacity:             fileCapacity.Default(),
+		TransactionCapacity:  fileTxCapacity.Default(),
+		KeepAlive:            fileKeepAlive.Default(),
+		CheckpointInterval:   fileCheckpointInterval.Default(),
+		CheckpointOnClose:    fileCheckpointOnClose.Default(),
+		SegmentSize:          fileMaxFileSize.Default(),
+		MinimumRequiredSpace: fileMinimumRequiredSpace.Default(),
+		FsyncPerTransaction:  fileFsyncPerTransaction.Default(),
+		FsyncInterval:        fileFsyncInterval.Default(),
+		Compress:             fileCompression.Default() == "s2",
+		CompressAbove:        fileCompressionThreshold.Default(),
 	}
 }
 
@@ -122,7 +193,7 @@ func (o FileOptions) normalize() FileOptions {
 		o.CheckpointInterval = d.CheckpointInterval
 	}
 	if o.SegmentSize == 0 {
-		o.SegmentSize = defaultSegmentSize
+		o.SegmentSize = d.SegmentSize
 	}
 	o.SegmentSize = min(max(o.SegmentSize, minSegmentSize), maxSegmentSize)
 	if o.MinimumRequiredSpace == 0 {
@@ -186,93 +257,120 @@ func (s fileSpec) Open(name string, log *slog.Logger) (Channel, error) {
 	return OpenFile(name, s.opts, log)
 }
 
-// fileFactory reads Flume's file channel keys (FLUME.md §2.8). Where Flume
-// silently replaces a bad number with its default, flumed records a problem.
+// fileFactory makes a file channel spec from c, checked against fileType.
+// Where Flume silently replaces a bad number with its default, flumed
+// records a problem.
 func fileFactory(_ string, c *config.Context) (Spec, error) {
 	o := DefaultFileOptions()
-	o.CheckpointDir = c.String("checkpointDir", o.CheckpointDir)
-	if dirs := c.String("dataDirs", ""); dirs != "" {
-		var list []string
-		for _, d := range strings.Split(dirs, ",") {
-			if d = strings.TrimSpace(d); d != "" {
-				list = append(list, d)
-			}
-		}
-		if len(list) == 0 {
-			c.Errorf("dataDirs", "lists no directory")
-		} else {
-			o.DataDir = list[0]
-			if len(list) > 1 {
-				// One log with group commit already batches every transaction
-				// into one fsync; striping would need a cross-log order.
-				c.Warnf("dataDirs", "flumed uses only the first data directory (%s); the other %d are ignored",
-					list[0], len(list)-1)
-			}
-		}
+	if v, set := fileCheckpointDir.Lookup(c); set {
+		o.CheckpointDir = v
 	}
-	if c.Bool("useDualCheckpoints", false) {
-		o.BackupCheckpointDir = c.String("backupCheckpointDir", "")
-		switch {
-		case o.BackupCheckpointDir == "":
-			c.Errorf("backupCheckpointDir", "required when useDualCheckpoints is true")
-		case sameDir(o.BackupCheckpointDir, o.CheckpointDir):
-			c.Errorf("backupCheckpointDir", "must differ from checkpointDir %s", o.CheckpointDir)
-			o.BackupCheckpointDir = ""
-		}
-	} else if c.Has("backupCheckpointDir") {
-		c.Warnf("backupCheckpointDir", "ignored: useDualCheckpoints is not true")
-	}
-	o.Capacity, o.TransactionCapacity = readCapacities(c, o.Capacity, o.TransactionCapacity)
-	if v := c.Duration("checkpointInterval", o.CheckpointInterval, time.Millisecond); v > 0 {
+	readDataDirs(c, &o)
+	readBackupCheckpointDir(c, &o)
+	o.Capacity, o.TransactionCapacity = readCapacities(c, fileCapacity, fileTxCapacity)
+	if v := fileCheckpointInterval.Get(c); v > 0 {
 		o.CheckpointInterval = max(v, time.Second) // Flume's Log clamps it to at least 1000 ms
 	} else {
-		c.Errorf("checkpointInterval", "must be a positive number of milliseconds, not %d", v/time.Millisecond)
+		c.Errorf(fileCheckpointInterval.Name(), "must be a positive number of milliseconds, not %d", v/time.Millisecond)
 	}
 	// Unset, maxFileSize is Flume's 1.5 GiB, a size flumed cannot keep in
 	// memory: the segment size is then flumed's default; set, it is clamped.
-	if v := c.Int64("maxFileSize", 0); v > 0 {
+	if v, set := fileMaxFileSize.Lookup(c); set && v > 0 {
 		o.SegmentSize = min(max(v, minSegmentSize), maxSegmentSize)
 		if v != o.SegmentSize {
-			c.Warnf("maxFileSize", "flumed's segments are %d bytes (the bounds are %d and %d, to keep memory bounded)",
+			c.Warnf(fileMaxFileSize.Name(), "flumed's segments are %d bytes (the bounds are %d and %d, to keep memory bounded)",
 				o.SegmentSize, minSegmentSize, maxSegmentSize)
 		}
-	} else if c.Has("maxFileSize") {
-		c.Errorf("maxFileSize", "must be a positive number of bytes, not %d", v)
+	} else if set {
+		c.Errorf(fileMaxFileSize.Name(), "must be a positive number of bytes, not %d", v)
 	}
-	if v := c.Int64("minimumRequiredSpace", o.MinimumRequiredSpace); v > 0 {
+	if v := fileMinimumRequiredSpace.Get(c); v > 0 {
 		o.MinimumRequiredSpace = max(v, minimumSpaceFloor) // Flume's floor is 1 MiB
 	} else {
-		c.Errorf("minimumRequiredSpace", "must be a positive number of bytes, not %d", v)
+		c.Errorf(fileMinimumRequiredSpace.Name(), "must be a positive number of bytes, not %d", v)
 	}
-	if v := c.Duration("keep-alive", o.KeepAlive, time.Second); v >= 0 {
+	if v := fileKeepAlive.Get(c); v >= 0 {
 		o.KeepAlive = v
 	} else {
-		c.Errorf("keep-alive", "must be zero or more seconds, not %d", v/time.Second)
+		c.Errorf(fileKeepAlive.Name(), "must be zero or more seconds, not %d", v/time.Second)
 	}
-	o.CheckpointOnClose = c.Bool("checkpointOnClose", o.CheckpointOnClose)
-	o.FsyncPerTransaction = c.Bool("fsyncPerTransaction", o.FsyncPerTransaction)
-	if v := c.Duration("fsyncInterval", o.FsyncInterval, time.Second); v > 0 {
+	o.CheckpointOnClose = fileCheckpointOnClose.Get(c)
+	o.FsyncPerTransaction = fileFsyncPerTransaction.Get(c)
+	if v := fileFsyncInterval.Get(c); v > 0 {
 		o.FsyncInterval = v
 	} else {
-		c.Errorf("fsyncInterval", "must be a positive number of seconds, not %d", v/time.Second)
+		c.Errorf(fileFsyncInterval.Name(), "must be a positive number of seconds, not %d", v/time.Second)
 	}
-	o.Compress = c.OneOf("compression", "s2", "none", "s2") == "s2"
-	if v := c.Int("compressionThreshold", o.CompressAbove); v >= 0 {
+	o.Compress = fileCompression.Get(c) == "s2"
+	if v := fileCompressionThreshold.Get(c); v >= 0 {
 		o.CompressAbove = v
 	} else {
-		c.Errorf("compressionThreshold", "must be zero or more bytes, not %d", v)
-	}
-	c.Ignore("use-log-replay-v1", "use-fast-replay", "compressBackupCheckpoint")
-	if len(c.Keys("encryption.")) > 0 {
-		// flumed does not encrypt its log: Flume's encryption keys are
-		// accepted with a warning; anything else under encryption. is unknown.
-		sub := c.Sub("encryption.")
-		sub.Ignore("activeKey", "cipherProvider", "keyProvider", "keyProvider.keyStoreFile",
-			"keyProvider.keyStorePasswordFile", "keyProvider.keys")
-		for _, k := range sub.Keys("keyProvider.keys.") {
-			sub.Ignore("keyProvider.keys." + k + ".passwordFile")
-		}
-		sub.Finish()
+		c.Errorf(fileCompressionThreshold.Name(), "must be zero or more bytes, not %d", v)
 	}
 	return fileSpec{opts: o}, nil
+}
+
+// ConfiguredDirs are the directories a file channel's keys name (their
+// defaults for keys left out; the backup only with useDualCheckpoints), for
+// tools that find a channel's files from its configuration (flumed wal -c).
+// c is checked against the file channel's spec first, into its problems.
+func ConfiguredDirs(c *config.Context) FileDirs {
+	c.Check(fileType)
+	o := DefaultFileOptions()
+	if v, set := fileCheckpointDir.Lookup(c); set {
+		o.CheckpointDir = v
+	}
+	for _, d := range fileDataDirs.Get(c) {
+		if d = strings.TrimSpace(d); d != "" {
+			o.DataDir = d
+			break
+		}
+	}
+	d := FileDirs{Checkpoint: o.CheckpointDir, Data: o.DataDir}
+	if fileUseDualCheckpoints.Get(c) {
+		d.BackupCheckpoint = fileBackupCheckpointDir.Get(c)
+	}
+	return d
+}
+
+// readDataDirs takes the first of dataDirs. One log with group commit
+// already batches every transaction into one fsync; striping would need a
+// cross-log order.
+func readDataDirs(c *config.Context, o *FileOptions) {
+	dirs, set := fileDataDirs.Lookup(c)
+	if !set {
+		return
+	}
+	var list []string
+	for _, d := range dirs {
+		if d = strings.TrimSpace(d); d != "" {
+			list = append(list, d)
+		}
+	}
+	if len(list) == 0 {
+		c.Errorf(fileDataDirs.Name(), "lists no directory")
+		return
+	}
+	o.DataDir = list[0]
+	if len(list) > 1 {
+		c.Warnf(fileDataDirs.Name(), "flumed uses only the first data directory (%s); the other %d are ignored",
+			list[0], len(list)-1)
+	}
+}
+
+// readBackupCheckpointDir reads useDualCheckpoints and its directory.
+func readBackupCheckpointDir(c *config.Context, o *FileOptions) {
+	dir, set := fileBackupCheckpointDir.Lookup(c)
+	switch {
+	case !fileUseDualCheckpoints.Get(c):
+		if set {
+			c.Warnf(fileBackupCheckpointDir.Name(), "ignored: useDualCheckpoints is not true")
+		}
+	case dir == "":
+		c.Errorf(fileBackupCheckpointDir.Name(), "required when useDualCheckpoints is true")
+	case sameDir(dir, o.CheckpointDir):
+		c.Errorf(fileBackupCheckpointDir.Name(), "must differ from checkpointDir %s", o.CheckpointDir)
+	default:
+		o.BackupCheckpointDir = dir
+	}
 }

@@ -99,7 +99,6 @@ func TestFileConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("factory: %v", err)
 			}
-			ctx.Finish()
 			check := func(kind string, got []config.Problem, want []string) {
 				t.Helper()
 				if len(got) != len(want) {

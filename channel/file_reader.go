@@ -2,11 +2,9 @@ package channel
 
 import (
 	"bytes"
-	"cmp"
 	"errors"
 	"fmt"
 	"io"
-	"slices"
 	"sync/atomic"
 
 	"github.com/flumed/flumed/wal"
@@ -19,7 +17,8 @@ import (
 // f.visible, the last record whose commit has returned. The cursor holds one
 // decoded record at a time (f.cur, owned by the goroutine holding f.readMu),
 // and its position (f.cursor, under f.mu, because the ack loop needs it to
-// place the floor).
+// place the floor). This file reads the records; the state they move
+// through, and every change to it, is in file_state.go.
 //
 // Sequence numbers are the authority, positions only hints: a record whose
 // first sequence number is past the cursor's leaves a gap (a damaged record
@@ -88,28 +87,16 @@ func (f *File) take(t *fileTxn, max int) ([]Event, error) {
 	defer f.readMu.Unlock()
 	var out []Event
 	for len(out) < max {
-		f.mu.Lock()
-		if f.closed {
-			f.mu.Unlock()
-			return nil, f.errClosed()
+		step, idx, rec, err := f.handOutHeld(t, &out, max)
+		if err != nil {
+			return nil, err
 		}
-		f.popRedeliver(t, &out, max)
-		if len(out) == max {
-			f.mu.Unlock()
+		if step == takeDone {
 			break
 		}
-		if f.cur.loaded {
-			f.handOut(t, &out, max)
-			f.mu.Unlock()
+		if step == takeAgain {
 			continue
 		}
-		idx := f.cursor.pos.Index
-		if idx > f.visible {
-			f.mu.Unlock()
-			break
-		}
-		rec := f.tail.get(idx)
-		f.mu.Unlock()
 		var d decoded
 		if rec != nil {
 			d.h, d.events, d.err = decodeRecord(rec)
@@ -130,9 +117,7 @@ func (f *File) take(t *fileTxn, max int) ([]Event, error) {
 			f.skipDamaged(idx, err)
 			continue
 		}
-		f.mu.Lock()
 		f.loadCursor(idx, h, events)
-		f.mu.Unlock()
 	}
 	return out, nil
 }
@@ -331,161 +316,4 @@ func (lr *logReader) close() {
 		lr.r.Close()
 	}
 	*lr = logReader{}
-}
-
-// skipDamaged moves the cursor past a record that cannot be delivered. Its
-// sequence numbers are acknowledged as a gap once the next good record shows
-// where they end.
-func (f *File) skipDamaged(idx uint64, err error) {
-	f.damagedRecords.Add(1)
-	f.log.Error("file channel: skipping a damaged record; its events are lost", "index", idx, "err", err)
-	f.mu.Lock()
-	if f.cursor.pos.Index == idx {
-		f.cursor.pos = logPos{Index: idx + 1}
-	}
-	f.mu.Unlock()
-}
-
-// jumpToFirst moves the cursor to the log's first record when it stands
-// below it, which only a lost or foreign checkpoint can cause: what lay below
-// is gone. It reports whether the cursor moved.
-func (f *File) jumpToFirst(idx uint64) bool {
-	f.walMu.RLock()
-	first := uint64(0)
-	if f.wal != nil {
-		first = f.wal.FirstIndex()
-	}
-	f.walMu.RUnlock()
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if f.cursor.pos.Index != idx || first <= idx {
-		return false
-	}
-	f.log.Warn("file channel: cursor below the log's first record; moving to it", "index", idx, "first", first)
-	f.cursor.pos = logPos{Index: first}
-	return true
-}
-
-// popRedeliver moves rolled-back events to out and t. The caller holds f.mu.
-func (f *File) popRedeliver(t *fileTxn, out *[]Event, max int) {
-	n := min(max-len(*out), len(f.redeliver))
-	for _, e := range f.redeliver[:n] {
-		*out = append(*out, e.Event)
-		f.giveTo(t, e)
-	}
-	clear(f.redeliver[:n])
-	f.redeliver = f.redeliver[n:]
-	if len(f.redeliver) == 0 {
-		f.redeliver = nil
-	}
-}
-
-// loadCursor makes the decoded record at idx the cursor's, placing the cursor
-// by sequence number. The caller holds f.readMu and f.mu.
-func (f *File) loadCursor(idx uint64, h recordHeader, events []Event) {
-	want := f.cursor.seq
-	switch {
-	case h.FirstSeq > want:
-		// Numbers the log does not hold: a skipped damaged record, a commit
-		// that failed after its numbers were given out, or a crash between a
-		// checkpoint and the log's sync. None can ever be delivered.
-		f.addGap(seqRange{want, h.FirstSeq})
-		f.kickGaps()
-		want = h.FirstSeq
-	case want >= h.EndSeq():
-		// The whole record is below the cursor (acknowledged already).
-		f.cursor.pos = logPos{Index: idx + 1}
-		return
-	}
-	off := uint32(want - h.FirstSeq)
-	if off != f.cursor.pos.Offset && f.cursor.pos.Offset != 0 {
-		f.log.Warn("file channel: checkpoint position disagrees with the log; following sequence numbers",
-			"index", idx, "offset", f.cursor.pos.Offset, "seq", want, "recordFirst", h.FirstSeq)
-	}
-	f.cur = cursorRecord{loaded: true, index: idx, first: h.FirstSeq, events: events}
-	f.cursor = cursorPos{pos: logPos{Index: idx, Offset: off}, seq: want}
-}
-
-// handOut moves events from the cursor's record to out and t, skipping those
-// already acknowledged. The caller holds f.readMu and f.mu.
-func (f *File) handOut(t *fileTxn, out *[]Event, max int) {
-	c := &f.cur
-	off := f.cursor.pos.Offset
-	// Ranges and gaps usually lie below the cursor (taken events): only one
-	// reaching past it (a restart's, or a failed commit's) needs a look.
-	check := f.skipsFrom(c.first + uint64(off))
-	if n := min(max-len(*out), len(c.events)-int(off)); cap(*out)-len(*out) < n {
-		*out = slices.Grow(*out, n)
-		t.taken = slices.Grow(t.taken, n)
-	}
-	for len(*out) < max && int(off) < len(c.events) {
-		seq := c.first + uint64(off)
-		if check && f.skipped(seq) {
-			off++
-			continue
-		}
-		e := c.events[off]
-		*out = append(*out, e)
-		f.giveTo(t, takenEvent{Event: e, seq: seq, pos: logPos{Index: c.index, Offset: off}})
-		off++
-	}
-	if int(off) >= len(c.events) {
-		f.cursor = cursorPos{pos: logPos{Index: c.index + 1}, seq: c.first + uint64(len(c.events))}
-		f.cur = cursorRecord{}
-		return
-	}
-	f.cursor = cursorPos{pos: logPos{Index: c.index, Offset: off}, seq: c.first + uint64(off)}
-}
-
-// skipsFrom reports whether any sequence number at or above seq is
-// acknowledged or burnt. The caller holds f.mu.
-func (f *File) skipsFrom(seq uint64) bool {
-	if n := len(f.acks.Ranges); n > 0 && f.acks.Ranges[n-1].End > seq {
-		return true
-	}
-	for _, g := range f.gaps {
-		if g.End > seq {
-			return true
-		}
-	}
-	return false
-}
-
-// skipped reports whether seq must not be delivered: acknowledged already,
-// or burnt by a failed commit. The caller holds f.mu.
-func (f *File) skipped(seq uint64) bool {
-	if f.acks.isAcked(seq) {
-		return true
-	}
-	for _, g := range f.gaps {
-		if seq >= g.Start && seq < g.End {
-			return true
-		}
-	}
-	return false
-}
-
-// addGap records sequence numbers that will never be delivered, leaving out
-// those already acknowledged or recorded. The caller holds f.mu.
-func (f *File) addGap(g seqRange) {
-	if g.Start < f.acks.Floor {
-		g.Start = f.acks.Floor
-	}
-	covered := append(slices.Clone(f.acks.Ranges), f.gaps...)
-	slices.SortFunc(covered, func(a, b seqRange) int { return cmp.Compare(a.Start, b.Start) })
-	for _, c := range covered {
-		if g.Start >= g.End {
-			return
-		}
-		if c.End <= g.Start || c.Start >= g.End {
-			continue
-		}
-		if c.Start > g.Start {
-			f.gaps = append(f.gaps, seqRange{g.Start, c.Start})
-		}
-		g.Start = max(g.Start, c.End)
-	}
-	if g.Start < g.End {
-		f.gaps = append(f.gaps, g)
-	}
 }

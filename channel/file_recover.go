@@ -29,12 +29,11 @@ func (f *File) recover(hasID bool) error {
 	}
 	next := st.Next
 
-	f.acks, f.synced, f.next = st, st.clone(), next
-	f.visible = last
+	visible := last
 	if empty {
-		f.visible = first - 1
+		visible = first - 1
 	}
-	f.cursor = cursorPos{pos: st.FloorPos, seq: st.Floor}
+	f.resume(st, next, visible)
 
 	// A fresh checkpoint makes the adjustments above durable and creates the
 	// slot files of a new channel.

@@ -11,7 +11,7 @@ import (
 // through the log's Release, every ReclaimInterval and never per commit.
 // Release copies nothing: it records the new front in the wal's manifest and
 // deletes whole sealed segments outside the lock the writer appends under
-// (wal/doc.go). Reclaim still works a segment at a time, pausing between them,
+// (wal/FORMAT.md). Reclaim still works a segment at a time, pausing between them,
 // so that a large backlog drained at once is given back in small steps:
 //
 //   - when the floor has reached the end of the log (the sinks keep up),
@@ -24,8 +24,9 @@ import (
 // The longest call is recorded (MaxReclaimStall): it bounds the stall a
 // commit can suffer from reclaiming.
 //
-// It owns nothing but its timers; it reads the durable ack state under f.mu
-// and the log under f.walMu (read side: the log serializes Release itself).
+// It owns nothing but its timers; it reads the durable ack state through
+// file_state.go and the log under f.walMu (read side: the log serializes
+// Release itself).
 
 // releasePause is the pause between two segment releases of one reclaim.
 const releasePause = time.Millisecond
@@ -46,6 +47,7 @@ func (f *File) maintain() {
 			return
 		case <-reclaim.C:
 			f.reclaim()
+			f.reclaimRounds.Add(1)
 		case <-backup:
 			if err := f.writeBackup(); err != nil {
 				f.log.Warn("file channel: backup checkpoint failed", "err", err)
@@ -78,9 +80,7 @@ func (f *File) reclaim() {
 // releaseOnce makes one Release call if there is a whole segment to give
 // back, and reports whether it did.
 func (f *File) releaseOnce() (bool, error) {
-	f.mu.Lock()
-	floor := f.synced.FloorPos.Index
-	f.mu.Unlock()
+	floor := f.syncedFloorIndex()
 	f.walMu.RLock()
 	defer f.walMu.RUnlock()
 	if f.wal == nil {
@@ -109,21 +109,15 @@ func (f *File) releaseOnce() (bool, error) {
 // writeBackup copies the durable ack state to the backup checkpoint, when it
 // changed since the last copy.
 func (f *File) writeBackup() error {
-	f.mu.Lock()
-	c := &checkpoint{ackState: f.synced.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli()}
-	gen := f.syncedGen
-	same := gen == f.backedUp
-	f.mu.Unlock()
-	if same {
+	c, gen := f.backupCandidate(time.Now().UnixMilli())
+	if c == nil {
 		return nil
 	}
 	if err := f.backup.write(c, true); err != nil {
 		f.backupErrors.Add(1)
 		return err
 	}
-	f.mu.Lock()
-	f.backedUp = gen
-	f.mu.Unlock()
+	f.backedUpTo(gen)
 	return nil
 }
 

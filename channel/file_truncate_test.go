@@ -16,6 +16,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 )
 
 // segmentBytes sums the data log's segment files (20-digit names), the tail
@@ -86,7 +87,7 @@ func TestFileReclaim(t *testing.T) {
 	for taken := 0; taken < total/2; {
 		taken += len(fileTake(t, ch, 100))
 	}
-	waitFor(t, "segments below the floor to be released", func() bool {
+	await.True(t, "segments below the floor to be released", func() bool {
 		n, _ := segmentBytes(t, o.DataDir)
 		return n <= full/2+1
 	})
@@ -107,27 +108,16 @@ func TestFileReclaim(t *testing.T) {
 	if !slices.Equal(got, span(total/2, total)) {
 		t.Fatalf("after reclaiming and restarting: %d events (%v...), want %d..%d", len(got), got[:min(5, len(got))], total/2, total-1)
 	}
-	waitFor(t, "a drained log to shrink to about one segment", func() bool {
+	await.True(t, "a drained log to shrink to about one segment", func() bool {
 		_, b := segmentBytes(t, o.DataDir)
 		return b <= 2<<20
 	})
 	// The size above can be reached before the reopened channel's first
 	// release, which is what is timed.
-	waitFor(t, "a release to be timed", func() bool { return ch.MaxReclaimStall() > 0 })
+	await.True(t, "a release to be timed", func() bool { return ch.MaxReclaimStall() > 0 })
 	t.Logf("segments: %d (%d bytes) full, longest release %v", full, fullBytes, ch.MaxReclaimStall())
 	if _, err := os.Stat(filepath.Join(o.DataDir, "log-id")); err != nil {
 		t.Errorf("log id gone: %v", err)
-	}
-}
-
-func waitFor(t *testing.T, what string, ok func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !ok() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 
@@ -163,16 +153,17 @@ func TestFileReclaimReleasesSealedSegmentsAndLeavesTheTailToFill(t *testing.T) {
 	if got := drainIDs(t, ch); !slices.Equal(got, span(0, 700)) {
 		t.Fatalf("drained %d events, want 0..699", len(got))
 	}
-	waitFor(t, "the consumed sealed segments to be released", func() bool {
+	await.True(t, "the consumed sealed segments to be released", func() bool {
 		n, _ := segmentBytes(t, o.DataDir)
 		return n == 1
 	})
-	time.Sleep(10 * o.ReclaimInterval) // more reclaim rounds, everything consumed
 	// Rolling the consumed tail early would sync the tail and the manifest
-	// under the writer's lock for at most one segment of disk.
-	if got := tailName(t, o.DataDir); got != tail {
-		t.Fatalf("reclaim rolled the tail: %s became %s", tail, got)
-	}
+	// under the writer's lock for at most one segment of disk: ten more
+	// reclaim passes, with everything consumed, leave it alone.
+	rounds := ch.ReclaimRounds()
+	await.Never(t, "reclaim rolling the consumed tail",
+		func() bool { return tailName(t, o.DataDir) != tail },
+		func() bool { return ch.ReclaimRounds() >= rounds+10 })
 	putRandom(t, ch, 700, 800)
 	if got := tailName(t, o.DataDir); got != tail {
 		t.Fatalf("the next puts went to %s, not to the tail %s", got, tail)

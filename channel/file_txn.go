@@ -3,7 +3,6 @@ package channel
 import (
 	"fmt"
 	"slices"
-	"time"
 )
 
 // fileTxn is one file channel transaction. It belongs to one goroutine; the
@@ -164,19 +163,35 @@ func (f *File) commitTakes(ts []*fileTxn) error {
 	return err
 }
 
-// fileTakes returns the file channel and its transactions when txns are all
-// open take (or empty) transactions of one file channel, and nil otherwise.
-func fileTakes(txns []Txn) (*File, []*fileTxn) {
-	var f *File
+// CommitAll implements GroupCommitter: open take transactions of f commit
+// together, made durable by one checkpoint sync (with
+// fsyncPerTransaction); anything else commits one by one.
+func (f *File) CommitAll(txns []Txn) []error {
+	ts := f.openTakes(txns)
+	if len(ts) < 2 {
+		return commitEach(txns)
+	}
+	errs := make([]error, len(txns))
+	if err := f.commitTakes(ts); err != nil {
+		for i := range errs {
+			errs[i] = err
+		}
+	}
+	return errs
+}
+
+// openTakes returns txns as f's transactions when they are all open take
+// (or empty) transactions of f, and nil otherwise.
+func (f *File) openTakes(txns []Txn) []*fileTxn {
 	ts := make([]*fileTxn, len(txns))
 	for i, x := range txns {
 		t, ok := x.(*fileTxn)
-		if !ok || t.done || t.rec.count > 0 || (f != nil && t.ch != f) {
-			return nil, nil
+		if !ok || t.done || t.rec.count > 0 || t.ch != f {
+			return nil
 		}
-		f, ts[i] = t.ch, t
+		ts[i] = t
 	}
-	return f, ts
+	return ts
 }
 
 // Rollback drops staged puts (releasing their capacity) or returns taken
@@ -186,15 +201,7 @@ func (t *fileTxn) Rollback() error {
 		return err
 	}
 	t.done = true
-	f := t.ch
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	if t.rec.count > 0 {
-		f.unreserve(t.rec.count)
-	}
-	if len(t.taken) > 0 {
-		f.requeue(t)
-	}
+	t.ch.rollback(t)
 	return nil
 }
 
@@ -216,105 +223,4 @@ func (t *fileTxn) runs() []seqRange {
 		out = append(out, seqRange{s, s + 1})
 	}
 	return out
-}
-
-// giveTo records an event handed to t. The caller holds f.mu: t joins the
-// open take transactions in the same critical section, so the ack loop never
-// sees its events as neither queued nor taken.
-func (f *File) giveTo(t *fileTxn, e takenEvent) {
-	if len(t.taken) == 0 {
-		f.takers[t] = struct{}{}
-		t.minSeq, t.minPos = e.seq, e.pos
-	} else if e.seq < t.minSeq {
-		t.minSeq, t.minPos = e.seq, e.pos
-	}
-	t.taken = append(t.taken, e)
-}
-
-// requeue puts t's taken events back at the head, in order, and forgets t.
-// The caller holds f.mu.
-func (f *File) requeue(t *fileTxn) {
-	f.redeliver = append(slices.Clone(t.taken), f.redeliver...)
-	t.taken = nil
-	delete(f.takers, t)
-}
-
-func (f *File) isClosed() bool {
-	f.mu.Lock()
-	defer f.mu.Unlock()
-	return f.closed
-}
-
-// reserve takes n events of capacity for a put, waiting up to keep-alive.
-func (f *File) reserve(n int) error {
-	var timer *time.Timer
-	defer func() {
-		if timer != nil {
-			timer.Stop()
-		}
-	}()
-	expired := false
-	f.mu.Lock()
-	for {
-		if f.closed {
-			f.mu.Unlock()
-			return f.errClosed()
-		}
-		held := f.queuedLocked() + uint64(f.reserved)
-		if held+uint64(n) <= uint64(f.opts.Capacity) {
-			f.reserved += n
-			f.mu.Unlock()
-			return nil
-		}
-		if expired || f.opts.KeepAlive <= 0 {
-			f.mu.Unlock()
-			return fmt.Errorf("channel %s: put %d events: capacity %d reached (%d events held); sinks are not keeping up: %w",
-				f.name, n, f.opts.Capacity, held, ErrFull)
-		}
-		if timer == nil {
-			timer = time.NewTimer(f.opts.KeepAlive)
-		}
-		wake := f.freedChan()
-		f.mu.Unlock()
-		select {
-		case <-wake:
-		case <-timer.C:
-			expired = true // look once more: a take may have committed meanwhile
-		}
-		f.mu.Lock()
-	}
-}
-
-// unreserve releases capacity taken by reserve. The caller holds f.mu.
-func (f *File) unreserve(n int) {
-	f.reserved -= n
-	f.notifyFreed()
-}
-
-// freedChan returns a channel closed at the next release of capacity. It is
-// made only when a put waits, so commits nobody waits for allocate nothing.
-// The caller holds f.mu.
-func (f *File) freedChan() <-chan struct{} {
-	if f.freed == nil {
-		f.freed = make(chan struct{})
-	}
-	return f.freed
-}
-
-// notifyFreed wakes puts waiting for capacity. The caller holds f.mu.
-func (f *File) notifyFreed() {
-	if f.freed != nil {
-		close(f.freed)
-		f.freed = nil
-	}
-}
-
-// queuedLocked is the number of committed events not yet acknowledged.
-// The caller holds f.mu.
-func (f *File) queuedLocked() uint64 {
-	n := f.acks.queuedAt(f.next)
-	for _, g := range f.gaps {
-		n -= min(n, g.End-g.Start)
-	}
-	return n
 }

@@ -9,6 +9,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 )
 
@@ -30,7 +31,8 @@ import (
 type Memory struct {
 	name      string
 	opts      MemoryOptions
-	byteLimit int64 // usable body bytes after the buffer percentage; 0 = unlimited
+	byteLimit int64       // usable body bytes after the buffer percentage; 0 = unlimited
+	clock     clock.Clock // times the keep-alive waits; tests put a fake here
 
 	mu        sync.Mutex
 	queue     ring          // committed events not yet taken, oldest first
@@ -58,7 +60,8 @@ func NewMemory(name string, opts MemoryOptions) *Memory {
 	if err := opts.Validate(); err != nil {
 		panic(fmt.Sprintf("channel.NewMemory(%q): %v", name, err))
 	}
-	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), done: make(chan struct{}), quiet: make(chan struct{})}
+	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), clock: clock.Real{},
+		done: make(chan struct{}), quiet: make(chan struct{})}
 	m.start.Store(time.Now().UnixMilli())
 	return m
 }
@@ -143,29 +146,26 @@ func (m *Memory) quiesced() bool {
 // take moves up to max events from the head into a new slice, waiting up to
 // keep-alive while the queue is empty (not at all once quiesced).
 func (m *Memory) take(max int) ([]Event, error) {
-	var timer *time.Timer
+	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	m.mu.Lock()
 	for {
 		if m.closed.Load() {
 			m.mu.Unlock()
-			stopTimer(timer)
 			return nil, m.errClosed()
 		}
 		if n := min(max, m.queue.len()); n > 0 {
 			out := make([]Event, n)
 			m.queue.popFront(out)
 			m.mu.Unlock()
-			stopTimer(timer)
 			return out, nil
 		}
 		if expired || m.opts.KeepAlive <= 0 || m.quiesced() {
 			m.mu.Unlock()
-			stopTimer(timer)
 			return nil, nil
 		}
-		if timer == nil {
-			timer = time.NewTimer(m.opts.KeepAlive)
+		if keepAlive == nil {
+			keepAlive = m.clock.After(m.opts.KeepAlive)
 		}
 		wake := m.added.wait()
 		m.mu.Unlock()
@@ -173,7 +173,7 @@ func (m *Memory) take(max int) ([]Event, error) {
 		case <-wake:
 		case <-m.done:
 		case <-m.quiet: // look once more, then return what is there
-		case <-timer.C:
+		case <-keepAlive:
 			expired = true // look once more: a put may have landed meanwhile
 		}
 		m.mu.Lock()
@@ -188,13 +188,12 @@ func (m *Memory) commitPuts(events []Event, bytes int64) error {
 	if m.byteLimit > 0 && bytes > m.byteLimit {
 		return m.errFull(n, fmt.Sprintf("%d body bytes exceed byteCapacity's %d usable bytes", bytes, m.byteLimit))
 	}
-	var timer *time.Timer
+	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	m.mu.Lock()
 	for {
 		if m.closed.Load() {
 			m.mu.Unlock()
-			stopTimer(timer)
 			return m.errClosed()
 		}
 		reason := m.noRoom(n, bytes)
@@ -205,31 +204,24 @@ func (m *Memory) commitPuts(events []Event, bytes int64) error {
 			m.added.notify()
 			m.putSuccesses.Add(int64(n)) // under mu: Stats sees it with the size
 			m.mu.Unlock()
-			stopTimer(timer)
 			return nil
 		}
 		if expired || m.opts.KeepAlive <= 0 {
 			m.mu.Unlock()
 			return m.errFull(n, reason)
 		}
-		if timer == nil {
-			timer = time.NewTimer(m.opts.KeepAlive)
+		if keepAlive == nil {
+			keepAlive = m.clock.After(m.opts.KeepAlive)
 		}
 		wake := m.freed.wait()
 		m.mu.Unlock()
 		select {
 		case <-wake:
 		case <-m.done:
-		case <-timer.C:
+		case <-keepAlive:
 			expired = true // look once more: a take may have committed meanwhile
 		}
 		m.mu.Lock()
-	}
-}
-
-func stopTimer(t *time.Timer) {
-	if t != nil {
-		t.Stop()
 	}
 }
 
@@ -474,14 +466,14 @@ func (r *ring) popFront(dst []Event) {
 // from Flume's keys; DefaultMemoryOptions gives Flume's defaults.
 type MemoryOptions struct {
 	// Capacity is the most events the channel holds, counting taken events
-	// whose take has not committed. Zero means Flume's default, 100.
+	// whose take has not committed. Zero means the capacity key's default.
 	Capacity int
 	// TransactionCapacity is the most events one transaction may put or take.
-	// Zero means min(100, Capacity).
+	// Zero means the transactionCapacity key's default, at most Capacity.
 	TransactionCapacity int
 	// KeepAlive is how long an empty Take and a Commit short of space wait.
-	// Zero means do not wait (Flume's default, 3 s, is applied by the factory
-	// and by DefaultMemoryOptions).
+	// Zero means do not wait (the keep-alive key's default is applied by the
+	// factory and by DefaultMemoryOptions).
 	KeepAlive time.Duration
 	// ByteCapacity bounds the body bytes held, counting events whose take has
 	// not committed. Headers are not counted, as in Flume; unlike Flume, which
@@ -493,12 +485,42 @@ type MemoryOptions struct {
 	ByteCapacityBufferPercentage int
 }
 
+// The memory channel's keys (FLUME.md §2.7). Their defaults are Flume's and
+// are written here only: DefaultMemoryOptions and the README take them from
+// these declarations.
+var (
+	memoryCapacity = config.Int("capacity", 100,
+		"the most events the channel holds, counting taken events whose take has not committed")
+	memoryTxCapacity = config.Int("transactionCapacity", 100,
+		"the most events one transaction puts or takes")
+	memoryKeepAlive = config.Seconds("keep-alive", 3*time.Second,
+		"how long a take waits for an event and a commit for space")
+	memoryByteCapacity = config.Bytes("byteCapacity", 0,
+		"the most body bytes held, counted byte for byte; 0 is unlimited").
+		DefaultText("80 % of `GOMEMLIMIT` when set, else unlimited")
+	memoryBufferPercentage = config.Int("byteCapacityBufferPercentage", 20,
+		"the share of byteCapacity kept back for what body bytes do not count (headers, overhead), 0-99")
+)
+
+// memoryType declares the memory channel.
+var memoryType = &config.Spec{
+	Type:    "memory",
+	Classes: []string{"org.apache.flume.channel.MemoryChannel"},
+	Doc:     "`byteCapacity` counts body bytes exactly; without it the limit is 80 % of `GOMEMLIMIT` when set, else none",
+	Keys:    []config.Decl{memoryCapacity, memoryTxCapacity, memoryKeepAlive, memoryByteCapacity, memoryBufferPercentage},
+}
+
 // DefaultMemoryOptions returns Flume's defaults. Where Flume sizes byteCapacity
 // at 80% of the JVM heap, flumed uses 80% of the Go memory limit (GOMEMLIMIT)
 // when one is set and no byte limit otherwise: the event capacity still bounds
 // memory, and a process without a limit has no heap size to take a share of.
 func DefaultMemoryOptions() MemoryOptions {
-	o := MemoryOptions{Capacity: 100, TransactionCapacity: 100, KeepAlive: 3 * time.Second, ByteCapacityBufferPercentage: 20}
+	o := MemoryOptions{
+		Capacity:                     memoryCapacity.Default(),
+		TransactionCapacity:          memoryTxCapacity.Default(),
+		KeepAlive:                    memoryKeepAlive.Default(),
+		ByteCapacityBufferPercentage: memoryBufferPercentage.Default(),
+	}
 	if limit := debug.SetMemoryLimit(-1); limit > 0 && limit < math.MaxInt64 {
 		o.ByteCapacity = limit / 10 * 8
 	}
@@ -507,10 +529,10 @@ func DefaultMemoryOptions() MemoryOptions {
 
 func (o MemoryOptions) normalize() MemoryOptions {
 	if o.Capacity == 0 {
-		o.Capacity = 100
+		o.Capacity = memoryCapacity.Default()
 	}
 	if o.TransactionCapacity == 0 {
-		o.TransactionCapacity = min(100, o.Capacity)
+		o.TransactionCapacity = min(memoryTxCapacity.Default(), o.Capacity)
 	}
 	return o
 }
@@ -564,31 +586,32 @@ func (s memorySpec) Open(name string, log *slog.Logger) (Channel, error) {
 	return NewMemory(name, s.opts), nil
 }
 
-// memoryFactory reads Flume's memory channel keys. Where Flume silently falls
-// back to a default for a bad or non-positive number, flumed records a problem
-// (and carries on with the default, so every problem of the file is found).
-// The returned spec is always valid.
+// memoryFactory makes a memory channel spec from c, checked against
+// memoryType. Where Flume silently falls back to a default for a bad or
+// non-positive number, flumed records a problem (and carries on with the
+// default, so every problem of the file is found). The returned spec is
+// always valid.
 func memoryFactory(_ string, c *config.Context) (Spec, error) {
 	o := DefaultMemoryOptions()
 	def := o
-	o.Capacity, o.TransactionCapacity = readCapacities(c, o.Capacity, o.TransactionCapacity)
-	if v := c.Duration("keep-alive", o.KeepAlive, time.Second); v >= 0 {
+	o.Capacity, o.TransactionCapacity = readCapacities(c, memoryCapacity, memoryTxCapacity)
+	if v := memoryKeepAlive.Get(c); v >= 0 {
 		o.KeepAlive = v
 	} else {
-		c.Errorf("keep-alive", "must be zero or more seconds, not %d", v/time.Second)
+		c.Errorf(memoryKeepAlive.Name(), "must be zero or more seconds, not %d", v/time.Second)
 	}
-	if v := c.Int64("byteCapacity", o.ByteCapacity); v >= 0 {
+	if v, set := memoryByteCapacity.Lookup(c); set && v >= 0 {
 		o.ByteCapacity = v
-	} else {
-		c.Errorf("byteCapacity", "must be zero (unlimited) or more bytes, not %d", v)
+	} else if set {
+		c.Errorf(memoryByteCapacity.Name(), "must be zero (unlimited) or more bytes, not %d", v)
 	}
-	if v := c.Int("byteCapacityBufferPercentage", o.ByteCapacityBufferPercentage); v >= 0 && v <= 99 {
+	if v := memoryBufferPercentage.Get(c); v >= 0 && v <= 99 {
 		o.ByteCapacityBufferPercentage = v
 	} else {
-		c.Errorf("byteCapacityBufferPercentage", "must be between 0 and 99, not %d", v)
+		c.Errorf(memoryBufferPercentage.Name(), "must be between 0 and 99, not %d", v)
 	}
 	if o.ByteCapacity > 0 && o.byteLimit() == 0 {
-		c.Errorf("byteCapacity", "%d leaves no bytes after byteCapacityBufferPercentage %d",
+		c.Errorf(memoryByteCapacity.Name(), "%d leaves no bytes after byteCapacityBufferPercentage %d",
 			o.ByteCapacity, o.ByteCapacityBufferPercentage)
 		o.ByteCapacity, o.ByteCapacityBufferPercentage = def.ByteCapacity, def.ByteCapacityBufferPercentage
 	}

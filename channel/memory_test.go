@@ -23,6 +23,8 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/channel/channeltest"
+	"github.com/flumed/flumed/internal/await"
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 )
 
@@ -31,9 +33,13 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestMemoryConformance(t *testing.T) {
 	channeltest.Run(t, channeltest.Factory{
 		New: func(t *testing.T, o channeltest.Options) channel.Channel {
-			return channel.NewMemory("c1", channel.MemoryOptions{
+			m := channel.NewMemory("c1", channel.MemoryOptions{
 				Capacity: o.Capacity, TransactionCapacity: o.TransactionCapacity, KeepAlive: o.KeepAlive,
 			})
+			if o.Clock != nil {
+				m.SetClock(o.Clock)
+			}
+			return m
 		},
 	})
 }
@@ -93,7 +99,6 @@ func TestMemoryConfig(t *testing.T) {
 			if err != nil {
 				t.Fatalf("factory: %v", err)
 			}
-			ctx.Finish()
 			var got []string
 			for _, p := range ctx.Problems().Errors() {
 				got = append(got, p.String())
@@ -128,14 +133,14 @@ func TestMemoryLookup(t *testing.T) {
 		}
 	}
 	found := false
-	for _, typ := range channel.Types() {
+	for _, typ := range channel.Registry().Types() {
 		found = found || typ == "memory"
 		if strings.Contains(typ, ".") {
-			t.Errorf("Types() lists a class name: %q", typ)
+			t.Errorf("Registry().Types() lists a class name: %q", typ)
 		}
 	}
 	if !found {
-		t.Errorf("Types() = %q, want memory among them", channel.Types())
+		t.Errorf("Registry().Types() = %q, want memory among them", channel.Registry().Types())
 	}
 }
 
@@ -248,24 +253,13 @@ func TestMemoryByteCapacity(t *testing.T) {
 }
 
 func TestMemoryKeepAlive(t *testing.T) {
-	t.Run("an empty take waits keep-alive", func(t *testing.T) {
-		const keepAlive = 60 * time.Millisecond
-		m := channel.NewMemory("c1", channel.MemoryOptions{KeepAlive: keepAlive})
-		defer m.Close()
-		start := time.Now()
-		got, err := m.Begin().Take(1)
-		if waited := time.Since(start); err != nil || len(got) != 0 || waited < keepAlive {
-			t.Fatalf("empty take: %d events, %v, after %s (keep-alive %s)", len(got), err, waited, keepAlive)
-		}
-	})
-
-	t.Run("a waiting take wakes as soon as a put commits", func(t *testing.T) {
-		m := channel.NewMemory("c1", channel.MemoryOptions{KeepAlive: time.Minute})
-		defer m.Close()
-		type result struct {
-			events []channel.Event
-			err    error
-		}
+	// A fake clock decides when keep-alive passes, and its waiters show that
+	// a take is waiting rather than not yet started.
+	type result struct {
+		events []channel.Event
+		err    error
+	}
+	takeAsync := func(m *channel.Memory) chan result {
 		done := make(chan result, 1)
 		go func() {
 			tx := m.Begin()
@@ -275,44 +269,61 @@ func TestMemoryKeepAlive(t *testing.T) {
 			}
 			done <- result{events, err}
 		}()
-		time.Sleep(20 * time.Millisecond)
+		return done
+	}
+	waiting := func(t *testing.T, clk *clock.Fake, done chan result) {
+		t.Helper()
+		await.True(t, "the take to wait or return", func() bool { return clk.Waiters() > 0 || len(done) > 0 })
+		if len(done) > 0 {
+			r := <-done
+			t.Fatalf("the take on an empty channel returned at once: %d events, %v", len(r.events), r.err)
+		}
+	}
+
+	t.Run("an empty take waits keep-alive", func(t *testing.T) {
+		const keepAlive = 60 * time.Millisecond
+		m := channel.NewMemory("c1", channel.MemoryOptions{KeepAlive: keepAlive})
+		defer m.Close()
+		clk := clock.NewFake()
+		m.SetClock(clk)
+		done := takeAsync(m)
+		waiting(t, clk, done)
+		clk.Advance(keepAlive - time.Nanosecond)
+		if len(done) > 0 {
+			t.Fatal("the empty take returned before keep-alive passed")
+		}
+		clk.Advance(time.Nanosecond)
+		if r := await.Recv(t, "the empty take to return once keep-alive passed", done); r.err != nil || len(r.events) != 0 {
+			t.Fatalf("empty take: %d events, %v (keep-alive %s)", len(r.events), r.err, keepAlive)
+		}
+	})
+
+	t.Run("a waiting take wakes as soon as a put commits", func(t *testing.T) {
+		m := channel.NewMemory("c1", channel.MemoryOptions{KeepAlive: time.Minute})
+		defer m.Close()
+		clk := clock.NewFake() // keep-alive never passes: only the put can wake the take
+		m.SetClock(clk)
+		done := takeAsync(m)
+		waiting(t, clk, done)
 		if err := commitPut(m, channel.Event{Body: []byte("wake")}); err != nil {
 			t.Fatal(err)
 		}
-		select {
-		case r := <-done:
-			if r.err != nil || len(r.events) != 1 || string(r.events[0].Body) != "wake" {
-				t.Fatalf("woken take: %d events, %v", len(r.events), r.err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("the take did not wake when a put committed")
+		r := await.Recv(t, "the take to wake when a put committed", done)
+		if r.err != nil || len(r.events) != 1 || string(r.events[0].Body) != "wake" {
+			t.Fatalf("woken take: %d events, %v", len(r.events), r.err)
 		}
 	})
 
 	t.Run("quiesce wakes a waiting take and later takes on an empty queue do not wait", func(t *testing.T) {
 		m := channel.NewMemory("c1", channel.MemoryOptions{KeepAlive: time.Hour})
 		defer m.Close()
-		done := make(chan error, 1)
-		go func() {
-			tx := m.Begin()
-			events, err := tx.Take(5)
-			if err == nil && len(events) != 0 {
-				err = errors.New("took events from an empty channel")
-			}
-			if err == nil {
-				err = tx.Commit()
-			}
-			done <- err
-		}()
-		time.Sleep(20 * time.Millisecond) // let the take start waiting (it need not)
+		clk := clock.NewFake() // keep-alive never passes: only Quiesce can wake the take
+		m.SetClock(clk)
+		done := takeAsync(m)
+		waiting(t, clk, done)
 		m.Quiesce()
-		select {
-		case err := <-done:
-			if err != nil {
-				t.Fatal(err)
-			}
-		case <-time.After(10 * time.Second):
-			t.Fatal("a take waiting on an empty queue did not wake on Quiesce (keep-alive is an hour)")
+		if r := await.Recv(t, "a take waiting on an empty queue to wake on Quiesce", done); r.err != nil || len(r.events) != 0 {
+			t.Fatalf("take woken by quiesce: %d events, %v", len(r.events), r.err)
 		}
 		// Later takes: nothing at once when empty, queued events as before,
 		// and a put still works.

@@ -2,8 +2,6 @@ package channel
 
 import (
 	"log/slog"
-	"sort"
-	"strings"
 
 	"github.com/flumed/flumed/internal/config"
 )
@@ -18,58 +16,59 @@ type Spec interface {
 	Open(name string, log *slog.Logger) (Channel, error)
 }
 
-// Factory reads a channel's keys from c (the "type" key has been read) and
-// returns its spec, recording problems in c rather than failing on the first.
+// Factory makes a channel's spec from c, which has been checked against the
+// type's config.Spec (unknown keys and type errors are reported already): it
+// reads typed values through the type's declared keys and records problems
+// in c rather than failing on the first.
 type Factory func(name string, c *config.Context) (Spec, error)
 
-// registry maps Flume channel type names (lower case) and Flume's class names
-// to factories. Each channel type adds its own line.
-var registry = map[string]Factory{
-	"memory":                                 memoryFactory,
-	"org.apache.flume.channel.MemoryChannel": memoryFactory,
-	"file":                                   fileFactory,
-	"org.apache.flume.channel.file.FileChannel": fileFactory,
-}
+// registry lists every channel type flumed has, and the Flume channel types
+// it has not, so that naming one says so.
+var registry = config.NewRegistry("channel", []config.Entry[Factory]{
+	{Spec: memoryType, New: memoryFactory},
+	{Spec: fileType, New: fileFactory},
+}, []config.Unsupported{
+	{Type: "jdbc", Classes: []string{"org.apache.flume.channel.jdbc.JdbcChannel"}},
+	{Type: "spillablememory", Classes: []string{"org.apache.flume.channel.SpillableMemoryChannel"}},
+	{Classes: []string{"org.apache.flume.channel.kafka.KafkaChannel"}},
+})
 
-// Lookup finds a channel type by Flume type name (case-insensitive) or by
-// Flume's class name.
+// Registry is every channel type: the agent builds channels through it and
+// the README's tables are rendered from it.
+func Registry() *config.Registry[Factory] { return registry }
+
+// Lookup finds a channel type by the registry's rule (config.Registry) and
+// returns its factory, which checks the context against the type's spec
+// before reading it: how tests and tools make a channel from a context.
 func Lookup(typ string) (Factory, bool) {
-	f, ok := registry[strings.ToLower(typ)]
+	e, ok := registry.Lookup(typ)
 	if !ok {
-		f, ok = registry[typ]
+		return nil, false
 	}
-	return f, ok
+	return func(name string, c *config.Context) (Spec, error) {
+		c.Check(e.Spec)
+		return e.New(name, c)
+	}, true
 }
 
-// Types lists the registered type names, sorted, for "did you mean" messages.
-func Types() []string {
-	out := make([]string, 0, len(registry))
-	for k := range registry {
-		if !strings.Contains(k, ".") {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out) // map order would make messages differ from run to run
-	return out
-}
-
-// readCapacities reads Flume's capacity and transactionCapacity keys, shared
-// by every channel type: both must be positive and a transaction must fit in
-// the channel. Problems are recorded in c and the defaults (or the capacity,
-// for an oversized transactionCapacity) are kept.
-func readCapacities(c *config.Context, capacity, txCap int) (int, int) {
-	if v := c.Int("capacity", capacity); v > 0 {
+// readCapacities reads the capacity and transactionCapacity keys every
+// channel type has (with its own defaults): both must be positive and a
+// transaction must fit in the channel. Problems are recorded in c and the
+// defaults (or the capacity, for an oversized transactionCapacity) are kept.
+func readCapacities(c *config.Context, capKey, txKey config.Key[int]) (capacity, txCap int) {
+	capacity, txCap = capKey.Default(), txKey.Default()
+	if v := capKey.Get(c); v > 0 {
 		capacity = v
 	} else {
-		c.Errorf("capacity", "must be a positive number of events, not %d", v)
+		c.Errorf(capKey.Name(), "must be a positive number of events, not %d", v)
 	}
-	if v := c.Int("transactionCapacity", txCap); v > 0 {
+	if v := txKey.Get(c); v > 0 {
 		txCap = v
 	} else {
-		c.Errorf("transactionCapacity", "must be a positive number of events, not %d", v)
+		c.Errorf(txKey.Name(), "must be a positive number of events, not %d", v)
 	}
 	if txCap > capacity {
-		c.Errorf("transactionCapacity", "%d is more than capacity %d (a transaction must fit in the channel)",
+		c.Errorf(txKey.Name(), "%d is more than capacity %d (a transaction must fit in the channel)",
 			txCap, capacity)
 		txCap = capacity
 	}

@@ -8,39 +8,74 @@ import (
 	"log/slog"
 	"net"
 	"strconv"
-	"sync/atomic"
 	"time"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/internal/tlskeys"
 )
 
 // AvroOptions configure an avro sink (FLUME.md §2.10).
 type AvroOptions struct {
 	Hostname       string
 	Port           int
-	BatchSize      int           // batch-size, 100
-	ConnectTimeout time.Duration // connect-timeout, 20 s: connect, TLS handshake, handing a request to the socket
-	RequestTimeout time.Duration // request-timeout, 20 s: waiting for a reply
+	BatchSize      int           // batch-size
+	ConnectTimeout time.Duration // connect-timeout: connect, TLS handshake, handing a request to the socket
+	RequestTimeout time.Duration // request-timeout: waiting for a reply
 	// ResetConnectionInterval (reset-connection-interval, seconds; 0 = off)
 	// makes the next Process after it elapses close the connection and
 	// reconnect, re-resolving Hostname (for collectors behind a load balancer).
 	ResetConnectionInterval time.Duration
 	Deflate                 bool
-	DeflateLevel            int         // compression-level, 6
+	DeflateLevel            int         // compression-level
 	TLS                     *tls.Config // nil: plain TCP
 	// PipelineDepth (pipeline-depth, a flumed key) is how many batches may
 	// be in flight to the collector at once, each in its own take
-	// transaction. Zero or 1 is Flume's sink, one batch at a time; the key
-	// defaults to DefaultPipelineDepth.
+	// transaction. Zero or 1 is Flume's sink, one batch at a time.
 	PipelineDepth int
 }
 
-// DefaultPipelineDepth is pipeline-depth's default: with one batch in flight
+// The avro sink's keys (FLUME.md §2.10), and the TLS client keys.
+var (
+	avroHostname = config.String("hostname", "", "the collector's host name or address, resolved again at every reconnection").Required()
+	avroPort     = config.Port("port", "the collector's port").Required()
+	avroBatch    = config.Int("batch-size", 100, "the most events taken in one transaction and sent in one appendBatch")
+	// The timeouts' defaults are the wire client's own.
+	avroConnectTimeout = config.Millis("connect-timeout", avrorpc.DefaultConnectTimeout,
+		"how long connecting, the TLS handshake and handing a request to the socket may take (at least 1000)")
+	avroRequestTimeout = config.Millis("request-timeout", avrorpc.DefaultRequestTimeout,
+		"how long to wait for the collector's reply (at least 1000)")
+	avroResetInterval = config.Seconds("reset-connection-interval", 0,
+		"reconnect (resolving the host again) after this long, for collectors behind a load balancer; 0 never does")
+	avroCompression = config.OneOf("compression-type", "none", []string{"none", "deflate"},
+		"deflate compresses the stream; the collector must use it too")
+	avroCompressionLevel = config.Int("compression-level", 6, "the deflate level, 0-9")
+	avroPipelineDepth    = config.Int("pipeline-depth", DefaultPipelineDepth,
+		"how many batches may be in flight at once, each its own take transaction; 1 is Flume's one at a time").Flumed()
+)
+
+// avroType declares the avro sink.
+var avroType = &config.Spec{
+	Type:    "avro",
+	Classes: []string{"org.apache.flume.sink.AvroSink"},
+	Doc: "keeps up to `pipeline-depth` batches in flight on its connection (`1` is Flume's one batch at a " +
+		"time), each its own take transaction, committed in order once answered OK; on any failure rolls back " +
+		"every uncommitted batch (latest first, so the channel keeps its order), closes the connection and " +
+		"reconnects (resolving the host again) on the next batch. A collector that handles calls concurrently " +
+		"(flumed's does) may put batches in a different order. Duplicates: " +
+		"[Delivery and duplicates](#delivery-and-duplicates)",
+	Keys: []config.Decl{avroHostname, avroPort, avroBatch, avroConnectTimeout, avroRequestTimeout,
+		avroResetInterval, avroCompression, avroCompressionLevel, avroPipelineDepth,
+		config.Ignore("maxIoWorkers", "no longer supported (Flume ignores it since 1.10); ignored"), tlskeys.Client},
+}
+
+// DefaultPipelineDepth is the pipeline-depth key's default, a constant for
+// the tests and benchmarks that size against it: with one batch in flight
 // the sink waits out the collector's commit and then its own, serially;
-// four keep both hops' file channels group-committing (bench/pipeline_test.go).
+// four keep both hops' file channels group-committing
+// (bench/pipeline_test.go).
 const DefaultPipelineDepth = 4
 
 // maxPipelineDepth bounds pipeline-depth: every batch in flight holds its
@@ -57,36 +92,35 @@ const maxPipelineDepth = 64
 // Backoff without connecting. Start succeeds whether or not the collector
 // is up.
 //
-// With PipelineDepth N > 1 (avro_pipeline.go) up to N batches are in flight
-// on the one connection, each its own transaction, committed in the order
-// taken as their replies come, by a goroutine of the sink's own while the
-// runner sends the next ones; so a Process may return Ready with its batch
-// sent but not yet committed, and a later Process, or Stop, commits it or
-// rolls it back. A failure rolls back every uncommitted transaction, latest
-// first, so their events return to the head of the channel in their order.
-// With N = 1 each Process takes, sends, waits and commits, as Flume does.
+// With PipelineDepth N > 1 up to N batches are in flight on the one
+// connection, each its own take transaction, run by the sink's Engine: one
+// round trip to the collector costs its put commit (an fsync) plus the
+// network, and keeping several calls outstanding lets the collector commit
+// them together and this agent take and send the next batch while earlier
+// ones are answered. Answered batches commit in the order taken, in groups,
+// on a goroutine of the engine's while the runner sends the next ones; so a
+// Process may return Ready with its batch sent but not yet committed, and a
+// later Process, or Stop, commits it or rolls it back. A failure rolls back
+// every uncommitted transaction, latest first, so their events return to
+// the head of the channel in their order. With N = 1 there is one call at
+// a time, as in Flume.
 //
 // Delivery is at-least-once, as in Flume: a batch the collector committed
 // but whose reply was lost, or whose transaction was rolled back with a
-// later failure, is sent again; so at most N batches per failure.
+// later failure, is sent again: at most N batches per failure of the
+// collector, Window(N) per crash of this agent (engine.go).
 type Avro struct {
 	name    string
 	opts    AvroOptions
 	log     *slog.Logger
 	counter counter.Sink
-	ch      channel.Channel
 	stopped bool
 
 	// Owned by the runner goroutine.
+	eng         *Engine // nil until Start
 	client      *avrorpc.Client
 	connectedAt time.Time
-	flight      []*inflight     // batches sent and not yet settled, oldest first
-	committer   *committer      // commits answered batches (pipeline-depth > 1)
 	wire        []avrorpc.Event // scratch: a batch in the wire type
-
-	// commitFailed is set when a take commit failed (by the committer, or
-	// the runner at depth 1) and taken by the next Process, which backs off.
-	commitFailed atomic.Bool
 }
 
 var (
@@ -96,16 +130,17 @@ var (
 	_ counter.Monitored = (*Avro)(nil)
 )
 
-// NewAvro builds an avro sink; zero BatchSize and timeouts get Flume's defaults.
+// NewAvro builds an avro sink; a zero BatchSize and timeouts get their
+// keys' defaults.
 func NewAvro(name string, opts AvroOptions, log *slog.Logger) *Avro {
 	if opts.BatchSize < 1 {
-		opts.BatchSize = 100
+		opts.BatchSize = avroBatch.Default()
 	}
 	if opts.ConnectTimeout <= 0 {
-		opts.ConnectTimeout = avrorpc.DefaultConnectTimeout
+		opts.ConnectTimeout = avroConnectTimeout.Default()
 	}
 	if opts.RequestTimeout <= 0 {
-		opts.RequestTimeout = avrorpc.DefaultRequestTimeout
+		opts.RequestTimeout = avroRequestTimeout.Default()
 	}
 	opts.PipelineDepth = max(opts.PipelineDepth, 1)
 	return &Avro{name: name, opts: opts, log: orDiscard(log)}
@@ -116,52 +151,47 @@ const minTimeout = time.Second
 
 func newAvroFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
 	o := AvroOptions{
-		Hostname:                c.Required("hostname"),
-		BatchSize:               c.Int("batch-size", 100),
-		ConnectTimeout:          c.Duration("connect-timeout", avrorpc.DefaultConnectTimeout, time.Millisecond),
-		RequestTimeout:          c.Duration("request-timeout", avrorpc.DefaultRequestTimeout, time.Millisecond),
-		ResetConnectionInterval: c.Duration("reset-connection-interval", 0, time.Second),
-		Deflate:                 c.OneOf("compression-type", "none", "none", "deflate") == "deflate",
-		DeflateLevel:            c.Int("compression-level", 6),
-		PipelineDepth:           c.Int("pipeline-depth", DefaultPipelineDepth),
+		Hostname:                avroHostname.Get(c),
+		Port:                    avroPort.Get(c),
+		BatchSize:               avroBatch.Get(c),
+		ConnectTimeout:          avroConnectTimeout.Get(c),
+		RequestTimeout:          avroRequestTimeout.Get(c),
+		ResetConnectionInterval: avroResetInterval.Get(c),
+		Deflate:                 avroCompression.Get(c) == "deflate",
+		DeflateLevel:            avroCompressionLevel.Get(c),
+		PipelineDepth:           avroPipelineDepth.Get(c),
 	}
-	ok := true
-	if port := c.Required("port"); port != "" {
-		n, err := strconv.Atoi(port)
-		if err != nil || n < 1 || n > 65535 {
-			c.Errorf("port", "not a TCP port (1-65535): %q", port)
-			ok = false
-		}
-		o.Port = n
-	}
+	_, portOK := avroPort.Lookup(c)
+	ok := portOK && o.Hostname != ""
 	if o.BatchSize < 1 {
-		c.Warnf("batch-size", "must be at least 1; using 100 as Flume does")
-		o.BatchSize = 100
+		c.Warnf(avroBatch.Name(), "must be at least 1; using %d as Flume does", avroBatch.Default())
+		o.BatchSize = avroBatch.Default()
 	}
-	for key, d := range map[string]*time.Duration{"connect-timeout": &o.ConnectTimeout, "request-timeout": &o.RequestTimeout} {
-		if *d < minTimeout {
-			c.Warnf(key, "below Flume's minimum of 1000 ms; using 20000 as Flume does")
-			*d = 20 * time.Second
+	for _, t := range []struct {
+		key config.Key[time.Duration]
+		d   *time.Duration
+	}{{avroConnectTimeout, &o.ConnectTimeout}, {avroRequestTimeout, &o.RequestTimeout}} {
+		if *t.d < minTimeout {
+			c.Warnf(t.key.Name(), "below Flume's minimum of %d ms; using %d as Flume does",
+				minTimeout.Milliseconds(), t.key.Default().Milliseconds())
+			*t.d = t.key.Default()
 		}
 	}
 	if o.ResetConnectionInterval < 0 {
-		c.Errorf("reset-connection-interval", "must not be negative (0 never resets)")
+		c.Errorf(avroResetInterval.Name(), "must not be negative (0 never resets)")
 		ok = false
 	}
 	if o.PipelineDepth < 1 || o.PipelineDepth > maxPipelineDepth {
-		c.Errorf("pipeline-depth", "must be 1-%d batches in flight (1 is Flume's one at a time), not %d", maxPipelineDepth, o.PipelineDepth)
+		c.Errorf(avroPipelineDepth.Name(), "must be 1-%d batches in flight (1 is Flume's one at a time), not %d", maxPipelineDepth, o.PipelineDepth)
 		ok = false
 	}
 	if o.DeflateLevel < 0 || o.DeflateLevel > 9 {
-		c.Errorf("compression-level", "must be 0-9, not %d", o.DeflateLevel)
+		c.Errorf(avroCompressionLevel.Name(), "must be 0-9, not %d", o.DeflateLevel)
 		ok = false
 	}
-	if c.Has("maxIoWorkers") {
-		c.Warnf("maxIoWorkers", "no longer supported (Flume ignores it since 1.10); ignored")
-	}
-	tlsCfg, tlsOK := avrorpc.ClientTLS(c)
+	tlsCfg, tlsOK := tlskeys.ClientConfig(c)
 	o.TLS = tlsCfg
-	if !ok || !tlsOK || o.Hostname == "" {
+	if !ok || !tlsOK {
 		return nil, fmt.Errorf("configure avro sink %s: invalid configuration", name)
 	}
 	return NewAvro(name, o, log), nil
@@ -182,31 +212,49 @@ func (s *Avro) FlumeMetrics() map[string]string { return s.counter.FlumeMetrics(
 // Start binds the sink to its channel. It does not connect: the first batch
 // does, so a collector that is down does not stop the agent from starting.
 func (s *Avro) Start(_ context.Context, ch channel.Channel) error {
-	s.ch = ch
+	s.eng = NewEngine(EngineOptions{
+		Sink: s.name, Channel: ch, BatchSize: s.opts.BatchSize, Depth: s.opts.PipelineDepth,
+		Counter: &s.counter, Log: s.log,
+	}, avroDelivery{s})
 	s.stopped = false
 	s.counter.Started()
 	return nil
 }
 
-// Process delivers one batch (see Avro and avro_pipeline.go).
-func (s *Avro) Process(ctx context.Context) (Status, error) {
-	if s.ch == nil || s.stopped {
+// Process delivers one batch (see Avro and engine.go). A delivery failure
+// closes the connection; the next Process reconnects.
+func (s *Avro) Process(ctx context.Context) (st Status, err error) {
+	if s.eng == nil || s.stopped {
 		return Backoff, errors.New("avro sink not started")
 	}
+	// A panic is a bug; the engine rolls its batches back, and the
+	// connection, whose calls are abandoned, goes too.
+	defer func() {
+		if p := recover(); p != nil {
+			s.disconnect()
+			panic(p)
+		}
+	}()
 	if s.client != nil && s.opts.ResetConnectionInterval > 0 && time.Since(s.connectedAt) >= s.opts.ResetConnectionInterval {
-		if err := s.settleAll(ctx); err != nil {
-			return Backoff, err
+		if err := s.eng.Settle(ctx); err != nil {
+			return Backoff, s.failed(err)
 		}
 		s.log.Info("avro sink resetting its connection", slog.String("sink", s.name),
 			slog.Duration("reset-connection-interval", s.opts.ResetConnectionInterval))
 		s.disconnect()
 	}
-	if s.commitFailed.Swap(false) {
-		// The channel is at fault, not the collector: back off as a sink
-		// whose commit failed does, rather than send the batch again at once.
-		return Backoff, s.settleAll(ctx)
+	st, err = s.eng.Process(ctx)
+	if err != nil {
+		return st, s.failed(err)
 	}
-	return s.process(ctx)
+	return st, nil
+}
+
+// failed closes the connection after a delivery failure (the engine has
+// rolled back every uncommitted batch) and names the collector in the error.
+func (s *Avro) failed(err error) error {
+	s.disconnect()
+	return fmt.Errorf("avro sink %s to %s: %w", s.name, s.addr(), err)
 }
 
 // Stop finishes the batches in flight (each waits at most request-timeout
@@ -216,14 +264,13 @@ func (s *Avro) Stop() error {
 	if s.stopped {
 		return nil
 	}
-	if len(s.flight) > 0 {
+	if s.eng != nil {
 		ctx, cancel := context.WithTimeout(context.Background(), s.opts.RequestTimeout+s.opts.ConnectTimeout)
-		if err := s.settleAll(ctx); err != nil {
+		if err := s.eng.Settle(ctx); err != nil {
 			s.log.Warn("avro sink stopping: batches in flight rolled back", slog.String("sink", s.name), slog.Any("err", err))
 		}
 		cancel()
 	}
-	s.waitCommits()
 	s.disconnect()
 	s.stopped = true
 	s.counter.Stopped()
@@ -231,6 +278,18 @@ func (s *Avro) Stop() error {
 }
 
 func (s *Avro) addr() string { return net.JoinHostPort(s.opts.Hostname, strconv.Itoa(s.opts.Port)) }
+
+// avroDelivery is the avro sink's Delivery: one appendBatch call per batch,
+// answered by the collector's reply.
+type avroDelivery struct{ s *Avro }
+
+func (d avroDelivery) Send(ctx context.Context, events []channel.Event) (Pending, error) {
+	call, err := d.s.send(ctx, events)
+	if err != nil {
+		return nil, err
+	}
+	return call, nil
+}
 
 // send puts one appendBatch call on the wire, connecting first when needed,
 // and returns without its reply. A connection the collector closed while

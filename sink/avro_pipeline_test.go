@@ -31,6 +31,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 )
 
@@ -258,8 +259,8 @@ func TestAFailureAmongFourBatchesInFlightRollsBackEveryUncommittedOneInOrder(t *
 				if !never && !errors.As(err, &se) || never && !(errors.As(err, &ne) && ne.Timeout()) {
 					t.Fatalf("err = %v, want the batch's failure", err)
 				}
-				if len(s.flight) != 0 {
-					t.Fatalf("%d batches still in flight after the failure", len(s.flight))
+				if s.eng.inFlight() != 0 {
+					t.Fatalf("%d batches still in flight after the failure", s.eng.inFlight())
 				}
 				if got := peek(t, ch); !slices.Equal(got, bodiesFrom(20, 100)) {
 					t.Fatalf("channel head after the failure: %v, want e20…e99 in order", got)
@@ -306,8 +307,8 @@ func TestStopWaitsForTheBatchesInFlightAndCommitsThem(t *testing.T) {
 			t.Fatalf("process: %v %v", st, err)
 		}
 	}
-	if len(s.flight) < 2 {
-		t.Fatalf("%d batches in flight, want several", len(s.flight))
+	if s.eng.inFlight() < 2 {
+		t.Fatalf("%d batches in flight, want several", s.eng.inFlight())
 	}
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
@@ -355,8 +356,8 @@ func TestDepthOneIsFlumesSinkOneCallAtATimeCommittedBeforeProcessReturns(t *test
 		if st, err := s.Process(context.Background()); st != Ready || err != nil {
 			t.Fatalf("process: %v %v", st, err)
 		}
-		if len(s.flight) != 0 || ch.Stats().TakeSuccesses != int64(10*i) {
-			t.Fatalf("after process %d: %d in flight, %d committed", i, len(s.flight), ch.Stats().TakeSuccesses)
+		if s.eng.inFlight() != 0 || ch.Stats().TakeSuccesses != int64(10*i) {
+			t.Fatalf("after process %d: %d in flight, %d committed", i, s.eng.inFlight(), ch.Stats().TakeSuccesses)
 		}
 	}
 	if col.maxInside != 1 {
@@ -376,8 +377,8 @@ func TestAnEmptyChannelBacksOffOnlyOnceEverythingInFlightIsCommitted(t *testing.
 		if st, err = s.Process(context.Background()); err != nil {
 			t.Fatal(err)
 		}
-		if st == Backoff && (len(s.flight) != 0 || ch.Stats().Size != 0) {
-			t.Fatalf("Backoff with %d batches in flight, %d events uncommitted", len(s.flight), ch.Stats().Size)
+		if st == Backoff && (s.eng.inFlight() != 0 || ch.Stats().Size != 0) {
+			t.Fatalf("Backoff with %d batches in flight, %d events uncommitted", s.eng.inFlight(), ch.Stats().Size)
 		}
 	}
 	if got := col.got(); len(got) != 30 {
@@ -392,8 +393,7 @@ func TestPipelineDepthIsReadAndChecked(t *testing.T) {
 			kv["pipeline-depth"] = value
 		}
 		c := config.FromMap("a1.sinks.k1.", kv)
-		sk, err := newAvroFactory("k1", c, nil)
-		c.Finish()
+		sk, err := checkedSink("avro")("k1", c, nil)
 		if strings.HasPrefix(want, "must") || want == "integer" {
 			if err == nil && c.Problems().Err() == nil || !strings.Contains(fmt.Sprint(c.Problems().Err()), want) {
 				t.Errorf("pipeline-depth=%s: problems %v, want %q", value, c.Problems().Err(), want)
@@ -420,6 +420,15 @@ func (g *gatedChannel) Begin() channel.Txn { return &gatedTxn{Txn: g.Channel.Beg
 
 // SyncsTakeCommits: its commits are slow, as a syncing channel's.
 func (g *gatedChannel) SyncsTakeCommits() bool { return true }
+
+// CommitAll commits one by one, each held at the gate.
+func (g *gatedChannel) CommitAll(txns []channel.Txn) []error {
+	errs := make([]error, len(txns))
+	for i, t := range txns {
+		errs[i] = t.Commit()
+	}
+	return errs
+}
 
 type gatedTxn struct {
 	channel.Txn
@@ -460,26 +469,22 @@ func TestASlowCommitDoesNotHoldUpTheNextBatchesAndIsWaitedForBeforeBackoff(t *te
 			}
 		}
 	}()
-	// While the first commit is stuck, the runner goes on sending: the
-	// group being committed (1 to 4 batches), up to 4 answered batches
-	// queued behind it and 4 in flight, and no more (each holds its events
-	// in memory).
-	deadline := time.Now().Add(5 * time.Second)
-	for len(col.got()) < 60 {
-		if time.Now().After(deadline) {
-			t.Fatalf("with a commit stuck the collector got %d events: the runner waited for the commit", len(col.got()))
-		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(100 * time.Millisecond)
-	if n := len(col.got()); n > 120 {
-		t.Fatalf("with a commit stuck the collector got %d events, more than 12 batches", n)
+	// While the first commit is stuck, the runner goes on sending until the
+	// window is full: the group being committed, the answered batches
+	// queued behind it and the batches in flight, Window(4) = 8 batches in
+	// all (each holds its events in memory and would be sent again after a
+	// crash), and then waits for the commit.
+	await.True(t, "the runner to wait for the stuck commit", s.eng.committer.waiting)
+	window := Window(4)
+	await.True(t, "the collector to answer the window's batches", func() bool { return len(col.got()) >= 10*window })
+	if n := len(col.got()); n != 10*window || n < 60 || n > 120 {
+		t.Fatalf("with a commit stuck the collector got %d events, want the window's %d batches (6 to 12)", n, window)
 	}
 	if st := mem.Stats(); st.TakeSuccesses != 0 {
 		t.Fatalf("%d events committed through a closed gate", st.TakeSuccesses)
 	}
 	openGate()
-	if err := <-done; err != nil {
+	if err := await.Recv(t, "the runner's Backoff", done); err != nil {
 		t.Fatal(err)
 	}
 	// Backoff came only after every batch was committed.
@@ -525,5 +530,47 @@ func TestAFailedTakeCommitMakesTheNextProcessBackOff(t *testing.T) {
 	}
 	if m := s.FlumeMetrics(); m["ChannelReadFail"] != "1" || m["EventDrainSuccessCount"] != "20" {
 		t.Fatalf("metrics %v", m)
+	}
+}
+
+func TestWithACommitStuckTheSinkSendsExactlyItsWindowAtEveryDepth(t *testing.T) {
+	// What a crash could deliver twice is what the sink sent and has not
+	// committed: with the first commit held, the runner sends until
+	// Window(depth) batches are uncommitted, and then waits.
+	for _, depth := range []int{1, 2, 3, 8} {
+		t.Run(fmt.Sprintf("depth=%d", depth), func(t *testing.T) {
+			col := &pipeCollector{}
+			addr := servePipe(t, col)
+			mem := newMemoryWith(t, 500)
+			ch := &gatedChannel{Channel: mem, open: make(chan struct{})}
+			var opened sync.Once
+			openGate := func() { opened.Do(func() { close(ch.open) }) }
+			t.Cleanup(openGate)
+			s := newAvroTo(t, addr, AvroOptions{BatchSize: 10, PipelineDepth: depth})
+			s.Start(context.Background(), ch)
+			done := make(chan error, 1)
+			go func() {
+				for {
+					st, err := s.Process(context.Background())
+					if err != nil || st == Backoff {
+						done <- err
+						return
+					}
+				}
+			}()
+			window := Window(depth)
+			await.True(t, "the runner to wait for the stuck commit", s.eng.committer.waiting)
+			await.True(t, "the collector to answer the window's batches", func() bool { return len(col.got()) >= 10*window })
+			if n := len(col.got()); n != 10*window {
+				t.Fatalf("with a commit stuck the collector got %d events, want %d batches of 10", n, window)
+			}
+			openGate()
+			if err := await.Recv(t, "the runner's Backoff", done); err != nil {
+				t.Fatal(err)
+			}
+			if st := mem.Stats(); st.Size != 0 || st.TakeSuccesses != 500 {
+				t.Fatalf("at Backoff the channel: size %d, committed %d, want 0 and 500", st.Size, st.TakeSuccesses)
+			}
+		})
 	}
 }

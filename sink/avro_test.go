@@ -365,8 +365,7 @@ func TestTheFactoryReadsFlumeKeysForDeflateAndTLS(t *testing.T) {
 		"hostname": h, "port": fmt.Sprint(p), "batch-size": "7", "compression-type": "deflate", "compression-level": "9",
 		"ssl": "true", "trust-all-certs": "true", "request-timeout": "5000", "connect-timeout": "5000", "reset-connection-interval": "60",
 	})
-	sk, err := newAvroFactory("k1", c, nil)
-	c.Finish()
+	sk, err := checkedSink("avro")("k1", c, nil)
 	if err != nil || c.Problems().Err() != nil {
 		t.Fatalf("configure: %v %v", err, c.Problems().Err())
 	}
@@ -411,8 +410,7 @@ func TestAvroSinkConfigurationProblems(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sinks.k1.", tc.kv)
-			_, err := newAvroFactory("k1", c, nil)
-			c.Finish()
+			_, err := checkedSink("avro")("k1", c, nil)
 			var msgs []string
 			for _, p := range c.Problems().Errors() {
 				msgs = append(msgs, p.String())

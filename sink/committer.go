@@ -1,56 +1,41 @@
 package sink
 
-import (
-	"sync"
+import "sync"
 
-	"github.com/flumed/flumed/channel"
-)
-
-// taken is a batch delivered to the next hop (or sent, and answered OK) and
-// not yet committed: its take transaction and how many events it holds.
-type taken struct {
-	txn channel.Txn
-	n   int
-}
-
-// commitAll commits batches together (channel.CommitAll): a file channel
-// makes all of them durable with one sync.
-func commitAll(batches []taken) []error {
-	txns := make([]channel.Txn, len(batches))
-	for i, b := range batches {
-		txns[i] = b.txn
-	}
-	return channel.CommitAll(txns)
-}
-
-// committer commits the batches the runner hands it, in the order handed,
-// each time everything handed so far as one group. Its goroutine runs while
+// committer is the engine's commit goroutine: it commits the batches the
+// runner hands it, in the order handed, each time everything handed since
+// its last commit as one group (one sync on a file channel). It owns the
+// batches from hand until their commit returns. Its goroutine runs while
 // there is work and ends when there is none, so a sink never stopped leaves
-// nothing behind. The runner hands at most limit batches ahead of it and
-// then waits: the batches handed over hold their events in memory until
-// committed.
+// nothing behind.
+//
+// It counts what it holds (queued, and the group being committed), so that
+// the runner can wait for room in the engine's window before it takes the
+// next batch: every batch held is delivered and not yet committed, what a
+// crash would deliver again.
 type committer struct {
 	mu      sync.Mutex
-	cond    *sync.Cond // signalled when the queue is taken or the goroutine ends
-	queue   []taken
+	cond    *sync.Cond // signalled when a group is committed or the goroutine ends
+	queue   []*batch   // handed, not yet taken up by a group
+	held    int        // batches handed and not yet committed, queue included
 	running bool
-	limit   int
-	commit  func([]taken)
+	blocked int // callers of waitBelow and wait not yet returned (tests look)
+	commit  func([]*batch)
 }
 
-func newCommitter(limit int, commit func([]taken)) *committer {
-	c := &committer{limit: limit, commit: commit}
+func newCommitter(commit func([]*batch)) *committer {
+	c := &committer{commit: commit}
 	c.cond = sync.NewCond(&c.mu)
 	return c
 }
 
-func (c *committer) hand(batches []taken) {
+// hand queues batches for the next group and starts the goroutine if it is
+// not running. It never waits.
+func (c *committer) hand(bs []*batch) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	for c.running && len(c.queue) >= c.limit {
-		c.cond.Wait()
-	}
-	c.queue = append(c.queue, batches...)
+	c.queue = append(c.queue, bs...)
+	c.held += len(bs)
 	if !c.running {
 		c.running = true
 		go c.run()
@@ -62,20 +47,45 @@ func (c *committer) run() {
 	for len(c.queue) > 0 {
 		group := c.queue
 		c.queue = nil
-		c.cond.Broadcast()
 		c.mu.Unlock()
 		c.commit(group)
 		c.mu.Lock()
+		c.held -= len(group)
+		c.cond.Broadcast()
 	}
 	c.running = false
 	c.cond.Broadcast()
 	c.mu.Unlock()
 }
 
+// waitBelow returns once fewer than n batches are held.
+func (c *committer) waitBelow(n int) {
+	c.mu.Lock()
+	c.blocked++
+	for c.held >= n {
+		c.cond.Wait()
+	}
+	c.blocked--
+	c.mu.Unlock()
+}
+
+// wait returns once every batch handed has been committed and the goroutine
+// has ended.
 func (c *committer) wait() {
 	c.mu.Lock()
+	c.blocked++
 	for c.running {
 		c.cond.Wait()
 	}
+	c.blocked--
 	c.mu.Unlock()
+}
+
+// waiting reports whether a caller is blocked in waitBelow or wait with
+// batches held: evidence for a test that the runner has stopped for the
+// committer.
+func (c *committer) waiting() bool {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.blocked > 0 && c.held > 0
 }

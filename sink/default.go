@@ -20,6 +20,13 @@ var _ Processor = (*Default)(nil)
 // NewDefault wraps one sink.
 func NewDefault(s Sink) *Default { return &Default{sink: s} }
 
+// defaultType declares the default processor: it has no keys.
+var defaultType = &config.Spec{
+	Type:    "default",
+	Classes: []string{"org.apache.flume.sink.DefaultSinkProcessor"},
+	Doc:     "as in Flume: every sink outside a group gets one",
+}
+
 func newDefaultFactory(group string, c *config.Context, sinks []Sink, _ *slog.Logger) (Processor, error) {
 	if len(sinks) != 1 {
 		c.Errorf("type", "the default processor runs exactly one sink; group %s has %d (use failover or load_balance)", group, len(sinks))

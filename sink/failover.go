@@ -30,7 +30,7 @@ type FailoverOptions struct {
 	// list (skipping values taken explicitly), so the list order decides among
 	// them, never a hash.
 	Priorities map[string]int
-	// MaxPenalty caps the penalty of a failed sink (Flume's maxpenalty, 30 s).
+	// MaxPenalty caps the penalty of a failed sink (Flume's maxpenalty).
 	MaxPenalty time.Duration
 	// Now is the clock (time.Now when nil); tests inject a fake one.
 	Now func() time.Time
@@ -93,7 +93,7 @@ func NewFailover(group string, sinks []Sink, opts FailoverOptions, log *slog.Log
 func newFailover(group string, sinks []Sink, opts FailoverOptions, log *slog.Logger) *Failover {
 	f := &Failover{group: group, log: orDiscard(log), maxPenalty: opts.MaxPenalty, now: opts.Now}
 	if f.maxPenalty <= 0 {
-		f.maxPenalty = 30 * time.Second
+		f.maxPenalty = failoverMaxPenalty.Default()
 	}
 	if f.now == nil {
 		f.now = time.Now
@@ -120,22 +120,31 @@ func newFailover(group string, sinks []Sink, opts FailoverOptions, log *slog.Log
 	return f
 }
 
+// The failover processor's keys (FLUME.md §2.13).
+var (
+	failoverPriority = config.Int("priority.<sink>", 0,
+		"the sink's priority, higher first; unique in the group. Sinks without one come after, in configuration order").
+		DefaultText("none")
+	failoverMaxPenalty = config.Millis("maxpenalty", 30*time.Second, "the longest a failed sink is set aside")
+)
+
+// failoverType declares the failover processor.
+var failoverType = &config.Spec{
+	Type:    "failover",
+	Classes: []string{"org.apache.flume.sink.FailoverSinkProcessor"},
+	Doc:     "sinks without a priority are ordered by their order in the configuration, not by hash; duplicate priorities are an error",
+	Keys:    []config.Decl{failoverPriority, failoverMaxPenalty},
+}
+
 func newFailoverFactory(group string, c *config.Context, sinks []Sink, log *slog.Logger) (Processor, error) {
 	opts := FailoverOptions{Priorities: map[string]int{}}
 	owner := map[int]string{} // priority -> sink that has it
 	for _, s := range sinks {
+		p, set := failoverPriority.At(c, s.Name())
+		if !set {
+			continue
+		}
 		key := "priority." + s.Name()
-		if !c.Has(key) {
-			continue
-		}
-		raw := c.String(key, "")
-		p, err := strconv.Atoi(strings.TrimSpace(raw))
-		if err != nil {
-			if raw != "" { // an empty value is already reported
-				c.Errorf(key, "not an integer: %q", raw)
-			}
-			continue
-		}
 		if other, dup := owner[p]; dup {
 			c.Errorf(key, "priority %d is also given to sink %s at %s; failover priorities must be unique",
 				p, other, c.Pos("priority."+other))
@@ -144,10 +153,10 @@ func newFailoverFactory(group string, c *config.Context, sinks []Sink, log *slog
 		owner[p] = s.Name()
 		opts.Priorities[s.Name()] = p
 	}
-	opts.MaxPenalty = c.Duration("maxpenalty", 30*time.Second, time.Millisecond)
+	opts.MaxPenalty = failoverMaxPenalty.Get(c)
 	if opts.MaxPenalty <= 0 {
-		c.Errorf("maxpenalty", "must be a positive number of milliseconds, not %d", opts.MaxPenalty.Milliseconds())
-		opts.MaxPenalty = 30 * time.Second
+		c.Errorf(failoverMaxPenalty.Name(), "must be a positive number of milliseconds, not %d", opts.MaxPenalty.Milliseconds())
+		opts.MaxPenalty = failoverMaxPenalty.Default()
 	}
 	if len(sinks) == 0 {
 		c.Errorf("type", "failover group %s has no sinks", group)

@@ -19,13 +19,14 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 )
 
 type failoverFixture struct {
 	t      *testing.T
 	tr     *trace
-	clock  *fakeClock
+	clock  *clock.Fake
 	f      *Failover
 	logs   *logBuffer
 	byName map[string]*scriptSink
@@ -33,7 +34,7 @@ type failoverFixture struct {
 
 func newFailoverFixture(t *testing.T, prio map[string]int, maxPenalty time.Duration, names ...string) *failoverFixture {
 	t.Helper()
-	fx := &failoverFixture{t: t, tr: &trace{}, clock: newFakeClock(), byName: map[string]*scriptSink{}}
+	fx := &failoverFixture{t: t, tr: &trace{}, clock: clock.NewFake(), byName: map[string]*scriptSink{}}
 	var ss []*scriptSink
 	for _, n := range names {
 		s := newScriptSink(n, fx.tr)
@@ -314,7 +315,6 @@ func TestFailoverConfigFromTheSeed(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Finish()
 	if err := c.Problems().Err(); err != nil {
 		t.Fatalf("problems: %v", err)
 	}
@@ -353,10 +353,9 @@ func TestFailoverConfigProblems(t *testing.T) {
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sinkgroups.g1.processor.", tc.kv)
-			if _, err := newFailoverFactory("g1", c, sinks(newScriptSink("k1", nil), newScriptSink("k2", nil)), nil); err != nil {
+			if _, err := checkedProcessor("failover")("g1", c, sinks(newScriptSink("k1", nil), newScriptSink("k2", nil)), nil); err != nil {
 				t.Fatal(err)
 			}
-			c.Finish()
 			var got []string
 			for _, p := range c.Problems().Errors() {
 				got = append(got, p.String())

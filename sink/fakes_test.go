@@ -1,8 +1,8 @@
 package sink
 
 // Test doubles shared by this package's tests: a transactional in-memory
-// channel with fault injection and an operation trace, scripted sinks, a fake
-// clock, and a log capture. The fake channel follows the channel contract that
+// channel with fault injection and an operation trace, scripted sinks and a log
+// capture. The fake channel follows the channel contract that
 // matters here: takes come from the head, a rollback returns them to the head
 // in order, a failed Commit leaves the transaction rolled back.
 
@@ -14,7 +14,6 @@ import (
 	"log/slog"
 	"sync"
 	"testing"
-	"time"
 
 	"go.uber.org/goleak"
 
@@ -210,27 +209,6 @@ func sinks(ss ...*scriptSink) []Sink {
 	return out
 }
 
-type fakeClock struct {
-	mu sync.Mutex
-	t  time.Time
-}
-
-func newFakeClock() *fakeClock {
-	return &fakeClock{t: time.Date(2024, 1, 2, 3, 4, 5, 0, time.Local)}
-}
-
-func (c *fakeClock) Now() time.Time {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	return c.t
-}
-
-func (c *fakeClock) Advance(d time.Duration) {
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	c.t = c.t.Add(d)
-}
-
 // logBuffer is a goroutine-safe destination for a text slog logger.
 type logBuffer struct {
 	mu  sync.Mutex
@@ -252,4 +230,23 @@ func (b *logBuffer) String() string {
 func newTestLogger() (*slog.Logger, *logBuffer) {
 	b := &logBuffer{}
 	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
+}
+
+// checkedSink is the factory of a registered sink type that checks its
+// context against the type's spec first, as the agent does.
+func checkedSink(typ string) Factory {
+	f, ok := Lookup(typ)
+	if !ok {
+		panic("sink type " + typ + " is not registered")
+	}
+	return f
+}
+
+// checkedProcessor is checkedSink for sink processors.
+func checkedProcessor(typ string) ProcessorFactory {
+	f, ok := ProcessorLookup(typ)
+	if !ok {
+		panic("sink processor type " + typ + " is not registered")
+	}
+	return f
 }

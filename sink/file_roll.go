@@ -21,8 +21,8 @@ import (
 type FileRollOptions struct {
 	Directory     string        // sink.directory, created at Start
 	RollInterval  time.Duration // sink.rollInterval (seconds in the file); 0 = never roll
-	BatchSize     int           // sink.batchSize, 100
-	AppendNewline bool          // sink.serializer.appendNewline, true
+	BatchSize     int           // sink.batchSize
+	AppendNewline bool          // sink.serializer.appendNewline
 	PathManager   string        // sink.pathManager: "default" or "rolltime"
 	Prefix        string        // sink.pathManager.prefix
 	Extension     string        // sink.pathManager.extension, without the dot
@@ -49,7 +49,7 @@ type FileRoll struct {
 	opts    FileRollOptions
 	log     *slog.Logger
 	counter counter.Sink
-	take    *BatchTaker
+	eng     *Engine // nil until Start
 
 	// Seams for tests: the clock and the file system (fault injection).
 	now  func() time.Time
@@ -73,15 +73,40 @@ var (
 	_ counter.Monitored = (*FileRoll)(nil)
 )
 
-// NewFileRoll builds a file_roll sink. Zero BatchSize becomes 100 and an empty
-// PathManager "default".
+// The file_roll sink's keys (FLUME.md §2.11).
+var (
+	fileRollDirectory  = config.String("sink.directory", "", "the directory the files are written to (created at start)").Required()
+	fileRollInterval   = config.Seconds("sink.rollInterval", 30*time.Second, "start a new file after this long; 0 never rolls")
+	fileRollBatchSize  = config.Int("sink.batchSize", 100, "the most events taken, written and synced in one transaction")
+	fileRollSerializer = config.OneOf("sink.serializer", "text", []string{"text", "avro_event"},
+		"how events are written: text, the body (avro_event is refused)").
+		RefusingClasses("custom serializer classes are not supported by flumed (use TEXT)")
+	fileRollAppendNewline = config.Bool("sink.serializer.appendNewline", true, "end every body with a newline")
+	fileRollPathManager   = config.OneOf("sink.pathManager", "default", []string{"default", "rolltime"},
+		"file names: `<prefix><start ms>-<n>`, or with rolltime `<prefix><yyyyMMddHHmmss>-<n>`")
+	fileRollPrefix    = config.String("sink.pathManager.prefix", "", "the start of every file name")
+	fileRollExtension = config.String("sink.pathManager.extension", "", "the file names' extension, without the dot")
+)
+
+// fileRollType declares the file_roll sink.
+var fileRollType = &config.Spec{
+	Type:    "file_roll",
+	Classes: []string{"org.apache.flume.sink.RollingFileSink"},
+	Doc: "each batch is written at once and fsynced before the take commits; files are created exclusively (an " +
+		"existing file is never truncated) and only when there is something to write; TEXT serializer only",
+	Keys: []config.Decl{fileRollDirectory, fileRollInterval, fileRollBatchSize, fileRollSerializer,
+		fileRollAppendNewline, fileRollPathManager, fileRollPrefix, fileRollExtension},
+}
+
+// NewFileRoll builds a file_roll sink. Zero BatchSize and an empty
+// PathManager become their keys' defaults.
 func NewFileRoll(name string, opts FileRollOptions, log *slog.Logger) *FileRoll {
 	if opts.BatchSize < 1 {
-		opts.BatchSize = 100
+		opts.BatchSize = fileRollBatchSize.Default()
 	}
 	opts.PathManager = strings.ToLower(opts.PathManager)
 	if opts.PathManager == "" {
-		opts.PathManager = "default"
+		opts.PathManager = fileRollPathManager.Default()
 	}
 	return &FileRoll{
 		name: name,
@@ -94,30 +119,23 @@ func NewFileRoll(name string, opts FileRollOptions, log *slog.Logger) *FileRoll 
 
 func newFileRollFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
 	o := FileRollOptions{
-		Directory:    c.Required("sink.directory"),
-		RollInterval: time.Duration(c.Int64("sink.rollInterval", 30)) * time.Second,
-		BatchSize:    c.Int("sink.batchSize", 100),
-		PathManager:  c.OneOf("sink.pathManager", "default", "default", "rolltime"),
+		Directory:     fileRollDirectory.Get(c),
+		RollInterval:  fileRollInterval.Get(c),
+		BatchSize:     fileRollBatchSize.Get(c),
+		PathManager:   fileRollPathManager.Get(c),
+		AppendNewline: fileRollAppendNewline.Get(c),
+		Prefix:        fileRollPrefix.Get(c),
+		Extension:     fileRollExtension.Get(c),
 	}
 	if o.RollInterval < 0 {
-		c.Errorf("sink.rollInterval", "must be 0 (never roll) or a number of seconds, not %d", o.RollInterval/time.Second)
+		c.Errorf(fileRollInterval.Name(), "must be 0 (never roll) or a number of seconds, not %d", o.RollInterval/time.Second)
 	}
 	if o.BatchSize < 1 {
-		c.Errorf("sink.batchSize", "must be at least 1, not %d", o.BatchSize)
+		c.Errorf(fileRollBatchSize.Name(), "must be at least 1, not %d", o.BatchSize)
 	}
-	// appendNewline is read whatever the serializer, so that with a refused
-	// serializer it is not reported as unknown as well.
-	appendNewline := c.Bool("sink.serializer.appendNewline", true)
-	switch ser := c.String("sink.serializer", "TEXT"); {
-	case strings.EqualFold(ser, "text"):
-		o.AppendNewline = appendNewline
-	case strings.EqualFold(ser, "avro_event"):
-		c.Errorf("sink.serializer", "avro_event is not supported by flumed (use TEXT)")
-	default:
-		c.Errorf("sink.serializer", "custom serializer classes are not supported by flumed (use TEXT)")
+	if fileRollSerializer.Get(c) == "avro_event" {
+		c.Errorf(fileRollSerializer.Name(), "avro_event is not supported by flumed (use TEXT)")
 	}
-	o.Prefix = c.String("sink.pathManager.prefix", "")
-	o.Extension = c.String("sink.pathManager.extension", "")
 	return NewFileRoll(name, o, log), nil
 }
 
@@ -140,20 +158,23 @@ func (s *FileRoll) Start(_ context.Context, ch channel.Channel) error {
 		return fmt.Errorf("create sink directory: %w", err)
 	}
 	s.series = s.now().UnixMilli()
-	s.take = &BatchTaker{Sink: s.name, Channel: ch, Size: s.opts.BatchSize, Counter: &s.counter, Log: s.log}
+	s.eng = NewEngine(EngineOptions{
+		Sink: s.name, Channel: ch, BatchSize: s.opts.BatchSize, Depth: DefaultPipelineDepth,
+		Counter: &s.counter, Log: s.log,
+	}, DeliverFunc(s.write))
 	s.counter.Started()
 	return nil
 }
 
 // Process rolls the file when it is due, then writes one batch.
 func (s *FileRoll) Process(ctx context.Context) (Status, error) {
-	if s.take == nil {
+	if s.eng == nil {
 		return Backoff, errors.New("file_roll sink not started")
 	}
 	if s.f != nil && s.opts.RollInterval > 0 && s.now().Sub(s.opened) >= s.opts.RollInterval {
 		s.closeFile()
 	}
-	return s.take.Process(ctx, s.write)
+	return s.eng.Process(ctx)
 }
 
 // write appends the batch to the current file in one write and fsyncs it: the
@@ -271,12 +292,12 @@ func (s *FileRoll) abandon() {
 
 // Stop closes the current file. Idempotent.
 func (s *FileRoll) Stop() error {
-	if s.take == nil {
+	if s.eng == nil {
 		return nil
 	}
-	s.take.Wait() // the commits under way
+	_ = s.eng.Settle(context.Background()) // nothing is left unanswered: the commits under way
 	s.closeFile()
-	s.take = nil
+	s.eng = nil
 	s.counter.Stopped()
 	return nil
 }

@@ -20,6 +20,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/fsutil"
 )
@@ -61,14 +62,14 @@ type rollFixture struct {
 	dir    string
 	tr     *trace
 	ch     *fakeChannel
-	clock  *fakeClock
+	clock  *clock.Fake
 	faults *fsutil.Faulty // above the real disk, below the sink
 	s      *FileRoll
 }
 
 func newRollFixture(t *testing.T, opts FileRollOptions) *rollFixture {
 	t.Helper()
-	fx := &rollFixture{t: t, dir: t.TempDir(), tr: &trace{}, clock: newFakeClock()}
+	fx := &rollFixture{t: t, dir: t.TempDir(), tr: &trace{}, clock: clock.NewFake()}
 	if opts.Directory == "" {
 		opts.Directory = fx.dir
 	}
@@ -208,8 +209,8 @@ func TestFileRollRollTimeNames(t *testing.T) {
 
 func TestFileRollNeverOverwritesAnExistingFile(t *testing.T) {
 	dir := t.TempDir()
-	clock := newFakeClock()
-	existing := filepath.Join(dir, strconv.FormatInt(clock.Now().UnixMilli(), 10)+"-1")
+	clk := clock.NewFake()
+	existing := filepath.Join(dir, strconv.FormatInt(clk.Now().UnixMilli(), 10)+"-1")
 	if err := os.WriteFile(existing, []byte("older data\n"), 0o644); err != nil {
 		t.Fatal(err)
 	}
@@ -297,7 +298,6 @@ func TestFileRollConfig(t *testing.T) {
 		"sink.pathManager.extension":    "txt",
 	})
 	s, _ := f("k1", c, nil)
-	c.Finish()
 	if err := c.Problems().Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -321,7 +321,6 @@ func TestFileRollConfig(t *testing.T) {
 		"sink.serializer.appendNewline": "false",
 	})
 	f("k1", c, nil)
-	c.Finish()
 	var got []string
 	for _, p := range c.Problems().Errors() {
 		got = append(got, p.String())

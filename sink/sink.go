@@ -1,11 +1,15 @@
 // Package sink holds everything that drains a channel: the Sink contract, the
 // sink processors that choose among a group's sinks (default, failover,
-// load_balance) with Flume's penalties and backoffs, the runner loop, and the
-// sinks themselves (logger, null, file_roll, avro), registered by Flume type name.
+// load_balance) with Flume's penalties and backoffs, the runner loop, the
+// delivery engine every sink runs (engine.go: take, deliver, commit in order,
+// depth N), and the sinks themselves (logger, null, file_roll, avro),
+// registered by Flume type name.
 //
 // A sink commits its take transaction only after the next hop has accepted the
-// batch; on any failure it rolls back, so the events stay in the channel. This
-// package must never import source.
+// batch; on any failure it rolls back, so the events stay in the channel. A
+// sink never holds more than Window(depth) batches delivered and not
+// committed: that is all a crash may deliver twice. This package must never
+// import source.
 package sink
 
 import (
@@ -45,25 +49,26 @@ type Sink interface {
 	// A sink whose remote end is down still starts: it fails in Process.
 	Start(ctx context.Context, ch channel.Channel) error
 	// Process takes up to one batch in a channel transaction and delivers it.
-	// A nil error with Ready means the batch was delivered and committed, or,
-	// for a sink that keeps batches in flight (the avro sink's
-	// pipeline-depth), taken and sent, to be committed once answered, by a
-	// later Process or by Stop; Backoff means nothing was taken and nothing is
-	// in flight. A non-nil error means delivery failed and every uncommitted
-	// batch was rolled back to the channel: that is what drives failover.
+	// A nil error with Ready means the batch was taken and delivered, or, for
+	// a sink that keeps batches in flight (the avro sink's pipeline-depth),
+	// sent; its commit follows once it is answered, at once or behind the
+	// runner (Engine), and a later Process or Stop waits for it. Backoff
+	// means nothing was taken and nothing is in flight or being committed.
+	// A non-nil error means delivery failed and every uncommitted batch was
+	// rolled back to the channel: that is what drives failover.
 	Process(ctx context.Context) (Status, error)
 	// Stop releases connections and files. Idempotent.
 	Stop() error
 }
 
-// Factory builds an unstarted sink of one type from its configuration. The
-// "type" and "channel" keys have already been read; the factory reads every
-// other key it knows from c (the caller reports the rest as unknown) and
-// records problems in c rather than failing on the first one. A factory that
-// fails after recording problems must have read every key it knows first:
-// the agent then still reports the keys left unread as unknown, with the
-// problems. One that fails without recording a problem gets only its error
-// reported.
+// Factory builds an unstarted sink of one type from its configuration. c
+// has been checked against the type's config.Spec (unknown keys, bad values
+// and missing required keys are reported already; "type" and "channel" are
+// the tree's): the factory reads typed values through the type's declared
+// keys, checks ranges and combinations, and records problems in c rather
+// than failing on the first one. It fails (or returns nothing) only when
+// the sink cannot be made; without a problem recorded, its error is
+// reported at "type".
 type Factory func(name string, c *config.Context, log *slog.Logger) (Sink, error)
 
 // BatchSizer is implemented by sinks that take batches, so the agent can check
@@ -92,6 +97,7 @@ type Processor interface {
 }
 
 // ProcessorFactory builds a processor of one type over already-built sinks.
-// The "type" key has been read; c holds the group's processor.* keys with the
-// "processor." prefix removed.
+// c holds the group's processor.* keys with the "processor." prefix removed,
+// checked against the type's spec with <sink> bound to the group's sinks;
+// "type" is the tree's.
 type ProcessorFactory func(group string, c *config.Context, sinks []Sink, log *slog.Logger) (Processor, error)

@@ -14,6 +14,7 @@ import (
 	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/internal/tlskeys"
 	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
@@ -124,7 +125,7 @@ func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, er
 	} else {
 		c.Has("ipFilterRules") // Flume ignores the rules when ipFilter is off
 	}
-	tlsCfg, tlsOK := avrorpc.ServerTLS(c)
+	tlsCfg, tlsOK := tlskeys.ServerConfig(c)
 	o.TLS = tlsCfg
 	if !ok || !tlsOK {
 		return nil, errConfig

@@ -49,7 +49,7 @@ func (l *Log) Append(payloads ...[]byte) (first, last uint64, err error) {
 			l.enc = appendRecord(l.enc[:0], next+uint64(i), p)
 			l.batch.Write(next+uint64(i), l.enc)
 		}
-		if err := l.fs.CheckWrite(filepath.Join(l.dir, l.tailSeg.file), size-l.tailSize); err != nil {
+		if err := l.fs.CheckWrite(l.tailSeg.path(l.dir), size-l.tailSize); err != nil {
 			l.batch.Clear()
 			return 0, 0, l.fail("append", err)
 		}
@@ -76,7 +76,7 @@ func (l *Log) Append(payloads ...[]byte) (first, last uint64, err error) {
 // is created, the manifest gets the seal, the old tail is renamed into
 // sealed/, and tidwall is reopened on the log directory, where it finds only
 // the new, empty tail. The names and the manifest entry become durable at the
-// next Sync (sealed/ first, then the log directory); doc.go has what a crash
+// next Sync (sealed/ first, then the log directory); FORMAT.md has what a crash
 // at each step leaves. Callers hold mu.
 func (l *Log) roll(next uint64) error {
 	old := l.tailSeg
@@ -86,12 +86,12 @@ func (l *Log) roll(next uint64) error {
 	if err := l.ensureSealed(); err != nil {
 		return l.fail("roll", err)
 	}
-	tail := segFile{first: next, file: segmentName(next)}
-	nf, err := l.fs.OpenFile(filepath.Join(l.dir, tail.file), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o640)
+	tail := segFile{first: next}
+	nf, err := l.fs.OpenFile(tail.path(l.dir), os.O_CREATE|os.O_EXCL|os.O_RDWR, 0o640)
 	if err != nil {
 		return l.fail("roll", fmt.Errorf("create segment: %w", err))
 	}
-	sealed := segFile{first: old.first, file: old.file, size: l.tailSize, sealed: true}
+	sealed := segFile{first: old.first, size: l.tailSize, sealed: true}
 	if err := l.man.seal(sealEntry{first: old.first, end: next, size: l.tailSize}); err != nil {
 		nf.Close()
 		return l.fail("roll", err)
@@ -103,7 +103,7 @@ func (l *Log) roll(next uint64) error {
 		return l.fail("roll", err)
 	}
 	l.files.Lock()
-	err = l.fs.Rename(filepath.Join(l.dir, old.file), sealed.path(l.dir))
+	err = l.fs.Rename(old.path(l.dir), sealed.path(l.dir))
 	if err == nil {
 		segs := l.segs()
 		segs = append(append(segs[:len(segs)-1:len(segs)-1], sealed), tail)
@@ -112,7 +112,7 @@ func (l *Log) roll(next uint64) error {
 	l.files.Unlock()
 	if err != nil {
 		nf.Close()
-		return l.fail("roll", fmt.Errorf("seal %s: %w", old.file, err))
+		return l.fail("roll", fmt.Errorf("seal %s: %w", old.name(), err))
 	}
 	l.tail.Close()
 	l.tail, l.tailSeg, l.tailSize = nf, tail, 0

@@ -81,30 +81,26 @@ func (e damageEnv) cutAt(seg string, off int64) {
 	e.mutate(seg, func(b []byte) []byte { return b[:off] })
 }
 
-// Every case runs on a log in the sealed layout and on one in the old layout
-// (every segment in one directory, which Open seals), except those that only
-// the old layout can hold.
 func TestCorruptionTable(t *testing.T) {
 	const n = 150
 	cases := []struct {
-		name    string
-		damage  func(e damageEnv) expect
-		oldOnly bool
+		name   string
+		damage func(e damageEnv) expect
 	}{
 		{"torn length: the last frame ends inside its length prefix", func(e damageEnv) expect {
 			last := e.recs[n-1]
 			e.cutAt(last.Segment, last.Offset+1)
 			return expect{first: 1, last: n - 1, cut: true}
-		}, false},
+		}},
 		{"torn payload: the last frame ends inside its payload", func(e damageEnv) expect {
 			last := e.recs[n-1]
 			e.cutAt(last.Segment, last.Offset+40)
 			return expect{first: 1, last: n - 1, cut: true}
-		}, false},
+		}},
 		{"zero tail: 4096 zero bytes after the last record are cut, not read as empty entries", func(e damageEnv) expect {
 			e.mutate(e.lastSeg(), func(b []byte) []byte { return append(b, make([]byte, 4096)...) })
 			return expect{first: 1, last: n, cut: true}
-		}, false},
+		}},
 		{"garbage tail: random bytes after the last record are cut", func(e damageEnv) expect {
 			rng := rand.New(rand.NewPCG(1, 2))
 			junk := make([]byte, 700)
@@ -113,32 +109,32 @@ func TestCorruptionTable(t *testing.T) {
 			}
 			e.mutate(e.lastSeg(), func(b []byte) []byte { return append(b, junk...) })
 			return expect{first: 1, last: n, cut: true}
-		}, false},
+		}},
 		{"bit flip mid-log: a bad CRC in an older segment is reported for that record only", func(e damageEnv) expect {
 			r := e.inSeg(e.segs()[1])[3]
 			e.flip(r.Segment, r.Offset+30, 0x10)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrChecksum}
-		}, false},
+		}},
 		{"bit flip in the last record: indistinguishable from a torn write, so it is cut", func(e damageEnv) expect {
 			last := e.recs[n-1]
 			e.flip(last.Segment, last.Offset+50, 0x01)
 			return expect{first: 1, last: n - 1, cut: true}
-		}, false},
+		}},
 		{"bit flip in the middle of the last segment: reported, nothing cut", func(e damageEnv) expect {
 			r := e.inSeg(e.lastSeg())[1]
 			e.flip(r.Segment, r.Offset+60, 0x80)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrChecksum}
-		}, false},
+		}},
 		{"flipped length prefix in an older segment: the reader resyncs on the next intact record", func(e damageEnv) expect {
 			r := e.inSeg(e.segs()[0])[2]
 			e.flip(r.Segment, r.Offset, 0x04)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrLength}
-		}, false},
+		}},
 		{"flipped length prefix in the last segment: tidwall cannot frame it, repair rewrites one placeholder", func(e damageEnv) expect {
 			r := e.inSeg(e.lastSeg())[1]
 			e.flip(r.Segment, r.Offset, 0x04)
 			return expect{first: 1, last: n, corrupt: []uint64{r.Index}, cause: ErrEmpty, rewritten: true}
-		}, false},
+		}},
 		{"zeroed sector in an older segment: the records it covers are lost, the rest survive", func(e damageEnv) expect {
 			seg := e.segs()[1]
 			rs := e.inSeg(seg)
@@ -151,62 +147,33 @@ func TestCorruptionTable(t *testing.T) {
 			}
 			e.mutate(seg, func(b []byte) []byte { clear(b[from:to]); return b })
 			return expect{first: 1, last: n, corrupt: lost}
-		}, false},
+		}},
 		{"crash after a segment cycle: an empty new segment opens as the tail", func(e damageEnv) expect {
 			os.WriteFile(filepath.Join(e.dir, segmentName(n+1)), nil, 0o640)
 			return expect{first: 1, last: n}
-		}, false},
+		}},
 		{"crash during the first write to a new segment: its partial frame is cut", func(e damageEnv) expect {
 			frame := appendRecord(nil, n+1, payloadFor(n+1))
 			os.WriteFile(filepath.Join(e.dir, segmentName(n+1)), append([]byte{byte(len(frame)) | 0x80, byte(len(frame) >> 7)}, frame[:20]...), 0o640)
 			return expect{first: 1, last: n, cut: true}
-		}, false},
-		{"leftover tidwall temp file of an interrupted TruncateFront: removed, nothing else changes", func(e damageEnv) expect {
-			os.WriteFile(filepath.Join(e.dir, segmentName(40)+".START.TEMP"), []byte("half a segment"), 0o640)
+		}},
+		{"leftovers of interrupted atomic rewrites (a repair's, a compaction's): removed, nothing else changes", func(e damageEnv) expect {
+			os.WriteFile(filepath.Join(e.dir, e.lastSeg()+suffixTmp), []byte("half a segment"), 0o640)
+			os.WriteFile(filepath.Join(e.dir, manifestName+suffixTmp), []byte("half a manifest"), 0o640)
 			return expect{first: 1, last: n}
-		}, false},
-		{"interrupted TruncateFront: the .START is finished and the segments before it removed", func(e damageEnv) expect {
-			seg := e.segs()[2]
-			rs := e.inSeg(seg)
-			keep := rs[2]
-			b, _ := os.ReadFile(e.path(seg))
-			os.WriteFile(e.path(segmentName(keep.Index)+".START"), b[keep.Offset:], 0o640)
-			// The crash came after the first removal.
-			os.Remove(e.path(e.segs()[0]))
-			return expect{first: keep.Index, last: n}
-		}, true},
-		{"segments emptied by Release before a crash: removed at open", func(e damageEnv) expect {
-			segs := e.segs()
-			for _, s := range segs[:2] {
-				os.Truncate(e.path(s), 0)
-			}
-			return expect{first: e.inSeg(segs[2])[0].Index, last: n}
-		}, true},
+		}},
 	}
 	for _, tc := range cases {
-		for _, old := range []bool{false, true} {
-			if tc.oldOnly && !old {
-				continue
-			}
-			name := "sealed/" + tc.name
-			if old {
-				name = "old layout/" + tc.name
-			}
-			t.Run(name, func(t *testing.T) { checkDamage(t, n, old, tc.damage) })
-		}
+		t.Run(tc.name, func(t *testing.T) { checkDamage(t, n, tc.damage) })
 	}
 }
 
-// checkDamage builds a log (in the old layout if old), damages it, checks
+// checkDamage builds a log, damages it, checks
 // that Inspect foresees what Open then does, and that the repaired log holds
 // what the case expects, goes on, and reopens without another repair.
-func checkDamage(t *testing.T, n uint64, old bool, damage func(damageEnv) expect) {
+func checkDamage(t *testing.T, n uint64, damage func(damageEnv) expect) {
 	dir := t.TempDir()
-	build := buildLog
-	if old {
-		build = buildOldLog
-	}
-	recs := build(t, dir, n)
+	recs := buildLog(t, dir, n)
 	if uint64(len(recs)) != n || len(damageEnv{recs: recs}.segs()) < 4 {
 		t.Fatalf("setup: %d records in %d segments", len(recs), len(damageEnv{recs: recs}.segs()))
 	}

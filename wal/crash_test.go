@@ -10,8 +10,9 @@ package wal
 // crashChildEnv). The child appends batches of payloadFor(index), syncs, and
 // prints "ack <last index>" after each Sync and "releasing <index>" before
 // each Release or TruncateFront (a kill inside may or may not release); the
-// parent kills it at a random moment, reopens the directory and
-// checks. Several rounds run on the same directory, each child resuming where
+// parent kills it at a random moment after its first acknowledgement (so a
+// slow start on a busy machine does not use the round up), reopens the
+// directory and checks. Several rounds run on the same directory, each child resuming where
 // the previous one died.
 
 import (
@@ -100,7 +101,7 @@ func TestSIGKILLedWriterLosesNothingAcknowledged(t *testing.T) {
 			t.Fatal(err)
 		}
 		killAt := time.Duration(50+rng.IntN(350)) * time.Millisecond
-		timer := time.AfterFunc(killAt, func() { cmd.Process.Signal(syscall.SIGKILL) })
+		var timer *time.Timer
 		sc := bufio.NewScanner(out)
 		for sc.Scan() {
 			f := strings.Fields(sc.Text())
@@ -111,11 +112,16 @@ func TestSIGKILLedWriterLosesNothingAcknowledged(t *testing.T) {
 			switch f[0] {
 			case "ack":
 				acked = max(acked, v)
+				if timer == nil {
+					timer = time.AfterFunc(killAt, func() { cmd.Process.Signal(syscall.SIGKILL) })
+				}
 			case "releasing":
 				released = max(released, v)
 			}
 		}
-		timer.Stop()
+		if timer != nil {
+			timer.Stop()
+		}
 		err = cmd.Wait()
 		if ws, ok := cmd.ProcessState.Sys().(syscall.WaitStatus); !ok || !ws.Signaled() {
 			t.Fatalf("round %d: child ended on its own (%v) instead of being killed", round, err)

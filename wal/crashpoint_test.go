@@ -2,9 +2,10 @@ package wal
 
 // The crash-point contract: whatever the step at which the process dies
 // (every write, sync, create, rename and removal that goes through the
-// fsutil seam, in turn), while Open seals an old layout, while Append rolls to
-// new segments, while Release and TruncateFront remove sealed segments or
-// roll the tail, or while the manifest is compacted, the next Open finds
+// fsutil seam, in turn), while Open finishes rolls a power loss interrupted,
+// while Append rolls to new segments, while Release and TruncateFront remove
+// sealed segments or roll the tail, or while the manifest is compacted, the
+// next Open finds
 // every acknowledged record that was not released, exactly once, intact, at
 // its index, and nothing else; Inspect foresees what that Open finds; and the
 // Open after it has nothing left to repair.
@@ -109,7 +110,8 @@ func (f *stopFile) Truncate(size int64) error {
 	return f.File.Truncate(size)
 }
 
-// crashScenario opens dir (an old layout) through fsys and works on it,
+// crashScenario opens dir (left by interrupted rolls) through fsys and works
+// on it,
 // noting in acked the last record a Sync acknowledged and in released the
 // highest index a Release or TruncateFront was asked for, and in compactions
 // how often the manifest was compacted. It stops at the first error.
@@ -166,7 +168,8 @@ func crashScenario(dir string, fsys fsutil.FS, acked, released *uint64, compacti
 
 func TestACrashAtAnyStepLosesNothingAcknowledged(t *testing.T) {
 	src := t.TempDir()
-	buildOldLog(t, src, 60)
+	buildLog(t, src, 60)
+	interruptRolls(t, src, 2)
 	for n := 0; ; n++ {
 		dir := t.TempDir()
 		copyTree(t, src, dir)
@@ -216,6 +219,23 @@ func TestACrashAtAnyStepLosesNothingAcknowledged(t *testing.T) {
 			return
 		}
 	}
+}
+
+// interruptRolls leaves dir as a power loss after k rolls of one batch may:
+// the last k sealed segments back in the log directory and their seals gone
+// from the manifest, so that Open must move them and rebuild the list.
+func interruptRolls(t *testing.T, dir string, k int) {
+	t.Helper()
+	l := openTest(t, dir)
+	e := sealedEnv{t: t, dir: dir, segs: l.Segments()}
+	e.must(l.Close())
+	if len(e.segs) < k+1 {
+		t.Fatalf("setup: %d segments, want more than %d", len(e.segs), k)
+	}
+	for _, s := range e.segs[len(e.segs)-1-k : len(e.segs)-1] {
+		e.must(os.Rename(e.sealed(s.Name), e.top(s.Name)))
+	}
+	e.dropEntries(k)
 }
 
 // checkTiles fails unless the segments follow each other without a gap or an

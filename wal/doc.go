@@ -9,6 +9,11 @@
 // never refuse to open because of damaged data: a torn tail is cut, keeping a
 // copy, and any other damage is reported record by record to whoever reads it.
 //
+// This comment is the on-disk format. FORMAT.md is the argument that the
+// package keeps those promises: what is synced when, what a crash at each
+// step leaves behind and how Open resolves it, what is not assumed, and what
+// memory and restart cost.
+//
 // # Files
 //
 // A log is one directory:
@@ -20,29 +25,26 @@
 //	in_use.lock                   fsutil.LockDir: one open Log per directory
 //	00000000000000004242.broken   evidence kept by a repair (".broken.1", ... after that)
 //
-// and, only after a crash, leftovers that Open resolves:
+// and, only after a crash, leftovers that Open resolves (FORMAT.md):
 //
-//	<segment> besides the tail    a seal a crash interrupted (or an old layout)
-//	<segment>.START               tidwall TruncateFront, written whole and synced, not yet renamed
-//	<segment>.END                 tidwall TruncateBack (flumed never calls it)
-//	<segment>.START.TEMP, .END.TEMP   tidwall's temporary before that rename
-//	<segment>.tmp, manifest.tmp   temporaries before renaming a rewritten file
+//	<segment> besides the tail    a roll whose move into sealed/ did not reach the disk
+//	<segment>.tmp, manifest.tmp   temporaries of an atomic rewrite, not yet renamed
 //
-// A segment is named by the index of its first entry, 20 decimal digits.
-// tidwall sees only the log directory, which holds one segment: tidwall's
-// Open lists it and loads that tail, and never cycles segments itself (its
-// SegmentSize is out of reach). When the tail reaches SegmentSize, Append
-// rolls: the tail is sealed into sealed/ and a new, empty tail is created,
-// then tidwall is reopened on it. So opening a log costs the same whatever
-// the number of segments: the log directory holds a handful of names, and
-// the manifest says what sealed/ holds without listing it.
+// A segment is named by the index of its first entry, 20 decimal digits; the
+// k-th entry of segment S holds index S+k. tidwall sees only the log
+// directory, which holds one segment: tidwall's Open lists it and loads that
+// tail, and never cycles segments itself (its SegmentSize is out of reach).
+// When the tail reaches SegmentSize, Append rolls: the tail is sealed (moved
+// into sealed/ and listed in the manifest), a new, empty tail is created, and
+// tidwall is reopened on it. So the log directory holds a handful of names
+// whatever the size of the log, and the manifest says what sealed/ holds
+// without listing it.
 //
-// Before sealed/ existed every segment lived in the log directory (the old
-// layout, which testdata/wal/old-layout keeps), with segments emptied by
-// Release (size 0, ahead of the first non-empty one) waiting for Open to
-// remove them and tidwall's .START files of interrupted truncations. Open
-// still resolves all of that, then seals every segment but the last: an old
-// log is migrated by its first Open (or by "flumed wal repair").
+// Space is given back in whole sealed segments only. Release and
+// TruncateFront record a new first index (the front) in the manifest and
+// remove the sealed segments wholly before it; records before the front in
+// the segment holding it stay on disk, unreadable, until that segment goes
+// too. Nothing is copied, and no segment is cut at the front.
 //
 // # Manifest format
 //
@@ -64,13 +66,12 @@
 // Seals follow each other (each starts where the last ends); a seal at or
 // before an earlier one replaces it and those after it. The live sealed
 // segments are the seals ending after the greatest front; FirstIndex is that
-// front or the first live segment's first index, whichever is greater.
-// Entries are appended with one write(2) each, so a crash tears at most the
-// last one. Release compacts the file (rewritten whole: temp, sync, rename,
-// directory sync) once it holds 64 entries more than twice what is needed, so
-// its size follows the number of live segments, not the log's history; a
-// clean Close rewrites it whole if it was appended to, so that the next Open
-// reads it with one request rather than one per block its appends scattered.
+// front or the first live segment's first index, whichever is greater. A
+// seal that ends at or before the front but after the greatest gone names a
+// released segment whose file may still exist. The file grows by appended
+// entries and is now and then rewritten whole with only what is still
+// needed: the header, the front, the gone mark and the seals not yet gone
+// (testdata/wal/manifest.hex is one).
 //
 // # Segment format
 //
@@ -79,11 +80,10 @@
 //	uvarint(len(entry)) entry
 //
 // (the uvarint is encoding/binary's: 7 bits per byte, low first, high bit set
-// on all but the last byte). The k-th frame of segment S holds index S+k:
-// tidwall stores no index and no checksum, so it cannot tell a torn frame from
-// a short one, a run of zero bytes is to it a run of empty entries, and one
-// flipped length bit re-frames everything after it. Hence every entry is a
-// record of this package, little-endian:
+// on all but the last byte). tidwall stores no index and no checksum, so it
+// cannot tell a torn frame from a short one, a run of zero bytes is to it a
+// run of empty entries, and one flipped length bit re-frames everything after
+// it. Hence every entry is a record of this package, little-endian:
 //
 //	off  len  field
 //	0    1    version, 0x01
@@ -109,161 +109,19 @@
 // index is inside the checksum, a record re-framed to another position is
 // caught too, and a reader that meets broken framing can find the next intact
 // record by scanning for one whose index and CRC fit (ErrMissing for the
-// indexes it skips).
-//
-// # What is synced when
-//
-// Append hands the frames to tidwall's WriteBatch with NoSync: one write(2)
-// to the tail segment, nothing synced. A batch that fills the tail is split
-// there (tidwall's own rule: a segment ends with the entry that reaches
-// SegmentSize) and the log rolls between the parts:
-//
-//  1. the tail's data is fdatasynced, so a sealed segment is whole;
-//  2. the first time, sealed/ and the manifest are created and the log
-//     directory synced, before anything is moved there;
-//  3. the new tail file <next> is created;
-//  4. the seal is appended to the manifest;
-//  5. the old tail is renamed to sealed/<name>, and readers see it there;
-//  6. tidwall is closed and reopened on the log directory, which now holds
-//     only the new, empty tail.
-//
-// None of that but step 1 (and step 2, once) syncs anything. Sync then syncs
-// sealed/ (if a segment was sealed since the last Sync) before the log
-// directory (if a file was created or renamed), so that a segment's new name
-// is durable before the removal of its old one; then the manifest, then the
-// tail segment's data (fdatasync, through the fsutil.FS seam, on a handle of
-// its own: fsync flushes the file, whichever descriptor wrote it). Only then
-// does Sync return nil: everything appended before it is durable. The channel
-// batches many transactions into one Append and one Sync (group commit).
-//
-// Release (and TruncateFront, which is Release with an exact front) appends
-// the new front to the manifest and syncs it, takes the released segments
-// out of readers' view, removes their files from sealed/, syncs sealed/, and
-// appends a gone entry (unsynced: if it is lost, Open removes them again).
-// It never holds the lock Append and Sync take, and copies nothing. When
-// everything is consumed it rolls first, under that lock, so that the tail
-// goes too. Repair syncs the .broken copy before it cuts, the cut segment
-// before it returns, and the directories after every create, rename and
-// remove.
-//
-// # What a crash leaves behind
-//
-//   - During Append: a tail that ends in part of a frame, or in zeros where
-//     the file was extended but the data never written, or in a frame whose
-//     payload is partly stale. Repair cuts it (it was never acknowledged).
-//   - During a roll, after a process crash: a prefix of steps 1-6. The old
-//     tail is whole (step 1) and still in the log directory, or already in
-//     sealed/ (a rename is atomic); a new tail may exist, empty; the manifest
-//     may or may not have the seal. After a power loss, any subset of steps
-//     3-5 may have reached the disk, in any order: the old tail in the log
-//     directory, in sealed/, or, on a file system that splits a rename, under
-//     both names; the new tail there or not; the seal there, or torn, or not.
-//     The records of the new tail were never acknowledged (Sync syncs the log
-//     directory first).
-//   - During Release: the front recorded and some released files not yet
-//     removed (the manifest lists them as released, not gone: Open removes
-//     them); or, after a power loss that undid a roll, a released tail back
-//     in the log directory (it opens empty, below the front, and is sealed
-//     again by the next roll).
-//   - During compaction: a manifest.tmp (removed), the manifest old or new.
-//   - In an old layout: segments emptied by Release (removed by Open; they
-//     held only consumed records, so it does not matter how many were
-//     emptied), and tidwall truncations (.TEMP removed, .START finished).
-//   - During repair: a .broken copy with the segment not yet cut, or a .tmp
-//     not yet renamed; the next repair starts over and keeps another copy.
-//
-// Open trusts the manifest only when it agrees with the log directory: the
-// directory holds exactly one segment (the tail), the manifest's header and
-// every entry but a torn last one check, and its last live seal ends where
-// the tail begins. Otherwise (a segment besides the tail, no tail, a seal
-// missing, a manifest missing or damaged) it lists sealed/ once and rebuilds
-// the list from the names there, each segment ending where the next begins,
-// the last where the tail begins: the files are the truth, the manifest an
-// index of them. In that rebuild a segment under two names (one file) keeps
-// the sealed/ one; two different files under one name keep the log
-// directory's and set the other aside as .broken; a segment in the log
-// directory besides the tail is moved into sealed/; with no tail left, the
-// last sealed segment moves back to be the tail; sealed segments wholly
-// before the manifest's front are removed; a sealed file at or past the tail
-// is set aside. So no record is lost (every acknowledged record is in a
-// segment file, and every segment file is found) and none is delivered twice
-// (each index is in one segment of the list). If the manifest was lost with
-// its front, released segments still on disk come back as records: the
-// channel's checkpoint lies above them, so they are not delivered again.
-//
-// # What is not assumed
-//
-// Not that a sector or a page is written atomically: any prefix of an
-// append, in any state, is expected at the tail. Not that a failed fsync can
-// be retried: after one, the kernel may have dropped the dirty pages and
-// marked them clean, so the handle is dead (every call returns the sticky
-// ErrFailed wrapping the cause) and the owner must Close and Open, which
-// repairs from what is really on disk. The same holds for a failed write:
-// tidwall's memory then no longer matches the file. Not that the directory is
-// synced by tidwall: it never is, so this package does it. Not that
-// tidwall's Read is safe: it mutates a cache, loads whole segments and fails
-// a whole segment on one bad frame, so reads never go through it.
-//
-// # Repair (every Open, and Repair for "flumed wal repair")
-//
-// Before tidwall opens the directory: leftover .TEMP and .tmp files are
-// removed; a pending .START or .END is finished as tidwall would; emptied
-// segments of an old layout are removed; the layout is resolved as described
-// above (on a clean directory: nothing to do, nothing listed in sealed/);
-// the directories are synced after any change. Then the tail is scanned with
-// this package's parser. Everything after its last intact record
-// is a torn tail: the segment is copied to <segment>.broken (synced), cut to
-// the end of that record (synced), and the directory synced. Damage before the
-// last intact record is not a torn write but rot: if tidwall can still frame
-// the segment the records stay and readers report them; if it cannot (a
-// flipped length prefix), the segment is rewritten with an empty entry in
-// place of each lost index, so that tidwall opens it and every later record
-// keeps its index. What repair did is returned by Recovered and logged once.
-//
-// What survives: every intact record before the damage, always; every intact
-// record after damage in the last segment, unless the damage is in the last
-// record itself, which is indistinguishable from a torn write and is cut. A
-// bad CRC in the last record is therefore dropped, while a bad CRC anywhere
-// else is reported and skipped.
-//
-// Sealed segments are not read at open (restart cost does not grow with the
-// backlog), and tidwall never reads them at all. A record damaged there, by a
-// bad CRC or by a flipped length prefix, surfaces when it is read: the
-// Reader returns a *CorruptionError for that index, finds the next intact
-// record by its index and CRC, and goes on. A sealed segment file that is
-// missing although the manifest lists it reads as ErrMissing records up to
-// the next segment.
+// indexes it skips). Repair writes an empty entry as the placeholder of a
+// record it could not save, so that later records keep their indexes.
 //
 // # Reading
 //
 // Readers open the segment files themselves, read-only, through a window
-// buffer, so they share no state with the appender, never load a whole
-// segment, and work on a copy of the directory (OpenReader, Inspect, Verify,
-// which list the log directory and sealed/) as well as on a live Log
-// (NewReader, Read, which find a segment in the Log's list and open it
-// wherever it is at that moment: a roll moves a file and publishes its new
-// place as one step). A file Release removes stays readable to a reader that
-// has it open. For each index a Reader returns one intact Record or one
-// *CorruptionError, in order, then io.EOF.
-//
-// # Memory and costs
-//
-// tidwall keeps the whole tail segment in memory, its buffer growing by
-// append: up to about 2×SegmentSize (default 16 MiB) counting the garbage its
-// growth leaves, plus the batch being appended, plus 256 KiB per open Reader.
-// It forgets the tail at every roll. The list of sealed segments costs about
-// 50 bytes per segment in memory and 32 in the manifest.
-//
-// Open reads the log directory's few names, the manifest and the tail segment
-// (the repair scan, then tidwall's own load), and nothing in sealed/: its
-// cost does not grow with the number of segments. A reader's first Next
-// opens the one segment holding its index. Segments, Stats, FirstIndex and
-// LastIndex touch no file.
-//
-// A roll costs one fdatasync of the tail (as tidwall's own cycling did), a
-// file creation, a rename and tidwall's reopen of a directory holding one
-// empty segment, under the lock Append and Sync take; the Sync after it syncs
-// sealed/, the log directory and the manifest besides the tail. Release costs
-// a manifest sync, one unlink per segment and a sync of sealed/, none of it
-// under that lock; it copies nothing, and neither does TruncateFront.
+// buffer, never through tidwall (whose Read mutates a cache and loads whole
+// segments), so they share no state with the appender. They work on a copy
+// of the directory (OpenReader, Inspect, Verify, which list the log directory
+// and sealed/) as well as on a live Log (NewReader, Read, which find a
+// segment in the Log's list and open it wherever it is at that moment: a roll
+// moves a file and publishes its new place as one step). A file Release
+// removes stays readable to a reader that has it open. For each index a
+// Reader returns one intact Record or one *CorruptionError, in order, then
+// io.EOF.
 package wal

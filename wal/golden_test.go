@@ -85,6 +85,39 @@ func TestTheFrameInDocGoIsTheRealOne(t *testing.T) {
 	if got := fmt.Sprintf("% x", appendRecord(nil, 1, []byte("hi"))); got != want {
 		t.Fatalf("record of \"hi\" at 1 = %s, doc.go shows %s", got, want)
 	}
+	// And doc.go does show it: the hex columns of the worked frame, read
+	// from the comment itself, are the uvarint length and that record.
+	if got := docFrame(t); got != "13 "+want {
+		t.Fatalf("doc.go's worked frame is %q, the real one is %q", got, "13 "+want)
+	}
+}
+
+// docFrame returns the bytes of the worked frame in doc.go: the leading
+// hex pairs of the lines after the one announcing it.
+func docFrame(t *testing.T) string {
+	t.Helper()
+	doc, err := os.ReadFile("doc.go")
+	if err != nil {
+		t.Fatal(err)
+	}
+	_, rest, ok := strings.Cut(string(doc), "is the 20-byte frame\n//\n")
+	if !ok {
+		t.Fatal("doc.go no longer announces the worked frame")
+	}
+	var pairs []string
+	for _, line := range strings.Split(rest, "\n") {
+		line, ok := strings.CutPrefix(line, "//\t")
+		if !ok {
+			break
+		}
+		for _, f := range strings.Fields(line) {
+			if len(f) != 2 || strings.Trim(f, "0123456789abcdef") != "" {
+				break
+			}
+			pairs = append(pairs, f)
+		}
+	}
+	return strings.Join(pairs, " ")
 }
 
 // The manifest's format contract: a log of records payloadFor(1..60) in

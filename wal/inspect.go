@@ -17,16 +17,14 @@ type Info struct {
 	FirstIndex uint64        // FirstIndex > LastIndex when the log is empty
 	LastIndex  uint64        // index of the last intact record of the last segment
 	Bytes      int64         // total size of the live segments
-	// Released lists files of released segments still on disk (emptied in
-	// an old layout; in sealed/ after a crash during Release): the next Open
-	// removes them.
+	// Released lists files of released segments a crash during Release left
+	// in sealed/: the next Open removes them.
 	Released []string
-	Pending  []string // .START/.END of an interrupted truncation the next Open finishes
-	Temps    []string // leftovers of interrupted writes the next Open removes
+	Temps    []string // leftovers of interrupted atomic writes the next Open removes
 	Broken   []string // evidence copies kept by earlier repairs
-	// Unsealed lists segment files before the tail in the log directory (an
-	// old layout, or a move a crash interrupted): the next Open moves them
-	// into sealed/.
+	// Unsealed lists segment files before the tail in the log directory:
+	// rolls a crash interrupted before their move into sealed/. The next
+	// Open moves them there.
 	Unsealed []string
 	// Strays lists files in sealed/ named like segments that are no part of
 	// the log (at or past the tail). An Open that lists sealed/ (after a
@@ -51,7 +49,7 @@ func Inspect(dir string) (*Info, error) {
 	if err != nil {
 		return nil, err
 	}
-	info := &Info{Dir: dir, Pending: v.st.pending, Temps: v.st.temps, Broken: v.broken, Released: v.released,
+	info := &Info{Dir: dir, Temps: v.st.temps, Broken: v.broken, Released: v.released,
 		Unsealed: v.unsealed, Strays: v.strays, Manifest: manifestHealth(v)}
 	live := v.segs
 	if len(live) == 0 {
@@ -175,8 +173,7 @@ func Verify(dir string, progress func(done, total int64)) (*VerifyReport, error)
 }
 
 // Repair locks dir and repairs it as Open would, without opening the log,
-// for an operator's "wal repair": it returns what it changed. Like Open, it
-// moves the segments of an old layout into sealed/.
+// for an operator's "wal repair": it returns what it changed.
 func Repair(dir string, opts Options) (Recovered, error) {
 	opts, err := opts.withDefaults()
 	if err != nil {

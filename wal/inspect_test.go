@@ -2,8 +2,9 @@ package wal
 
 // The read-only contract: Inspect, Verify and OpenReader change nothing in
 // the directory (not a byte, not a name), take no lock, and report what Open
-// would do: released segments, a pending truncation, leftovers, evidence
-// copies, a torn tail; Verify reports every damaged record.
+// would do after a crash: released segments still on disk, segments a roll
+// left outside sealed/, leftovers, evidence copies, a torn tail; Verify
+// reports every damaged record.
 
 import (
 	"crypto/sha256"
@@ -13,6 +14,7 @@ import (
 	"io/fs"
 	"os"
 	"path/filepath"
+	"slices"
 	"testing"
 )
 
@@ -35,15 +37,19 @@ func dirDigest(t *testing.T, dir string) string {
 	return fmt.Sprintf("%x", h.Sum(nil))
 }
 
-func TestInspectReportsWhatOpenWouldDoWithAnOldLayoutAndChangesNothing(t *testing.T) {
+func TestInspectReportsWhatOpenWouldDoAfterACrashAndChangesNothing(t *testing.T) {
 	dir := t.TempDir()
-	recs := buildOldLog(t, dir, 150)
-	e := damageEnv{t: t, dir: dir, recs: recs}
-	segs := e.segs()
-	os.Truncate(e.path(segs[0]), 0) // released before a crash
-	os.WriteFile(e.path(segmentName(999)+".START.TEMP"), []byte("x"), 0o640)
-	os.WriteFile(e.path(segs[1]+".broken"), []byte("old evidence"), 0o640)
-	e.mutate(e.lastSeg(), func(b []byte) []byte { return append(b, 0, 0, 0, 0, 0) })
+	buildLog(t, dir, 150)
+	l := openTest(t, dir)
+	e := sealedEnv{t: t, dir: dir, n: 150, segs: l.Segments()}
+	e.must(l.Close())
+	first := e.interruptedRelease(false) // two released segments left in sealed/
+	last := e.lastSealed().Name
+	e.must(os.Rename(e.sealed(last), e.top(last))) // a roll whose rename was lost
+	e.must(os.WriteFile(e.top(manifestName+suffixTmp), []byte("x"), 0o640))
+	e.must(os.WriteFile(e.top(e.segs[3].Name+suffixBroken), []byte("old evidence"), 0o640))
+	d := damageEnv{t: t, dir: dir}
+	d.mutate(e.tail().Name, func(b []byte) []byte { return append(b, 0, 0, 0, 0, 0) })
 	before := dirDigest(t, dir)
 
 	info, err := Inspect(dir)
@@ -53,20 +59,27 @@ func TestInspectReportsWhatOpenWouldDoWithAnOldLayoutAndChangesNothing(t *testin
 	if dirDigest(t, dir) != before {
 		t.Fatal("Inspect changed the directory")
 	}
-	if len(info.Released) != 1 || len(info.Temps) != 1 || len(info.Broken) != 1 {
+	if len(info.Released) != 2 || len(info.Temps) != 1 || len(info.Broken) != 1 {
 		t.Fatalf("released %v, temps %v, broken %v", info.Released, info.Temps, info.Broken)
 	}
-	if info.FirstIndex != e.inSeg(segs[1])[0].Index || info.LastIndex != 150 {
-		t.Fatalf("Inspect sees %d..%d", info.FirstIndex, info.LastIndex)
+	if info.FirstIndex != first || info.LastIndex != 150 {
+		t.Fatalf("Inspect sees %d..%d, want %d..150", info.FirstIndex, info.LastIndex, first)
 	}
 	if info.TornTail == nil || info.TornBytes != 5 || info.TornTail.Index != 151 {
 		t.Fatalf("torn tail %v (%d bytes), want 5 bytes at index 151", info.TornTail, info.TornBytes)
 	}
-	if len(info.Segments) != len(segs)-1 || info.Segments[len(info.Segments)-1].Last != 150 {
+	if len(info.Segments) != len(e.segs)-2 || info.Segments[len(info.Segments)-1].Last != 150 {
 		t.Fatalf("segments %+v", info.Segments)
 	}
-	if len(info.Unsealed) != len(segs)-2 || info.Manifest != "" {
-		t.Fatalf("unsealed %v, manifest %q: the next open seals every segment but the tail", info.Unsealed, info.Manifest)
+	if !slices.Equal(info.Unsealed, []string{last}) || info.Manifest != "ok" {
+		t.Fatalf("unsealed %v, manifest %q: the next open moves %s into sealed/", info.Unsealed, info.Manifest, last)
+	}
+
+	// The Open after it does what Inspect foresaw.
+	l = openTest(t, dir)
+	rec := l.Recovered()
+	if l.FirstIndex() != first || l.LastIndex() != 150 || len(rec.Removed) != 3 || len(rec.Moved) != 1 || rec.Bytes != 5 {
+		t.Fatalf("open: %d..%d, repair: %s", l.FirstIndex(), l.LastIndex(), rec)
 	}
 }
 

@@ -10,7 +10,6 @@ package wal
 // Inspect, before that Open, must foresee the same records.
 
 import (
-	"io"
 	"os"
 	"path/filepath"
 	"slices"
@@ -89,6 +88,19 @@ func TestOpenSetsRightWhatACrashLeftInTheLayout(t *testing.T) {
 			e.dropEntries(1)
 			return 1
 		}, func(e sealedEnv, r Recovered) bool { return r.Rebuilt && len(r.Moved) == 0 }},
+		{"several rolls of one batch whose renames a power loss undid: the segments go back into sealed/", func(e sealedEnv) uint64 {
+			for _, s := range e.segs[len(e.segs)-4 : len(e.segs)-1] {
+				e.must(os.Rename(e.sealed(s.Name), e.top(s.Name)))
+			}
+			return 1
+		}, func(e sealedEnv, r Recovered) bool { return len(r.Moved) == 3 && r.Rebuilt }},
+		{"several rolls whose renames and manifest entries were lost", func(e sealedEnv) uint64 {
+			for _, s := range e.segs[len(e.segs)-4 : len(e.segs)-1] {
+				e.must(os.Rename(e.sealed(s.Name), e.top(s.Name)))
+			}
+			e.dropEntries(3)
+			return 1
+		}, func(e sealedEnv, r Recovered) bool { return len(r.Moved) == 3 && r.Rebuilt }},
 		{"a rename half done: the segment under both names counts once", func(e sealedEnv) uint64 {
 			s := e.lastSealed().Name
 			e.must(os.Link(e.sealed(s), e.top(s)))
@@ -245,88 +257,6 @@ func checkOpens(t *testing.T, dir string, first, last uint64) Recovered {
 		t.Fatalf("after the second open: %d intact, corrupt %v", len(intact), corrupt)
 	}
 	return rec
-}
-
-func TestAnOldLayoutIsSealedAtOpen(t *testing.T) {
-	dir := t.TempDir()
-	recs := buildOldLog(t, dir, 150)
-	segs := damageEnv{recs: recs}.segs()
-	rec := checkOpens(t, dir, 1, 150)
-	if len(rec.Moved) != len(segs)-1 {
-		t.Fatalf("moved %v, want every segment but the tail (%d)", rec.Moved, len(segs)-1)
-	}
-	for _, s := range segs[:len(segs)-1] {
-		if !exists(filepath.Join(dir, sealedDirName, s)) || exists(filepath.Join(dir, s)) {
-			t.Fatalf("segment %s was not moved into sealed/", s)
-		}
-	}
-}
-
-func TestAnOldLayoutSealedHalfWayBeforeACrashIsFinished(t *testing.T) {
-	dir := t.TempDir()
-	recs := buildOldLog(t, dir, 150)
-	segs := damageEnv{recs: recs}.segs()
-	os.Mkdir(filepath.Join(dir, sealedDirName), 0o750)
-	for _, s := range segs[:3] {
-		if err := os.Rename(filepath.Join(dir, s), filepath.Join(dir, sealedDirName, s)); err != nil {
-			t.Fatal(err)
-		}
-	}
-	rec := checkOpens(t, dir, 1, 150)
-	if !rec.Rebuilt || len(rec.Moved) != len(segs)-4 {
-		t.Fatalf("repair: %s", rec)
-	}
-}
-
-// An old layout's single segment (its first index past 1, after tidwall
-// truncations) needs no sealed/ and no manifest: it opens as it is, every
-// time.
-func TestAnOldLayoutsLoneSegmentOpensAsItIs(t *testing.T) {
-	dir := t.TempDir()
-	b, err := os.ReadFile("../testdata/wal/old-layout/" + segmentName(56))
-	if err != nil {
-		t.Fatal(err)
-	}
-	os.WriteFile(filepath.Join(dir, segmentName(56)), b, 0o640)
-	if rec := checkOpens(t, dir, 56, 60); rec.Changed() {
-		t.Fatalf("the first open changed something: %s", rec)
-	}
-}
-
-// The golden old layout (testdata/wal/old-layout) is what flumed wrote before
-// sealed/ existed: four 4 KiB segments of payloadFor records 1..60, the first
-// emptied by a Release. It opens, sealed, with records 19..60.
-func TestTheGoldenOldLayoutOpens(t *testing.T) {
-	dir := t.TempDir()
-	ents, err := os.ReadDir("../testdata/wal/old-layout")
-	if err != nil {
-		t.Fatal(err)
-	}
-	for _, e := range ents {
-		b, err := os.ReadFile(filepath.Join("../testdata/wal/old-layout", e.Name()))
-		if err != nil {
-			t.Fatal(err)
-		}
-		os.WriteFile(filepath.Join(dir, e.Name()), b, 0o640)
-	}
-	rec := checkOpens(t, dir, 19, 60)
-	if !slices.Contains(rec.Removed, segmentName(1)) || len(rec.Moved) != 2 {
-		t.Fatalf("repair: %s", rec)
-	}
-	r, err := OpenReader(dir, 0)
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer r.Close()
-	for {
-		rec, err := r.Next()
-		if err == io.EOF {
-			break
-		}
-		if err != nil || rec.Segment == "" {
-			t.Fatalf("read the migrated golden log: %v", err)
-		}
-	}
 }
 
 // After Release of everything, a power loss may undo the roll that sealed the

@@ -7,7 +7,6 @@ import (
 	"log/slog"
 	"math"
 	"os"
-	"path/filepath"
 	"sync"
 	"sync/atomic"
 
@@ -111,7 +110,7 @@ type Log struct {
 }
 
 // Open locks dir (creating it if needed), repairs what a crash left behind
-// (see doc.go), logs the repair once, and opens the log for appending. It
+// (FORMAT.md), logs the repair once, and opens the log for appending. It
 // fails with an error matching fsutil.ErrLocked when another handle, in this
 // process or another, has dir open.
 //
@@ -191,13 +190,13 @@ func (l *Log) openTail(segs []segFile) error {
 		return err
 	}
 	if len(segs) == 0 {
-		segs = []segFile{{first: first, file: segmentName(first)}}
+		segs = []segFile{{first: first}}
 	}
 	tail := segs[len(segs)-1]
 	if tail.first != first || tail.sealed {
-		return fmt.Errorf("tidwall opened %s at %d, but the tail is %s", l.dir, first, tail.file)
+		return fmt.Errorf("tidwall opened %s at %d, but the tail is %s", l.dir, first, tail.name())
 	}
-	f, err := l.fs.OpenFile(filepath.Join(l.dir, tail.file), os.O_RDWR, 0)
+	f, err := l.fs.OpenFile(tail.path(l.dir), os.O_RDWR, 0)
 	if err != nil {
 		return fmt.Errorf("open tail segment: %w", err)
 	}

@@ -10,7 +10,6 @@ import (
 	"path/filepath"
 	"testing"
 
-	tidwall "github.com/tidwall/wal"
 	"go.uber.org/goleak"
 )
 
@@ -68,30 +67,6 @@ func buildLog(t testing.TB, dir string, n uint64) []Record {
 	}
 	appendRange(t, l, 1, n, 7)
 	if err := l.Close(); err != nil {
-		t.Fatal(err)
-	}
-	return layout(t, dir)
-}
-
-// buildOldLog writes records 1..n into dir the way flumed wrote logs before
-// sealed/ existed: every segment in the one directory, cycled by tidwall at
-// 4 KiB, in batches of 7 (the same segments buildLog makes).
-func buildOldLog(t testing.TB, dir string, n uint64) []Record {
-	t.Helper()
-	tl, err := tidwall.Open(dir, &tidwall.Options{NoSync: true, SegmentSize: 4096, LogFormat: tidwall.Binary})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var b tidwall.Batch
-	for i := uint64(1); i <= n; i++ {
-		b.Write(i, appendRecord(nil, i, payloadFor(i)))
-		if i%7 == 0 || i == n {
-			if err := tl.WriteBatch(&b); err != nil {
-				t.Fatal(err)
-			}
-		}
-	}
-	if err := tl.Close(); err != nil {
 		t.Fatal(err)
 	}
 	return layout(t, dir)

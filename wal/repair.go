@@ -32,15 +32,12 @@ type Recovered struct {
 	Rewritten bool
 	// Broken is the evidence copy of the segment as it was before repair.
 	Broken string
-	// Removed lists files deleted: leftovers of interrupted writes, segments a
-	// finished truncation had superseded, and released segments (emptied in
-	// an old layout, or in sealed/ when a crash interrupted Release).
+	// Removed lists files deleted: leftovers of interrupted atomic writes,
+	// and released segments a crash during Release left in sealed/.
 	Removed []string
-	// Renamed lists pending truncation files made final (".START" → segment).
-	Renamed []string
 	// Moved lists segment files moved between the log directory and sealed/
-	// ("from -> to"): an old layout sealed, a move a crash interrupted
-	// finished, a tail moved back, a stray set aside.
+	// ("from -> to"): a roll a crash interrupted finished, a tail moved back,
+	// a stray set aside.
 	Moved []string
 	// Rebuilt is true when the list of sealed segments was rebuilt by
 	// listing sealed/, because the manifest was missing, damaged or behind.
@@ -54,8 +51,8 @@ type Recovered struct {
 
 // Changed reports whether repair touched the directory.
 func (r Recovered) Changed() bool {
-	return r.Bytes > 0 || r.Rewritten || len(r.Removed) > 0 || len(r.Renamed) > 0 ||
-		len(r.Moved) > 0 || r.Rebuilt || r.Rewrote || r.Created != ""
+	return r.Bytes > 0 || r.Rewritten || len(r.Removed) > 0 || len(r.Moved) > 0 ||
+		r.Rebuilt || r.Rewrote || r.Created != ""
 }
 
 // opened is what repair hands to Open: the live segments (the last is the
@@ -67,9 +64,8 @@ type opened struct {
 	sealedReady bool
 }
 
-// repair brings dir into the shape Open expects (doc.go, "Repair"): it
-// finishes or discards what a crash interrupted, seals an old layout, finds
-// the sealed segments, and cuts a torn tail, keeping a .broken copy of
+// repair brings dir into the shape Open expects (FORMAT.md, "Repair"): it
+// finishes or discards what a crash interrupted, finds the sealed segments, and cuts a torn tail, keeping a .broken copy of
 // whatever it cuts. It is idempotent: a crash in the middle leaves a
 // directory that the next repair finishes. On a directory a clean Close left,
 // it lists the log directory, reads the manifest and scans the tail: nothing
@@ -92,61 +88,29 @@ func repair(dir string, fsys fsutil.FS) (Recovered, opened, error) {
 	return rec, opened{segs: segs, man: man, sealedReady: ready}, nil
 }
 
-// tidyDir resolves the leftovers of interrupted writes in the log directory:
-// temporary files are removed, a pending tidwall truncation (an old layout)
-// is finished, and released segments emptied in place (an old layout) are
-// removed. It returns the directory as it then is.
+// tidyDir removes the leftovers of interrupted atomic writes from the log
+// directory: a .tmp file was never renamed, so the operation that wrote it
+// did not happen and the file it would have replaced is intact. It returns
+// the directory as it then is.
 func tidyDir(dir string, fsys fsutil.FS, rec *Recovered) (dirState, error) {
 	st, err := readDirState(dir)
 	if err != nil {
 		return st, fmt.Errorf("list %s: %w", dir, err)
 	}
-	changed := false
-	remove := func(name string) error {
+	for _, name := range st.temps {
 		if err := fsys.Remove(filepath.Join(dir, name)); err != nil && !errors.Is(err, os.ErrNotExist) {
-			return fmt.Errorf("remove %s: %w", name, err)
+			return st, fmt.Errorf("remove %s: %w", name, err)
 		}
 		rec.Removed = append(rec.Removed, name)
-		changed = true
-		return nil
 	}
-	// A .TEMP or .tmp file was never renamed: the operation that wrote it
-	// did not happen, and the files it would have replaced are intact.
-	for _, name := range st.temps {
-		if err := remove(name); err != nil {
-			return st, err
-		}
-	}
-	for _, name := range st.obsolete {
-		if err := remove(name); err != nil {
-			return st, err
-		}
-	}
-	for i, s := range st.segs {
-		if s.file == s.name() {
-			continue
-		}
-		if err := fsys.Rename(filepath.Join(dir, s.file), filepath.Join(dir, s.name())); err != nil {
-			return st, fmt.Errorf("finish truncation %s: %w", s.file, err)
-		}
-		rec.Renamed = append(rec.Renamed, s.file)
-		st.segs[i].file = s.name()
-		changed = true
-	}
-	for _, s := range st.segs[:st.released] {
-		if err := remove(s.file); err != nil {
-			return st, err
-		}
-	}
-	if changed {
-		// Make the removals and renames durable before anything is appended
-		// on top of them.
+	if len(st.temps) > 0 {
+		// Make the removals durable before anything is appended on top of
+		// them.
 		if err := fsys.SyncDir(dir); err != nil {
 			return st, err
 		}
 	}
-	st.segs, st.released = st.live(), 0
-	st.temps, st.obsolete, st.pending = nil, nil, nil
+	st.temps = nil
 	return st, nil
 }
 
@@ -156,7 +120,7 @@ func tidyDir(dir string, fsys fsutil.FS, rec *Recovered) (dirState, error) {
 // damage: if tidwall can still frame it, the segment is only cut; if not,
 // the segment is rewritten with one empty entry per lost index.
 func repairTail(dir string, fsys fsutil.FS, seg segFile, rec *Recovered) error {
-	path := filepath.Join(dir, seg.file)
+	path := seg.path(dir)
 	data, err := os.ReadFile(path)
 	if err != nil {
 		return fmt.Errorf("read tail segment: %w", err)
@@ -237,8 +201,9 @@ scan:
 	return fsutil.WriteFileAtomic(fsys, path, out, 0o640)
 }
 
-// keepBroken writes data to the first free "<name>.broken[.N]" and syncs it,
-// so the evidence survives whatever repair does next.
+// keepBroken writes data to the first free "<name>.broken[.N]" and syncs it
+// and its directory entry, so the evidence survives whatever repair does
+// next.
 func keepBroken(dir string, fsys fsutil.FS, name string, data []byte) (string, error) {
 	base := name + suffixBroken
 	for i := 0; ; i++ {
@@ -259,6 +224,11 @@ func keepBroken(dir string, fsys fsutil.FS, name string, data []byte) (string, e
 		}
 		if cerr := f.Close(); werr == nil {
 			werr = cerr
+		}
+		if werr == nil {
+			// The name too: the cut that follows may reach the disk before
+			// a later directory sync would.
+			werr = fsys.SyncDir(dir)
 		}
 		if werr != nil {
 			return "", fmt.Errorf("keep broken copy %s: %w", cand, werr)
@@ -296,9 +266,6 @@ func (r Recovered) String() string {
 	}
 	if r.Broken != "" {
 		parts = append(parts, "kept "+r.Broken)
-	}
-	if len(r.Renamed) > 0 {
-		parts = append(parts, "finished truncation "+strings.Join(r.Renamed, ", "))
 	}
 	if len(r.Moved) > 0 {
 		parts = append(parts, fmt.Sprintf("moved %d segment files (%s)", len(r.Moved), r.Moved[0]))

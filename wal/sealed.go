@@ -10,13 +10,13 @@ import (
 	"github.com/flumed/flumed/internal/fsutil"
 )
 
-// The sealed layout (doc.go, "Files"): the log directory holds the tail
-// segment, which tidwall appends to; every segment before it is in sealed/,
-// listed by the manifest. Open reads the manifest instead of listing sealed/,
-// and lists sealed/ only when the manifest disagrees with the log directory
-// (after a crash, or when sealing an old layout).
+// The layout (doc.go, "Files"): the log directory holds the tail segment,
+// which tidwall appends to; every segment before it is in sealed/, listed by
+// the manifest. Open reads the manifest instead of listing sealed/, and lists
+// sealed/ only when the manifest disagrees with the log directory, which only
+// a crash leaves (FORMAT.md, "What a crash leaves behind").
 
-// layoutFix brings a log directory into the sealed layout at Open.
+// layoutFix sets right at Open what a crash left of the layout.
 type layoutFix struct {
 	dir     string
 	fs      fsutil.FS
@@ -27,7 +27,8 @@ type layoutFix struct {
 }
 
 // resolveLayout runs after tidyDir and before the tail is repaired. It moves
-// every segment file of the log directory but the last into sealed/, finds
+// every segment file of the log directory but the last into sealed/ (rolls a
+// crash interrupted), finds
 // the sealed segments (from the manifest, or by listing sealed/ when the
 // manifest is missing, damaged or disagrees with the directory), removes
 // released segments a crash left behind, creates a tail if a crash lost it,
@@ -42,10 +43,10 @@ func resolveLayout(dir string, fsys fsutil.FS, st dirState, rec *Recovered) ([]s
 	x := &layoutFix{dir: dir, fs: fsys, rec: rec, man: man}
 	rebuild := man.bad != nil || !man.exists && st.sealed
 	rewrite := man.torn || rebuild
-	segs, tail := splitTail(st.live())
-	// A segment file before the tail in the log directory: an old layout,
-	// or a roll whose move a crash interrupted. Only a listing of sealed/
-	// says for sure where the segments around it end.
+	segs, tail := splitTail(st.segs)
+	// A segment file before the tail in the log directory: a roll whose
+	// move a crash interrupted (after a power loss, maybe several). Only a
+	// listing of sealed/ says for sure where the segments around it end.
 	for _, s := range segs {
 		if err := x.moveIn(s); err != nil {
 			return nil, man, false, err
@@ -145,24 +146,25 @@ func (x *layoutFix) moveIn(s segFile) error {
 	if err := x.ensureSealedDir(); err != nil {
 		return err
 	}
-	from, to := filepath.Join(x.dir, s.file), filepath.Join(x.dir, sealedDirName, s.file)
+	name := s.name()
+	from, to := filepath.Join(x.dir, name), filepath.Join(x.dir, sealedDirName, name)
 	x.moved = true
 	if same, err := sameFile(from, to); err != nil {
 		return err
 	} else if same {
 		if err := x.fs.Remove(from); err != nil {
-			return fmt.Errorf("finish moving %s: %w", s.file, err)
+			return fmt.Errorf("finish moving %s: %w", name, err)
 		}
-		x.rec.Moved = append(x.rec.Moved, s.file+" -> "+sealedDirName+"/")
+		x.rec.Moved = append(x.rec.Moved, name+" -> "+sealedDirName+"/")
 		return nil
 	}
 	if err := x.setAside(to); err != nil {
 		return err
 	}
 	if err := x.fs.Rename(from, to); err != nil {
-		return fmt.Errorf("seal %s: %w", s.file, err)
+		return fmt.Errorf("seal %s: %w", name, err)
 	}
-	x.rec.Moved = append(x.rec.Moved, s.file+" -> "+sealedDirName+"/")
+	x.rec.Moved = append(x.rec.Moved, name+" -> "+sealedDirName+"/")
 	return nil
 }
 
@@ -226,19 +228,20 @@ func (x *layoutFix) rebuild(tail *segFile) (*segFile, error) {
 	segs := l.segs
 	if tail == nil && len(segs) > 0 {
 		last := segs[len(segs)-1]
-		from, to := filepath.Join(x.dir, sealedDirName, last.file), filepath.Join(x.dir, last.file)
+		name := last.name()
+		from, to := filepath.Join(x.dir, sealedDirName, name), filepath.Join(x.dir, name)
 		if err := x.fs.Rename(from, to); err != nil {
-			return nil, fmt.Errorf("move %s back: %w", last.file, err)
+			return nil, fmt.Errorf("move %s back: %w", name, err)
 		}
 		x.moved = true
-		x.rec.Moved = append(x.rec.Moved, sealedDirName+"/"+last.file+" -> .")
+		x.rec.Moved = append(x.rec.Moved, sealedDirName+"/"+name+" -> .")
 		last.sealed = false
 		tail, segs = &last, segs[:len(segs)-1]
 	}
 	live, released, after := chain(segs, tail, x.man.front)
 	for _, s := range after {
 		path := s.path(x.dir)
-		same, err := sameFile(filepath.Join(x.dir, tail.file), path)
+		same, err := sameFile(tail.path(x.dir), path)
 		if err != nil {
 			return nil, err
 		}
@@ -249,10 +252,10 @@ func (x *layoutFix) rebuild(tail *segFile) (*segFile, error) {
 			continue
 		}
 		if err := x.fs.Remove(path); err != nil {
-			return nil, fmt.Errorf("finish moving %s: %w", s.file, err)
+			return nil, fmt.Errorf("finish moving %s: %w", s.name(), err)
 		}
 		x.moved = true
-		x.rec.Moved = append(x.rec.Moved, sealedDirName+"/"+s.file+" -> .")
+		x.rec.Moved = append(x.rec.Moved, sealedDirName+"/"+s.name()+" -> .")
 	}
 	for _, s := range released {
 		if err := x.remove(s.path(x.dir)); err != nil {
@@ -315,5 +318,5 @@ func (x *layoutFix) createTail(first uint64) (segFile, error) {
 	}
 	x.moved = true
 	x.rec.Created = name
-	return segFile{first: first, file: name}, nil
+	return segFile{first: first}, nil
 }

@@ -2,7 +2,6 @@ package wal
 
 import (
 	"encoding/binary"
-	"fmt"
 	"io"
 	"os"
 	"path/filepath"
@@ -11,15 +10,11 @@ import (
 )
 
 // tidwall/wal names a segment by the index of its first entry, as 20 decimal
-// digits. A truncation in progress leaves "<name>.START" (TruncateFront) or
-// "<name>.END" (TruncateBack), each first written as "<...>.TEMP" and renamed.
-// Repair keeps evidence as "<name>.broken[.N]" and writes "<name>.tmp" before
-// renaming it over a segment. tidwall ignores every name but the first three.
+// digits. Repair keeps evidence as "<name>.broken[.N]", and a file rewritten
+// atomically (a repaired segment, the manifest) is first written as
+// "<name>.tmp". tidwall looks at 20-digit names only.
 const (
 	nameLen      = 20
-	suffixStart  = ".START"
-	suffixEnd    = ".END"
-	suffixTEMP   = ".TEMP"
 	suffixTmp    = ".tmp"
 	suffixBroken = ".broken"
 )
@@ -60,53 +55,40 @@ func segmentName(first uint64) string {
 	return string(b[:])
 }
 
-// segFile is one logical segment of a log.
+// segFile is one segment of a log.
 type segFile struct {
-	first uint64 // index of its first entry, from its name
-	// file is the file name: the segment name, or a pending .START/.END;
-	// empty for the segment name itself (the manifest's segments, which
-	// Open does not name one by one).
-	file   string
+	first  uint64 // index of its first entry, from its name
 	size   int64
 	sealed bool // in sealed/ rather than in the log directory
 }
 
+// name is the segment's file name. It is computed when needed rather than
+// kept: Open lists sealed segments from the manifest without naming them.
 func (s segFile) name() string { return segmentName(s.first) }
 
 // path is where the segment's file is in the log directory dir.
 func (s segFile) path(dir string) string {
-	file := s.file
-	if file == "" {
-		file = s.name()
-	}
 	if s.sealed {
-		return filepath.Join(dir, sealedDirName, file)
+		return filepath.Join(dir, sealedDirName, s.name())
 	}
-	return filepath.Join(dir, file)
+	return filepath.Join(dir, s.name())
 }
 
-// dirState is what a directory holds, read without changing anything, with
-// tidwall's pending truncations resolved the way its Open would resolve them.
+// dirState is what the log directory holds, read without changing anything.
 type dirState struct {
-	segs     []segFile // logical segments in index order (released ones included)
-	released int       // leading empty segments left by Release, not counting the last segment
-	pending  []string  // .START/.END files an interrupted truncation left
-	obsolete []string  // files resolving pending truncations deletes
-	temps    []string  // .TEMP and .tmp leftovers of interrupted writes
-	broken   []string  // evidence kept by earlier repairs
-	sealed   bool      // the directory has a sealed/ subdirectory
+	segs   []segFile // segment files in index order: the tail last, and any a crash left before it
+	temps  []string  // .tmp leftovers of interrupted atomic writes
+	broken []string  // evidence kept by earlier repairs
+	sealed bool      // the directory has a sealed/ subdirectory
 }
 
-// readDirState lists dir. It fails only on I/O errors and on a directory
-// holding both a .START and an .END, which tidwall itself refuses and which
-// flumed never produces (it never calls TruncateBack).
+// readDirState lists dir. It fails only on I/O errors.
 func readDirState(dir string) (dirState, error) {
 	var st dirState
 	ents, err := os.ReadDir(dir)
 	if err != nil {
 		return st, err
 	}
-	startAt, endAt := -1, -1
 	for _, e := range ents {
 		name := e.Name()
 		if name == manifestName+suffixTmp {
@@ -120,54 +102,20 @@ func readDirState(dir string) (dirState, error) {
 			continue
 		}
 		switch {
-		case rest == "" || rest == suffixStart || rest == suffixEnd:
+		case rest == "":
 			info, err := e.Info()
 			if err != nil {
 				return st, err
 			}
-			if rest == suffixStart {
-				startAt = len(st.segs)
-				st.pending = append(st.pending, name)
-			} else if rest == suffixEnd && endAt == -1 {
-				endAt = len(st.segs)
-				st.pending = append(st.pending, name)
-			}
-			st.segs = append(st.segs, segFile{first: first, file: name, size: info.Size()})
-		case strings.HasSuffix(rest, suffixTEMP) || rest == suffixTmp:
+			st.segs = append(st.segs, segFile{first: first, size: info.Size()})
+		case rest == suffixTmp:
 			st.temps = append(st.temps, name)
 		case strings.HasPrefix(rest, suffixBroken):
 			st.broken = append(st.broken, name)
 		}
 	}
-	if startAt >= 0 && endAt >= 0 {
-		return st, fmt.Errorf("both %s and %s pending in %s", st.segs[startAt].file, st.segs[endAt].file, dir)
-	}
-	if startAt >= 0 {
-		// TruncateFront wrote the new first segment completely (synced, then
-		// renamed) before deleting anything: everything before it is gone.
-		for _, s := range st.segs[:startAt] {
-			st.obsolete = append(st.obsolete, s.file)
-		}
-		st.segs = st.segs[startAt:]
-	}
-	if endAt >= 0 {
-		for _, s := range st.segs[endAt+1:] {
-			st.obsolete = append(st.obsolete, s.file)
-		}
-		st.segs = st.segs[:endAt+1]
-		if n := len(st.segs); n > 1 && st.segs[n-2].first == st.segs[n-1].first {
-			st.obsolete = append(st.obsolete, st.segs[n-2].file)
-			st.segs = append(st.segs[:n-2], st.segs[n-1])
-		}
-	}
-	for st.released < len(st.segs)-1 && st.segs[st.released].size == 0 {
-		st.released++
-	}
 	return st, nil
 }
-
-// live returns the segments after the released ones.
-func (st dirState) live() []segFile { return st.segs[st.released:] }
 
 // stepKind says what segScanner.step found.
 type stepKind int

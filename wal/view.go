@@ -46,7 +46,7 @@ func listSealed(dir string) (sealedListing, error) {
 			if err != nil {
 				return l, err
 			}
-			l.segs = append(l.segs, segFile{first: first, file: name, size: info.Size(), sealed: true})
+			l.segs = append(l.segs, segFile{first: first, size: info.Size(), sealed: true})
 		case strings.HasPrefix(rest, suffixBroken):
 			l.broken = append(l.broken, name)
 		default:
@@ -101,8 +101,8 @@ type dirView struct {
 	man      manifestState
 	segs     []segFile // live segments, oldest first; the last is the tail
 	front    uint64    // FirstIndex
-	released []string  // files of released segments still on disk
-	unsealed []string  // segment files before the tail in the log directory
+	released []string  // files of released segments still in sealed/
+	unsealed []string  // segment files before the tail in the log directory (an interrupted roll)
 	broken   []string  // evidence, in the log directory and in sealed/
 	strays   []string  // sealed/ files that are no part of the log
 }
@@ -122,9 +122,6 @@ func viewDir(dir string) (*dirView, error) {
 		return nil, fmt.Errorf("list %s: %w", sealedDirName, err)
 	}
 	v := &dirView{st: st, man: man, broken: st.broken}
-	for _, s := range st.segs[:st.released] {
-		v.released = append(v.released, s.file)
-	}
 	for _, b := range l.broken {
 		v.broken = append(v.broken, sealedDirName+"/"+b)
 	}
@@ -132,9 +129,9 @@ func viewDir(dir string) (*dirView, error) {
 		v.strays = append(v.strays, sealedDirName+"/"+o)
 	}
 	sealed := l.segs
-	segs, tail := splitTail(st.live())
+	segs, tail := splitTail(st.segs)
 	for _, s := range segs {
-		v.unsealed = append(v.unsealed, s.file)
+		v.unsealed = append(v.unsealed, s.name())
 		if !slices.ContainsFunc(sealed, func(x segFile) bool { return x.first == s.first }) {
 			sealed = append(sealed, s)
 		}

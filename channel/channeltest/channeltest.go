@@ -18,6 +18,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/clock"
 )
 
 // Options are the limits a case asks its channel for. A factory maps them onto
@@ -30,6 +31,11 @@ type Options struct {
 	// or at Commit) and, for channels that wait, how long an empty Take waits.
 	// Zero means never wait.
 	KeepAlive time.Duration
+	// Clock, when not nil, is the clock the channel's keep-alive waits use.
+	// A case that gives a fake one learns when a call waits (the fake's
+	// waiters) and decides when keep-alive passes, instead of sleeping.
+	// Nil means the wall clock.
+	Clock clock.Clock
 }
 
 // Factory makes the channels the suite tests.

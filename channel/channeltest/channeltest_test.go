@@ -3,7 +3,8 @@
 // that behaves like Flume's file channel where channels may differ (capacity
 // permits taken at Put, so ErrFull comes from Put; Take never waits; Reopen
 // keeps committed events and forgets open transactions). It is simple rather
-// than fast: one mutex and a polling wait.
+// than fast: one mutex, and a put waiting for capacity wakes on any release
+// of it or on keep-alive, timed by the case's clock.
 package channeltest_test
 
 import (
@@ -17,6 +18,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/channel/channeltest"
+	"github.com/flumed/flumed/internal/clock"
 )
 
 func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
@@ -44,8 +46,9 @@ type refStore struct {
 type refChannel struct {
 	store *refStore // guards everything below with store.mu
 	opts  channeltest.Options
-	queue []int // takeable, head first
-	held  int   // permits: committed, staged puts and open takes
+	queue []int         // takeable, head first
+	held  int           // permits: committed, staged puts and open takes
+	freed chan struct{} // closed when permits are released or the channel closes; nil until a put waits
 	start time.Time
 	stop  time.Time
 
@@ -82,8 +85,17 @@ func (r *refChannel) Close() error {
 	defer r.lock()()
 	if !r.closed() {
 		r.stop = time.Now()
+		r.release()
 	}
 	return nil
+}
+
+// release wakes puts waiting for permits. The caller holds store.mu.
+func (r *refChannel) release() {
+	if r.freed != nil {
+		close(r.freed)
+		r.freed = nil
+	}
 }
 
 type refTxn struct {
@@ -122,15 +134,27 @@ func (t *refTxn) Put(events ...channel.Event) error {
 	if len(t.puts)+len(events) > t.ch.opts.TransactionCapacity {
 		return t.ch.errTxnFull(len(events))
 	}
-	for deadline := time.Now().Add(t.ch.opts.KeepAlive); t.ch.held+len(events) > t.ch.opts.Capacity; {
+	var keepAlive <-chan time.Time
+	for expired := false; t.ch.held+len(events) > t.ch.opts.Capacity; {
 		if t.ch.closed() {
 			return t.ch.errClosed()
 		}
-		if time.Now().After(deadline) {
+		if expired {
 			return fmt.Errorf("ref: capacity %d: %w", t.ch.opts.Capacity, channel.ErrFull)
 		}
+		if keepAlive == nil {
+			keepAlive = clock.Or(t.ch.opts.Clock).After(t.ch.opts.KeepAlive)
+		}
+		if t.ch.freed == nil {
+			t.ch.freed = make(chan struct{})
+		}
+		wake := t.ch.freed
 		unlock()
-		time.Sleep(time.Millisecond)
+		select {
+		case <-wake:
+		case <-keepAlive:
+			expired = true // look once more
+		}
 		unlock = t.ch.lock()
 	}
 	t.ch.held += len(events)
@@ -186,6 +210,9 @@ func (t *refTxn) Commit() error {
 		delete(s.events, seq)
 	}
 	t.ch.held -= len(t.takes)
+	if len(t.takes) > 0 {
+		t.ch.release()
+	}
 	t.ch.putOK += int64(len(t.puts))
 	t.ch.takeOK += int64(len(t.takes))
 	return nil
@@ -199,6 +226,9 @@ func (t *refTxn) Rollback() error {
 	defer unlock()
 	t.done = true
 	t.ch.held -= len(t.puts)
+	if len(t.puts) > 0 {
+		t.ch.release()
+	}
 	t.ch.queue = append(slices.Clone(t.takes), t.ch.queue...)
 	return nil
 }

@@ -47,14 +47,49 @@ type run struct {
 	failed    atomic.Bool  // a goroutine failed: everyone stops
 	progress  atomic.Int64 // unix ns of the last commit that moved events
 	delivered atomic.Int64 // events committed by consumers
+
+	mu    sync.Mutex
+	moved chan struct{} // closed (and replaced) by every commit that moves events, and by a failure
 }
 
 func (r *run) fail(format string, args ...any) {
 	r.failed.Store(true)
 	r.t.Errorf(format, args...)
+	r.wake()
 }
 
-func (r *run) advanced() { r.progress.Store(time.Now().UnixNano()) }
+func (r *run) advanced() {
+	r.progress.Store(time.Now().UnixNano())
+	r.wake()
+}
+
+func (r *run) wake() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	close(r.moved)
+	r.moved = make(chan struct{})
+}
+
+// changes returns a channel closed at the next commit that moves events.
+// A producer facing a full channel, or a consumer an empty one, takes it
+// before trying and waits on it after failing: only the other side's next
+// commit can change what it found, and a commit in between is not missed.
+func (r *run) changes() <-chan struct{} {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	return r.moved
+}
+
+// waitFor waits for a change, or at most stallLimit: a run that stopped
+// moving is then reported by stalled.
+func (r *run) waitFor(change <-chan struct{}) {
+	timer := time.NewTimer(stallLimit)
+	defer timer.Stop()
+	select {
+	case <-change:
+	case <-timer.C:
+	}
+}
 
 func (r *run) stalled() bool {
 	return time.Since(time.Unix(0, r.progress.Load())) > stallLimit
@@ -62,7 +97,7 @@ func (r *run) stalled() bool {
 
 func (s suite) runConcurrent(t *testing.T, takeRollbacks bool) {
 	const total = producers * perProducer
-	r := &run{t: t, rollbacks: takeRollbacks,
+	r := &run{t: t, rollbacks: takeRollbacks, moved: make(chan struct{}),
 		ch: s.open(t, Options{Capacity: 128, TransactionCapacity: maxBatch, KeepAlive: 20 * time.Millisecond})}
 	r.advanced()
 
@@ -123,6 +158,7 @@ func (r *run) produce(p int) {
 			r.fail("producer %d: no progress for %s, stuck at event %d", p, stallLimit, next)
 			return
 		}
+		moved := r.changes()
 		n := min(1+rng.IntN(maxBatch), perProducer-next)
 		batch := make([]channel.Event, n)
 		for i := range batch {
@@ -150,7 +186,9 @@ func (r *run) produce(p int) {
 			next += n
 			r.advanced()
 		case errors.Is(err, channel.ErrFull):
-			time.Sleep(time.Millisecond)
+			// The channel waited keep-alive for room: wait for a consumer's
+			// commit before trying again.
+			r.waitFor(moved)
 		default:
 			r.fail("producer %d: %v", p, err)
 			return
@@ -163,7 +201,11 @@ func (r *run) produce(p int) {
 func (r *run) consume(c int, total int64) []delivery {
 	rng := rand.New(rand.NewPCG(uint64(c), 2))
 	var out []delivery
-	for r.delivered.Load() < total && !r.failed.Load() {
+	for {
+		moved := r.changes() // before the check: the last delivery's wake-up is not missed
+		if r.delivered.Load() >= total || r.failed.Load() {
+			return out
+		}
 		if r.stalled() {
 			r.fail("consumer %d: no progress for %s with %d of %d events delivered", c, stallLimit, r.delivered.Load(), total)
 			return out
@@ -187,7 +229,7 @@ func (r *run) consume(c int, total int64) []delivery {
 			return out
 		}
 		if len(got) == 0 {
-			time.Sleep(100 * time.Microsecond) // channels that do not wait on empty
+			r.waitFor(moved) // for a producer's commit: channels that do not wait on empty return at once
 			continue
 		}
 		for _, e := range got {
@@ -202,17 +244,16 @@ func (r *run) consume(c int, total int64) []delivery {
 		r.delivered.Add(int64(len(got)))
 		r.advanced()
 	}
-	return out
 }
 
-// watchStats reads Stats while the others work, for the race detector and
-// for the bounds Size must keep.
+// watchStats reads Stats while the others work, after every commit that
+// moves events, for the race detector and for the bounds Size must keep.
 func (r *run) watchStats(done <-chan struct{}) {
 	for {
 		select {
 		case <-done:
 			return
-		case <-time.After(time.Millisecond):
+		case <-r.changes():
 		}
 		st := r.ch.Stats()
 		if st.Size < 0 || st.Size > st.Capacity {

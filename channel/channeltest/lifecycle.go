@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
+	"github.com/flumed/flumed/internal/clock"
 )
 
 // close: what Close does to new and open transactions and to waiters.
@@ -45,7 +47,8 @@ func (s suite) close(t *testing.T) {
 	})
 
 	t.Run("Close wakes a take waiting on an empty channel", func(t *testing.T) {
-		ch := s.open(t, Options{Capacity: 4, TransactionCapacity: 4, KeepAlive: 30 * time.Second})
+		clk := clock.NewFake() // keep-alive never passes: only Close can end the wait
+		ch := s.open(t, Options{Capacity: 4, TransactionCapacity: 4, KeepAlive: 30 * time.Second, Clock: clk})
 		result := make(chan error, 1)
 		go func() {
 			tx := ch.Begin()
@@ -56,7 +59,9 @@ func (s suite) close(t *testing.T) {
 			_ = tx.Rollback()
 			result <- err
 		}()
-		time.Sleep(20 * time.Millisecond) // let the take start waiting, if this channel waits
+		// A channel whose takes wait does so on the clock; one whose takes
+		// do not (Flume's file channel) has answered already.
+		await.True(t, "the take to wait or answer", func() bool { return clk.Waiters() > 0 || len(result) > 0 })
 		if err := ch.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
@@ -64,21 +69,18 @@ func (s suite) close(t *testing.T) {
 	})
 
 	t.Run("Close wakes a put waiting for space", func(t *testing.T) {
-		ch := s.open(t, Options{Capacity: 1, TransactionCapacity: 1, KeepAlive: 30 * time.Second})
+		clk := clock.NewFake() // keep-alive never passes: only Close can end the wait
+		ch := s.open(t, Options{Capacity: 1, TransactionCapacity: 1, KeepAlive: 30 * time.Second, Clock: clk})
 		put(t, ch, ev(0))
 		result := make(chan error, 1)
 		go func() { result <- putFull(ch, ev(1)) }()
-		time.Sleep(20 * time.Millisecond) // let the put start waiting
+		await.True(t, "the put to wait for space", func() bool { return clk.Waiters() > 0 || len(result) > 0 })
 		if err := ch.Close(); err != nil {
 			t.Fatalf("close: %v", err)
 		}
-		select {
-		case err := <-result:
-			if !errors.Is(err, channel.ErrClosed) && !errors.Is(err, channel.ErrFull) {
-				t.Fatalf("waiting put after close: %v, want ErrClosed or ErrFull", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("the waiting put did not return after Close")
+		err := await.Recv(t, "the waiting put to return after Close", result)
+		if !errors.Is(err, channel.ErrClosed) && !errors.Is(err, channel.ErrFull) {
+			t.Fatalf("waiting put after close: %v, want ErrClosed or ErrFull", err)
 		}
 	})
 }
@@ -86,13 +88,8 @@ func (s suite) close(t *testing.T) {
 // waitClosedOrNil waits for a goroutine that must end promptly with nil or ErrClosed.
 func waitClosedOrNil(t *testing.T, result <-chan error) {
 	t.Helper()
-	select {
-	case err := <-result:
-		if err != nil && !errors.Is(err, channel.ErrClosed) {
-			t.Fatalf("waiting call after close: %v", err)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("the waiting call did not return after Close")
+	if err := await.Recv(t, "the waiting call to return after Close", result); err != nil && !errors.Is(err, channel.ErrClosed) {
+		t.Fatalf("waiting call after close: %v", err)
 	}
 }
 
@@ -131,7 +128,7 @@ func (s suite) durability(t *testing.T) {
 	t.Run("takes committed by CommitAll do not come back after reopen", func(t *testing.T) {
 		ch := s.open(t, small)
 		put(t, ch, evs(0, 9)...)
-		for i, err := range channel.CommitAll(OpenTakes(t, ch, 3, 2)) {
+		for i, err := range channel.CommitAll(ch, OpenTakes(t, ch, 3, 2)) {
 			if err != nil {
 				t.Fatalf("CommitAll: transaction %d: %v", i, err)
 			}

@@ -5,6 +5,8 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
+	"github.com/flumed/flumed/internal/clock"
 )
 
 // putFull stages events in a new transaction and commits it, returning the
@@ -77,17 +79,26 @@ func (s suite) limits(t *testing.T) {
 
 	t.Run("a full channel refuses puts with ErrFull after keep-alive and takes them again once a take commits", func(t *testing.T) {
 		const keepAlive = 100 * time.Millisecond
-		ch := s.open(t, Options{Capacity: 4, TransactionCapacity: 4, KeepAlive: keepAlive})
+		clk := clock.NewFake()
+		ch := s.open(t, Options{Capacity: 4, TransactionCapacity: 4, KeepAlive: keepAlive, Clock: clk})
 		put(t, ch, evs(0, 3)...)
-		start := time.Now()
-		err := putFull(ch, evs(3, 5)...) // 3 held + 2 > 4
-		waited := time.Since(start)
-		wantErr(t, "put past capacity", err, channel.ErrFull)
-		if waited < keepAlive*9/10 {
-			t.Errorf("ErrFull came after %s, before keep-alive %s", waited, keepAlive)
+		// The put waits on the clock, fails no sooner than keep-alive, and
+		// fails once it has passed.
+		refused := func(what string, events ...channel.Event) {
+			t.Helper()
+			before := clk.Waiters()
+			result := make(chan error, 1)
+			go func() { result <- putFull(ch, events...) }()
+			await.True(t, what+" to wait", func() bool { return clk.Waiters() > before || len(result) > 0 })
+			if len(result) > 0 {
+				t.Fatalf("%s: %v before keep-alive %s passed", what, <-result, keepAlive)
+			}
+			clk.Advance(keepAlive)
+			wantErr(t, what, await.Recv(t, what+" to fail once keep-alive passed", result), channel.ErrFull)
 		}
+		refused("put past capacity", evs(3, 5)...) // 3 held + 2 > 4
 		put(t, ch, ev(3))
-		wantErr(t, "put into a full channel", putFull(ch, ev(4)), channel.ErrFull)
+		refused("put into a full channel", ev(4))
 		wantSeqs(t, "take", take(t, ch, 1), span(0, 1))
 		put(t, ch, ev(4))
 		wantSeqs(t, "take the rest", take(t, ch, 4), span(1, 5))
@@ -109,41 +120,46 @@ func (s suite) limits(t *testing.T) {
 	})
 
 	t.Run("a put waiting for space succeeds as soon as a take commits", func(t *testing.T) {
-		ch := s.open(t, Options{Capacity: 2, TransactionCapacity: 2, KeepAlive: 10 * time.Second})
+		clk := clock.NewFake() // keep-alive never passes: only the take can let the put in
+		ch := s.open(t, Options{Capacity: 2, TransactionCapacity: 2, KeepAlive: 10 * time.Second, Clock: clk})
 		put(t, ch, evs(0, 2)...)
 		result := make(chan error, 1)
 		go func() { result <- putFull(ch, ev(2)) }()
-		select {
-		case err := <-result:
-			t.Fatalf("put into a full channel returned %v before any take", err)
-		case <-time.After(50 * time.Millisecond):
+		await.True(t, "the put to wait for space", func() bool { return clk.Waiters() > 0 || len(result) > 0 })
+		if len(result) > 0 {
+			t.Fatalf("put into a full channel returned %v before any take", <-result)
 		}
 		wantSeqs(t, "take", take(t, ch, 1), span(0, 1))
-		select {
-		case err := <-result:
-			if err != nil {
-				t.Fatalf("waiting put: %v", err)
-			}
-		case <-time.After(5 * time.Second):
-			t.Fatal("the waiting put did not finish after space was freed")
+		if err := await.Recv(t, "the waiting put to finish after space was freed", result); err != nil {
+			t.Fatalf("waiting put: %v", err)
 		}
 		wantSeqs(t, "take", take(t, ch, 2), span(1, 3))
 	})
 
 	t.Run("take on an empty channel returns no events and no error within keep-alive", func(t *testing.T) {
 		const keepAlive = 50 * time.Millisecond
-		ch := s.open(t, Options{Capacity: 10, TransactionCapacity: 10, KeepAlive: keepAlive})
-		tx := ch.Begin()
-		start := time.Now()
-		got, err := tx.Take(5)
-		waited := time.Since(start)
-		if err != nil || len(got) != 0 {
-			t.Fatalf("take from empty: got %d events, error %v", len(got), err)
+		clk := clock.NewFake()
+		ch := s.open(t, Options{Capacity: 10, TransactionCapacity: 10, KeepAlive: keepAlive, Clock: clk})
+		type result struct {
+			tx  channel.Txn
+			got []channel.Event
+			err error
 		}
-		// Generous slack: a loaded CI machine, but not a second keep-alive.
-		if waited > keepAlive+2*time.Second {
-			t.Errorf("empty take returned after %s; keep-alive is %s", waited, keepAlive)
+		done := make(chan result, 1)
+		go func() {
+			tx := ch.Begin()
+			got, err := tx.Take(5)
+			done <- result{tx, got, err}
+		}()
+		// A channel that waits returns once keep-alive has passed on its
+		// clock; one that does not wait has returned already.
+		await.True(t, "the take to wait or answer", func() bool { return clk.Waiters() > 0 || len(done) > 0 })
+		clk.Advance(keepAlive)
+		r := await.Recv(t, "the empty take to return within keep-alive", done)
+		if r.err != nil || len(r.got) != 0 {
+			t.Fatalf("take from empty: got %d events, error %v", len(r.got), r.err)
 		}
+		tx := r.tx // the goroutine that took is done with it
 		if err := tx.Commit(); err != nil {
 			t.Fatalf("commit empty take: %v", err)
 		}

@@ -200,7 +200,7 @@ func (s suite) transactions(t *testing.T) {
 		ch := s.open(t, small)
 		put(t, ch, evs(0, 8)...)
 		txns := OpenTakes(t, ch, 3, 2) // events 0-5
-		for i, err := range channel.CommitAll(txns) {
+		for i, err := range channel.CommitAll(ch, txns) {
 			if err != nil {
 				t.Fatalf("CommitAll: transaction %d: %v", i, err)
 			}
@@ -221,7 +221,7 @@ func (s suite) transactions(t *testing.T) {
 		if err := txns[1].Rollback(); err != nil { // events 2-3 back at the head
 			t.Fatal(err)
 		}
-		errs := channel.CommitAll(txns)
+		errs := channel.CommitAll(ch, txns)
 		if errs[0] != nil || errs[2] != nil {
 			t.Fatalf("CommitAll: %v", errs)
 		}

@@ -14,7 +14,7 @@ import (
 	"github.com/spf13/cobra"
 	"github.com/spf13/pflag"
 
-	"github.com/flumed/flumed/internal/agent"
+	"github.com/flumed/flumed/cmd/flumed/internal/agent"
 	"github.com/flumed/flumed/internal/config"
 )
 

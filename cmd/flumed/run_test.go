@@ -17,10 +17,13 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 var flumed string // the binary under test
@@ -157,6 +160,24 @@ func TestAMissingFileOrAgentExits78(t *testing.T) {
 	}
 }
 
+// getMetrics reads Flume's JSON metrics of the agent serving them on port.
+func getMetrics(port int) (map[string]map[string]string, error) {
+	resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
+	if err != nil {
+		return nil, err
+	}
+	defer resp.Body.Close()
+	body, err := io.ReadAll(resp.Body)
+	if err != nil {
+		return nil, err
+	}
+	var m map[string]map[string]string
+	if err := json.Unmarshal(body, &m); err != nil {
+		return nil, fmt.Errorf("metrics %s: %w", body, err)
+	}
+	return m, nil
+}
+
 func freePort(t *testing.T) int {
 	t.Helper()
 	ln, err := net.Listen("tcp", "127.0.0.1:0")
@@ -184,7 +205,7 @@ a1.sinks.k1.channel = c1
 	// Flume's own flags, as an existing start script passes them.
 	cmd := exec.Command(flumed, "agent", "--conf", t.TempDir(), "-f", cfg, "--name", "a1", "--no-reload-conf",
 		"-Dflume.root.logger=INFO,console", "-Dflume.monitoring.type=http", fmt.Sprintf("-Dflume.monitoring.port=%d", port))
-	var stdout, stderr bytes.Buffer
+	var stdout, stderr syncBuffer
 	cmd.Stdout, cmd.Stderr = &stdout, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -199,25 +220,16 @@ a1.sinks.k1.channel = c1
 	}()
 
 	var metrics map[string]map[string]string
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		if time.Now().After(deadline) {
-			t.Fatalf("no metrics with 200 accepted events; last %v\nstderr:\n%s", metrics, stderr.String())
+	await.NoError(t, "metrics with 200 accepted events", func() error {
+		var err error
+		if metrics, err = getMetrics(port); err != nil {
+			return err
 		}
-		time.Sleep(50 * time.Millisecond)
-		resp, err := http.Get(fmt.Sprintf("http://127.0.0.1:%d/metrics", port))
-		if err != nil {
-			continue
+		if got := metrics["SOURCE.r1"]["EventAcceptedCount"]; got != "200" {
+			return fmt.Errorf("%s accepted", got)
 		}
-		body, _ := io.ReadAll(resp.Body)
-		resp.Body.Close()
-		if err := json.Unmarshal(body, &metrics); err != nil {
-			t.Fatalf("metrics %s: %v", body, err)
-		}
-		if metrics["SOURCE.r1"]["EventAcceptedCount"] == "200" {
-			break
-		}
-	}
+		return nil
+	})
 	if metrics["CHANNEL.c1"]["ChannelCapacity"] != "1000" || metrics["SINK.k1"] != nil {
 		t.Errorf("metrics %v (the logger sink has no counters in Flume)", metrics)
 	}
@@ -225,13 +237,8 @@ a1.sinks.k1.channel = c1
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		if err != nil {
-			t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
-		}
-	case <-time.After(15 * time.Second):
-		t.Fatalf("still running 15 s after SIGTERM\n%s", stderr.String())
+	if err := await.Recv(t, "the exit after SIGTERM", exited); err != nil {
+		t.Fatalf("exit after SIGTERM: %v\n%s", err, stderr.String())
 	}
 	if n := strings.Count(stdout.String(), "Event: { headers:{} body: "); n != 200 {
 		t.Errorf("%d event lines on stdout, want 200 (drained before exit)", n)
@@ -284,14 +291,17 @@ a1.sinks.k1.type = logger
 a1.sinks.k1.channel = c1
 `)
 	// Nobody reads stdout: once the pipe is full the logger sink blocks in
-	// its write, so the drain cannot finish.
+	// its write, so the drain cannot finish while the channel holds more
+	// than the pipe does (a few hundred lines).
+	const stuck = 5000
 	r, w, err := os.Pipe()
 	if err != nil {
 		t.Fatal(err)
 	}
 	defer r.Close()
-	var stderr bytes.Buffer
-	cmd := exec.Command(flumed, "run", "-c", cfg, "--drain-timeout", "1m")
+	var stderr syncBuffer
+	port := freePort(t)
+	cmd := exec.Command(flumed, "run", "-c", cfg, "--drain-timeout", "1m", "--metrics-addr", fmt.Sprintf("127.0.0.1:%d", port))
 	cmd.Stdout, cmd.Stderr = w, &stderr
 	if err := cmd.Start(); err != nil {
 		t.Fatal(err)
@@ -299,25 +309,38 @@ a1.sinks.k1.channel = c1
 	w.Close()
 	exited := make(chan error, 1)
 	go func() { exited <- cmd.Wait() }()
-	time.Sleep(500 * time.Millisecond)
+	defer func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+			<-exited
+		}
+	}()
+	holding := func() error {
+		m, err := getMetrics(port)
+		if err != nil {
+			return err
+		}
+		if n, _ := strconv.Atoi(m["CHANNEL.c1"]["ChannelSize"]); n < stuck {
+			return fmt.Errorf("the channel holds %d events", n)
+		}
+		return nil
+	}
+	await.NoError(t, fmt.Sprintf("the channel to hold %d events", stuck), holding)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case err := <-exited:
-		t.Fatalf("exited on the first signal (%v) although the sink could not drain\n%s", err, stderr.String())
-	case <-time.After(time.Second):
-	}
+	// The agent in its drain, still holding what its sink cannot deliver, is
+	// the proof that the first signal did not stop it.
+	await.Never(t, "an exit on the first signal although the sink could not drain",
+		func() bool { return len(exited) > 0 },
+		func() bool { return strings.Contains(stderr.String(), "draining channels") && holding() == nil })
+	// Not a wait: the operator's second signal comes later than the same
+	// signal delivered twice at once (repeatWindow after the first was seen).
+	time.Sleep(2 * repeatWindow)
 	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
 		t.Fatal(err)
 	}
-	select {
-	case <-exited:
-	case <-time.After(15 * time.Second):
-		_ = cmd.Process.Kill()
-		<-exited
-		t.Fatalf("still running 15 s after the second signal\n%s", stderr.String())
-	}
+	await.Recv(t, "the exit after the second signal", exited)
 	if !strings.Contains(stderr.String(), "second signal: stopping at once") {
 		t.Errorf("stderr:\n%s", stderr.String())
 	}

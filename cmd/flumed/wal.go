@@ -80,8 +80,9 @@ acked_ranges [{start, end}] (end excluded), oldest_commit, newest_commit
 checkpoint {source, generation, written, floor, floor_index, floor_offset,
 next, acked_ranges}, slots [{path, generation, written, error}],
 log {first_index, last_index, records, bytes, segments [{name, first, last,
-bytes}], released, pending, temps, broken, torn_tail {segment, offset,
-index, error} or null, torn_bytes}, damage [text], notes [text].`,
+bytes, place}], released, temps, broken, unsealed, strays, manifest,
+torn_tail {segment, offset, index, error} or null, torn_bytes},
+damage [text], notes [text].`,
 		Args: anyArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dirs, err := df.resolve(args, true)

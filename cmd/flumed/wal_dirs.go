@@ -222,29 +222,21 @@ func (d *dirFlags) fromConfig() (channelDirs, error) {
 	case !isFileType(c.Type):
 		return channelDirs{}, usageErr("channel %s of agent %s is of type %q, not a file channel", name, a.Name, c.Type)
 	}
-	def := channel.DefaultFileOptions()
-	dirs := channelDirs{
-		Checkpoint: c.Context.String("checkpointDir", def.CheckpointDir),
-		Data:       def.DataDir,
-		How:        fmt.Sprintf("channel %s of agent %s in %s", name, a.Name, strings.Join(d.files, ", ")),
-	}
 	// flumed uses the first of Flume's comma-separated data directories.
-	for _, p := range strings.Split(c.Context.String("dataDirs", ""), ",") {
-		if p = strings.TrimSpace(p); p != "" {
-			dirs.Data = p
-			break
-		}
+	fd := channel.ConfiguredDirs(c.Context)
+	dirs := channelDirs{
+		Checkpoint: fd.Checkpoint,
+		Data:       fd.Data,
+		How:        fmt.Sprintf("channel %s of agent %s in %s", name, a.Name, strings.Join(d.files, ", ")),
 	}
 	for _, p := range []struct{ key, dir string }{{"dataDirs", dirs.Data}, {"checkpointDir", dirs.Checkpoint}} {
 		if !isDir(p.dir) {
 			return channelDirs{}, usageErr("%s (%s of channel %s): no such directory", p.dir, p.key, name)
 		}
 	}
-	if c.Context.Bool("useDualCheckpoints", false) {
-		// Missing until the first backup is written: then there is none to use.
-		if b := c.Context.String("backupCheckpointDir", ""); b != "" && isDir(b) {
-			dirs.Backup = b
-		}
+	// Missing until the first backup is written: then there is none to use.
+	if b := fd.BackupCheckpoint; b != "" && isDir(b) {
+		dirs.Backup = b
 	}
 	return dirs, nil
 }

@@ -9,7 +9,6 @@ import (
 	"github.com/spf13/cobra"
 
 	"github.com/flumed/flumed/channel"
-	"github.com/flumed/flumed/sink"
 )
 
 // dumpJSON is one line of "flumed wal dump --json". Stable field names.
@@ -99,7 +98,7 @@ func runDump(out, errw io.Writer, dirs channelDirs, f dumpFlags) error {
 		case f.body:
 			_, err = fmt.Fprintf(bw, "%s\n", q.Body)
 		default:
-			_, err = fmt.Fprintf(bw, "Event: %s\n", sink.DumpEvent(q.Event, f.maxBytes))
+			_, err = fmt.Fprintf(bw, "Event: %s\n", channel.DumpEvent(q.Event, f.maxBytes))
 		}
 		if err != nil {
 			return fmt.Errorf("write: %w", err)

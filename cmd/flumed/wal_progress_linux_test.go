@@ -9,9 +9,10 @@ import (
 	"os"
 	"strings"
 	"testing"
-	"time"
 
 	"golang.org/x/sys/unix"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // openPTY returns the controlling and terminal sides of a new
@@ -62,13 +63,9 @@ func TestWalVerifyDrawsProgressOnATerminal(t *testing.T) {
 	if code != 0 {
 		t.Fatalf("exit %d\n%s", code, out.String())
 	}
-	select {
-	case s := <-got:
-		if !strings.Contains(s, "\rverifying [") || !strings.Contains(s, " 100% ") || !strings.HasSuffix(s, "\r\x1b[K") {
-			t.Errorf("terminal got %q, want a full bar then its erasure", s)
-		}
-	case <-time.After(5 * time.Second):
-		t.Fatal("nothing drawn on the terminal")
+	s := await.Recv(t, "the progress bar on the terminal", got)
+	if !strings.Contains(s, "\rverifying [") || !strings.Contains(s, " 100% ") || !strings.HasSuffix(s, "\r\x1b[K") {
+		t.Errorf("terminal got %q, want a full bar then its erasure", s)
 	}
 	if strings.ContainsAny(out.String(), "\r\x1b") {
 		t.Errorf("the bar leaked into stdout: %q", out.String())

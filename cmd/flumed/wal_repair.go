@@ -21,8 +21,8 @@ func newWalRepairCmd() *cobra.Command {
 		Use:   "repair DIR | -c FILE [-n AGENT] [--channel NAME]",
 		Short: "Repair the data log as the channel's next open would (agent stopped)",
 		Long: `Repair the data log as the file channel's next open would, and report what
-changed: cut a torn tail (keeping a <segment>.broken copy), finish or discard
-an interrupted truncation, remove released segments and temporary leftovers.
+changed: cut a torn tail (keeping a <segment>.broken copy), finish a segment
+roll a crash interrupted, remove released segments and temporary leftovers.
 Damage in the middle of the log is reported, never cut: the channel skips
 those records. Opening the channel does the same repair; this command does
 it on demand and says what it cut.
@@ -33,7 +33,7 @@ It refuses while an agent has the channel open (the directories are locked).
 
 --json prints one object: data_dir, changed, segment, offset (the cut
 point), records and bytes (cut from the tail), damaged [index], rewritten,
-broken (the evidence copy), removed [file], renamed [file].`,
+broken (the evidence copy), removed [file].`,
 		Args: anyArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dirs, err := df.resolve(args, false)
@@ -63,7 +63,6 @@ type repairJSON struct {
 	Rewritten bool     `json:"rewritten"`
 	Broken    string   `json:"broken"`
 	Removed   []string `json:"removed"`
-	Renamed   []string `json:"renamed"`
 }
 
 func runRepair(out io.Writer, dirs channelDirs, asJSON bool) error {
@@ -84,7 +83,7 @@ func runRepair(out io.Writer, dirs channelDirs, asJSON bool) error {
 	}
 	res := repairJSON{DataDir: dirs.Data, Changed: rec.Changed(), Segment: rec.Segment, Offset: rec.Offset,
 		Records: rec.Records, Bytes: rec.Bytes, Damaged: rec.Damaged, Rewritten: rec.Rewritten, Broken: rec.Broken,
-		Removed: nonNil(rec.Removed), Renamed: nonNil(rec.Renamed)}
+		Removed: nonNil(rec.Removed)}
 	if res.Damaged == nil {
 		res.Damaged = []uint64{}
 	}
@@ -116,9 +115,6 @@ func runRepair(out io.Writer, dirs channelDirs, asJSON bool) error {
 	}
 	if len(res.Removed) > 0 {
 		k.line("Removed", "%s", strings.Join(res.Removed, ", "))
-	}
-	if len(res.Renamed) > 0 {
-		k.line("Renamed", "%s (an interrupted truncation finished)", strings.Join(res.Renamed, ", "))
 	}
 	k.line("Result", "repaired")
 	return nil

@@ -69,7 +69,6 @@ type logJSON struct {
 	Bytes      int64         `json:"bytes"`
 	Segments   []segmentJSON `json:"segments"`
 	Released   []string      `json:"released"`
-	Pending    []string      `json:"pending"`
 	Temps      []string      `json:"temps"`
 	Broken     []string      `json:"broken"`
 	Unsealed   []string      `json:"unsealed"`
@@ -84,7 +83,7 @@ type segmentJSON struct {
 	First uint64 `json:"first"`
 	Last  uint64 `json:"last"` // first-1 when it holds no record
 	Bytes int64  `json:"bytes"`
-	Place string `json:"place"` // "sealed", "tail", or "unsealed" (an older layout; the next open moves it)
+	Place string `json:"place"` // "sealed", "tail", or "unsealed" (a roll a crash interrupted; the next open moves it)
 }
 
 // damageJSON is one damaged record: where, and why.
@@ -146,7 +145,7 @@ func toInspectJSON(r *channel.FileReport) inspectJSON {
 	}
 	l := r.Log
 	out.Log = logJSON{FirstIndex: l.FirstIndex, LastIndex: l.LastIndex, Records: records(l), Bytes: l.Bytes,
-		Segments: []segmentJSON{}, Released: nonNil(l.Released), Pending: nonNil(l.Pending), Temps: nonNil(l.Temps),
+		Segments: []segmentJSON{}, Released: nonNil(l.Released), Temps: nonNil(l.Temps),
 		Broken: nonNil(l.Broken), Unsealed: nonNil(l.Unsealed), Strays: nonNil(l.Strays), Manifest: l.Manifest,
 		TornTail: damageOf(l.TornTail), TornBytes: l.TornBytes}
 	for i, s := range l.Segments {
@@ -157,8 +156,8 @@ func toInspectJSON(r *channel.FileReport) inspectJSON {
 }
 
 // segmentPlace is where segment i of l lives: sealed/, the log directory as
-// the tail, or the log directory before the tail (an older layout, or a move
-// a crash interrupted).
+// the tail, or the log directory before the tail (a roll a crash
+// interrupted before moving it into sealed/).
 func segmentPlace(l *wal.Info, i int) string {
 	switch {
 	case l.Segments[i].Sealed:
@@ -268,8 +267,7 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 		key, why string
 		names    []string
 	}{
-		{"Released", "emptied; the next open removes them", l.Released},
-		{"Pending", "an interrupted truncation; the next open finishes it", l.Pending},
+		{"Released", "released before a crash; the next open removes them", l.Released},
 		{"Temporary", "leftovers of interrupted writes; the next open removes them", l.Temps},
 		{"Broken copies", "evidence kept by earlier repairs", l.Broken},
 		{"Unsealed", "segments before the tail outside sealed/; the next open moves them there", l.Unsealed},

@@ -15,6 +15,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // silentServer accepts connections, reads whatever comes and never answers.
@@ -102,7 +104,7 @@ func TestAFailedStatusLeavesTheConnectionUsable(t *testing.T) {
 
 func TestAConnectionClosedWhileIdleIsNoticedBeforeSending(t *testing.T) {
 	rec := &recorder{}
-	_, addr := startServer(t, rec, ServerOptions{IdleTimeout: 50 * time.Millisecond})
+	s, addr := startServer(t, rec, ServerOptions{IdleTimeout: 50 * time.Millisecond})
 	c, err := Dial(context.Background(), addr, ClientOptions{StaleAfter: 10 * time.Millisecond})
 	if err != nil {
 		t.Fatal(err)
@@ -111,7 +113,14 @@ func TestAConnectionClosedWhileIdleIsNoticedBeforeSending(t *testing.T) {
 	if err := c.AppendBatch(context.Background(), events(0, 1)); err != nil {
 		t.Fatal(err)
 	}
-	time.Sleep(300 * time.Millisecond) // the server closes the idle connection
+	// The server closes the idle connection, and the client's reader sees
+	// it: the next call depends on both.
+	await.True(t, "the server to close the idle connection", func() bool { return s.Stats().Open == 0 })
+	await.True(t, "the client to see the close", func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return c.broken != nil
+	})
 	if err := c.AppendBatch(context.Background(), events(1, 2)); !errors.Is(err, ErrIdleClosed) {
 		t.Fatalf("err = %v, want ErrIdleClosed", err)
 	}

@@ -22,6 +22,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zlib"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // declare is the start of a one-buffer frame declaring length bytes.
@@ -115,7 +117,7 @@ func TestAZlibBombIsCutOffAtTheFrameLimit(t *testing.T) {
 	if !p.closed() {
 		t.Fatal("bomb connection left open")
 	}
-	waitFor(t, func() bool { return s.Stats().Open == 0 })
+	await.True(t, "no open connection", func() bool { return s.Stats().Open == 0 })
 	runtime.ReadMemStats(&after)
 	if got := after.TotalAlloc - before.TotalAlloc; got > 32<<20 {
 		t.Fatalf("%d MiB allocated for a 64 MiB bomb", got>>20)
@@ -143,7 +145,8 @@ func TestAPeerTricklingBytesIsCutOffByTheReadTimeout(t *testing.T) {
 	start := time.Now()
 	for _, b := range frame {
 		// Each byte comes well within the read timeout; the frame as a
-		// whole does not.
+		// whole does not. The sleep is the slow peer being simulated, not a
+		// wait.
 		if _, err := p.conn.Write([]byte{b}); err != nil {
 			break
 		}
@@ -170,7 +173,7 @@ func TestTheMemoryBudgetClosesConnectionsThatWouldExceedIt(t *testing.T) {
 		p.send(declare(200 << 10))
 		p.send(make([]byte, 150<<10))
 	}
-	waitFor(t, func() bool { return s.Stats().BadInput == 1 })
+	await.True(t, "one connection closed for bad input", func() bool { return s.Stats().BadInput == 1 })
 	if s.Stats().Open != 1 {
 		t.Fatalf("stats %+v, want one peer left", s.Stats())
 	}
@@ -203,7 +206,7 @@ func TestFiveThousandIdleConnectionsAreRefusedBeyondTheLimitWithBoundedMemory(t 
 		}
 		conns = append(conns, c)
 	}
-	waitFor(t, func() bool { return s.Stats().Accepted == 5000 })
+	await.True(t, "5000 connections accepted", func() bool { return s.Stats().Accepted == 5000 })
 	st := s.Stats()
 	if st.Open > 200 || st.Refused < 4800 {
 		t.Fatalf("stats %+v: want at most 200 open and the rest refused", st)
@@ -214,7 +217,7 @@ func TestFiveThousandIdleConnectionsAreRefusedBeyondTheLimitWithBoundedMemory(t 
 		t.Fatalf("RSS grew %d MiB", grew>>20)
 	}
 	// The idle ones are closed after the idle timeout, so service resumes.
-	waitFor(t, func() bool { return s.Stats().Open == 0 })
+	await.True(t, "no open connection", func() bool { return s.Stats().Open == 0 })
 	checkStillServing(t, addr, ClientOptions{})
 }
 
@@ -239,7 +242,7 @@ func TestAFloodOfBadConnectionsIsLoggedAtMostOncePerSecond(t *testing.T) {
 		p.send(make([]byte, 8)) // a zero-count frame
 		p.closed()
 	}
-	waitFor(t, func() bool { return s.Stats().BadInput == 50 })
+	await.True(t, "50 connections closed for bad input", func() bool { return s.Stats().BadInput == 50 })
 	lc.mu.Lock()
 	defer lc.mu.Unlock()
 	if len(lc.lines) == 0 || len(lc.lines) > 3 {

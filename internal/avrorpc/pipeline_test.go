@@ -26,6 +26,8 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // script serves one connection with a test-written conversation: the test
@@ -53,7 +55,7 @@ func scripted(t *testing.T, talk func(s *script)) string {
 			return
 		}
 		defer c.Close()
-		c.SetDeadline(time.Now().Add(10 * time.Second))
+		c.SetDeadline(time.Now().Add(await.Limit))
 		talk(&script{t: t, conn: c, fr: frameReader{r: c, lim: DefaultLimits()}})
 	}()
 	t.Cleanup(func() { l.Close(); <-done })
@@ -166,7 +168,9 @@ func TestRepliesInAnyOrderReachTheirOwnCalls(t *testing.T) {
 }
 
 func TestEachOutstandingCallTimesOutOnItsOwnDeadlineAndFailsTheRest(t *testing.T) {
-	const timeout = 300 * time.Millisecond
+	// Long enough that the first call is answered within it on a busy
+	// machine, though the second is sent half a timeout later.
+	const timeout = time.Second
 	addr := scripted(t, func(s *script) {
 		serial, _ := s.request()
 		s.answer(serial, StatusOK)
@@ -180,7 +184,7 @@ func TestEachOutstandingCallTimesOutOnItsOwnDeadlineAndFailsTheRest(t *testing.T
 		t.Fatal(err)
 	}
 	p1 := sendT(t, c, events(1, 2))
-	time.Sleep(timeout / 2)
+	time.Sleep(timeout / 2) // not a wait: the second call is sent later, with a later deadline
 	sent2 := time.Now()
 	p2 := sendT(t, c, events(2, 3))
 	if err := p1.Wait(context.Background()); err != nil {
@@ -292,7 +296,13 @@ type gate struct {
 	entered chan string
 	release chan struct{}
 	fail    map[string]bool
+	opened  sync.Once
 }
+
+// open lets every call through, now and from then on. A test also opens its
+// gate when it ends (t.Cleanup after startServer, so before the server's
+// Close), so a failed test does not leave Close waiting on a held call.
+func (g *gate) open() { g.opened.Do(func() { close(g.release) }) }
 
 func newGate() *gate {
 	return &gate{entered: make(chan string, 64), release: make(chan struct{}), fail: map[string]bool{}}
@@ -351,16 +361,13 @@ func TestPipelinedCallsOfOneConnectionAreHandledTogetherAndAnsweredBySerial(t *t
 	g := newGate()
 	g.fail["event-2"] = true
 	_, addr := startServer(t, g, ServerOptions{})
+	t.Cleanup(g.open)
 	p := dialPeer(t, addr)
 	pipeline(t, p, g, 4)
-	for range 4 {
-		select {
-		case <-g.entered:
-		case <-time.After(5 * time.Second):
-			t.Fatalf("only %d calls handled at once, want 4", g.maxInside())
-		}
+	for i := range 4 {
+		await.Recv(t, fmt.Sprintf("call %d of 4 to be handled (%d at once so far)", i+1, g.maxInside()), g.entered)
 	}
-	close(g.release)
+	g.open()
 	want := map[int32]Status{2: StatusOK, 3: StatusFailed, 4: StatusOK, 5: StatusOK}
 	for range 4 {
 		serial, d := p.reply()
@@ -376,6 +383,7 @@ func TestPipelinedCallsOfOneConnectionAreHandledTogetherAndAnsweredBySerial(t *t
 func TestNoMoreThanMaxCallsPerConnectionAreHandledAtOnce(t *testing.T) {
 	g := newGate()
 	s, addr := startServer(t, g, ServerOptions{MaxCallsPerConnection: 2})
+	t.Cleanup(g.open)
 	p := dialPeer(t, addr)
 	pipeline(t, p, g, 5)
 	<-g.entered
@@ -383,12 +391,12 @@ func TestNoMoreThanMaxCallsPerConnectionAreHandledAtOnce(t *testing.T) {
 	if s.budget.used.Load() == 0 {
 		t.Fatal("frames being handled are not charged to the memory budget")
 	}
-	select {
-	case body := <-g.entered:
-		t.Fatalf("a third call (%s) was handled with two in progress", body)
-	case <-time.After(100 * time.Millisecond):
-	}
-	close(g.release)
+	// The reader waiting for a call to finish is the proof that it read no
+	// third call: nothing can finish before the gate opens.
+	await.Never(t, "a third call handled with two in progress",
+		func() bool { return len(g.entered) > 0 },
+		func() bool { return s.readerWaits.Load() > 0 })
+	g.open()
 	seen := map[int32]bool{}
 	for range 5 {
 		serial, d := p.reply()
@@ -398,13 +406,14 @@ func TestNoMoreThanMaxCallsPerConnectionAreHandledAtOnce(t *testing.T) {
 	if len(seen) != 5 || g.maxInside() != 2 {
 		t.Fatalf("replies for %v, at most %d handled at once; want 5 replies, 2 at once", seen, g.maxInside())
 	}
-	waitFor(t, func() bool { return s.budget.used.Load() == 0 })
+	await.True(t, "the budget to be given back", func() bool { return s.budget.used.Load() == 0 })
 }
 
 func TestAConnectionStopsReadingWhileItsCallsHoldAFramesWorth(t *testing.T) {
 	const limit = 64 << 10
 	g := newGate()
 	s, addr := startServer(t, g, ServerOptions{Limits: Limits{MaxFrameBytes: limit}})
+	t.Cleanup(g.open)
 	p := dialPeer(t, addr)
 	handshakeThroughGate(t, p, g)
 	// Five calls of 40 KiB each, which MaxCallsPerConnection (8) alone would
@@ -415,24 +424,15 @@ func TestAConnectionStopsReadingWhileItsCallsHoldAFramesWorth(t *testing.T) {
 		all = appendCallRequest(all, int32(i+1), nil, "appendBatch", eventParams(big))
 	}
 	go p.conn.Write(all) // the server stops reading: do not block on it
-	<-g.entered
-	in := 1
-	for wait := time.After(200 * time.Millisecond); ; {
-		select {
-		case <-g.entered:
-			in++
-			continue
-		case <-wait:
-		}
-		break
-	}
-	if in == 5 {
-		t.Fatal("all five 40 KiB calls were read at once under a 64 KiB frame limit")
-	}
+	// The reader waiting for a call to finish is the proof that it stopped
+	// reading: nothing can finish before the gate opens.
+	await.Never(t, "all five 40 KiB calls read at once under a 64 KiB frame limit",
+		func() bool { return len(g.entered) == 5 },
+		func() bool { return s.readerWaits.Load() > 0 })
 	if used := s.budget.used.Load(); used > 2*limit {
 		t.Fatalf("one connection holds %d bytes of frames, more than two frames' worth", used)
 	}
-	close(g.release)
+	g.open()
 	for range 5 {
 		_, d := p.reply()
 		expectStatus(t, d, StatusOK)
@@ -442,13 +442,14 @@ func TestAConnectionStopsReadingWhileItsCallsHoldAFramesWorth(t *testing.T) {
 func TestABadFrameAfterPipelinedCallsStillAnswersThemAndClosesTheConnection(t *testing.T) {
 	g := newGate()
 	s, addr := startServer(t, g, ServerOptions{})
+	t.Cleanup(g.open)
 	p := dialPeer(t, addr)
 	pipeline(t, p, g, 2)
 	<-g.entered
 	<-g.entered
 	p.send(make([]byte, 8)) // a zero-count frame
-	waitFor(t, func() bool { return s.Stats().BadInput == 1 })
-	close(g.release)
+	await.True(t, "the bad frame to be seen", func() bool { return s.Stats().BadInput == 1 })
+	g.open()
 	for range 2 {
 		_, d := p.reply()
 		expectStatus(t, d, StatusOK)

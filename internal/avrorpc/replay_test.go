@@ -27,6 +27,8 @@ import (
 	"time"
 
 	"github.com/klauspost/compress/zlib"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 var fixtureDir = filepath.Join("..", "..", "testdata", "avro-rpc")
@@ -188,7 +190,7 @@ func TestServerAnswersEveryRecordedClientWithTheRecordedBytes(t *testing.T) {
 				t.Fatal(err)
 			}
 			defer conn.Close()
-			conn.SetDeadline(time.Now().Add(10 * time.Second))
+			conn.SetDeadline(time.Now().Add(await.Limit))
 			if _, err := conn.Write(readFixture(t, tc.name+".client-to-server.bin")); err != nil {
 				t.Fatal(err)
 			}
@@ -279,7 +281,7 @@ func scriptedServer(t *testing.T, replies []rawFrame, deflate bool) (addr string
 			return
 		}
 		defer raw.Close()
-		raw.SetDeadline(time.Now().Add(10 * time.Second))
+		raw.SetDeadline(time.Now().Add(await.Limit))
 		c := layer(raw, deflate, 6, nil, true)
 		fr := frameReader{r: io.TeeReader(c, &got), lim: DefaultLimits()}
 		for _, reply := range replies {

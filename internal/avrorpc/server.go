@@ -92,6 +92,11 @@ type Server struct {
 
 	open, accepted, refused, badInput atomic.Int64
 	badLog                            logLimiter
+
+	// readerWaits counts the times a connection's reader waited in admit for
+	// a call to finish: what a test shows as proof that a limit holds the
+	// reader back, where it could otherwise only wait and hope.
+	readerWaits atomic.Int64
 }
 
 // maxLearned bounds how many client protocol hashes a server remembers after

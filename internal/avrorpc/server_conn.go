@@ -134,6 +134,7 @@ func (c *serverConn) admit() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	for c.active >= c.s.o.MaxCallsPerConnection || c.active > 0 && c.held >= c.s.o.Limits.MaxFrameBytes {
+		c.s.readerWaits.Add(1)
 		c.freed.Wait()
 	}
 	c.active++

@@ -14,6 +14,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // peer is a hand-driven client connection for speaking raw frames.
@@ -30,7 +32,7 @@ func dialPeer(t testing.TB, addr string) *peer {
 		t.Fatal(err)
 	}
 	t.Cleanup(func() { c.Close() })
-	c.SetDeadline(time.Now().Add(10 * time.Second))
+	c.SetDeadline(time.Now().Add(await.Limit))
 	return &peer{t: t, conn: c, fr: frameReader{r: c, lim: DefaultLimits()}}
 }
 
@@ -57,9 +59,9 @@ func (p *peer) reply() (int32, *decoder) {
 }
 
 // closed reports whether the server closed the connection (reads EOF or reset
-// within a few seconds).
+// within await.Limit: generous, since only a broken run waits it out).
 func (p *peer) closed() bool {
-	p.conn.SetReadDeadline(time.Now().Add(5 * time.Second))
+	p.conn.SetReadDeadline(time.Now().Add(await.Limit))
 	var b [4096]byte
 	for {
 		_, err := p.conn.Read(b[:])
@@ -210,15 +212,33 @@ func TestCloseWaitsForHandlerCallsInFlight(t *testing.T) {
 	<-h.entered
 	closed := make(chan struct{})
 	go func() { s.Close(); close(closed) }()
-	select {
-	case <-closed:
-		t.Fatal("Close returned while a handler call was running")
-	case <-time.After(100 * time.Millisecond):
+	// Serve returns once Close has closed the listeners and, in the same
+	// step, the connections: all Close does before it waits for the calls.
+	var serveErr error
+	serveReturned := false
+	await.Never(t, "Close returning while a handler call was running",
+		func() bool { return isClosed(closed) },
+		func() bool {
+			select {
+			case serveErr = <-served:
+				serveReturned = true
+			default:
+			}
+			return serveReturned
+		})
+	if serveErr != nil {
+		t.Fatal(serveErr)
 	}
 	close(h.release)
-	<-closed
-	if err := <-served; err != nil {
-		t.Fatal(err)
+	await.Done(t, "Close to return once the call has", closed)
+}
+
+func isClosed(c <-chan struct{}) bool {
+	select {
+	case <-c:
+		return true
+	default:
+		return false
 	}
 }
 
@@ -241,23 +261,12 @@ func TestStatsCountOpenConnections(t *testing.T) {
 	for range 3 {
 		peers = append(peers, dialPeer(t, addr))
 	}
-	waitFor(t, func() bool { return s.Stats().Open == 3 })
+	await.True(t, "three open connections", func() bool { return s.Stats().Open == 3 })
 	for _, p := range peers {
 		p.conn.Close()
 	}
-	waitFor(t, func() bool { return s.Stats().Open == 0 })
+	await.True(t, "no open connection", func() bool { return s.Stats().Open == 0 })
 	if s.Stats().Accepted != 3 {
 		t.Fatalf("stats %+v", s.Stats())
-	}
-}
-
-func waitFor(t testing.TB, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(5 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatal("condition not met within 5 s")
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -1,11 +1,13 @@
 package avrorpc
 
-// Contract: Flume's TLS keys build working configurations from PKCS12 key and
-// trust stores or PEM files generated here; a client verifies the server's
-// chain and host name by default, and fails against a wrong CA or a wrong
-// name; mutual TLS refuses clients without a trusted certificate; deflate
-// and TLS together work in Flume 1.10's layering; JKS stores and unknown
-// protocol names are configuration errors that say what to do.
+// Contract: TLS options (as Flume's TLS keys name them) build working
+// configurations from PKCS12 key and trust stores or PEM files generated
+// here; a client verifies the server's chain and host name by default, and
+// fails against a wrong CA or a wrong name; mutual TLS refuses clients
+// without a trusted certificate; deflate and TLS together work in Flume
+// 1.10's layering; JKS stores and unknown protocol names are problems that
+// say what to do, naming the key at fault. (Reading the keys into options is
+// internal/tlskeys'.)
 
 import (
 	"context"
@@ -25,8 +27,6 @@ import (
 	"time"
 
 	"software.sslmate.com/src/go-pkcs12"
-
-	"github.com/flumed/flumed/internal/config"
 )
 
 // pki is a CA and certificates it signed, written as files in a temp dir.
@@ -108,24 +108,20 @@ func (p *pki) truststore(t *testing.T) string {
 	return p.write(t, "truststore.p12", pfx)
 }
 
-func serverTLS(t *testing.T, kv map[string]string) *tls.Config {
+func serverTLS(t *testing.T, o TLSOptions) *tls.Config {
 	t.Helper()
-	c := config.FromMap("a1.sources.r1.", kv)
-	cfg, ok := ServerTLS(c)
-	c.Finish()
-	if !ok || c.Problems().Err() != nil {
-		t.Fatalf("server TLS config: %v", c.Problems().Err())
+	cfg, problems := ServerTLSConfig(o)
+	if len(problems) > 0 {
+		t.Fatalf("server TLS config: %v", problems)
 	}
 	return cfg
 }
 
-func clientTLS(t *testing.T, kv map[string]string) *tls.Config {
+func clientTLS(t *testing.T, o TLSOptions) *tls.Config {
 	t.Helper()
-	c := config.FromMap("a1.sinks.k1.", kv)
-	cfg, ok := ClientTLS(c)
-	c.Finish()
-	if !ok || c.Problems().Err() != nil {
-		t.Fatalf("client TLS config: %v", c.Problems().Err())
+	cfg, problems := ClientTLSConfig(o)
+	if len(problems) > 0 {
+		t.Fatalf("client TLS config: %v", problems)
 	}
 	return cfg
 }
@@ -148,41 +144,41 @@ func TestTLSRoundTrips(t *testing.T) {
 	cliCert, cliKey, _ := good.issue(t, "client", true)
 	_, _, strangerP12 := other.issue(t, "stranger", true)
 
-	pkcs12Server := map[string]string{"ssl": "true", "keystore": srvP12, "keystore-password": "secret", "keystore-type": "PKCS12"}
-	trustGood := map[string]string{"ssl": "true", "truststore": good.truststore(t), "truststore-password": "secret", "truststore-type": "PKCS12"}
+	pkcs12Server := TLSOptions{Keystore: srvP12, KeystorePassword: "secret", KeystoreType: "PKCS12"}
+	trustGood := TLSOptions{Truststore: good.truststore(t), TruststorePassword: "secret", TruststoreType: "PKCS12"}
 	cases := []struct {
 		name    string
-		server  map[string]string
-		client  map[string]string
+		server  TLSOptions
+		client  TLSOptions
 		deflate bool
 		wantErr string
 	}{
 		{name: "server certificate from PKCS12, client trusts a PKCS12 truststore", server: pkcs12Server, client: trustGood},
 		{name: "server certificate from PEM, client trusts a PEM CA",
-			server: map[string]string{"ssl": "true", "ssl-cert": srvCert, "ssl-key": srvKey},
-			client: map[string]string{"ssl": "true", "ssl-ca": good.caFile}},
+			server: TLSOptions{CertFile: srvCert, KeyFile: srvKey},
+			client: TLSOptions{CAFile: good.caFile}},
 		{name: "deflate under TLS", server: pkcs12Server, client: trustGood, deflate: true},
 		{name: "a client trusting another CA is refused", server: pkcs12Server,
-			client: map[string]string{"ssl": "true", "ssl-ca": other.caFile}, wantErr: "certificate"},
+			client: TLSOptions{CAFile: other.caFile}, wantErr: "certificate"},
 		{name: "trust-all-certs accepts any CA", server: pkcs12Server,
-			client: map[string]string{"ssl": "true", "ssl-ca": other.caFile, "trust-all-certs": "true"}},
+			client: TLSOptions{CAFile: other.caFile, TrustAllCerts: true}},
 		{name: "a certificate for another host name is refused",
-			server: map[string]string{"ssl": "true", "keystore": wrongNameP12, "keystore-password": "secret"},
-			client: map[string]string{"ssl": "true", "ssl-ca": good.caFile}, wantErr: "certificate"},
+			server: TLSOptions{Keystore: wrongNameP12, KeystorePassword: "secret"},
+			client: TLSOptions{CAFile: good.caFile}, wantErr: "certificate"},
 		{name: "hostname verification can be turned off, the chain is still checked",
-			server: map[string]string{"ssl": "true", "keystore": wrongNameP12, "keystore-password": "secret"},
-			client: map[string]string{"ssl": "true", "ssl-ca": good.caFile, "ssl-hostname-verification": "false"}},
+			server: TLSOptions{Keystore: wrongNameP12, KeystorePassword: "secret"},
+			client: TLSOptions{CAFile: good.caFile, SkipHostnameVerification: true}},
 		{name: "mutual TLS accepts a client certificate from the trusted CA",
-			server: map[string]string{"ssl": "true", "keystore": srvP12, "keystore-password": "secret", "ssl-client-auth": "required", "ssl-ca": good.caFile},
-			client: map[string]string{"ssl": "true", "ssl-ca": good.caFile, "ssl-cert": cliCert, "ssl-key": cliKey}},
+			server: TLSOptions{Keystore: srvP12, KeystorePassword: "secret", ClientAuth: "required", CAFile: good.caFile},
+			client: TLSOptions{CAFile: good.caFile, CertFile: cliCert, KeyFile: cliKey}},
 		{name: "mutual TLS refuses a client without a certificate",
-			server: map[string]string{"ssl": "true", "keystore": srvP12, "keystore-password": "secret", "ssl-client-auth": "required", "ssl-ca": good.caFile},
-			client: map[string]string{"ssl": "true", "ssl-ca": good.caFile}, wantErr: "certificate"},
+			server: TLSOptions{Keystore: srvP12, KeystorePassword: "secret", ClientAuth: "required", CAFile: good.caFile},
+			client: TLSOptions{CAFile: good.caFile}, wantErr: "certificate"},
 		{name: "mutual TLS refuses a client certificate from another CA",
-			server: map[string]string{"ssl": "true", "keystore": srvP12, "keystore-password": "secret", "ssl-client-auth": "required", "ssl-ca": good.caFile},
-			client: map[string]string{"ssl": "true", "ssl-ca": good.caFile, "keystore": strangerP12, "keystore-password": "secret"}, wantErr: "certificate"},
-		{name: "TLS 1.3 only on both sides", server: map[string]string{"ssl": "true", "keystore": srvP12, "keystore-password": "secret", "include-protocols": "TLSv1.3"},
-			client: map[string]string{"ssl": "true", "ssl-ca": good.caFile, "exclude-protocols": "SSLv3 TLSv1.2"}},
+			server: TLSOptions{Keystore: srvP12, KeystorePassword: "secret", ClientAuth: "required", CAFile: good.caFile},
+			client: TLSOptions{CAFile: good.caFile, Keystore: strangerP12, KeystorePassword: "secret"}, wantErr: "certificate"},
+		{name: "TLS 1.3 only on both sides", server: TLSOptions{Keystore: srvP12, KeystorePassword: "secret", IncludeProtocols: []string{"TLSv1.3"}},
+			client: TLSOptions{CAFile: good.caFile, ExcludeProtocols: []string{"SSLv3", "TLSv1.2"}}},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
@@ -213,23 +209,26 @@ func TestTLSConfigurationProblemsAreReported(t *testing.T) {
 	jks := filepath.Join(dir, "keystore.jks")
 	os.WriteFile(jks, []byte{0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2}, 0o600)
 	cases := []struct {
-		name string
-		kv   map[string]string
-		want string
+		name   string
+		o      TLSOptions
+		option string
+		want   string
 	}{
-		{"a JKS keystore is refused with the keytool command", map[string]string{"ssl": "true", "keystore": jks, "keystore-password": "x"}, "keytool -importkeystore"},
-		{"keystore-type JKS is refused the same way", map[string]string{"ssl": "true", "keystore": jks, "keystore-type": "JKS"}, "keytool"},
-		{"ssl without a certificate", map[string]string{"ssl": "true"}, "neither keystore nor ssl-cert"},
-		{"an unknown protocol", map[string]string{"ssl": "true", "keystore": jks, "include-protocols": "TLSv9"}, "unknown protocol"},
-		{"client auth without CAs", map[string]string{"ssl": "true", "ssl-client-auth": "required"}, "neither keystore"},
+		{"a JKS keystore is refused with the keytool command", TLSOptions{Keystore: jks, KeystorePassword: "x"}, "keystore", "keytool -importkeystore"},
+		{"keystore-type JKS is refused the same way", TLSOptions{Keystore: jks, KeystoreType: "JKS"}, "keystore", "keytool"},
+		{"ssl without a certificate", TLSOptions{}, "keystore", "neither keystore nor ssl-cert"},
+		{"an unknown protocol", TLSOptions{Keystore: jks, IncludeProtocols: []string{"TLSv9"}}, "include-protocols", "unknown protocol"},
+		{"client auth without CAs", TLSOptions{ClientAuth: "required"}, "keystore", "neither keystore"},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			c := config.FromMap("a1.sources.r1.", tc.kv)
-			_, ok := ServerTLS(c)
-			err := c.Problems().Err()
-			if ok || err == nil || !strings.Contains(err.Error(), tc.want) {
-				t.Fatalf("ok=%v err=%v, want a problem mentioning %q", ok, err, tc.want)
+			_, problems := ServerTLSConfig(tc.o)
+			found := false
+			for _, p := range problems {
+				found = found || (!p.Warning && p.Option == tc.option && strings.Contains(p.Error(), tc.want))
+			}
+			if !found {
+				t.Fatalf("problems %v, want one at %s mentioning %q", problems, tc.option, tc.want)
 			}
 		})
 	}
@@ -250,7 +249,10 @@ func TestProtocolListsMapToAVersionRange(t *testing.T) {
 		{"SSLv2Hello TLSv1.2", "", tls.VersionTLS12, tls.VersionTLS12, false},
 	}
 	for _, tc := range cases {
-		lo, hi, err := protocolRange(splitList(tc.include), splitList(tc.exclude))
+		split := func(s string) []string {
+			return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
+		}
+		lo, hi, err := protocolRange(split(tc.include), split(tc.exclude))
 		if (err != nil) != tc.err || lo != tc.lo || hi != tc.hi {
 			t.Errorf("include %q exclude %q: %x..%x %v", tc.include, tc.exclude, lo, hi, err)
 		}
@@ -258,12 +260,11 @@ func TestProtocolListsMapToAVersionRange(t *testing.T) {
 }
 
 func TestCipherSuiteListsSelectSuites(t *testing.T) {
-	c := config.FromMap("a1.sources.r1.", nil)
-	got, ok := cipherSuites(c, []string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}, []string{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"})
-	if !ok || len(got) != 1 || got[0] != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
-		t.Fatalf("got %v %v", got, ok)
+	got, problems := cipherSuites([]string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}, []string{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"})
+	if len(problems) > 0 || len(got) != 1 || got[0] != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
+		t.Fatalf("got %v %v", got, problems)
 	}
-	if _, ok := cipherSuites(c, []string{"TLS_NOPE"}, nil); ok || c.Problems().Err() == nil {
+	if _, problems := cipherSuites([]string{"TLS_NOPE"}, nil); len(problems) == 0 || problems[0].Warning {
 		t.Fatal("an unknown suite was accepted")
 	}
 }

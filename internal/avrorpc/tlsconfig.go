@@ -11,43 +11,64 @@ import (
 	"strings"
 
 	"software.sslmate.com/src/go-pkcs12"
-
-	"github.com/flumed/flumed/internal/config"
 )
 
-// This file turns Flume's TLS keys (FLUME.md §2.2, §2.10) into tls.Configs,
-// for the avro source (ServerTLS) and the avro sink (ClientTLS). Key stores
-// are PKCS12 (what keytool makes by default since Java 9); JKS is refused
-// with the keytool command that converts it. flumed also takes PEM files:
-// ssl-cert/ssl-key for a certificate and key, ssl-ca (or a PEM truststore) for
-// trusted CAs. Like Flume, a missing keystore or truststore falls back to the
-// FLUME_SSL_KEYSTORE_* / FLUME_SSL_TRUSTSTORE_* environment variables.
+// This file turns TLS settings, as Flume's TLS keys name them (FLUME.md
+// §2.2, §2.10), into tls.Configs for a server (ServerTLSConfig: the avro
+// source) and a client (ClientTLSConfig: the avro sink). It reads no
+// configuration: the components read the keys (internal/tlskeys) and fill
+// TLSOptions. Key stores are PKCS12 (what keytool makes by default since
+// Java 9); JKS is refused with the keytool command that converts it. PEM
+// files work too: CertFile/KeyFile for a certificate and key, CAFile (or a
+// PEM truststore) for trusted CAs.
 
-// store names a key or trust store and where its settings came from.
-type store struct {
-	path, password, typ string
-	key                 string // the config key that named it, for messages
+// TLSOptions are the TLS settings of a server or a client. Each field is
+// named after the Flume key that sets it.
+type TLSOptions struct {
+	// Keystore (keystore, keystore-password, keystore-type) holds the
+	// certificate chain and key: a server's, or a client's for mutual TLS.
+	Keystore, KeystorePassword, KeystoreType string
+	// CertFile and KeyFile (ssl-cert, ssl-key) are a PEM certificate chain
+	// and key, instead of a keystore.
+	CertFile, KeyFile string
+	// Truststore (truststore, truststore-password, truststore-type) holds the
+	// CAs to trust: a client's for the server, a server's for client
+	// certificates. A client without one trusts the system's CAs.
+	Truststore, TruststorePassword, TruststoreType string
+	// CAFile (ssl-ca) is a PEM file of CAs to trust, instead of a truststore.
+	CAFile string
+	// The protocol and cipher suite lists (include-protocols, ...): Java's
+	// protocol names and IANA suite names.
+	IncludeProtocols, ExcludeProtocols       []string
+	IncludeCipherSuites, ExcludeCipherSuites []string
+	// ClientAuth (ssl-client-auth, servers): "none" (or ""), "optional" or
+	// "required" client certificates.
+	ClientAuth string
+	// TrustAllCerts (trust-all-certs, clients) skips verifying the server.
+	TrustAllCerts bool
+	// SkipHostnameVerification (ssl-hostname-verification = false, clients)
+	// verifies the server's chain but not its name.
+	SkipHostnameVerification bool
 }
 
-// readStore reads prefix (keystore or truststore), -password and -type, with
-// the environment fallback.
-func readStore(c *config.Context, prefix, env string) store {
-	s := store{
-		path:     c.String(prefix, ""),
-		password: c.String(prefix+"-password", ""),
-		typ:      c.String(prefix+"-type", ""),
-		key:      prefix,
-	}
-	if s.path == "" {
-		s.path = os.Getenv(env + "_PATH")
-		if s.password == "" {
-			s.password = os.Getenv(env + "_PASSWORD")
-		}
-		if s.typ == "" {
-			s.typ = os.Getenv(env + "_TYPE")
-		}
-	}
-	return s
+// TLSProblem is a TLS setting that cannot be used, or that is ignored
+// (Warning). Option is the Flume key of the setting.
+type TLSProblem struct {
+	Option  string
+	Err     error
+	Warning bool
+}
+
+func (p TLSProblem) Error() string { return p.Option + ": " + p.Err.Error() }
+
+func problem(option string, err error) []TLSProblem {
+	return []TLSProblem{{Option: option, Err: err}}
+}
+
+// store names a key or trust store and the option that named it.
+type store struct {
+	path, password, typ string
+	key                 string // the option that named it, for messages
 }
 
 // errJKS explains what to do with a Java KeyStore.
@@ -198,11 +219,11 @@ func protocolRange(include, exclude []string) (lo, hi uint16, err error) {
 // cipherSuites turns include/exclude-cipher-suites (IANA names, which Java
 // uses too) into crypto/tls suite IDs; nil means Go's defaults. TLS 1.3 suites
 // cannot be restricted in crypto/tls: naming them only warns.
-func cipherSuites(c *config.Context, include, exclude []string) ([]uint16, bool) {
+func cipherSuites(include, exclude []string) ([]uint16, []TLSProblem) {
 	if len(include) == 0 && len(exclude) == 0 {
-		return nil, true
+		return nil, nil
 	}
-	ok := true
+	var problems []TLSProblem
 	byName := map[string]uint16{}
 	var defaults []uint16
 	for _, s := range tls.CipherSuites() {
@@ -220,10 +241,10 @@ func cipherSuites(c *config.Context, include, exclude []string) ([]uint16, bool)
 			id, known := byName[n]
 			switch {
 			case !known:
-				c.Errorf(key, "unknown cipher suite %q", n)
-				ok = false
+				problems = append(problems, TLSProblem{Option: key, Err: fmt.Errorf("unknown cipher suite %q", n)})
 			case id>>8 == 0x13: // TLS_AES_*, TLS_CHACHA20_*: TLS 1.3
-				c.Warnf(key, "%s is a TLS 1.3 suite, which Go always enables; ignored", n)
+				problems = append(problems, TLSProblem{Option: key, Warning: true,
+					Err: fmt.Errorf("%s is a TLS 1.3 suite, which Go always enables; ignored", n)})
 			default:
 				out = append(out, id)
 			}
@@ -237,151 +258,114 @@ func cipherSuites(c *config.Context, include, exclude []string) ([]uint16, bool)
 	drop := resolve("exclude-cipher-suites", exclude)
 	suites = slices.DeleteFunc(slices.Clone(suites), func(id uint16) bool { return slices.Contains(drop, id) })
 	if len(suites) == 0 {
-		c.Errorf("include-cipher-suites", "no TLS 1.2 cipher suite left enabled")
-		ok = false
+		problems = append(problems, TLSProblem{Option: "include-cipher-suites", Err: errors.New("no TLS 1.2 cipher suite left enabled")})
 	}
-	return suites, ok
+	return suites, problems
 }
 
-// splitList splits a Flume list value (space- or comma-separated).
-func splitList(s string) []string {
-	return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' || r == '\t' })
-}
-
-// commonTLS reads the protocol and cipher keys both sides share; false means
-// a problem was recorded.
-func commonTLS(c *config.Context, cfg *tls.Config) bool {
-	inc := splitList(c.String("include-protocols", ""))
-	exc := splitList(c.String("exclude-protocols", ""))
-	lo, hi, err := protocolRange(inc, exc)
+// commonTLS applies the protocol and cipher lists both sides share.
+func commonTLS(o TLSOptions, cfg *tls.Config) []TLSProblem {
+	var problems []TLSProblem
+	lo, hi, err := protocolRange(o.IncludeProtocols, o.ExcludeProtocols)
 	if err != nil {
-		c.Errorf("include-protocols", "%v", err)
+		problems = problem("include-protocols", err)
 	}
 	cfg.MinVersion, cfg.MaxVersion = lo, hi
-	var ok bool
-	cfg.CipherSuites, ok = cipherSuites(c,
-		splitList(c.String("include-cipher-suites", "")),
-		splitList(c.String("exclude-cipher-suites", "")))
-	return err == nil && ok
+	suites, more := cipherSuites(o.IncludeCipherSuites, o.ExcludeCipherSuites)
+	cfg.CipherSuites = suites
+	return append(problems, more...)
 }
 
-// keyPair reads the certificate keys: keystore* or ssl-cert/ssl-key.
-func keyPair(c *config.Context, required bool) (*tls.Certificate, bool) {
-	ks := readStore(c, "keystore", "FLUME_SSL_KEYSTORE")
-	certFile, keyFile := c.String("ssl-cert", ""), c.String("ssl-key", "")
+// keyPair loads the certificate: Keystore or CertFile/KeyFile.
+func keyPair(o TLSOptions, required bool) (*tls.Certificate, []TLSProblem) {
 	switch {
-	case certFile != "" || keyFile != "":
-		if certFile == "" || keyFile == "" {
-			c.Errorf("ssl-cert", "ssl-cert and ssl-key go together")
-			return nil, false
+	case o.CertFile != "" || o.KeyFile != "":
+		if o.CertFile == "" || o.KeyFile == "" {
+			return nil, problem("ssl-cert", errors.New("ssl-cert and ssl-key go together"))
 		}
-		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		cert, err := tls.LoadX509KeyPair(o.CertFile, o.KeyFile)
 		if err != nil {
-			c.Errorf("ssl-cert", "load certificate: %v", err)
-			return nil, false
+			return nil, problem("ssl-cert", fmt.Errorf("load certificate: %w", err))
 		}
-		return &cert, true
-	case ks.path != "":
-		cert, err := loadKeyPair(ks)
+		return &cert, nil
+	case o.Keystore != "":
+		cert, err := loadKeyPair(store{path: o.Keystore, password: o.KeystorePassword, typ: o.KeystoreType, key: "keystore"})
 		if err != nil {
-			c.Errorf("keystore", "load keystore: %v", err)
-			return nil, false
+			return nil, problem("keystore", fmt.Errorf("load keystore: %w", err))
 		}
-		return &cert, true
+		return &cert, nil
 	case required:
-		c.Errorf("keystore", "ssl is true but neither keystore nor ssl-cert/ssl-key is set")
-		return nil, false
+		return nil, problem("keystore", errors.New("ssl is true but neither keystore nor ssl-cert/ssl-key is set"))
 	}
-	return nil, true
+	return nil, nil
 }
 
-// trustPool reads the trusted CAs: truststore* or ssl-ca. Nil means none set.
-func trustPool(c *config.Context) (*x509.CertPool, bool) {
-	ts := readStore(c, "truststore", "FLUME_SSL_TRUSTSTORE")
-	if ca := c.String("ssl-ca", ""); ca != "" {
-		ts = store{path: ca, typ: "pem", key: "ssl-ca"}
+// trustPool loads the trusted CAs: CAFile, else Truststore. Nil means none
+// set.
+func trustPool(o TLSOptions) (*x509.CertPool, []TLSProblem) {
+	ts := store{path: o.Truststore, password: o.TruststorePassword, typ: o.TruststoreType, key: "truststore"}
+	if o.CAFile != "" {
+		ts = store{path: o.CAFile, typ: "pem", key: "ssl-ca"}
 	}
 	if ts.path == "" {
-		return nil, true
+		return nil, nil
 	}
 	pool, err := loadPool(ts)
 	if err != nil {
-		c.Errorf(ts.key, "load trusted certificates: %v", err)
-		return nil, false
+		return nil, problem(ts.key, fmt.Errorf("load trusted certificates: %w", err))
 	}
-	return pool, true
+	return pool, nil
 }
 
-// ServerTLS reads the avro source's TLS keys: ssl, keystore, keystore-password,
-// keystore-type, ssl-cert, ssl-key, the protocol and cipher lists, and
-// flumed's mutual TLS: ssl-client-auth (none, optional, required) with the
-// client CAs in truststore* or ssl-ca. It returns nil when ssl is false; ok
-// is false when a problem was recorded in c (never serve plain text then).
-// Every key is read, so one pass reports every problem.
-func ServerTLS(c *config.Context) (cfg *tls.Config, ok bool) {
-	on := c.Bool("ssl", false)
-	auth := c.OneOf("ssl-client-auth", "none", "none", "optional", "required")
-	if !on {
-		ignoreTLSKeys(c)
-		return nil, true
-	}
-	cfg = &tls.Config{}
-	ok = commonTLS(c, cfg)
-	cert, certOK := keyPair(c, true)
-	pool, poolOK := trustPool(c)
-	if certOK && cert != nil {
+// ServerTLSConfig builds a server's TLS configuration: its certificate
+// (required), the protocol and cipher lists, and mutual TLS (ClientAuth)
+// with the client CAs in the truststore or CAFile. Every setting is tried,
+// so every problem is returned at once; the configuration must not be used
+// when one of them is not a warning (never serve plain text then).
+func ServerTLSConfig(o TLSOptions) (*tls.Config, []TLSProblem) {
+	cfg := &tls.Config{}
+	problems := commonTLS(o, cfg)
+	cert, certProblems := keyPair(o, true)
+	pool, poolProblems := trustPool(o)
+	problems = append(append(problems, certProblems...), poolProblems...)
+	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
 	cfg.ClientCAs = pool
-	switch auth {
+	switch strings.ToLower(o.ClientAuth) {
+	case "", "none":
 	case "optional":
 		cfg.ClientAuth = tls.VerifyClientCertIfGiven
 	case "required":
 		cfg.ClientAuth = tls.RequireAndVerifyClientCert
+	default:
+		problems = append(problems, problem("ssl-client-auth", fmt.Errorf("%q is not none, optional or required", o.ClientAuth))...)
 	}
-	if auth != "none" && pool == nil && poolOK {
-		c.Errorf("ssl-client-auth", "client certificates need a truststore or ssl-ca to verify them")
-		ok = false
+	if cfg.ClientAuth != tls.NoClientCert && pool == nil && len(poolProblems) == 0 {
+		problems = append(problems, problem("ssl-client-auth", errors.New("client certificates need a truststore or ssl-ca to verify them"))...)
 	}
-	return cfg, ok && certOK && poolOK
+	return cfg, problems
 }
 
-// ignoreTLSKeys reads (and so accepts) the TLS keys without loading files:
-// Flume ignores them when ssl is off.
-func ignoreTLSKeys(c *config.Context) {
-	for _, k := range []string{"keystore", "keystore-password", "keystore-type", "ssl-cert", "ssl-key",
-		"truststore", "truststore-password", "truststore-type", "ssl-ca",
-		"include-protocols", "exclude-protocols", "include-cipher-suites", "exclude-cipher-suites"} {
-		c.Has(k)
-	}
-}
-
-// ClientTLS reads the avro sink's TLS keys: ssl, trust-all-certs, truststore,
-// truststore-password, truststore-type (or a PEM ssl-ca), the protocol and
-// cipher lists, and flumed's ssl-hostname-verification (default true) and
-// client certificate for mutual TLS (keystore* or ssl-cert/ssl-key). Without a
-// truststore the system's CAs are trusted. It returns nil when ssl is false;
-// ok is false when a problem was recorded in c.
-func ClientTLS(c *config.Context) (cfg *tls.Config, ok bool) {
-	on := c.Bool("ssl", false)
-	trustAll := c.Bool("trust-all-certs", false)
-	verifyHost := c.Bool("ssl-hostname-verification", true)
-	if !on {
-		ignoreTLSKeys(c)
-		return nil, true
-	}
-	cfg = &tls.Config{}
-	ok = commonTLS(c, cfg)
-	cert, certOK := keyPair(c, false)
-	pool, poolOK := trustPool(c)
+// ClientTLSConfig builds a client's TLS configuration: the CAs it trusts
+// (the system's without a truststore or CAFile), the protocol and cipher
+// lists, TrustAllCerts, SkipHostnameVerification, and a client certificate
+// for mutual TLS when one is given. The configuration must not be used when
+// a problem is not a warning.
+func ClientTLSConfig(o TLSOptions) (*tls.Config, []TLSProblem) {
+	cfg := &tls.Config{}
+	problems := commonTLS(o, cfg)
+	cert, certProblems := keyPair(o, false)
+	pool, poolProblems := trustPool(o)
+	problems = append(append(problems, certProblems...), poolProblems...)
 	if cert != nil {
 		cfg.Certificates = []tls.Certificate{*cert}
 	}
 	cfg.RootCAs = pool
 	switch {
-	case trustAll:
+	case o.TrustAllCerts:
 		cfg.InsecureSkipVerify = true
-	case !verifyHost:
+	case o.SkipHostnameVerification:
 		// Verify the chain but not the name: crypto/tls can only skip both,
 		// so verify the chain ourselves.
 		cfg.InsecureSkipVerify = true
@@ -397,5 +381,5 @@ func ClientTLS(c *config.Context) (cfg *tls.Config, ok bool) {
 			return err
 		}
 	}
-	return cfg, ok && certOK && poolOK
+	return cfg, problems
 }

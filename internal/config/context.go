@@ -5,7 +5,6 @@ import (
 	"sort"
 	"strconv"
 	"strings"
-	"time"
 )
 
 // Pos is where a property was defined.
@@ -35,23 +34,34 @@ type Prop struct {
 // Context is the properties of one component, addressed by keys relative to the
 // component's prefix ("capacity" for "a1.channels.c1.capacity").
 //
-// A component configures itself by reading every key it knows through the typed
-// getters. Each getter records a problem (file:line: full.key: what is wrong)
-// instead of failing, so one pass reports everything; Finish then reports every
-// key nobody read as unknown, with a "did you mean" drawn from the keys that were
-// read. Contexts are not safe for concurrent use; configuration is single-threaded.
+// A component declares its keys in a Spec; Check checks the context against
+// it (unknown keys, type errors, ignored keys, missing required keys, every
+// problem recorded as "file:line: full.key: what is wrong" rather than
+// failing, so one pass reports everything), and the factory then reads typed
+// values through its Keys. Contexts are not safe for concurrent use;
+// configuration is single-threaded.
 type Context struct {
 	prefix   string
 	props    map[string]Prop // relative key -> property
-	used     map[string]bool
-	known    map[string]bool // keys asked for, present or not: did-you-mean candidates
 	problems *Problems
 	// empty are keys written with an empty value. The tree reported each one
-	// ("empty value") and left it out, as Flume drops it; Required must not
-	// report it a second time as missing.
+	// ("empty value") and left it out, as Flume drops it; a required key
+	// must not be reported a second time as missing.
 	empty map[string]bool
 	// parent is the context Sub was called on, nil for a component's own.
 	parent *Context
+
+	// spec is what Check checked the context against; vals are its keys'
+	// parsed values (only the good ones); bound restricts placeholders.
+	spec  *Spec
+	vals  map[string]value
+	bound map[string][]string
+
+	// used are the keys read before Check (the tree's type, channel,
+	// channels) and, on the transitional path, every key read; known are
+	// the keys asked for, present or not: "did you mean" candidates.
+	used  map[string]bool
+	known map[string]bool
 }
 
 // NewContext makes a context for the component whose keys start with prefix
@@ -120,45 +130,8 @@ func (c *Context) lookup(key string) (Prop, bool) {
 	return p, ok
 }
 
-// Has reports whether key is set. It marks the key as known and read.
-func (c *Context) Has(key string) bool {
-	_, ok := c.lookup(key)
-	return ok
-}
-
 // Pos returns where key was defined (zero if it is not set).
 func (c *Context) Pos(key string) Pos { return c.props[key].Pos }
-
-// String returns the value of key, or def when it is not set.
-// A key set to an empty value is a problem (Flume drops such keys).
-func (c *Context) String(key, def string) string {
-	p, ok := c.lookup(key)
-	if !ok {
-		return def
-	}
-	if p.Value == "" {
-		c.Errorf(key, "empty value")
-		return def
-	}
-	return p.Value
-}
-
-// Required returns the value of key and records a problem when it is missing.
-// A key written with an empty value was already reported as such by the
-// tree: it reads as "" without a second problem.
-func (c *Context) Required(key string) string {
-	p, ok := c.lookup(key)
-	if !ok {
-		if !c.empty[key] {
-			c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + key, Msg: "required key is missing"})
-		}
-		return ""
-	}
-	if p.Value == "" {
-		c.Errorf(key, "empty value")
-	}
-	return p.Value
-}
 
 // anyPos is the position used for problems about a missing key: the first line
 // of the component, so the message still points into the file.
@@ -175,111 +148,6 @@ func (c *Context) anyPos() Pos {
 		return c.parent.anyPos()
 	}
 	return best
-}
-
-// Int returns key parsed as a decimal integer, or def when it is not set.
-func (c *Context) Int(key string, def int) int {
-	return int(c.Int64(key, int64(def)))
-}
-
-// Int64 returns key parsed as a decimal integer, or def when it is not set.
-func (c *Context) Int64(key string, def int64) int64 {
-	s := c.String(key, "")
-	if s == "" {
-		return def
-	}
-	v, err := strconv.ParseInt(strings.TrimSpace(s), 10, 64)
-	if err != nil {
-		c.Errorf(key, "not an integer: %s", c.quote(key, s))
-		return def
-	}
-	return v
-}
-
-// Float returns key parsed as a number, or def when it is not set.
-func (c *Context) Float(key string, def float64) float64 {
-	s := c.String(key, "")
-	if s == "" {
-		return def
-	}
-	v, err := strconv.ParseFloat(strings.TrimSpace(s), 64)
-	if err != nil {
-		c.Errorf(key, "not a number: %s", c.quote(key, s))
-		return def
-	}
-	return v
-}
-
-// Bool returns key as a boolean. Flume treats anything but "true" as false;
-// flumed accepts true/false in any case and reports anything else.
-func (c *Context) Bool(key string, def bool) bool {
-	s := c.String(key, "")
-	if s == "" {
-		return def
-	}
-	switch strings.ToLower(strings.TrimSpace(s)) {
-	case "true":
-		return true
-	case "false":
-		return false
-	}
-	c.Errorf(key, "not a boolean (true or false): %s", c.quote(key, s))
-	return def
-}
-
-// Duration returns key, a plain number in unit (Flume writes milliseconds or
-// seconds depending on the key), as a duration; def when it is not set.
-func (c *Context) Duration(key string, def, unit time.Duration) time.Duration {
-	if !c.Has(key) {
-		return def
-	}
-	return time.Duration(c.Int64(key, int64(def/unit))) * unit
-}
-
-// List returns key split on whitespace (Flume's component lists).
-func (c *Context) List(key string) []string {
-	return strings.Fields(c.String(key, ""))
-}
-
-// OneOf returns key lowercased when it is one of choices (compared case-
-// insensitively), def when it is not set, and records a problem otherwise.
-func (c *Context) OneOf(key, def string, choices ...string) string {
-	s := c.String(key, "")
-	if s == "" {
-		return def
-	}
-	for _, ch := range choices {
-		if strings.EqualFold(s, ch) {
-			return strings.ToLower(ch)
-		}
-	}
-	msg := fmt.Sprintf("must be one of %s, not %s", strings.Join(choices, ", "), c.quote(key, s))
-	if best := suggest(strings.ToLower(s), lower(choices)); best != "" {
-		msg += fmt.Sprintf(" (did you mean %s?)", best)
-	}
-	c.Errorf(key, "%s", msg)
-	return def
-}
-
-// Keys returns the distinct next key segments under prefix, sorted: for
-// "priority." and keys priority.k1, priority.k2 it returns [k1 k2]. It does not
-// mark anything as read; read the keys you accept with the getters.
-func (c *Context) Keys(prefix string) []string {
-	seen := map[string]bool{}
-	var out []string
-	for k := range c.props {
-		rest, ok := strings.CutPrefix(k, prefix)
-		if !ok || rest == "" {
-			continue
-		}
-		seg, _, _ := strings.Cut(rest, ".")
-		if !seen[seg] {
-			seen[seg] = true
-			out = append(out, seg)
-		}
-	}
-	sort.Strings(out)
-	return out
 }
 
 // Sub returns a context for the keys under prefix ("interceptors.i1."), sharing
@@ -310,16 +178,6 @@ func (c *Context) Sub(prefix string) *Context {
 		}
 	}
 	return sub
-}
-
-// Ignore declares keys Flume knows that flumed has no use for: when one is set
-// it gets a warning naming it, not an unknown-key error.
-func (c *Context) Ignore(keys ...string) {
-	for _, k := range keys {
-		if p, ok := c.lookup(k); ok {
-			c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: "known to Flume but not used by flumed; ignored", Warning: true})
-		}
-	}
 }
 
 // Errorf records a problem with key (relative), at the key's line when it is set.
@@ -354,29 +212,24 @@ func IsSecret(key string) bool {
 	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token")
 }
 
-// Finish reports every key of this context that was never read as unknown,
-// suggesting the closest known key. Call it once, after configuring.
+// Finish ends the configuration of a component. After Check there is nothing
+// left to report (Check reported unknown keys up front); on the transitional
+// path it reports every key nobody read (see finishUnread).
 func (c *Context) Finish() {
-	known := make([]string, 0, len(c.known))
-	for k := range c.known {
-		known = append(known, k)
+	if c.spec != nil {
+		return
 	}
-	sort.Strings(known)
-	keys := make([]string, 0, len(c.props))
-	for k := range c.props {
-		if !c.used[k] {
-			keys = append(keys, k)
-		}
-	}
-	sort.Strings(keys)
-	for _, k := range keys {
-		p := c.props[k]
-		msg := "unknown key"
-		if best := suggest(k, known); best != "" {
-			msg += fmt.Sprintf(" (did you mean %s?)", best)
-		}
-		c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: msg})
-	}
+	c.finishUnread()
+}
+
+// Take returns the value of a structural key, one that is not the spec's
+// but says how the component is put together (the tree's type, channel,
+// channels and sinks; a nested component's type, to resolve in its
+// registry), and marks it read so that Check does not call it unknown. Take
+// before Check.
+func (c *Context) Take(key string) (string, bool) {
+	p, ok := c.lookup(key)
+	return p.Value, ok
 }
 
 func lower(ss []string) []string {

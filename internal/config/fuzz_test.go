@@ -64,11 +64,11 @@ func FuzzAgent(f *testing.F) {
 		a := file.Agent(name)
 		for _, cs := range [][]*Component{a.Sources, a.Channels, a.Sinks} {
 			for _, c := range cs {
-				c.Context.Finish()
+				c.Context.Check(&Spec{Type: "fuzz"}) // every key unknown: positions of those too
 			}
 		}
 		for _, g := range a.SinkGroups {
-			g.Processor.Finish()
+			g.Processor.Check(&Spec{Type: "fuzz"})
 		}
 		lines := bytes.Count(data, []byte("\n")) + bytes.Count(data, []byte("\r")) + 1
 		for _, p := range append(a.Problems.Errors(), a.Problems.Warnings()...) {

@@ -28,6 +28,10 @@ type tree struct {
 
 var kinds = []Kind{Sources, Channels, Sinks, SinkGroups}
 
+// groupSpec is a sink group's own keys: none but the structural sinks and
+// processor.* the tree reads.
+var groupSpec = &Spec{Type: "sink group"}
+
 func newTree(f *File, a *Agent) *tree {
 	t := &tree{
 		f: f, a: a, prefix: a.Name + ".",
@@ -143,7 +147,7 @@ func (t *tree) component(kind Kind, name string, listPos Pos) *Component {
 		Context: NewContext(prefix, t.props[kind][name], t.a.Problems).withEmpty(t.empty),
 		Pos:     listPos,
 	}
-	c.Type = c.Context.String("type", "")
+	c.Type, _ = c.Context.Take("type")
 	if c.Type == "" && !t.empty[prefix+"type"] {
 		t.errorf(listPos, prefix+"type", "required key is missing (%s %s is listed in %s%s)", kind.singular(), name, t.prefix, kind)
 	}
@@ -162,7 +166,8 @@ func (t *tree) buildSources() {
 	channels, _ := t.listedQuiet(Channels)
 	for _, n := range names {
 		c := t.component(Sources, n, pos)
-		for _, ch := range c.Context.List("channels") {
+		list, listed := c.Context.Take("channels")
+		for _, ch := range strings.Fields(list) {
 			if contains(c.Channels, ch) {
 				c.Context.Errorf("channels", "channel %s is named twice", ch)
 				continue
@@ -170,7 +175,7 @@ func (t *tree) buildSources() {
 			c.Channels = append(c.Channels, ch)
 			t.checkChannelRef(c.Context, "channels", ch, channels)
 		}
-		if len(c.Channels) == 0 && !c.Context.Has("channels") && !t.empty[c.Context.FullKey("channels")] {
+		if len(c.Channels) == 0 && !listed && !t.empty[c.Context.FullKey("channels")] {
 			t.errorf(pos, c.Context.FullKey("channels"), "required key is missing (a source puts into at least one channel)")
 		}
 		t.a.Sources = append(t.a.Sources, c)
@@ -182,9 +187,10 @@ func (t *tree) buildSinks() {
 	channels, _ := t.listedQuiet(Channels)
 	for _, n := range names {
 		c := t.component(Sinks, n, pos)
-		chs := c.Context.List("channel")
+		list, set := c.Context.Take("channel")
+		chs := strings.Fields(list)
 		switch {
-		case len(chs) == 0 && !c.Context.Has("channel") && !t.empty[c.Context.FullKey("channel")]:
+		case len(chs) == 0 && !set && !t.empty[c.Context.FullKey("channel")]:
 			t.errorf(pos, c.Context.FullKey("channel"), "required key is missing (a sink takes from one channel)")
 		case len(chs) > 1:
 			c.Context.Errorf("channel", "a sink takes from exactly one channel, not %d (%s)", len(chs), strings.Join(chs, " "))
@@ -221,7 +227,8 @@ func (t *tree) buildGroups() {
 	for _, n := range names {
 		ctx := NewContext(fmt.Sprintf("%ssinkgroups.%s.", t.prefix, n), t.props[SinkGroups][n], t.a.Problems).withEmpty(t.empty)
 		g := &SinkGroup{Name: n, Pos: pos}
-		for _, s := range ctx.List("sinks") {
+		list, listed := ctx.Take("sinks")
+		for _, s := range strings.Fields(list) {
 			switch {
 			case contains(g.Sinks, s):
 				ctx.Errorf("sinks", "sink %s is named twice", s)
@@ -240,15 +247,22 @@ func (t *tree) buildGroups() {
 			owner[s] = n
 			g.Sinks = append(g.Sinks, s)
 		}
-		if !ctx.Has("sinks") && !t.empty[ctx.FullKey("sinks")] {
+		if !listed && !t.empty[ctx.FullKey("sinks")] {
 			t.errorf(pos, ctx.FullKey("sinks"), "required key is missing (sink group %s is listed in %ssinkgroups)", n, t.prefix)
 		}
 		g.Processor = ctx.Sub("processor.")
-		g.ProcessorType = g.Processor.String("type", "default")
-		if t.empty[g.Processor.FullKey("type")] {
+		typ, set := g.Processor.Take("type")
+		switch {
+		case set:
+			g.ProcessorType = typ
+		case t.empty[g.Processor.FullKey("type")]:
 			g.ProcessorType = "" // reported; not the default processor either
+		default:
+			g.ProcessorType = "default"
 		}
-		ctx.Finish()
+		// Every key of the group itself is structural (read above): the
+		// rest are unknown.
+		ctx.Check(groupSpec)
 		t.a.SinkGroups = append(t.a.SinkGroups, g)
 	}
 }

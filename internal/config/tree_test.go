@@ -73,12 +73,13 @@ func TestAGoodAgentHasItsComponentsInListOrder(t *testing.T) {
 		t.Errorf("sinks %+v %+v", a.Sinks[0], a.Sinks[1])
 	}
 	g := a.SinkGroups[0]
-	if !reflect.DeepEqual(g.Sinks, []string{"k2", "k1"}) || g.ProcessorType != "failover" || g.Processor.Int("priority.k1", 0) != 5 {
+	g.Processor.Check(&Spec{Type: "failover", Keys: []Decl{testPrio, testPenalty}})
+	if p, _ := testPrio.At(g.Processor, "k1"); !reflect.DeepEqual(g.Sinks, []string{"k2", "k1"}) || g.ProcessorType != "failover" || p != 5 {
 		t.Errorf("group %+v", g)
 	}
 	// type and channels were read by the tree, so they are not unknown keys.
-	r1.Context.Finish()
-	a.Channels[0].Context.Finish()
+	r1.Context.Check(&Spec{Type: "seq"})
+	a.Channels[0].Context.Check(&Spec{Type: "memory"})
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
 	}
@@ -233,11 +234,14 @@ a1.sinkgroups = g1
 a1.sinkgroups.g1.processor.priority.k1 =
 `)
 	r1 := a.Sources[0].Context
-	if v := r1.Required("bind"); v != "" {
+	bind, port := String("bind", "", "").Required(), Port("port", "").Required()
+	r1.Check(&Spec{Type: "netcat", Keys: []Decl{bind, port}})
+	if v := bind.Get(r1); v != "" {
 		t.Errorf("bind reads %q, want empty", v)
 	}
-	r1.Required("port")
-	if a.SinkGroups[0].Processor.Has("priority.k1") {
+	g := a.SinkGroups[0].Processor
+	g.Check(&Spec{Type: "failover", Keys: []Decl{testPrio}})
+	if _, set := testPrio.At(g, "k1"); set {
 		t.Errorf("an empty processor key reads as set")
 	}
 	sameMessages(t, "errors", a.Problems.Errors(), []string{
@@ -281,13 +285,10 @@ func TestTheSeedsMisspeltMaxpenaltyGetsADidYouMean(t *testing.T) {
 	if err := a.Err(); err != nil {
 		t.Fatal(err)
 	}
-	// What the failover processor reads (FLUME.md §2.13), then Finish.
+	// The failover processor's keys (FLUME.md §2.13), <sink> bound to the group's.
 	g := a.SinkGroups[0]
-	g.Processor.Duration("maxpenalty", 0, 1)
-	for _, s := range g.Sinks {
-		g.Processor.Int("priority."+s, 0)
-	}
-	g.Processor.Finish()
+	g.Processor.Bind("<sink>", g.Sinks...)
+	g.Processor.Check(&Spec{Type: "failover", Keys: []Decl{testPrio, testPenalty}})
 	sameMessages(t, "errors", a.Problems.Errors(), []string{
 		"../../testdata/config/seed-failover.properties:32: a1.sinkgroups.g1.processor.priority.maxpenality: unknown key (did you mean maxpenalty?)",
 	})
@@ -303,12 +304,10 @@ func TestSecretValuesNeverAppearInMessages(t *testing.T) {
 		"a1.sinks.k9.password = " + secret + "\n"
 	a := agentOf(t, "a1", text)
 	k1 := a.Sink("k1").Context
-	k1.Int("truststore-password", 0)
-	k1.Bool("api.token", false)
-	k1.OneOf("secretKey", "x", "x", "y")
+	k1.Check(&Spec{Type: "null", Keys: []Decl{Int("truststore-password", 0, ""), Bool("api.token", false, ""),
+		OneOf("secretKey", "x", []string{"x", "y"}, "")}})
 	// A careless component quoting the value itself is masked too.
 	k1.Errorf("truststore-password", "cannot open truststore with password %q", secret)
-	k1.Finish()
 	all := append(a.Problems.Errors(), a.Problems.Warnings()...)
 	if len(all) < 7 {
 		t.Fatalf("expected a problem per secret key, got %s", messages(all))

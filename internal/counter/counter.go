@@ -1,7 +1,7 @@
 // Package counter holds Flume's monitoring counters for sources and sinks, with
 // Flume's exact attribute names, safe for concurrent use.
 //
-// It only counts; exporting (Flume JSON, Prometheus) belongs to internal/agent.
+// It only counts; exporting (Flume JSON, Prometheus) belongs to the agent (cmd/flumed/internal/agent).
 package counter
 
 import (

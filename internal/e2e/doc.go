@@ -9,7 +9,7 @@
 // SIGKILLs and restarts them, reads Flume's /metrics JSON and times a
 // counter's increases (CounterWatch), appends numbered lines to a log file at
 // a steady rate (Writer), and records where every event landed and when
-// (Ledger, RollReader, LoggerHook). The demo (internal/demo) and the
+// (Ledger, RollReader, LoggerHook). The demo (cmd/flumed-demo) and the
 // pipeline benchmarks (bench) use the same harness.
 //
 // Two environment variables help outside CI: FLUMED_BIN=path uses that
@@ -23,7 +23,7 @@
 // 16 bytes) tells exactly which events arrived, how many times, and — from
 // when the harness first saw them — how long failover and failback took.
 //
-// It must never be imported by flumed itself (cmd/flumed, internal/agent,
+// It must never be imported by flumed itself (cmd/flumed and its agent,
 // sources, sinks, channels): it is test and tooling code, and it never
 // reaches into a process except through its command line, its signals, its
 // files and its HTTP monitoring.

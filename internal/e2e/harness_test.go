@@ -9,7 +9,7 @@ package e2e
 // runs flumed, serves its metrics, dies on SIGKILL and starts again.
 
 import (
-	"context"
+	"fmt"
 	"os"
 	"path/filepath"
 	"strings"
@@ -17,17 +17,17 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
-	"github.com/flumed/flumed/sink"
+	"github.com/flumed/flumed/internal/await"
 )
 
 func TestLoggerLineReadsTheBodyBackFromTheLoggerSinksDump(t *testing.T) {
 	for _, body := range []string{"ev-000001", "ev-999999", "0", "1234567890123456"} {
-		line := "2026-01-01 00:00:00.000 INFO  [k1] Event: " + sink.DumpEvent(channel.Event{Body: []byte(body)}, 16)
+		line := "2026-01-01 00:00:00.000 INFO  [k1] Event: " + channel.DumpEvent(channel.Event{Body: []byte(body)}, 16)
 		got, ok := LoggerLine(line)
 		if !ok || got != body {
 			t.Errorf("LoggerLine(%q) = %q, %v; want %q", line, got, ok, body)
 		}
-		stdout := "Event: " + sink.DumpEvent(channel.Event{Headers: map[string]string{"a": "b"}, Body: []byte(body)}, 16)
+		stdout := "Event: " + channel.DumpEvent(channel.Event{Headers: map[string]string{"a": "b"}, Body: []byte(body)}, 16)
 		if got, ok := LoggerLine(stdout); !ok || got != body {
 			t.Errorf("LoggerLine(%q) = %q, %v; want %q", stdout, got, ok, body)
 		}
@@ -109,10 +109,7 @@ func TestWriterNumbersItsLinesWithoutGaps(t *testing.T) {
 		t.Fatal(err)
 	}
 	w.Start()
-	deadline := time.Now().Add(5 * time.Second)
-	for w.Written() < 20 && time.Now().Before(deadline) {
-		time.Sleep(5 * time.Millisecond)
-	}
+	await.True(t, "20 lines written", func() bool { return w.Written() >= 20 })
 	if err := w.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -165,13 +162,8 @@ func TestProcRunsFlumedServesMetricsAndStartsAgainAfterSIGKILL(t *testing.T) {
 	p := c.proc(ProcOptions{Name: "seq", Configs: []string{conf}, MetricsPort: port, OnLine: LoggerHook(l, "seq", ParseDecimal)})
 	for run := 1; run <= 2; run++ {
 		c.start(p)
-		ctx, cancel := context.WithTimeout(context.Background(), 20*time.Second)
-		err := l.Wait(ctx, func() bool { return l.Total("seq") == 3*run })
-		cancel()
-		if err != nil {
-			t.Fatalf("run %d: the logger sink printed %d events, want %d", run, l.Total("seq"), 3*run)
-		}
-		c.metric(p, "CHANNEL.c1", "EventTakeSuccessCount", 10*time.Second, "the channel counts the takes", func(v int64) bool { return v == 3 })
+		await.True(t, fmt.Sprintf("run %d: the logger sink to print %d events", run, 3*run), func() bool { return l.Total("seq") == 3*run })
+		c.metric(p, "CHANNEL.c1", "EventTakeSuccessCount", "the channel counts the takes", func(v int64) bool { return v == 3 })
 		c.kill(p)
 		if err, ok := p.Exited(); !ok || err == nil {
 			t.Fatalf("run %d: after SIGKILL: exited %v, err %v", run, ok, err)

@@ -10,6 +10,8 @@ import (
 	"time"
 
 	"go.uber.org/goleak"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // flumed is the binary under test, built once by TestMain.
@@ -137,7 +139,7 @@ func (c *cluster) start(p *Proc) {
 // ready waits until p serves its metrics and its ready port.
 func (c *cluster) ready(p *Proc) {
 	c.t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), await.Limit)
 	defer cancel()
 	if err := p.WaitReady(ctx); err != nil {
 		c.t.Fatal(err)
@@ -152,22 +154,89 @@ func (c *cluster) kill(p *Proc) {
 	}
 }
 
-// metric polls p's /metrics until cond holds for the value of component's
-// attr, or fails the test after timeout; it returns the last value.
-func (c *cluster) metric(p *Proc, component, attr string, timeout time.Duration, what string, cond func(int64) bool) int64 {
+// metric waits until cond holds for the value of component's attr in p's
+// /metrics and returns that value, failing the test with the last value
+// seen after await.Limit.
+func (c *cluster) metric(p *Proc, component, attr, what string, cond func(int64) bool) int64 {
 	c.t.Helper()
-	deadline := time.Now().Add(timeout)
-	last := int64(-1)
-	for {
-		if m, err := p.Metrics(context.Background()); err == nil {
-			last = m.Int(component, attr)
-			if cond(last) {
-				return last
-			}
+	var last int64
+	await.NoError(c.t, what, throttle(lookEvery, func() error {
+		m, err := p.Metrics(context.Background())
+		if err != nil {
+			return err
 		}
-		if time.Now().After(deadline) {
-			c.t.Fatalf("%s: %s %s.%s is %d after %s", what, p.Name(), component, attr, last, timeout)
+		last = m.Int(component, attr)
+		if !cond(last) {
+			return fmt.Errorf("%s %s.%s is %d", p.Name(), component, attr, last)
 		}
-		time.Sleep(20 * time.Millisecond)
+		return nil
+	}))
+	return last
+}
+
+// read returns the value of component's attr in p's /metrics now.
+func (c *cluster) read(p *Proc, component, attr string) int64 {
+	c.t.Helper()
+	return c.metric(p, component, attr, "read "+component+"."+attr, func(int64) bool { return true })
+}
+
+// idle waits for proof that p's sink k1 has delivered and committed
+// everything it took from channel c1: the channel is empty (ChannelSize
+// counts an event until its take commits, so every take has committed, after
+// its batch was written), and the sink has since found it empty again (its
+// BatchEmptyCount went up: it came round once more and there was nothing
+// left). What a test checks after idle, such as the duplicates in an
+// output, has then had every chance to show. Counters start again with a
+// process: p must stay up meanwhile.
+func (c *cluster) idle(p *Proc) {
+	c.t.Helper()
+	empties := int64(-1)
+	await.NoError(c.t, p.Name()+"'s sink to find its empty channel empty again", throttle(lookEvery, func() error {
+		m, err := p.Metrics(context.Background())
+		if err != nil {
+			return err
+		}
+		size, e := m.Int("CHANNEL.c1", "ChannelSize"), m.Int("SINK.k1", "BatchEmptyCount")
+		switch {
+		case size != 0:
+			empties = -1
+			return fmt.Errorf("%s's channel holds %d events", p.Name(), size)
+		case empties < 0:
+			empties = e
+			return fmt.Errorf("%s's channel is empty; its sink has not looked again", p.Name())
+		case e <= empties:
+			return fmt.Errorf("%s's sink found the channel empty %d times, none since it was seen empty", p.Name(), e)
+		}
+		return nil
+	}))
+}
+
+// lookEvery is how often a wait looks at a process's /metrics or a big
+// ledger: await looks every few milliseconds, and each of these looks is an
+// HTTP request to a process under test, or a walk that holds the ledger
+// from its readers.
+const lookEvery = 20 * time.Millisecond
+
+// throttle returns f, called at most once per d: in between, its last
+// answer is given again.
+func throttle[T any](d time.Duration, f func() T) func() T {
+	var last T
+	var at time.Time
+	return func() T {
+		if now := time.Now(); at.IsZero() || now.Sub(at) >= d {
+			last, at = f(), now
+		}
+		return last
+	}
+}
+
+// waitMoving waits until count reaches want. It fails only when count stands
+// still for await.Limit: on a busy machine a big drain may take long, but
+// one that stopped is stuck.
+func waitMoving(t *testing.T, what string, want int, count func() int) {
+	t.Helper()
+	look := throttle(lookEvery, count)
+	for n := look(); n < want; n = look() {
+		await.True(t, fmt.Sprintf("%s: %d of %d, and no more since", what, n, want), func() bool { return look() != n })
 	}
 }

@@ -9,7 +9,8 @@ import (
 	"runtime"
 	"runtime/debug"
 	"testing"
-	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 func TestPercentForKeepsTheHeadroomBounded(t *testing.T) {
@@ -51,21 +52,21 @@ func TestStartFollowsTheLiveHeap(t *testing.T) {
 	// 160 MiB live (pointer-free and never written, so it costs no RSS)
 	// is past Headroom: the next collections must bring the target down.
 	big := make([]byte, 160<<20)
-	deadline := time.Now().Add(10 * time.Second)
-	for Current() != MinPercent && time.Now().Before(deadline) {
+	// The policy follows collections: each look collects, then asks.
+	await.True(t, "the target to come down", func() bool {
 		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
+		return Current() == MinPercent
+	})
 	if got := gcPercent(); got != MinPercent {
 		t.Fatalf("with 160 MiB live the target is %d, want %d", got, MinPercent)
 	}
 	runtime.KeepAlive(big)
 	big = nil
 
-	for Current() != MaxPercent && time.Now().Before(deadline) {
+	await.True(t, "the target to go back up", func() bool {
 		runtime.GC()
-		time.Sleep(10 * time.Millisecond)
-	}
+		return Current() == MaxPercent
+	})
 	if got := gcPercent(); got != MaxPercent {
 		t.Fatalf("once the 160 MiB are garbage the target is %d, want %d", got, MaxPercent)
 	}

@@ -9,6 +9,8 @@ import (
 	"fmt"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 func TestUndrainedEventsOfAFileChannelAreDeliveredAfterARestart(t *testing.T) {
@@ -42,7 +44,7 @@ a1.sinks.k1.batchSize = 50
 		t.Fatal(err)
 	}
 	ch := a.channels[0].channel()
-	eventually(t, "the source to finish", func() bool { return ch.Stats().PutSuccesses == 120 })
+	await.True(t, "the source to finish", func() bool { return ch.Stats().PutSuccesses == 120 })
 	if err := a.Stop(context.Background()); err == nil {
 		t.Fatal("the drain reported success although the sink could not deliver")
 	}
@@ -50,8 +52,12 @@ a1.sinks.k1.batchSize = 50
 		t.Fatalf("lifecycle %q", got)
 	}
 
-	// Second run, the source already done (totalEvents 0): the sink works.
+	// Second run, the source already done (totalEvents 0): the sink works,
+	// but is held until the reopened size has been read, so what is read is
+	// what the restart found, not what the sink left of it.
+	hold := make(chan struct{})
 	opts = fastOptions(nil)
+	opts.lookup = recordingRegistries(&recorder{}, &faults{hold: hold})
 	b := agentFrom(t, text+"a1.sources.r1.totalEvents = 0\n", opts)
 	if err := b.Start(); err != nil {
 		t.Fatal(err)
@@ -60,7 +66,8 @@ a1.sinks.k1.batchSize = 50
 	if size := ch.Stats().Size; size != 120 {
 		t.Errorf("reopened with %d events, want 120", size)
 	}
-	eventually(t, "the backlog to drain", func() bool { return ch.Stats().Size == 0 })
+	close(hold)
+	await.True(t, "the backlog to drain", func() bool { return ch.Stats().Size == 0 })
 	if err := b.Stop(context.Background()); err != nil {
 		t.Fatal(err)
 	}

@@ -16,7 +16,10 @@ type proxy struct {
 	target atomic.Pointer[channel.Channel]
 }
 
-var _ channel.Channel = (*proxy)(nil)
+var (
+	_ channel.Channel        = (*proxy)(nil)
+	_ channel.GroupCommitter = (*proxy)(nil)
+)
 
 func newProxy(name string) *proxy { return &proxy{name: name} }
 
@@ -40,6 +43,30 @@ func (p *proxy) Stats() channel.Stats {
 
 // Close does nothing: the agent closes the real channel itself.
 func (p *proxy) Close() error { return nil }
+
+// SyncsTakeCommits implements channel.GroupCommitter for the channel behind
+// the proxy: a proxy that hid it would make a sink on a file channel pay one
+// sync per take commit.
+func (p *proxy) SyncsTakeCommits() bool {
+	if t := p.target.Load(); t != nil {
+		return channel.SyncsTakeCommits(*t)
+	}
+	return false
+}
+
+// CommitAll implements channel.GroupCommitter with the group commit of the
+// channel behind the proxy, if it has one. Before it opens there is nothing
+// to commit: every transaction of a proxy not yet open fails.
+func (p *proxy) CommitAll(txns []channel.Txn) []error {
+	if t := p.target.Load(); t != nil {
+		return channel.CommitAll(*t, txns)
+	}
+	errs := make([]error, len(txns))
+	for i, x := range txns {
+		errs[i] = x.Commit()
+	}
+	return errs
+}
 
 // notOpenTxn is the transaction of a channel that is not open yet.
 type notOpenTxn struct{ name string }

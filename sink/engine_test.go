@@ -1,11 +1,16 @@
 package sink
 
-// BatchTaker is the shared take–deliver–commit step (FLUME.md §3.1): an empty
-// take commits and returns BACKOFF; a delivered batch commits and returns
-// READY; a failed delivery rolls back (events back at the head, in order) and
-// returns the error; a channel failure rolls back and returns BACKOFF without
-// an error, so it never drives failover. Flume's SinkCounter counts each step.
-// The null sink is a BatchTaker with a no-op delivery and no counters.
+// The engine is the one take–deliver–commit step (FLUME.md §3.1), here with
+// a synchronous delivery as the logger, null and file_roll sinks have: an
+// empty take commits and returns BACKOFF; a delivered batch commits and
+// returns READY; a failed delivery rolls back (events back at the head, in
+// order) and returns the error; a channel failure rolls back and returns
+// BACKOFF without an error, so it never drives failover. Flume's SinkCounter
+// counts each step. On a channel whose take commits each cost a sync, the
+// runner delivers on while a committer commits in groups, holding at most
+// Window(depth) batches uncommitted, and backs off only once all are
+// committed. The null sink is the engine with a no-op delivery and no
+// counters. (avro_pipeline_test.go has the engine with batches in flight.)
 
 import (
 	"context"
@@ -14,19 +19,37 @@ import (
 	"sync"
 	"sync/atomic"
 	"testing"
-	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
 )
 
-func newTaker(ch channel.Channel, size int) (*BatchTaker, *counter.Sink) {
-	cnt := &counter.Sink{}
-	return &BatchTaker{Sink: "k1", Channel: ch, Size: size, Counter: cnt, Log: orDiscard(nil)}, cnt
+// taker is an engine at the synchronous sinks' depth whose delivery each
+// Process call chooses.
+type taker struct {
+	eng     *Engine
+	deliver DeliverFunc
 }
 
-func TestBatchTakerCountsLikeFlume(t *testing.T) {
+func newTaker(ch channel.Channel, size int) (*taker, *counter.Sink) {
+	cnt := &counter.Sink{}
+	tk := &taker{}
+	tk.eng = NewEngine(EngineOptions{Sink: "k1", Channel: ch, BatchSize: size, Depth: DefaultPipelineDepth, Counter: cnt},
+		DeliverFunc(func(ctx context.Context, es []channel.Event) error { return tk.deliver(ctx, es) }))
+	return tk, cnt
+}
+
+func (tk *taker) Process(ctx context.Context, deliver DeliverFunc) (Status, error) {
+	tk.deliver = deliver
+	return tk.eng.Process(ctx)
+}
+
+// Wait waits for the commits under way.
+func (tk *taker) Wait() { _ = tk.eng.Settle(context.Background()) }
+
+func TestTheEngineCountsLikeFlume(t *testing.T) {
 	ch := newFakeChannel(nil)
 	ch.put(numbered(15)...)
 	b, cnt := newTaker(ch, 10)
@@ -56,7 +79,7 @@ func TestBatchTakerCountsLikeFlume(t *testing.T) {
 	}
 }
 
-func TestBatchTakerDeliveryFailureRollsBackInOrder(t *testing.T) {
+func TestADeliveryFailureRollsBackInOrder(t *testing.T) {
 	ch := newFakeChannel(nil)
 	ch.put(bodyEvents("a", "b", "c")...)
 	b, cnt := newTaker(ch, 2)
@@ -74,7 +97,7 @@ func TestBatchTakerDeliveryFailureRollsBackInOrder(t *testing.T) {
 	}
 }
 
-func TestBatchTakerChannelFailuresAreBackoffNotErrors(t *testing.T) {
+func TestChannelFailuresAreBackoffNotErrors(t *testing.T) {
 	for _, tc := range []struct {
 		name    string
 		inject  func(*fakeChannel)
@@ -106,7 +129,7 @@ func TestBatchTakerChannelFailuresAreBackoffNotErrors(t *testing.T) {
 	}
 }
 
-func TestBatchTakerRollsBackWhenDeliveryPanics(t *testing.T) {
+func TestTheEngineRollsBackWhenDeliveryPanics(t *testing.T) {
 	ch := newFakeChannel(nil)
 	ch.put(bodyEvents("a")...)
 	b, _ := newTaker(ch, 10)
@@ -145,7 +168,6 @@ func TestNullConfig(t *testing.T) {
 	}
 	c := config.FromMap("a1.sinks.k1.", map[string]string{"batchSize": "500"})
 	s, _ := f("k1", c, nil)
-	c.Finish()
 	if err := c.Problems().Err(); err != nil || s.(BatchSizer).BatchSize() != 500 {
 		t.Fatalf("problems %v, batch %d", err, s.(BatchSizer).BatchSize())
 	}
@@ -156,13 +178,17 @@ func TestNullConfig(t *testing.T) {
 	}
 }
 
-// syncingChannel is a channel whose take commits each cost a sync, so a
-// BatchTaker hands them to its committer.
+// syncingChannel is a channel whose take commits each cost a sync, so the
+// engine hands them to its committer.
 type syncingChannel struct{ channel.Channel }
 
 func (syncingChannel) SyncsTakeCommits() bool { return true }
 
-func TestBatchTakerDeliversOnWhileACommitSyncsAndBacksOffOnlyOnceAllAreCommitted(t *testing.T) {
+func (c syncingChannel) CommitAll(txns []channel.Txn) []error {
+	return channel.CommitAll(c.Channel, txns)
+}
+
+func TestTheRunnerDeliversOnWhileACommitSyncsUpToTheWindowAndBacksOffOnlyOnceAllAreCommitted(t *testing.T) {
 	mem := newMemoryWith(t, 3000)
 	ch := &gatedChannel{Channel: mem, open: make(chan struct{})}
 	var opened sync.Once
@@ -184,25 +210,19 @@ func TestBatchTakerDeliversOnWhileACommitSyncsAndBacksOffOnlyOnceAllAreCommitted
 			}
 		}
 	}()
-	// The first commit is stuck: the runner goes on delivering, up to
-	// committerEvents queued behind the group being committed (at most as
-	// many), and no further.
-	deadline := time.Now().Add(5 * time.Second)
-	for delivered.Load() < 500 {
-		if time.Now().After(deadline) {
-			t.Fatalf("with a commit stuck %d events were delivered: the runner waited for it", delivered.Load())
-		}
-		time.Sleep(time.Millisecond)
-	}
-	time.Sleep(50 * time.Millisecond)
-	if n := delivered.Load(); n > 2*committerEvents+10 {
-		t.Fatalf("with a commit stuck %d events were delivered, past the %d the committer may hold", n, 2*committerEvents)
+	// The first commit is stuck: the runner goes on delivering until the
+	// window is full, the group being committed and the batches delivered
+	// behind it, and then waits for the commit.
+	window := int64(Window(DefaultPipelineDepth))
+	await.True(t, "the runner to wait for the stuck commit", b.eng.committer.waiting)
+	if n := delivered.Load(); n != 10*window {
+		t.Fatalf("with a commit stuck %d events were delivered, want the window's %d batches of 10", n, window)
 	}
 	if st := mem.Stats(); st.TakeSuccesses != 0 {
 		t.Fatalf("%d events committed through a closed gate", st.TakeSuccesses)
 	}
 	openGate()
-	if err := <-done; err != nil {
+	if err := await.Recv(t, "the runner's Backoff", done); err != nil {
 		t.Fatal(err)
 	}
 	if st := mem.Stats(); st.Size != 0 || st.TakeSuccesses != 3000 || cnt.EventDrainSuccess.Load() != 3000 {
@@ -211,7 +231,7 @@ func TestBatchTakerDeliversOnWhileACommitSyncsAndBacksOffOnlyOnceAllAreCommitted
 	}
 }
 
-func TestBatchTakerBacksOffAfterACommitFailedBehindIt(t *testing.T) {
+func TestTheEngineBacksOffAfterACommitFailedBehindIt(t *testing.T) {
 	fake := newFakeChannel(nil)
 	fake.put(bodyEvents("a", "b")...)
 	fake.commitErr = errors.New("disk gone")
@@ -252,23 +272,15 @@ func TestNullStopWaitsForTheCommitsUnderWay(t *testing.T) {
 	}
 	processed := make(chan Status, 1)
 	go func() { st, _ := s.Process(context.Background()); processed <- st }()
-	select {
-	case st := <-processed:
-		if st != Ready {
-			t.Fatalf("process = %v", st)
-		}
-	case <-time.After(2 * time.Second):
-		t.Fatal("Process waited for its commit")
+	if st := await.Recv(t, "Process, with its commit stuck", processed); st != Ready {
+		t.Fatalf("process = %v", st)
 	}
+	eng := s.eng // Stop clears it
 	stopped := make(chan struct{})
 	go func() { s.Stop(); close(stopped) }()
-	select {
-	case <-stopped:
-		t.Fatal("Stop returned with a commit under way")
-	case <-time.After(50 * time.Millisecond):
-	}
+	await.Never(t, "Stop returning with a commit under way", func() bool { return isClosed(stopped) }, eng.committer.waiting)
 	openGate()
-	<-stopped
+	await.Done(t, "Stop", stopped)
 	if st := mem.Stats(); st.TakeSuccesses != 10 {
 		t.Fatalf("after Stop %d events committed, want 10", st.TakeSuccesses)
 	}

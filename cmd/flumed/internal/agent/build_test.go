@@ -20,6 +20,7 @@ import (
 
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/sink"
+	"github.com/flumed/flumed/source"
 )
 
 const pipeline = `a1.sources = r1
@@ -66,7 +67,7 @@ func TestBuildProblems(t *testing.T) {
 			}},
 		{"Flume types flumed does not implement say so",
 			strings.Replace(pipeline, "type = null", "type = hdfs", 1),
-			[]string{`t.properties:7: a1.sinks.k1.type: sink type hdfs is not supported by flumed (supported: ` + strings.Join(realRegistries().sinkTypes(), ", ") + `)`}},
+			[]string{`t.properties:7: a1.sinks.k1.type: sink type hdfs is not supported by flumed (supported: ` + strings.Join(realRegistries().sinks.Types(), ", ") + `)`}},
 		{"unknown keys of every component",
 			pipeline + "a1.sources.r1.batchSise = 5\na1.channels.c1.capacty = 10\na1.sinks.k1.batchsize = 5\n",
 			[]string{
@@ -192,7 +193,7 @@ func TestSecretValuesNeverAppearInBuildErrors(t *testing.T) {
 
 func TestTheSeedAgentHasExactlyOneProblemItsMisspeltMaxpenalty(t *testing.T) {
 	// The seed forwards with avro sinks: the test needs them registered.
-	name := "../../testdata/config/broken/seed-failover.properties"
+	name := "../../../../testdata/config/broken/seed-failover.properties"
 	f, err := config.Load(name)
 	if err != nil {
 		t.Fatal(err)
@@ -205,23 +206,35 @@ func TestTheSeedAgentHasExactlyOneProblemItsMisspeltMaxpenalty(t *testing.T) {
 }
 
 func TestAFactoryThatFailsWithoutRecordingAProblemGetsOnlyItsError(t *testing.T) {
-	// It may have stopped before reading its keys, so they must not be
-	// called unknown.
+	// A sink's keys are its spec's, so pluginKey is known whatever the
+	// factory does; a source's are still declared by reading (the
+	// transitional path): one that failed before reading them must not have
+	// them called unknown.
+	pluginKey := config.Int("pluginKey", 0, "a key of the plugin")
 	reg := realRegistries()
-	realSink := reg.sink
-	reg.sink = func(typ string) (sink.Factory, bool) {
-		if typ == "broken" {
-			return func(string, *config.Context, *slog.Logger) (sink.Sink, error) {
+	reg.sinks = wrapFactories(reg.sinks, func(f sink.Factory) sink.Factory { return f },
+		config.Entry[sink.Factory]{Spec: &config.Spec{Type: "broken", Keys: []config.Decl{pluginKey}},
+			New: func(string, *config.Context, *slog.Logger) (sink.Sink, error) {
 				return nil, errors.New("cannot load the plugin")
+			}})
+	realSource := reg.source
+	reg.source = func(typ string) (source.Factory, bool) {
+		if typ == "broken" {
+			return func(string, *config.Context, *slog.Logger) (source.Source, error) {
+				return nil, errors.New("cannot load the source plugin")
 			}, true
 		}
-		return realSink(typ)
+		return realSource(typ)
 	}
-	text := strings.Replace(pipeline, "type = null", "type = broken", 1) + "a1.sinks.k1.pluginKey = 1\n"
-	ca := config.Build(config.Options{}, config.Source{Name: "t.properties", Data: []byte(text)}).Agent("")
-	_, err := Build(ca, Options{lookup: reg})
-	want := "t.properties:7: a1.sinks.k1.type: cannot load the plugin"
-	if err == nil || err.Error() != want {
-		t.Fatalf("got\n%v\nwant\n%s", err, want)
+	for _, tc := range []struct{ kind, want string }{
+		{"sinks.k1", "t.properties:7: a1.sinks.k1.type: cannot load the plugin"},
+		{"sources.r1", "t.properties:4: a1.sources.r1.type: cannot load the source plugin"},
+	} {
+		text := strings.Replace(pipeline, tc.kind+".type = ", tc.kind+".type = broken\n#", 1) + "a1." + tc.kind + ".pluginKey = 1\n"
+		ca := config.Build(config.Options{}, config.Source{Name: "t.properties", Data: []byte(text)}).Agent("")
+		_, err := Build(ca, Options{lookup: reg})
+		if err == nil || err.Error() != tc.want {
+			t.Errorf("%s: got\n%v\nwant\n%s", tc.kind, err, tc.want)
+		}
 	}
 }

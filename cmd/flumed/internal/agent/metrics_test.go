@@ -13,6 +13,8 @@ import (
 	"net/http"
 	"strings"
 	"testing"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 func TestMetricsJSONHasFlumesKeysAndStringValues(t *testing.T) {
@@ -28,7 +30,7 @@ func TestMetricsJSONHasFlumesKeysAndStringValues(t *testing.T) {
 			t.Error(err)
 		}
 	}()
-	eventually(t, "every event taken", func() bool {
+	await.True(t, "every event taken", func() bool {
 		return a.channels[0].channel().Stats().TakeSuccesses == 500
 	})
 	srv, err := ServeMetrics("127.0.0.1:0", a, a.opts.Log)

@@ -46,6 +46,17 @@ type faults struct {
 	startPanics   map[string]*atomic.Int64 // sink -> Start calls left to panic
 	slowSink      time.Duration            // sleep per delivered batch
 	failDelivery  atomic.Bool              // every sink Process fails (events roll back)
+
+	// hold, when set, keeps every sink from taking until it is closed, so a
+	// test can read a channel's state before any sink can change it.
+	hold chan struct{}
+	// onSourceStop, when set, runs as a source's Stop begins: the moment
+	// the agent's stop starts, before its drain.
+	onSourceStop func()
+	// retryHold, when set, keeps a channel or sink whose scripted failures
+	// are used up from opening or starting until it is closed, so a test
+	// can look at the agent between the first attempts and the retries.
+	retryHold chan struct{}
 }
 
 func failTimes(n int64) *atomic.Int64 {
@@ -61,38 +72,37 @@ func (f *faults) fail(m map[string]*atomic.Int64, name string) bool {
 	return false
 }
 
+// retried reports whether name's scripted failures in m are used up: the
+// call after fail returned false for them is a retry.
+func (f *faults) retried(m map[string]*atomic.Int64, name string) bool {
+	c := m[name]
+	return c != nil && c.Load() < 0
+}
+
 // recordingRegistries are the real registries with every channel, sink and
 // source wrapped so that Open/Close and Start/Stop are recorded and can be
 // made to fail.
 func recordingRegistries(rec *recorder, f *faults) *registries {
 	real := realRegistries()
 	r := *real
-	r.channel = func(typ string) (channel.Factory, bool) {
-		inner, ok := real.channel(typ)
-		if !ok {
-			return nil, false
-		}
+	r.channels = wrapFactories(real.channels, func(inner channel.Factory) channel.Factory {
 		return func(name string, c *config.Context) (channel.Spec, error) {
 			spec, err := inner(name, c)
 			if err != nil {
 				return nil, err
 			}
 			return &recSpec{Spec: spec, rec: rec, f: f}, nil
-		}, true
-	}
-	r.sink = func(typ string) (sink.Factory, bool) {
-		inner, ok := real.sink(typ)
-		if !ok {
-			return nil, false
 		}
+	})
+	r.sinks = wrapFactories(real.sinks, func(inner sink.Factory) sink.Factory {
 		return func(name string, c *config.Context, log *slog.Logger) (sink.Sink, error) {
 			s, err := inner(name, c, log)
 			if err != nil {
 				return nil, err
 			}
 			return &recSink{Sink: s, rec: rec, f: f}, nil
-		}, true
-	}
+		}
+	})
 	r.source = func(typ string) (source.Factory, bool) {
 		inner, ok := real.source(typ)
 		if !ok {
@@ -113,6 +123,15 @@ func recordingRegistries(rec *recorder, f *faults) *registries {
 	return &r
 }
 
+// wrapFactories is reg with every factory wrapped, and extra types added.
+func wrapFactories[F any](reg *config.Registry[F], wrap func(F) F, extra ...config.Entry[F]) *config.Registry[F] {
+	var entries []config.Entry[F]
+	for _, e := range reg.Entries() {
+		entries = append(entries, config.Entry[F]{Spec: e.Spec, New: wrap(e.New)})
+	}
+	return config.NewRegistry(reg.Kind(), append(entries, extra...), reg.Unsupported())
+}
+
 type recSpec struct {
 	channel.Spec
 	rec *recorder
@@ -123,6 +142,9 @@ func (s *recSpec) Open(name string, log *slog.Logger) (channel.Channel, error) {
 	if s.f.fail(s.f.openFailures, name) {
 		s.rec.add("open %s failed", name)
 		return nil, errors.New("scripted open failure")
+	}
+	if s.f.retryHold != nil && s.f.retried(s.f.openFailures, name) {
+		<-s.f.retryHold
 	}
 	ch, err := s.Spec.Open(name, log)
 	if err != nil {
@@ -157,17 +179,32 @@ func (s *recSink) Start(ctx context.Context, ch channel.Channel) error {
 		s.rec.add("start %s failed", s.Name())
 		return errors.New("scripted start failure")
 	}
+	if s.f.retryHold != nil && (s.f.retried(s.f.startPanics, s.Name()) || s.f.retried(s.f.startFailures, s.Name())) {
+		select {
+		case <-s.f.retryHold:
+		case <-ctx.Done():
+			return ctx.Err()
+		}
+	}
 	s.rec.add("start %s", s.Name())
 	return s.Sink.Start(ctx, ch)
 }
 
 func (s *recSink) Process(ctx context.Context) (sink.Status, error) {
+	if s.f.hold != nil {
+		select {
+		case <-s.f.hold:
+		case <-ctx.Done():
+			return sink.Backoff, nil
+		}
+	}
 	if s.f.failDelivery.Load() {
 		// Take a batch and roll it back, as a sink whose next hop is down.
 		return sink.Backoff, errors.New("scripted delivery failure")
 	}
 	st, err := s.Sink.Process(ctx)
 	if st == sink.Ready && s.f.slowSink > 0 {
+		// Not a wait: this sleep is the slow next hop being simulated.
 		time.Sleep(s.f.slowSink)
 	}
 	return st, err
@@ -194,6 +231,9 @@ func (s *recSource) Start(ctx context.Context, p source.BatchPutter) error {
 }
 
 func (s *recSource) Stop() error {
+	if s.f.onSourceStop != nil {
+		s.f.onSourceStop()
+	}
 	s.rec.add("stop %s", s.Name())
 	return s.Pollable.Stop()
 }
@@ -241,19 +281,6 @@ func fastOptions(log *slog.Logger) Options {
 		RestartMin:   10 * time.Millisecond,
 		RestartMax:   40 * time.Millisecond,
 		SinkRunner:   sink.RunnerOptions{BackoffStep: 5 * time.Millisecond, MaxBackoff: 20 * time.Millisecond, ErrorSleep: 20 * time.Millisecond},
-	}
-}
-
-// eventually polls cond every few milliseconds for up to 20 s (a busy CI
-// machine may be slow; a passing run returns as soon as cond holds).
-func eventually(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(5 * time.Millisecond)
 	}
 }
 

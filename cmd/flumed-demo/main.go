@@ -1,5 +1,5 @@
-// Command demo runs the seed's failover exercise on one machine and narrates
-// it (`make demo`): three flumed processes started from testdata/failover as
+// Command flumed-demo runs the seed's failover exercise on one machine and
+// narrates it (`make demo`): three flumed processes started from testdata/failover as
 // written — an agent tailing app.log into a file channel with a failover sink
 // group, and two collectors printing what they receive — a writer appending
 // numbered lines to app.log, and a SIGKILL or a restart at each step. At the
@@ -10,6 +10,11 @@
 // It uses 127.0.0.1:52020 and :52021 (the configurations' ports) and a fresh
 // directory under $TMPDIR, removed at the end unless -keep is given. It never
 // touches anything else: the processes it starts are killed when it exits.
+// Its pauses pace the story told to a person watching; the assertions of the
+// same steps, which wait on evidence, are internal/e2e's tests.
+//
+// It is a tool beside flumed, built on the end-to-end harness (internal/e2e):
+// nothing imports it, and flumed itself never imports that harness.
 package main
 
 import (

@@ -1,0 +1,164 @@
+package agent
+
+// Every registered component type is fully declared: its factory, run over
+// its spec's samples (no key set, every key set, every switch flipped),
+// reads no key the spec does not declare; and the README's component tables
+// are the specs rendered (go test ./cmd/flumed/internal/agent -run README -update
+// rewrites them). Source types are not in specs yet: their README rows are
+// kept as written.
+
+import (
+	"flag"
+	"os"
+	"slices"
+	"strings"
+	"testing"
+
+	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/sink"
+)
+
+var update = flag.Bool("update", false, "rewrite README.md's generated component tables")
+
+func TestEveryFactoryReadsOnlyTheKeysItsSpecDeclares(t *testing.T) {
+	reg := realRegistries()
+	for _, e := range reg.channels.Entries() {
+		runSamples(t, "a1.channels.c1.", e.Spec, func(c *config.Context) { e.New("c1", c) })
+	}
+	for _, e := range reg.sinks.Entries() {
+		runSamples(t, "a1.sinks.k1.", e.Spec, func(c *config.Context) { e.New("k1", c, nil) })
+	}
+	for _, e := range reg.processors.Entries() {
+		runSamples(t, "a1.sinkgroups.g1.processor.", e.Spec, func(c *config.Context) {
+			e.New("g1", c, []sink.Sink{absentSink{name: "x"}, absentSink{name: "y"}}, nil)
+		})
+	}
+}
+
+// runSamples runs a factory over every sample of spec and fails on a key
+// read that the spec does not declare.
+func runSamples(t *testing.T, prefix string, spec *config.Spec, run func(*config.Context)) {
+	t.Helper()
+	if spec.Doc == "" {
+		t.Errorf("%s: the spec has no Doc line", spec.Type)
+	}
+	for i, kv := range spec.Samples() {
+		c := config.FromMap(prefix, kv)
+		c.Check(spec)
+		run(c)
+		for _, p := range c.Problems().Errors() {
+			if strings.Contains(p.Msg, "flumed bug") {
+				t.Errorf("%s, sample %d: %s", spec.Type, i, p)
+			}
+		}
+	}
+}
+
+// The README's generated parts: the supported components table and the
+// component keys.
+const (
+	componentsBegin = "<!-- BEGIN generated components: rows come from the specs (go test ./cmd/flumed/internal/agent -run README -update); rows of kinds without specs are kept as written -->"
+	componentsEnd   = "<!-- END generated components -->"
+	keysBegin       = "<!-- BEGIN generated keys (go test ./cmd/flumed/internal/agent -run README -update) -->"
+	keysEnd         = "<!-- END generated keys -->"
+	tableHead       = "| kind | type | where flumed differs from Flume |\n|---|---|---|\n"
+)
+
+// documented are the kinds the README documents, in its order; nil specs
+// mean the kind has none yet and its rows are kept.
+func documented() []config.DocKind {
+	reg := realRegistries()
+	return []config.DocKind{
+		{Kind: "source"},
+		{Kind: "channel", Specs: specsOf(reg.channels)},
+		{Kind: "sink", Specs: specsOf(reg.sinks)},
+		{Kind: "sink processor", Specs: specsOf(reg.processors)},
+		{Kind: "channel selector"},
+		{Kind: "interceptor"},
+	}
+}
+
+func specsOf[F any](r *config.Registry[F]) []*config.Spec {
+	var out []*config.Spec
+	for _, e := range r.Entries() {
+		out = append(out, e.Spec)
+	}
+	return out
+}
+
+func TestTheREADMEComponentTablesComeFromTheSpecs(t *testing.T) {
+	const path = "../../../../README.md"
+	b, err := os.ReadFile(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	readme := string(b)
+	kinds := documented()
+	old, ok := between(readme, componentsBegin, componentsEnd)
+	if !ok {
+		t.Fatalf("README.md has no %q ... %q block", componentsBegin, componentsEnd)
+	}
+	var rows []string
+	for _, k := range kinds {
+		if k.Specs != nil {
+			rows = append(rows, config.SummaryRows([]config.DocKind{k})...)
+			continue
+		}
+		for _, line := range strings.Split(old, "\n") { // kept as written
+			if strings.HasPrefix(line, "| "+k.Kind+" |") {
+				rows = append(rows, line)
+			}
+		}
+	}
+	want := replace(readme, componentsBegin, componentsEnd, tableHead+strings.Join(rows, "\n")+"\n")
+	var withSpecs []config.DocKind
+	for _, k := range kinds {
+		if k.Specs != nil {
+			withSpecs = append(withSpecs, k)
+		}
+	}
+	if _, ok := between(want, keysBegin, keysEnd); !ok {
+		t.Fatalf("README.md has no %q ... %q block", keysBegin, keysEnd)
+	}
+	want = replace(want, keysBegin, keysEnd, config.KeyTables(withSpecs))
+	if *update {
+		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
+			t.Fatal(err)
+		}
+		return
+	}
+	if readme != want {
+		got, exp := strings.Split(readme, "\n"), strings.Split(want, "\n")
+		for i := range min(len(got), len(exp)) {
+			if got[i] != exp[i] {
+				t.Fatalf("README.md line %d differs from the specs (go test ./cmd/flumed/internal/agent -run README -update):\n got %s\nwant %s", i+1, got[i], exp[i])
+			}
+		}
+		t.Fatalf("README.md has %d lines, the specs make %d (go test ./cmd/flumed/internal/agent -run README -update)", len(got), len(exp))
+	}
+	// Every registered type is documented.
+	for _, k := range withSpecs {
+		for _, s := range k.Specs {
+			if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "`"+s.Type+"`") }) {
+				t.Errorf("%s %s has no README row", k.Kind, s.Type)
+			}
+		}
+	}
+}
+
+// between is the text between the lines begin and end.
+func between(s, begin, end string) (string, bool) {
+	_, rest, ok := strings.Cut(s, begin+"\n")
+	if !ok {
+		return "", false
+	}
+	in, _, ok := strings.Cut(rest, end)
+	return in, ok
+}
+
+// replace puts body between the lines begin and end.
+func replace(s, begin, end, body string) string {
+	head, rest, _ := strings.Cut(s, begin+"\n")
+	_, tail, _ := strings.Cut(rest, end)
+	return head + begin + "\n" + body + end + tail
+}
