@@ -1,0 +1,188 @@
+package syslog
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"io"
+)
+
+// Stream reads the messages of one TCP connection. Not safe for concurrent
+// use: one goroutine per connection.
+type Stream struct {
+	p   *Parser
+	r   *bufio.Reader
+	buf []byte // the message being read; never longer than EventSize
+
+	// Skipped counts bytes of oversized octet-counted frames that were read
+	// and dropped (beyond the EventSize kept as an Incomplete event).
+	Skipped int64
+}
+
+// ErrTruncated is returned when the stream ends inside a message: Flume
+// drops such a tail too, since a message is complete only at its "\n" or
+// its octet count.
+var ErrTruncated = errors.New("syslog: stream ended inside a message")
+
+// NewStream reads messages from r; r should be buffered by the caller only
+// through bufSize (bufio.Reader's size; 0 means 64 KiB).
+func NewStream(p *Parser, r io.Reader, bufSize int) *Stream {
+	if bufSize <= 0 {
+		bufSize = 64 << 10
+	}
+	return &Stream{p: p, r: bufio.NewReaderSize(r, bufSize), buf: make([]byte, 0, 256)}
+}
+
+// Buffered says how many bytes have been read from the connection and not
+// yet returned as events: a source puts a batch when the next message would
+// have to wait for the network.
+func (s *Stream) Buffered() int { return s.r.Buffered() }
+
+// Next returns the next event. At a clean end of stream it returns io.EOF;
+// ended inside a message, ErrTruncated; other errors are the reader's.
+func (s *Stream) Next() (Event, error) {
+	for {
+		e, err := s.next()
+		if err != errEmpty {
+			return e, err
+		}
+	}
+}
+
+// errEmpty says a frame held no event; Next reads on.
+var errEmpty = errors.New("syslog: empty frame")
+
+func (s *Stream) next() (Event, error) {
+	s.buf = s.buf[:0]
+	// START: blank lines between messages mean nothing.
+	var b byte
+	var err error
+	for {
+		if b, err = s.r.ReadByte(); err != nil {
+			return Event{}, err
+		}
+		if b != '\n' {
+			break
+		}
+	}
+	s.buf = append(s.buf, b)
+	if s.p.o.OctetCounting && b >= '1' && b <= '9' {
+		if n, ok := s.octetCount(); ok {
+			return s.counted(n)
+		}
+		// Not a count: the digits read are the start of an Invalid message.
+		return s.data(true)
+	}
+	bad := false
+	if b == '<' {
+		bad, err = s.pri()
+		if err != nil {
+			return Event{}, eofInside(err)
+		}
+	} else {
+		bad = true
+	}
+	return s.data(bad)
+}
+
+// pri reads after "<" up to and including ">" or the first byte that makes
+// the PRI bad (a non-digit, a fourth digit, or ">" right after "<"). Like
+// Flume, it does not stop at "\n": a "\n" is just a bad PRI byte.
+func (s *Stream) pri() (bad bool, err error) {
+	for digits := 0; ; {
+		b, err := s.r.ReadByte()
+		if err != nil {
+			return false, err
+		}
+		s.buf = append(s.buf, b)
+		switch {
+		case b == '>':
+			return digits == 0, nil
+		case b < '0' || b > '9' || digits == 3:
+			return true, nil
+		}
+		digits++
+	}
+}
+
+// data reads the rest of a newline-terminated message. At EventSize bytes the
+// message is cut and Incomplete, even when its "\n" comes next (Flume checks
+// the size before it sees the "\n"; the "\n" then reads as a blank line).
+func (s *Stream) data(bad bool) (Event, error) {
+	max := s.p.o.EventSize
+	for len(s.buf) < max {
+		if s.r.Buffered() == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				return Event{}, eofInside(err)
+			}
+		}
+		peek, _ := s.r.Peek(min(s.r.Buffered(), max-len(s.buf)))
+		if i := bytes.IndexByte(peek, '\n'); i >= 0 {
+			s.buf = append(s.buf, peek[:i]...)
+			_, _ = s.r.Discard(i + 1)
+			return s.p.build(s.buf, bad, false), nil
+		}
+		s.buf = append(s.buf, peek...)
+		_, _ = s.r.Discard(len(peek))
+	}
+	return s.p.build(s.buf, bad, true), nil
+}
+
+// octetCount reads the rest of "LEN SP" after the first digit, which is
+// in s.buf. When what follows is not up to nine digits and a space, it
+// returns false with the digits read so far in s.buf.
+func (s *Stream) octetCount() (int, bool) {
+	n := int(s.buf[0] - '0')
+	for digits := 1; digits <= 9; digits++ {
+		peek, err := s.r.Peek(1)
+		if err != nil {
+			return 0, false
+		}
+		c := peek[0]
+		if c == ' ' {
+			_, _ = s.r.Discard(1)
+			return n, true
+		}
+		if c < '0' || c > '9' || digits == 9 {
+			return 0, false
+		}
+		_, _ = s.r.Discard(1)
+		n = n*10 + int(c-'0')
+		s.buf = append(s.buf, c)
+	}
+	return 0, false
+}
+
+// counted reads an octet-counted message of n bytes, keeping at most
+// EventSize of them.
+func (s *Stream) counted(n int) (Event, error) {
+	s.buf = s.buf[:0]
+	keep := min(n, s.p.o.EventSize)
+	for len(s.buf) < keep {
+		peek, err := s.r.Peek(min(keep-len(s.buf), s.r.Size()))
+		if len(peek) == 0 && err != nil {
+			return Event{}, eofInside(err)
+		}
+		s.buf = append(s.buf, peek...)
+		_, _ = s.r.Discard(len(peek))
+	}
+	if skip := n - keep; skip > 0 {
+		d, err := s.r.Discard(skip)
+		s.Skipped += int64(d)
+		if err != nil {
+			return Event{}, eofInside(err)
+		}
+	}
+	e, ok := s.p.framed(s.buf, keep < n)
+	if !ok {
+		return Event{}, errEmpty // "1 <": Flume would drop it too
+	}
+	return e, nil
+}
+
+func eofInside(err error) error {
+	if err == io.EOF {
+		return ErrTruncated
+	}
+	return err
+}
