@@ -5,7 +5,8 @@ package avrorpc
 // committed) and without the server holding memory the peer did not send:
 // a 2 GiB declared length, a million-event batch header, a zlib bomb,
 // garbage, a peer trickling a byte at a time, and thousands of idle
-// connections beyond MaxConnections.
+// connections beyond MaxConnections (which make room by closing the
+// longest-idle, so a client with work is still served).
 
 import (
 	"bytes"
@@ -189,8 +190,8 @@ func rssBytes(t *testing.T) int64 {
 	return pages * int64(os.Getpagesize())
 }
 
-func TestFiveThousandIdleConnectionsAreRefusedBeyondTheLimitWithBoundedMemory(t *testing.T) {
-	s, addr := startServer(t, &recorder{}, ServerOptions{MaxConnections: 200, IdleTimeout: 2 * time.Second})
+func TestFiveThousandIdleConnectionsMakeRoomForAClientWithBoundedMemory(t *testing.T) {
+	s, addr := startServer(t, &recorder{}, ServerOptions{MaxConnections: 200, IdleTimeout: time.Minute})
 	runtime.GC()
 	before := rssBytes(t)
 	conns := make([]net.Conn, 0, 5000)
@@ -206,22 +207,25 @@ func TestFiveThousandIdleConnectionsAreRefusedBeyondTheLimitWithBoundedMemory(t 
 		}
 		conns = append(conns, c)
 	}
-	await.True(t, "5000 connections accepted", func() bool { return s.Stats().Accepted == 5000 })
+	// A connection whose reader has not yet reached its first wait is busy,
+	// so on a loaded machine a few may be refused rather than make room.
+	await.True(t, "5000 connections handled", func() bool { st := s.Stats(); return st.Accepted == 5000 && st.Evicted+st.Refused+st.Open == 5000 })
 	st := s.Stats()
-	// On a busy machine the dials can take longer than the idle timeout, so
-	// some of the first 200 may already be closed as idle (BadInput) and
-	// their places taken: every connection is open, refused, or closed idle.
-	if st.Open > 200 || st.Refused+st.BadInput < 4800 {
-		t.Fatalf("stats %+v: want at most 200 open and the rest refused or closed idle", st)
+	if st.Open > 200 || st.Evicted+st.Refused < 4800 {
+		t.Fatalf("stats %+v: want at most 200 open and the rest evicted (or refused while busy)", st)
 	}
 	grew := rssBytes(t) - before
 	t.Logf("RSS grew %d KiB with 5000 client and %d server connections", grew>>10, st.Open)
 	if grew > 64<<20 {
 		t.Fatalf("RSS grew %d MiB", grew>>20)
 	}
-	// The idle ones are closed after the idle timeout, so service resumes.
-	await.True(t, "no open connection", func() bool { return s.Stats().Open == 0 })
+	await.True(t, "the survivors wait idle", func() bool { m := s.conns.Stats(); return m.Idle == m.Open })
+	// The measured failure: with the crowd still connected and idle, a
+	// well-behaved client is served (Flume serves it; we used to refuse it).
 	checkStillServing(t, addr, ClientOptions{})
+	if st := s.Stats(); st.Open > 200 {
+		t.Fatalf("stats %+v: more than 200 open", st)
+	}
 }
 
 // lineCounter counts log lines.

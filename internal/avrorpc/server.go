@@ -9,6 +9,8 @@ import (
 	"sync/atomic"
 	"syscall"
 	"time"
+
+	"github.com/flumed/flumed/internal/netconn"
 )
 
 // Handler receives the calls a server decodes. Calls of different
@@ -44,7 +46,9 @@ type ServerOptions struct {
 	// any level decodes the same on the peer.
 	DeflateLevel int
 	TLS          *tls.Config // nil: plain TCP
-	// MaxConnections caps open connections; more are accepted and closed at once.
+	// MaxConnections caps open connections. At the cap a new connection
+	// closes the one idle the longest (internal/netconn); it is refused only
+	// when every connection is in the middle of a frame or a call.
 	MaxConnections int
 	// MaxCallsPerConnection caps the calls of one connection handled at
 	// once; past it the connection is not read until one finishes. Replies
@@ -72,7 +76,8 @@ type ServerOptions struct {
 type ServerStats struct {
 	Open     int64 // connections open now
 	Accepted int64 // connections accepted in total
-	Refused  int64 // closed at once: over MaxConnections or denied by Filter
+	Refused  int64 // closed at once: at MaxConnections with all busy, or denied by Filter
+	Evicted  int64 // closed idle to make room for a new connection at MaxConnections
 	BadInput int64 // closed for breaking the protocol, a limit or a timeout
 }
 
@@ -82,11 +87,11 @@ type Server struct {
 	o      ServerOptions
 	log    *slog.Logger
 	budget *budget
+	conns  *netconn.Manager
 
 	mu        sync.Mutex
 	closed    bool
 	listeners map[net.Listener]struct{}
-	conns     map[net.Conn]struct{}
 	known     map[Hash]bool // client protocol hashes we accept without their text
 	wg        sync.WaitGroup
 
@@ -132,7 +137,7 @@ func NewServer(h Handler, o ServerOptions) *Server {
 		h: h, o: o, log: o.Log,
 		budget:    &budget{limit: o.MaxMemory},
 		listeners: map[net.Listener]struct{}{},
-		conns:     map[net.Conn]struct{}{},
+		conns:     netconn.New(netconn.Options{MaxConnections: o.MaxConnections, IdleTimeout: o.IdleTimeout, Log: o.Log}),
 		known:     map[Hash]bool{ProtocolHash: true},
 	}
 	for _, h := range o.ClientHashes {
@@ -143,7 +148,8 @@ func NewServer(h Handler, o ServerOptions) *Server {
 
 // Stats returns the server's counters.
 func (s *Server) Stats() ServerStats {
-	return ServerStats{Open: s.open.Load(), Accepted: s.accepted.Load(), Refused: s.refused.Load(), BadInput: s.badInput.Load()}
+	return ServerStats{Open: s.open.Load(), Accepted: s.accepted.Load(), Refused: s.refused.Load(),
+		Evicted: s.conns.Stats().Evicted, BadInput: s.badInput.Load()}
 }
 
 // Serve accepts connections on l until Close. It returns nil after Close.
@@ -178,24 +184,34 @@ func (s *Server) Serve(l net.Listener) error {
 		}
 		pause = 0
 		s.accepted.Add(1)
-		s.mu.Lock()
-		switch {
-		case s.closed:
-			s.mu.Unlock()
-			raw.Close()
-			return nil
-		case len(s.conns) >= s.o.MaxConnections:
-			s.mu.Unlock()
+		// A denied peer is turned away before it is admitted, so it can
+		// never take an idle client's place.
+		if s.o.Filter != nil && !s.o.Filter(raw.RemoteAddr()) {
 			s.refused.Add(1)
-			s.warnLimited("refusing connection: max-connections reached", "remote", raw.RemoteAddr().String(), "max", s.o.MaxConnections)
+			s.warnLimited("refusing connection: denied by ipFilterRules", "remote", raw.RemoteAddr().String())
 			raw.Close()
 			continue
 		}
-		s.conns[raw] = struct{}{}
-		s.open.Add(1)
+		s.mu.Lock()
+		if s.closed {
+			s.mu.Unlock()
+			raw.Close()
+			return nil
+		}
 		s.wg.Add(1)
 		s.mu.Unlock()
-		go s.serveConn(raw)
+		mc, err := s.conns.Admit(raw)
+		if err != nil {
+			// ErrFull (logged by the manager) or ErrClosed.
+			s.wg.Done()
+			if errors.Is(err, netconn.ErrFull) {
+				s.refused.Add(1)
+			}
+			raw.Close()
+			continue
+		}
+		s.open.Add(1)
+		go s.serveConn(mc)
 	}
 }
 
@@ -213,10 +229,8 @@ func (s *Server) Close() error {
 	for l := range s.listeners {
 		l.Close()
 	}
-	for c := range s.conns {
-		c.Close()
-	}
 	s.mu.Unlock()
+	s.conns.Close()
 	s.wg.Wait()
 	return nil
 }

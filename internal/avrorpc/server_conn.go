@@ -9,6 +9,8 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"github.com/flumed/flumed/internal/netconn"
 )
 
 // serverConn serves one connection. Its goroutine (serve) owns the read
@@ -25,6 +27,7 @@ import (
 // pipelines, and all connections together at most MaxMemory.
 type serverConn struct {
 	s      *Server
+	mc     *netconn.Conn // the manager's view: idle between frames, busy in one or a call
 	raw    net.Conn
 	c      net.Conn // frames: raw, or zlib and/or TLS over raw
 	remote string
@@ -41,25 +44,18 @@ type serverConn struct {
 	ended atomic.Bool // a call's goroutine closed the connection and said why
 }
 
-func (s *Server) serveConn(raw net.Conn) {
-	c := &serverConn{s: s, raw: raw, remote: raw.RemoteAddr().String()}
+func (s *Server) serveConn(mc *netconn.Conn) {
+	raw := mc.Conn
+	c := &serverConn{s: s, mc: mc, raw: raw, remote: raw.RemoteAddr().String()}
 	c.freed.L = &c.mu
 	defer func() {
 		// Calls in progress finish and write their replies first: a client
 		// that stopped sending but waits for answers still gets them.
 		c.calls.Wait()
-		raw.Close()
-		s.mu.Lock()
-		delete(s.conns, raw)
-		s.mu.Unlock()
+		mc.Close()
 		s.open.Add(-1)
 		s.wg.Done()
 	}()
-	if s.o.Filter != nil && !s.o.Filter(raw.RemoteAddr()) {
-		s.refused.Add(1)
-		s.warnLimited("refusing connection: denied by ipFilterRules", "remote", c.remote)
-		return
-	}
 	c.c = layer(raw, s.o.Deflate, s.o.DeflateLevel, s.o.TLS, true)
 	if tc, ok := c.c.(*tls.Conn); ok {
 		_ = raw.SetDeadline(time.Now().Add(s.o.ReadTimeout))
@@ -77,18 +73,16 @@ func (c *serverConn) serve() {
 	br := bufio.NewReaderSize(c.c, 4096)
 	fr := frameReader{r: br, lim: s.o.Limits, budget: s.budget}
 	for {
-		// Between frames only the idle timeout applies; once a frame starts it
+		// Between frames only the idle timeout applies (the manager sets it,
+		// and may evict the connection to make room); once a frame starts it
 		// must be complete within ReadTimeout, so a peer trickling a byte a
 		// second cannot hold a connection (or its buffer) for long.
-		var idle time.Time
-		if s.o.IdleTimeout > 0 {
-			idle = time.Now().Add(s.o.IdleTimeout)
-		}
-		_ = c.raw.SetReadDeadline(idle)
+		c.mc.Waiting()
 		if _, err := br.Peek(1); err != nil {
 			c.readEnded(err, true)
 			return
 		}
+		c.mc.Started()
 		handshaken := c.st.handshaken
 		if handshaken {
 			c.admit()
@@ -122,6 +116,7 @@ func (c *serverConn) serve() {
 		c.held += held
 		c.mu.Unlock()
 		c.calls.Add(1)
+		c.mc.Hold() // busy until the call's reply is written
 		go c.call(serial, payload, held)
 	}
 }
@@ -156,6 +151,7 @@ func (c *serverConn) call(serial int32, payload []byte, held int) {
 	defer func() {
 		c.s.budget.give(held)
 		c.finished(held)
+		c.mc.Release()
 		c.calls.Done()
 	}()
 	out, err := c.s.answer(newDecoder(payload), serial, nil, nil)
@@ -188,6 +184,11 @@ func (c *serverConn) reply(out []byte) bool {
 // readEnded logs why the reader stopped, unless a call's goroutine already
 // closed the connection and said why.
 func (c *serverConn) readEnded(err error, betweenFrames bool) {
+	if c.mc.Evicted() {
+		// Closed by the manager to make room; it has logged why.
+		c.ended.Store(true)
+		return
+	}
 	if c.ended.CompareAndSwap(false, true) {
 		c.s.connEnded(c.remote, err, betweenFrames)
 	}
