@@ -104,6 +104,7 @@ func newRunCmd() *cobra.Command {
 		drainTimeout time.Duration
 		metricsAddr  string
 		noReload     bool
+		reloadEvery  time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:     "run -c FILE [-n NAME]",
@@ -115,12 +116,23 @@ Start order: channels, sinks, sources. On the first signal the sources stop and
 the sinks drain the channels (at most --drain-timeout); a second signal stops
 at once. Configuration errors are all printed, and the exit code is 78.
 
+SIGHUP reloads the configuration, and so does a change of its files (watched,
+and polled every --reload-interval, unless --no-reload-conf). A configuration
+with errors changes nothing; otherwise only the components whose keys changed
+restart, and a channel whose keys did not change stays open.
+
 Logs go to stderr; the logger sink's "Event: { ... }" lines go to stdout.
 Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 --no-reload-conf, -Dflume.root.logger=LEVEL,console,
 -Dflume.monitoring.type=http -Dflume.monitoring.port=N.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP's default action ends the process: take it over before
+			// anything else, so a reload asked for during start-up waits
+			// for the start instead of losing what the channels hold.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			sp, err := agent.ParseSystemProperties(cf.defs)
 			if err != nil {
 				return &exitError{exitConfig, err}
@@ -137,9 +149,6 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			for _, w := range sp.Warnings {
 				warn(w)
 			}
-			if noReload {
-				log.Debug("--no-reload-conf: flumed does not reload its configuration anyway")
-			}
 			a, err := cf.load(cmd.ErrOrStderr(), sp.All, agent.Options{
 				Log:          log,
 				DrainTimeout: drainTimeout,
@@ -148,7 +157,12 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			if err != nil {
 				return err
 			}
-			return run(a, log, firstNonEmpty(metricsAddr, sp.MetricsAddr))
+			rl := &reloader{cf: &cf, sys: sp.All, a: a, log: log, warn: warn}
+			if !noReload {
+				rl.watch = cf.configFiles(func(string) {})
+				rl.every = reloadEvery
+			}
+			return run(a, log, firstNonEmpty(metricsAddr, sp.MetricsAddr), hup, rl)
 		},
 	}
 	cf.register(cmd.Flags())
@@ -157,13 +171,16 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (overrides -Dflume.root.logger)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 5*time.Second, "how long sinks may drain the channels on stop")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Flume's JSON metrics, /healthz and /readyz on host:port")
-	fs.BoolVar(&noReload, "no-reload-conf", false, "accepted for Flume compatibility (flumed does not reload)")
+	fs.BoolVar(&noReload, "no-reload-conf", false, "do not reload when the configuration files change (SIGHUP still reloads)")
+	fs.DurationVar(&reloadEvery, "reload-interval", agent.DefaultReloadInterval, "how often the configuration files are polled for changes (file system events are seen at once)")
 	return cmd
 }
 
 // run starts the agent and the monitoring server, and stops them on
-// SIGTERM/SIGINT; a second signal cuts the drain short.
-func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
+// SIGTERM/SIGINT; a second signal cuts the drain short. SIGHUP (hup) and
+// changes of the configuration files reload (rl); reloads run one at a
+// time, and a stop waits for the reload in progress, then drains.
+func run(a *agent.Agent, log *slog.Logger, metricsAddr string, hup <-chan os.Signal, rl *reloader) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -212,6 +229,7 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
 	if err := a.Start(); err != nil {
 		return err
 	}
+	go rl.loop(runCtx, hup)
 	var srv *agent.MetricsServer
 	if metricsAddr != "" {
 		var err error

@@ -112,6 +112,7 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	b.ag.warnings = a.Problems.Warnings()
+	b.ag.conf = a // what a reload compares with
 	return b.ag, nil
 }
 

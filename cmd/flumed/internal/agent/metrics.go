@@ -27,12 +27,13 @@ func (a *Agent) Metrics() map[string]map[string]string {
 		}
 		out[typ+"."+name] = m
 	}
-	for _, c := range a.channels {
+	channels, groups, sources := a.parts()
+	for _, c := range channels {
 		if ch := c.channel(); ch != nil {
 			add(c.name, ch.Stats().FlumeMetrics(), "CHANNEL")
 		}
 	}
-	for _, g := range a.groups {
+	for _, g := range groups {
 		for _, s := range g.sinks {
 			if m, ok := s.(counter.Monitored); ok {
 				add(s.Name(), m.FlumeMetrics(), "SINK")
@@ -44,7 +45,7 @@ func (a *Agent) Metrics() map[string]map[string]string {
 			add(g.name, m.FlumeMetrics(), "SINK_PROCESSOR")
 		}
 	}
-	for _, s := range a.sources {
+	for _, s := range sources {
 		if m, ok := s.src.(counter.Monitored); ok {
 			add(s.name, m.FlumeMetrics(), "SOURCE")
 		}
