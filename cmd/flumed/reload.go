@@ -19,6 +19,9 @@ type reloader struct {
 	a    *agent.Agent
 	log  *slog.Logger
 	warn func(string)
+	// notify tells systemd RELOADING=1, then READY=1 when the reload is
+	// over, applied or rejected (nil outside systemd).
+	notify *agent.Notifier
 
 	watch []string // the files to watch; none with --no-reload-conf
 	every time.Duration
@@ -60,6 +63,8 @@ func (r *reloader) loop(ctx context.Context, hup <-chan os.Signal) {
 // reload reads the files and reloads the agent; a configuration with
 // errors changes nothing, and every problem is logged.
 func (r *reloader) reload(why string) {
+	r.notify.Reloading()
+	defer r.notify.Ready()
 	r.log.Info("reloading configuration", "trigger", why)
 	rejected := func(n int) {
 		r.log.Error("reload rejected; the running configuration stays", "errors", n)

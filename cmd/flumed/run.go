@@ -157,7 +157,7 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			if err != nil {
 				return err
 			}
-			rl := &reloader{cf: &cf, sys: sp.All, a: a, log: log, warn: warn}
+			rl := &reloader{cf: &cf, sys: sp.All, a: a, log: log, warn: warn, notify: agent.NewNotifier(log)}
 			if !noReload {
 				rl.watch = cf.configFiles(func(string) {})
 				rl.every = reloadEvery
@@ -229,7 +229,6 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string, hup <-chan os.Sig
 	if err := a.Start(); err != nil {
 		return err
 	}
-	go rl.loop(runCtx, hup)
 	var srv *agent.MetricsServer
 	if metricsAddr != "" {
 		var err error
@@ -237,7 +236,15 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string, hup <-chan os.Sig
 			log.Error("monitoring server not started", "err", err)
 		}
 	}
+	// systemd: ready once started; watchdog pings until the process ends,
+	// the drain included.
+	rl.notify.Ready()
+	wdCtx, wdStop := context.WithCancel(context.Background())
+	defer wdStop()
+	go rl.notify.Watchdog(wdCtx)
+	go rl.loop(runCtx, hup)
 	<-runCtx.Done()
+	rl.notify.Stopping()
 	if srv != nil {
 		defer srv.Close()
 	}
