@@ -105,6 +105,7 @@ func newRunCmd() *cobra.Command {
 		metricsAddr  string
 		noReload     bool
 		reloadEvery  time.Duration
+		failingAfter time.Duration
 	)
 	cmd := &cobra.Command{
 		Use:     "run -c FILE [-n NAME]",
@@ -152,6 +153,7 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			a, err := cf.load(cmd.ErrOrStderr(), sp.All, agent.Options{
 				Log:          log,
 				DrainTimeout: drainTimeout,
+				FailingAfter: failingAfter,
 				EventOut:     cmd.OutOrStdout(),
 			}, warn)
 			if err != nil {
@@ -171,6 +173,7 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (overrides -Dflume.root.logger)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 5*time.Second, "how long sinks may drain the channels on stop")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Flume's JSON metrics, /healthz and /readyz on host:port")
+	fs.DurationVar(&failingAfter, "ready-failing-after", agent.DefaultFailingAfter, "/readyz answers 503 once every sink of a group has failed for this long")
 	fs.BoolVar(&noReload, "no-reload-conf", false, "do not reload when the configuration files change (SIGHUP still reloads)")
 	fs.DurationVar(&reloadEvery, "reload-interval", agent.DefaultReloadInterval, "how often the configuration files are polled for changes (file system events are seen at once)")
 	return cmd

@@ -356,22 +356,3 @@ func (a *Agent) Run(ctx, stopCtx context.Context) error {
 	<-ctx.Done()
 	return a.Stop(stopCtx)
 }
-
-// Ready reports whether every part of the agent is running, and names the
-// ones that are not.
-func (a *Agent) Ready() (bool, []string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.started || a.stopped {
-		return false, []string{"agent " + a.name}
-	}
-	var down []string
-	for _, st := range a.stages {
-		for _, s := range st.units {
-			if !s.up.Load() {
-				down = append(down, s.u.id())
-			}
-		}
-	}
-	return len(down) == 0, down
-}

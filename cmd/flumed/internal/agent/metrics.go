@@ -76,7 +76,7 @@ func (a *Agent) Handler() http.Handler {
 			ok, down := a.Ready()
 			if !ok {
 				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintf(w, "not ready: %s\n", strings.Join(down, ", "))
+				fmt.Fprintf(w, "not ready: %s\n", strings.Join(down, "; "))
 				return
 			}
 			fmt.Fprintln(w, "ready")
