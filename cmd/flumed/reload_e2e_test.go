@@ -16,6 +16,8 @@ package main
 
 import (
 	"fmt"
+	"io"
+	"net/http"
 	"os"
 	"path/filepath"
 	"strings"
@@ -197,5 +199,27 @@ func TestAChangedFileReloadsABrokenOneIsRejectedAndADeletedOneIsLogged(t *testin
 	})
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d after SIGTERM\n%s", code, p.stderr)
+	}
+}
+
+func TestPrometheusIsServedAtMetricsWhenChosen(t *testing.T) {
+	cfg := writeConfig(t, "a1.channels = c1\na1.sinks = k1\na1.channels.c1.type = memory\na1.sinks.k1.type = null\na1.sinks.k1.channel = c1\n")
+	p := startAgentFile(t, cfg, "--metrics-format", "prometheus")
+	for path, want := range map[string]string{
+		"":      `flumed_channel_size{name="c1",type="memory"} 0`,
+		".json": `"CHANNEL.c1":{`,
+	} {
+		resp, err := http.Get(p.metrics + path)
+		if err != nil {
+			t.Fatal(err)
+		}
+		body, _ := io.ReadAll(resp.Body)
+		resp.Body.Close()
+		if !strings.Contains(string(body), want) {
+			t.Errorf("GET /metrics%s has no %s:\n%s", path, want, body)
+		}
+	}
+	if code := p.stop(t, syscall.SIGTERM); code != 0 {
+		t.Fatalf("exit %d", code)
 	}
 }

@@ -106,6 +106,7 @@ func newRunCmd() *cobra.Command {
 		noReload     bool
 		reloadEvery  time.Duration
 		failingAfter time.Duration
+		metricsFmt   string
 	)
 	cmd := &cobra.Command{
 		Use:     "run -c FILE [-n NAME]",
@@ -164,7 +165,18 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 				rl.watch = cf.configFiles(func(string) {})
 				rl.every = reloadEvery
 			}
-			return run(a, log, firstNonEmpty(metricsAddr, sp.MetricsAddr), hup, rl)
+			mon := agent.MonitorOptions{Prometheus: sp.Prometheus}
+			switch metricsFmt {
+			case "prometheus":
+				mon.Prometheus = true
+			case "json":
+				if cmd.Flags().Changed("metrics-format") {
+					mon.Prometheus = false
+				}
+			default:
+				return &exitError{exitConfig, fmt.Errorf("--metrics-format %s: want json or prometheus", metricsFmt)}
+			}
+			return run(a, log, firstNonEmpty(metricsAddr, sp.MetricsAddr), mon, hup, rl)
 		},
 	}
 	cf.register(cmd.Flags())
@@ -172,7 +184,8 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (overrides -Dflume.root.logger)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 5*time.Second, "how long sinks may drain the channels on stop")
-	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Flume's JSON metrics, /healthz and /readyz on host:port")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics, /prometheus, /healthz and /readyz on host:port")
+	fs.StringVar(&metricsFmt, "metrics-format", "json", "what /metrics serves: json (Flume's) or prometheus; /metrics.json and /prometheus serve both always")
 	fs.DurationVar(&failingAfter, "ready-failing-after", agent.DefaultFailingAfter, "/readyz answers 503 once every sink of a group has failed for this long")
 	fs.BoolVar(&noReload, "no-reload-conf", false, "do not reload when the configuration files change (SIGHUP still reloads)")
 	fs.DurationVar(&reloadEvery, "reload-interval", agent.DefaultReloadInterval, "how often the configuration files are polled for changes (file system events are seen at once)")
@@ -183,7 +196,7 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 // SIGTERM/SIGINT; a second signal cuts the drain short. SIGHUP (hup) and
 // changes of the configuration files reload (rl); reloads run one at a
 // time, and a stop waits for the reload in progress, then drains.
-func run(a *agent.Agent, log *slog.Logger, metricsAddr string, hup <-chan os.Signal, rl *reloader) error {
+func run(a *agent.Agent, log *slog.Logger, metricsAddr string, mon agent.MonitorOptions, hup <-chan os.Signal, rl *reloader) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -235,7 +248,7 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string, hup <-chan os.Sig
 	var srv *agent.MetricsServer
 	if metricsAddr != "" {
 		var err error
-		if srv, err = agent.ServeMetrics(metricsAddr, a, log); err != nil {
+		if srv, err = agent.ServeMetrics(metricsAddr, a, log, mon); err != nil {
 			log.Error("monitoring server not started", "err", err)
 		}
 	}

@@ -117,7 +117,7 @@ func TestSystemProperties(t *testing.T) {
 	}
 	sort.Strings(sp.Warnings)
 	want := []string{
-		"-Dflume.monitoring.hosts ignored: flumed's monitoring takes only flume.monitoring.type=http and flume.monitoring.port",
+		"-Dflume.monitoring.hosts ignored: flumed's monitoring takes only flume.monitoring.type (http or prometheus) and flume.monitoring.port",
 		"-Dmy.own ignored: not a property flumed knows (still usable as ${sys:my.own})",
 		"-Dorg.apache.flume.log.rawdata ignored: flumed never logs event payloads",
 	}
@@ -126,8 +126,12 @@ func TestSystemProperties(t *testing.T) {
 	}
 
 	sp, err = ParseSystemProperties([]string{"flume.monitoring.type=HTTP"})
-	if err != nil || sp.MetricsAddr != "0.0.0.0:41414" {
+	if err != nil || sp.MetricsAddr != "0.0.0.0:41414" || sp.Prometheus {
 		t.Fatalf("Flume's default port: %+v %v", sp, err)
+	}
+	sp, err = ParseSystemProperties([]string{"flume.monitoring.type=prometheus", "flume.monitoring.port=9100"})
+	if err != nil || sp.MetricsAddr != "0.0.0.0:9100" || !sp.Prometheus || len(sp.Warnings) != 0 {
+		t.Fatalf("prometheus monitoring: %+v %v", sp, err)
 	}
 	for _, bad := range []string{"flume.root.logger=LOUD,console", "flume.monitoring.port=x"} {
 		if _, err := ParseSystemProperties([]string{"flume.monitoring.type=http", bad}); err == nil {

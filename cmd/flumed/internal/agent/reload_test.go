@@ -39,7 +39,7 @@ a1.sinks.k1.type = null
 a1.sinks.k1.channel = c1
 `
 
-func parseAgent(t *testing.T, text string) *config.Agent {
+func parseAgent(t testing.TB, text string) *config.Agent {
 	t.Helper()
 	return config.Build(config.Options{}, config.Source{Name: "t.properties", Data: []byte(text)}).Agent("")
 }
