@@ -15,10 +15,12 @@ package main
 //     channel's acknowledged events were lost).
 
 import (
+	"encoding/json"
 	"fmt"
 	"io"
 	"net/http"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strings"
 	"syscall"
@@ -221,5 +223,48 @@ func TestPrometheusIsServedAtMetricsWhenChosen(t *testing.T) {
 	}
 	if code := p.stop(t, syscall.SIGTERM); code != 0 {
 		t.Fatalf("exit %d", code)
+	}
+}
+
+func TestLogFileAndConfigWarningsThroughTheStructuredLogger(t *testing.T) {
+	// A key set twice is a warning; the agent runs.
+	cfg := writeConfig(t, "a1.channels = c1\na1.sinks = k1\na1.channels.c1.type = memory\n"+
+		"a1.sinks.k1.type = null\na1.sinks.k1.channel = c1\na1.sinks.k1.channel = c1\n")
+	logFile := filepath.Join(t.TempDir(), "flumed.log")
+	cmd := exec.Command(flumed, "run", "-c", cfg, "--log-format", "json", "--log-file", logFile)
+	stderr := &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := make(chan error, 1)
+	go func() { exited <- cmd.Wait() }()
+	defer func() { _ = cmd.Process.Kill() }()
+	read := func() string { b, _ := os.ReadFile(logFile); return string(b) }
+	await.True(t, "the agent started", func() bool { return strings.Contains(read(), `"msg":"agent started"`) })
+	if err := cmd.Process.Signal(syscall.SIGTERM); err != nil {
+		t.Fatal(err)
+	}
+	if err := await.Recv(t, "the exit", exited); err != nil {
+		t.Fatalf("exit: %v", err)
+	}
+	if stderr.String() != "" {
+		t.Errorf("stderr is not empty with --log-file:\n%s", stderr)
+	}
+	var warned bool
+	for _, line := range strings.Split(strings.TrimSpace(read()), "\n") {
+		var m map[string]any
+		if err := json.Unmarshal([]byte(line), &m); err != nil {
+			t.Fatalf("not a JSON line: %q", line)
+		}
+		if m["level"] == "WARN" && strings.Contains(fmt.Sprint(m["msg"]), "a1.sinks.k1.channel: set again") {
+			warned = true
+		}
+		if d, ok := m["timeout"]; ok && fmt.Sprint(d) != "5s" {
+			t.Errorf("drain timeout logged as %v, want \"5s\"", d)
+		}
+	}
+	if !warned {
+		t.Errorf("no structured warning for the key set twice:\n%s", read())
 	}
 }

@@ -80,10 +80,17 @@ func (c *configFlags) load(w io.Writer, sys map[string]string, opts agent.Option
 	}
 	ca := f.Agent(c.name)
 	a, err := agent.Build(ca, opts)
-	for _, p := range ca.Problems.Warnings() {
-		fmt.Fprintf(w, "warning: %s\n", p)
-	}
+	// Warnings of a configuration that starts go to warn (run's structured
+	// logger); those of a refused one are listed with its errors, in the
+	// words of config check.
 	var ce *config.Error
+	for _, p := range ca.Problems.Warnings() {
+		if err != nil {
+			fmt.Fprintf(w, "warning: %s\n", p)
+		} else {
+			warn(p.String())
+		}
+	}
 	if errors.As(err, &ce) {
 		for _, p := range ce.Problems {
 			fmt.Fprintln(w, p)
@@ -101,6 +108,7 @@ func newRunCmd() *cobra.Command {
 		cf           configFlags
 		logFormat    string
 		logLevel     string
+		logFile      agent.LogFile
 		drainTimeout time.Duration
 		metricsAddr  string
 		noReload     bool
@@ -143,7 +151,7 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			if !cmd.Flags().Changed("log-level") && sp.LogLevel != "" {
 				level = sp.LogLevel
 			}
-			log, err := agent.NewLogger(cmd.ErrOrStderr(), agent.LogOptions{Format: logFormat, Level: level})
+			log, err := agent.NewLogger(cmd.ErrOrStderr(), agent.LogOptions{Format: logFormat, Level: level, File: logFile})
 			if err != nil {
 				return &exitError{exitConfig, err}
 			}
@@ -182,6 +190,9 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 	cf.register(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&logFile.Path, "log-file", "", "write the log to this file instead of stderr, rotated by size")
+	fs.IntVar(&logFile.MaxSizeMB, "log-file-max-size", 100, "rotate the log file when it reaches this many MiB")
+	fs.IntVar(&logFile.MaxBackups, "log-file-max-backups", 10, "rotated log files to keep (0 keeps all)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (overrides -Dflume.root.logger)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 5*time.Second, "how long sinks may drain the channels on stop")
 	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics, /prometheus, /healthz and /readyz on host:port")
