@@ -210,6 +210,16 @@ func (c *promCollector) channel(out chan<- prometheus.Metric, name, typ string, 
 		c.emit(out, prometheus.GaugeValue, "flumed_channel_start_time_seconds", "When the channel opened (Unix time).",
 			float64(st.StartTime.UnixMilli())/1000, name, typ)
 	}
+	if cs, ok := ch.(interface {
+		CommitStats() channel.FileCommitStats
+	}); ok {
+		st := cs.CommitStats()
+		c.histogram(out, "flumed_channel_log_sync_seconds", "Each fsync of a file channel's data log.", st.LogSyncSeconds, name, typ)
+		c.histogram(out, "flumed_channel_checkpoint_sync_seconds", "Each synced write of a file channel's ack state (what take commits wait for).",
+			st.CheckpointSyncSeconds, name, typ)
+		c.histogram(out, "flumed_channel_put_commit_group_size", "Put commits answered by one data log append.", st.PutGroup, name, typ)
+		c.histogram(out, "flumed_channel_take_commit_group_size", "Take commits answered by one checkpoint write.", st.TakeGroup, name, typ)
+	}
 	f, ok := ch.(interface{ Options() channel.FileOptions })
 	if !ok {
 		return
@@ -222,6 +232,16 @@ func (c *promCollector) channel(out chan<- prometheus.Metric, name, typ string, 
 			"Free space of the data directory's file system above minimumRequiredSpace; puts fail below 0.",
 			float64(sp.Avail)-float64(o.MinimumRequiredSpace), name, typ)
 	}
+}
+
+// histogram exports h as a Prometheus histogram.
+func (c *promCollector) histogram(out chan<- prometheus.Metric, metric, help string, h *counter.Histogram, name, typ string) {
+	bounds, cum, n, sum := h.Snapshot()
+	buckets := make(map[float64]uint64, len(bounds))
+	for i, b := range bounds {
+		buckets[b] = cum[i]
+	}
+	out <- prometheus.MustNewConstHistogram(c.desc(metric, help, "name", "type"), n, sum, buckets, name, typ)
 }
 
 // flume exports one Flume counter group: numeric attributes only (Type

@@ -99,6 +99,9 @@ func TestPrometheusExportsFlumesCountersAndTheAgentsState(t *testing.T) {
 		`flumed_channel_wal_bytes\{name="f1",type="file"\} [1-9]`,
 		`flumed_channel_free_space_headroom_bytes\{name="f1",type="file"\} \S+`,
 		`flumed_channel_start_time_seconds\{name="c1",type="memory"\} 1\.\d+e\+09`,
+		`flumed_channel_log_sync_seconds_count\{name="f1",type="file"\} [1-9]`,
+		`flumed_channel_checkpoint_sync_seconds_bucket\{name="f1",type="file",le="\+Inf"\} [1-9]`,
+		`flumed_channel_put_commit_group_size_sum\{name="f1",type="file"\} 100`,
 	} {
 		if !regexp.MustCompile(re).MatchString(body) {
 			t.Errorf("no line matching %s", re)
