@@ -23,8 +23,9 @@ type reloader struct {
 	// over, applied or rejected (nil outside systemd).
 	notify *agent.Notifier
 
-	watch []string // the files to watch; none with --no-reload-conf
-	every time.Duration
+	watch  []string // the files to watch; none with --no-reload-conf
+	every  time.Duration
+	loaded string // ConfigDigest of the files before they were read
 }
 
 // loop runs the reloads asked for until ctx ends, one at a time: a request
@@ -41,7 +42,7 @@ func (r *reloader) loop(ctx context.Context, hup <-chan os.Signal) {
 	}
 	if len(r.watch) > 0 {
 		go agent.WatchConfig(ctx, agent.WatchOptions{
-			Files: r.watch, Interval: r.every, Log: r.log,
+			Files: r.watch, Interval: r.every, Log: r.log, Loaded: r.loaded,
 			Changed: func() { ask("configuration file changed") },
 		})
 	}

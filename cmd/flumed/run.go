@@ -159,6 +159,9 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			for _, w := range sp.Warnings {
 				warn(w)
 			}
+			// Taken before the files are read, so that the watcher sees any
+			// change made from now on.
+			loaded, _ := agent.ConfigDigest(cf.configFiles(func(string) {}))
 			a, err := cf.load(cmd.ErrOrStderr(), sp.All, agent.Options{
 				Log:          log,
 				DrainTimeout: drainTimeout,
@@ -172,6 +175,7 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			if !noReload {
 				rl.watch = cf.configFiles(func(string) {})
 				rl.every = reloadEvery
+				rl.loaded = loaded
 			}
 			mon := agent.MonitorOptions{Prometheus: sp.Prometheus}
 			switch metricsFmt {

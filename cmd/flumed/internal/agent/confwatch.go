@@ -26,9 +26,19 @@ type WatchOptions struct {
 	Files    []string      // the configuration files, in load order
 	Interval time.Duration // the poll interval (default DefaultReloadInterval)
 	Log      *slog.Logger
+	// Loaded is ConfigDigest of the files taken before the running
+	// configuration was read from them: a change made since, even before
+	// the watcher starts, is seen. Empty: the files as WatchConfig first
+	// reads them.
+	Loaded string
 	// Changed is called, from the watcher's goroutine, when the files'
 	// contents differ from what they were when last read.
 	Changed func()
+}
+
+// ConfigDigest is a digest of the files' contents, in order.
+func ConfigDigest(files []string) (string, error) {
+	return (&confWatch{o: WatchOptions{Files: files}}).digest()
 }
 
 // WatchConfig calls o.Changed when the configuration files change, until
@@ -47,8 +57,10 @@ func WatchConfig(ctx context.Context, o WatchOptions) {
 	if o.Log == nil {
 		o.Log = slog.New(slog.DiscardHandler)
 	}
-	w := &confWatch{o: o}
-	w.last, _ = w.digest()
+	w := &confWatch{o: o, last: o.Loaded}
+	if w.last == "" {
+		w.last, _ = w.digest()
+	}
 
 	var events <-chan fsnotify.Event
 	var errs <-chan error
@@ -60,6 +72,7 @@ func WatchConfig(ctx context.Context, o WatchOptions) {
 	}
 	tick := time.NewTicker(o.Interval)
 	defer tick.Stop()
+	w.check() // what changed before the watch began
 	var settled <-chan time.Time
 	for {
 		select {
