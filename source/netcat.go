@@ -16,6 +16,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/internal/netconn"
 	"github.com/flumed/flumed/source/internal/charset"
 )
 
@@ -30,8 +31,10 @@ import (
 // final line without "\n", which is never acknowledged.
 //
 // flumed bounds what Flume does not: at most max-connections connections
-// (100; one more is answered "FAILED: too many connections" and closed), and
-// a connection silent for idle-timeout ms (300000; 0 never) is closed. Flume
+// (100) through internal/netconn — one more closes the connection idle the
+// longest between lines, or, when every connection is in the middle of a
+// line, is answered "FAILED: too many connections" and closed — and a
+// connection silent for idle-timeout ms (300000; 0 never) is closed. Flume
 // has no counters for this source and neither has flumed.
 type Netcat struct {
 	name string
@@ -40,7 +43,7 @@ type Netcat struct {
 
 	mu       sync.Mutex
 	ln       net.Listener
-	conns    map[net.Conn]struct{}
+	conns    *netconn.Manager
 	stopping bool
 	wg       sync.WaitGroup
 }
@@ -97,7 +100,7 @@ func newNetcatSource(name string, c *config.Context, log *slog.Logger) (Source, 
 	if !ok {
 		return nil, errConfig
 	}
-	return &Netcat{name: name, log: log, opts: o, conns: map[net.Conn]struct{}{}}, nil
+	return &Netcat{name: name, log: log, opts: o}, nil
 }
 
 // Name returns the source's name.
@@ -123,6 +126,7 @@ func (s *Netcat) Start(ctx context.Context, p BatchPutter) error {
 	}
 	s.mu.Lock()
 	s.ln, s.stopping = ln, false
+	s.conns = netconn.New(netconn.Options{MaxConnections: s.opts.maxConns, IdleTimeout: s.opts.idleTimeout, Log: s.log})
 	s.mu.Unlock()
 	s.log.Info("netcat source listening", slog.String("addr", ln.Addr().String()))
 	s.wg.Add(1)
@@ -140,8 +144,8 @@ func (s *Netcat) Stop() error {
 		s.ln.Close()
 		s.ln = nil
 	}
-	for c := range s.conns {
-		c.Close()
+	if s.conns != nil {
+		s.conns.Close()
 	}
 	s.mu.Unlock()
 	s.wg.Wait()
@@ -161,39 +165,49 @@ func (s *Netcat) accept(ln net.Listener, p BatchPutter) {
 			continue
 		}
 		s.mu.Lock()
-		switch {
-		case s.stopping:
+		if s.stopping {
+			s.mu.Unlock()
 			conn.Close()
-		case len(s.conns) >= s.opts.maxConns:
-			s.log.Warn("too many connections; refusing one", slog.Int("max-connections", s.opts.maxConns),
-				slog.String("remote", conn.RemoteAddr().String()))
-			_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
-			_, _ = io.WriteString(conn, "FAILED: too many connections\n")
-			conn.Close()
-		default:
-			s.conns[conn] = struct{}{}
-			s.wg.Add(1)
-			go s.serve(conn, p)
+			continue
 		}
+		s.wg.Add(1)
 		s.mu.Unlock()
+		mc, err := s.conns.Admit(conn)
+		if err != nil {
+			// Every connection is in the middle of a line (the manager has
+			// logged it), or the source is stopping.
+			s.wg.Done()
+			if errors.Is(err, netconn.ErrFull) {
+				_ = conn.SetWriteDeadline(time.Now().Add(time.Second))
+				_, _ = io.WriteString(conn, "FAILED: too many connections\n")
+			}
+			conn.Close()
+			continue
+		}
+		go s.serve(mc, p)
 	}
 }
 
 // serve reads lines from one connection until it ends, fails or idles out.
-func (s *Netcat) serve(conn net.Conn, p BatchPutter) {
+func (s *Netcat) serve(mc *netconn.Conn, p BatchPutter) {
 	defer s.wg.Done()
-	defer func() {
-		s.mu.Lock()
-		delete(s.conns, conn)
-		s.mu.Unlock()
-		conn.Close()
-	}()
+	defer mc.Close()
+	conn := mc.Conn
 	r := bufio.NewReaderSize(conn, 4096)
 	w := bufio.NewWriter(conn)
 	max := s.opts.maxLineLength
 	var line []byte
 	chars := 0 // characters in line; a line may hold at most max-1 besides its '\n'
 	for {
+		if len(line) == 0 && chars == 0 && r.Buffered() == 0 {
+			// Between lines the connection is idle, and so may be closed to
+			// make room; from a line's first byte it is busy. (A failed Peek
+			// is seen again by ReadSlice.)
+			mc.Waiting()
+			if _, err := r.Peek(1); err == nil {
+				mc.Started()
+			}
+		}
 		if s.opts.idleTimeout > 0 {
 			_ = conn.SetReadDeadline(time.Now().Add(s.opts.idleTimeout))
 		}
@@ -221,7 +235,9 @@ func (s *Netcat) serve(conn net.Conn, p BatchPutter) {
 				s.log.Debug("connection ended inside a line", slog.Any("err", err))
 			}
 			var ne net.Error
-			if errors.As(err, &ne) && ne.Timeout() {
+			if mc.Evicted() {
+				s.log.Debug("connection closed to make room for another", slog.String("remote", conn.RemoteAddr().String()))
+			} else if errors.As(err, &ne) && ne.Timeout() {
 				s.log.Info("closing idle connection", slog.String("remote", conn.RemoteAddr().String()))
 			}
 			return

@@ -173,11 +173,31 @@ func TestNetcatLatin1IsStoredAsUTF8(t *testing.T) {
 	}
 }
 
-func TestNetcatBoundsConnections(t *testing.T) {
-	s, _ := startNetcat(t, `max-connections = 1`)
+func TestNetcatMakesRoomByClosingTheLongestIdleConnection(t *testing.T) {
+	s, ch := startNetcat(t, `max-connections = 1`)
 	first := dial(t, s)
 	first.send("x\n")
-	first.reply() // the first connection is being served
+	first.reply() // served, and now idle between lines
+	second := dial(t, s)
+	second.send("y\n")
+	if r := second.reply(); r != "OK\n" {
+		t.Errorf("the new connection got %q, want OK: the idle one makes room", r)
+	}
+	if !first.closed() {
+		t.Error("the idle connection stays open at the cap")
+	}
+	if got := ch.bodies(); !slices.Equal(got, []string{"x", "y"}) {
+		t.Errorf("bodies %q", got)
+	}
+}
+
+func TestNetcatRefusesAConnectionWhenEveryOneIsInTheMiddleOfALine(t *testing.T) {
+	s, ch := startNetcat(t, `max-connections = 1`)
+	first := dial(t, s)
+	first.send("x\n")
+	first.reply()
+	first.send("half a li") // busy: in the middle of a line
+	await.True(t, "the partial line is read", func() bool { st := s.conns.Stats(); return st.Open == 1 && st.Idle == 0 })
 	second := dial(t, s)
 	if r := second.reply(); r != "FAILED: too many connections\n" {
 		t.Errorf("reply %q", r)
@@ -185,9 +205,12 @@ func TestNetcatBoundsConnections(t *testing.T) {
 	if !second.closed() {
 		t.Error("the extra connection stays open")
 	}
-	first.send("y\n")
+	first.send("ne\n")
 	if r := first.reply(); r != "OK\n" {
 		t.Errorf("first connection: %q", r)
+	}
+	if got := ch.bodies(); !slices.Equal(got, []string{"x", "half a line"}) {
+		t.Errorf("bodies %q", got)
 	}
 }
 

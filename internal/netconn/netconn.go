@@ -128,7 +128,7 @@ func (m *Manager) Admit(raw net.Conn) (*Conn, error) {
 		m.forget(victim)
 		victim.evicted.Store(true)
 	}
-	c := &Conn{Conn: raw, m: m, busy: 1}
+	c := &Conn{Conn: raw, m: m, reading: true, busy: 1}
 	m.conns[c] = struct{}{}
 	m.mu.Unlock()
 	m.accepted.Add(1)
@@ -182,7 +182,8 @@ type Conn struct {
 	m *Manager
 
 	// under m.mu:
-	busy      int           // the reader's message, if any, plus holds
+	reading   bool          // the reader is in a message
+	busy      int           // holds, plus one while reading
 	elem      *list.Element // in m.idle while busy == 0
 	idleSince time.Time
 	held      int64 // bytes reserved
@@ -193,19 +194,34 @@ type Conn struct {
 
 // Waiting says the reader is about to block for the next message: the
 // connection is idle unless something is held, and the read deadline is set
-// to the idle timeout.
+// to the idle timeout. Only the reader's goroutine calls Waiting and
+// Started; saying either twice in a row is the same as once.
 func (c *Conn) Waiting() {
 	var deadline time.Time
 	if t := c.m.o.IdleTimeout; t > 0 {
 		deadline = time.Now().Add(t) // a socket deadline is wall-clock time
 	}
 	_ = c.Conn.SetReadDeadline(deadline)
-	c.release()
+	c.m.mu.Lock()
+	was := c.reading
+	c.reading = false
+	c.m.mu.Unlock()
+	if was {
+		c.release()
+	}
 }
 
 // Started says the reader got the start of a message: the connection is
 // busy until the reader is Waiting again.
-func (c *Conn) Started() { c.Hold() }
+func (c *Conn) Started() {
+	c.m.mu.Lock()
+	was := c.reading
+	c.reading = true
+	c.m.mu.Unlock()
+	if !was {
+		c.Hold()
+	}
+}
 
 // Hold keeps the connection busy (not evictable) until Release: work for it
 // that goes on beside its reader, such as a call being handled.

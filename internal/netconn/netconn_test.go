@@ -87,6 +87,23 @@ func TestStartedTakesAConnectionOutOfTheIdleOnes(t *testing.T) {
 	}
 }
 
+func TestSayingStartedOrWaitingTwiceIsSayingItOnce(t *testing.T) {
+	m := New(Options{MaxConnections: 1})
+	a, _, _ := pair(t, m)
+	a.Started() // already busy since Admit
+	a.Waiting()
+	a.Waiting()
+	if s := m.Stats(); s.Idle != 1 {
+		t.Fatalf("idle %d after Started, Waiting, Waiting; want 1", s.Idle)
+	}
+	a.Started()
+	a.Started()
+	a.Waiting()
+	if s := m.Stats(); s.Idle != 1 {
+		t.Fatalf("idle %d after Started, Started, Waiting; want 1", s.Idle)
+	}
+}
+
 func TestAClosedConnectionFreesItsPlaceAndMemory(t *testing.T) {
 	m := New(Options{MaxConnections: 1, MaxMemory: 100})
 	a, _, _ := pair(t, m)
