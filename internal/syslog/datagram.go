@@ -26,8 +26,16 @@ func (p *Parser) first(msg []byte) (Event, bool) {
 }
 
 // framed parses a whole octet-counted frame: newlines inside it are part of
-// the message.
+// the message, except one at its end, which senders such as rsyslog (whose
+// forwarding templates end in "\n") add and receivers drop (rsyslog's
+// DropTrailingLFOnReception).
 func (p *Parser) framed(msg []byte, incomplete bool) (Event, bool) {
+	if !incomplete && len(msg) > 0 && msg[len(msg)-1] == '\n' {
+		msg = msg[:len(msg)-1]
+	}
+	if len(msg) == 0 {
+		return Event{}, false
+	}
 	bad, _ := priEnd(msg)
 	return p.frame(msg, bad, incomplete)
 }

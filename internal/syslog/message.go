@@ -34,6 +34,9 @@ const (
 type Event struct {
 	Headers map[string]string
 	Body    []byte
+	// BadTimestamp says the message had a stamp that does not read as a
+	// date (Flume then leaves the timestamp header out, and so do we).
+	BadTimestamp bool
 }
 
 // Options configure a Parser. The zero value is Flume's default.
@@ -113,7 +116,8 @@ func (p *Parser) build(raw []byte, bad, incomplete bool) Event {
 	n, _ := strconv.Atoi(pri)
 	h[HeaderFacility] = strconv.Itoa(n / 8)
 	h[HeaderSeverity] = strconv.Itoa(n % 8)
-	if msg, ok := p.fields(string(raw), h); ok && !p.o.KeepFields.All && msg != "" {
+	msg, ok, badStamp := p.fields(string(raw), h)
+	if ok && !p.o.KeepFields.All && msg != "" {
 		body = []byte(msg)
 	} else {
 		body = clone(raw)
@@ -121,16 +125,17 @@ func (p *Parser) build(raw []byte, bad, incomplete bool) Event {
 	if incomplete {
 		h[HeaderStatus] = StatusIncomplete
 	}
-	return Event{Headers: h, Body: body}
+	return Event{Headers: h, Body: body, BadTimestamp: badStamp}
 }
 
 // fields matches s against RFC 5424 then RFC 3164 and fills the headers of
-// the first that matches; it returns the body with the kept fields.
-func (p *Parser) fields(s string, h map[string]string) (string, bool) {
+// the first that matches; it returns the body with the kept fields, and
+// whether a stamp was there but did not read as a date.
+func (p *Parser) fields(s string, h map[string]string) (string, bool, bool) {
 	m, is3164 := rfc5424.FindStringSubmatchIndex(s), false
 	if m == nil {
 		if m, is3164 = rfc3164.FindStringSubmatchIndex(s), true; m == nil {
-			return "", false
+			return "", false, false
 		}
 	}
 	group := func(i int) (string, bool) {
@@ -150,6 +155,7 @@ func (p *Parser) fields(s string, h map[string]string) (string, bool) {
 	if version != "" {
 		h[HeaderVersion] = version
 	}
+	badStamp := false
 	if hasStamp {
 		var ms int64
 		var ok bool
@@ -161,6 +167,7 @@ func (p *Parser) fields(s string, h map[string]string) (string, bool) {
 		if ok {
 			h[HeaderTimestamp] = strconv.FormatInt(ms, 10)
 		}
+		badStamp = !ok
 	}
 	if hasHost && host != "" {
 		h[HeaderHost] = host
@@ -172,7 +179,7 @@ func (p *Parser) fields(s string, h map[string]string) (string, bool) {
 	if !hasHost {
 		host = "null"
 	}
-	return p.o.KeepFields.prepend(body, priority, version, stamp, host), true
+	return p.o.KeepFields.prepend(body, priority, version, stamp, host), true, badStamp
 }
 
 // priDigits returns the digits between "<" and ">" of a message whose PRI

@@ -150,6 +150,15 @@ func TestMessagesGetFlumesHeadersAndBody(t *testing.T) {
 	}
 }
 
+func TestAStampThatIsNoDateIsFlagged(t *testing.T) {
+	if e := parseOne(t, Options{}, "<10>Foo 13 11:11:11 h m"); !e.BadTimestamp {
+		t.Error("month Foo: BadTimestamp false")
+	}
+	if e := parseOne(t, Options{}, "<10>Apr 13 11:11:11 h m"); e.BadTimestamp {
+		t.Error("a good stamp flagged")
+	}
+}
+
 func TestKeepFieldsPutFieldsBackInFlumesOrder(t *testing.T) {
 	// testKeepFields
 	msg := "<10>1 2012-04-13T11:11:11+08:00 ubuntu-11.cloudera.com some msg\n"

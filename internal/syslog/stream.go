@@ -186,3 +186,33 @@ func eofInside(err error) error {
 	}
 	return err
 }
+
+// Ready says whether Next can return without waiting for the network: a
+// whole message (or EventSize bytes of one) is already buffered. It may say
+// false when Next would not wait; a source uses it to put what it has
+// before it blocks.
+func (s *Stream) Ready() bool {
+	n := s.r.Buffered()
+	if n == 0 {
+		return false
+	}
+	b, _ := s.r.Peek(n)
+	b = bytes.TrimLeft(b, "\n")
+	if len(b) == 0 {
+		return false
+	}
+	if s.p.o.OctetCounting && b[0] >= '1' && b[0] <= '9' {
+		i, count := 0, 0
+		for i < len(b) && i < 10 && b[i] >= '0' && b[i] <= '9' {
+			count = count*10 + int(b[i]-'0')
+			i++
+		}
+		if i < len(b) && b[i] == ' ' && i <= 9 {
+			return len(b)-i-1 >= count
+		}
+		if i == len(b) {
+			return false
+		}
+	}
+	return len(b) >= s.p.o.EventSize || bytes.IndexByte(b, '\n') >= 0
+}

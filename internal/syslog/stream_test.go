@@ -80,8 +80,8 @@ func TestNewlineFramingSplitsLikeFlume(t *testing.T) {
 			[]want{{"<10>a", "", "1", "2"}, {"<10>b", "", "1", "2"}}},
 		{"a newline inside a bad PRI does not end the message", Options{}, "<1\nx\n<10>y\n",
 			[]want{{"<1\nx", StatusInvalid, "0", "0"}, {"<10>y", "", "1", "2"}}},
-		{"octet-counted frames keep their newlines", Options{OctetCounting: true}, "8 <10>a\nb\n5 <10>c",
-			[]want{{"<10>a\nb\n", "", "1", "2"}, {"<10>c", "", "1", "2"}}},
+		{"octet-counted frames keep their newlines but a last one, as rsyslog drops it", Options{OctetCounting: true}, "8 <10>a\nb\n5 <10>c",
+			[]want{{"<10>a\nb", "", "1", "2"}, {"<10>c", "", "1", "2"}}},
 		{"octet-counted and newline frames may alternate", Options{OctetCounting: true}, "5 <10>c<10>d\n5 <10>e",
 			[]want{{"<10>c", "", "1", "2"}, {"<10>d", "", "1", "2"}, {"<10>e", "", "1", "2"}}},
 		{"digits without a space are an Invalid line", Options{OctetCounting: true}, "123abc\n<10>x\n",
@@ -156,6 +156,26 @@ func TestADatagramIsOneMessage(t *testing.T) {
 		}
 		if ok {
 			check(t, []Event{e}, []want{c.want})
+		}
+	}
+}
+
+func TestReadySaysWhetherAWholeMessageIsBuffered(t *testing.T) {
+	p := NewParser(Options{OctetCounting: true, EventSize: 20})
+	for in, want := range map[string]bool{
+		"":                               false,
+		"\n\n":                           false,
+		"<10>half":                       false,
+		"<10>whole\n":                    true,
+		"5 <10>":                         false,
+		"5 <10>a":                        true,
+		"12":                             false,
+		"<10>" + strings.Repeat("x", 30): true, // EventSize bytes are enough
+	} {
+		s := NewStream(p, strings.NewReader(in), 64)
+		_, _ = s.r.Peek(len(in)) // fill the buffer as a network read would
+		if got := s.Ready(); got != want {
+			t.Errorf("%q: Ready %v, want %v", in, got, want)
 		}
 	}
 }
