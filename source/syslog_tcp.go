@@ -51,7 +51,10 @@ type SyslogTCP struct {
 // SyslogPort is one listening port of a syslog TCP source.
 type SyslogPort struct {
 	Addr   string         // host:port
-	Parser *syslog.Parser // the port's parse rules (charset, eventSize, keepFields)
+	Parser *syslog.Parser // the port's parse rules (eventSize, keepFields)
+	// Multiport, when set, frames and parses as multiport_syslogtcp does
+	// (Flume's SyslogParser) in the port's charset; nil is syslogtcp's rules.
+	Multiport *syslog.MultiportLines
 }
 
 // SyslogTCPOptions configure a SyslogTCP.
@@ -132,7 +135,7 @@ func (s *SyslogTCP) Start(ctx context.Context, p BatchPutter) error {
 	for i, ln := range lns {
 		s.log.Info("syslog source listening", slog.String("source", s.name), slog.String("addr", ln.Addr().String()))
 		s.wg.Add(1)
-		go s.accept(ln, s.o.Ports[i].Parser, p)
+		go s.accept(ln, s.o.Ports[i], p)
 	}
 	return nil
 }
@@ -158,7 +161,7 @@ func (s *SyslogTCP) Stop() error {
 	return nil
 }
 
-func (s *SyslogTCP) accept(ln net.Listener, parser *syslog.Parser, p BatchPutter) {
+func (s *SyslogTCP) accept(ln net.Listener, sp SyslogPort, p BatchPutter) {
 	defer s.wg.Done()
 	port := ""
 	if a, ok := ln.Addr().(*net.TCPAddr); ok {
@@ -180,17 +183,22 @@ func (s *SyslogTCP) accept(ln net.Listener, parser *syslog.Parser, p BatchPutter
 			continue
 		}
 		s.wg.Add(1)
-		go s.serve(mc, parser, port, p)
+		go s.serve(mc, sp, port, p)
 	}
 }
 
 // serve reads one connection's messages and puts them in batches.
-func (s *SyslogTCP) serve(mc *netconn.Conn, parser *syslog.Parser, port string, p BatchPutter) {
+func (s *SyslogTCP) serve(mc *netconn.Conn, sp SyslogPort, port string, p BatchPutter) {
 	defer s.wg.Done()
 	defer mc.Close()
 	remote := mc.RemoteAddr().String()
 	extra := s.connHeaders(mc, port)
-	st := syslog.NewStream(parser, mc, s.o.ReadBufferSize)
+	var st *syslog.Stream
+	if sp.Multiport != nil {
+		st = syslog.NewMultiportStream(sp.Parser, mc, s.o.ReadBufferSize, *sp.Multiport)
+	} else {
+		st = syslog.NewStream(sp.Parser, mc, s.o.ReadBufferSize)
+	}
 	batch := make([]channel.Event, 0, s.o.BatchSize)
 	for {
 		if len(batch) == 0 && st.Buffered() == 0 {

@@ -237,6 +237,30 @@ action(type="omfwd" target="127.0.0.1" port="%s" protocol="tcp" TCP_Framing=%q t
 	}
 }
 
+func TestMultiportListensOnEveryPortWithItsOwnRules(t *testing.T) {
+	mp := &syslog.MultiportLines{}
+	parser := syslog.NewParser(syslog.Options{})
+	s, ch, _ := startSyslogTCP(t, SyslogTCPOptions{PortHeader: "port", Ports: []SyslogPort{
+		{Addr: "127.0.0.1:0", Parser: parser, Multiport: mp},
+		{Addr: "127.0.0.1:0", Parser: parser, Multiport: mp},
+	}})
+	for i, a := range s.Addrs() {
+		h, p := hostPort(t, a.String())
+		runLogger(t, "--tcp", "--rfc5424", "-n", h, "-P", p, "-t", "app", "-p", "user.info", fmt.Sprint("to port ", i))
+	}
+	await.True(t, "a message on each port", func() bool { return len(ch.events()) == 2 })
+	ports := map[string]bool{}
+	for _, e := range ch.events() {
+		ports[e.Headers["port"]] = true
+		if e.Headers["Priority"] != "14" || e.Headers["Version"] != "1" || e.Headers[syslog.HeaderStatus] != "" {
+			t.Errorf("headers %v: want SyslogParser's Priority 14 and Version 1", e.Headers)
+		}
+	}
+	if len(ports) != 2 {
+		t.Errorf("port headers %v, want both ports", ports)
+	}
+}
+
 func TestARefusedSyslogBatchIsRetriedNotLost(t *testing.T) {
 	_, ch, addr := startSyslogTCP(t, SyslogTCPOptions{})
 	ch.setRefuse(2)

@@ -37,6 +37,16 @@ func FuzzStream(f *testing.F) {
 			if e, ok := p.Datagram(in); ok {
 				checkEvent(t, p, e, slack)
 			}
+			ms := NewMultiportStream(p, bytes.NewReader(in), 16, MultiportLines{Latin1: i == 1})
+			for {
+				e, err := ms.Next()
+				if err != nil {
+					break
+				}
+				if len(e.Body) > p.EventSize()+slack {
+					t.Fatalf("multiport body of %d bytes, EventSize %d", len(e.Body), p.EventSize())
+				}
+			}
 		}
 	})
 }

@@ -14,6 +14,8 @@ type Stream struct {
 	r   *bufio.Reader
 	buf []byte // the message being read; never longer than EventSize
 
+	multi *MultiportLines // frame and parse as multiport_syslogtcp does
+
 	// Skipped counts bytes of oversized octet-counted frames that were read
 	// and dropped (beyond the EventSize kept as an Incomplete event).
 	Skipped int64
@@ -54,6 +56,9 @@ var errEmpty = errors.New("syslog: empty frame")
 
 func (s *Stream) next() (Event, error) {
 	s.buf = s.buf[:0]
+	if s.multi != nil {
+		return s.multiLine()
+	}
 	// START: blank lines between messages mean nothing.
 	var b byte
 	var err error
@@ -180,8 +185,8 @@ func (s *Stream) counted(n int) (Event, error) {
 	return e, nil
 }
 
-func eofInside(err error) error {
-	if err == io.EOF {
+func eofInside(err error, inside ...bool) error {
+	if err == io.EOF && (len(inside) == 0 || inside[0]) {
 		return ErrTruncated
 	}
 	return err
@@ -215,4 +220,36 @@ func (s *Stream) Ready() bool {
 		}
 	}
 	return len(b) >= s.p.o.EventSize || bytes.IndexByte(b, '\n') >= 0
+}
+
+// NewMultiportStream reads messages as multiport_syslogtcp does (see
+// Parser.Multiport): lines of at most EventSize bytes counting the "\n".
+func NewMultiportStream(p *Parser, r io.Reader, bufSize int, cs MultiportLines) *Stream {
+	s := NewStream(p, r, bufSize)
+	s.multi = &cs
+	return s
+}
+
+func (s *Stream) multiLine() (Event, error) {
+	max := s.p.o.EventSize
+	for len(s.buf) < max {
+		if s.r.Buffered() == 0 {
+			if _, err := s.r.Peek(1); err != nil {
+				return Event{}, eofInside(err, len(s.buf) > 0)
+			}
+		}
+		peek, _ := s.r.Peek(min(s.r.Buffered(), max-len(s.buf)))
+		if i := bytes.IndexByte(peek, '\n'); i >= 0 {
+			s.buf = append(s.buf, peek[:i]...)
+			_, _ = s.r.Discard(i + 1)
+			if e, ok := s.p.Multiport(s.buf, false, *s.multi); ok {
+				return e, nil
+			}
+			return Event{}, errEmpty
+		}
+		s.buf = append(s.buf, peek...)
+		_, _ = s.r.Discard(len(peek))
+	}
+	e, _ := s.p.Multiport(s.buf, true, *s.multi)
+	return e, nil
 }
