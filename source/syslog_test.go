@@ -80,7 +80,7 @@ func startSyslogTCP(t *testing.T, o SyslogTCPOptions) (*SyslogTCP, *fakeChannel,
 	return s, ch, s.Addrs()[0].String()
 }
 
-func startSyslogUDP(t *testing.T, o SyslogUDPOptions) (*SyslogUDP, *fakeChannel, string) {
+func startSyslogUDP(t *testing.T, o SyslogUDPOptions) (*UDP, *fakeChannel, string) {
 	t.Helper()
 	o.Addr = "127.0.0.1:0"
 	if o.Parser == nil {
@@ -344,4 +344,30 @@ func TestAUDPFloodIsDroppedCountedAndBounded(t *testing.T) {
 	}
 	ch.setRefuse(0)
 	await.True(t, "the queued events are put once the channel takes them", func() bool { return len(ch.events()) >= 20 })
+}
+
+func TestNetcatUDPTakesTheFirstLineOfEachDatagram(t *testing.T) {
+	s := NewNetcatUDP("r1", "127.0.0.1:0", "remote", sourcetest.DiscardLog())
+	ch := newFakeChannel("c1")
+	if err := s.Start(context.Background(), processor(t, ch)); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { _ = s.Stop() })
+	c, err := net.Dial("udp", s.Addr().String())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Close()
+	for _, d := range []string{"one\ndropped", "two", ""} {
+		if _, err := c.Write([]byte(d)); err != nil {
+			t.Fatal(err)
+		}
+	}
+	await.True(t, "three events", func() bool { return len(ch.events()) == 3 })
+	if got := ch.bodies(); got[0] != "one" || got[1] != "two" || got[2] != "" {
+		t.Fatalf("bodies %q", got)
+	}
+	if r := ch.events()[0].Headers["remote"]; r != "/"+c.LocalAddr().String() {
+		t.Fatalf("remote header %q, want /%s", r, c.LocalAddr())
+	}
 }
