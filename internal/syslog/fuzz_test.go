@@ -2,6 +2,7 @@ package syslog
 
 import (
 	"bytes"
+	"regexp"
 	"testing"
 )
 
@@ -59,4 +60,42 @@ func checkEvent(t *testing.T, p *Parser, e Event, slack int) {
 	if e.Headers[HeaderFacility] == "" || e.Headers[HeaderSeverity] == "" {
 		t.Fatalf("headers %v lack Facility or Severity", e.Headers)
 	}
+}
+
+// Flume's patterns whole, as Java runs them (matches(), body (.*)$): the
+// parser's split (prefix pattern + lineBody) must agree with them.
+var (
+	javaDot     = `[^\n\r\x{85}\x{2028}\x{2029}]`
+	full5424    = regexp.MustCompile(rfc5424.String() + `(` + javaDot + `*)\z`)
+	full3164    = regexp.MustCompile(rfc3164.String() + `(` + javaDot + `*)\z`)
+	fullFormats = []*regexp.Regexp{full5424, full3164}
+)
+
+// FuzzFieldsAgreeWithFlumesPatterns checks that the fast split finds the
+// same fields as Flume's whole patterns.
+func FuzzFieldsAgreeWithFlumesPatterns(f *testing.F) {
+	for _, s := range []string{
+		"<13>Apr 13 11:11:11 host body", "<13>1 2012-04-13T11:11:11Z host body\r",
+		"<13>1 - - body\u2028x", "<13>Apr  3 11:11:11 h\rb", "<1>1 - h \x85", "<1>1 - h \xc2\x85",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		var want []string
+		for _, re := range fullFormats {
+			if m := re.FindStringSubmatch(s); m != nil {
+				want = m[1:]
+				break
+			}
+		}
+		h := map[string]string{}
+		p := NewParser(Options{KeepFields: ParseKeepFields("all")})
+		_, ok, _ := p.fields(s, h)
+		if ok != (want != nil) {
+			t.Fatalf("%q: parser matched %v, Flume's patterns %v", s, ok, want != nil)
+		}
+		if ok && (h[HeaderPriority] != want[0] || h[HeaderVersion] != want[1] || h[HeaderHost] != want[3]) {
+			t.Fatalf("%q: headers %v, Flume's groups %q", s, h, want)
+		}
+	})
 }
