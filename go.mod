@@ -3,6 +3,7 @@ module github.com/flumed/flumed
 go 1.26.8
 
 require (
+	github.com/apache/thrift v0.17.0
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/google/uuid v1.6.0
 	github.com/hamba/avro/v2 v2.31.0
