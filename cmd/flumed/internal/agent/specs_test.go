@@ -73,6 +73,7 @@ func documented() []config.DocKind {
 		{Kind: "channel", Specs: specsOf(reg.channels)},
 		{Kind: "sink", Specs: specsOf(reg.sinks)},
 		{Kind: "sink processor", Specs: specsOf(reg.processors)},
+		{Kind: "serializer", Specs: specsOf(sink.SerializerRegistry())},
 		{Kind: "channel selector"},
 		{Kind: "interceptor"},
 	}
