@@ -36,6 +36,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newWalCmd())
+	root.AddCommand(newAvroClientCmd())
 	return root
 }
 
