@@ -184,6 +184,9 @@ func (f *File) open() error {
 	if err := f.recover(hasID); err != nil {
 		return err
 	}
+	if err := f.checkKeys(); err != nil {
+		return err
+	}
 	// A Flume file channel's backlog in these directories is imported
 	// before anyone can put.
 	return f.importFlume()

@@ -81,7 +81,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				rec := encodeEvents([]Event{c.event, c.event}, recordFlagSynced, compress)
-				h, got, err := decodeRecord(rec)
+				h, got, err := decodeRecord(rec, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -93,7 +93,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 	t.Run("an event without headers comes back with nil headers", func(t *testing.T) {
-		_, got, err := decodeRecord(encodeEvents([]Event{{Headers: map[string]string{}}}, 0, false))
+		_, got, err := decodeRecord(encodeEvents([]Event{{Headers: map[string]string{}}}, 0, false), nil)
 		if err != nil || got[0].Headers != nil {
 			t.Fatalf("headers %#v, err %v", got[0].Headers, err)
 		}
@@ -187,7 +187,7 @@ func TestDecodeRecordRefusesDamage(t *testing.T) {
 			if c.name == "overlong varint" {
 				binary.LittleEndian.PutUint32(c.rec[24:], 11)
 			}
-			_, _, err := decodeRecord(c.rec)
+			_, _, err := decodeRecord(c.rec, nil)
 			if !errors.Is(err, errBadRecord) {
 				t.Fatalf("got %v, want errBadRecord", err)
 			}
@@ -203,7 +203,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(encodeEvents([]Event{c.event}, 0, true))
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		h, events, err := decodeRecord(rec)
+		h, events, err := decodeRecord(rec, nil)
 		if err != nil {
 			if !errors.Is(err, errBadRecord) {
 				t.Fatalf("error not wrapping errBadRecord: %v", err)
@@ -214,7 +214,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("%d events, header says %d", len(events), h.Count)
 		}
 		again := encodeEvents(events, h.Flags&recordFlagSynced, false)
-		_, events2, err := decodeRecord(again)
+		_, events2, err := decodeRecord(again, nil)
 		if err != nil {
 			t.Fatalf("re-encoded record refused: %v", err)
 		}
@@ -253,7 +253,7 @@ func TestGoldenRecord(t *testing.T) {
 	}
 	rec := encodeEvents(events, recordFlagSynced, false)
 	golden(t, "record-v1.bin", rec)
-	_, got, err := decodeRecord(rec)
+	_, got, err := decodeRecord(rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
