@@ -302,7 +302,7 @@ func TestSearchReplaceInterceptor(t *testing.T) {
 
 func TestInterceptorTypesListsEveryAlias(t *testing.T) {
 	want := []string{"host", "regex_extractor", "regex_filter", "remove_header", "search_replace", "static", "timestamp", "uuid"}
-	if got := Types(); !slices.Equal(got, want) {
+	if got := Registry().Types(); !slices.Equal(got, want) {
 		t.Errorf("Types() = %q", got)
 	}
 	for _, class := range []string{

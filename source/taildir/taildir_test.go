@@ -46,6 +46,7 @@ func TestTaildirConfiguration(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
+			c.Check(Spec)
 			_, err := New("r1", c, (&sourcetest.Log{}).Logger())
 			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")

@@ -4,18 +4,21 @@ package agent
 // its spec's samples (no key set, every key set, every switch flipped),
 // reads no key the spec does not declare; and the README's component tables
 // are the specs rendered (go test ./cmd/flumed/internal/agent -run README -update
-// rewrites them). Source types are not in specs yet: their README rows are
-// kept as written.
+// rewrites them).
 
 import (
 	"flag"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/sink"
+	"github.com/flumed/flumed/source"
+	"github.com/flumed/flumed/source/interceptor"
 )
 
 var update = flag.Bool("update", false, "rewrite README.md's generated component tables")
@@ -33,7 +36,31 @@ func TestEveryFactoryReadsOnlyTheKeysItsSpecDeclares(t *testing.T) {
 			e.New("g1", c, []sink.Sink{absentSink{name: "x"}, absentSink{name: "y"}}, nil)
 		})
 	}
+	for _, e := range reg.sources.Entries() {
+		runSamples(t, "a1.sources.r1.", e.Spec, func(c *config.Context) {
+			if _, err := e.New("r1", c, slog.New(slog.DiscardHandler)); err == nil {
+				_, _ = source.NewChannelProcessor(c, []channel.Channel{namedChannel("c1")}, slog.New(slog.DiscardHandler))
+			}
+		})
+	}
+	for _, e := range interceptor.Registry().Entries() {
+		runSamples(t, "a1.sources.r1.interceptors.i1.", e.Spec, func(c *config.Context) {
+			_, _ = e.New(c, slog.New(slog.DiscardHandler))
+		})
+	}
+	for _, e := range source.SelectorRegistry().Entries() {
+		runSamples(t, "a1.sources.r1.selector.", e.Spec, func(c *config.Context) { e.New(c, []string{"c1", "c2"}) })
+	}
 }
+
+// namedChannel is a channel with a name only: the channel processor is
+// built over it, never run.
+type namedChannel string
+
+func (n namedChannel) Name() string       { return string(n) }
+func (namedChannel) Begin() channel.Txn   { return nil }
+func (namedChannel) Stats() channel.Stats { return channel.Stats{} }
+func (namedChannel) Close() error         { return nil }
 
 // runSamples runs a factory over every sample of spec and fails on a key
 // read that the spec does not declare.
@@ -69,12 +96,12 @@ const (
 func documented() []config.DocKind {
 	reg := realRegistries()
 	return []config.DocKind{
-		{Kind: "source"},
+		{Kind: "source", Specs: specsOf(reg.sources)},
 		{Kind: "channel", Specs: specsOf(reg.channels)},
 		{Kind: "sink", Specs: specsOf(reg.sinks)},
 		{Kind: "sink processor", Specs: specsOf(reg.processors)},
-		{Kind: "channel selector"},
-		{Kind: "interceptor"},
+		{Kind: "channel selector", Specs: specsOf(source.SelectorRegistry())},
+		{Kind: "interceptor", Specs: specsOf(interceptor.Registry())},
 	}
 }
 
