@@ -7,6 +7,8 @@ package source
 import (
 	"slices"
 	"testing"
+
+	"github.com/flumed/flumed/internal/config"
 )
 
 func TestSourceLookup(t *testing.T) {
@@ -40,5 +42,16 @@ func TestSelectorTypes(t *testing.T) {
 	}
 	if _, ok := selectors.Lookup("Multiplexing"); !ok {
 		t.Error("selector names are not case-insensitive")
+	}
+}
+
+func TestEverySourceSpecIncludesTheChannelProcessorKeys(t *testing.T) {
+	// The agent builds every source's channel processor from the source's
+	// own checked context: a spec without these keys would call a source's
+	// interceptors and selector unknown.
+	for _, e := range Registry().Entries() {
+		if !slices.Contains(e.Spec.Keys, config.Decl(ProcessorKeys)) {
+			t.Errorf("source %s: the spec does not include ProcessorKeys", e.Spec.Type)
+		}
 	}
 }
