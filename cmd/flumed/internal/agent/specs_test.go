@@ -84,15 +84,14 @@ func runSamples(t *testing.T, prefix string, spec *config.Spec, run func(*config
 // The README's generated parts: the supported components table and the
 // component keys.
 const (
-	componentsBegin = "<!-- BEGIN generated components: rows come from the specs (go test ./cmd/flumed/internal/agent -run README -update); rows of kinds without specs are kept as written -->"
+	componentsBegin = "<!-- BEGIN generated components: rows come from the specs (go test ./cmd/flumed/internal/agent -run README -update) -->"
 	componentsEnd   = "<!-- END generated components -->"
 	keysBegin       = "<!-- BEGIN generated keys (go test ./cmd/flumed/internal/agent -run README -update) -->"
 	keysEnd         = "<!-- END generated keys -->"
 	tableHead       = "| kind | type | where flumed differs from Flume |\n|---|---|---|\n"
 )
 
-// documented are the kinds the README documents, in its order; nil specs
-// mean the kind has none yet and its rows are kept.
+// documented are the kinds the README documents, in its order.
 func documented() []config.DocKind {
 	reg := realRegistries()
 	return []config.DocKind{
@@ -121,33 +120,15 @@ func TestTheREADMEComponentTablesComeFromTheSpecs(t *testing.T) {
 	}
 	readme := string(b)
 	kinds := documented()
-	old, ok := between(readme, componentsBegin, componentsEnd)
-	if !ok {
+	if _, ok := between(readme, componentsBegin, componentsEnd); !ok {
 		t.Fatalf("README.md has no %q ... %q block", componentsBegin, componentsEnd)
 	}
-	var rows []string
-	for _, k := range kinds {
-		if k.Specs != nil {
-			rows = append(rows, config.SummaryRows([]config.DocKind{k})...)
-			continue
-		}
-		for _, line := range strings.Split(old, "\n") { // kept as written
-			if strings.HasPrefix(line, "| "+k.Kind+" |") {
-				rows = append(rows, line)
-			}
-		}
-	}
+	rows := config.SummaryRows(kinds)
 	want := replace(readme, componentsBegin, componentsEnd, tableHead+strings.Join(rows, "\n")+"\n")
-	var withSpecs []config.DocKind
-	for _, k := range kinds {
-		if k.Specs != nil {
-			withSpecs = append(withSpecs, k)
-		}
-	}
 	if _, ok := between(want, keysBegin, keysEnd); !ok {
 		t.Fatalf("README.md has no %q ... %q block", keysBegin, keysEnd)
 	}
-	want = replace(want, keysBegin, keysEnd, config.KeyTables(withSpecs))
+	want = replace(want, keysBegin, keysEnd, config.KeyTables(kinds))
 	if *update {
 		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
 			t.Fatal(err)
@@ -164,7 +145,7 @@ func TestTheREADMEComponentTablesComeFromTheSpecs(t *testing.T) {
 		t.Fatalf("README.md has %d lines, the specs make %d (go test ./cmd/flumed/internal/agent -run README -update)", len(got), len(exp))
 	}
 	// Every registered type is documented.
-	for _, k := range withSpecs {
+	for _, k := range kinds {
 		for _, s := range k.Specs {
 			if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "`"+s.Type+"`") }) {
 				t.Errorf("%s %s has no README row", k.Kind, s.Type)
