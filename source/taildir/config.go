@@ -171,9 +171,11 @@ func taildirGroups(c *config.Context) []*taildirGroup {
 			c.Warnf(h.Key, "group %q is not in filegroups; header ignored", g)
 		}
 	}
+	// Flume ignores a group that is configured but not listed; that is
+	// almost always a typo in the list, so it is an error.
 	for _, g := range c.Keys("filegroups.") {
 		if !listed[g] {
-			c.Warnf("filegroups."+g, "group %q is not in filegroups; ignored", g)
+			c.Errorf("filegroups."+g, "group %s is configured but not listed in %s", g, c.FullKey("filegroups"))
 		}
 	}
 	return groups
