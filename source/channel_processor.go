@@ -6,7 +6,18 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/interceptor"
+	"github.com/flumed/flumed/source/internal/logthrottle"
+	"github.com/flumed/flumed/source/sourceapi"
 )
+
+// ProcessorKeys are sourceapi.ProcessorKeys: the channel processor's keys,
+// which every source's spec includes.
+var ProcessorKeys = sourceapi.ProcessorKeys
+
+// processorOnly is the spec a context is checked against when the channel
+// processor is built for a context no source spec checked (tests, tools).
+var processorOnly = &config.Spec{Type: "channel processor", Keys: []config.Decl{ProcessorKeys}}
 
 // ChannelProcessor is where a source puts its events (Flume's
 // ChannelProcessor, FLUME.md §2.14): the source's interceptors run first, then
@@ -20,28 +31,26 @@ import (
 type ChannelProcessor struct {
 	channels []channel.Channel
 	names    []string
-	chain    []Interceptor
+	chain    []interceptor.Interceptor
 	sel      selector
 	// static is set when every event goes to the same channels (the
 	// replicating selector): the events are then put without grouping.
 	static bool
 	log    *slog.Logger
-	warn   *throttledLog
+	warn   *logthrottle.Log
 }
 
-var _ Processor = (*ChannelProcessor)(nil)
+var _ BatchPutter = (*ChannelProcessor)(nil)
 
 // NewChannelProcessor builds the processor of one source.
 //
-// c is the source's context ("a1.sources.r1."); the processor reads from it
-// the keys it owns, so they count as known: "selector.type" (replicating by
-// default, multiplexing or load_balancing) with the selector's keys under
-// "selector.", and
+// c is the source's context ("a1.sources.r1."), checked against a spec that
+// includes ProcessorKeys (when it was not checked at all, it is checked
+// against those keys alone); the processor reads from it "selector.type"
+// (replicating by default, multiplexing or load_balancing) and checks the
+// selector's keys under "selector." against that type's spec, and
 // "interceptors" with each listed interceptor's keys under
-// "interceptors.<name>.". It leaves "type", "channels" and the source's own
-// keys alone, and calls Finish on the selector's and interceptors' sub-
-// contexts itself; the caller still calls c.Finish once the source's factory
-// has read its keys too.
+// "interceptors.<name>.", checked likewise.
 //
 // channels are the source's channels in the order of its "channels" key; the
 // selector refers to them by Name(). Every problem found is recorded in c. The
@@ -52,7 +61,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 		channels: channels,
 		names:    make([]string, len(channels)),
 		log:      log,
-		warn:     newThrottledLog(log, defaultLogEvery),
+		warn:     logthrottle.New(log, logthrottle.DefaultEvery),
 	}
 	for i, ch := range channels {
 		p.names[i] = ch.Name()
@@ -63,21 +72,24 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 		ok = false
 	}
 
+	if !c.Checked() {
+		c.Check(processorOnly)
+	}
 	sc := c.Sub("selector.")
-	typ := sc.String("type", "replicating")
-	factory, found := lookup(selectors, typ)
-	if found {
-		sel, good := factory(sc, p.names)
+	typ, set := sc.Take("type")
+	if !set {
+		typ = replicatingType.Type
+	}
+	if e, found := selectors.Resolve(sc, typ); found {
+		sel, good := e.New(sc, p.names)
 		p.sel = sel
 		ok = ok && good
 		_, p.static = sel.(*replicatingSelector)
 	} else {
-		sc.OneOf("type", "", SelectorTypes()...)
 		ok = false
 	}
-	sc.Finish()
 
-	chain, good := buildInterceptors(c, log)
+	chain, good := interceptor.Chain(c, sourceapi.Interceptors.Get(c), log)
 	p.chain = chain
 	if !good || !ok {
 		return nil, fmt.Errorf("configure channel processor of %s: %w", c.Prefix(), errConfig)
@@ -85,15 +97,15 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 	return p, nil
 }
 
-// Process puts events into the source's channels. It returns nil when every
+// PutBatch puts events into the source's channels. It returns nil when every
 // required channel committed them (or an interceptor dropped them all). An
 // error names the first required channel that refused and wraps its error
 // (channel.ErrFull, channel.ErrTxnFull, channel.ErrClosed, ...); the events
-// must then be treated as not accepted. Process never modifies events: the
+// must then be treated as not accepted. PutBatch never modifies events: the
 // interceptors work on copies. It is safe for concurrent use.
-func (p *ChannelProcessor) Process(events []channel.Event) error {
+func (p *ChannelProcessor) PutBatch(events []channel.Event) error {
 	if len(p.chain) > 0 {
-		events = intercept(p.chain, events)
+		events = interceptor.Apply(p.chain, events)
 	}
 	if len(events) == 0 {
 		return nil

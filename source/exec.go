@@ -17,6 +17,8 @@ import (
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/source/internal/charset"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Exec is the exec source (FLUME.md §2.1): it runs a command and turns every
@@ -34,7 +36,7 @@ import (
 // restartThrottle after it exits. Stop sends SIGTERM to the child's process
 // group, SIGKILL after a grace period, and waits.
 //
-// A line longer than maxLineLength bytes (a flumed key, 1 MiB by default) is
+// A line longer than maxLineLength bytes (a flumed key; see execType) is
 // cut into events of that size, so memory stays bounded; the cuts are counted
 // (SplitLines) and logged. Bytes pass through unchanged: charset may name
 // UTF-8, US-ASCII or ISO-8859-1, for which Flume's decode and re-encode is the
@@ -43,7 +45,7 @@ type Exec struct {
 	name     string
 	log      *slog.Logger
 	opts     execOptions
-	warn     *throttledLog
+	warn     *logthrottle.Log
 	counters counter.Source
 	splits   atomic.Int64
 
@@ -74,21 +76,37 @@ var (
 	_ counter.Monitored = (*Exec)(nil)
 )
 
+var (
+	execCommand  = config.String("command", "", "the command to run").Required()
+	execShell    = config.String("shell", "", "run command through this shell, as `/bin/sh -c`")
+	execRestart  = config.Bool("restart", false, "run the command again when it exits")
+	execThrottle = config.Millis("restartThrottle", 10*time.Second, "the wait before a restart")
+	execStdErr   = config.Bool("logStdErr", false, "log the command's stderr line by line")
+	execBatch    = config.Int("batchSize", 20, "lines put in one transaction")
+	execTimeout  = config.Millis("batchTimeout", 3*time.Second, "a batch is put this long after its first line at the latest")
+	execMaxLine  = config.Int("maxLineLength", 1<<20, "a longer line is cut into events of this many bytes").Flumed()
+	execCharset  = config.String("charset", "UTF-8", "UTF-8, US-ASCII or ISO-8859-1; bytes pass unchanged")
+)
+
+var execType = &config.Spec{Type: "exec", Classes: []string{"org.apache.flume.source.ExecSource"},
+	Doc:  "a full channel never loses lines: the batch is retried (1 s doubling to 5 s) and reading pauses; stderr is always drained; stop signals the command's process group; lines over `maxLineLength` are split",
+	Keys: []config.Decl{execCommand, execShell, execRestart, execThrottle, execStdErr, execBatch, execTimeout, execMaxLine, execCharset, ProcessorKeys}}
+
 func newExecSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
 	o := execOptions{
-		restart:         c.Bool("restart", false),
-		restartThrottle: c.Duration("restartThrottle", 10*time.Second, time.Millisecond),
-		logStdErr:       c.Bool("logStdErr", false),
-		batchSize:       c.Int("batchSize", 20),
-		batchTimeout:    c.Duration("batchTimeout", 3*time.Second, time.Millisecond),
-		maxLineLength:   c.Int("maxLineLength", 1<<20),
+		restart:         execRestart.Get(c),
+		restartThrottle: execThrottle.Get(c),
+		logStdErr:       execStdErr.Get(c),
+		batchSize:       execBatch.Get(c),
+		batchTimeout:    execTimeout.Get(c),
+		maxLineLength:   execMaxLine.Get(c),
 		retryMin:        time.Second,
 		retryMax:        5 * time.Second,
 		killGrace:       5 * time.Second,
 	}
 	ok := true
-	command := c.Required("command")
-	if shell := c.String("shell", ""); shell != "" {
+	command := execCommand.Get(c)
+	if shell := execShell.Get(c); shell != "" {
 		o.argv = append(strings.Fields(shell), command)
 	} else {
 		o.argv = strings.Fields(command)
@@ -112,14 +130,14 @@ func newExecSource(name string, c *config.Context, log *slog.Logger) (Source, er
 		c.Errorf("maxLineLength", "must be positive, not %d", o.maxLineLength)
 		ok = false
 	}
-	if cs := c.String("charset", "UTF-8"); !charsetOK(cs) {
+	if cs := execCharset.Get(c); !charset.Supported(cs) {
 		c.Errorf("charset", "unsupported charset %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", cs)
 		ok = false
 	}
 	if !ok {
 		return nil, errConfig
 	}
-	return &Exec{name: name, log: log, opts: o, warn: newThrottledLog(log, defaultLogEvery)}, nil
+	return &Exec{name: name, log: log, opts: o, warn: logthrottle.New(log, logthrottle.DefaultEvery)}, nil
 }
 
 // Name returns the source's name.
@@ -141,7 +159,7 @@ func (s *Exec) SplitLines() int64 { return s.splits.Load() }
 
 // Start checks that the command exists and starts running it in the
 // background. Lines go to p until Stop.
-func (s *Exec) Start(ctx context.Context, p Processor) error {
+func (s *Exec) Start(ctx context.Context, p BatchPutter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done != nil {
@@ -177,7 +195,7 @@ func (s *Exec) Stop() error {
 }
 
 // run runs the command, again and again with restart, until ctx ends.
-func (s *Exec) run(ctx context.Context, p Processor, done chan struct{}) {
+func (s *Exec) run(ctx context.Context, p BatchPutter, done chan struct{}) {
 	defer close(done)
 	for {
 		status, err := s.runOnce(ctx, p)
@@ -201,7 +219,7 @@ func (s *Exec) run(ctx context.Context, p Processor, done chan struct{}) {
 
 // runOnce runs the command once, delivering its stdout until it ends (or ctx
 // does), and returns how it exited.
-func (s *Exec) runOnce(ctx context.Context, p Processor) (string, error) {
+func (s *Exec) runOnce(ctx context.Context, p BatchPutter) (string, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return "", err
@@ -335,7 +353,7 @@ func (s *Exec) drainStderr(r io.Reader) {
 
 // pump reads stdout line by line and delivers batches. It returns at the end
 // of stdout, or when ctx ends, once its reader goroutine has finished.
-func (s *Exec) pump(ctx context.Context, r io.Reader, p Processor) {
+func (s *Exec) pump(ctx context.Context, r io.Reader, p BatchPutter) {
 	lines := make(chan []byte)
 	readerDone := make(chan struct{})
 	go func() {
@@ -406,10 +424,10 @@ func (s *Exec) pump(ctx context.Context, r io.Reader, p Processor) {
 
 // deliver puts batch through p, retrying with backoff until it commits or ctx
 // ends; it always makes at least one attempt.
-func (s *Exec) deliver(ctx context.Context, p Processor, batch []channel.Event) {
+func (s *Exec) deliver(ctx context.Context, p BatchPutter, batch []channel.Event) {
 	delay := s.opts.retryMin
 	for {
-		err := p.Process(batch)
+		err := p.PutBatch(batch)
 		if err == nil {
 			s.counters.EventAccepted.Add(int64(len(batch)))
 			return

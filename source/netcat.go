@@ -16,6 +16,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/charset"
 )
 
 // Netcat is the netcat source (FLUME.md §2.5): it listens on TCP and turns
@@ -29,8 +30,8 @@ import (
 // final line without "\n", which is never acknowledged.
 //
 // flumed bounds what Flume does not: at most max-connections connections
-// (100; one more is answered "FAILED: too many connections" and closed), and
-// a connection silent for idle-timeout ms (300000; 0 never) is closed. Flume
+// (one more is answered "FAILED: too many connections" and closed), and a
+// connection silent for idle-timeout is closed (defaults: netcatType). Flume
 // has no counters for this source and neither has flumed.
 type Netcat struct {
 	name string
@@ -55,26 +56,34 @@ type netcatOptions struct {
 
 var _ Source = (*Netcat)(nil)
 
+var (
+	netcatBind     = config.String("bind", "", "the address to listen on").Required()
+	netcatPort     = config.ListenPort("port", "the port to listen on (0 picks a free one)").Required()
+	netcatMaxLine  = config.Int("max-line-length", 512, "the longest line in characters, newline included; longer is cut")
+	netcatAck      = config.Bool("ack-every-event", true, "answer OK for every line put")
+	netcatEncoding = config.String("encoding", "utf-8", "UTF-8, US-ASCII or ISO-8859-1")
+	netcatConns    = config.Int("max-connections", 100, "connections served at once; one more is refused").Flumed()
+	netcatIdle     = config.Millis("idle-timeout", 5*time.Minute, "a silent connection is closed after this; 0 never").Flumed()
+)
+
+var netcatType = &config.Spec{Type: "netcat", Classes: []string{"org.apache.flume.source.NetcatSource"},
+	Doc:  "bounds connections (`max-connections`) and idle time (`idle-timeout`)",
+	Keys: []config.Decl{netcatBind, netcatPort, netcatMaxLine, netcatAck, netcatEncoding, netcatConns, netcatIdle, ProcessorKeys}}
+
 func newNetcatSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
 	o := netcatOptions{
-		maxLineLength: c.Int("max-line-length", 512),
-		ack:           c.Bool("ack-every-event", true),
-		maxConns:      c.Int("max-connections", 100),
-		idleTimeout:   c.Duration("idle-timeout", 5*time.Minute, time.Millisecond),
+		maxLineLength: netcatMaxLine.Get(c),
+		ack:           netcatAck.Get(c),
+		maxConns:      netcatConns.Get(c),
+		idleTimeout:   netcatIdle.Get(c),
 	}
 	ok := true
-	bind := c.Required("bind")
-	port := c.Required("port")
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			c.Errorf("port", "not a TCP port (0-65535): %q", port)
-			ok = false
-		}
-	}
-	if bind == "" || port == "" {
+	bind := netcatBind.Get(c)
+	port, portOK := netcatPort.Lookup(c)
+	if bind == "" || !portOK {
 		ok = false
 	}
-	o.addr = net.JoinHostPort(bind, port)
+	o.addr = net.JoinHostPort(bind, strconv.Itoa(port))
 	if o.maxLineLength < 1 {
 		c.Errorf("max-line-length", "must be positive, not %d", o.maxLineLength)
 		ok = false
@@ -87,12 +96,12 @@ func newNetcatSource(name string, c *config.Context, log *slog.Logger) (Source, 
 		c.Errorf("idle-timeout", "must not be negative")
 		ok = false
 	}
-	enc := c.String("encoding", "utf-8")
-	if !charsetOK(enc) {
+	enc := netcatEncoding.Get(c)
+	if !charset.Supported(enc) {
 		c.Errorf("encoding", "unsupported encoding %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", enc)
 		ok = false
 	}
-	o.latin1 = isLatin1(enc)
+	o.latin1 = charset.IsLatin1(enc)
 	if !ok {
 		return nil, errConfig
 	}
@@ -114,7 +123,7 @@ func (s *Netcat) Addr() net.Addr {
 }
 
 // Start listens and returns; connections are served until Stop.
-func (s *Netcat) Start(ctx context.Context, p Processor) error {
+func (s *Netcat) Start(ctx context.Context, p BatchPutter) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.opts.addr)
 	if err != nil {
@@ -147,7 +156,7 @@ func (s *Netcat) Stop() error {
 	return nil
 }
 
-func (s *Netcat) accept(ln net.Listener, p Processor) {
+func (s *Netcat) accept(ln net.Listener, p BatchPutter) {
 	defer s.wg.Done()
 	for {
 		conn, err := ln.Accept()
@@ -179,7 +188,7 @@ func (s *Netcat) accept(ln net.Listener, p Processor) {
 }
 
 // serve reads lines from one connection until it ends, fails or idles out.
-func (s *Netcat) serve(conn net.Conn, p Processor) {
+func (s *Netcat) serve(conn net.Conn, p BatchPutter) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -232,7 +241,7 @@ func (s *Netcat) serve(conn net.Conn, p Processor) {
 			line = latin1ToUTF8(line)
 		}
 		ev := channel.Event{Body: line}
-		if err := p.Process([]channel.Event{ev}); err != nil {
+		if err := p.PutBatch([]channel.Event{ev}); err != nil {
 			s.log.Warn("channel refused an event", slog.Any("err", err))
 			// One reply per line: a newline inside the reason would read as
 			// the reply to the next event.

@@ -1,108 +1,59 @@
 package source
 
 import (
-	"sort"
-	"strings"
+	"log/slog"
+
+	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/spooldir"
+	"github.com/flumed/flumed/source/taildir"
 )
 
-// The registries below map Flume's type names (lower case) and Flume's class
-// names (exact spelling) to builders. Flume upper-cases a type name and looks it
-// up among its aliases, and treats anything else as a fully qualified class
-// name; Lookup does the same: the name is tried lower-cased, then as written.
-// Each component adds its own lines, alias and class name side by side.
+// registry lists every source type flumed has, and the Flume source types
+// it has not (FLUME.md §1.2), so that naming one says so.
+var registry = config.NewRegistry("source", []config.Entry[Factory]{
+	{Spec: execType, New: newExecSource},
+	{Spec: seqType, New: newSeqSource},
+	{Spec: netcatType, New: newNetcatSource},
+	{Spec: avroType, New: newAvroSource},
+	{Spec: taildir.Spec, New: taildir.New},
+	{Spec: spooldir.Spec, New: spooldir.New},
+}, unsupportedSources)
 
-// sources holds every source type flumed runs.
-var sources = map[string]Factory{
-	"exec":                               newExecSource,
-	"org.apache.flume.source.ExecSource": newExecSource,
-
-	"seq": newSeqSource,
-	"org.apache.flume.source.SequenceGeneratorSource": newSeqSource,
-
-	"netcat":                               newNetcatSource,
-	"org.apache.flume.source.NetcatSource": newNetcatSource,
-
-	"avro":                               newAvroSource,
-	"org.apache.flume.source.AvroSource": newAvroSource,
-
-	"taildir": newTaildirSource,
-	"org.apache.flume.source.taildir.TaildirSource": newTaildirSource,
-
-	"spooldir": newSpoolDirSource,
-	"org.apache.flume.source.SpoolDirectorySource": newSpoolDirSource,
+var unsupportedSources = []config.Unsupported{
+	{Type: "thrift", Classes: []string{"org.apache.flume.source.ThriftSource"}},
+	{Type: "netcatudp", Classes: []string{"org.apache.flume.source.NetcatUdpSource"}},
+	{Type: "syslogtcp", Classes: []string{"org.apache.flume.source.SyslogTcpSource"}},
+	{Type: "multiport_syslogtcp", Classes: []string{"org.apache.flume.source.MultiportSyslogTCPSource"}},
+	{Type: "syslogudp", Classes: []string{"org.apache.flume.source.SyslogUDPSource"}},
+	{Type: "http", Classes: []string{"org.apache.flume.source.http.HTTPSource"}},
+	{Type: "jms", Classes: []string{"org.apache.flume.source.jms.JMSSource"}},
+	{Classes: []string{"org.apache.flume.source.kafka.KafkaSource"}},
 }
 
-// interceptors holds every interceptor type. UUID has no alias in Flume, only
-// its class name; flumed also accepts "uuid".
-var interceptors = map[string]InterceptorBuilder{
-	"timestamp": newTimestampInterceptor,
-	"org.apache.flume.interceptor.TimestampInterceptor$Builder": newTimestampInterceptor,
+// selectors lists the channel selector types (a source's selector.type).
+var selectors = config.NewRegistry("channel selector", []config.Entry[SelectorFactory]{
+	{Spec: replicatingType, New: newReplicatingSelector},
+	{Spec: multiplexingType, New: newMultiplexingSelector},
+	{Spec: loadBalancingType, New: newLoadBalancingSelector},
+}, nil)
 
-	"host": newHostInterceptor,
-	"org.apache.flume.interceptor.HostInterceptor$Builder": newHostInterceptor,
+// Registry is every source type: the agent builds sources through it and
+// the README's tables are rendered from it.
+func Registry() *config.Registry[Factory] { return registry }
 
-	"static": newStaticInterceptor,
-	"org.apache.flume.interceptor.StaticInterceptor$Builder": newStaticInterceptor,
+// SelectorRegistry is every channel selector type.
+func SelectorRegistry() *config.Registry[SelectorFactory] { return selectors }
 
-	"remove_header": newRemoveHeaderInterceptor,
-	"org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder": newRemoveHeaderInterceptor,
-
-	"uuid": newUUIDInterceptor,
-	"org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder": newUUIDInterceptor,
-
-	"regex_filter": newRegexFilterInterceptor,
-	"org.apache.flume.interceptor.RegexFilteringInterceptor$Builder": newRegexFilterInterceptor,
-
-	"regex_extractor": newRegexExtractorInterceptor,
-	"org.apache.flume.interceptor.RegexExtractorInterceptor$Builder": newRegexExtractorInterceptor,
-
-	"search_replace": newSearchReplaceInterceptor,
-	"org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder": newSearchReplaceInterceptor,
-}
-
-// selectors holds the channel selector types (the source's selector.type).
-var selectors = map[string]selectorFactory{
-	"replicating": newReplicatingSelector,
-	"org.apache.flume.channel.ReplicatingChannelSelector": newReplicatingSelector,
-
-	"multiplexing": newMultiplexingSelector,
-	"org.apache.flume.channel.MultiplexingChannelSelector": newMultiplexingSelector,
-
-	"load_balancing": newLoadBalancingSelector,
-	"org.apache.flume.channel.LoadBalancingChannelSelector": newLoadBalancingSelector,
-}
-
-// Lookup finds a source type by Flume type name (case-insensitive) or by
-// Flume's class name.
-func Lookup(typ string) (Factory, bool) { return lookup(sources, typ) }
-
-// Types lists the source type names (aliases, not class names), sorted, for
-// "did you mean" messages and documentation.
-func Types() []string { return aliases(sources) }
-
-// InterceptorTypes lists the interceptor type names, sorted.
-func InterceptorTypes() []string { return aliases(interceptors) }
-
-// SelectorTypes lists the channel selector type names, sorted.
-func SelectorTypes() []string { return aliases(selectors) }
-
-func lookup[F any](m map[string]F, typ string) (F, bool) {
-	f, ok := m[strings.ToLower(strings.TrimSpace(typ))]
+// Lookup finds a source type by the registry's rule (config.Registry) and
+// returns its factory, which checks the context against the type's spec
+// before reading it: how tests and tools make a source from a context.
+func Lookup(typ string) (Factory, bool) {
+	e, ok := registry.Lookup(typ)
 	if !ok {
-		f, ok = m[strings.TrimSpace(typ)]
+		return nil, false
 	}
-	return f, ok
-}
-
-// aliases returns the keys that are type names rather than class names (class
-// names contain a dot).
-func aliases[F any](m map[string]F) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		if !strings.Contains(k, ".") {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
+	return func(name string, c *config.Context, log *slog.Logger) (Source, error) {
+		c.Check(e.Spec)
+		return e.New(name, c, log)
+	}, true
 }

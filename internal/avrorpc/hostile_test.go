@@ -208,8 +208,11 @@ func TestFiveThousandIdleConnectionsAreRefusedBeyondTheLimitWithBoundedMemory(t 
 	}
 	await.True(t, "5000 connections accepted", func() bool { return s.Stats().Accepted == 5000 })
 	st := s.Stats()
-	if st.Open > 200 || st.Refused < 4800 {
-		t.Fatalf("stats %+v: want at most 200 open and the rest refused", st)
+	// On a busy machine the dials can take longer than the idle timeout, so
+	// some of the first 200 may already be closed as idle (BadInput) and
+	// their places taken: every connection is open, refused, or closed idle.
+	if st.Open > 200 || st.Refused+st.BadInput < 4800 {
+		t.Fatalf("stats %+v: want at most 200 open and the rest refused or closed idle", st)
 	}
 	grew := rssBytes(t) - before
 	t.Logf("RSS grew %d KiB with 5000 client and %d server connections", grew>>10, st.Open)

@@ -85,16 +85,8 @@ func (c *Context) value(d *keyDef, rel string) (any, bool) {
 		}
 		return v.v, true
 	}
-	// Transitional: a context no spec was checked against (an unconverted
-	// component) reads its keys as it goes; see context_legacy.go.
-	p, ok := c.lookup(rel)
-	if !ok {
-		if d.required && !c.empty[rel] {
-			c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + rel, Msg: "required key is missing"})
-		}
-		return nil, false
-	}
-	return d.parse(c, rel, p.Value)
+	c.bug(rel, "reads key %s before its context was checked against a spec", rel)
+	return nil, false
 }
 
 // bug records a programming error of a factory: it stops the agent, and the
