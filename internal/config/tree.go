@@ -67,6 +67,15 @@ func (t *tree) build() {
 // sortKeys files every key of the agent under its list or component, and
 // reports keys that fit nowhere.
 func (t *tree) sortKeys() {
+	// Config filters first: component values are filtered as they are filed.
+	filterProps := map[string]Prop{}
+	for k, p := range t.f.Props {
+		if rest, ok := strings.CutPrefix(k, t.prefix); ok && (rest == "configfilters" || strings.HasPrefix(rest, "configfilters.")) {
+			filterProps[k] = p
+		}
+	}
+	filters, broken := t.configFilters(filterProps)
+	filtered := map[filterRef]string{}
 	for _, k := range t.f.Keys() {
 		rest, ok := strings.CutPrefix(k, t.prefix)
 		if !ok {
@@ -75,9 +84,11 @@ func (t *tree) sortKeys() {
 		p := t.f.Props[k]
 		part, tail, hasTail := strings.Cut(rest, ".")
 		kind := Kind(part)
+		if hasTail && contains(kindNames(), part) {
+			p = t.applyFilters(p, filters, filtered, broken)
+		}
 		switch {
 		case part == "configfilters":
-			t.warnf(p.Pos, k, "config filters are not supported by flumed; ignored (use ${env:NAME} instead)")
 			continue
 		case !contains(kindNames(), part):
 			msg := "unknown key"
