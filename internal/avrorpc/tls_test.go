@@ -216,6 +216,7 @@ func TestTLSConfigurationProblemsAreReported(t *testing.T) {
 	}{
 		{"a JKS keystore is refused with the keytool command", TLSOptions{Keystore: jks, KeystorePassword: "x"}, "keystore", "keytool -importkeystore"},
 		{"keystore-type JKS is refused the same way", TLSOptions{Keystore: jks, KeystoreType: "JKS"}, "keystore", "keytool"},
+		{"a missing JKS path is a missing file, not a conversion", TLSOptions{Keystore: "/no/such/keystore.jks", KeystoreType: "JKS"}, "keystore", "no such file or directory"},
 		{"ssl without a certificate", TLSOptions{}, "keystore", "neither keystore nor ssl-cert"},
 		{"an unknown protocol", TLSOptions{Keystore: jks, IncludeProtocols: []string{"TLSv9"}}, "include-protocols", "unknown protocol"},
 		{"client auth without CAs", TLSOptions{ClientAuth: "required"}, "keystore", "neither keystore"},
