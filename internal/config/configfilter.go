@@ -167,11 +167,11 @@ func (t *tree) configFilters(props map[string]Prop) (filters map[string]configFi
 	sort.Strings(unlisted)
 	for _, n := range unlisted {
 		first := firstProp(byFilter[n])
-		msg := fmt.Sprintf("config filter %s is not listed in %s; list it or remove its keys", n, listKey)
+		msg := fmt.Sprintf("config filter %s is not listed in %s; its keys are ignored (as Flume does)", n, listKey)
 		if best := closeName(n, names); best != "" {
-			msg += fmt.Sprintf(" (did you mean %s?)", best)
+			msg += fmt.Sprintf("; did you mean %s?", best)
 		}
-		t.errorf(first.Pos, first.Key, "%s", msg)
+		t.warnf(first.Pos, first.Key, "%s", msg)
 	}
 	filters, broken = map[string]configFilter{}, map[string]bool{}
 	defer func() {

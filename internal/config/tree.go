@@ -278,9 +278,11 @@ func (t *tree) buildGroups() {
 	}
 }
 
-// checkUnlisted reports components that have keys but are not in their
-// agent's list: Flume ignores them silently, which hides typos and
-// half-removed components, so they are errors here.
+// checkUnlisted warns about components that have keys but are not in their
+// agent's list: they run nothing, in Flume (which says nothing) as here, but
+// a typo or a half-removed component hides behind them, so the warning
+// names the closest listed component. Flume's own user guide has such keys
+// (the taildir example's stray ri.maxBatchCount): an error would refuse it.
 func (t *tree) checkUnlisted() {
 	for _, kind := range kinds {
 		if t.emptyList[kind] {
@@ -297,11 +299,11 @@ func (t *tree) checkUnlisted() {
 				continue
 			}
 			first := firstProp(t.props[kind][n])
-			msg := fmt.Sprintf("%s %s is not listed in %s%s; list it or remove its keys", kind.singular(), n, t.prefix, kind)
+			msg := fmt.Sprintf("%s %s is not listed in %s%s; its keys are ignored (as Flume does)", kind.singular(), n, t.prefix, kind)
 			if best := closeName(n, listed); best != "" {
-				msg += fmt.Sprintf(" (did you mean %s?)", best)
+				msg += fmt.Sprintf("; did you mean %s?", best)
 			}
-			t.errorf(first.Pos, first.Key, "%s", msg)
+			t.warnf(first.Pos, first.Key, "%s", msg)
 		}
 	}
 }

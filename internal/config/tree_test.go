@@ -173,8 +173,11 @@ func TestStructuralProblems(t *testing.T) {
 			[]at{{"a1.sources.r1.channels", "a1.sources.r1.channels: unknown channel c9 (not listed in a1.channels); did you mean c1?"}}, nil},
 		{"a channel nobody uses", "", one("a1.channels = c1 c2", "a1.channels.c2.type = memory"),
 			[]at{{"a1.channels.c2.type", "a1.channels.c2: channel c2 is not used by any source or sink"}}, nil},
-		{"a component with keys but not listed", "", one("a1.sinks.k2.channel = c1", "a1.sinks.k2.type = null"),
-			[]at{{"a1.sinks.k2.channel", "a1.sinks.k2.channel: sink k2 is not listed in a1.sinks; list it or remove its keys (did you mean k1?)"}}, nil},
+		{"a component with keys but not listed is ignored with a warning, as Flume ignores it", "", one("a1.sinks.k2.channel = c1", "a1.sinks.k2.type = null"),
+			nil, []at{{"a1.sinks.k2.channel", "a1.sinks.k2.channel: sink k2 is not listed in a1.sinks; its keys are ignored (as Flume does); did you mean k1?"}}},
+		{"the user guide's taildir example with its stray ri.maxBatchCount", "", one("a1.sources.r1.type = TAILDIR",
+			"a1.sources.r1.filegroups = f1", "a1.sources.r1.filegroups.f1 = /var/log/test1/example.log", "a1.sources.ri.maxBatchCount = 1000"),
+			nil, []at{{"a1.sources.ri.maxBatchCount", "a1.sources.ri.maxBatchCount: source ri is not listed in a1.sources; its keys are ignored (as Flume does); did you mean r1?"}}},
 		{"keys outside the hierarchy", "", one("a1.sink.k1.batchSize = 5", "a1.sinks.k1 = x", "nodot = 1", "b.c = 2"),
 			[]at{
 				{"a1.sink.k1", "a1.sink.k1.batchSize: unknown key (did you mean a1.sinks.k1.batchSize?)"},
@@ -273,12 +276,13 @@ func TestEveryProblemOfABrokenFileIsReportedAtOnce(t *testing.T) {
 		p + "21: a1.sinks.k3.channel: a sink takes from exactly one channel, not 2 (c1 c2)",
 		p + "24: a1.sinkgroups.g2.sinks: sink k1 is already in sink group g1 (a sink belongs to at most one group)",
 		p + "24: a1.sinkgroups.g2.sinks: unknown sink k4 (not listed in a1.sinks); did you mean k1?",
-		p + "28: a1.sinks.k5.type: sink k5 is not listed in a1.sinks; list it or remove its keys (did you mean k1?)",
 		p + "29: a1.sink.k1.batchSize: unknown key (did you mean a1.sinks.k1.batchSize?)",
 		p + "30: a1.channels.c1.capacity: empty value",
 		p + "31: port: not of the form <agent>.<property> (and no ${port} uses it)",
 	})
-	sameMessages(t, "warnings", a.Problems.Warnings(), nil)
+	sameMessages(t, "warnings", a.Problems.Warnings(), []string{
+		p + "28: a1.sinks.k5.type: sink k5 is not listed in a1.sinks; its keys are ignored (as Flume does); did you mean k1?",
+	})
 }
 
 func TestTheSeedsMisspeltMaxpenaltyGetsADidYouMean(t *testing.T) {
