@@ -57,7 +57,13 @@ func (c *Context) Check(s *Spec) {
 		}
 	}
 	for _, d := range idx.order {
-		if _, set := c.props[d.name]; d.required && !d.family && !set && !c.empty[d.name] {
+		if _, set := c.props[d.name]; d.required && !d.family && !set {
+			if pos, empty := c.empty[d.name]; empty {
+				// The tree only warned (Flume drops an empty value): here
+				// the key is needed.
+				c.problems.add(Problem{Pos: pos, Key: c.prefix + d.name, Msg: "empty value (a required key)"})
+				continue
+			}
 			c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + d.name, Msg: "required key is missing"})
 		}
 	}

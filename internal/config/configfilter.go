@@ -298,6 +298,7 @@ func (t *tree) applyFilters(p Prop, filters map[string]configFilter, cache map[f
 			for n := range filters {
 				names = append(names, n)
 			}
+			sort.Strings(names)
 			if best := closeName(ref.filter, names); best != "" {
 				msg += fmt.Sprintf(" (did you mean %s?)", best)
 			}

@@ -47,7 +47,7 @@ type Context struct {
 	// empty are keys written with an empty value. The tree reported each one
 	// ("empty value") and left it out, as Flume drops it; a required key
 	// must not be reported a second time as missing.
-	empty map[string]bool
+	empty map[string]Pos
 	// parent is the context Sub was called on, nil for a component's own.
 	parent *Context
 
@@ -85,13 +85,13 @@ func NewContext(prefix string, props map[string]Prop, problems *Problems) *Conte
 
 // withEmpty records the full keys of empty set that belong to this context
 // as written with an empty value (already reported).
-func (c *Context) withEmpty(empty map[string]bool) *Context {
-	for k := range empty {
+func (c *Context) withEmpty(empty map[string]Pos) *Context {
+	for k, pos := range empty {
 		if rel, ok := strings.CutPrefix(k, c.prefix); ok && rel != "" {
 			if c.empty == nil {
-				c.empty = make(map[string]bool)
+				c.empty = make(map[string]Pos)
 			}
-			c.empty[rel] = true
+			c.empty[rel] = pos
 		}
 	}
 	return c
@@ -170,12 +170,12 @@ func (c *Context) Sub(prefix string) *Context {
 			c.known[k] = true
 		}
 	}
-	for k := range c.empty {
+	for k, pos := range c.empty {
 		if rel, ok := strings.CutPrefix(k, prefix); ok && rel != "" {
 			if sub.empty == nil {
-				sub.empty = make(map[string]bool)
+				sub.empty = make(map[string]Pos)
 			}
-			sub.empty[rel] = true
+			sub.empty[rel] = pos
 		}
 	}
 	return sub

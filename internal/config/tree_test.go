@@ -185,8 +185,12 @@ func TestStructuralProblems(t *testing.T) {
 				{"nodot", "nodot: not of the form <agent>.<property> (and no ${nodot} uses it)"},
 				{"b.c", "b.c: b is not an agent of this configuration (it has no b.sources, .channels or .sinks)"}}, nil},
 		{"keys used by ${key} may stand outside any agent", "", one("a1.sinks.k1.type = ${sink.type}", "sink.type = null"), nil, nil},
-		{"empty values are errors, reported once", "", one("a1.channels.c1.type =", "a1.sinks.k1.batchSize = "),
-			[]at{{"a1.channels.c1.type", "a1.channels.c1.type: empty value"}, {"a1.sinks.k1.batchSize", "a1.sinks.k1.batchSize: empty value"}}, nil},
+		{"an empty type is an error; another empty value is dropped with a warning, as Flume drops it", "", one("a1.channels.c1.type =", "a1.sinks.k1.batchSize = "),
+			[]at{{"a1.channels.c1.type", "a1.channels.c1.type: empty value"}},
+			[]at{{"a1.sinks.k1.batchSize", "a1.sinks.k1.batchSize: empty value; ignored, as Flume does (the key's default applies)"}}},
+		{"search_replace's empty replaceString from Flume's user guide is accepted", "", one(
+			"a1.sources.r1.interceptors.i1.replaceString = "),
+			nil, []at{{"a1.sources.r1.interceptors.i1.replaceString", "a1.sources.r1.interceptors.i1.replaceString: empty value; ignored, as Flume does (the key's default applies)"}}},
 		{"an empty channel value of a sink is reported once, as empty, not again as missing", "", one("a1.sinks.k1.channel ="),
 			[]at{{"a1.sinks.k1.channel", "a1.sinks.k1.channel: empty value"}}, []at{fills("c1")}},
 		{"an empty channels value of a source is reported once, as empty, not again as missing", "", one("a1.sources.r1.channels ="),
@@ -254,9 +258,13 @@ a1.sinkgroups.g1.processor.priority.k1 =
 	}
 	sameMessages(t, "errors", a.Problems.Errors(), []string{
 		"a.properties:3: a1.sources.r1.port: required key is missing",
-		"a.properties:5: a1.sources.r1.bind: empty value",
+		"a.properties:5: a1.sources.r1.bind: empty value (a required key)",
 		"a.properties:7: a1.sinkgroups.g1.sinks: required key is missing (sink group g1 is listed in a1.sinkgroups)",
-		"a.properties:8: a1.sinkgroups.g1.processor.priority.k1: empty value",
+	})
+	sameMessages(t, "warnings", a.Problems.Warnings(), []string{
+		"a.properties:5: a1.sources.r1.bind: empty value; ignored, as Flume does (the key's default applies)",
+		"a.properties:6: a1.channels.c1: no sink takes from channel c1: it will fill up and then refuse events",
+		"a.properties:8: a1.sinkgroups.g1.processor.priority.k1: empty value; ignored, as Flume does (the key's default applies)",
 	})
 }
 
@@ -277,11 +285,11 @@ func TestEveryProblemOfABrokenFileIsReportedAtOnce(t *testing.T) {
 		p + "24: a1.sinkgroups.g2.sinks: sink k1 is already in sink group g1 (a sink belongs to at most one group)",
 		p + "24: a1.sinkgroups.g2.sinks: unknown sink k4 (not listed in a1.sinks); did you mean k1?",
 		p + "29: a1.sink.k1.batchSize: unknown key (did you mean a1.sinks.k1.batchSize?)",
-		p + "30: a1.channels.c1.capacity: empty value",
 		p + "31: port: not of the form <agent>.<property> (and no ${port} uses it)",
 	})
 	sameMessages(t, "warnings", a.Problems.Warnings(), []string{
 		p + "28: a1.sinks.k5.type: sink k5 is not listed in a1.sinks; its keys are ignored (as Flume does); did you mean k1?",
+		p + "30: a1.channels.c1.capacity: empty value; ignored, as Flume does (the key's default applies)",
 	})
 }
 

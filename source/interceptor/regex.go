@@ -146,7 +146,7 @@ func buildSerializer(c *config.Context, s string) (groupSerializer, bool) {
 		typ = serializerType.Default()
 	}
 	switch typ {
-	case passThroughSerializerClass, "passthrough":
+	case passThroughSerializerClass, "passthrough", "DEFAULT": // DEFAULT: Flume's name for the pass-through one
 	case millisSerializerClass, "millis":
 		pattern, _ := serializerPattern.At(c, s)
 		if pattern == "" {
