@@ -24,8 +24,9 @@ import (
 
 func BenchmarkKafkaSink(b *testing.B) {
 	const size, chunk = 512, 20_000
-	for _, batch := range []int{100, 1000} {
-		b.Run("sink=kafka/channel=file/batch="+strconv.Itoa(batch)+"/size=512", func(b *testing.B) {
+	for _, tc := range []struct{ batch, depth int }{{100, 4}, {100, 16}, {1000, 4}, {1000, 16}} {
+		batch := tc.batch
+		b.Run("sink=kafka/channel=file/batch="+strconv.Itoa(batch)+"/depth="+strconv.Itoa(tc.depth)+"/size=512", func(b *testing.B) {
 			c := kafkatest.Cluster(b, 6, "raw", "sink")
 			producer := []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0)}
 			raw := kafkatest.Client(b, c, append(producer, kgo.DefaultProduceTopic("raw"))...)
@@ -37,7 +38,7 @@ func BenchmarkKafkaSink(b *testing.B) {
 			var rawTime, sinkTime time.Duration
 			ctx := context.Background()
 			s := sink.NewKafka("k1", sink.KafkaOptions{Brokers: c.ListenAddrs(), Topic: "sink", BatchSize: batch,
-				DefaultPartition: -1, Client: producer}, nil)
+				DefaultPartition: -1, Depth: tc.depth, Client: producer}, nil)
 			if err := s.Start(ctx, ch); err != nil {
 				b.Fatal(err)
 			}
