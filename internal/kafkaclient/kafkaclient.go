@@ -16,8 +16,8 @@ import (
 	"strings"
 	"time"
 
-	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/internal/tlsconfig"
 	"github.com/twmb/franz-go/pkg/kgo"
 	"github.com/twmb/franz-go/pkg/sasl"
 	"github.com/twmb/franz-go/pkg/sasl/plain"
@@ -225,7 +225,7 @@ func (s security) options(c *config.Context) (opts []kgo.Opt, ok bool) {
 	}
 	proto := s.protocol.Get(c)
 	if proto == "ssl" || proto == "sasl_ssl" {
-		cfg, problems := avrorpc.ClientTLSConfig(avrorpc.TLSOptions{
+		cfg, problems := tlsconfig.ClientTLSConfig(tlsconfig.TLSOptions{
 			Truststore: s.truststore.Get(c), TruststorePassword: s.truststorePass.Get(c), TruststoreType: s.trustTyp.Get(c),
 			Keystore: s.keystore.Get(c), KeystorePassword: s.keystorePass.Get(c), KeystoreType: s.keyTyp.Get(c),
 			IncludeProtocols: s.protocols.Get(c), IncludeCipherSuites: s.ciphers.Get(c),
