@@ -227,7 +227,7 @@ func (s *Kafka) Stop() error {
 }
 
 func (s *Kafka) connect() error {
-	opts := append([]kgo.Opt{kgo.SeedBrokers(s.opts.Brokers...), kgo.RecordPartitioner(flumePartitioner{})}, s.opts.Client...)
+	opts := append([]kgo.Opt{kgo.SeedBrokers(s.opts.Brokers...), kgo.RecordPartitioner(kafkaclient.FlumePartitioner{})}, s.opts.Client...)
 	cl, err := kgo.NewClient(opts...)
 	if err != nil {
 		s.counter.ConnectionFailed.Add(1)
@@ -358,36 +358,6 @@ func (p *kafkaPending) Wait(ctx context.Context) error {
 		return fmt.Errorf("produce: %w", p.err)
 	}
 	return nil
-}
-
-// flumePartitioner is the Java client's default partitioner with Flume's
-// explicit partitions: a record whose Partition the sink set (>= 0) goes
-// there (franz-go fails it when the topic has no such partition); one with
-// a key goes to murmur2(key) as Java's does; the rest stick to a partition
-// per batch.
-type flumePartitioner struct{}
-
-func (flumePartitioner) ForTopic(t string) kgo.TopicPartitioner {
-	return &flumeTopicPartitioner{inner: kgo.StickyKeyPartitioner(nil).ForTopic(t)}
-}
-
-type flumeTopicPartitioner struct{ inner kgo.TopicPartitioner }
-
-func (p *flumeTopicPartitioner) RequiresConsistency(r *kgo.Record) bool {
-	return r.Partition >= 0 || p.inner.RequiresConsistency(r)
-}
-
-func (p *flumeTopicPartitioner) Partition(r *kgo.Record, n int) int {
-	if r.Partition >= 0 {
-		return int(r.Partition)
-	}
-	return p.inner.Partition(r, n)
-}
-
-func (p *flumeTopicPartitioner) OnNewBatch() {
-	if nb, ok := p.inner.(kgo.TopicPartitionerOnNewBatch); ok {
-		nb.OnNewBatch()
-	}
 }
 
 // headerRef is %{name} in kafka.topic.

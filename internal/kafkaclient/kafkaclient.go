@@ -86,7 +86,7 @@ var Producer = &config.Group{
 var (
 	consSec     = newSecurity("kafka.consumer.")
 	groupID     = config.String("kafka.consumer.group.id", "flume", "the consumer group")
-	reset       = config.OneOf("kafka.consumer.auto.offset.reset", "latest", []string{"earliest", "latest", "none"}, "where a group without a committed offset starts")
+	reset       = config.OneOf("kafka.consumer.auto.offset.reset", "", []string{"earliest", "latest", "none"}, "where a group without a committed offset starts").DefaultText("latest for the source, earliest for the channel")
 	session     = config.Millis("kafka.consumer.session.timeout.ms", 45*time.Second, "how long the group waits for a silent member")
 	heartbeat   = config.Millis("kafka.consumer.heartbeat.interval.ms", 3*time.Second, "how often a member tells the group it is alive")
 	pollRecords = config.Int("kafka.consumer.max.poll.records", 500, "the most records one poll returns")
@@ -198,12 +198,16 @@ func ConsumerOptions(c *config.Context) (opts []kgo.Opt, cc ConsumerConfig, ok b
 	} else {
 		opts = append(opts, kgo.FetchMaxBytes(int32(fb)))
 	}
-	switch reset.Get(c) {
+	// Only when set: where a group starts by default is the component's
+	// (Java's latest for the source; earliest for the channel, whose events
+	// put before its consumer joined must not be skipped).
+	switch r, _ := reset.Lookup(c); r {
+	case "":
 	case "earliest":
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()))
 	case "none":
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NoResetOffset()))
-	default:
+	case "latest":
 		opts = append(opts, kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd()))
 	}
 	if isolation.Get(c) == "read_committed" {
