@@ -30,6 +30,9 @@ var sources = map[string]Factory{
 
 	"spooldir": newSpoolDirSource,
 	"org.apache.flume.source.SpoolDirectorySource": newSpoolDirSource,
+
+	"kafka": newKafkaSource,
+	"org.apache.flume.source.kafka.KafkaSource": newKafkaSource,
 }
 
 // interceptors holds every interceptor type. UUID has no alias in Flume, only
