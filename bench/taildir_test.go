@@ -135,7 +135,7 @@ func benchPutBaseline(b *testing.B, kind string, batch int) {
 		for i := range evs {
 			evs[i] = channel.Event{Headers: map[string]string{}, Body: body}
 		}
-		if err := proc.Process(evs); err != nil {
+		if err := proc.PutBatch(evs); err != nil {
 			time.Sleep(100 * time.Microsecond) // pacing: the channel is full, the drain catches up
 			continue
 		}

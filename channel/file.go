@@ -181,7 +181,12 @@ func (f *File) open() error {
 		f.backup = &checkpointSlots{fs: f.fs, dir: f.opts.BackupCheckpointDir}
 	}
 	f.space = newDiskFloor(f.fs, f.opts.DataDir, f.opts.MinimumRequiredSpace)
-	return f.recover(hasID)
+	if err := f.recover(hasID); err != nil {
+		return err
+	}
+	// A Flume file channel's backlog in these directories is imported
+	// before anyone can put.
+	return f.importFlume()
 }
 
 // release closes what open acquired, after a failed open or at Close.

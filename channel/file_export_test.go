@@ -27,3 +27,12 @@ func (f *File) SetClock(c clock.Clock) { f.clock = c }
 // ReclaimRounds counts the reclaimer's passes so far, so that a test can
 // wait for more of them instead of sleeping.
 func (f *File) ReclaimRounds() int64 { return f.reclaimRounds.Load() }
+
+// WithImportSteps makes a Flume import call step at each of its steps
+// ("read", "marked", "appended", "synced", "checkpointed", "imported",
+// "noted", "moved", "aside", "done"), with records of about recordBytes and
+// appends of about appendBytes (0: the defaults).
+func WithImportSteps(o FileOptions, step func(string), recordBytes, appendBytes int) FileOptions {
+	o.importTest = &importTesting{step: step, recordBytes: recordBytes, appendBytes: appendBytes}
+	return o
+}

@@ -119,6 +119,12 @@ func InspectFile(checkpointDir, dataDir string) (*FileReport, error) {
 // dataDirs, and backupCheckpointDir ("" unless useDualCheckpoints).
 type FileDirs struct {
 	Checkpoint, BackupCheckpoint, Data string
+	// DataDirs is every directory of dataDirs (empty: Data alone), where a
+	// Flume file channel's data files are looked for.
+	DataDirs []string
+	// SkipCorrupt is fsyncPerTransaction = false: a Flume backlog's corrupt
+	// records are skipped, as Flume skips them, rather than refused.
+	SkipCorrupt bool
 }
 
 // InspectFileDirs is InspectFile for a channel that may keep a backup

@@ -34,7 +34,7 @@ var (
 	fileCheckpointDir = config.String("checkpointDir", "~/.flume/file-channel/checkpoint",
 		"the checkpoint slots (the ack state) and a lock")
 	fileDataDirs = config.List("dataDirs", ",", "~/.flume/file-channel/data",
-		"the data log's directory; flumed uses only the first of several, with a warning")
+		"the data log's directory; flumed keeps its log in the first of several (with a warning) and reads the others only to import a Flume backlog")
 	fileUseDualCheckpoints = config.Bool("useDualCheckpoints", false,
 		"also write the ack state to backupCheckpointDir, used when the checkpoint is unreadable")
 	fileBackupCheckpointDir = config.String("backupCheckpointDir", "",
@@ -67,9 +67,10 @@ var (
 var fileType = &config.Spec{
 	Type:    "file",
 	Classes: []string{"org.apache.flume.channel.file.FileChannel"},
-	Doc: "a checksummed write-ahead log in flumed's own format (it does not read Flume's files); committed events " +
-		"survive SIGKILL and torn writes; restart reads a small checkpoint, not the backlog; only the first of " +
-		"`dataDirs` is used; below `minimumRequiredSpace` puts fail but sinks keep draining; optional `compression = s2`",
+	Doc: "a checksummed write-ahead log in flumed's own format; a Flume file channel's backlog found in its directories " +
+		"is imported on open; committed events survive SIGKILL and torn writes; restart reads a small checkpoint, not " +
+		"the backlog; flumed's log is in the first of `dataDirs`; below `minimumRequiredSpace` puts fail but sinks keep " +
+		"draining; optional `compression = s2`",
 	Keys: []config.Decl{fileCheckpointDir, fileDataDirs, fileUseDualCheckpoints, fileBackupCheckpointDir,
 		fileCapacity, fileTxCapacity, fileCheckpointInterval, fileMaxFileSize, fileMinimumRequiredSpace,
 		fileKeepAlive, fileCheckpointOnClose, fileFsyncPerTransaction, fileFsyncInterval,
@@ -113,6 +114,10 @@ type FileOptions struct {
 	// DataDir holds the data log segments, the log identity file and a lock.
 	// It may equal CheckpointDir.
 	DataDir string
+	// DataDirs is every directory of dataDirs, DataDir first (empty means
+	// DataDir alone). flumed's own log is in DataDir only; the others are
+	// read when a Flume file channel's backlog is imported (file_import.go).
+	DataDirs []string
 	// BackupCheckpointDir, when set (useDualCheckpoints), receives a copy of
 	// the ack state every CheckpointInterval and at Close; it is used when the
 	// primary checkpoint is unreadable.
@@ -158,6 +163,8 @@ type FileOptions struct {
 	// ReclaimInterval is how often the background reclaimer looks for
 	// segments wholly below the floor. Zero means one second.
 	ReclaimInterval time.Duration
+
+	importTest *importTesting // tests only: steps and sizes of a Flume import
 }
 
 // DefaultFileOptions returns the file channel keys' defaults, with the
@@ -320,13 +327,16 @@ func ConfiguredDirs(c *config.Context) FileDirs {
 	if v, set := fileCheckpointDir.Lookup(c); set {
 		o.CheckpointDir = v
 	}
+	var all []string
 	for _, d := range fileDataDirs.Get(c) {
 		if d = strings.TrimSpace(d); d != "" {
-			o.DataDir = d
-			break
+			all = append(all, d)
 		}
 	}
-	d := FileDirs{Checkpoint: o.CheckpointDir, Data: o.DataDir}
+	if len(all) > 0 {
+		o.DataDir = all[0]
+	}
+	d := FileDirs{Checkpoint: o.CheckpointDir, Data: o.DataDir, DataDirs: all, SkipCorrupt: !fileFsyncPerTransaction.Get(c)}
 	if fileUseDualCheckpoints.Get(c) {
 		d.BackupCheckpoint = fileBackupCheckpointDir.Get(c)
 	}
@@ -351,9 +361,9 @@ func readDataDirs(c *config.Context, o *FileOptions) {
 		c.Errorf(fileDataDirs.Name(), "lists no directory")
 		return
 	}
-	o.DataDir = list[0]
+	o.DataDir, o.DataDirs = list[0], list
 	if len(list) > 1 {
-		c.Warnf(fileDataDirs.Name(), "flumed uses only the first data directory (%s); the other %d are ignored",
+		c.Warnf(fileDataDirs.Name(), "flumed keeps its log in the first data directory (%s); the other %d are only read to import a Flume backlog found there",
 			list[0], len(list)-1)
 	}
 }

@@ -48,8 +48,9 @@ func TestFileConfig(t *testing.T) {
 			func(w *want) { w.interval, w.minSpace = time.Second, 1<<20 }, nil, nil},
 		{"maxFileSize is clamped to flumed's segment bounds, with a warning", map[string]string{"maxFileSize": "2146435071"},
 			func(w *want) { w.segment = 16 << 20 }, nil, []string{"maxFileSize: flumed's segments are 16777216 bytes"}},
-		{"several dataDirs: the first is used, with a warning", map[string]string{"dataDirs": "DATA , OTHER"},
-			nil, nil, []string{"dataDirs: flumed uses only the first data directory"}},
+		{"several dataDirs: the first holds the log, the others are read only for a Flume import, with a warning",
+			map[string]string{"dataDirs": "DATA , OTHER"},
+			nil, nil, []string{"dataDirs: flumed keeps its log in the first data directory"}},
 		{"keys flumed has no use for are accepted with a warning", map[string]string{
 			"use-fast-replay": "true", "use-log-replay-v1": "false", "compressBackupCheckpoint": "true",
 			"encryption.activeKey": "key-0", "encryption.cipherProvider": "AESCTRNOPADDING",

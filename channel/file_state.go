@@ -637,3 +637,49 @@ func (f *File) backedUpTo(gen uint64) {
 	defer f.mu.Unlock()
 	f.backedUp = gen
 }
+
+// --- A Flume import (file_import.go), before the loops start ---
+
+// importNext returns the sequence number the next imported event gets.
+func (f *File) importNext() uint64 {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.next
+}
+
+// importVoided reports whether seq is acknowledged: a partial import that
+// was voided.
+func (f *File) importVoided(seq uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.acks.isAcked(seq)
+}
+
+// imported makes n more events, numbered from f.next in records ending at
+// log index last, committed and visible to takers. The records are synced.
+func (f *File) imported(n, last uint64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.next += n
+	f.visible = last
+	f.putSuccesses.Add(int64(n))
+}
+
+// importCheckpoint returns the ack state to write after an import, with
+// the log ending at last; void, when not empty, acknowledges the numbers of
+// an import that failed, so that its records are never delivered.
+func (f *File) importCheckpoint(last uint64, void seqRange, now int64) *checkpoint {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, WrittenMs: now, EndIndex: last}
+	c.Next = f.next
+	c.addRanges([]seqRange{void})
+	return c
+}
+
+// importCheckpointWritten installs c, written and synced, as the ack state.
+func (f *File) importCheckpointWritten(c *checkpoint) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.acks, f.synced = c.ackState.clone(), c.ackState.clone()
+}

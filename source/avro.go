@@ -15,6 +15,7 @@ import (
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
 	"github.com/flumed/flumed/internal/tlskeys"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Avro is the avro source (FLUME.md §2.2, §7): it serves Flume's
@@ -49,7 +50,7 @@ type Avro struct {
 	addr    string
 	opts    avrorpc.ServerOptions
 	counter counter.Source
-	fails   *throttledLog
+	fails   *logthrottle.Log
 
 	mu   sync.Mutex
 	srv  *avrorpc.Server
@@ -131,7 +132,7 @@ func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, er
 	}
 	return &Avro{
 		name: name, log: log, addr: net.JoinHostPort(bind, port), opts: o,
-		fails: newThrottledLog(log, defaultLogEvery),
+		fails: logthrottle.New(log, logthrottle.DefaultEvery),
 	}, nil
 }
 
@@ -165,7 +166,7 @@ func (s *Avro) FlumeMetrics() map[string]string {
 }
 
 // Start listens and returns; connections are served until Stop.
-func (s *Avro) Start(ctx context.Context, p Processor) error {
+func (s *Avro) Start(ctx context.Context, p BatchPutter) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.addr)
 	if err != nil {
@@ -209,7 +210,7 @@ func (s *Avro) Stop() error {
 // avroHandler puts what the server decodes through the channel processor.
 type avroHandler struct {
 	s *Avro
-	p Processor
+	p BatchPutter
 }
 
 func (h *avroHandler) Append(e avrorpc.Event) avrorpc.Status {
@@ -243,7 +244,7 @@ func (h *avroHandler) AppendBatch(events []avrorpc.Event) avrorpc.Status {
 // put hands events to the channel processor; false means they were refused
 // and the client must be told FAILED.
 func (h *avroHandler) put(evs []channel.Event) bool {
-	err := h.p.Process(evs)
+	err := h.p.PutBatch(evs)
 	if err == nil {
 		return true
 	}

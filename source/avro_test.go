@@ -23,7 +23,9 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 func avroConfig(kv map[string]string) *config.Context {
@@ -36,10 +38,10 @@ func avroConfig(kv map[string]string) *config.Context {
 
 // startAvro builds the source from keys, starts it into p and stops it when
 // the test ends.
-func startAvro(t *testing.T, kv map[string]string, p Processor) (*Avro, string) {
+func startAvro(t *testing.T, kv map[string]string, p BatchPutter) (*Avro, string) {
 	t.Helper()
 	c := avroConfig(kv)
-	src, err := newAvroSource("r1", c, discardLog())
+	src, err := newAvroSource("r1", c, sourcetest.DiscardLog())
 	c.Finish()
 	if err != nil || c.Problems().Err() != nil {
 		t.Fatalf("configure: %v %v", err, c.Problems().Err())
@@ -132,35 +134,70 @@ func readFull(c net.Conn, b []byte) (int, error) {
 	return n, nil
 }
 
-// gate is a Processor that holds every call until released.
+// gate is a BatchPutter that holds its hold-th call until released and lets
+// the others through.
 type gate struct {
-	entered chan struct{}
+	hold    int
+	entered chan struct{} // closed when the held call came in
 	release chan error
+
+	mu    sync.Mutex
+	calls int
 }
 
-func (g *gate) Process([]channel.Event) error {
-	g.entered <- struct{}{}
+func (g *gate) PutBatch([]channel.Event) error {
+	g.mu.Lock()
+	g.calls++
+	n := g.calls
+	g.mu.Unlock()
+	if n != g.hold {
+		return nil
+	}
+	close(g.entered)
 	return <-g.release
 }
 
 func TestTheClientIsAnsweredOnlyAfterTheProcessorReturns(t *testing.T) {
-	g := &gate{entered: make(chan struct{}, 1), release: make(chan error)}
+	g := &gate{hold: 2, entered: make(chan struct{}), release: make(chan error)}
 	_, addr := startAvro(t, nil, g)
-	answered := make(chan error, 1)
-	go func() { answered <- sendBatch(t, addr, avroEvents(0, 3)) }()
-	<-g.entered
-	select {
-	case err := <-answered:
-		t.Fatalf("answered (%v) before the events were committed", err)
-	case <-time.After(100 * time.Millisecond):
+	ctx := context.Background()
+	c, err := avrorpc.Dial(ctx, addr, avrorpc.ClientOptions{RequestTimeout: 10 * time.Second})
+	if err != nil {
+		t.Fatal(err)
 	}
+	defer c.Close()
+	if err := c.AppendBatch(ctx, avroEvents(0, 1)); err != nil { // completes the handshake
+		t.Fatal(err)
+	}
+	held, err := c.Send(ctx, avroEvents(1, 3))
+	if err != nil {
+		t.Fatal(err)
+	}
+	await.Done(t, "the held put", g.entered)
+	later, err := c.Send(ctx, avroEvents(3, 4))
+	if err != nil {
+		t.Fatal(err)
+	}
+	// The replies share one ordered stream: an answer to the held call sent
+	// before its put returned would be read before the later call's answer.
+	answered := func(p *avrorpc.Pending) func() bool {
+		return func() bool {
+			select {
+			case <-p.Done():
+				return true
+			default:
+				return false
+			}
+		}
+	}
+	await.Never(t, "an answer before the events were committed", answered(held), answered(later))
 	g.release <- nil
-	if err := <-answered; err != nil {
+	if err := held.Wait(ctx); err != nil {
 		t.Fatalf("after the commit: %v", err)
 	}
 }
 
-// barrier lets calls through only once want of them are inside Process at
+// barrier lets calls through only once want of them are inside PutBatch at
 // the same time, and fails them if that does not happen in time.
 type barrier struct {
 	want    int
@@ -170,7 +207,7 @@ type barrier struct {
 	full    chan struct{}
 }
 
-func (b *barrier) Process([]channel.Event) error {
+func (b *barrier) PutBatch([]channel.Event) error {
 	b.mu.Lock()
 	b.inside++
 	b.maxSeen = max(b.maxSeen, b.inside)
@@ -187,7 +224,7 @@ func (b *barrier) Process([]channel.Event) error {
 	select {
 	case <-full:
 		return nil
-	case <-time.After(5 * time.Second):
+	case <-time.After(await.Limit):
 		return errors.New("the other calls never came in")
 	}
 }
@@ -228,7 +265,7 @@ func TestCallsPipelinedOnOneConnectionArePutConcurrently(t *testing.T) {
 func TestARefusedBatchIsAnsweredFailedAndLeavesNothingInTheChannel(t *testing.T) {
 	mem := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 5, TransactionCapacity: 5})
 	t.Cleanup(func() { mem.Close() })
-	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, discardLog())
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{mem}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -334,7 +371,7 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := avroConfig(tc.kv)
-			_, _ = newAvroSource("r1", c, discardLog())
+			_, _ = newAvroSource("r1", c, sourcetest.DiscardLog())
 			c.Finish()
 			err := c.Problems().Err()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
@@ -343,7 +380,7 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 		})
 	}
 	c := avroConfig(map[string]string{"threads": "8"})
-	if _, err := newAvroSource("r1", c, discardLog()); err != nil {
+	if _, err := newAvroSource("r1", c, sourcetest.DiscardLog()); err != nil {
 		t.Fatal(err)
 	}
 	c.Finish()
@@ -357,7 +394,7 @@ func TestStartFailsOnABusyPortAndStopIsIdempotent(t *testing.T) {
 	a, addr := startAvro(t, nil, p)
 	_, port, _ := net.SplitHostPort(addr)
 	c := avroConfig(map[string]string{"port": port})
-	b, err := newAvroSource("r2", c, discardLog())
+	b, err := newAvroSource("r2", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}

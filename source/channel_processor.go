@@ -6,6 +6,9 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/interceptor"
+	"github.com/flumed/flumed/source/internal/logthrottle"
+	"github.com/flumed/flumed/source/internal/registry"
 )
 
 // ChannelProcessor is where a source puts its events (Flume's
@@ -20,16 +23,16 @@ import (
 type ChannelProcessor struct {
 	channels []channel.Channel
 	names    []string
-	chain    []Interceptor
+	chain    []interceptor.Interceptor
 	sel      selector
 	// static is set when every event goes to the same channels (the
 	// replicating selector): the events are then put without grouping.
 	static bool
 	log    *slog.Logger
-	warn   *throttledLog
+	warn   *logthrottle.Log
 }
 
-var _ Processor = (*ChannelProcessor)(nil)
+var _ BatchPutter = (*ChannelProcessor)(nil)
 
 // NewChannelProcessor builds the processor of one source.
 //
@@ -52,7 +55,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 		channels: channels,
 		names:    make([]string, len(channels)),
 		log:      log,
-		warn:     newThrottledLog(log, defaultLogEvery),
+		warn:     logthrottle.New(log, logthrottle.DefaultEvery),
 	}
 	for i, ch := range channels {
 		p.names[i] = ch.Name()
@@ -65,7 +68,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 
 	sc := c.Sub("selector.")
 	typ := sc.String("type", "replicating")
-	factory, found := lookup(selectors, typ)
+	factory, found := registry.Lookup(selectors, typ)
 	if found {
 		sel, good := factory(sc, p.names)
 		p.sel = sel
@@ -77,7 +80,7 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 	}
 	sc.Finish()
 
-	chain, good := buildInterceptors(c, log)
+	chain, good := interceptor.Chain(c, log)
 	p.chain = chain
 	if !good || !ok {
 		return nil, fmt.Errorf("configure channel processor of %s: %w", c.Prefix(), errConfig)
@@ -85,15 +88,15 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 	return p, nil
 }
 
-// Process puts events into the source's channels. It returns nil when every
+// PutBatch puts events into the source's channels. It returns nil when every
 // required channel committed them (or an interceptor dropped them all). An
 // error names the first required channel that refused and wraps its error
 // (channel.ErrFull, channel.ErrTxnFull, channel.ErrClosed, ...); the events
-// must then be treated as not accepted. Process never modifies events: the
+// must then be treated as not accepted. PutBatch never modifies events: the
 // interceptors work on copies. It is safe for concurrent use.
-func (p *ChannelProcessor) Process(events []channel.Event) error {
+func (p *ChannelProcessor) PutBatch(events []channel.Event) error {
 	if len(p.chain) > 0 {
-		events = intercept(p.chain, events)
+		events = interceptor.Apply(p.chain, events)
 	}
 	if len(events) == 0 {
 		return nil

@@ -16,6 +16,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 const srcPrefix = "a1.sources.r1."
@@ -24,7 +25,7 @@ const srcPrefix = "a1.sources.r1."
 // c1..cn and fails the test on any configuration problem.
 func newProcessor(t *testing.T, snippet string, names ...string) (*ChannelProcessor, map[string]*fakeChannel) {
 	t.Helper()
-	c := config.FromMap(srcPrefix, props(t, snippet))
+	c := config.FromMap(srcPrefix, sourcetest.Props(t, snippet))
 	fakes := map[string]*fakeChannel{}
 	var chans []channel.Channel
 	for _, n := range names {
@@ -32,8 +33,8 @@ func newProcessor(t *testing.T, snippet string, names ...string) (*ChannelProces
 		fakes[n] = f
 		chans = append(chans, f)
 	}
-	p, err := NewChannelProcessor(c, chans, discardLog())
-	if ps := problems(c); err != nil || len(ps) > 0 {
+	p, err := NewChannelProcessor(c, chans, sourcetest.DiscardLog())
+	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("NewChannelProcessor: %v\n%s", err, strings.Join(ps, "\n"))
 	}
 	return p, fakes
@@ -43,13 +44,13 @@ func newProcessor(t *testing.T, snippet string, names ...string) (*ChannelProces
 // returns every problem reported.
 func configProblems(t *testing.T, snippet string, names ...string) []string {
 	t.Helper()
-	c := config.FromMap(srcPrefix, props(t, snippet))
+	c := config.FromMap(srcPrefix, sourcetest.Props(t, snippet))
 	var chans []channel.Channel
 	for _, n := range names {
 		chans = append(chans, newFakeChannel(n))
 	}
-	_, err := NewChannelProcessor(c, chans, discardLog())
-	ps := problems(c)
+	_, err := NewChannelProcessor(c, chans, sourcetest.DiscardLog())
+	ps := sourcetest.Problems(c)
 	if err == nil && len(ps) == 0 {
 		t.Fatalf("snippet was accepted:\n%s", snippet)
 	}
@@ -69,7 +70,7 @@ func ev(body string, headers ...string) channel.Event {
 
 func TestReplicatingPutsEveryEventIntoEveryChannel(t *testing.T) {
 	p, ch := newProcessor(t, ``, "c1", "c2")
-	if err := p.Process([]channel.Event{ev("a"), ev("b")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("a"), ev("b")}); err != nil {
 		t.Fatal(err)
 	}
 	for _, n := range []string{"c1", "c2"} {
@@ -85,7 +86,7 @@ func TestReplicatingPutsEveryEventIntoEveryChannel(t *testing.T) {
 func TestRequiredChannelRefusalRollsBackAndFails(t *testing.T) {
 	p, ch := newProcessor(t, ``, "c1", "c2")
 	ch["c2"].setRefuse(1)
-	err := p.Process([]channel.Event{ev("a")})
+	err := p.PutBatch([]channel.Event{ev("a")})
 	if !errors.Is(err, channel.ErrFull) {
 		t.Fatalf("error %v does not wrap channel.ErrFull", err)
 	}
@@ -104,14 +105,14 @@ func TestRequiredChannelRefusalRollsBackAndFails(t *testing.T) {
 func TestTransactionCapacityErrorIsReturnedClearly(t *testing.T) {
 	p, ch := newProcessor(t, ``, "c1")
 	ch["c1"].txCap = 2
-	err := p.Process([]channel.Event{ev("a"), ev("b"), ev("c")})
+	err := p.PutBatch([]channel.Event{ev("a"), ev("b"), ev("c")})
 	if !errors.Is(err, channel.ErrTxnFull) || !strings.Contains(err.Error(), "put 3 events on channel c1") {
 		t.Fatalf("got %v", err)
 	}
 }
 
 func TestOptionalChannelFailureIsOnlyLogged(t *testing.T) {
-	c := config.FromMap(srcPrefix, props(t, `selector.optional = c2`))
+	c := config.FromMap(srcPrefix, sourcetest.Props(t, `selector.optional = c2`))
 	c1, c2 := newFakeChannel("c1"), newFakeChannel("c2")
 	log, buf := newTestLog()
 	p, err := NewChannelProcessor(c, []channel.Channel{c1, c2}, log)
@@ -120,7 +121,7 @@ func TestOptionalChannelFailureIsOnlyLogged(t *testing.T) {
 	}
 	c2.setRefuse(-1)
 	for range 3 {
-		if err := p.Process([]channel.Event{ev("a")}); err != nil {
+		if err := p.PutBatch([]channel.Event{ev("a")}); err != nil {
 			t.Fatalf("optional failure surfaced: %v", err)
 		}
 	}
@@ -146,7 +147,7 @@ func TestInterceptorsRunBeforeTheSelectorAndMayDrop(t *testing.T) {
 		selector.mapping.errors = c2
 		selector.default = c1
 	`, "c1", "c2")
-	if err := p.Process([]channel.Event{ev("DEBUG x"), ev("ERROR y")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("DEBUG x"), ev("ERROR y")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ch["c2"].bodies(); !slices.Equal(got, []string{"ERROR y"}) {
@@ -155,7 +156,7 @@ func TestInterceptorsRunBeforeTheSelectorAndMayDrop(t *testing.T) {
 	if got := ch["c1"].bodies(); len(got) != 0 {
 		t.Errorf("c1 holds %q", got)
 	}
-	if err := p.Process([]channel.Event{ev("DEBUG only")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("DEBUG only")}); err != nil {
 		t.Errorf("all events dropped should be a success, got %v", err)
 	}
 }
@@ -170,7 +171,7 @@ func TestCallersEventsAreNeverModified(t *testing.T) {
 	`, "c1")
 	in := []channel.Event{ev("a", "k", "v")}
 	for range 2 { // a retry of the same slice must give the same result
-		if err := p.Process(in); err != nil {
+		if err := p.PutBatch(in); err != nil {
 			t.Fatal(err)
 		}
 	}
@@ -231,7 +232,7 @@ func TestInterceptorClassNamesAreAccepted(t *testing.T) {
 		interceptors.u.type = org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder
 		selector.type = org.apache.flume.channel.ReplicatingChannelSelector
 	`, "c1")
-	if err := p.Process([]channel.Event{ev("x")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("x")}); err != nil {
 		t.Fatal(err)
 	}
 	if id := ch["c1"].events()[0].Headers["id"]; len(id) != 36 {

@@ -17,6 +17,8 @@ import (
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/source/internal/charset"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Exec is the exec source (FLUME.md §2.1): it runs a command and turns every
@@ -43,7 +45,7 @@ type Exec struct {
 	name     string
 	log      *slog.Logger
 	opts     execOptions
-	warn     *throttledLog
+	warn     *logthrottle.Log
 	counters counter.Source
 	splits   atomic.Int64
 
@@ -112,14 +114,14 @@ func newExecSource(name string, c *config.Context, log *slog.Logger) (Source, er
 		c.Errorf("maxLineLength", "must be positive, not %d", o.maxLineLength)
 		ok = false
 	}
-	if cs := c.String("charset", "UTF-8"); !charsetOK(cs) {
+	if cs := c.String("charset", "UTF-8"); !charset.Supported(cs) {
 		c.Errorf("charset", "unsupported charset %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", cs)
 		ok = false
 	}
 	if !ok {
 		return nil, errConfig
 	}
-	return &Exec{name: name, log: log, opts: o, warn: newThrottledLog(log, defaultLogEvery)}, nil
+	return &Exec{name: name, log: log, opts: o, warn: logthrottle.New(log, logthrottle.DefaultEvery)}, nil
 }
 
 // Name returns the source's name.
@@ -141,7 +143,7 @@ func (s *Exec) SplitLines() int64 { return s.splits.Load() }
 
 // Start checks that the command exists and starts running it in the
 // background. Lines go to p until Stop.
-func (s *Exec) Start(ctx context.Context, p Processor) error {
+func (s *Exec) Start(ctx context.Context, p BatchPutter) error {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	if s.done != nil {
@@ -177,7 +179,7 @@ func (s *Exec) Stop() error {
 }
 
 // run runs the command, again and again with restart, until ctx ends.
-func (s *Exec) run(ctx context.Context, p Processor, done chan struct{}) {
+func (s *Exec) run(ctx context.Context, p BatchPutter, done chan struct{}) {
 	defer close(done)
 	for {
 		status, err := s.runOnce(ctx, p)
@@ -201,7 +203,7 @@ func (s *Exec) run(ctx context.Context, p Processor, done chan struct{}) {
 
 // runOnce runs the command once, delivering its stdout until it ends (or ctx
 // does), and returns how it exited.
-func (s *Exec) runOnce(ctx context.Context, p Processor) (string, error) {
+func (s *Exec) runOnce(ctx context.Context, p BatchPutter) (string, error) {
 	outR, outW, err := os.Pipe()
 	if err != nil {
 		return "", err
@@ -335,7 +337,7 @@ func (s *Exec) drainStderr(r io.Reader) {
 
 // pump reads stdout line by line and delivers batches. It returns at the end
 // of stdout, or when ctx ends, once its reader goroutine has finished.
-func (s *Exec) pump(ctx context.Context, r io.Reader, p Processor) {
+func (s *Exec) pump(ctx context.Context, r io.Reader, p BatchPutter) {
 	lines := make(chan []byte)
 	readerDone := make(chan struct{})
 	go func() {
@@ -406,10 +408,10 @@ func (s *Exec) pump(ctx context.Context, r io.Reader, p Processor) {
 
 // deliver puts batch through p, retrying with backoff until it commits or ctx
 // ends; it always makes at least one attempt.
-func (s *Exec) deliver(ctx context.Context, p Processor, batch []channel.Event) {
+func (s *Exec) deliver(ctx context.Context, p BatchPutter, batch []channel.Event) {
 	delay := s.opts.retryMin
 	for {
-		err := p.Process(batch)
+		err := p.PutBatch(batch)
 		if err == nil {
 			s.counters.EventAccepted.Add(int64(len(batch)))
 			return

@@ -21,7 +21,9 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // startExec builds an exec source from the snippet (with shell /bin/sh -c
@@ -29,7 +31,7 @@ import (
 // starts it on a fake channel that refuses the first refuse puts (-1: all).
 func startExec(t *testing.T, snippet string, log *slog.Logger, refuse int) (*Exec, *fakeChannel) {
 	t.Helper()
-	kv := props(t, snippet)
+	kv := sourcetest.Props(t, snippet)
 	if _, ok := kv["shell"]; !ok {
 		kv["shell"] = "/bin/sh -c"
 	}
@@ -38,10 +40,10 @@ func startExec(t *testing.T, snippet string, log *slog.Logger, refuse int) (*Exe
 	}
 	c := config.FromMap("a1.sources.r1.", kv)
 	if log == nil {
-		log = discardLog()
+		log = sourcetest.DiscardLog()
 	}
 	src, err := newExecSource("r1", c, log)
-	if ps := problems(c); err != nil || len(ps) > 0 {
+	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("newExecSource: %v %q", err, ps)
 	}
 	s := src.(*Exec)
@@ -49,7 +51,7 @@ func startExec(t *testing.T, snippet string, log *slog.Logger, refuse int) (*Exe
 	s.opts.killGrace = 200 * time.Millisecond
 	ch := newFakeChannel("c1")
 	ch.setRefuse(refuse)
-	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{ch}, discardLog())
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{ch}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -70,7 +72,7 @@ func TestExecDeliversLinesInOrder(t *testing.T) {
 		command = printf 'a\nb\r\nc\rd'
 		batchSize = 2
 	`, nil, 0)
-	waitFor(t, "4 lines", func() bool { return len(ch.bodies()) == 4 })
+	await.True(t, "4 lines", func() bool { return len(ch.bodies()) == 4 })
 	if got := ch.bodies(); !slices.Equal(got, []string{"a", "b", "c", "d"}) {
 		t.Errorf("bodies %q", got)
 	}
@@ -86,7 +88,7 @@ func TestExecDeliversLinesInOrder(t *testing.T) {
 
 func TestExecWithoutShellSplitsTheCommandOnWhitespace(t *testing.T) {
 	_, ch := startExec(t, "shell = none\ncommand = echo one   two", nil, 0)
-	waitFor(t, "a line", func() bool { return len(ch.bodies()) == 1 })
+	await.True(t, "a line", func() bool { return len(ch.bodies()) == 1 })
 	if got := ch.bodies()[0]; got != "one two" {
 		t.Errorf("body %q", got)
 	}
@@ -94,7 +96,7 @@ func TestExecWithoutShellSplitsTheCommandOnWhitespace(t *testing.T) {
 
 func TestExecFullChannelLosesNoLine(t *testing.T) {
 	s, ch := startExec(t, "command = seq 1 100\nbatchSize = 7", nil, 3)
-	waitFor(t, "100 lines", func() bool { return len(ch.bodies()) >= 100 })
+	await.True(t, "100 lines", func() bool { return len(ch.bodies()) >= 100 })
 	if got, want := ch.bodies(), numbers(1, 101); !slices.Equal(got, want) {
 		t.Errorf("bodies %q, want 1..100 once each in order", got)
 	}
@@ -106,17 +108,17 @@ func TestExecFullChannelLosesNoLine(t *testing.T) {
 func TestExecStopsReadingWhileTheChannelRefuses(t *testing.T) {
 	const lines = 50000 // ~290 kB: far more than the pipe and the reader buffer hold
 	s, ch := startExec(t, fmt.Sprintf("command = seq 1 %d\nbatchSize = 10", lines), nil, -1)
-	waitFor(t, "several refusals", func() bool { return metric(s, "ChannelWriteFail") >= 5 })
+	await.True(t, "several refusals", func() bool { return metric(s, "ChannelWriteFail") >= 5 })
 	// While the batch is retried the reader is parked on one line.
 	if got := metric(s, "EventReceivedCount"); got > 11 {
 		t.Fatalf("read %d lines while the channel refused; want at most batchSize+1", got)
 	}
-	time.Sleep(20 * time.Millisecond)
-	if got := metric(s, "EventReceivedCount"); got > 11 {
-		t.Fatalf("kept reading (%d lines) while the channel refused", got)
-	}
+	// Five more refused retries show the source alive and retrying.
+	retried := metric(s, "ChannelWriteFail") + 5
+	await.Never(t, "reading on while the channel refused", func() bool { return metric(s, "EventReceivedCount") > 11 },
+		func() bool { return metric(s, "ChannelWriteFail") >= retried })
 	ch.setRefuse(0)
-	waitFor(t, "every line", func() bool { return len(ch.bodies()) >= lines })
+	await.True(t, "every line", func() bool { return len(ch.bodies()) >= lines })
 	if got := ch.bodies(); !slices.Equal(got, numbers(1, lines+1)) {
 		t.Errorf("got %d lines, not 1..%d once each in order", len(got), lines)
 	}
@@ -124,12 +126,12 @@ func TestExecStopsReadingWhileTheChannelRefuses(t *testing.T) {
 
 func TestExecBatchTimeoutFlushesAPartialBatch(t *testing.T) {
 	_, ch := startExec(t, "command = echo one; exec sleep 30\nbatchSize = 100\nbatchTimeout = 50", nil, 0)
-	waitFor(t, "the line while the command still runs", func() bool { return len(ch.bodies()) == 1 })
+	await.True(t, "the line while the command still runs", func() bool { return len(ch.bodies()) == 1 })
 }
 
 func TestExecStopMakesALastAttemptForLinesAlreadyRead(t *testing.T) {
 	s, ch := startExec(t, "command = echo last; exec sleep 30\nbatchSize = 100\nbatchTimeout = 3600000", nil, 0)
-	waitFor(t, "the line to be read", func() bool { return metric(s, "EventReceivedCount") == 1 })
+	await.True(t, "the line to be read", func() bool { return metric(s, "EventReceivedCount") == 1 })
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
@@ -141,17 +143,17 @@ func TestExecStopMakesALastAttemptForLinesAlreadyRead(t *testing.T) {
 func TestExecDrainsStderr(t *testing.T) {
 	// 1 MB on stderr would block a child whose stderr nobody reads.
 	_, ch := startExec(t, "command = head -c 1000000 /dev/zero >&2; echo done", nil, 0)
-	waitFor(t, "stdout after a flood of stderr", func() bool { return len(ch.bodies()) == 1 })
+	await.True(t, "stdout after a flood of stderr", func() bool { return len(ch.bodies()) == 1 })
 
 	log, buf := newTestLog()
 	_, ch = startExec(t, "command = echo oops >&2; echo done\nlogStdErr = true", log, 0)
-	waitFor(t, "done", func() bool { return len(ch.bodies()) == 1 })
-	waitFor(t, "the stderr line in the log", func() bool { return strings.Contains(buf.String(), "oops") })
+	await.True(t, "done", func() bool { return len(ch.bodies()) == 1 })
+	await.True(t, "the stderr line in the log", func() bool { return strings.Contains(buf.String(), "oops") })
 }
 
 func TestExecRestartsAfterTheThrottle(t *testing.T) {
 	_, ch := startExec(t, "command = echo x\nrestart = true\nrestartThrottle = 100", nil, 0)
-	waitFor(t, "three runs", func() bool { return len(ch.bodies()) >= 3 })
+	await.True(t, "three runs", func() bool { return len(ch.bodies()) >= 3 })
 	ch.mu.Lock()
 	at := slices.Clone(ch.commitAt)
 	ch.mu.Unlock()
@@ -164,8 +166,8 @@ func TestExecRestartsAfterTheThrottle(t *testing.T) {
 
 func TestExecWithoutRestartRunsOnce(t *testing.T) {
 	s, ch := startExec(t, "command = echo x\nrestartThrottle = 1", nil, 0)
-	waitFor(t, "one run", func() bool { return len(ch.bodies()) == 1 })
-	waitFor(t, "the run loop to end", func() bool {
+	await.True(t, "one run", func() bool { return len(ch.bodies()) == 1 })
+	await.True(t, "the run loop to end", func() bool {
 		select {
 		case <-s.done:
 			return true
@@ -194,7 +196,7 @@ func gone(pid int) bool {
 
 func TestExecStopKillsTheProcessGroup(t *testing.T) {
 	s, ch := startExec(t, "command = sleep 300 & echo $!; wait\nbatchSize = 1", nil, 0)
-	waitFor(t, "the grandchild's pid", func() bool { return len(ch.bodies()) == 1 })
+	await.True(t, "the grandchild's pid", func() bool { return len(ch.bodies()) == 1 })
 	pid, err := strconv.Atoi(ch.bodies()[0])
 	if err != nil {
 		t.Fatal(err)
@@ -202,13 +204,13 @@ func TestExecStopKillsTheProcessGroup(t *testing.T) {
 	if err := s.Stop(); err != nil {
 		t.Fatal(err)
 	}
-	waitFor(t, "the grandchild to die", func() bool { return gone(pid) })
+	await.True(t, "the grandchild to die", func() bool { return gone(pid) })
 }
 
 func TestExecStopKillsAChildThatIgnoresSIGTERM(t *testing.T) {
 	log, buf := newTestLog()
 	s, ch := startExec(t, "command = trap '' TERM; echo $$; sleep 300; sleep 300\nbatchSize = 1", log, 0)
-	waitFor(t, "the child's pid", func() bool { return len(ch.bodies()) == 1 })
+	await.True(t, "the child's pid", func() bool { return len(ch.bodies()) == 1 })
 	pid, _ := strconv.Atoi(ch.bodies()[0])
 	start := time.Now()
 	if err := s.Stop(); err != nil {
@@ -227,7 +229,7 @@ func TestExecStopKillsAChildThatIgnoresSIGTERM(t *testing.T) {
 
 func TestExecCutsLinesAtMaxLineLength(t *testing.T) {
 	s, ch := startExec(t, "command = printf '0123456789abcdefghijXYZ\\n0123456789\\n'\nmaxLineLength = 10", nil, 0)
-	waitFor(t, "4 events", func() bool { return len(ch.bodies()) == 4 })
+	await.True(t, "4 events", func() bool { return len(ch.bodies()) == 4 })
 	if got := ch.bodies(); !slices.Equal(got, []string{"0123456789", "abcdefghij", "XYZ", "0123456789"}) {
 		t.Errorf("bodies %q", got)
 	}
@@ -238,11 +240,11 @@ func TestExecCutsLinesAtMaxLineLength(t *testing.T) {
 
 func TestExecStartFailsForAMissingCommand(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{"command": "/nonexistent/tool -f"})
-	src, err := newExecSource("r1", c, discardLog())
+	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
-	if err := src.Start(context.Background(), &recordingProcessor{}); err == nil {
+	if err := src.Start(context.Background(), &recordingPutter{}); err == nil {
 		t.Error("Start succeeded")
 	}
 	_ = src.Stop()
@@ -250,7 +252,7 @@ func TestExecStartFailsForAMissingCommand(t *testing.T) {
 
 func TestExecConfiguration(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{"command": "tail -F /var/log/x", "shell": "/bin/bash -c"})
-	src, err := newExecSource("r1", c, discardLog())
+	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -271,9 +273,9 @@ func TestExecConfiguration(t *testing.T) {
 		"command = x\nrestart = yes":     "not a boolean",
 		"command = x\nlogStderr = true":  "logStderr: unknown key (did you mean logStdErr?)",
 	} {
-		c := config.FromMap("a1.sources.r1.", props(t, snippet))
-		_, _ = newExecSource("r1", c, discardLog())
-		if p := strings.Join(problems(c), "\n"); !strings.Contains(p, want) {
+		c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+		_, _ = newExecSource("r1", c, sourcetest.DiscardLog())
+		if p := strings.Join(sourcetest.Problems(c), "\n"); !strings.Contains(p, want) {
 			t.Errorf("%q: problems %q do not mention %q", snippet, p, want)
 		}
 	}

@@ -1,18 +1,14 @@
 package source
 
 import (
-	"bytes"
 	"fmt"
-	"io"
 	"log/slog"
 	"slices"
-	"strings"
 	"sync"
-	"testing"
 	"time"
 
 	"github.com/flumed/flumed/channel"
-	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // fakeChannel is a channel.Channel that keeps committed events in memory and
@@ -129,84 +125,22 @@ func (t *fakeTxn) Rollback() error {
 	return nil
 }
 
-// logBuffer is a concurrency-safe text log sink for tests that assert what
-// was logged.
-type logBuffer struct {
-	mu  sync.Mutex
-	buf bytes.Buffer
+// newTestLog returns a logger and what it logged, for tests that assert it.
+func newTestLog() (*slog.Logger, *sourcetest.Log) {
+	l := &sourcetest.Log{}
+	return l.Logger(), l
 }
 
-func (b *logBuffer) Write(p []byte) (int, error) {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.Write(p)
-}
-
-func (b *logBuffer) String() string {
-	b.mu.Lock()
-	defer b.mu.Unlock()
-	return b.buf.String()
-}
-
-func newTestLog() (*slog.Logger, *logBuffer) {
-	b := &logBuffer{}
-	return slog.New(slog.NewTextHandler(b, &slog.HandlerOptions{Level: slog.LevelDebug})), b
-}
-
-func discardLog() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
-
-// props turns "key = value" lines into a map for config.FromMap, so tests read
-// like the .properties files they stand for.
-func props(t *testing.T, text string) map[string]string {
-	t.Helper()
-	m := map[string]string{}
-	for _, line := range strings.Split(text, "\n") {
-		line = strings.TrimSpace(line)
-		if line == "" || strings.HasPrefix(line, "#") {
-			continue
-		}
-		k, v, ok := strings.Cut(line, "=")
-		if !ok {
-			t.Fatalf("bad property line %q", line)
-		}
-		m[strings.TrimSpace(k)] = strings.TrimSpace(v)
-	}
-	return m
-}
-
-// problems finishes c and returns its errors as strings.
-func problems(c *config.Context) []string {
-	c.Finish()
-	var out []string
-	for _, p := range c.Problems().Errors() {
-		out = append(out, p.String())
-	}
-	return out
-}
-
-// waitFor polls cond until it holds or 20 s pass (generous: the taildir
-// tests wait on fsyncs and rescans on a loaded machine).
-func waitFor(t *testing.T, what string, cond func() bool) {
-	t.Helper()
-	deadline := time.Now().Add(20 * time.Second)
-	for !cond() {
-		if time.Now().After(deadline) {
-			t.Fatalf("timed out waiting for %s", what)
-		}
-		time.Sleep(2 * time.Millisecond)
-	}
-}
-
-// recordingProcessor is a source.Processor that returns scripted errors and
+// recordingPutter is a BatchPutter that returns scripted errors and
 // records what it accepted.
-type recordingProcessor struct {
+type recordingPutter struct {
 	mu       sync.Mutex
 	errs     []error // returned in order, then nil
 	accepted [][]channel.Event
 	calls    int
 }
 
-func (r *recordingProcessor) Process(events []channel.Event) error {
+func (r *recordingPutter) PutBatch(events []channel.Event) error {
 	r.mu.Lock()
 	defer r.mu.Unlock()
 	r.calls++

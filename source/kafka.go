@@ -74,7 +74,7 @@ type Kafka struct {
 	counters counter.Source
 
 	mu   sync.Mutex
-	proc Processor
+	proc BatchPutter
 	cl   *kgo.Client
 
 	// Owned by the runner goroutine: a batch polled and not yet committed
@@ -164,7 +164,7 @@ func (s *Kafka) Backoff() (time.Duration, time.Duration) { return s.o.BackoffInc
 func (s *Kafka) FlumeMetrics() map[string]string { return s.counters.FlumeMetrics() }
 
 // Start joins the group (without waiting for the brokers).
-func (s *Kafka) Start(_ context.Context, p Processor) error {
+func (s *Kafka) Start(_ context.Context, p BatchPutter) error {
 	opts := []kgo.Opt{kgo.SeedBrokers(s.o.Brokers...), kgo.ConsumerGroup(s.o.Group), kgo.DisableAutoCommit(),
 		kgo.BlockRebalanceOnPoll(), kgo.ConsumeResetOffset(kgo.NewOffset().AtEnd())}
 	if s.o.TopicsRegex != "" {
@@ -198,10 +198,10 @@ func (s *Kafka) Stop() error {
 	return nil
 }
 
-// Process puts one batch: the one the channel refused last time, or up to
+// Poll puts one batch: the one the channel refused last time, or up to
 // batchSize records polled within batchDurationMillis; then commits their
 // offsets and lets the group rebalance.
-func (s *Kafka) Process(ctx context.Context) (Status, error) {
+func (s *Kafka) Poll(ctx context.Context) (Status, error) {
 	s.mu.Lock()
 	p, cl := s.proc, s.cl
 	s.mu.Unlock()
@@ -209,7 +209,7 @@ func (s *Kafka) Process(ctx context.Context) (Status, error) {
 		return Backoff, errors.New("kafka source not started")
 	}
 	if len(s.polled) == 0 {
-		if err := s.poll(ctx, cl); err != nil {
+		if err := s.fetch(ctx, cl); err != nil {
 			return Backoff, err
 		}
 		if len(s.polled) == 0 {
@@ -220,7 +220,7 @@ func (s *Kafka) Process(ctx context.Context) (Status, error) {
 	if len(s.pending) > 0 {
 		s.counters.AppendBatchReceived.Add(1)
 		s.counters.EventReceived.Add(int64(len(s.pending)))
-		if err := p.Process(s.pending); err != nil {
+		if err := p.PutBatch(s.pending); err != nil {
 			// Kept: put again before anything newer. The group waits for
 			// this batch's commit (or, past its rebalance timeout, moves on
 			// without this member, whose batch the next owner reads again).
@@ -245,8 +245,8 @@ func (s *Kafka) Process(ctx context.Context) (Status, error) {
 	return Ready, nil
 }
 
-// poll gathers up to batchSize records, waiting at most batchDuration.
-func (s *Kafka) poll(ctx context.Context, cl *kgo.Client) error {
+// fetch gathers up to batchSize records, waiting at most batchDuration.
+func (s *Kafka) fetch(ctx context.Context, cl *kgo.Client) error {
 	deadline := time.Now().Add(s.o.BatchDuration)
 	for len(s.polled) < s.o.BatchSize {
 		left := time.Until(deadline)

@@ -25,7 +25,7 @@ import (
 	"github.com/twmb/franz-go/pkg/kgo"
 )
 
-// collector is a Processor that keeps what it accepted, refusing while
+// collector is a BatchPutter that keeps what it accepted, refusing while
 // refuse is set.
 type collector struct {
 	mu     sync.Mutex
@@ -34,7 +34,7 @@ type collector struct {
 	calls  int
 }
 
-func (c *collector) Process(events []channel.Event) error {
+func (c *collector) PutBatch(events []channel.Event) error {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	c.calls++
@@ -69,7 +69,7 @@ func newTestKafkaSource(c *kfake.Cluster, group string) *Kafka {
 		Consumer: []kgo.Opt{kgo.ConsumeResetOffset(kgo.NewOffset().AtStart()), kgo.FetchMaxWait(50 * time.Millisecond)}}, nil)
 }
 
-// runUntil calls Process until done holds.
+// runUntil calls Poll until done holds.
 func runUntil(t *testing.T, s *Kafka, done func() bool) {
 	t.Helper()
 	deadline := time.Now().Add(60 * time.Second)
@@ -77,8 +77,8 @@ func runUntil(t *testing.T, s *Kafka, done func() bool) {
 		if time.Now().After(deadline) {
 			t.Fatal("timed out")
 		}
-		if _, err := s.Process(context.Background()); err != nil {
-			t.Logf("Process: %v", err)
+		if _, err := s.Poll(context.Background()); err != nil {
+			t.Logf("Poll: %v", err)
 		}
 	}
 }
@@ -176,7 +176,7 @@ func TestKafkaSourceRebalanceLosesNothing(t *testing.T) {
 			case <-stop:
 				return
 			default:
-				_, _ = b.Process(context.Background())
+				_, _ = b.Poll(context.Background())
 			}
 		}
 	}()

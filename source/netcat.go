@@ -16,6 +16,7 @@ import (
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/charset"
 )
 
 // Netcat is the netcat source (FLUME.md §2.5): it listens on TCP and turns
@@ -88,11 +89,11 @@ func newNetcatSource(name string, c *config.Context, log *slog.Logger) (Source, 
 		ok = false
 	}
 	enc := c.String("encoding", "utf-8")
-	if !charsetOK(enc) {
+	if !charset.Supported(enc) {
 		c.Errorf("encoding", "unsupported encoding %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", enc)
 		ok = false
 	}
-	o.latin1 = isLatin1(enc)
+	o.latin1 = charset.IsLatin1(enc)
 	if !ok {
 		return nil, errConfig
 	}
@@ -114,7 +115,7 @@ func (s *Netcat) Addr() net.Addr {
 }
 
 // Start listens and returns; connections are served until Stop.
-func (s *Netcat) Start(ctx context.Context, p Processor) error {
+func (s *Netcat) Start(ctx context.Context, p BatchPutter) error {
 	var lc net.ListenConfig
 	ln, err := lc.Listen(ctx, "tcp", s.opts.addr)
 	if err != nil {
@@ -147,7 +148,7 @@ func (s *Netcat) Stop() error {
 	return nil
 }
 
-func (s *Netcat) accept(ln net.Listener, p Processor) {
+func (s *Netcat) accept(ln net.Listener, p BatchPutter) {
 	defer s.wg.Done()
 	for {
 		conn, err := ln.Accept()
@@ -179,7 +180,7 @@ func (s *Netcat) accept(ln net.Listener, p Processor) {
 }
 
 // serve reads lines from one connection until it ends, fails or idles out.
-func (s *Netcat) serve(conn net.Conn, p Processor) {
+func (s *Netcat) serve(conn net.Conn, p BatchPutter) {
 	defer s.wg.Done()
 	defer func() {
 		s.mu.Lock()
@@ -232,7 +233,7 @@ func (s *Netcat) serve(conn net.Conn, p Processor) {
 			line = latin1ToUTF8(line)
 		}
 		ev := channel.Event{Body: line}
-		if err := p.Process([]channel.Event{ev}); err != nil {
+		if err := p.PutBatch([]channel.Event{ev}); err != nil {
 			s.log.Warn("channel refused an event", slog.Any("err", err))
 			// One reply per line: a newline inside the reason would read as
 			// the reply to the next event.

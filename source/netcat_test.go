@@ -18,20 +18,22 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 func startNetcat(t *testing.T, snippet string) (*Netcat, *fakeChannel) {
 	t.Helper()
-	kv := props(t, "bind = 127.0.0.1\nport = 0\n"+snippet)
+	kv := sourcetest.Props(t, "bind = 127.0.0.1\nport = 0\n"+snippet)
 	c := config.FromMap("a1.sources.r1.", kv)
-	src, err := newNetcatSource("r1", c, discardLog())
-	if ps := problems(c); err != nil || len(ps) > 0 {
+	src, err := newNetcatSource("r1", c, sourcetest.DiscardLog())
+	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("newNetcatSource: %v %q", err, ps)
 	}
 	s := src.(*Netcat)
 	ch := newFakeChannel("c1")
-	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{ch}, discardLog())
+	p, err := NewChannelProcessor(config.FromMap("a1.sources.r1.", nil), []channel.Channel{ch}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -154,7 +156,7 @@ func TestNetcatWithoutAcks(t *testing.T) {
 	s, ch := startNetcat(t, `ack-every-event = false`)
 	c := dial(t, s)
 	c.send("a\nb\n")
-	waitFor(t, "two events", func() bool { return len(ch.bodies()) == 2 })
+	await.True(t, "two events", func() bool { return len(ch.bodies()) == 2 })
 	c.conn.(*net.TCPConn).CloseWrite()
 	if rest, _ := io.ReadAll(c.r); len(rest) != 0 {
 		t.Errorf("replies %q with ack-every-event=false", rest)
@@ -236,9 +238,9 @@ func TestNetcatConfiguration(t *testing.T) {
 		"bind = x\nport = 1\nencoding = UTF-16":    "unsupported encoding",
 		"bind = x\nport = 1\nack-every-events = 1": "ack-every-events: unknown key (did you mean ack-every-event?)",
 	} {
-		c := config.FromMap("a1.sources.r1.", props(t, snippet))
-		_, _ = newNetcatSource("r1", c, discardLog())
-		if p := strings.Join(problems(c), "\n"); !strings.Contains(p, want) {
+		c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+		_, _ = newNetcatSource("r1", c, sourcetest.DiscardLog())
+		if p := strings.Join(sourcetest.Problems(c), "\n"); !strings.Contains(p, want) {
 			t.Errorf("%q: problems %q do not mention %q", snippet, p, want)
 		}
 	}

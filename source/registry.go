@@ -1,8 +1,9 @@
 package source
 
 import (
-	"sort"
-	"strings"
+	"github.com/flumed/flumed/source/internal/registry"
+	"github.com/flumed/flumed/source/spooldir"
+	"github.com/flumed/flumed/source/taildir"
 )
 
 // The registries below map Flume's type names (lower case) and Flume's class
@@ -25,42 +26,14 @@ var sources = map[string]Factory{
 	"avro":                               newAvroSource,
 	"org.apache.flume.source.AvroSource": newAvroSource,
 
-	"taildir": newTaildirSource,
-	"org.apache.flume.source.taildir.TaildirSource": newTaildirSource,
+	"taildir": taildir.New,
+	"org.apache.flume.source.taildir.TaildirSource": taildir.New,
 
-	"spooldir": newSpoolDirSource,
-	"org.apache.flume.source.SpoolDirectorySource": newSpoolDirSource,
+	"spooldir": spooldir.New,
+	"org.apache.flume.source.SpoolDirectorySource": spooldir.New,
 
 	"kafka": newKafkaSource,
 	"org.apache.flume.source.kafka.KafkaSource": newKafkaSource,
-}
-
-// interceptors holds every interceptor type. UUID has no alias in Flume, only
-// its class name; flumed also accepts "uuid".
-var interceptors = map[string]InterceptorBuilder{
-	"timestamp": newTimestampInterceptor,
-	"org.apache.flume.interceptor.TimestampInterceptor$Builder": newTimestampInterceptor,
-
-	"host": newHostInterceptor,
-	"org.apache.flume.interceptor.HostInterceptor$Builder": newHostInterceptor,
-
-	"static": newStaticInterceptor,
-	"org.apache.flume.interceptor.StaticInterceptor$Builder": newStaticInterceptor,
-
-	"remove_header": newRemoveHeaderInterceptor,
-	"org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder": newRemoveHeaderInterceptor,
-
-	"uuid": newUUIDInterceptor,
-	"org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder": newUUIDInterceptor,
-
-	"regex_filter": newRegexFilterInterceptor,
-	"org.apache.flume.interceptor.RegexFilteringInterceptor$Builder": newRegexFilterInterceptor,
-
-	"regex_extractor": newRegexExtractorInterceptor,
-	"org.apache.flume.interceptor.RegexExtractorInterceptor$Builder": newRegexExtractorInterceptor,
-
-	"search_replace": newSearchReplaceInterceptor,
-	"org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder": newSearchReplaceInterceptor,
 }
 
 // selectors holds the channel selector types (the source's selector.type).
@@ -77,35 +50,11 @@ var selectors = map[string]selectorFactory{
 
 // Lookup finds a source type by Flume type name (case-insensitive) or by
 // Flume's class name.
-func Lookup(typ string) (Factory, bool) { return lookup(sources, typ) }
+func Lookup(typ string) (Factory, bool) { return registry.Lookup(sources, typ) }
 
 // Types lists the source type names (aliases, not class names), sorted, for
 // "did you mean" messages and documentation.
-func Types() []string { return aliases(sources) }
-
-// InterceptorTypes lists the interceptor type names, sorted.
-func InterceptorTypes() []string { return aliases(interceptors) }
+func Types() []string { return registry.Aliases(sources) }
 
 // SelectorTypes lists the channel selector type names, sorted.
-func SelectorTypes() []string { return aliases(selectors) }
-
-func lookup[F any](m map[string]F, typ string) (F, bool) {
-	f, ok := m[strings.ToLower(strings.TrimSpace(typ))]
-	if !ok {
-		f, ok = m[strings.TrimSpace(typ)]
-	}
-	return f, ok
-}
-
-// aliases returns the keys that are type names rather than class names (class
-// names contain a dot).
-func aliases[F any](m map[string]F) []string {
-	out := make([]string, 0, len(m))
-	for k := range m {
-		if !strings.Contains(k, ".") {
-			out = append(out, k)
-		}
-	}
-	sort.Strings(out)
-	return out
-}
+func SelectorTypes() []string { return registry.Aliases(selectors) }

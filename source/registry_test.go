@@ -7,6 +7,8 @@ package source
 import (
 	"slices"
 	"testing"
+
+	"github.com/flumed/flumed/source/internal/registry"
 )
 
 func TestSourceLookup(t *testing.T) {
@@ -38,7 +40,7 @@ func TestSelectorTypes(t *testing.T) {
 	if got := SelectorTypes(); !slices.Equal(got, []string{"load_balancing", "multiplexing", "replicating"}) {
 		t.Errorf("SelectorTypes() = %q", got)
 	}
-	if _, ok := lookup(selectors, "Multiplexing"); !ok {
+	if _, ok := registry.Lookup(selectors, "Multiplexing"); !ok {
 		t.Error("selector names are not case-insensitive")
 	}
 }

@@ -7,24 +7,26 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Runner drives a Pollable source (Flume's PollableSourceRunner, FLUME.md
-// §3.3): it calls Process in a loop; after Backoff it sleeps
+// §3.3): it calls Poll in a loop; after Backoff it sleeps
 // min(k × increment, max), where k counts consecutive Backoff results and
 // Ready resets it; after an error (or a panic, which it recovers and logs) it
 // sleeps max without touching k. Sleeps end at once when the runner stops.
 //
-// The agent starts a pollable source with src.Start(ctx, processor), then runs
+// The agent starts a pollable source with src.Start(ctx, channelProcessor), then runs
 // `go runner.Run(ctx)`; to stop it calls runner.Stop() (which returns once Run
-// has returned, so no Process call is in flight) and then src.Stop().
+// has returned, so no Poll call is in flight) and then src.Stop().
 type Runner struct {
 	src Pollable
 	log *slog.Logger
 	// sleep waits d or until ctx ends, reporting whether it waited the whole
 	// time; tests replace it to record the backoff sequence.
 	sleep func(ctx context.Context, d time.Duration) bool
-	errs  *throttledLog
+	errs  *logthrottle.Log
 
 	stopOnce sync.Once
 	stop     chan struct{}
@@ -39,7 +41,7 @@ func NewRunner(src Pollable, log *slog.Logger) *Runner {
 		src:   src,
 		log:   log,
 		sleep: sleepCtx,
-		errs:  newThrottledLog(log, defaultLogEvery),
+		errs:  logthrottle.New(log, logthrottle.DefaultEvery),
 		stop:  make(chan struct{}),
 	}
 }
@@ -88,16 +90,16 @@ func (r *Runner) Run(ctx context.Context) {
 	}
 }
 
-// poll calls Process once, turning a panic into an error so one bad input
+// poll calls Poll once, turning a panic into an error so one bad input
 // cannot take the agent down.
 func (r *Runner) poll(ctx context.Context) (st Status, err error) {
 	defer func() {
 		if v := recover(); v != nil {
 			r.log.Error("source panicked", slog.Any("panic", v), slog.String("stack", string(debug.Stack())))
-			err = fmt.Errorf("panic in Process: %v", v)
+			err = fmt.Errorf("panic in Poll: %v", v)
 		}
 	}()
-	return r.src.Process(ctx)
+	return r.src.Poll(ctx)
 }
 
 // Stop makes Run return and waits until it has. It is idempotent and safe to

@@ -12,10 +12,13 @@ import (
 	"sync"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 // scriptedPollable returns the scripted results in order, then Backoff
-// forever; the string "panic" in the script makes Process panic.
+// forever; the string "panic" in the script makes Poll panic.
 type scriptedPollable struct {
 	inc, max time.Duration
 	script   []any // Status, error, or "panic"
@@ -25,14 +28,14 @@ type scriptedPollable struct {
 	done  chan struct{} // closed when the script is used up
 }
 
-func (s *scriptedPollable) Name() string                           { return "fake" }
-func (s *scriptedPollable) Start(context.Context, Processor) error { return nil }
-func (s *scriptedPollable) Stop() error                            { return nil }
+func (s *scriptedPollable) Name() string                             { return "fake" }
+func (s *scriptedPollable) Start(context.Context, BatchPutter) error { return nil }
+func (s *scriptedPollable) Stop() error                              { return nil }
 func (s *scriptedPollable) Backoff() (time.Duration, time.Duration) {
 	return s.inc, s.max
 }
 
-func (s *scriptedPollable) Process(context.Context) (Status, error) {
+func (s *scriptedPollable) Poll(context.Context) (Status, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	i := s.calls
@@ -58,7 +61,7 @@ func TestRunnerBackoffSequence(t *testing.T) {
 		inc: 10 * time.Millisecond, max: 25 * time.Millisecond, done: make(chan struct{}),
 		script: []any{Backoff, Backoff, Backoff, Ready, Backoff, errors.New("boom"), Backoff, "panic", Ready, Backoff},
 	}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	var mu sync.Mutex
 	var slept []time.Duration
 	r.sleep = func(ctx context.Context, d time.Duration) bool {
@@ -73,7 +76,7 @@ func TestRunnerBackoffSequence(t *testing.T) {
 		return true
 	}
 	go r.Run(context.Background())
-	<-src.done
+	await.Done(t, "the script to be played", src.done)
 	r.Stop()
 	ms := time.Millisecond
 	// 1, 2, 3 increments capped at 25; Ready resets; the error and the panic
@@ -88,45 +91,40 @@ func TestRunnerBackoffSequence(t *testing.T) {
 
 func TestRunnerStopInterruptsALongSleep(t *testing.T) {
 	src := &scriptedPollable{inc: time.Hour, max: time.Hour, done: make(chan struct{})}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	ran := make(chan struct{})
 	go func() {
 		r.Run(context.Background())
 		close(ran)
 	}()
-	<-src.done // the first Process happened; the runner now sleeps an hour
+	await.Done(t, "the first poll", src.done) // the runner now sleeps an hour
 	r.Stop()
-	// Run returned before Stop did; its goroutine closes ran a moment later, so
-	// wait for that (far less than the hour the runner was sleeping).
-	select {
-	case <-ran:
-	case <-time.After(10 * time.Second):
-		t.Fatal("Run still sleeping after Stop")
-	}
+	// Run returned before Stop did; its goroutine closes ran a moment later.
+	await.Done(t, "Run to return after Stop, not after its hour", ran)
 	r.Stop() // idempotent
 }
 
 func TestRunnerEndsWithItsContext(t *testing.T) {
 	src := &scriptedPollable{inc: time.Hour, max: time.Hour, done: make(chan struct{})}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	ctx, cancel := context.WithCancel(context.Background())
 	ran := make(chan struct{})
 	go func() {
 		r.Run(ctx)
 		close(ran)
 	}()
-	<-src.done
+	await.Done(t, "the first poll", src.done) // the runner now sleeps an hour
 	cancel()
-	<-ran
+	await.Done(t, "Run to return once its context ended, not after its hour", ran)
 	r.Stop()
 }
 
 func TestRunnerStoppedBeforeRunDoesNothing(t *testing.T) {
 	src := &scriptedPollable{inc: time.Millisecond, max: time.Millisecond, done: make(chan struct{})}
-	r := NewRunner(src, discardLog())
+	r := NewRunner(src, sourcetest.DiscardLog())
 	r.Stop()
 	r.Run(context.Background())
 	if src.calls != 0 {
-		t.Errorf("Process called %d times after Stop", src.calls)
+		t.Errorf("Poll called %d times after Stop", src.calls)
 	}
 }

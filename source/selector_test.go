@@ -33,7 +33,7 @@ func TestMultiplexingRoutesByHeader(t *testing.T) {
 		ev("missing"),
 		ev("other-header", "flume.selector.header", "CZ"),
 	}
-	if err := p.Process(events); err != nil {
+	if err := p.PutBatch(events); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]string{
@@ -55,7 +55,7 @@ func TestMultiplexingDefaultHeaderName(t *testing.T) {
 		selector.mapping.a = c2
 		selector.default = c1
 	`, "c1", "c2")
-	if err := p.Process([]channel.Event{ev("x", DefaultSelectorHeader, "a")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("x", DefaultSelectorHeader, "a")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ch["c2"].bodies(); !slices.Equal(got, []string{"x"}) {
@@ -75,7 +75,7 @@ func TestMultiplexingOptionalChannels(t *testing.T) {
 	// c1 is required for "a", so it is not also optional: it gets "a" once.
 	// "b" has no mapping, so default c3 is required and only c4 is optional.
 	ch["c4"].setRefuse(-1)
-	if err := p.Process([]channel.Event{ev("a", "h", "a"), ev("b", "h", "b"), ev("none")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("a", "h", "a"), ev("b", "h", "b"), ev("none")}); err != nil {
 		t.Fatalf("optional channel failure surfaced: %v", err)
 	}
 	want := map[string][]string{"c1": {"a"}, "c2": {"a"}, "c3": {"b", "none"}, "c4": {}}
@@ -97,7 +97,7 @@ func TestMultiplexingRequiredFailureIsReturned(t *testing.T) {
 		selector.default = c1
 	`, "c1", "c2")
 	ch["c2"].setRefuse(1)
-	if err := p.Process([]channel.Event{ev("x", "h", "a")}); err == nil {
+	if err := p.PutBatch([]channel.Event{ev("x", "h", "a")}); err == nil {
 		t.Fatal("refusal of a required channel was not returned")
 	}
 }
@@ -108,7 +108,7 @@ func TestMultiplexingWithoutDefaultWarnsAndDropsUnmapped(t *testing.T) {
 		selector.header = h
 		selector.mapping.a = c1
 	`, "c1")
-	if err := p.Process([]channel.Event{ev("lost", "h", "zz"), ev("kept", "h", "a")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("lost", "h", "zz"), ev("kept", "h", "a")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ch["c1"].bodies(); !slices.Equal(got, []string{"kept"}) {
@@ -118,7 +118,7 @@ func TestMultiplexingWithoutDefaultWarnsAndDropsUnmapped(t *testing.T) {
 
 func TestReplicatingOptionalListedTwiceCountsOnce(t *testing.T) {
 	p, ch := newProcessor(t, `selector.optional = c2 c2`, "c1", "c2")
-	if err := p.Process([]channel.Event{ev("x")}); err != nil {
+	if err := p.PutBatch([]channel.Event{ev("x")}); err != nil {
 		t.Fatal(err)
 	}
 	if got := ch["c2"].bodies(); !slices.Equal(got, []string{"x"}) {
@@ -132,7 +132,7 @@ func TestLoadBalancingRoundRobinGivesEachEventToOneChannelInTurn(t *testing.T) {
 	for _, b := range []string{"0", "1", "2", "3", "4", "5", "6"} {
 		events = append(events, ev(b))
 	}
-	if err := p.Process(events); err != nil {
+	if err := p.PutBatch(events); err != nil {
 		t.Fatal(err)
 	}
 	want := map[string][]string{"c1": {"0", "3", "6"}, "c2": {"1", "4"}, "c3": {"2", "5"}}
@@ -149,7 +149,7 @@ func TestLoadBalancingRandomGivesEachEventToExactlyOneChannel(t *testing.T) {
 	for range 100 {
 		events = append(events, ev("x"))
 	}
-	if err := p.Process(events); err != nil {
+	if err := p.PutBatch(events); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(ch["c1"].bodies()) + len(ch["c2"].bodies()); n != 100 {

@@ -12,6 +12,7 @@ import (
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/internal/counter"
+	"github.com/flumed/flumed/source/internal/logthrottle"
 )
 
 // Seq is the sequence generator source (Flume's "seq", FLUME.md §2.6): a
@@ -29,11 +30,11 @@ type Seq struct {
 	batchSize int
 	total     int64
 	inc, max  time.Duration
-	warn      *throttledLog
+	warn      *logthrottle.Log
 	counters  counter.Source
 
 	mu   sync.Mutex
-	proc Processor
+	proc BatchPutter
 	next int64 // the next number to send; touched only by the runner's goroutine
 }
 
@@ -52,7 +53,7 @@ func newSeqSource(name string, c *config.Context, log *slog.Logger) (Source, err
 		total:     c.Int64("totalEvents", math.MaxInt64),
 		inc:       c.Duration("backoffSleepIncrement", time.Second, time.Millisecond),
 		max:       c.Duration("maxBackoffSleep", 5*time.Second, time.Millisecond),
-		warn:      newThrottledLog(log, defaultLogEvery),
+		warn:      logthrottle.New(log, logthrottle.DefaultEvery),
 	}
 	ok := true
 	if s.batchSize <= 0 {
@@ -90,7 +91,7 @@ func (s *Seq) BatchSizeKey() string { return "batchSize" }
 func (s *Seq) Backoff() (increment, max time.Duration) { return s.inc, s.max }
 
 // Start binds the source to its processor; the runner does the work.
-func (s *Seq) Start(_ context.Context, p Processor) error {
+func (s *Seq) Start(_ context.Context, p BatchPutter) error {
 	s.mu.Lock()
 	s.proc = p
 	s.mu.Unlock()
@@ -109,10 +110,10 @@ func (s *Seq) Stop() error {
 // ChannelWriteFail.
 func (s *Seq) FlumeMetrics() map[string]string { return s.counters.FlumeMetrics() }
 
-// Process sends the next batch of numbers. It returns Ready when a full batch
+// Poll sends the next batch of numbers. It returns Ready when a full batch
 // was committed, Backoff when totalEvents is reached (also after a final short
 // batch, as Flume does) or the channel refused.
-func (s *Seq) Process(context.Context) (Status, error) {
+func (s *Seq) Poll(context.Context) (Status, error) {
 	s.mu.Lock()
 	p := s.proc
 	s.mu.Unlock()
@@ -130,7 +131,7 @@ func (s *Seq) Process(context.Context) (Status, error) {
 	for i := range events {
 		events[i].Body = strconv.AppendInt(nil, s.next+int64(i), 10)
 	}
-	if err := p.Process(events); err != nil {
+	if err := p.PutBatch(events); err != nil {
 		s.counters.ChannelWriteFail.Add(1)
 		s.warn.Warn("put", "channel refused the batch; the same numbers will be retried",
 			slog.Int64("first", s.next), slog.Int64("events", n), slog.Any("err", err))

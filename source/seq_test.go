@@ -14,19 +14,21 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/config"
+	"github.com/flumed/flumed/source/internal/sourcetest"
 )
 
 func newTestSeq(t *testing.T, snippet string) (*Seq, *fakeChannel) {
 	t.Helper()
-	c := config.FromMap("a1.sources.r1.", props(t, snippet))
-	src, err := newSeqSource("r1", c, discardLog())
-	if ps := problems(c); err != nil || len(ps) > 0 {
+	c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+	src, err := newSeqSource("r1", c, sourcetest.DiscardLog())
+	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("newSeqSource: %v %q", err, ps)
 	}
 	ch := newFakeChannel("c1")
 	pc := config.FromMap("a1.sources.r1.", nil)
-	p, err := NewChannelProcessor(pc, []channel.Channel{ch}, discardLog())
+	p, err := NewChannelProcessor(pc, []channel.Channel{ch}, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -48,7 +50,7 @@ func numbers(from, to int) []string {
 
 func process(t *testing.T, s *Seq) Status {
 	t.Helper()
-	st, err := s.Process(context.Background())
+	st, err := s.Poll(context.Background())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -115,9 +117,9 @@ func TestSeqRetriesTheSameNumbersAfterARefusal(t *testing.T) {
 func TestSeqUnderTheRunnerDeliversExactlyTotalEvents(t *testing.T) {
 	s, ch := newTestSeq(t, "batchSize = 10\ntotalEvents = 1000\nbackoffSleepIncrement = 1\nmaxBackoffSleep = 2")
 	ch.setRefuse(5)
-	r := NewRunner(s, discardLog())
+	r := NewRunner(s, sourcetest.DiscardLog())
 	go r.Run(context.Background())
-	waitFor(t, "1000 events", func() bool { return len(ch.bodies()) == 1000 })
+	await.True(t, "1000 events", func() bool { return len(ch.bodies()) == 1000 })
 	r.Stop()
 	if b := ch.bodies(); !slices.Equal(b, numbers(0, 1000)) {
 		t.Errorf("got %d events, not 0..999 in order", len(b))
@@ -136,9 +138,9 @@ func TestSeqConfiguration(t *testing.T) {
 		`backoffSleepIncrement = abc`: "not an integer",
 		`batchsize = 5`:               "batchsize: unknown key (did you mean batchSize?)",
 	} {
-		c := config.FromMap("a1.sources.r1.", props(t, snippet))
-		_, _ = newSeqSource("r1", c, discardLog())
-		if p := strings.Join(problems(c), "\n"); !strings.Contains(p, want) {
+		c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+		_, _ = newSeqSource("r1", c, sourcetest.DiscardLog())
+		if p := strings.Join(sourcetest.Problems(c), "\n"); !strings.Contains(p, want) {
 			t.Errorf("%s: problems %q do not mention %q", snippet, p, want)
 		}
 	}

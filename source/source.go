@@ -1,88 +1,44 @@
-// Package source holds everything that feeds channels: the Source contract, the
-// channel processor (interceptors, then the selector, then one transaction per
-// required channel), the runner for pollable sources, and the sources themselves
-// (exec, seq, netcat, avro, taildir, spooldir), registered by Flume type name.
+// Package source holds what feeds channels: the Source contract (defined in
+// source/sourceapi and re-exported here), the channel processor (interceptors,
+// then the selector, then one transaction per required channel), the runner
+// of pollable sources, the registry of source types, and the small sources
+// (exec, seq, netcat, avro). The file sources are in source/taildir and
+// source/spooldir, the interceptors in source/interceptor; the registry
+// points at their constructors.
 //
 // A source must never acknowledge or advance past input whose events were not
 // committed to every required channel; when the channel refuses, it retries
-// later instead of dropping. This package must never import sink.
+// later instead of dropping. This package must never import sink, and its
+// subpackages must never import it (it imports them).
 package source
 
-import (
-	"context"
-	"log/slog"
-	"time"
+import "github.com/flumed/flumed/source/sourceapi"
 
-	"github.com/flumed/flumed/channel"
-	"github.com/flumed/flumed/internal/config"
+// The contract is defined in sourceapi, so that sources in their own
+// packages can implement it; these are its names here, where the agent looks.
+type (
+	// Status is sourceapi.Status: what one Poll of a pollable source did.
+	Status = sourceapi.Status
+	// BatchPutter is sourceapi.BatchPutter: where a source puts its events.
+	BatchPutter = sourceapi.BatchPutter
+	// Source is sourceapi.Source.
+	Source = sourceapi.Source
+	// Pollable is sourceapi.Pollable: a source driven by a Runner.
+	Pollable = sourceapi.Pollable
+	// Factory is sourceapi.Factory: builds a source from its configuration.
+	Factory = sourceapi.Factory
+	// BatchSizer is sourceapi.BatchSizer.
+	BatchSizer = sourceapi.BatchSizer
+	// BatchSizeKeyer is sourceapi.BatchSizeKeyer.
+	BatchSizeKeyer = sourceapi.BatchSizeKeyer
 )
-
-// Status is what one Process call of a pollable source did.
-type Status int
 
 const (
-	// Ready means events were produced; poll again at once.
-	Ready Status = iota
-	// Backoff means there was nothing to read (or the channel refused); the
-	// runner sleeps with the source's backoff before polling again.
-	Backoff
+	// Ready is sourceapi.Ready: events were produced; poll again at once.
+	Ready = sourceapi.Ready
+	// Backoff is sourceapi.Backoff: nothing was read or the channel refused.
+	Backoff = sourceapi.Backoff
 )
 
-// Processor is where a source hands its events: Flume's ChannelProcessor.
-// Process is safe for concurrent use. A nil error means the events are
-// committed to every required channel; an error (wrapping channel.ErrFull,
-// channel.ErrClosed, ...) means they must be treated as not accepted, although
-// some required channels may already hold them (Flume's behaviour: commits
-// across channels are not atomic, so a retry may duplicate there).
-type Processor interface {
-	Process(events []channel.Event) error
-}
-
-// Source produces events.
-//
-// Start and Stop are called by the agent's goroutine. Event-driven sources
-// (exec, netcat, avro) start their own goroutines in Start and stop them in
-// Stop; pollable sources implement Pollable and are driven by a runner.
-type Source interface {
-	// Name is the component name from the configuration ("r1").
-	Name() string
-	// Start begins producing events into p. It returns once the source is
-	// ready (for a server: listening), not when it finishes.
-	Start(ctx context.Context, p Processor) error
-	// Stop stops producing and waits for the source's goroutines. Input read
-	// but not committed is not acknowledged. Idempotent.
-	Stop() error
-}
-
-// Pollable is a source driven by a runner loop (Flume's PollableSource).
-type Pollable interface {
-	Source
-	// Process produces at most one batch. An error is logged by the runner,
-	// which then sleeps MaxBackoff.
-	Process(ctx context.Context) (Status, error)
-	// Backoff returns the sleep increment and cap used after Backoff
-	// (Flume's backoffSleepIncrement and maxBackoffSleep).
-	Backoff() (increment, max time.Duration)
-}
-
-// Factory builds an unstarted source of one type from its configuration. The
-// "type", "channels", "selector.*" and "interceptors*" keys are handled by the
-// agent; the factory reads every other key it knows from c and records problems
-// in c rather than failing on the first one. A factory that fails after
-// recording problems must have read every key it knows first: the agent then
-// still reports the keys left unread as unknown, with the problems. One that
-// fails without recording a problem gets only its error reported.
-type Factory func(name string, c *config.Context, log *slog.Logger) (Source, error)
-
-// BatchSizer is implemented by sources that put batches, so the agent can check
-// the batch size against each channel's transactionCapacity before starting.
-type BatchSizer interface {
-	BatchSize() int
-}
-
-// BatchSizeKeyer is implemented by BatchSizers to name the key their batch
-// size is set with, so a problem with the batch size names the key the user
-// writes, set or not. A BatchSizer without it is taken to use "batchSize".
-type BatchSizeKeyer interface {
-	BatchSizeKey() string
-}
+// errConfig is what builders here return after recording their problems.
+var errConfig = sourceapi.ErrConfig

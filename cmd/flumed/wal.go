@@ -82,21 +82,46 @@ next, acked_ranges}, slots [{path, generation, written, error}],
 log {first_index, last_index, records, bytes, segments [{name, first, last,
 bytes, place}], released, temps, broken, unsealed, strays, manifest,
 torn_tail {segment, offset, index, error} or null, torn_bytes},
-damage [text], notes [text].`,
+damage [text], notes [text], flume (null, or the object below).
+
+On directories holding an Apache Flume file channel's files, inspect reads
+them as Flume's restart would (checkpoint, replay of the log after it) and
+reports the events queued, the first in line, and how the file channel will
+import them; it exits 1 when they cannot be imported. With --json it prints
+one object: format ("flume"), checkpoint_dir, backup_checkpoint_dir,
+data_dirs, files, locked, lock_pid, queued_events, checkpoint ("checkpoint",
+"backup" or "none"), bad_checkpoint, write_order_id, capacity,
+queued_at_checkpoint, replay {read, puts, takes, rollbacks, commits, skipped,
+pending_takes}, oldest {file, offset, headers, body_b64} or null, importable,
+error, import_under_way ("", "importing", "imported"), import (text).`,
 		Args: anyArgs,
 		RunE: func(cmd *cobra.Command, args []string) error {
 			dirs, err := df.resolve(args, true)
 			if err != nil {
 				return err
 			}
+			if dirs.Flume {
+				return runFlumeInspect(cmd.OutOrStdout(), dirs, asJSON)
+			}
 			rep, err := channel.InspectFileDirs(dirs.file())
 			if err != nil {
 				return fmt.Errorf("inspect %s: %w", dirs.Data, err)
 			}
+			// Flume's files beside flumed's log: an import to come or under way.
+			fr, err := inspectFlume(dirs)
+			if err != nil {
+				return fmt.Errorf("inspect %s: %w", dirs.Data, err)
+			}
 			if asJSON {
-				return writeJSON(cmd.OutOrStdout(), toInspectJSON(rep))
+				j := toInspectJSON(rep)
+				j.Flume = toFlumeJSON(fr)
+				return writeJSON(cmd.OutOrStdout(), j)
 			}
 			writeInspect(cmd.OutOrStdout(), rep, dirs.How, time.Now())
+			if fr != nil {
+				fmt.Fprintln(cmd.OutOrStdout())
+				writeFlume(cmd.OutOrStdout(), fr, "")
+			}
 			return nil
 		},
 	}

@@ -10,6 +10,7 @@ import (
 	"github.com/spf13/pflag"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/channel/flumefile"
 	"github.com/flumed/flumed/internal/config"
 )
 
@@ -20,7 +21,9 @@ import (
 //   - a data directory holds a log-id file or wal segments (20-digit names);
 //   - a checkpoint directory holds checkpoint-0 or checkpoint-1;
 //   - a channel directory holds checkpoint/ and data/ (Flume's layout under
-//     ~/.flume/file-channel).
+//     ~/.flume/file-channel);
+//   - the same three, holding Apache Flume's own files instead of flumed's
+//     (wal_flume.go): only inspect reads those.
 
 const (
 	logIDName       = "log-id" // channel/file_log.go's identity file
@@ -31,15 +34,31 @@ const (
 
 // channelDirs are a file channel's directories and how they were found.
 type channelDirs struct {
-	Checkpoint string // "" when none was found (verify and repair need none)
-	Backup     string // backupCheckpointDir, "" when none
-	Data       string
-	How        string // for the report's first line
+	Checkpoint  string // "" when none was found (verify and repair need none)
+	Backup      string // backupCheckpointDir, "" when none
+	Data        string
+	DataDirs    []string // every directory of dataDirs (-c), where Flume's data files may be
+	SkipCorrupt bool     // fsyncPerTransaction = false (-c): how a Flume backlog's damage is read
+	How         string   // for the report's first line
+	// Flume is set when the directories hold an Apache Flume file channel's
+	// files and no flumed log (wal_flume.go): only inspect reads them.
+	Flume bool
 }
 
 // file is what the channel package's inspection takes.
 func (d channelDirs) file() channel.FileDirs {
-	return channel.FileDirs{Checkpoint: d.Checkpoint, BackupCheckpoint: d.Backup, Data: d.Data}
+	return channel.FileDirs{Checkpoint: d.Checkpoint, BackupCheckpoint: d.Backup, Data: d.Data,
+		DataDirs: d.DataDirs, SkipCorrupt: d.SkipCorrupt}
+}
+
+// notFlume refuses Flume's files to the commands that read flumed's log.
+func (d channelDirs) notFlume(command string) error {
+	if !d.Flume {
+		return nil
+	}
+	return usageErr("%s holds an Apache Flume file channel, not flumed's log: %s does not read it; "+
+		"'flumed wal inspect' reports its backlog, which the file channel imports when it opens on these directories",
+		d.Data, command)
 }
 
 // dirFlags are the ways to name a channel, shared by the wal commands.
@@ -123,6 +142,9 @@ func detectDirs(dir, checkpointDir string) (channelDirs, error) {
 	}
 	if checkpointDir != "" {
 		if !isDataDir(dir) {
+			if d, ok := flumeDirs(dir, checkpointDir); ok {
+				return d, nil
+			}
 			return channelDirs{}, usageErr("%s: not a file channel data directory (no %s, no segment)", dir, logIDName)
 		}
 		if !isDir(checkpointDir) {
@@ -148,6 +170,13 @@ func detectDirs(dir, checkpointDir string) (channelDirs, error) {
 			return channelDirs{Checkpoint: dir, Data: sibling, How: "checkpoint directory, its data directory beside it"}, nil
 		}
 		return channelDirs{}, usageErr("%s is a checkpoint directory and no data/ is beside it: give the data directory and --checkpoint-dir %s", dir, dir)
+	}
+	if d, ok := flumeDirs(dir, ""); ok {
+		return d, nil
+	}
+	if flumeDataOnly(dir) {
+		return channelDirs{}, usageErr("%s holds Apache Flume data files but no Flume checkpoint directory is beside it: "+
+			"give it with --checkpoint-dir, or use -c with the agent's configuration (its dataDirs names every data directory)", dir)
 	}
 	return channelDirs{}, usageErr("%s: not a file channel directory (no checkpoint/ and data/, no %s or segments, no checkpoint slots)", dir, logIDName)
 }
@@ -225,9 +254,11 @@ func (d *dirFlags) fromConfig() (channelDirs, error) {
 	// flumed uses the first of Flume's comma-separated data directories.
 	fd := channel.ConfiguredDirs(c.Context)
 	dirs := channelDirs{
-		Checkpoint: fd.Checkpoint,
-		Data:       fd.Data,
-		How:        fmt.Sprintf("channel %s of agent %s in %s", name, a.Name, strings.Join(d.files, ", ")),
+		Checkpoint:  fd.Checkpoint,
+		Data:        fd.Data,
+		DataDirs:    fd.DataDirs,
+		SkipCorrupt: fd.SkipCorrupt,
+		How:         fmt.Sprintf("channel %s of agent %s in %s", name, a.Name, strings.Join(d.files, ", ")),
 	}
 	for _, p := range []struct{ key, dir string }{{"dataDirs", dirs.Data}, {"checkpointDir", dirs.Checkpoint}} {
 		if !isDir(p.dir) {
@@ -237,6 +268,11 @@ func (d *dirFlags) fromConfig() (channelDirs, error) {
 	// Missing until the first backup is written: then there is none to use.
 	if b := fd.BackupCheckpoint; b != "" && isDir(b) {
 		dirs.Backup = b
+	}
+	if !isDataDir(dirs.Data) {
+		// No flumed log yet: a Flume channel's files, waiting for an import?
+		l, err := flumefile.Detect(channel.FlumeOptions(dirs.file()))
+		dirs.Flume = err == nil && l.HasData()
 	}
 	return dirs, nil
 }

@@ -63,6 +63,9 @@ Damaged records are skipped and named on stderr, and the exit code is then 1.
 			if err != nil {
 				return err
 			}
+			if err := dirs.notFlume("wal dump"); err != nil {
+				return err
+			}
 			return runDump(cmd.OutOrStdout(), cmd.ErrOrStderr(), dirs, f)
 		},
 	}

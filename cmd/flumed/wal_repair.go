@@ -40,6 +40,9 @@ broken (the evidence copy), removed [file].`,
 			if err != nil {
 				return err
 			}
+			if err := dirs.notFlume("wal repair"); err != nil {
+				return err
+			}
 			return runRepair(cmd.OutOrStdout(), dirs, asJSON)
 		},
 	}

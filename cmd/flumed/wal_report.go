@@ -37,6 +37,7 @@ type inspectJSON struct {
 	Log           logJSON     `json:"log"`
 	Damage        []string    `json:"damage"`
 	Notes         []string    `json:"notes"`
+	Flume         *flumeJSON  `json:"flume"` // Flume's files beside the log, null when none
 }
 
 type rangeJSON struct {

@@ -55,6 +55,9 @@ decode), checkpoint_damage [text].`,
 			if err != nil {
 				return err
 			}
+			if err := dirs.notFlume("wal verify"); err != nil {
+				return err
+			}
 			return runVerify(cmd.OutOrStdout(), cmd.ErrOrStderr(), dirs, asJSON)
 		},
 	}

@@ -221,7 +221,7 @@ type recSource struct {
 	f   *faults
 }
 
-func (s *recSource) Start(ctx context.Context, p source.Processor) error {
+func (s *recSource) Start(ctx context.Context, p source.BatchPutter) error {
 	if s.f.fail(s.f.startFailures, s.Name()) {
 		s.rec.add("start %s failed", s.Name())
 		return errors.New("scripted start failure")
