@@ -166,3 +166,98 @@ func (r *topicReader) poll() {
 		r.last[k] = n
 	})
 }
+
+// A Kafka source → file channel → file_roll agent, SIGKILLed 5 times while
+// this test produces to the topic: every event reaches the file, and the
+// repeats stay within what was in flight at each kill (the source's batch
+// not yet committed to the channel, the sink's window).
+func TestKafkaSourceAgentKilledFiveTimesLosesNothing(t *testing.T) {
+	const (
+		total       = 300_000
+		kills       = 5
+		sourceBatch = 500
+		rollBatch   = 1000
+	)
+	kc := kafkatest.Cluster(t, 6, "t")
+	c := newCluster(t)
+	p := c.ports(1)
+	conf := c.config("agent.properties",
+		"a1.sources = r1",
+		"a1.channels = c1",
+		"a1.sinks = k1",
+		"a1.sources.r1.type = org.apache.flume.source.kafka.KafkaSource",
+		"a1.sources.r1.channels = c1",
+		"a1.sources.r1.kafka.bootstrap.servers = "+strings.Join(kc.ListenAddrs(), ","),
+		"a1.sources.r1.kafka.topics = t",
+		"a1.sources.r1.kafka.consumer.group.id = flumed",
+		"a1.sources.r1.kafka.consumer.auto.offset.reset = earliest",
+		"a1.sources.r1.kafka.consumer.session.timeout.ms = 6000",
+		// A restarted agent is the same member: it takes its partitions back
+		// without waiting for the killed one's session to expire.
+		"a1.sources.r1.kafka.consumer.group.instance.id = agent-1",
+		"a1.sources.r1.kafka.consumer.max.poll.interval.ms = 10000",
+		fmt.Sprintf("a1.sources.r1.batchSize = %d", sourceBatch),
+		"a1.sources.r1.batchDurationMillis = 100",
+		fileChannel("c1", c.path("agent")),
+		"a1.sinks.k1.type = file_roll",
+		"a1.sinks.k1.channel = c1",
+		"a1.sinks.k1.sink.directory = "+c.path("agent", "out"),
+		"a1.sinks.k1.sink.rollInterval = 0",
+		fmt.Sprintf("a1.sinks.k1.sink.batchSize = %d", rollBatch),
+	)
+	agent := c.proc(ProcOptions{Name: "agent", Configs: []string{conf}, MetricsPort: p[0]})
+	c.start(agent)
+
+	// The producer writes the events in batches while the agent is killed.
+	prod := kafkatest.Client(t, kc, kgo.DefaultProduceTopic("t"), kgo.ProducerLinger(0))
+	ctx, cancel := context.WithCancel(context.Background())
+	produced := make(chan error, 1)
+	go func() {
+		for i := 0; i < total; i += 100 {
+			rs := make([]*kgo.Record, 0, 100)
+			for j := i; j < i+100; j++ {
+				rs = append(rs, &kgo.Record{Key: []byte(strconv.Itoa(j % 10)), Value: []byte(strconv.Itoa(j))})
+			}
+			if err := prod.ProduceSync(ctx, rs...).FirstErr(); err != nil {
+				produced <- err
+				return
+			}
+			time.Sleep(2 * time.Millisecond) // pacing: the stream must outlast the kills
+		}
+		produced <- nil
+	}()
+	defer cancel()
+
+	l := NewLedger()
+	r := &RollReader{Dir: c.path("agent", "out"), Collector: "out", Ledger: l, Parse: ParseDecimal}
+	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 15))
+	for k := 1; k <= kills; k++ {
+		before := l.Distinct()
+		await.True(t, fmt.Sprintf("kill %d: this run of the agent writes events", k), throttle(lookEvery, func() bool {
+			_ = r.Poll()
+			return l.Distinct() > before
+		}))
+		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond) // the random moment of the kill, not a wait
+		_ = r.Poll()
+		if l.Distinct() >= total {
+			t.Fatalf("kill %d: every event was written before it; raise total", k)
+		}
+		c.kill(agent)
+		t.Logf("kill %d: the file held %d distinct events", k, l.Distinct())
+		c.start(agent)
+	}
+	if err := await.Recv(t, "the producer to finish", produced); err != nil {
+		t.Fatal(err)
+	}
+	waitMoving(t, "every event in the file", total, func() int { _ = r.Poll(); return l.Distinct() })
+	c.idle(agent)
+	if err := r.Poll(); err != nil {
+		t.Fatal(err)
+	}
+	got := l.Tally(0, total-1)
+	bound := kills * (sourceBatch + sink.Window(sink.DefaultPipelineDepth)*rollBatch)
+	t.Logf("tally: %s", got)
+	if len(got.Missing) != 0 || got.Foreign != 0 || got.Duplicates > bound {
+		t.Errorf("want nothing missing or foreign and at most %d duplicates: %s", bound, got)
+	}
+}

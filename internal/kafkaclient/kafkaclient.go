@@ -89,6 +89,8 @@ var (
 	reset       = config.OneOf("kafka.consumer.auto.offset.reset", "", []string{"earliest", "latest", "none"}, "where a group without a committed offset starts").DefaultText("latest for the source, earliest for the channel")
 	session     = config.Millis("kafka.consumer.session.timeout.ms", 45*time.Second, "how long the group waits for a silent member")
 	heartbeat   = config.Millis("kafka.consumer.heartbeat.interval.ms", 3*time.Second, "how often a member tells the group it is alive")
+	maxPoll     = config.Millis("kafka.consumer.max.poll.interval.ms", 300*time.Second, "the group's rebalance timeout: how long a rebalance waits for every member to rejoin")
+	instanceID  = config.String("kafka.consumer.group.instance.id", "", "a static member id: a restarted agent with the same id takes its partitions back at once")
 	pollRecords = config.Int("kafka.consumer.max.poll.records", 500, "the most records one poll returns")
 	isolation   = config.OneOf("kafka.consumer.isolation.level", "read_uncommitted", []string{"read_uncommitted", "read_committed"}, "read_committed skips aborted transactions")
 	autoCommit  = config.Bool("kafka.consumer.enable.auto.commit", false, "must be false: offsets are committed only after the channel commits")
@@ -100,7 +102,7 @@ var (
 var Consumer = &config.Group{
 	Name: "Kafka consumer",
 	Doc:  "Java consumer properties under kafka.consumer.; any other is an error",
-	Keys: append([]config.Decl{groupID, reset, session, heartbeat, pollRecords, isolation, autoCommit, fetchBytes, fetchWait}, consSec.decls()...),
+	Keys: append([]config.Decl{groupID, reset, session, heartbeat, maxPoll, instanceID, pollRecords, isolation, autoCommit, fetchBytes, fetchWait}, consSec.decls()...),
 }
 
 // ProducerOptions reads the Producer keys of c. ok is false when a problem
@@ -190,8 +192,11 @@ func ConsumerOptions(c *config.Context) (opts []kgo.Opt, cc ConsumerConfig, ok b
 		ok = false
 	}
 	opts = append(opts, kgo.ConsumerGroup(cc.Group), kgo.DisableAutoCommit(),
-		kgo.SessionTimeout(session.Get(c)), kgo.HeartbeatInterval(heartbeat.Get(c)),
+		kgo.SessionTimeout(session.Get(c)), kgo.HeartbeatInterval(heartbeat.Get(c)), kgo.RebalanceTimeout(maxPoll.Get(c)),
 		kgo.FetchMaxWait(fetchWait.Get(c)))
+	if id := instanceID.Get(c); id != "" {
+		opts = append(opts, kgo.InstanceID(id))
+	}
 	if fb := fetchBytes.Get(c); fb < 1 || fb > 1<<30 {
 		c.Errorf(fetchBytes.Name(), "must be 1 byte to 1 GiB")
 		ok = false
