@@ -33,13 +33,23 @@ import (
 type OriginID [16]byte
 
 // NewOriginID returns a random identity. Two channels drawing the same one is
-// as likely as a UUIDv4 collision.
-func NewOriginID() (OriginID, error) {
+// as likely as a UUIDv4 collision. (crypto/rand.Read never returns an error:
+// it crashes the program when the system has no randomness to give.)
+func NewOriginID() OriginID {
 	var id OriginID
-	if _, err := rand.Read(id[:]); err != nil {
-		return id, fmt.Errorf("origin id: %w", err)
-	}
-	return id, nil
+	_, _ = rand.Read(id[:])
+	return id
+}
+
+// Originator is the optional power of a channel whose taken events the next
+// hop can recognise when they are sent again: Origin names the channel as a
+// source of events, and under one Origin a sequence number is never given to
+// two different events, whatever crash came between. A channel that cannot
+// promise that after a restart (a lost checkpoint, interval syncing) takes a
+// new Origin instead: the next hop then puts a resend again (a duplicate),
+// never drops a new event as one it already has (a loss).
+type Originator interface {
+	Origin() OriginID
 }
 
 // String is the identity in hex, as the wire and `wal inspect` show it.
