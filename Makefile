@@ -7,8 +7,15 @@ EXAMPLE ?= testdata/example/agent.properties
 
 all: build
 
+# The version is the nearest tag (or "devel"), the commit git's, the build
+# time now in UTC; `flumed version` prints them with the Go version.
+VERSION    ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo devel)
+COMMIT     ?= $(shell git rev-parse HEAD 2>/dev/null)
+BUILD_TIME ?= $(shell date -u +%Y-%m-%dT%H:%M:%SZ)
+LDFLAGS    := -X main.version=$(VERSION) -X main.commit=$(COMMIT) -X main.buildTime=$(BUILD_TIME)
+
 build:
-	$(GO) build -o $(BIN) ./cmd/flumed
+	$(GO) build -ldflags '$(LDFLAGS)' -o $(BIN) ./cmd/flumed
 
 # test is what CI runs (.ci/run): static checks, then every test with the race
 # detector, including the end-to-end tests that start real flumed processes.

@@ -93,6 +93,7 @@ type File struct {
 	damagedRecords, maxReclaimMicros atomic.Int64
 	start, stopTime                  atomic.Int64
 	reclaimRounds                    atomic.Int64 // reclaim passes done (tests wait on it)
+	stats                            FileCommitStats
 }
 
 var (
@@ -128,6 +129,7 @@ func OpenFile(name string, opts FileOptions, log *slog.Logger) (*File, error) {
 		gapKick: make(chan struct{}, 1),
 		stop:    make(chan struct{}),
 		clock:   clock.Real{},
+		stats:   newFileCommitStats(),
 	}
 	if err := f.open(); err != nil {
 		f.release()

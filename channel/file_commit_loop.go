@@ -188,8 +188,11 @@ func (f *File) putCycle(batch []*commitReq) {
 	first, last, err := f.wal.Append(recs...)
 	if err == nil && synced {
 		// The commits answered below are durable because of this sync.
+		t := time.Now()
 		err = f.wal.Sync()
+		f.stats.LogSyncSeconds.Observe(secondsSince(t))
 	}
+	f.stats.PutGroup.Observe(float64(len(puts)))
 	if err == nil {
 		var n int64
 		for _, r := range recs {
@@ -264,7 +267,10 @@ func (f *File) ackCycle(takes []*commitReq) {
 	}
 
 	// The take commits answered below are durable because of this write.
+	t := time.Now()
 	err := f.ckpt.write(cand, true)
+	f.stats.CheckpointSyncSeconds.Observe(secondsSince(t))
+	f.stats.TakeGroup.Observe(float64(len(takes)))
 
 	var takeErr error
 	if err != nil {
@@ -287,7 +293,9 @@ func (f *File) syncInterval() {
 	f.walMu.RLock()
 	var err error
 	if f.wal != nil {
+		t := time.Now()
 		err = f.wal.Sync()
+		f.stats.LogSyncSeconds.Observe(secondsSince(t))
 	}
 	f.walMu.RUnlock()
 	if err != nil {

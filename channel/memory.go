@@ -44,6 +44,7 @@ type Memory struct {
 	quiet     chan struct{} // closed by Quiesce: takes stop waiting for puts
 	quietOnce sync.Once     // Quiesce closes quiet once
 	added     signal        // events became takeable
+	wakes     uint64        // WakeTakers calls: a waiting take returns empty when it changes
 	freed     signal        // capacity or byte capacity was released
 
 	putAttempts, putSuccesses   atomic.Int64
@@ -139,6 +140,18 @@ func (m *Memory) Quiesce() {
 	m.quietOnce.Do(func() { close(m.quiet) })
 }
 
+// WakeTakers makes the takes waiting now on an empty queue return nothing
+// at once, as if their keep-alive had ended. The agent calls it when it
+// stops one sink of a channel that stays open (a reload), so the stop does
+// not wait out a keep-alive; unlike Quiesce it changes nothing after.
+// Any goroutine may call it.
+func (m *Memory) WakeTakers() {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	m.wakes++
+	m.added.notify()
+}
+
 func (m *Memory) quiesced() bool {
 	select {
 	case <-m.quiet:
@@ -154,6 +167,7 @@ func (m *Memory) take(max int) ([]Event, error) {
 	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	m.mu.Lock()
+	wakes := m.wakes
 	for {
 		if m.closed.Load() {
 			m.mu.Unlock()
@@ -165,7 +179,7 @@ func (m *Memory) take(max int) ([]Event, error) {
 			m.mu.Unlock()
 			return out, nil
 		}
-		if expired || m.opts.KeepAlive <= 0 || m.quiesced() {
+		if expired || m.opts.KeepAlive <= 0 || m.quiesced() || m.wakes != wakes {
 			m.mu.Unlock()
 			return nil, nil
 		}

@@ -347,6 +347,28 @@ func TestMemoryKeepAlive(t *testing.T) {
 		}
 	})
 
+	t.Run("WakeTakers wakes a waiting take empty and later takes wait as before", func(t *testing.T) {
+		m := channel.NewMemory("c1", channel.MemoryOptions{KeepAlive: time.Hour})
+		defer m.Close()
+		clk := clock.NewFake() // keep-alive never passes: only WakeTakers can wake the take
+		m.SetClock(clk)
+		done := takeAsync(m)
+		waiting(t, clk, done)
+		m.WakeTakers()
+		if r := await.Recv(t, "a take waiting on an empty queue to wake on WakeTakers", done); r.err != nil || len(r.events) != 0 {
+			t.Fatalf("take woken by WakeTakers: %d events, %v", len(r.events), r.err)
+		}
+		// Unlike Quiesce, the next take waits again, and a put wakes it.
+		done = takeAsync(m)
+		waiting(t, clk, done)
+		if err := commitPut(m, channel.Event{Body: []byte("after")}); err != nil {
+			t.Fatal(err)
+		}
+		if r := await.Recv(t, "the next take to wait for the put", done); r.err != nil || len(r.events) != 1 {
+			t.Fatalf("take after WakeTakers: %d events, %v", len(r.events), r.err)
+		}
+	})
+
 	t.Run("a commit refused for capacity says so and leaves the transaction rolled back", func(t *testing.T) {
 		m := channel.NewMemory("c1", channel.MemoryOptions{Capacity: 2, TransactionCapacity: 2, KeepAlive: 30 * time.Millisecond})
 		defer m.Close()

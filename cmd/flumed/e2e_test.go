@@ -77,9 +77,14 @@ var listening = regexp.MustCompile(`monitoring server listening addr=(\S+)`)
 // monitoring server answers. The process is killed when the test ends.
 func startAgent(t *testing.T, config string) *agentProcess {
 	t.Helper()
-	cfg := writeConfig(t, config)
+	return startAgentFile(t, writeConfig(t, config))
+}
+
+// startAgentFile is startAgent on a configuration file, with more flags.
+func startAgentFile(t *testing.T, cfg string, flags ...string) *agentProcess {
+	t.Helper()
 	p := &agentProcess{stderr: &syncBuffer{}, exited: make(chan struct{})}
-	p.cmd = exec.Command(flumed, "run", "-c", cfg, "--metrics-addr", "127.0.0.1:0", "--drain-timeout", "30s")
+	p.cmd = exec.Command(flumed, append([]string{"run", "-c", cfg, "--metrics-addr", "127.0.0.1:0", "--drain-timeout", "30s"}, flags...)...)
 	p.cmd.Stdout = io.Discard
 	p.cmd.Stderr = p.stderr
 	if err := p.cmd.Start(); err != nil {

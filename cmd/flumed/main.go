@@ -9,7 +9,6 @@ import (
 	"errors"
 	"fmt"
 	"os"
-	"runtime/debug"
 
 	"github.com/flumed/flumed/internal/gcpolicy"
 	"github.com/spf13/cobra"
@@ -32,26 +31,15 @@ func newRootCmd() *cobra.Command {
 		SilenceUsage:  true,
 		SilenceErrors: true,
 	}
+	// --version prints what `flumed version` prints.
+	root.Version = readBuildInfo().String()
+	root.SetVersionTemplate("{{.Version}}")
 	root.AddCommand(newVersionCmd())
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newWalCmd())
+	root.AddCommand(newTopCmd())
 	return root
-}
-
-func newVersionCmd() *cobra.Command {
-	return &cobra.Command{
-		Use:   "version",
-		Short: "Print the flumed version",
-		RunE: func(cmd *cobra.Command, _ []string) error {
-			v := "devel"
-			if bi, ok := debug.ReadBuildInfo(); ok && bi.Main.Version != "" {
-				v = bi.Main.Version
-			}
-			fmt.Fprintf(cmd.OutOrStdout(), "flumed %s\n", v)
-			return nil
-		},
-	}
 }
 
 func main() {

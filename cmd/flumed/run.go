@@ -80,10 +80,17 @@ func (c *configFlags) load(w io.Writer, sys map[string]string, opts agent.Option
 	}
 	ca := f.Agent(c.name)
 	a, err := agent.Build(ca, opts)
-	for _, p := range ca.Problems.Warnings() {
-		fmt.Fprintf(w, "warning: %s\n", p)
-	}
+	// Warnings of a configuration that starts go to warn (run's structured
+	// logger); those of a refused one are listed with its errors, in the
+	// words of config check.
 	var ce *config.Error
+	for _, p := range ca.Problems.Warnings() {
+		if err != nil {
+			fmt.Fprintf(w, "warning: %s\n", p)
+		} else {
+			warn(p.String())
+		}
+	}
 	if errors.As(err, &ce) {
 		for _, p := range ce.Problems {
 			fmt.Fprintln(w, p)
@@ -101,9 +108,13 @@ func newRunCmd() *cobra.Command {
 		cf           configFlags
 		logFormat    string
 		logLevel     string
+		logFile      agent.LogFile
 		drainTimeout time.Duration
 		metricsAddr  string
 		noReload     bool
+		reloadEvery  time.Duration
+		failingAfter time.Duration
+		metricsFmt   string
 	)
 	cmd := &cobra.Command{
 		Use:     "run -c FILE [-n NAME]",
@@ -115,12 +126,23 @@ Start order: channels, sinks, sources. On the first signal the sources stop and
 the sinks drain the channels (at most --drain-timeout); a second signal stops
 at once. Configuration errors are all printed, and the exit code is 78.
 
+SIGHUP reloads the configuration, and so does a change of its files (watched,
+and polled every --reload-interval, unless --no-reload-conf). A configuration
+with errors changes nothing; otherwise only the components whose keys changed
+restart, and a channel whose keys did not change stays open.
+
 Logs go to stderr; the logger sink's "Event: { ... }" lines go to stdout.
 Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 --no-reload-conf, -Dflume.root.logger=LEVEL,console,
 -Dflume.monitoring.type=http -Dflume.monitoring.port=N.`,
 		Args: cobra.NoArgs,
 		RunE: func(cmd *cobra.Command, _ []string) error {
+			// SIGHUP's default action ends the process: take it over before
+			// anything else, so a reload asked for during start-up waits
+			// for the start instead of losing what the channels hold.
+			hup := make(chan os.Signal, 1)
+			signal.Notify(hup, syscall.SIGHUP)
+			defer signal.Stop(hup)
 			sp, err := agent.ParseSystemProperties(cf.defs)
 			if err != nil {
 				return &exitError{exitConfig, err}
@@ -129,7 +151,7 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			if !cmd.Flags().Changed("log-level") && sp.LogLevel != "" {
 				level = sp.LogLevel
 			}
-			log, err := agent.NewLogger(cmd.ErrOrStderr(), agent.LogOptions{Format: logFormat, Level: level})
+			log, err := agent.NewLogger(cmd.ErrOrStderr(), agent.LogOptions{Format: logFormat, Level: level, File: logFile})
 			if err != nil {
 				return &exitError{exitConfig, err}
 			}
@@ -137,33 +159,59 @@ Flume's flags are accepted: -f/--conf-file, --name, --conf (ignored),
 			for _, w := range sp.Warnings {
 				warn(w)
 			}
-			if noReload {
-				log.Debug("--no-reload-conf: flumed does not reload its configuration anyway")
-			}
+			// Taken before the files are read, so that the watcher sees any
+			// change made from now on.
+			loaded, _ := agent.ConfigDigest(cf.configFiles(func(string) {}))
 			a, err := cf.load(cmd.ErrOrStderr(), sp.All, agent.Options{
 				Log:          log,
 				DrainTimeout: drainTimeout,
+				FailingAfter: failingAfter,
 				EventOut:     cmd.OutOrStdout(),
 			}, warn)
 			if err != nil {
 				return err
 			}
-			return run(a, log, firstNonEmpty(metricsAddr, sp.MetricsAddr))
+			rl := &reloader{cf: &cf, sys: sp.All, a: a, log: log, warn: warn, notify: agent.NewNotifier(log)}
+			if !noReload {
+				rl.watch = cf.configFiles(func(string) {})
+				rl.every = reloadEvery
+				rl.loaded = loaded
+			}
+			mon := agent.MonitorOptions{Prometheus: sp.Prometheus}
+			switch metricsFmt {
+			case "prometheus":
+				mon.Prometheus = true
+			case "json":
+				if cmd.Flags().Changed("metrics-format") {
+					mon.Prometheus = false
+				}
+			default:
+				return &exitError{exitConfig, fmt.Errorf("--metrics-format %s: want json or prometheus", metricsFmt)}
+			}
+			return run(a, log, firstNonEmpty(metricsAddr, sp.MetricsAddr), mon, hup, rl)
 		},
 	}
 	cf.register(cmd.Flags())
 	fs := cmd.Flags()
 	fs.StringVar(&logFormat, "log-format", "text", "log format: text or json")
+	fs.StringVar(&logFile.Path, "log-file", "", "write the log to this file instead of stderr, rotated by size")
+	fs.IntVar(&logFile.MaxSizeMB, "log-file-max-size", 100, "rotate the log file when it reaches this many MiB")
+	fs.IntVar(&logFile.MaxBackups, "log-file-max-backups", 10, "rotated log files to keep (0 keeps all)")
 	fs.StringVar(&logLevel, "log-level", "info", "log level: debug, info, warn or error (overrides -Dflume.root.logger)")
 	fs.DurationVar(&drainTimeout, "drain-timeout", 5*time.Second, "how long sinks may drain the channels on stop")
-	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve Flume's JSON metrics, /healthz and /readyz on host:port")
-	fs.BoolVar(&noReload, "no-reload-conf", false, "accepted for Flume compatibility (flumed does not reload)")
+	fs.StringVar(&metricsAddr, "metrics-addr", "", "serve /metrics, /prometheus, /healthz and /readyz on host:port")
+	fs.StringVar(&metricsFmt, "metrics-format", "json", "what /metrics serves: json (Flume's) or prometheus; /metrics.json and /prometheus serve both always")
+	fs.DurationVar(&failingAfter, "ready-failing-after", agent.DefaultFailingAfter, "/readyz answers 503 once every sink of a group has failed for this long")
+	fs.BoolVar(&noReload, "no-reload-conf", false, "do not reload when the configuration files change (SIGHUP still reloads)")
+	fs.DurationVar(&reloadEvery, "reload-interval", agent.DefaultReloadInterval, "how often the configuration files are polled for changes (file system events are seen at once)")
 	return cmd
 }
 
 // run starts the agent and the monitoring server, and stops them on
-// SIGTERM/SIGINT; a second signal cuts the drain short.
-func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
+// SIGTERM/SIGINT; a second signal cuts the drain short. SIGHUP (hup) and
+// changes of the configuration files reload (rl); reloads run one at a
+// time, and a stop waits for the reload in progress, then drains.
+func run(a *agent.Agent, log *slog.Logger, metricsAddr string, mon agent.MonitorOptions, hup <-chan os.Signal, rl *reloader) error {
 	sigs := make(chan os.Signal, 2)
 	signal.Notify(sigs, syscall.SIGTERM, syscall.SIGINT)
 	defer signal.Stop(sigs)
@@ -215,11 +263,19 @@ func run(a *agent.Agent, log *slog.Logger, metricsAddr string) error {
 	var srv *agent.MetricsServer
 	if metricsAddr != "" {
 		var err error
-		if srv, err = agent.ServeMetrics(metricsAddr, a, log); err != nil {
+		if srv, err = agent.ServeMetrics(metricsAddr, a, log, mon); err != nil {
 			log.Error("monitoring server not started", "err", err)
 		}
 	}
+	// systemd: ready once started; watchdog pings until the process ends,
+	// the drain included.
+	rl.notify.Ready()
+	wdCtx, wdStop := context.WithCancel(context.Background())
+	defer wdStop()
+	go rl.notify.Watchdog(wdCtx)
+	go rl.loop(runCtx, hup)
 	<-runCtx.Done()
+	rl.notify.Stopping()
 	if srv != nil {
 		defer srv.Close()
 	}

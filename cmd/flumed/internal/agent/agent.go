@@ -31,7 +31,16 @@ type Agent struct {
 	groups   []*groupUnit
 	sources  []*sourceUnit
 	warnings []config.Problem
+	// conf is the configuration the running parts were built from: what a
+	// reload compares with (reload.go).
+	conf *config.Agent
 
+	// reloadMu serialises Reload and Stop: a reload finishes before a stop
+	// starts draining, and a second reload waits for the first.
+	reloadMu sync.Mutex
+
+	// mu guards started, stopped, stages' unit lists and the component
+	// slices above, which a reload replaces.
 	mu      sync.Mutex
 	started bool
 	stopped bool
@@ -42,7 +51,18 @@ type Agent struct {
 func (a *Agent) Name() string { return a.name }
 
 // Warnings are the configuration's warnings (the agent runs despite them).
-func (a *Agent) Warnings() []config.Problem { return a.warnings }
+func (a *Agent) Warnings() []config.Problem {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.warnings
+}
+
+// parts are the agent's components now: a reload replaces them.
+func (a *Agent) parts() ([]*chanUnit, []*groupUnit, []*sourceUnit) {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	return a.channels, a.groups, a.sources
+}
 
 // stage is one kind of unit under supervision, stopped as a whole.
 type stage struct {
@@ -58,6 +78,19 @@ type supervised struct {
 	up       atomic.Bool
 	stopping atomic.Bool
 	failures atomic.Int64 // start failures and deaths since the last start
+
+	// ctx ends the unit's supervisor only (a reload removing the unit); the
+	// unit itself runs under its stage's context, so a reload stops it
+	// gracefully through stop, as Stop does.
+	ctx    context.Context
+	cancel context.CancelFunc
+	sup    chan struct{} // closed when its supervisor goroutine exits; nil if none
+}
+
+func newSupervised(st *stage, u unit) *supervised {
+	s := &supervised{u: u}
+	s.ctx, s.cancel = context.WithCancel(st.ctx)
+	return s
 }
 
 const (
@@ -91,7 +124,7 @@ func (a *Agent) Start() error {
 		st.ctx, st.cancel = context.WithCancel(context.Background())
 		a.stages[i] = st
 		for _, u := range units[i] {
-			s := &supervised{u: u}
+			s := newSupervised(st, u)
 			st.units = append(st.units, s)
 			a.launch(st, s)
 		}
@@ -106,23 +139,30 @@ func (a *Agent) Start() error {
 func (a *Agent) launch(st *stage, s *supervised) {
 	if !depsReady(s.u) {
 		a.log.Warn("waiting for its channels to open", "component", s.u.id())
-		st.wg.Add(1)
-		go a.supervise(st, s, false)
+		a.goSupervise(st, s, false)
 		return
 	}
 	if err := safeStart(st.ctx, a, s.u); err != nil {
 		s.failures.Add(1)
 		a.log.Error("start failed; retrying", "component", s.u.id(), "err", err, "retry_in", a.opts.RestartMin)
-		st.wg.Add(1)
-		go a.supervise(st, s, true)
+		a.goSupervise(st, s, true)
 		return
 	}
 	s.up.Store(true)
 	a.log.Debug("started", "component", s.u.id())
 	if s.u.died() != nil {
-		st.wg.Add(1)
-		go a.supervise(st, s, true)
+		a.goSupervise(st, s, true)
 	}
+}
+
+// goSupervise hands s to a supervisor goroutine.
+func (a *Agent) goSupervise(st *stage, s *supervised, backoffFirst bool) {
+	st.wg.Add(1)
+	s.sup = make(chan struct{})
+	go func() {
+		defer close(s.sup)
+		a.supervise(st, s, backoffFirst)
+	}()
 }
 
 // supervise keeps s running until its stage ends: it waits for s's
@@ -139,11 +179,11 @@ func (a *Agent) supervise(st *stage, s *supervised, backoffFirst bool) {
 				return
 			}
 			select {
-			case <-st.ctx.Done():
+			case <-s.ctx.Done():
 				return
 			case <-died:
 			}
-			if s.stopping.Load() || st.ctx.Err() != nil {
+			if s.stopping.Load() || s.ctx.Err() != nil {
 				return
 			}
 			s.up.Store(false)
@@ -152,10 +192,10 @@ func (a *Agent) supervise(st *stage, s *supervised, backoffFirst bool) {
 			s.u.stop(a)
 			backoffFirst = true
 		}
-		if !waitDeps(st.ctx, s.u) {
+		if !waitDeps(s.ctx, s.u) {
 			return
 		}
-		if backoffFirst && !sleep(st.ctx, backoff) {
+		if backoffFirst && !sleep(s.ctx, backoff) {
 			return
 		}
 		backoffFirst = true
@@ -220,6 +260,8 @@ func sleep(ctx context.Context, d time.Duration) bool {
 // in flight rolls back. Stop returns an error when the drain did not empty
 // the channels; the agent is stopped either way.
 func (a *Agent) Stop(ctx context.Context) error {
+	a.reloadMu.Lock() // a reload in progress finishes first
+	defer a.reloadMu.Unlock()
 	a.mu.Lock()
 	if !a.started || a.stopped {
 		a.mu.Unlock()
@@ -313,23 +355,4 @@ func (a *Agent) Run(ctx, stopCtx context.Context) error {
 	}
 	<-ctx.Done()
 	return a.Stop(stopCtx)
-}
-
-// Ready reports whether every part of the agent is running, and names the
-// ones that are not.
-func (a *Agent) Ready() (bool, []string) {
-	a.mu.Lock()
-	defer a.mu.Unlock()
-	if !a.started || a.stopped {
-		return false, []string{"agent " + a.name}
-	}
-	var down []string
-	for _, st := range a.stages {
-		for _, s := range st.units {
-			if !s.up.Load() {
-				down = append(down, s.u.id())
-			}
-		}
-	}
-	return len(down) == 0, down
 }

@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/sink"
 	"github.com/flumed/flumed/source"
@@ -31,6 +32,11 @@ type Options struct {
 	EventOut io.Writer
 	// SinkRunner tunes the sink runners' backoffs (defaults: Flume's).
 	SinkRunner sink.RunnerOptions
+	// FailingAfter is how long every sink of a group may fail before Ready
+	// says no (default DefaultFailingAfter).
+	FailingAfter time.Duration
+	// Clock times FailingAfter (default the real one; tests use a fake).
+	Clock clock.Clock
 
 	lookup *registries // nil: the real registries; tests add fakes
 }
@@ -51,6 +57,10 @@ func (o *Options) defaults() {
 	if o.EventOut == nil {
 		o.EventOut = os.Stdout
 	}
+	if o.FailingAfter <= 0 {
+		o.FailingAfter = DefaultFailingAfter
+	}
+	o.Clock = clock.Or(o.Clock)
 	if o.lookup == nil {
 		o.lookup = realRegistries()
 	}
@@ -112,6 +122,7 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 		return nil, err
 	}
 	b.ag.warnings = a.Problems.Warnings()
+	b.ag.conf = a // what a reload compares with
 	return b.ag, nil
 }
 

@@ -4,7 +4,9 @@
 // sources), supervises them (a component that fails to start is retried with
 // backoff, and its dependents wait), stops them gracefully (sources first,
 // then sinks drain the channels until empty or a deadline, then channels
-// close), and serves Flume's monitoring JSON over HTTP. It also builds the
+// close), reloads a new configuration changing only what changed
+// (reload.go; WatchConfig sees the files change), and serves Flume's
+// monitoring JSON over HTTP. It also builds the
 // process's slog logger.
 //
 // Nothing starts unless the whole configuration is valid: Build reports every

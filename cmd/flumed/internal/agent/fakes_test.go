@@ -19,7 +19,11 @@ import (
 	"github.com/flumed/flumed/source"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+func TestMain(m *testing.M) {
+	// lumberjack v2.2.1's goroutine that removes old log files never ends
+	// (there is no way to stop it): one per log file, for the process's life.
+	goleak.VerifyTestMain(m, goleak.IgnoreTopFunction("gopkg.in/natefinch/lumberjack%2ev2.(*Logger).millRun"))
+}
 
 // recorder keeps the lifecycle calls of the recording components, in order.
 type recorder struct {

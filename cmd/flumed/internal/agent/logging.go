@@ -6,9 +6,12 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"os"
 	"strings"
 	"sync"
 	"time"
+
+	"gopkg.in/natefinch/lumberjack.v2"
 )
 
 // LogOptions choose the process's log output.
@@ -17,10 +20,22 @@ type LogOptions struct {
 	Format string
 	// Level is debug, info, warn or error.
 	Level string
+	// File, when its Path is set, is where the log goes instead of the
+	// writer NewLogger is given.
+	File LogFile
 	// RepeatEvery rate-limits repeated identical warnings and errors: the
 	// first is logged, later ones are counted and one line with the count is
 	// logged at most once per interval (default 30 s).
 	RepeatEvery time.Duration
+}
+
+// LogFile is a log file rotated by size (natefinch/lumberjack): when it
+// reaches MaxSizeMB it is renamed with a timestamp and a new one started;
+// MaxBackups rotated files are kept (0: all).
+type LogFile struct {
+	Path       string
+	MaxSizeMB  int
+	MaxBackups int
 }
 
 // ParseLevel reads a level name: slog's (debug, info, warn, error) or
@@ -47,12 +62,22 @@ func NewLogger(w io.Writer, opts LogOptions) (*slog.Logger, error) {
 	if err != nil {
 		return nil, err
 	}
+	if opts.File.Path != "" {
+		// Opened at the first write; a directory that cannot be written is
+		// reported now rather than lost with the first lines.
+		f, err := os.OpenFile(opts.File.Path, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o640)
+		if err != nil {
+			return nil, fmt.Errorf("log file: %w", err)
+		}
+		f.Close()
+		w = &lumberjack.Logger{Filename: opts.File.Path, MaxSize: max(opts.File.MaxSizeMB, 1), MaxBackups: opts.File.MaxBackups}
+	}
 	var h slog.Handler
 	switch strings.ToLower(opts.Format) {
 	case "", "text":
 		h = &textHandler{out: &lockedWriter{w: w}, level: level}
 	case "json":
-		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level})
+		h = slog.NewJSONHandler(w, &slog.HandlerOptions{Level: level, ReplaceAttr: readableDurations})
 	default:
 		return nil, fmt.Errorf("unknown log format %q (text or json)", opts.Format)
 	}
@@ -61,6 +86,15 @@ func NewLogger(w io.Writer, opts LogOptions) (*slog.Logger, error) {
 		every = 30 * time.Second
 	}
 	return slog.New(newRepeatLimiter(h, every, time.Now)), nil
+}
+
+// readableDurations writes durations as Go prints them ("2s", "150ms")
+// rather than slog's JSON default, a count of nanoseconds.
+func readableDurations(_ []string, a slog.Attr) slog.Attr {
+	if a.Value.Kind() == slog.KindDuration {
+		return slog.String(a.Key, a.Value.Duration().String())
+	}
+	return a
 }
 
 type lockedWriter struct {

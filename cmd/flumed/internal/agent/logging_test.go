@@ -11,13 +11,18 @@ package agent
 import (
 	"bytes"
 	"encoding/json"
+	"io"
 	"log/slog"
+	"os"
+	"path/filepath"
 	"reflect"
 	"regexp"
 	"sort"
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 func TestTextLinesKeepTheMessageExactAndNameTheComponent(t *testing.T) {
@@ -117,7 +122,7 @@ func TestSystemProperties(t *testing.T) {
 	}
 	sort.Strings(sp.Warnings)
 	want := []string{
-		"-Dflume.monitoring.hosts ignored: flumed's monitoring takes only flume.monitoring.type=http and flume.monitoring.port",
+		"-Dflume.monitoring.hosts ignored: flumed's monitoring takes only flume.monitoring.type (http or prometheus) and flume.monitoring.port",
 		"-Dmy.own ignored: not a property flumed knows (still usable as ${sys:my.own})",
 		"-Dorg.apache.flume.log.rawdata ignored: flumed never logs event payloads",
 	}
@@ -126,12 +131,64 @@ func TestSystemProperties(t *testing.T) {
 	}
 
 	sp, err = ParseSystemProperties([]string{"flume.monitoring.type=HTTP"})
-	if err != nil || sp.MetricsAddr != "0.0.0.0:41414" {
+	if err != nil || sp.MetricsAddr != "0.0.0.0:41414" || sp.Prometheus {
 		t.Fatalf("Flume's default port: %+v %v", sp, err)
+	}
+	sp, err = ParseSystemProperties([]string{"flume.monitoring.type=prometheus", "flume.monitoring.port=9100"})
+	if err != nil || sp.MetricsAddr != "0.0.0.0:9100" || !sp.Prometheus || len(sp.Warnings) != 0 {
+		t.Fatalf("prometheus monitoring: %+v %v", sp, err)
 	}
 	for _, bad := range []string{"flume.root.logger=LOUD,console", "flume.monitoring.port=x"} {
 		if _, err := ParseSystemProperties([]string{"flume.monitoring.type=http", bad}); err == nil {
 			t.Errorf("-D%s accepted", bad)
 		}
+	}
+}
+
+func TestJSONLogsWriteDurationsAsGoPrintsThem(t *testing.T) {
+	var buf bytes.Buffer
+	log, err := NewLogger(&buf, LogOptions{Format: "json"})
+	if err != nil {
+		t.Fatal(err)
+	}
+	log.Info("retrying", "retry_in", 2*time.Second, "swap", 150*time.Microsecond)
+	if s := buf.String(); !strings.Contains(s, `"retry_in":"2s"`) || !strings.Contains(s, `"swap":"150µs"`) {
+		t.Fatalf("log line %s", s)
+	}
+}
+
+func TestTheLogFileRotatesBySize(t *testing.T) {
+	dir := t.TempDir()
+	path := filepath.Join(dir, "flumed.log")
+	log, err := NewLogger(io.Discard, LogOptions{File: LogFile{Path: path, MaxSizeMB: 1, MaxBackups: 1}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	line := strings.Repeat("x", 1000)
+	for i := range 2500 { // 2.5 MB: two rotations, one backup kept
+		log.Info(line, "i", i)
+	}
+	entries, err := os.ReadDir(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	var names []string
+	for _, e := range entries {
+		names = append(names, e.Name())
+	}
+	await.True(t, "one backup kept (lumberjack removes older ones in the background)", func() bool {
+		entries, _ := os.ReadDir(dir)
+		return len(entries) == 2
+	})
+	st, err := os.Stat(path)
+	if err != nil || st.Size() > 1<<20 {
+		t.Fatalf("current file: %v, %v (files %v)", st, err, names)
+	}
+}
+
+func TestALogFileThatCannotBeOpenedIsAnError(t *testing.T) {
+	_, err := NewLogger(io.Discard, LogOptions{File: LogFile{Path: filepath.Join(t.TempDir(), "no", "such", "dir.log")}})
+	if err == nil {
+		t.Fatal("no error")
 	}
 }

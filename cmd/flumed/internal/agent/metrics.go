@@ -27,12 +27,13 @@ func (a *Agent) Metrics() map[string]map[string]string {
 		}
 		out[typ+"."+name] = m
 	}
-	for _, c := range a.channels {
+	channels, groups, sources := a.parts()
+	for _, c := range channels {
 		if ch := c.channel(); ch != nil {
 			add(c.name, ch.Stats().FlumeMetrics(), "CHANNEL")
 		}
 	}
-	for _, g := range a.groups {
+	for _, g := range groups {
 		for _, s := range g.sinks {
 			if m, ok := s.(counter.Monitored); ok {
 				add(s.Name(), m.FlumeMetrics(), "SINK")
@@ -44,7 +45,7 @@ func (a *Agent) Metrics() map[string]map[string]string {
 			add(g.name, m.FlumeMetrics(), "SINK_PROCESSOR")
 		}
 	}
-	for _, s := range a.sources {
+	for _, s := range sources {
 		if m, ok := s.src.(counter.Monitored); ok {
 			add(s.name, m.FlumeMetrics(), "SOURCE")
 		}
@@ -57,14 +58,32 @@ func (a *Agent) Metrics() map[string]map[string]string {
 // runs, /readyz 200 when every part is running (503 and the parts that are
 // not, otherwise), / is a page of links, anything else is 404. Like
 // Flume's Jetty server it refuses TRACE and OPTIONS with 403.
-func (a *Agent) Handler() http.Handler {
+func (a *Agent) Handler() http.Handler { return a.HandlerWith(MonitorOptions{}) }
+
+// MonitorOptions choose what the monitoring server's /metrics is.
+type MonitorOptions struct {
+	// Prometheus makes /metrics the Prometheus text format (Flume's
+	// -Dflume.monitoring.type=prometheus) instead of Flume's JSON. Either
+	// way /prometheus serves the Prometheus format and /metrics.json
+	// Flume's JSON, so both can be scraped at once.
+	Prometheus bool
+}
+
+// HandlerWith is Handler with o.
+func (a *Agent) HandlerWith(o MonitorOptions) http.Handler {
+	prom := a.PrometheusHandler()
 	return http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		if r.Method == http.MethodTrace || r.Method == http.MethodOptions {
 			http.Error(w, "forbidden", http.StatusForbidden)
 			return
 		}
-		switch strings.ToLower(r.URL.Path) {
-		case "/metrics":
+		path := strings.ToLower(r.URL.Path)
+		if path == "/prometheus" || (path == "/metrics" && o.Prometheus) {
+			prom.ServeHTTP(w, r)
+			return
+		}
+		switch path {
+		case "/metrics", "/metrics.json":
 			w.Header().Set("Content-Type", "application/json;charset=utf-8")
 			_ = json.NewEncoder(w).Encode(a.Metrics())
 		case "/healthz":
@@ -75,7 +94,7 @@ func (a *Agent) Handler() http.Handler {
 			ok, down := a.Ready()
 			if !ok {
 				w.WriteHeader(http.StatusServiceUnavailable)
-				fmt.Fprintf(w, "not ready: %s\n", strings.Join(down, ", "))
+				fmt.Fprintf(w, "not ready: %s\n", strings.Join(down, "; "))
 				return
 			}
 			fmt.Fprintln(w, "ready")
@@ -83,7 +102,9 @@ func (a *Agent) Handler() http.Handler {
 			w.Header().Set("Content-Type", "text/html; charset=utf-8")
 			fmt.Fprintf(w, "<html><head><title>flumed %s</title></head><body>\n"+
 				"<h1>flumed agent %s</h1>\n<ul>\n"+
-				"<li><a href=\"/metrics\">/metrics</a> (Flume's JSON)</li>\n"+
+				"<li><a href=\"/metrics\">/metrics</a></li>\n"+
+				"<li><a href=\"/metrics.json\">/metrics.json</a> (Flume's JSON)</li>\n"+
+				"<li><a href=\"/prometheus\">/prometheus</a> (Prometheus)</li>\n"+
 				"<li><a href=\"/healthz\">/healthz</a></li>\n"+
 				"<li><a href=\"/readyz\">/readyz</a></li>\n"+
 				"</ul></body></html>\n", a.name, a.name)
@@ -102,14 +123,18 @@ type MetricsServer struct {
 
 // ServeMetrics listens on addr ("host:port"; Flume binds 0.0.0.0:41414)
 // and serves a's Handler until Close.
-func ServeMetrics(addr string, a *Agent, log *slog.Logger) (*MetricsServer, error) {
+func ServeMetrics(addr string, a *Agent, log *slog.Logger, opts ...MonitorOptions) (*MetricsServer, error) {
+	var o MonitorOptions
+	if len(opts) > 0 {
+		o = opts[0]
+	}
 	ln, err := net.Listen("tcp", addr)
 	if err != nil {
 		return nil, fmt.Errorf("monitoring server: %w", err)
 	}
 	m := &MetricsServer{
 		srv: &http.Server{
-			Handler:           a.Handler(),
+			Handler:           a.HandlerWith(o),
 			ReadHeaderTimeout: 10 * time.Second,
 			ErrorLog:          slog.NewLogLogger(log.Handler(), slog.LevelWarn),
 		},

@@ -18,6 +18,10 @@ type SystemProperties struct {
 	// MetricsAddr is where -Dflume.monitoring.type=http serves, from
 	// flume.monitoring.port (default 41414) on all interfaces ("" if unset).
 	MetricsAddr string
+	// Prometheus is set by -Dflume.monitoring.type=prometheus (Flume's
+	// PrometheusMetricsServer): the server on MetricsAddr then serves the
+	// Prometheus format at /metrics.
+	Prometheus bool
 	// Warnings say which properties were ignored, and why.
 	Warnings []string
 }
@@ -55,8 +59,11 @@ func ParseSystemProperties(defs []string) (SystemProperties, error) {
 	}
 	typ, hasType := sp.All["flume.monitoring.type"]
 	if hasType {
-		switch strings.ToLower(strings.TrimSpace(typ)) {
-		case "http", "org.apache.flume.instrumentation.http.httpmetricsserver":
+		t := strings.ToLower(strings.TrimSpace(typ))
+		switch {
+		case t == "http", t == "org.apache.flume.instrumentation.http.httpmetricsserver",
+			t == "prometheus", strings.HasSuffix(t, ".prometheusmetricsserver"):
+			sp.Prometheus = strings.Contains(t, "prometheus")
 			port := 41414
 			if p, ok := sp.All["flume.monitoring.port"]; ok {
 				n, err := strconv.Atoi(strings.TrimSpace(p))
@@ -67,7 +74,7 @@ func ParseSystemProperties(defs []string) (SystemProperties, error) {
 			}
 			sp.MetricsAddr = net.JoinHostPort("0.0.0.0", strconv.Itoa(port))
 		default:
-			sp.Warnings = append(sp.Warnings, fmt.Sprintf("-Dflume.monitoring.type=%s: not supported by flumed (only http); no monitoring server", typ))
+			sp.Warnings = append(sp.Warnings, fmt.Sprintf("-Dflume.monitoring.type=%s: not supported by flumed (only http and prometheus); no monitoring server", typ))
 		}
 	}
 	for k := range sp.All {
@@ -75,7 +82,7 @@ func ParseSystemProperties(defs []string) (SystemProperties, error) {
 		case k == "flume.root.logger", k == "flume.monitoring.type":
 		case k == "flume.monitoring.port" && hasType:
 		case strings.HasPrefix(k, "flume.monitoring."):
-			sp.Warnings = append(sp.Warnings, fmt.Sprintf("-D%s ignored: flumed's monitoring takes only flume.monitoring.type=http and flume.monitoring.port", k))
+			sp.Warnings = append(sp.Warnings, fmt.Sprintf("-D%s ignored: flumed's monitoring takes only flume.monitoring.type (http or prometheus) and flume.monitoring.port", k))
 		case ignoredProps[k] != "":
 			sp.Warnings = append(sp.Warnings, fmt.Sprintf("-D%s ignored: %s", k, ignoredProps[k]))
 		default:

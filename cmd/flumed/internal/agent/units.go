@@ -9,6 +9,7 @@ import (
 	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/clock"
 	"github.com/flumed/flumed/sink"
 	"github.com/flumed/flumed/source"
 )
@@ -90,12 +91,14 @@ type groupUnit struct {
 	sinks []sink.Sink
 	chans []*chanUnit // each sink's channel, by index
 
+	health *deliveryHealth // the runner's view of proc
+
 	mu     sync.Mutex
 	runner *sink.Runner
 }
 
 func newGroupUnit(name string, p sink.Processor, sinks []sink.Sink, sinkChan map[string]*chanUnit) *groupUnit {
-	g := &groupUnit{name: name, proc: p, sinks: sinks}
+	g := &groupUnit{name: name, proc: p, sinks: sinks, health: &deliveryHealth{Processor: p, clock: clock.Real{}}}
 	for _, s := range sinks {
 		g.chans = append(g.chans, sinkChan[s.Name()])
 	}
@@ -117,7 +120,8 @@ func (g *groupUnit) start(ctx context.Context, a *Agent) error {
 	}
 	opts := a.opts.SinkRunner
 	opts.Empty = g.empty
-	r := sink.NewRunner(g.name, g.proc, opts, a.opts.Log.With("component", g.name))
+	g.health.clock = a.opts.Clock
+	r := sink.NewRunner(g.name, g.health, opts, a.opts.Log.With("component", g.name))
 	g.mu.Lock()
 	g.runner = r
 	g.mu.Unlock()

@@ -1,0 +1,122 @@
+package agent
+
+// /prometheus (and /metrics with MonitorOptions.Prometheus) serves every
+// Flume counter in Prometheus' naming with the component's name and type as
+// labels, the channels' fill ratio, a file channel's bytes on disk and
+// free-space headroom, each failover sink's state, and the Go runtime's
+// metrics; /metrics stays Flume's JSON by default.
+
+import (
+	"fmt"
+	"net/http"
+	"net/http/httptest"
+	"regexp"
+	"strings"
+	"testing"
+
+	"github.com/flumed/flumed/internal/await"
+)
+
+func promAgentConfig(dir string) string {
+	return fmt.Sprintf(`a1.sources = r1 r2
+a1.channels = c1 f1
+a1.sinks = k1 k2 k3
+a1.sinkgroups = g1
+a1.sinkgroups.g1.sinks = k1 k2
+a1.sinkgroups.g1.processor.type = failover
+a1.sinkgroups.g1.processor.priority.k1 = 10
+a1.sinkgroups.g1.processor.priority.k2 = 5
+a1.sources.r1.type = seq
+a1.sources.r1.channels = c1
+a1.sources.r1.totalEvents = 100
+a1.sources.r2.type = seq
+a1.sources.r2.channels = f1
+a1.sources.r2.totalEvents = 100
+a1.channels.c1.type = memory
+a1.channels.c1.keep-alive = 0
+a1.channels.f1.type = file
+a1.channels.f1.checkpointDir = %[1]s/cp
+a1.channels.f1.dataDirs = %[1]s/data
+a1.channels.f1.minimumRequiredSpace = 1048576
+a1.sinks.k1.type = file_roll
+a1.sinks.k1.channel = c1
+a1.sinks.k1.sink.directory = %[1]s
+a1.sinks.k2.type = file_roll
+a1.sinks.k2.channel = c1
+a1.sinks.k2.sink.directory = %[1]s
+a1.sinks.k3.type = null
+a1.sinks.k3.channel = f1
+`, dir)
+}
+
+func scrape(t *testing.T, h http.Handler, path string) (string, string) {
+	t.Helper()
+	rec := httptest.NewRecorder()
+	h.ServeHTTP(rec, httptest.NewRequest("GET", path, nil))
+	if rec.Code != 200 {
+		t.Fatalf("GET %s: %d", path, rec.Code)
+	}
+	return rec.Header().Get("Content-Type"), rec.Body.String()
+}
+
+func TestPrometheusExportsFlumesCountersAndTheAgentsState(t *testing.T) {
+	dir := t.TempDir()
+	a := agentFrom(t, promAgentConfig(dir), fastOptions(nil))
+	if err := a.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer a.Stop(t.Context())
+	await.True(t, "every event delivered", func() bool {
+		m := a.Metrics()
+		return m["SINK.k1"]["EventDrainSuccessCount"] == "100" && m["CHANNEL.f1"]["EventTakeSuccessCount"] == "100"
+	})
+	h := a.HandlerWith(MonitorOptions{})
+	if ct, _ := scrape(t, h, "/metrics"); !strings.HasPrefix(ct, "application/json") {
+		t.Fatalf("/metrics is %s by default, want Flume's JSON", ct)
+	}
+	_, body := scrape(t, h, "/prometheus")
+	for _, want := range []string{
+		`flumed_channel_event_put_success_total{name="c1",type="memory"} 100`,
+		`flumed_channel_event_take_success_total{name="f1",type="file"} 100`,
+		`flumed_channel_size{name="c1",type="memory"} 0`,
+		`flumed_channel_fill_ratio{name="c1",type="memory"} 0`,
+		`flumed_sink_event_drain_success_total{name="k1",type="file_roll"} 100`,
+		`flumed_sink_event_drain_success_total{name="k2",type="file_roll"} 0`,
+		`flumed_source_event_accepted_total{name="r1",type="seq"} 100`,
+		`flumed_failover_sink_active{group="g1",sink="k1",type="failover"} 1`,
+		`flumed_failover_sink_active{group="g1",sink="k2",type="failover"} 0`,
+		`flumed_failover_sink_penalized{group="g1",sink="k1",type="failover"} 0`,
+		`flumed_sink_group_failing_seconds{name="g1",type="failover"} 0`,
+		`# TYPE flumed_channel_event_put_success_total counter`,
+		`# TYPE flumed_channel_size gauge`,
+		`go_goroutines `,
+	} {
+		if !strings.Contains(body, want+"\n") && !strings.Contains(body, want) {
+			t.Errorf("no %s", want)
+		}
+	}
+	for _, re := range []string{
+		`flumed_channel_wal_bytes\{name="f1",type="file"\} [1-9]`,
+		`flumed_channel_free_space_headroom_bytes\{name="f1",type="file"\} \S+`,
+		`flumed_channel_start_time_seconds\{name="c1",type="memory"\} 1\.\d+e\+09`,
+		`flumed_channel_log_sync_seconds_count\{name="f1",type="file"\} [1-9]`,
+		`flumed_channel_checkpoint_sync_seconds_bucket\{name="f1",type="file",le="\+Inf"\} [1-9]`,
+		`flumed_channel_put_commit_group_size_sum\{name="f1",type="file"\} 100`,
+	} {
+		if !regexp.MustCompile(re).MatchString(body) {
+			t.Errorf("no line matching %s", re)
+		}
+	}
+	if t.Failed() {
+		t.Logf("scrape:\n%s", body)
+	}
+	// With Prometheus chosen, /metrics is the text format and Flume's JSON
+	// stays at /metrics.json.
+	h = a.HandlerWith(MonitorOptions{Prometheus: true})
+	if ct, _ := scrape(t, h, "/metrics"); !strings.HasPrefix(ct, "text/plain") {
+		t.Errorf("/metrics is %s with Prometheus chosen", ct)
+	}
+	if ct, _ := scrape(t, h, "/metrics.json"); !strings.HasPrefix(ct, "application/json") {
+		t.Errorf("/metrics.json is %s", ct)
+	}
+}
