@@ -7,6 +7,7 @@ package channel_test
 
 import (
 	"os"
+	"path/filepath"
 	"testing"
 
 	"github.com/flumed/flumed/channel"
@@ -23,6 +24,22 @@ func TestFileOrigin(t *testing.T) {
 		filePut(t, f, fileEv("a"), fileEv("b"))
 		if err := f.Close(); err != nil {
 			t.Fatal(err)
+		}
+		// Every slot written carries it, marked durable (a slot file not
+		// yet written is empty).
+		written := 0
+		for _, slot := range []string{"checkpoint-0", "checkpoint-1"} {
+			got, durable, err := channel.SlotOrigin(filepath.Join(o.CheckpointDir, slot))
+			if err != nil {
+				continue
+			}
+			written++
+			if got != id || !durable {
+				t.Fatalf("%s: origin %s durable %v, want %s durable", slot, got, durable, id)
+			}
+		}
+		if written == 0 {
+			t.Fatal("no checkpoint slot was written")
 		}
 		f = openFile(t, o)
 		if f.Origin() != id {
