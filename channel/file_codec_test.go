@@ -276,22 +276,43 @@ func TestGoldenCheckpointSlot(t *testing.T) {
 		WrittenMs:  1_700_000_000_000,
 		EndIndex:   42,
 	}
-	b, err := encodeCheckpoint(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "checkpoint-slot-v1.bin", b)
-	got, err := decodeCheckpoint(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Generation != c.Generation || got.LogID != c.LogID || got.Floor != c.Floor || got.FloorPos != c.FloorPos ||
-		got.Next != c.Next || got.EndIndex != c.EndIndex || len(got.Ranges) != len(c.Ranges) {
-		t.Fatalf("decoded %+v, want %+v", got, c)
-	}
-	for i := range c.Ranges {
-		if got.Ranges[i] != c.Ranges[i] {
-			t.Fatalf("range %d: %v, want %v", i, got.Ranges[i], c.Ranges[i])
+	same := func(t *testing.T, got, c *checkpoint) {
+		t.Helper()
+		if got.Generation != c.Generation || got.LogID != c.LogID || got.Floor != c.Floor || got.FloorPos != c.FloorPos ||
+			got.Next != c.Next || got.EndIndex != c.EndIndex || len(got.Ranges) != len(c.Ranges) ||
+			got.Origin != c.Origin || got.OriginDurable != c.OriginDurable {
+			t.Fatalf("decoded %+v, want %+v", got, c)
+		}
+		for i := range c.Ranges {
+			if got.Ranges[i] != c.Ranges[i] {
+				t.Fatalf("range %d: %v, want %v", i, got.Ranges[i], c.Ranges[i])
+			}
 		}
 	}
+	t.Run("a version 1 slot is still read, with no origin", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "filechannel", "checkpoint-slot-v1.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, got, c)
+	})
+	t.Run("version 2 carries the origin", func(t *testing.T) {
+		c := *c
+		c.Origin = OriginID{0x0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xf0}
+		c.OriginDurable = true
+		b, err := encodeCheckpoint(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "checkpoint-slot-v2.bin", b)
+		got, err := decodeCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, got, &c)
+	})
 }

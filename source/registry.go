@@ -17,6 +17,7 @@ var registry = config.NewRegistry("source", []config.Entry[Factory]{
 	{Spec: avroType, New: newAvroSource},
 	{Spec: taildir.Spec, New: taildir.New},
 	{Spec: spooldir.Spec, New: spooldir.New},
+	{Spec: kafkaSourceType, New: newKafkaSource},
 }, unsupportedSources)
 
 var unsupportedSources = []config.Unsupported{
@@ -27,7 +28,6 @@ var unsupportedSources = []config.Unsupported{
 	{Type: "syslogudp", Classes: []string{"org.apache.flume.source.SyslogUDPSource"}},
 	{Type: "http", Classes: []string{"org.apache.flume.source.http.HTTPSource"}},
 	{Type: "jms", Classes: []string{"org.apache.flume.source.jms.JMSSource"}},
-	{Classes: []string{"org.apache.flume.source.kafka.KafkaSource"}},
 }
 
 // selectors lists the channel selector types (a source's selector.type).

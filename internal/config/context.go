@@ -265,12 +265,14 @@ func suggest(key string, candidates []string) string {
 		}
 		return s
 	}
-	best, bestD := "", 1<<30
+	best, bestD, bestWhole := "", 1<<30, 1<<30
 	for _, cand := range candidates {
-		d := min(levenshtein(strings.ToLower(key), strings.ToLower(cand)),
-			levenshtein(strings.ToLower(last(key)), strings.ToLower(last(cand))))
-		if d < bestD {
-			best, bestD = cand, d
+		whole := levenshtein(strings.ToLower(key), strings.ToLower(cand))
+		d := min(whole, levenshtein(strings.ToLower(last(key)), strings.ToLower(last(cand))))
+		// Ties go to the closer whole key: Java property names share last
+		// segments ("ms", "bytes"), which alone would pick any of them.
+		if d < bestD || d == bestD && whole < bestWhole {
+			best, bestD, bestWhole = cand, d, whole
 		}
 	}
 	limit := max(2, len(last(key))/3)

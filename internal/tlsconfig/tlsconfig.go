@@ -1,4 +1,10 @@
-package avrorpc
+// Package tlsconfig turns TLS settings, as Flume's and Kafka's keys name
+// them, into tls.Configs: key and trust stores (PKCS12 or PEM), protocol
+// ranges and cipher suites. It was avrorpc's; it is its own leaf so that
+// packages that must not import the wire code (channel, through the Kafka
+// client options) can build TLS too. It reads no configuration and must
+// never import another flumed package.
+package tlsconfig
 
 import (
 	"bytes"
