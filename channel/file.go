@@ -50,8 +50,12 @@ type File struct {
 	log   *slog.Logger
 	fs    fsutil.FS
 	logID [16]byte
-	locks []*fsutil.DirLock
-	clock clock.Clock // times the keep-alive wait for capacity; tests put a fake here
+	// origin and originDurable are set by recover, before any slot is
+	// written or any event put, and never change after (file_origin.go).
+	origin        OriginID
+	originDurable bool
+	locks         []*fsutil.DirLock
+	clock         clock.Clock // times the keep-alive wait for capacity; tests put a fake here
 
 	walMu sync.RWMutex // users of wal outside the put loop hold R; the put loop replacing it holds W
 	wal   *wal.Log     // nil while recovery has not reopened it
@@ -184,6 +188,9 @@ func (f *File) open() error {
 	}
 	f.space = newDiskFloor(f.fs, f.opts.DataDir, f.opts.MinimumRequiredSpace)
 	if err := f.recover(hasID); err != nil {
+		return err
+	}
+	if err := f.checkKeys(); err != nil {
 		return err
 	}
 	// A Flume file channel's backlog in these directories is imported

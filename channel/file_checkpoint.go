@@ -38,12 +38,20 @@ import (
 // log to fold or truncate.
 
 const (
-	checkpointMagic   = "flck"
-	checkpointVersion = 1
+	checkpointMagic = "flck"
+	// checkpointVersion is what encodeCheckpoint writes. Version 2 added the
+	// origin identity and its flags; version 1 slots are still read (with no
+	// origin, so the channel draws a new one).
+	checkpointVersion = 2
 	// checkpointHeader is magic, version, 3 zero bytes, payload length, CRC32C.
 	checkpointHeader = 16
-	// checkpointFixed is the fixed part of the payload (see encodeCheckpoint).
-	checkpointFixed = 8 + 16 + 8 + 8 + 8 + 4 + 8 + 8 + 4
+	// checkpointFixedV1 and checkpointFixed are the fixed part of a version 1
+	// and a version 2 payload (see encodeCheckpoint).
+	checkpointFixedV1 = 8 + 16 + 8 + 8 + 8 + 4 + 8 + 8 + 4
+	checkpointFixed   = checkpointFixedV1 + 16 + 1
+	// checkpointOriginDurable is the origin flags' bit 0: the run that wrote
+	// the slot handed out sequence numbers only in synced records.
+	checkpointOriginDurable = 1
 	// maxCheckpointSize bounds a slot: tens of thousands of acked ranges, far
 	// more than concurrent take transactions can leave behind. A commit that
 	// would need more fails (its take is rolled back) rather than lose ranges.
@@ -175,6 +183,13 @@ type checkpoint struct {
 	// open). A restart finding the log still ending there need not read the
 	// last record to know where the numbers end.
 	EndIndex uint64
+	// Origin is the channel's identity as an origin of events to the next
+	// hop (file_origin.go); zero in a version 1 slot. OriginDurable says the
+	// run that wrote the slot made every record durable before a taker
+	// could see it (fsyncPerTransaction), so no sequence number it handed
+	// out can be given again after a crash.
+	Origin        OriginID
+	OriginDurable bool
 }
 
 // encodeCheckpoint renders c as a slot. Ranges are varints relative to the
@@ -189,6 +204,12 @@ func encodeCheckpoint(c *checkpoint) ([]byte, error) {
 	b = binary.LittleEndian.AppendUint32(b, c.FloorPos.Offset)
 	b = binary.LittleEndian.AppendUint64(b, c.Next)
 	b = binary.LittleEndian.AppendUint64(b, c.EndIndex)
+	b = append(b, c.Origin[:]...)
+	var flags byte
+	if c.OriginDurable {
+		flags |= checkpointOriginDurable
+	}
+	b = append(b, flags)
 	b = binary.LittleEndian.AppendUint32(b, uint32(len(c.Ranges)))
 	prev := c.Floor
 	for _, r := range c.Ranges {
@@ -213,11 +234,16 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	if len(b) < checkpointHeader {
 		return nil, fmt.Errorf("slot is %d bytes, shorter than its header", len(b))
 	}
-	if string(b[:4]) != checkpointMagic || b[4] != checkpointVersion || b[5]|b[6]|b[7] != 0 {
+	version := b[4]
+	if string(b[:4]) != checkpointMagic || (version != 1 && version != checkpointVersion) || b[5]|b[6]|b[7] != 0 {
 		return nil, fmt.Errorf("slot has no valid header (magic %q, version %d)", b[:4], b[4])
 	}
+	fixed := checkpointFixed
+	if version == 1 {
+		fixed = checkpointFixedV1
+	}
 	n := binary.LittleEndian.Uint32(b[8:])
-	if n < checkpointFixed || uint64(n) > uint64(len(b)-checkpointHeader) {
+	if n < uint32(fixed) || uint64(n) > uint64(len(b)-checkpointHeader) {
 		return nil, fmt.Errorf("slot payload length %d out of range (%d bytes present)", n, len(b)-checkpointHeader)
 	}
 	p := b[checkpointHeader : checkpointHeader+int(n)]
@@ -233,8 +259,18 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 	c.FloorPos.Offset = binary.LittleEndian.Uint32(p[48:])
 	c.Next = binary.LittleEndian.Uint64(p[52:])
 	c.EndIndex = binary.LittleEndian.Uint64(p[60:])
-	count := binary.LittleEndian.Uint32(p[68:])
-	rest := p[checkpointFixed:]
+	at := 68
+	if version >= 2 {
+		copy(c.Origin[:], p[at:at+16])
+		flags := p[at+16]
+		if flags&^checkpointOriginDurable != 0 {
+			return nil, fmt.Errorf("slot has unknown origin flags %#x", flags)
+		}
+		c.OriginDurable = flags&checkpointOriginDurable != 0
+		at += 17
+	}
+	count := binary.LittleEndian.Uint32(p[at:])
+	rest := p[fixed:]
 	if uint64(count) > uint64(len(rest))/2 { // each range takes at least two bytes
 		return nil, fmt.Errorf("slot claims %d ranges in %d bytes", count, len(rest))
 	}

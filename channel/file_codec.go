@@ -30,7 +30,7 @@ const (
 	// recordFlagS2 marks a body compressed with S2 (klauspost/compress).
 	recordFlagS2 = 1 << 1
 
-	recordKnownFlags = recordFlagSynced | recordFlagS2
+	recordKnownFlags = recordFlagSynced | recordFlagS2 | recordFlagEncrypted
 
 	// maxRecordEvents bounds the event count a decoder accepts before it
 	// allocates: far above any transactionCapacity flumed accepts.
@@ -185,14 +185,22 @@ func decodeRecordHeader(rec []byte) (recordHeader, error) {
 	return h, nil
 }
 
-// decodeRecord parses a whole record. The returned events' bodies alias rec
-// (or the decompressed body): takers treat events as read-only.
-func decodeRecord(rec []byte) (recordHeader, []Event, error) {
+// decodeRecord parses a whole record, opening a sealed one with keys (nil
+// when the channel has none: a sealed record is then ErrRecordKey). The
+// returned events' bodies alias rec (or the decompressed or opened body):
+// takers treat events as read-only.
+func decodeRecord(rec []byte, kr *Keyring) (recordHeader, []Event, error) {
 	h, err := decodeRecordHeader(rec)
 	if err != nil {
 		return h, nil, err
 	}
-	body, err := recordBody(h, rec[recordHeaderSize:])
+	body := rec[recordHeaderSize:]
+	if h.Flags&recordFlagEncrypted != 0 {
+		if body, err = kr.open(rec); err != nil {
+			return h, nil, err
+		}
+	}
+	body, err = recordBody(h, body)
 	if err != nil {
 		return h, nil, err
 	}

@@ -81,7 +81,7 @@ func TestRecordRoundTrip(t *testing.T) {
 			}
 			t.Run(name, func(t *testing.T) {
 				rec := encodeEvents([]Event{c.event, c.event}, recordFlagSynced, compress)
-				h, got, err := decodeRecord(rec)
+				h, got, err := decodeRecord(rec, nil)
 				if err != nil {
 					t.Fatal(err)
 				}
@@ -93,7 +93,7 @@ func TestRecordRoundTrip(t *testing.T) {
 		}
 	}
 	t.Run("an event without headers comes back with nil headers", func(t *testing.T) {
-		_, got, err := decodeRecord(encodeEvents([]Event{{Headers: map[string]string{}}}, 0, false))
+		_, got, err := decodeRecord(encodeEvents([]Event{{Headers: map[string]string{}}}, 0, false), nil)
 		if err != nil || got[0].Headers != nil {
 			t.Fatalf("headers %#v, err %v", got[0].Headers, err)
 		}
@@ -187,7 +187,7 @@ func TestDecodeRecordRefusesDamage(t *testing.T) {
 			if c.name == "overlong varint" {
 				binary.LittleEndian.PutUint32(c.rec[24:], 11)
 			}
-			_, _, err := decodeRecord(c.rec)
+			_, _, err := decodeRecord(c.rec, nil)
 			if !errors.Is(err, errBadRecord) {
 				t.Fatalf("got %v, want errBadRecord", err)
 			}
@@ -203,7 +203,7 @@ func FuzzDecodeRecord(f *testing.F) {
 		f.Add(encodeEvents([]Event{c.event}, 0, true))
 	}
 	f.Fuzz(func(t *testing.T, rec []byte) {
-		h, events, err := decodeRecord(rec)
+		h, events, err := decodeRecord(rec, nil)
 		if err != nil {
 			if !errors.Is(err, errBadRecord) {
 				t.Fatalf("error not wrapping errBadRecord: %v", err)
@@ -214,7 +214,7 @@ func FuzzDecodeRecord(f *testing.F) {
 			t.Fatalf("%d events, header says %d", len(events), h.Count)
 		}
 		again := encodeEvents(events, h.Flags&recordFlagSynced, false)
-		_, events2, err := decodeRecord(again)
+		_, events2, err := decodeRecord(again, nil)
 		if err != nil {
 			t.Fatalf("re-encoded record refused: %v", err)
 		}
@@ -253,7 +253,7 @@ func TestGoldenRecord(t *testing.T) {
 	}
 	rec := encodeEvents(events, recordFlagSynced, false)
 	golden(t, "record-v1.bin", rec)
-	_, got, err := decodeRecord(rec)
+	_, got, err := decodeRecord(rec, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -276,22 +276,43 @@ func TestGoldenCheckpointSlot(t *testing.T) {
 		WrittenMs:  1_700_000_000_000,
 		EndIndex:   42,
 	}
-	b, err := encodeCheckpoint(c)
-	if err != nil {
-		t.Fatal(err)
-	}
-	golden(t, "checkpoint-slot-v1.bin", b)
-	got, err := decodeCheckpoint(b)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if got.Generation != c.Generation || got.LogID != c.LogID || got.Floor != c.Floor || got.FloorPos != c.FloorPos ||
-		got.Next != c.Next || got.EndIndex != c.EndIndex || len(got.Ranges) != len(c.Ranges) {
-		t.Fatalf("decoded %+v, want %+v", got, c)
-	}
-	for i := range c.Ranges {
-		if got.Ranges[i] != c.Ranges[i] {
-			t.Fatalf("range %d: %v, want %v", i, got.Ranges[i], c.Ranges[i])
+	same := func(t *testing.T, got, c *checkpoint) {
+		t.Helper()
+		if got.Generation != c.Generation || got.LogID != c.LogID || got.Floor != c.Floor || got.FloorPos != c.FloorPos ||
+			got.Next != c.Next || got.EndIndex != c.EndIndex || len(got.Ranges) != len(c.Ranges) ||
+			got.Origin != c.Origin || got.OriginDurable != c.OriginDurable {
+			t.Fatalf("decoded %+v, want %+v", got, c)
+		}
+		for i := range c.Ranges {
+			if got.Ranges[i] != c.Ranges[i] {
+				t.Fatalf("range %d: %v, want %v", i, got.Ranges[i], c.Ranges[i])
+			}
 		}
 	}
+	t.Run("a version 1 slot is still read, with no origin", func(t *testing.T) {
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "filechannel", "checkpoint-slot-v1.bin"))
+		if err != nil {
+			t.Fatal(err)
+		}
+		got, err := decodeCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, got, c)
+	})
+	t.Run("version 2 carries the origin", func(t *testing.T) {
+		c := *c
+		c.Origin = OriginID{0x0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xf0}
+		c.OriginDurable = true
+		b, err := encodeCheckpoint(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "checkpoint-slot-v2.bin", b)
+		got, err := decodeCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, got, &c)
+	})
 }

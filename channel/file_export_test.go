@@ -36,3 +36,16 @@ func WithImportSteps(o FileOptions, step func(string), recordBytes, appendBytes 
 	o.importTest = &importTesting{step: step, recordBytes: recordBytes, appendBytes: appendBytes}
 	return o
 }
+
+// SlotOrigin reads the origin a checkpoint slot file carries.
+func SlotOrigin(path string) (OriginID, bool, error) {
+	b, err := readAtMost(path, checkpointHeader+maxCheckpointSize)
+	if err != nil {
+		return OriginID{}, false, err
+	}
+	c, err := decodeCheckpoint(b)
+	if err != nil {
+		return OriginID{}, false, err
+	}
+	return c.Origin, c.OriginDurable, nil
+}

@@ -93,6 +93,7 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 					misses, skips = 0, importSkips
 				}
 			}
+			rec = f.opts.Keys.seal(rec) // a Flume backlog lands encrypted too
 			stampRecord(rec, seq+events, now)
 			events += uint64(rb.count)
 			recs = append(recs, rec)

@@ -290,7 +290,9 @@ func (r *FileReport) Events() iter.Seq2[QueuedEvent, error] {
 				}
 				continue
 			}
-			h, events, err := decodeRecord(rec.Payload)
+			// Without the channel's keys: a sealed record yields its
+			// ErrRecordKey (its events are not readable here).
+			h, events, err := decodeRecord(rec.Payload, nil)
 			if err != nil {
 				if !yield(QueuedEvent{}, fmt.Errorf("record %d: %w", rec.Index, err)) {
 					return
@@ -366,13 +368,19 @@ func VerifyFile(dataDir string, progress func(done, total int64)) (*FileVerifyRe
 		case err != nil:
 			return nil, err
 		}
-		h, events, err := decodeRecord(rec.Payload)
+		h, events, err := decodeRecord(rec.Payload, nil)
+		n := uint64(len(events))
+		if errors.Is(err, ErrRecordKey) {
+			// Sealed: intact as far as the wal's CRC and the header tell;
+			// its tag is checked when the channel, holding the key, reads it.
+			err, n = nil, uint64(h.Count)
+		}
 		if err != nil {
 			damaged(fmt.Errorf("record %d in %s at offset %d: %w", rec.Index, rec.Segment, rec.Offset, err))
 			continue
 		}
 		rep.Records++
-		rep.Events += uint64(len(events))
+		rep.Events += n
 		if h.Synced() {
 			rep.SyncedRecords++
 		} else {

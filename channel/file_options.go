@@ -70,27 +70,13 @@ var fileType = &config.Spec{
 	Doc: "a checksummed write-ahead log in flumed's own format; a Flume file channel's backlog found in its directories " +
 		"is imported on open; committed events survive SIGKILL and torn writes; restart reads a small checkpoint, not " +
 		"the backlog; flumed's log is in the first of `dataDirs`; below `minimumRequiredSpace` puts fail but sinks keep " +
-		"draining; optional `compression = s2`",
+		"draining; optional `compression = s2`; optional encryption at rest (AES-GCM, `encryption.*`)",
 	Keys: []config.Decl{fileCheckpointDir, fileDataDirs, fileUseDualCheckpoints, fileBackupCheckpointDir,
 		fileCapacity, fileTxCapacity, fileCheckpointInterval, fileMaxFileSize, fileMinimumRequiredSpace,
 		fileKeepAlive, fileCheckpointOnClose, fileFsyncPerTransaction, fileFsyncInterval,
 		fileCompression, fileCompressionThreshold,
 		config.Ignore("use-log-replay-v1", ""), config.Ignore("use-fast-replay", ""),
 		config.Ignore("compressBackupCheckpoint", ""), fileEncryption},
-}
-
-// fileEncryption are Flume's log encryption keys: flumed does not encrypt
-// its log, so they are accepted with a warning; anything else under
-// encryption. is unknown.
-var fileEncryption = &config.Group{
-	Name: "File channel encryption",
-	Doc:  "Flume's encryption of its log files; flumed does not encrypt its log, and warns",
-	Keys: []config.Decl{
-		config.Ignore("encryption.activeKey", ""), config.Ignore("encryption.cipherProvider", ""),
-		config.Ignore("encryption.keyProvider", ""), config.Ignore("encryption.keyProvider.keyStoreFile", ""),
-		config.Ignore("encryption.keyProvider.keyStorePasswordFile", ""), config.Ignore("encryption.keyProvider.keys", ""),
-		config.Ignore("encryption.keyProvider.keys.<key>.passwordFile", ""),
-	},
 }
 
 // inHome turns a default's leading "~/" into the home directory.
@@ -157,6 +143,11 @@ type FileOptions struct {
 	// bodies the sample check makes it cost next to nothing.
 	Compress      bool
 	CompressAbove int
+	// Keys, when set (encryption.*), seal every new put record with its
+	// active key and open records sealed with any of its keys. Nil: records
+	// are written in the clear, and a sealed record found in the log stops
+	// the channel at open (ErrRecordKey) rather than be skipped.
+	Keys *Keyring
 
 	// FS is the file-system seam (fault injection in tests). Nil means the OS.
 	FS fsutil.FS
@@ -308,6 +299,7 @@ func fileFactory(_ string, c *config.Context) (Spec, error) {
 	} else {
 		c.Errorf(fileFsyncInterval.Name(), "must be a positive number of seconds, not %d", v/time.Second)
 	}
+	o.Keys = readEncryption(c)
 	o.Compress = fileCompression.Get(c) == "s2"
 	if v := fileCompressionThreshold.Get(c); v >= 0 {
 		o.CompressAbove = v

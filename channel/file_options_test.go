@@ -52,14 +52,17 @@ func TestFileConfig(t *testing.T) {
 			map[string]string{"dataDirs": "DATA , OTHER"},
 			nil, nil, []string{"dataDirs: flumed keeps its log in the first data directory"}},
 		{"keys flumed has no use for are accepted with a warning", map[string]string{
-			"use-fast-replay": "true", "use-log-replay-v1": "false", "compressBackupCheckpoint": "true",
+			"use-fast-replay": "true", "use-log-replay-v1": "false", "compressBackupCheckpoint": "true"},
+			nil, nil, []string{"compressBackupCheckpoint: known to Flume but not used",
+				"use-fast-replay: known", "use-log-replay-v1: known"}},
+		{"Flume's JCEKS encryption is refused with the way to a key flumed reads, never ignored", map[string]string{
 			"encryption.activeKey": "key-0", "encryption.cipherProvider": "AESCTRNOPADDING",
 			"encryption.keyProvider": "JCEKSFILE", "encryption.keyProvider.keyStoreFile": "/k.jceks",
 			"encryption.keyProvider.keys": "key-0", "encryption.keyProvider.keys.key-0.passwordFile": "/p"},
-			nil, nil, []string{"compressBackupCheckpoint: known to Flume but not used", "encryption.activeKey: known to Flume",
-				"encryption.cipherProvider", "encryption.keyProvider: known", "encryption.keyProvider.keyStoreFile",
-				"encryption.keyProvider.keys: known", "encryption.keyProvider.keys.key-0.passwordFile",
-				"use-fast-replay: known", "use-log-replay-v1: known"}},
+			nil, []string{"encryption.keyProvider: flumed does not read JCEKS keystores; give each key as a file: `openssl rand -hex 32"}, nil},
+		{"an encryption key without activeKey is an error, not a silent plain-text log", map[string]string{
+			"encryption.keyProvider": "KEYFILE"},
+			nil, []string{"encryption.keyProvider: encryption is off without encryption.activeKey"}, nil},
 		{"bad numbers are problems and defaults are kept", map[string]string{
 			"capacity": "-1", "transactionCapacity": "x", "checkpointInterval": "0", "minimumRequiredSpace": "0",
 			"keep-alive": "-1", "fsyncInterval": "0", "maxFileSize": "0"},

@@ -99,7 +99,7 @@ func (f *File) take(t *fileTxn, max int) ([]Event, error) {
 		}
 		var d decoded
 		if rec != nil {
-			d.h, d.events, d.err = decodeRecord(rec)
+			d.h, d.events, d.err = decodeRecord(rec, f.opts.Keys)
 		} else {
 			d = f.readRecord(idx)
 		}
@@ -132,7 +132,7 @@ func (f *File) readRecord(i uint64) decoded {
 	if f.wal == nil {
 		return decoded{err: errors.New("data log unavailable (reopening after a failure)")}
 	}
-	return f.rd.read(f.wal, i)
+	return f.rd.read(f.wal, i, f.opts.Keys)
 }
 
 // decoded is a record read from the log and decoded, or why it could not be.
@@ -144,9 +144,9 @@ type decoded struct {
 
 // decode decodes a record read from the log; its events alias payload, so
 // payload must be the caller's own copy.
-func decode(payload []byte) decoded {
+func decode(payload []byte, keys *Keyring) decoded {
 	var d decoded
-	d.h, d.events, d.err = decodeRecord(payload)
+	d.h, d.events, d.err = decodeRecord(payload, keys)
 	return d
 }
 
@@ -172,6 +172,7 @@ const (
 // next until done is closed; then they are the logReader's again.
 type readAhead struct {
 	r     *wal.Reader
+	keys  *Keyring // opens sealed records
 	next  uint64
 	items chan aheadItem
 	bytes atomic.Int64 // payload bytes in items
@@ -209,7 +210,7 @@ func (a *readAhead) run() {
 		var ce *wal.CorruptionError
 		switch {
 		case err == nil:
-			it.rec, it.bytes = decode(bytes.Clone(rec.Payload)), int64(len(rec.Payload))
+			it.rec, it.bytes = decode(bytes.Clone(rec.Payload), a.keys), int64(len(rec.Payload))
 			a.next = rec.Index + 1
 		case errors.As(err, &ce):
 			it.rec.err = err
@@ -228,19 +229,19 @@ func (a *readAhead) run() {
 	}
 }
 
-func (lr *logReader) read(l *wal.Log, i uint64) decoded {
+func (lr *logReader) read(l *wal.Log, i uint64, keys *Keyring) decoded {
 	if lr.log != l {
 		lr.close()
 	}
 	if a := lr.ahead; a != nil {
 		select {
 		case it := <-a.items:
-			return lr.took(it, i)
+			return lr.took(it, i, keys)
 		case <-a.done:
 			// Stopped at the end or on an error; maybe with items left.
 			select {
 			case it := <-a.items:
-				return lr.took(it, i)
+				return lr.took(it, i, keys)
 			default:
 			}
 			lr.r, lr.next, lr.ahead = a.r, a.next, nil
@@ -260,8 +261,8 @@ func (lr *logReader) read(l *wal.Log, i uint64) decoded {
 		// The payload aliases the reader's buffer; the events decoded from
 		// it must outlive the next read, which starts now.
 		payload := bytes.Clone(rec.Payload)
-		lr.readAhead()
-		return decode(payload)
+		lr.readAhead(keys)
+		return decode(payload, keys)
 	}
 	var ce *wal.CorruptionError
 	if errors.As(err, &ce) {
@@ -277,7 +278,7 @@ func (lr *logReader) read(l *wal.Log, i uint64) decoded {
 
 // took returns an item read ahead if it is the answer to a read at i, and
 // otherwise (the cursor jumped) drops the read-ahead and reads i afresh.
-func (lr *logReader) took(it aheadItem, i uint64) decoded {
+func (lr *logReader) took(it aheadItem, i uint64, keys *Keyring) decoded {
 	a := lr.ahead
 	a.bytes.Add(-it.bytes)
 	select {
@@ -287,15 +288,16 @@ func (lr *logReader) took(it aheadItem, i uint64) decoded {
 	if it.want != i {
 		l := lr.log
 		lr.close()
-		return lr.read(l, i)
+		return lr.read(l, i, keys)
 	}
 	return it.rec
 }
 
 // readAhead hands the reader to a read-ahead goroutine.
-func (lr *logReader) readAhead() {
+func (lr *logReader) readAhead(keys *Keyring) {
 	a := &readAhead{
 		r:     lr.r,
+		keys:  keys,
 		next:  lr.next,
 		items: make(chan aheadItem, aheadRecords),
 		space: make(chan struct{}, 1),

@@ -23,6 +23,7 @@ func (f *File) recover(hasID bool) error {
 	first, last := f.wal.FirstIndex(), f.wal.LastIndex()
 	empty := last < first
 	ck, source := f.loadCheckpoint(hasID, empty)
+	f.chooseOrigin(ck, source)
 	st, notes := resolveAckState(ck, first, last, f.probeHeader)
 	for _, n := range notes {
 		f.log.Log(context.Background(), n.level, "file channel: "+n.msg, n.attrs...)
@@ -37,7 +38,7 @@ func (f *File) recover(hasID bool) error {
 
 	// A fresh checkpoint makes the adjustments above durable and creates the
 	// slot files of a new channel.
-	c := &checkpoint{ackState: st.clone(), LogID: f.logID, WrittenMs: time.Now().UnixMilli(), EndIndex: last}
+	c := &checkpoint{ackState: st.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: time.Now().UnixMilli(), EndIndex: last}
 	if err := f.ckpt.write(c, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}

@@ -552,7 +552,7 @@ func (f *File) install(cand *checkpoint, takes []*commitReq, gapsUsed int, synce
 // event still not acknowledged. The caller holds f.mu. It returns how many
 // of f.gaps it included.
 func (f *File) candidate(takes []*commitReq, now int64) (*checkpoint, int) {
-	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, WrittenMs: now}
+	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now}
 	c.Next = f.next
 	var more []seqRange
 	for _, r := range takes {
@@ -590,7 +590,7 @@ func (f *File) intervalCandidate(now int64) *checkpoint {
 	if !f.dirty {
 		return nil
 	}
-	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, WrittenMs: now}
+	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now}
 	c.Next = f.next
 	f.dirty = false
 	return c
@@ -627,7 +627,7 @@ func (f *File) backupCandidate(now int64) (*checkpoint, uint64) {
 	if f.syncedGen == f.backedUp {
 		return nil, 0
 	}
-	return &checkpoint{ackState: f.synced.clone(), LogID: f.logID, WrittenMs: now}, f.syncedGen
+	return &checkpoint{ackState: f.synced.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now}, f.syncedGen
 }
 
 // backedUpTo records that the backup holds generation gen of the durable
@@ -671,7 +671,7 @@ func (f *File) imported(n, last uint64) {
 func (f *File) importCheckpoint(last uint64, void seqRange, now int64) *checkpoint {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, WrittenMs: now, EndIndex: last}
+	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now, EndIndex: last}
 	c.Next = f.next
 	c.addRanges([]seqRange{void})
 	return c

@@ -129,7 +129,7 @@ func (t *fileTxn) Commit() error {
 		if f.opts.FsyncPerTransaction {
 			flags |= recordFlagSynced
 		}
-		req := &commitReq{rec: t.rec.finish(flags, f.opts.Compress, f.opts.CompressAbove), count: t.rec.count}
+		req := &commitReq{rec: f.opts.Keys.seal(t.rec.finish(flags, f.opts.Compress, f.opts.CompressAbove)), count: t.rec.count}
 		err := f.send(req)
 		if err != nil {
 			f.putErrors.Add(1)

@@ -33,6 +33,7 @@ type Memory struct {
 	opts      MemoryOptions
 	byteLimit int64       // usable body bytes after the buffer percentage; 0 = unlimited
 	clock     clock.Clock // times the keep-alive waits; tests put a fake here
+	origin    OriginID    // drawn at NewMemory: the queue lives as long as the process
 
 	mu        sync.Mutex
 	queue     ring          // committed events not yet taken, oldest first
@@ -62,13 +63,17 @@ func NewMemory(name string, opts MemoryOptions) *Memory {
 		panic(fmt.Sprintf("channel.NewMemory(%q): %v", name, err))
 	}
 	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), clock: clock.Real{},
-		done: make(chan struct{}), quiet: make(chan struct{})}
+		origin: NewOriginID(), done: make(chan struct{}), quiet: make(chan struct{})}
 	m.start.Store(time.Now().UnixMilli())
 	return m
 }
 
 // Name returns the component name.
 func (m *Memory) Name() string { return m.name }
+
+// Origin returns the identity drawn when the channel was made: its events die
+// with the process, so a new process has new events and a new identity.
+func (m *Memory) Origin() OriginID { return m.origin }
 
 // Options returns the options the channel runs with, zero values filled in.
 func (m *Memory) Options() MemoryOptions { return m.opts }

@@ -27,10 +27,10 @@ type Factory func(name string, c *config.Context) (Spec, error)
 var registry = config.NewRegistry("channel", []config.Entry[Factory]{
 	{Spec: memoryType, New: memoryFactory},
 	{Spec: fileType, New: fileFactory},
+	{Spec: kafkaChannelType, New: kafkaChannelFactory},
 }, []config.Unsupported{
 	{Type: "jdbc", Classes: []string{"org.apache.flume.channel.jdbc.JdbcChannel"}},
 	{Type: "spillablememory", Classes: []string{"org.apache.flume.channel.SpillableMemoryChannel"}},
-	{Classes: []string{"org.apache.flume.channel.kafka.KafkaChannel"}},
 })
 
 // Registry is every channel type: the agent builds channels through it and

@@ -21,6 +21,8 @@ import (
 	"io"
 	"math/big"
 	"net"
+	"os"
+	"path/filepath"
 	"strings"
 	"sync"
 	"testing"
@@ -393,6 +395,10 @@ func TestAvroSinkConfigurationProblems(t *testing.T) {
 		}
 		return m
 	}
+	jks := filepath.Join(t.TempDir(), "truststore.jks")
+	if err := os.WriteFile(jks, []byte{0xfe, 0xed, 0xfe, 0xed, 0, 0, 0, 2}, 0o600); err != nil {
+		t.Fatal(err)
+	}
 	cases := []struct {
 		name string
 		kv   map[string]string
@@ -403,7 +409,9 @@ func TestAvroSinkConfigurationProblems(t *testing.T) {
 		{"a misspelt key", base(map[string]string{"batchsize": "10"}), "did you mean batch-size", false},
 		{"a bad port", base(map[string]string{"port": "x"}), "not a TCP port", false},
 		{"compression level out of range", base(map[string]string{"compression-level": "11"}), "must be 0-9", false},
-		{"a JKS truststore", base(map[string]string{"ssl": "true", "truststore": "/nonexistent.jks", "truststore-type": "JKS"}), "keytool", false},
+		{"a JKS truststore", base(map[string]string{"ssl": "true", "truststore": jks, "truststore-type": "JKS"}), "keytool", false},
+		{"a JKS truststore path that does not exist", base(map[string]string{"ssl": "true", "truststore": "/nonexistent.jks", "truststore-type": "JKS"}),
+			"open /nonexistent.jks: no such file or directory", false},
 		{"a timeout below Flume's minimum", base(map[string]string{"request-timeout": "10"}), "minimum of 1000 ms", true},
 		{"maxIoWorkers", base(map[string]string{"maxIoWorkers": "4"}), "no longer supported", true},
 	}

@@ -19,18 +19,18 @@ import (
 
 // FileRollOptions configure a file_roll sink (FLUME.md §2.11).
 type FileRollOptions struct {
-	Directory     string        // sink.directory, created at Start
-	RollInterval  time.Duration // sink.rollInterval (seconds in the file); 0 = never roll
-	BatchSize     int           // sink.batchSize
-	AppendNewline bool          // sink.serializer.appendNewline
-	PathManager   string        // sink.pathManager: "default" or "rolltime"
-	Prefix        string        // sink.pathManager.prefix
-	Extension     string        // sink.pathManager.extension, without the dot
+	Directory    string            // sink.directory, created at Start
+	RollInterval time.Duration     // sink.rollInterval (seconds in the file); 0 = never roll
+	BatchSize    int               // sink.batchSize
+	Serializer   SerializerOptions // sink.serializer and its sink.serializer.* keys
+	PathManager  string            // sink.pathManager: "default" or "rolltime"
+	Prefix       string            // sink.pathManager.prefix
+	Extension    string            // sink.pathManager.extension, without the dot
 }
 
-// FileRoll is Flume's file_roll sink with the TEXT serializer: each event's
-// body (plus "\n" when AppendNewline) is appended to the current file of
-// Directory, and a new file is started every RollInterval.
+// FileRoll is Flume's file_roll sink: each batch, serialized (TEXT,
+// HEADER_AND_TEXT or AVRO_EVENT, see Serializer), is appended to the current
+// file of Directory, and a new file is started every RollInterval.
 //
 // Unlike Flume, each batch is written with one write and fsynced before the
 // take commits, so a committed take is never lost in a crash; files are created
@@ -57,6 +57,7 @@ type FileRoll struct {
 
 	// State owned by the runner goroutine.
 	f        fsutil.File
+	ser      Serializer // f's: a new one per file (Avro's header and sync marker)
 	path     string
 	opened   time.Time
 	size     int64  // bytes of committed-to-be batches in f: all written and synced
@@ -78,11 +79,11 @@ var (
 	fileRollDirectory  = config.String("sink.directory", "", "the directory the files are written to (created at start)").Required()
 	fileRollInterval   = config.Seconds("sink.rollInterval", 30*time.Second, "start a new file after this long; 0 never rolls")
 	fileRollBatchSize  = config.Int("sink.batchSize", 100, "the most events taken, written and synced in one transaction")
-	fileRollSerializer = config.OneOf("sink.serializer", "text", []string{"text", "avro_event"},
-		"how events are written: text, the body (avro_event is refused)").
-		RefusingClasses("custom serializer classes are not supported by flumed (use TEXT)")
-	fileRollAppendNewline = config.Bool("sink.serializer.appendNewline", true, "end every body with a newline")
-	fileRollPathManager   = config.OneOf("sink.pathManager", "default", []string{"default", "rolltime"},
+	fileRollSerializer = config.String("sink.serializer", "text",
+		"how events are written: text, header_and_text or avro_event (or Flume's builder class names)")
+	fileRollSerializerKeys = config.Nested("sink.serializer.*",
+		"the serializer's keys: appendNewline (text, header_and_text); syncIntervalBytes, compressionCodec (avro_event)")
+	fileRollPathManager = config.OneOf("sink.pathManager", "default", []string{"default", "rolltime"},
 		"file names: `<prefix><start ms>-<n>`, or with rolltime `<prefix><yyyyMMddHHmmss>-<n>`")
 	fileRollPrefix    = config.String("sink.pathManager.prefix", "", "the start of every file name")
 	fileRollExtension = config.String("sink.pathManager.extension", "", "the file names' extension, without the dot")
@@ -93,13 +94,14 @@ var fileRollType = &config.Spec{
 	Type:    "file_roll",
 	Classes: []string{"org.apache.flume.sink.RollingFileSink"},
 	Doc: "each batch is written at once and fsynced before the take commits; files are created exclusively (an " +
-		"existing file is never truncated) and only when there is something to write; TEXT serializer only",
+		"existing file is never truncated) and only when there is something to write",
 	Keys: []config.Decl{fileRollDirectory, fileRollInterval, fileRollBatchSize, fileRollSerializer,
-		fileRollAppendNewline, fileRollPathManager, fileRollPrefix, fileRollExtension},
+		fileRollSerializerKeys, fileRollPathManager, fileRollPrefix, fileRollExtension},
 }
 
 // NewFileRoll builds a file_roll sink. Zero BatchSize and an empty
-// PathManager become their keys' defaults.
+// PathManager become their keys' defaults; a zero Serializer is TEXT without
+// newlines.
 func NewFileRoll(name string, opts FileRollOptions, log *slog.Logger) *FileRoll {
 	if opts.BatchSize < 1 {
 		opts.BatchSize = fileRollBatchSize.Default()
@@ -119,22 +121,19 @@ func NewFileRoll(name string, opts FileRollOptions, log *slog.Logger) *FileRoll 
 
 func newFileRollFactory(name string, c *config.Context, log *slog.Logger) (Sink, error) {
 	o := FileRollOptions{
-		Directory:     fileRollDirectory.Get(c),
-		RollInterval:  fileRollInterval.Get(c),
-		BatchSize:     fileRollBatchSize.Get(c),
-		PathManager:   fileRollPathManager.Get(c),
-		AppendNewline: fileRollAppendNewline.Get(c),
-		Prefix:        fileRollPrefix.Get(c),
-		Extension:     fileRollExtension.Get(c),
+		Directory:    fileRollDirectory.Get(c),
+		RollInterval: fileRollInterval.Get(c),
+		BatchSize:    fileRollBatchSize.Get(c),
+		PathManager:  fileRollPathManager.Get(c),
+		Serializer:   readSerializer(c, fileRollSerializer),
+		Prefix:       fileRollPrefix.Get(c),
+		Extension:    fileRollExtension.Get(c),
 	}
 	if o.RollInterval < 0 {
 		c.Errorf(fileRollInterval.Name(), "must be 0 (never roll) or a number of seconds, not %d", o.RollInterval/time.Second)
 	}
 	if o.BatchSize < 1 {
 		c.Errorf(fileRollBatchSize.Name(), "must be at least 1, not %d", o.BatchSize)
-	}
-	if fileRollSerializer.Get(c) == "avro_event" {
-		c.Errorf(fileRollSerializer.Name(), "avro_event is not supported by flumed (use TEXT)")
 	}
 	return NewFileRoll(name, o, log), nil
 }
@@ -185,13 +184,12 @@ func (s *FileRoll) write(_ context.Context, events []channel.Event) error {
 			return err
 		}
 	}
-	s.buf = s.buf[:0]
-	for _, e := range events {
-		s.buf = append(s.buf, e.Body...)
-		if s.opts.AppendNewline {
-			s.buf = append(s.buf, '\n')
-		}
+	buf, err := s.ser.Append(s.buf[:0], events)
+	if err != nil {
+		s.abandon()
+		return fmt.Errorf("serialize for %s: %w", s.path, err)
 	}
+	s.buf = buf
 	if _, err := s.f.Write(s.buf); err != nil {
 		s.abandon()
 		return fmt.Errorf("write %s: %w", s.path, err)
@@ -208,6 +206,10 @@ func (s *FileRoll) write(_ context.Context, events []channel.Event) error {
 
 // open creates the next file, skipping names that already exist.
 func (s *FileRoll) open() error {
+	ser, err := NewSerializer(s.opts.Serializer)
+	if err != nil {
+		return err
+	}
 	for range 1000 {
 		path := s.nextPath()
 		// O_EXCL: never truncate a file left by an earlier run (Flume does).
@@ -227,7 +229,7 @@ func (s *FileRoll) open() error {
 			s.counter.ConnectionFailed.Add(1)
 			return fmt.Errorf("sync directory of %s: %w", path, err)
 		}
-		s.f, s.path, s.opened, s.size = f, path, s.now(), 0
+		s.f, s.ser, s.path, s.opened, s.size = f, ser, path, s.now(), 0
 		s.counter.ConnectionCreated.Add(1)
 		s.log.Debug("opened file", "sink", s.name, "file", path)
 		return nil

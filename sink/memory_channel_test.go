@@ -103,7 +103,7 @@ func TestNullDrainsAMemoryChannel(t *testing.T) {
 func TestFileRollWritesEveryEventOfAMemoryChannelOnce(t *testing.T) {
 	ch := newMemoryWith(t, 2500)
 	dir := t.TempDir()
-	s := NewFileRoll("k1", FileRollOptions{Directory: dir, BatchSize: 1000, AppendNewline: true}, nil)
+	s := NewFileRoll("k1", FileRollOptions{Directory: dir, BatchSize: 1000, Serializer: SerializerOptions{AppendNewline: true}}, nil)
 	drain(t, ch, NewDefault(s))
 	if got := readAll(t, dir); got != wantLines(2500) {
 		t.Fatalf("files hold %d bytes, want the 2500 bodies in order", len(got))
@@ -131,10 +131,10 @@ func TestLoggerPrintsEveryEventOfAMemoryChannel(t *testing.T) {
 func TestFailoverToASecondFileRollLosesNothing(t *testing.T) {
 	ch := newMemoryWith(t, 2500)
 	dir1, dir2 := t.TempDir(), t.TempDir()
-	k1 := NewFileRoll("k1", FileRollOptions{Directory: dir1, BatchSize: 100, AppendNewline: true}, nil)
+	k1 := NewFileRoll("k1", FileRollOptions{Directory: dir1, BatchSize: 100, Serializer: SerializerOptions{AppendNewline: true}}, nil)
 	faults := fsutil.NewFaulty(nil)
 	k1.fsys = faults
-	k2 := NewFileRoll("k2", FileRollOptions{Directory: dir2, BatchSize: 100, AppendNewline: true}, nil)
+	k2 := NewFileRoll("k2", FileRollOptions{Directory: dir2, BatchSize: 100, Serializer: SerializerOptions{AppendNewline: true}}, nil)
 	// k1's disk fills after 1000 bytes: it delivers some batches, fails one
 	// halfway, and k2 takes the rest, starting with the rolled-back batch.
 	faults.FailWrites(1000, syscall.ENOSPC)

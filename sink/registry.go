@@ -13,6 +13,7 @@ var registry = config.NewRegistry("sink", []config.Entry[Factory]{
 	{Spec: nullType, New: newNullFactory},
 	{Spec: fileRollType, New: newFileRollFactory},
 	{Spec: avroType, New: newAvroFactory},
+	{Spec: kafkaType, New: newKafkaFactory},
 }, []config.Unsupported{
 	{Type: "thrift", Classes: []string{"org.apache.flume.sink.ThriftSink"}},
 	{Type: "hdfs", Classes: []string{"org.apache.flume.sink.hdfs.HDFSEventSink"}},
@@ -24,7 +25,6 @@ var registry = config.NewRegistry("sink", []config.Entry[Factory]{
 	{Type: "morphline_solr", Classes: []string{"org.apache.flume.sink.solr.morphline.MorphlineSolrSink"}},
 	{Type: "hive", Classes: []string{"org.apache.flume.sink.hive.HiveSink"}},
 	{Type: "http", Classes: []string{"org.apache.flume.sink.http.HttpSink"}},
-	{Classes: []string{"org.apache.flume.sink.kafka.KafkaSink"}},
 })
 
 // processors lists every sink processor type (Flume has no others).

@@ -26,16 +26,9 @@ import (
 // refused (full, disk floor, closed), so nothing acknowledged is lost and the
 // client resends whatever was refused.
 //
-// Keys: bind and port (required), compression-type (none | deflate),
-// ssl with keystore*/ssl-cert/ssl-key and the protocol and cipher lists (see
-// avrorpc.ServerTLS), ipFilter and ipFilterRules. threads is accepted and
-// ignored, as Flume has ignored it since 1.10. flumed adds bounds Flume lacks:
-// max-connections (1024), max-frame-bytes (64 MiB), max-batch-events
-// (100000), max-headers-per-event (1024), max-header-bytes (65536),
-// max-body-bytes (64 MiB), max-inflight-bytes (512 MiB, frame bytes held by
-// all connections together), max-calls-per-connection (8), read-timeout
-// (30000 ms for a started frame to arrive) and idle-timeout (3600000 ms; 0
-// never closes idle connections).
+// Its keys, their defaults and the bounds flumed adds (connections, frame,
+// batch, header and body sizes, memory held, pipelined calls, read and idle
+// timeouts) are declared in avroType and listed in the README.
 //
 // A client that pipelines calls on one connection (flumed's avro sink with
 // pipeline-depth > 1) has up to max-calls-per-connection of them put at
@@ -63,35 +56,55 @@ var (
 	_ counter.Monitored = (*Avro)(nil)
 )
 
+var avroDefaults = avrorpc.DefaultLimits()
+
+var (
+	avroBind     = config.String("bind", "", "the address to listen on").Required()
+	avroPort     = config.ListenPort("port", "the port to listen on (0 picks a free one)").Required()
+	avroCompress = config.OneOf("compression-type", "none", []string{"none", "deflate"}, "deflate: one zlib stream each way, as Flume's")
+	avroFilter   = config.Bool("ipFilter", false, "accept only the clients ipFilterRules allows")
+	avroRules    = config.String("ipFilterRules", "", "Flume's rules, as `allow:ip:10.*,deny:name:*`; ignored unless ipFilter")
+	avroConns    = config.Int("max-connections", avrorpc.DefaultMaxConnections, "connections served at once").Flumed()
+	avroFrame    = config.Int("max-frame-bytes", avroDefaults.MaxFrameBytes, "the largest frame a client may send").Flumed()
+	avroBatch    = config.Int("max-batch-events", avroDefaults.MaxBatchEvents, "the most events in one appendBatch").Flumed()
+	avroHeaders  = config.Int("max-headers-per-event", avroDefaults.MaxHeaders, "the most headers of one event").Flumed()
+	avroHdrBytes = config.Int("max-header-bytes", avroDefaults.MaxHeaderBytes, "the most bytes of one event's headers").Flumed()
+	avroBody     = config.Int("max-body-bytes", avroDefaults.MaxBodyBytes, "the largest event body").Flumed()
+	avroInflight = config.Int64("max-inflight-bytes", avrorpc.DefaultMaxMemory, "frame bytes held by all connections together").Flumed()
+	avroCalls    = config.Int("max-calls-per-connection", avrorpc.DefaultMaxCallsPerConnection, "pipelined calls of one connection put at once").Flumed()
+	avroRead     = config.Millis("read-timeout", avrorpc.DefaultReadTimeout, "how long a started frame may take to arrive").Flumed()
+	avroIdle     = config.Millis("idle-timeout", time.Hour, "an idle connection is closed after this; 0 never").Flumed()
+)
+
+var avroType = &config.Spec{Type: "avro", Classes: []string{"org.apache.flume.source.AvroSource"},
+	Doc: "replies OK only after every required channel committed; bounds frames, batches, headers, connections and in-flight bytes; at `max-connections` the longest-idle connection makes room; `threads` is ignored (as since Flume 1.10)",
+	Keys: []config.Decl{avroBind, avroPort, avroCompress, avroFilter, avroRules,
+		config.Ignore("threads", "ignored, as Flume ignores it since 1.10: each connection has its own goroutine; bound them with max-connections"),
+		avroConns, avroFrame, avroBatch, avroHeaders, avroHdrBytes, avroBody, avroInflight, avroCalls, avroRead, avroIdle,
+		tlskeys.Server, ProcessorKeys}}
+
 func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
 	ok := true
-	bind := c.Required("bind")
-	port := c.Required("port")
-	if n, err := strconv.Atoi(port); port != "" && (err != nil || n < 0 || n > 65535) {
-		c.Errorf("port", "not a TCP port (0-65535): %q", port)
+	bind := avroBind.Get(c)
+	port, portOK := avroPort.Lookup(c)
+	if bind == "" || !portOK {
 		ok = false
-	}
-	if bind == "" || port == "" {
-		ok = false
-	}
-	if c.Has("threads") {
-		c.Warnf("threads", "ignored, as Flume ignores it since 1.10: each connection has its own goroutine; bound them with max-connections")
 	}
 	lim := avrorpc.Limits{
-		MaxFrameBytes:  c.Int("max-frame-bytes", 64<<20),
-		MaxBatchEvents: c.Int("max-batch-events", 100_000),
-		MaxHeaders:     c.Int("max-headers-per-event", 1024),
-		MaxHeaderBytes: c.Int("max-header-bytes", 64<<10),
-		MaxBodyBytes:   c.Int("max-body-bytes", 64<<20),
+		MaxFrameBytes:  avroFrame.Get(c),
+		MaxBatchEvents: avroBatch.Get(c),
+		MaxHeaders:     avroHeaders.Get(c),
+		MaxHeaderBytes: avroHdrBytes.Get(c),
+		MaxBodyBytes:   avroBody.Get(c),
 	}
 	o := avrorpc.ServerOptions{
 		Limits:                lim,
-		Deflate:               c.OneOf("compression-type", "none", "none", "deflate") == "deflate",
-		MaxConnections:        c.Int("max-connections", avrorpc.DefaultMaxConnections),
-		MaxCallsPerConnection: c.Int("max-calls-per-connection", avrorpc.DefaultMaxCallsPerConnection),
-		MaxMemory:             c.Int64("max-inflight-bytes", avrorpc.DefaultMaxMemory),
-		ReadTimeout:           c.Duration("read-timeout", avrorpc.DefaultReadTimeout, time.Millisecond),
-		IdleTimeout:           c.Duration("idle-timeout", time.Hour, time.Millisecond),
+		Deflate:               avroCompress.Get(c) == "deflate",
+		MaxConnections:        avroConns.Get(c),
+		MaxCallsPerConnection: avroCalls.Get(c),
+		MaxMemory:             avroInflight.Get(c),
+		ReadTimeout:           avroRead.Get(c),
+		IdleTimeout:           avroIdle.Get(c),
 		Log:                   log,
 	}
 	for key, v := range map[string]int64{
@@ -114,16 +127,17 @@ func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, er
 		c.Errorf("idle-timeout", "must not be negative (0 never closes idle connections)")
 		ok = false
 	}
-	if c.Bool("ipFilter", false) {
-		rules := c.Required("ipFilterRules")
+	if avroFilter.Get(c) {
+		rules, set := avroRules.Lookup(c)
+		if !set {
+			c.Errorf(avroRules.Name(), "required key is missing")
+		}
 		if f, err := avrorpc.ParseIPFilter(rules); err != nil {
 			c.Errorf("ipFilterRules", "%v", err)
 			ok = false
 		} else {
 			o.Filter = f.Allow
 		}
-	} else {
-		c.Has("ipFilterRules") // Flume ignores the rules when ipFilter is off
 	}
 	tlsCfg, tlsOK := tlskeys.ServerConfig(c)
 	o.TLS = tlsCfg
@@ -131,7 +145,7 @@ func newAvroSource(name string, c *config.Context, log *slog.Logger) (Source, er
 		return nil, errConfig
 	}
 	return &Avro{
-		name: name, log: log, addr: net.JoinHostPort(bind, port), opts: o,
+		name: name, log: log, addr: net.JoinHostPort(bind, strconv.Itoa(port)), opts: o,
 		fails: logthrottle.New(log, logthrottle.DefaultEvery),
 	}, nil
 }

@@ -41,8 +41,8 @@ func avroConfig(kv map[string]string) *config.Context {
 func startAvro(t *testing.T, kv map[string]string, p BatchPutter) (*Avro, string) {
 	t.Helper()
 	c := avroConfig(kv)
+	c.Check(avroType)
 	src, err := newAvroSource("r1", c, sourcetest.DiscardLog())
-	c.Finish()
 	if err != nil || c.Problems().Err() != nil {
 		t.Fatalf("configure: %v %v", err, c.Problems().Err())
 	}
@@ -371,8 +371,8 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := avroConfig(tc.kv)
+			c.Check(avroType)
 			_, _ = newAvroSource("r1", c, sourcetest.DiscardLog())
-			c.Finish()
 			err := c.Problems().Err()
 			if err == nil || !strings.Contains(err.Error(), tc.want) {
 				t.Fatalf("problems %v, want one mentioning %q", err, tc.want)
@@ -380,10 +380,10 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 		})
 	}
 	c := avroConfig(map[string]string{"threads": "8"})
+	c.Check(avroType)
 	if _, err := newAvroSource("r1", c, sourcetest.DiscardLog()); err != nil {
 		t.Fatal(err)
 	}
-	c.Finish()
 	if c.Problems().Err() != nil || len(c.Problems().Warnings()) != 1 {
 		t.Fatalf("threads: errors %v, warnings %v", c.Problems().Err(), c.Problems().Warnings())
 	}
@@ -394,6 +394,7 @@ func TestStartFailsOnABusyPortAndStopIsIdempotent(t *testing.T) {
 	a, addr := startAvro(t, nil, p)
 	_, port, _ := net.SplitHostPort(addr)
 	c := avroConfig(map[string]string{"port": port})
+	c.Check(avroType)
 	b, err := newAvroSource("r2", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)

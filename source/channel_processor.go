@@ -8,8 +8,16 @@ import (
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/interceptor"
 	"github.com/flumed/flumed/source/internal/logthrottle"
-	"github.com/flumed/flumed/source/internal/registry"
+	"github.com/flumed/flumed/source/sourceapi"
 )
+
+// ProcessorKeys are sourceapi.ProcessorKeys: the channel processor's keys,
+// which every source's spec includes.
+var ProcessorKeys = sourceapi.ProcessorKeys
+
+// processorOnly is the spec a context is checked against when the channel
+// processor is built for a context no source spec checked (tests, tools).
+var processorOnly = &config.Spec{Type: "channel processor", Keys: []config.Decl{ProcessorKeys}}
 
 // ChannelProcessor is where a source puts its events (Flume's
 // ChannelProcessor, FLUME.md §2.14): the source's interceptors run first, then
@@ -36,15 +44,13 @@ var _ BatchPutter = (*ChannelProcessor)(nil)
 
 // NewChannelProcessor builds the processor of one source.
 //
-// c is the source's context ("a1.sources.r1."); the processor reads from it
-// the keys it owns, so they count as known: "selector.type" (replicating by
-// default, multiplexing or load_balancing) with the selector's keys under
-// "selector.", and
+// c is the source's context ("a1.sources.r1."), checked against a spec that
+// includes ProcessorKeys (when it was not checked at all, it is checked
+// against those keys alone); the processor reads from it "selector.type"
+// (replicating by default, multiplexing or load_balancing) and checks the
+// selector's keys under "selector." against that type's spec, and
 // "interceptors" with each listed interceptor's keys under
-// "interceptors.<name>.". It leaves "type", "channels" and the source's own
-// keys alone, and calls Finish on the selector's and interceptors' sub-
-// contexts itself; the caller still calls c.Finish once the source's factory
-// has read its keys too.
+// "interceptors.<name>.", checked likewise.
 //
 // channels are the source's channels in the order of its "channels" key; the
 // selector refers to them by Name(). Every problem found is recorded in c. The
@@ -66,21 +72,24 @@ func NewChannelProcessor(c *config.Context, channels []channel.Channel, log *slo
 		ok = false
 	}
 
+	if !c.Checked() {
+		c.Check(processorOnly)
+	}
 	sc := c.Sub("selector.")
-	typ := sc.String("type", "replicating")
-	factory, found := registry.Lookup(selectors, typ)
-	if found {
-		sel, good := factory(sc, p.names)
+	typ, set := sc.Take("type")
+	if !set {
+		typ = replicatingType.Type
+	}
+	if e, found := selectors.Resolve(sc, typ); found {
+		sel, good := e.New(sc, p.names)
 		p.sel = sel
 		ok = ok && good
 		_, p.static = sel.(*replicatingSelector)
 	} else {
-		sc.OneOf("type", "", SelectorTypes()...)
 		ok = false
 	}
-	sc.Finish()
 
-	chain, good := interceptor.Chain(c, log)
+	chain, good := interceptor.Chain(c, sourceapi.Interceptors.Get(c), log)
 	p.chain = chain
 	if !good || !ok {
 		return nil, fmt.Errorf("configure channel processor of %s: %w", c.Prefix(), errConfig)

@@ -36,7 +36,7 @@ import (
 // restartThrottle after it exits. Stop sends SIGTERM to the child's process
 // group, SIGKILL after a grace period, and waits.
 //
-// A line longer than maxLineLength bytes (a flumed key, 1 MiB by default) is
+// A line longer than maxLineLength bytes (a flumed key; see execType) is
 // cut into events of that size, so memory stays bounded; the cuts are counted
 // (SplitLines) and logged. Bytes pass through unchanged: charset may name
 // UTF-8, US-ASCII or ISO-8859-1, for which Flume's decode and re-encode is the
@@ -76,21 +76,37 @@ var (
 	_ counter.Monitored = (*Exec)(nil)
 )
 
+var (
+	execCommand  = config.String("command", "", "the command to run").Required()
+	execShell    = config.String("shell", "", "run command through this shell, as `/bin/sh -c`")
+	execRestart  = config.Bool("restart", false, "run the command again when it exits")
+	execThrottle = config.Millis("restartThrottle", 10*time.Second, "the wait before a restart")
+	execStdErr   = config.Bool("logStdErr", false, "log the command's stderr line by line")
+	execBatch    = config.Int("batchSize", 20, "lines put in one transaction")
+	execTimeout  = config.Millis("batchTimeout", 3*time.Second, "a batch is put this long after its first line at the latest")
+	execMaxLine  = config.Int("maxLineLength", 1<<20, "a longer line is cut into events of this many bytes").Flumed()
+	execCharset  = config.String("charset", "UTF-8", "UTF-8, US-ASCII or ISO-8859-1; bytes pass unchanged")
+)
+
+var execType = &config.Spec{Type: "exec", Classes: []string{"org.apache.flume.source.ExecSource"},
+	Doc:  "a full channel never loses lines: the batch is retried (1 s doubling to 5 s) and reading pauses; stderr is always drained; stop signals the command's process group; lines over `maxLineLength` are split",
+	Keys: []config.Decl{execCommand, execShell, execRestart, execThrottle, execStdErr, execBatch, execTimeout, execMaxLine, execCharset, ProcessorKeys}}
+
 func newExecSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
 	o := execOptions{
-		restart:         c.Bool("restart", false),
-		restartThrottle: c.Duration("restartThrottle", 10*time.Second, time.Millisecond),
-		logStdErr:       c.Bool("logStdErr", false),
-		batchSize:       c.Int("batchSize", 20),
-		batchTimeout:    c.Duration("batchTimeout", 3*time.Second, time.Millisecond),
-		maxLineLength:   c.Int("maxLineLength", 1<<20),
+		restart:         execRestart.Get(c),
+		restartThrottle: execThrottle.Get(c),
+		logStdErr:       execStdErr.Get(c),
+		batchSize:       execBatch.Get(c),
+		batchTimeout:    execTimeout.Get(c),
+		maxLineLength:   execMaxLine.Get(c),
 		retryMin:        time.Second,
 		retryMax:        5 * time.Second,
 		killGrace:       5 * time.Second,
 	}
 	ok := true
-	command := c.Required("command")
-	if shell := c.String("shell", ""); shell != "" {
+	command := execCommand.Get(c)
+	if shell := execShell.Get(c); shell != "" {
 		o.argv = append(strings.Fields(shell), command)
 	} else {
 		o.argv = strings.Fields(command)
@@ -114,7 +130,7 @@ func newExecSource(name string, c *config.Context, log *slog.Logger) (Source, er
 		c.Errorf("maxLineLength", "must be positive, not %d", o.maxLineLength)
 		ok = false
 	}
-	if cs := c.String("charset", "UTF-8"); !charset.Supported(cs) {
+	if cs := execCharset.Get(c); !charset.Supported(cs) {
 		c.Errorf("charset", "unsupported charset %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", cs)
 		ok = false
 	}

@@ -42,6 +42,7 @@ func startExec(t *testing.T, snippet string, log *slog.Logger, refuse int) (*Exe
 	if log == nil {
 		log = sourcetest.DiscardLog()
 	}
+	c.Check(execType)
 	src, err := newExecSource("r1", c, log)
 	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("newExecSource: %v %q", err, ps)
@@ -240,6 +241,7 @@ func TestExecCutsLinesAtMaxLineLength(t *testing.T) {
 
 func TestExecStartFailsForAMissingCommand(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{"command": "/nonexistent/tool -f"})
+	c.Check(execType)
 	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
@@ -252,6 +254,7 @@ func TestExecStartFailsForAMissingCommand(t *testing.T) {
 
 func TestExecConfiguration(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{"command": "tail -F /var/log/x", "shell": "/bin/bash -c"})
+	c.Check(execType)
 	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
@@ -274,6 +277,7 @@ func TestExecConfiguration(t *testing.T) {
 		"command = x\nlogStderr = true":  "logStderr: unknown key (did you mean logStdErr?)",
 	} {
 		c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+		c.Check(execType)
 		_, _ = newExecSource("r1", c, sourcetest.DiscardLog())
 		if p := strings.Join(sourcetest.Problems(c), "\n"); !strings.Contains(p, want) {
 			t.Errorf("%q: problems %q do not mention %q", snippet, p, want)

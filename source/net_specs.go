@@ -23,7 +23,7 @@ var netcatUDPType = &config.Spec{
 	Type: "netcatudp", Classes: []string{"org.apache.flume.source.NetcatUdpSource"},
 	Doc: "puts in batches from a bounded queue; when the channel cannot keep up datagrams are dropped and counted; " +
 		"no header when remoteAddressHeader is unset (Flume adds one named null)",
-	Keys: []config.Decl{netcatUDPBind, netcatUDPPort, netcatUDPRemote},
+	Keys: []config.Decl{netcatUDPBind, netcatUDPPort, netcatUDPRemote, ProcessorKeys},
 }
 
 func newNetcatUDPSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
@@ -51,7 +51,7 @@ var httpType = &config.Spec{
 	Doc: "answers 200/400/503 as Flume, plus 413 past max-body-bytes and 415 for a charset other than UTF-8; reads " +
 		"gzip bodies; strict JSON (Gson is lenient); custom handler classes are refused",
 	Keys: []config.Decl{httpBind, httpPort, httpHandler, httpMandatory, httpMaxBody, httpMaxConns, httpIdle, httpRead,
-		httpOldSSL, httpOldProtos, tlskeys.Server},
+		httpOldSSL, httpOldProtos, tlskeys.Server, ProcessorKeys},
 }
 
 func newHTTPSource(name string, c *config.Context, log *slog.Logger) (Source, error) {

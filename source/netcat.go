@@ -31,10 +31,10 @@ import (
 // final line without "\n", which is never acknowledged.
 //
 // flumed bounds what Flume does not: at most max-connections connections
-// (100) through internal/netconn — one more closes the connection idle the
-// longest between lines, or, when every connection is in the middle of a
-// line, is answered "FAILED: too many connections" and closed — and a
-// connection silent for idle-timeout ms (300000; 0 never) is closed. Flume
+// (through internal/netconn: one more closes the connection idle the longest
+// between lines, or, when every connection is in the middle of a line, is
+// answered "FAILED: too many connections" and closed), and a connection
+// silent for idle-timeout is closed (defaults: netcatType). Flume
 // has no counters for this source and neither has flumed.
 type Netcat struct {
 	name string
@@ -59,26 +59,34 @@ type netcatOptions struct {
 
 var _ Source = (*Netcat)(nil)
 
+var (
+	netcatBind     = config.String("bind", "", "the address to listen on").Required()
+	netcatPort     = config.ListenPort("port", "the port to listen on (0 picks a free one)").Required()
+	netcatMaxLine  = config.Int("max-line-length", 512, "the longest line in characters, newline included; longer is cut")
+	netcatAck      = config.Bool("ack-every-event", true, "answer OK for every line put")
+	netcatEncoding = config.String("encoding", "utf-8", "UTF-8, US-ASCII or ISO-8859-1")
+	netcatConns    = config.Int("max-connections", 100, "connections served at once; one more is refused").Flumed()
+	netcatIdle     = config.Millis("idle-timeout", 5*time.Minute, "a silent connection is closed after this; 0 never").Flumed()
+)
+
+var netcatType = &config.Spec{Type: "netcat", Classes: []string{"org.apache.flume.source.NetcatSource"},
+	Doc:  "bounds connections (`max-connections`: the longest-idle connection makes room; only when every connection is mid-line is the new one refused) and idle time (`idle-timeout`)",
+	Keys: []config.Decl{netcatBind, netcatPort, netcatMaxLine, netcatAck, netcatEncoding, netcatConns, netcatIdle, ProcessorKeys}}
+
 func newNetcatSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
 	o := netcatOptions{
-		maxLineLength: c.Int("max-line-length", 512),
-		ack:           c.Bool("ack-every-event", true),
-		maxConns:      c.Int("max-connections", 100),
-		idleTimeout:   c.Duration("idle-timeout", 5*time.Minute, time.Millisecond),
+		maxLineLength: netcatMaxLine.Get(c),
+		ack:           netcatAck.Get(c),
+		maxConns:      netcatConns.Get(c),
+		idleTimeout:   netcatIdle.Get(c),
 	}
 	ok := true
-	bind := c.Required("bind")
-	port := c.Required("port")
-	if port != "" {
-		if n, err := strconv.Atoi(port); err != nil || n < 0 || n > 65535 {
-			c.Errorf("port", "not a TCP port (0-65535): %q", port)
-			ok = false
-		}
-	}
-	if bind == "" || port == "" {
+	bind := netcatBind.Get(c)
+	port, portOK := netcatPort.Lookup(c)
+	if bind == "" || !portOK {
 		ok = false
 	}
-	o.addr = net.JoinHostPort(bind, port)
+	o.addr = net.JoinHostPort(bind, strconv.Itoa(port))
 	if o.maxLineLength < 1 {
 		c.Errorf("max-line-length", "must be positive, not %d", o.maxLineLength)
 		ok = false
@@ -91,7 +99,7 @@ func newNetcatSource(name string, c *config.Context, log *slog.Logger) (Source, 
 		c.Errorf("idle-timeout", "must not be negative")
 		ok = false
 	}
-	enc := c.String("encoding", "utf-8")
+	enc := netcatEncoding.Get(c)
 	if !charset.Supported(enc) {
 		c.Errorf("encoding", "unsupported encoding %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", enc)
 		ok = false

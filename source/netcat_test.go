@@ -27,6 +27,7 @@ func startNetcat(t *testing.T, snippet string) (*Netcat, *fakeChannel) {
 	t.Helper()
 	kv := sourcetest.Props(t, "bind = 127.0.0.1\nport = 0\n"+snippet)
 	c := config.FromMap("a1.sources.r1.", kv)
+	c.Check(netcatType)
 	src, err := newNetcatSource("r1", c, sourcetest.DiscardLog())
 	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("newNetcatSource: %v %q", err, ps)
@@ -262,6 +263,7 @@ func TestNetcatConfiguration(t *testing.T) {
 		"bind = x\nport = 1\nack-every-events = 1": "ack-every-events: unknown key (did you mean ack-every-event?)",
 	} {
 		c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+		c.Check(netcatType)
 		_, _ = newNetcatSource("r1", c, sourcetest.DiscardLog())
 		if p := strings.Join(sourcetest.Problems(c), "\n"); !strings.Contains(p, want) {
 			t.Errorf("%q: problems %q do not mention %q", snippet, p, want)

@@ -74,6 +74,7 @@ func TestExecIntoAFullMemoryChannelLosesNothing(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{
 		"command": fmt.Sprintf("seq 1 %d", lines), "batchSize": "20",
 	})
+	c.Check(execType)
 	src, err := newExecSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
@@ -99,6 +100,7 @@ func TestSeqIntoAFullMemoryChannelLosesNothing(t *testing.T) {
 	c := config.FromMap("a1.sources.r1.", map[string]string{
 		"batchSize": "20", "totalEvents": fmt.Sprint(total), "backoffSleepIncrement": "1", "maxBackoffSleep": "2",
 	})
+	c.Check(seqType)
 	src, err := newSeqSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)
@@ -129,6 +131,7 @@ func TestNetcatRepliesWithTheMemoryChannelsReason(t *testing.T) {
 		t.Fatal(err)
 	}
 	c := config.FromMap("a1.sources.r1.", map[string]string{"bind": "127.0.0.1", "port": "0"})
+	c.Check(netcatType)
 	src, err := newNetcatSource("r1", c, sourcetest.DiscardLog())
 	if err != nil {
 		t.Fatal(err)

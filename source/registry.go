@@ -1,57 +1,59 @@
 package source
 
 import (
-	"github.com/flumed/flumed/source/internal/registry"
+	"log/slog"
+
+	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/source/spooldir"
 	"github.com/flumed/flumed/source/taildir"
 )
 
-// The registries below map Flume's type names (lower case) and Flume's class
-// names (exact spelling) to builders. Flume upper-cases a type name and looks it
-// up among its aliases, and treats anything else as a fully qualified class
-// name; Lookup does the same: the name is tried lower-cased, then as written.
-// Each component adds its own lines, alias and class name side by side.
+// registry lists every source type flumed has, and the Flume source types
+// it has not (FLUME.md §1.2), so that naming one says so.
+var registry = config.NewRegistry("source", []config.Entry[Factory]{
+	{Spec: execType, New: newExecSource},
+	{Spec: seqType, New: newSeqSource},
+	{Spec: netcatType, New: newNetcatSource},
+	{Spec: avroType, New: newAvroSource},
+	{Spec: taildir.Spec, New: taildir.New},
+	{Spec: spooldir.Spec, New: spooldir.New},
+	{Spec: kafkaSourceType, New: newKafkaSource},
+	{Spec: syslogTCPType, New: newSyslogTCPSource},
+	{Spec: multiportSyslogTCPType, New: newMultiportSyslogTCPSource},
+	{Spec: syslogUDPType, New: newSyslogUDPSource},
+	{Spec: httpType, New: newHTTPSource},
+	{Spec: netcatUDPType, New: newNetcatUDPSource},
+	{Spec: thriftType, New: newThriftSource},
+}, unsupportedSources)
 
-// sources holds every source type flumed runs.
-var sources = map[string]Factory{
-	"exec":                               newExecSource,
-	"org.apache.flume.source.ExecSource": newExecSource,
-
-	"seq": newSeqSource,
-	"org.apache.flume.source.SequenceGeneratorSource": newSeqSource,
-
-	"netcat":                               newNetcatSource,
-	"org.apache.flume.source.NetcatSource": newNetcatSource,
-
-	"avro":                               newAvroSource,
-	"org.apache.flume.source.AvroSource": newAvroSource,
-
-	"taildir": taildir.New,
-	"org.apache.flume.source.taildir.TaildirSource": taildir.New,
-
-	"spooldir": spooldir.New,
-	"org.apache.flume.source.SpoolDirectorySource": spooldir.New,
+var unsupportedSources = []config.Unsupported{
+	{Type: "jms", Classes: []string{"org.apache.flume.source.jms.JMSSource"}},
 }
 
-// selectors holds the channel selector types (the source's selector.type).
-var selectors = map[string]selectorFactory{
-	"replicating": newReplicatingSelector,
-	"org.apache.flume.channel.ReplicatingChannelSelector": newReplicatingSelector,
+// selectors lists the channel selector types (a source's selector.type).
+var selectors = config.NewRegistry("channel selector", []config.Entry[SelectorFactory]{
+	{Spec: replicatingType, New: newReplicatingSelector},
+	{Spec: multiplexingType, New: newMultiplexingSelector},
+	{Spec: loadBalancingType, New: newLoadBalancingSelector},
+}, nil)
 
-	"multiplexing": newMultiplexingSelector,
-	"org.apache.flume.channel.MultiplexingChannelSelector": newMultiplexingSelector,
+// Registry is every source type: the agent builds sources through it and
+// the README's tables are rendered from it.
+func Registry() *config.Registry[Factory] { return registry }
 
-	"load_balancing": newLoadBalancingSelector,
-	"org.apache.flume.channel.LoadBalancingChannelSelector": newLoadBalancingSelector,
+// SelectorRegistry is every channel selector type.
+func SelectorRegistry() *config.Registry[SelectorFactory] { return selectors }
+
+// Lookup finds a source type by the registry's rule (config.Registry) and
+// returns its factory, which checks the context against the type's spec
+// before reading it: how tests and tools make a source from a context.
+func Lookup(typ string) (Factory, bool) {
+	e, ok := registry.Lookup(typ)
+	if !ok {
+		return nil, false
+	}
+	return func(name string, c *config.Context, log *slog.Logger) (Source, error) {
+		c.Check(e.Spec)
+		return e.New(name, c, log)
+	}, true
 }
-
-// Lookup finds a source type by Flume type name (case-insensitive) or by
-// Flume's class name.
-func Lookup(typ string) (Factory, bool) { return registry.Lookup(sources, typ) }
-
-// Types lists the source type names (aliases, not class names), sorted, for
-// "did you mean" messages and documentation.
-func Types() []string { return registry.Aliases(sources) }
-
-// SelectorTypes lists the channel selector type names, sorted.
-func SelectorTypes() []string { return registry.Aliases(selectors) }

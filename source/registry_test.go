@@ -8,7 +8,7 @@ import (
 	"slices"
 	"testing"
 
-	"github.com/flumed/flumed/source/internal/registry"
+	"github.com/flumed/flumed/internal/config"
 )
 
 func TestSourceLookup(t *testing.T) {
@@ -26,21 +26,32 @@ func TestSourceLookup(t *testing.T) {
 			t.Errorf("Lookup(%q) succeeded", name)
 		}
 	}
-	for _, typ := range Types() {
+	for _, typ := range Registry().Types() {
 		if _, ok := Lookup(typ); !ok {
 			t.Errorf("listed type %q does not look up", typ)
 		}
 	}
-	if !slices.Contains(Types(), "seq") || !slices.Contains(Types(), "exec") || !slices.Contains(Types(), "netcat") {
-		t.Errorf("Types() = %q", Types())
+	if !slices.Contains(Registry().Types(), "seq") || !slices.Contains(Registry().Types(), "exec") || !slices.Contains(Registry().Types(), "netcat") {
+		t.Errorf("Registry().Types() = %q", Registry().Types())
 	}
 }
 
 func TestSelectorTypes(t *testing.T) {
-	if got := SelectorTypes(); !slices.Equal(got, []string{"load_balancing", "multiplexing", "replicating"}) {
-		t.Errorf("SelectorTypes() = %q", got)
+	if got := SelectorRegistry().Types(); !slices.Equal(got, []string{"load_balancing", "multiplexing", "replicating"}) {
+		t.Errorf("SelectorRegistry().Types() = %q", got)
 	}
-	if _, ok := registry.Lookup(selectors, "Multiplexing"); !ok {
+	if _, ok := selectors.Lookup("Multiplexing"); !ok {
 		t.Error("selector names are not case-insensitive")
+	}
+}
+
+func TestEverySourceSpecIncludesTheChannelProcessorKeys(t *testing.T) {
+	// The agent builds every source's channel processor from the source's
+	// own checked context: a spec without these keys would call a source's
+	// interceptors and selector unknown.
+	for _, e := range Registry().Entries() {
+		if !slices.Contains(e.Spec.Keys, config.Decl(ProcessorKeys)) {
+			t.Errorf("source %s: the spec does not include ProcessorKeys", e.Spec.Type)
+		}
 	}
 }

@@ -20,10 +20,10 @@ type selector interface {
 	optional(ev *channel.Event) []int
 }
 
-// selectorFactory reads a selector's keys (the context of "selector.", whose
-// "type" has been read) for a source with the given channels. Problems go into
-// c; ok is false when the selector cannot be used.
-type selectorFactory func(c *config.Context, channels []string) (s selector, ok bool)
+// SelectorFactory reads a selector's keys (the context of "selector.",
+// checked against its type's spec) for a source with the given channels.
+// Problems go into c; ok is false when the selector cannot be used.
+type SelectorFactory func(c *config.Context, channels []string) (s selector, ok bool)
 
 // replicatingSelector sends every event to every channel: the ones named in
 // "optional" as optional, the others as required.
@@ -31,8 +31,13 @@ type replicatingSelector struct {
 	req, opt []int
 }
 
+var replicatingOptional = config.List("optional", " ", "", "channels whose failures are only logged")
+
+var replicatingType = &config.Spec{Type: "replicating", Classes: []string{"org.apache.flume.channel.ReplicatingChannelSelector"},
+	Doc: "as in Flume (the default)", Keys: []config.Decl{replicatingOptional}}
+
 func newReplicatingSelector(c *config.Context, channels []string) (selector, bool) {
-	opt, ok := channelIndexes(c, "optional", channels)
+	opt, ok := channelIndexes(c, replicatingOptional.Name(), replicatingOptional.Get(c), channels)
 	s := &replicatingSelector{opt: opt}
 	for i := range channels {
 		if !slices.Contains(opt, i) {
@@ -55,23 +60,35 @@ type multiplexingSelector struct {
 	optMap  map[string][]int
 }
 
+var (
+	multiplexingHeader   = config.String("header", "flume.selector.header", "the header whose value chooses the channels")
+	multiplexingDefault  = config.List("default", " ", "", "the required channels of an event whose value is missing, blank or unmapped")
+	multiplexingMapping  = config.List("mapping.*", " ", "", "the required channels of an event with this header value")
+	multiplexingOptional = config.List("optional.*", " ", "", "more channels for this header value, whose failures are only logged")
+)
+
+var multiplexingType = &config.Spec{Type: "multiplexing", Classes: []string{"org.apache.flume.channel.MultiplexingChannelSelector"},
+	Doc: "as in Flume; without `default` a warning (unmapped events are dropped)", Keys: []config.Decl{multiplexingHeader, multiplexingDefault, multiplexingMapping, multiplexingOptional}}
+
 // DefaultSelectorHeader is the header the multiplexing selector reads when
 // selector.header is not set.
-const DefaultSelectorHeader = "flume.selector.header"
+var DefaultSelectorHeader = multiplexingHeader.Default()
 
 func newMultiplexingSelector(c *config.Context, channels []string) (selector, bool) {
 	s := &multiplexingSelector{
-		header:  c.String("header", DefaultSelectorHeader),
+		header:  multiplexingHeader.Get(c),
 		mapping: map[string][]int{},
 		optMap:  map[string][]int{},
 	}
-	def, ok := channelIndexes(c, "default", channels)
+	defNames, set := multiplexingDefault.Lookup(c)
+	def, ok := channelIndexes(c, multiplexingDefault.Name(), defNames, channels)
 	s.def = def
-	if !c.Has("default") {
+	if !set {
 		c.Warnf("default", "no default channels: events whose %s header is missing or matches no mapping are dropped", s.header)
 	}
-	for _, value := range fullKeys(c, "mapping.") {
-		idx, good := channelIndexes(c, "mapping."+value, channels)
+	for _, m := range multiplexingMapping.Instances(c) {
+		value := m.Names[0]
+		idx, good := channelIndexes(c, m.Key, m.Value, channels)
 		ok = ok && good
 		if good && len(idx) == 0 {
 			c.Errorf("mapping."+value, "no channel configured for header value %q", value)
@@ -79,8 +96,9 @@ func newMultiplexingSelector(c *config.Context, channels []string) (selector, bo
 		}
 		s.mapping[value] = idx
 	}
-	for _, value := range fullKeys(c, "optional.") {
-		idx, good := channelIndexes(c, "optional."+value, channels)
+	for _, o := range multiplexingOptional.Instances(c) {
+		value := o.Names[0]
+		idx, good := channelIndexes(c, o.Key, o.Value, channels)
 		ok = ok && good
 		// A channel already required for this value (or by default, when the
 		// value has no mapping) is not also optional: it would get the events
@@ -125,9 +143,14 @@ type loadBalancingSelector struct {
 	next   atomic.Uint64
 }
 
+var loadBalancingPolicy = config.OneOf("policy", "round_robin", []string{"round_robin", "random"}, "how the channel of each event is chosen")
+
+var loadBalancingType = &config.Spec{Type: "load_balancing", Classes: []string{"org.apache.flume.channel.LoadBalancingChannelSelector"},
+	Doc: "as in Flume 1.10+", Keys: []config.Decl{loadBalancingPolicy}}
+
 func newLoadBalancingSelector(c *config.Context, channels []string) (selector, bool) {
 	s := &loadBalancingSelector{
-		random: c.OneOf("policy", "round_robin", "round_robin", "random") == "random",
+		random: loadBalancingPolicy.Get(c) == "random",
 	}
 	for i := range channels {
 		s.one = append(s.one, []int{i})
@@ -144,14 +167,13 @@ func (s *loadBalancingSelector) required(*channel.Event) []int {
 
 func (s *loadBalancingSelector) optional(*channel.Event) []int { return nil }
 
-// channelIndexes reads key as a space-separated list of channel names and
-// returns their indexes in channels. A name the source is not connected to is
+// channelIndexes returns the indexes in channels of names, the value of key. A name the source is not connected to is
 // a problem (Flume: "Selector channel not found"); a name listed twice counts
 // once.
-func channelIndexes(c *config.Context, key string, channels []string) ([]int, bool) {
+func channelIndexes(c *config.Context, key string, names, channels []string) ([]int, bool) {
 	ok := true
 	var out []int
-	for _, name := range c.List(key) {
+	for _, name := range names {
 		i := slices.Index(channels, name)
 		if i < 0 {
 			c.Errorf(key, "selector channel not found: %s (the source's channels are %s)", name, strings.Join(channels, " "))
@@ -165,24 +187,4 @@ func channelIndexes(c *config.Context, key string, channels []string) ([]int, bo
 		out = append(out, i)
 	}
 	return out, ok
-}
-
-// fullKeys returns every key under prefix as the full remainder after the
-// prefix, sorted: header values may contain dots ("mapping.10.0.0.1"), which
-// config.Context.Keys would split.
-func fullKeys(c *config.Context, prefix string) []string {
-	var out []string
-	var walk func(rel string)
-	walk = func(rel string) {
-		for _, seg := range c.Keys(prefix + rel) {
-			k := rel + seg
-			if c.Has(prefix + k) {
-				out = append(out, k)
-			}
-			walk(k + ".")
-		}
-	}
-	walk("")
-	slices.Sort(out)
-	return out
 }

@@ -45,14 +45,24 @@ var (
 	_ counter.Monitored = (*Seq)(nil)
 )
 
+var (
+	seqBatch = config.Int("batchSize", 1, "events put in one transaction")
+	seqTotal = config.Int64("totalEvents", math.MaxInt64, "stop after this many events").DefaultText("unlimited")
+	seqInc   = config.Millis("backoffSleepIncrement", time.Second, "the runner's backoff step when a batch is refused")
+	seqMax   = config.Millis("maxBackoffSleep", 5*time.Second, "the runner's longest backoff")
+)
+
+var seqType = &config.Spec{Type: "seq", Classes: []string{"org.apache.flume.source.SequenceGeneratorSource"},
+	Doc: "backs off when the channel refuses a batch instead of retrying in a tight loop", Keys: []config.Decl{seqBatch, seqTotal, seqInc, seqMax, ProcessorKeys}}
+
 func newSeqSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
 	s := &Seq{
 		name:      name,
 		log:       log,
-		batchSize: c.Int("batchSize", 1),
-		total:     c.Int64("totalEvents", math.MaxInt64),
-		inc:       c.Duration("backoffSleepIncrement", time.Second, time.Millisecond),
-		max:       c.Duration("maxBackoffSleep", 5*time.Second, time.Millisecond),
+		batchSize: seqBatch.Get(c),
+		total:     seqTotal.Get(c),
+		inc:       seqInc.Get(c),
+		max:       seqMax.Get(c),
 		warn:      logthrottle.New(log, logthrottle.DefaultEvery),
 	}
 	ok := true

@@ -22,6 +22,7 @@ import (
 func newTestSeq(t *testing.T, snippet string) (*Seq, *fakeChannel) {
 	t.Helper()
 	c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+	c.Check(seqType)
 	src, err := newSeqSource("r1", c, sourcetest.DiscardLog())
 	if ps := sourcetest.Problems(c); err != nil || len(ps) > 0 {
 		t.Fatalf("newSeqSource: %v %q", err, ps)
@@ -139,6 +140,7 @@ func TestSeqConfiguration(t *testing.T) {
 		`batchsize = 5`:               "batchsize: unknown key (did you mean batchSize?)",
 	} {
 		c := config.FromMap("a1.sources.r1.", sourcetest.Props(t, snippet))
+		c.Check(seqType)
 		_, _ = newSeqSource("r1", c, sourcetest.DiscardLog())
 		if p := strings.Join(sourcetest.Problems(c), "\n"); !strings.Contains(p, want) {
 			t.Errorf("%s: problems %q do not mention %q", snippet, p, want)

@@ -44,7 +44,7 @@ var syslogTCPType = &config.Spec{
 		"messages of a connection per transaction and, when the channel is full, retries without reading on (Flume " +
 		"drops); at max-connections the longest-idle connection makes room",
 	Keys: []config.Decl{syslogHost, syslogPort, syslogEventSize, syslogKeep, syslogClientIP, syslogClientHN,
-		syslogBatchTCP, syslogOctets, syslogMaxConns, syslogIdle, syslogFormats},
+		syslogBatchTCP, syslogOctets, syslogMaxConns, syslogIdle, syslogFormats, ProcessorKeys},
 }
 
 var multiportSyslogTCPType = &config.Spec{
@@ -52,7 +52,7 @@ var multiportSyslogTCPType = &config.Spec{
 	Doc: "headers and bodies as Flume's SyslogParser, per-port charsets; a full channel is retried, not dropped; a " +
 		"line Flume would lose the batch for is an Invalid event; RFC 3164 years within the last 11 months, not 1999/2001",
 	Keys: []config.Decl{syslogHost, syslogPorts, syslogEventSize, syslogKeep, syslogClientIP, syslogClientHN,
-		syslogPortHdr, syslogBatch, syslogReadBuf, syslogCharset, syslogPortCS, syslogMaxConns, syslogIdle, syslogNumProcs},
+		syslogPortHdr, syslogBatch, syslogReadBuf, syslogCharset, syslogPortCS, syslogMaxConns, syslogIdle, syslogNumProcs, ProcessorKeys},
 }
 
 var syslogUDPType = &config.Spec{
@@ -60,7 +60,7 @@ var syslogUDPType = &config.Spec{
 	Doc: "headers and bodies as Flume's SyslogUtils; puts in batches from a bounded queue; when the channel cannot " +
 		"keep up datagrams are dropped and counted (SyslogDroppedCount); SO_RCVBUF set and logged",
 	Keys: []config.Decl{syslogHost, syslogPort, syslogUDPSize, syslogKeep, syslogClientIP, syslogClientHN,
-		syslogBatchTCP, syslogRcvBuf, syslogFormats},
+		syslogBatchTCP, syslogRcvBuf, syslogFormats, ProcessorKeys},
 }
 
 func syslogAddr(c *config.Context, port int) string {

@@ -61,7 +61,7 @@ var thriftType = &config.Spec{
 	Type: "thrift", Classes: []string{"org.apache.flume.source.ThriftSource"},
 	Doc: "answers OK only after the batch committed; bounds frames and connections; no Kerberos",
 	Keys: []config.Decl{thriftBind, thriftPort, thriftProtocol, thriftMaxFrame, thriftMaxConns, thriftIdle,
-		thriftThreads, thriftKerberos, thriftPrinc, thriftKeytab, tlskeys.Server},
+		thriftThreads, thriftKerberos, thriftPrinc, thriftKeytab, tlskeys.Server, ProcessorKeys},
 }
 
 func newThriftSource(name string, c *config.Context, log *slog.Logger) (Source, error) {

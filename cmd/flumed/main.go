@@ -38,6 +38,7 @@ func newRootCmd() *cobra.Command {
 	root.AddCommand(newRunCmd())
 	root.AddCommand(newConfigCmd())
 	root.AddCommand(newWalCmd())
+	root.AddCommand(newAvroClientCmd())
 	root.AddCommand(newTopCmd())
 	return root
 }

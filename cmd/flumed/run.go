@@ -30,23 +30,34 @@ const repeatWindow = 500 * time.Millisecond
 
 // fileList is a repeatable flag whose values, from -c and -f alike, keep the
 // order of the command line: later files override earlier ones.
-type fileList struct{ files *[]string }
+type fileList struct {
+	files *[]string
+	flags *[]string // when set, the flag each file came with ("-c", "-f"), for messages
+	flag  string
+}
 
-func (f fileList) String() string     { return fmt.Sprint(*f.files) }
-func (f fileList) Set(v string) error { *f.files = append(*f.files, v); return nil }
-func (f fileList) Type() string       { return "file" }
+func (f fileList) String() string { return fmt.Sprint(*f.files) }
+func (f fileList) Set(v string) error {
+	*f.files = append(*f.files, v)
+	if f.flags != nil {
+		*f.flags = append(*f.flags, f.flag)
+	}
+	return nil
+}
+func (f fileList) Type() string { return "file" }
 
 // configFlags are the flags run and config check share.
 type configFlags struct {
 	files []string
+	flags []string // the flag of each of files
 	name  string
 	defs  []string
 	conf  string
 }
 
 func (c *configFlags) register(fs *pflag.FlagSet) {
-	fs.VarP(fileList{&c.files}, "config", "c", "agent configuration file (repeatable; later files override earlier ones)")
-	fs.VarP(fileList{&c.files}, "conf-file", "f", "same as --config (Flume's flag)")
+	fs.VarP(fileList{&c.files, &c.flags, "-c"}, "config", "c", "agent configuration file (repeatable; later files override earlier ones)")
+	fs.VarP(fileList{&c.files, &c.flags, "-f"}, "conf-file", "f", "same as --config (Flume's flag)")
 	fs.StringVarP(&c.name, "name", "n", "", "agent to run (default: the file's only agent)")
 	fs.StringArrayVarP(&c.defs, "define", "D", nil, "Flume system property, e.g. -Dflume.monitoring.type=http")
 	fs.StringVar(&c.conf, "conf", "", "Flume's configuration directory (accepted and ignored)")
@@ -57,9 +68,13 @@ func (c *configFlags) register(fs *pflag.FlagSet) {
 // no use for.
 func (c *configFlags) configFiles(warn func(string)) []string {
 	var out []string
-	for _, f := range c.files {
+	for i, f := range c.files {
 		if st, err := os.Stat(f); err == nil && st.IsDir() {
-			warn(fmt.Sprintf("-c %s is a directory: taken as Flume's --conf directory and ignored", f))
+			flag := "-c"
+			if i < len(c.flags) {
+				flag = c.flags[i]
+			}
+			warn(fmt.Sprintf("%s %s is a directory: taken as Flume's --conf directory and ignored", flag, f))
 			continue
 		}
 		out = append(out, f)

@@ -345,3 +345,11 @@ a1.sinks.k1.channel = c1
 		t.Errorf("stderr:\n%s", stderr.String())
 	}
 }
+
+func TestADirectoryGivenWithFIsReportedAsGivenWithF(t *testing.T) {
+	dir := t.TempDir()
+	code, _, stderr := runToEnd(t, "config", "check", "-f", dir, "-f", "../../testdata/example/agent.properties")
+	if code != 0 || !strings.Contains(stderr, "-f "+dir+" is a directory") || strings.Contains(stderr, "-c "+dir) {
+		t.Errorf("exit %d\n%s", code, stderr)
+	}
+}

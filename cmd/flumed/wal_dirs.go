@@ -73,7 +73,7 @@ type dirFlags struct {
 func (d *dirFlags) register(fs *pflag.FlagSet) {
 	fs.StringVar(&d.checkpointDir, "checkpoint-dir", "", "the checkpoint directory, when DIR is a data directory")
 	fs.StringVar(&d.backupDir, "backup-checkpoint-dir", "", "the backup checkpoint directory (useDualCheckpoints), used as a restart would when the checkpoint is unusable")
-	fs.VarP(fileList{&d.files}, "config", "c", "take the directories from this agent configuration (repeatable; later files override)")
+	fs.VarP(fileList{files: &d.files}, "config", "c", "take the directories from this agent configuration (repeatable; later files override)")
 	fs.StringVarP(&d.agent, "name", "n", "", "agent in the configuration (default: its only agent)")
 	fs.StringVar(&d.channel, "channel", "", "file channel in the configuration (default: the agent's only file channel)")
 	fs.Lookup("config").DefValue = "" // not "[]" in --help

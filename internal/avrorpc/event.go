@@ -247,3 +247,22 @@ func DecodeEvents(b []byte, lim Limits) ([]Event, error) {
 	}
 	return events, nil
 }
+
+// AppendEvent appends one AvroFlumeEvent, as Flume's Kafka components write
+// a record's value with useFlumeEventFormat (a SpecificDatumWriter, no
+// container).
+func AppendEvent(dst []byte, e Event) []byte { return appendEvent(dst, &e) }
+
+// DecodeEvent decodes b, which must hold exactly one AvroFlumeEvent, within
+// lim (zero fields: DefaultLimits). The body aliases b.
+func DecodeEvent(b []byte, lim Limits) (Event, error) {
+	d := newDecoder(b)
+	e, err := decodeEvent(d, lim.withDefaults())
+	if err != nil {
+		return Event{}, err
+	}
+	if d.remaining() != 0 {
+		return Event{}, fmt.Errorf("%d bytes after the event", d.remaining())
+	}
+	return e, nil
+}

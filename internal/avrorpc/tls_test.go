@@ -216,6 +216,7 @@ func TestTLSConfigurationProblemsAreReported(t *testing.T) {
 	}{
 		{"a JKS keystore is refused with the keytool command", TLSOptions{Keystore: jks, KeystorePassword: "x"}, "keystore", "keytool -importkeystore"},
 		{"keystore-type JKS is refused the same way", TLSOptions{Keystore: jks, KeystoreType: "JKS"}, "keystore", "keytool"},
+		{"a missing JKS path is a missing file, not a conversion", TLSOptions{Keystore: "/no/such/keystore.jks", KeystoreType: "JKS"}, "keystore", "no such file or directory"},
 		{"ssl without a certificate", TLSOptions{}, "keystore", "neither keystore nor ssl-cert"},
 		{"an unknown protocol", TLSOptions{Keystore: jks, IncludeProtocols: []string{"TLSv9"}}, "include-protocols", "unknown protocol"},
 		{"client auth without CAs", TLSOptions{ClientAuth: "required"}, "keystore", "neither keystore"},
@@ -231,40 +232,5 @@ func TestTLSConfigurationProblemsAreReported(t *testing.T) {
 				t.Fatalf("problems %v, want one at %s mentioning %q", problems, tc.option, tc.want)
 			}
 		})
-	}
-}
-
-func TestProtocolListsMapToAVersionRange(t *testing.T) {
-	cases := []struct {
-		include, exclude string
-		lo, hi           uint16
-		err              bool
-	}{
-		{"", "SSLv3", tls.VersionTLS12, tls.VersionTLS13, false},
-		{"", "SSLv3 TLSv1.3", tls.VersionTLS12, tls.VersionTLS12, false},
-		{"TLSv1.2", "", tls.VersionTLS12, tls.VersionTLS12, false},
-		{"TLSv1 TLSv1.1 TLSv1.2 TLSv1.3", "SSLv3", tls.VersionTLS10, tls.VersionTLS13, false},
-		{"TLSv1.1,TLSv1.3", "", 0, 0, true},
-		{"", "TLSv1.2 TLSv1.3", 0, 0, true},
-		{"SSLv2Hello TLSv1.2", "", tls.VersionTLS12, tls.VersionTLS12, false},
-	}
-	for _, tc := range cases {
-		split := func(s string) []string {
-			return strings.FieldsFunc(s, func(r rune) bool { return r == ' ' || r == ',' })
-		}
-		lo, hi, err := protocolRange(split(tc.include), split(tc.exclude))
-		if (err != nil) != tc.err || lo != tc.lo || hi != tc.hi {
-			t.Errorf("include %q exclude %q: %x..%x %v", tc.include, tc.exclude, lo, hi, err)
-		}
-	}
-}
-
-func TestCipherSuiteListsSelectSuites(t *testing.T) {
-	got, problems := cipherSuites([]string{"TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256", "TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"}, []string{"TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384"})
-	if len(problems) > 0 || len(got) != 1 || got[0] != tls.TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256 {
-		t.Fatalf("got %v %v", got, problems)
-	}
-	if _, problems := cipherSuites([]string{"TLS_NOPE"}, nil); len(problems) == 0 || problems[0].Warning {
-		t.Fatal("an unknown suite was accepted")
 	}
 }

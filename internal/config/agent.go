@@ -30,7 +30,7 @@ type Component struct {
 	Channels []string
 	// Context holds the component's keys relative to "<agent>.<kind>.<name>.".
 	// The keys "type" and "channels" (sources) or "channel" (sinks) have been
-	// read. Whoever builds the component calls Context.Finish afterwards.
+	// read; its type's spec checks the rest (Registry.Resolve).
 	Context *Context
 	// Pos is where the component is listed ("a1.sinks = k1 k2").
 	Pos Pos
@@ -44,7 +44,7 @@ type SinkGroup struct {
 	// written with an empty value (an error already reported).
 	ProcessorType string
 	// Processor holds the processor.* keys with "processor." removed; its
-	// "type" has been read. Whoever builds the processor calls its Finish.
+	// "type" has been read.
 	Processor *Context
 	Pos       Pos
 }

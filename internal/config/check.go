@@ -57,7 +57,13 @@ func (c *Context) Check(s *Spec) {
 		}
 	}
 	for _, d := range idx.order {
-		if _, set := c.props[d.name]; d.required && !d.family && !set && !c.empty[d.name] {
+		if _, set := c.props[d.name]; d.required && !d.family && !set {
+			if pos, empty := c.empty[d.name]; empty {
+				// The tree only warned (Flume drops an empty value): here
+				// the key is needed.
+				c.problems.add(Problem{Pos: pos, Key: c.prefix + d.name, Msg: "empty value (a required key)"})
+				continue
+			}
 			c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + d.name, Msg: "required key is missing"})
 		}
 	}
@@ -85,16 +91,8 @@ func (c *Context) value(d *keyDef, rel string) (any, bool) {
 		}
 		return v.v, true
 	}
-	// Transitional: a context no spec was checked against (an unconverted
-	// component) reads its keys as it goes; see context_legacy.go.
-	p, ok := c.lookup(rel)
-	if !ok {
-		if d.required && !c.empty[rel] {
-			c.problems.add(Problem{Pos: c.anyPos(), Key: c.prefix + rel, Msg: "required key is missing"})
-		}
-		return nil, false
-	}
-	return d.parse(c, rel, p.Value)
+	c.bug(rel, "reads key %s before its context was checked against a spec", rel)
+	return nil, false
 }
 
 // bug records a programming error of a factory: it stops the agent, and the

@@ -47,7 +47,7 @@ type Context struct {
 	// empty are keys written with an empty value. The tree reported each one
 	// ("empty value") and left it out, as Flume drops it; a required key
 	// must not be reported a second time as missing.
-	empty map[string]bool
+	empty map[string]Pos
 	// parent is the context Sub was called on, nil for a component's own.
 	parent *Context
 
@@ -58,8 +58,8 @@ type Context struct {
 	bound map[string][]string
 
 	// used are the keys read before Check (the tree's type, channel,
-	// channels) and, on the transitional path, every key read; known are
-	// the keys asked for, present or not: "did you mean" candidates.
+	// channels; a nested component's type); known are the keys asked for,
+	// present or not: "did you mean" candidates.
 	used  map[string]bool
 	known map[string]bool
 }
@@ -85,13 +85,13 @@ func NewContext(prefix string, props map[string]Prop, problems *Problems) *Conte
 
 // withEmpty records the full keys of empty set that belong to this context
 // as written with an empty value (already reported).
-func (c *Context) withEmpty(empty map[string]bool) *Context {
-	for k := range empty {
+func (c *Context) withEmpty(empty map[string]Pos) *Context {
+	for k, pos := range empty {
 		if rel, ok := strings.CutPrefix(k, c.prefix); ok && rel != "" {
 			if c.empty == nil {
-				c.empty = make(map[string]bool)
+				c.empty = make(map[string]Pos)
 			}
-			c.empty[rel] = true
+			c.empty[rel] = pos
 		}
 	}
 	return c
@@ -151,8 +151,9 @@ func (c *Context) anyPos() Pos {
 }
 
 // Sub returns a context for the keys under prefix ("interceptors.i1."), sharing
-// this context's problems. The sub-context's keys count as handled here: the
-// sub-context reports its own unknown keys when its Finish is called.
+// this context's problems: a nested component's, which its own spec checks
+// (Take its "type", then its registry's Resolve). The sub-context's keys
+// count as handled here.
 func (c *Context) Sub(prefix string) *Context {
 	sub := &Context{
 		prefix:   c.prefix + prefix,
@@ -169,12 +170,12 @@ func (c *Context) Sub(prefix string) *Context {
 			c.known[k] = true
 		}
 	}
-	for k := range c.empty {
+	for k, pos := range c.empty {
 		if rel, ok := strings.CutPrefix(k, prefix); ok && rel != "" {
 			if sub.empty == nil {
-				sub.empty = make(map[string]bool)
+				sub.empty = make(map[string]Pos)
 			}
-			sub.empty[rel] = true
+			sub.empty[rel] = pos
 		}
 	}
 	return sub
@@ -212,14 +213,29 @@ func IsSecret(key string) bool {
 	return strings.Contains(k, "password") || strings.Contains(k, "secret") || strings.Contains(k, "token")
 }
 
-// Finish ends the configuration of a component. After Check there is nothing
-// left to report (Check reported unknown keys up front); on the transitional
-// path it reports every key nobody read (see finishUnread).
-func (c *Context) Finish() {
-	if c.spec != nil {
-		return
+// Checked reports whether Check ran on c: a component built without the
+// agent (a test, a tool) checks its context itself before reading it.
+func (c *Context) Checked() bool { return c.spec != nil }
+
+// Keys returns the distinct next key segments under prefix, sorted: for
+// "priority." and keys priority.k1, priority.k2 it returns [k1 k2]: the names
+// of a nested family's instances ("interceptors.<name>.*"). It reads no value.
+func (c *Context) Keys(prefix string) []string {
+	seen := map[string]bool{}
+	var out []string
+	for k := range c.props {
+		rest, ok := strings.CutPrefix(k, prefix)
+		if !ok || rest == "" {
+			continue
+		}
+		seg, _, _ := strings.Cut(rest, ".")
+		if !seen[seg] {
+			seen[seg] = true
+			out = append(out, seg)
+		}
 	}
-	c.finishUnread()
+	sort.Strings(out)
+	return out
 }
 
 // Take returns the value of a structural key, one that is not the spec's
@@ -249,12 +265,14 @@ func suggest(key string, candidates []string) string {
 		}
 		return s
 	}
-	best, bestD := "", 1<<30
+	best, bestD, bestWhole := "", 1<<30, 1<<30
 	for _, cand := range candidates {
-		d := min(levenshtein(strings.ToLower(key), strings.ToLower(cand)),
-			levenshtein(strings.ToLower(last(key)), strings.ToLower(last(cand))))
-		if d < bestD {
-			best, bestD = cand, d
+		whole := levenshtein(strings.ToLower(key), strings.ToLower(cand))
+		d := min(whole, levenshtein(strings.ToLower(last(key)), strings.ToLower(last(cand))))
+		// Ties go to the closer whole key: Java property names share last
+		// segments ("ms", "bytes"), which alone would pick any of them.
+		if d < bestD || d == bestD && whole < bestWhole {
+			best, bestD, bestWhole = cand, d, whole
 		}
 	}
 	limit := max(2, len(last(key))/3)

@@ -42,9 +42,5 @@
 // with c.Errorf/Warnf. A factory reading a key its spec does not declare is
 // a bug that cmd/flumed/internal/agent's test over every registered spec catches, and
 // the README's tables are rendered from the specs by that package's tests.
-//
-// Transitional: components not converted yet (sources, interceptors, channel
-// selectors) read an unchecked Context with the getters of
-// context_legacy.go, where reading a key declares it and Finish reports the
-// rest; see that file.
+
 package config

@@ -23,6 +23,8 @@ type File struct {
 	// referenced are the keys some ${key} uses: they may stand outside any
 	// agent (Flume's un-prefixed "NC_PORT = 44444" in an override file).
 	referenced map[string]bool
+	// env looks environment variables up (${env:NAME}, the env config filter).
+	env func(string) (string, bool)
 }
 
 // Options are the inputs of a configuration besides the files.
@@ -97,6 +99,7 @@ func Build(opts Options, srcs ...Source) *File {
 	if lookupEnv == nil {
 		lookupEnv = os.LookupEnv
 	}
+	f.env = lookupEnv
 	r := &resolver{
 		raw:        f.Props,
 		env:        lookupEnv,

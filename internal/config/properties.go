@@ -1,6 +1,7 @@
 package config
 
 import (
+	"bytes"
 	"unicode/utf16"
 	"unicode/utf8"
 )
@@ -23,6 +24,10 @@ import (
 func Parse(file string, data []byte) ([]Prop, []Problem) {
 	var props []Prop
 	var problems []Problem
+	// A UTF-8 byte order mark (editors on Windows write one) is not part of
+	// the first key. Java's Properties would read it into the key, where
+	// Flume then fails to find it; nobody means that.
+	data = bytes.TrimPrefix(data, []byte("\xef\xbb\xbf"))
 	for _, l := range logicalLines(data) {
 		pos := Pos{File: file, Line: l.line}
 		rawKey, rawValue := splitKeyValue(l.text)

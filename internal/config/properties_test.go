@@ -146,3 +146,10 @@ func TestEscapedPropertiesReadBackUnchanged(t *testing.T) {
 		}
 	}
 }
+
+func TestAByteOrderMarkIsNotPartOfTheFirstKey(t *testing.T) {
+	props, problems := Parse("a.properties", []byte("\xef\xbb\xbfa1.sources = r1\na1.channels = c1\n"))
+	if len(problems) != 0 || len(props) != 2 || props[0].Key != "a1.sources" || props[0].Pos.Line != 1 {
+		t.Fatalf("props %+v, problems %v", props, problems)
+	}
+}

@@ -7,7 +7,7 @@ package config
 // then reads typed values, the declared default when a key is unset or bad;
 // reading a key the spec does not declare is a flumed bug, reported as an
 // error. A family's placeholder may be bound to the names a component knows.
-// On the transitional path (no Check) a Key reads as the old getters did.
+// Reading a context no spec was checked against is a flumed bug too.
 
 import (
 	"reflect"
@@ -138,18 +138,12 @@ func TestABoundFamilySuggestsItsInstances(t *testing.T) {
 	}
 }
 
-func TestKeysReadOnTheTransitionalPathAreDeclaredByReading(t *testing.T) {
-	c := FromMap("a1.sources.r1.", map[string]string{"size": "5", "wait": "x", "sise": "1"})
-	if testSize.Get(c) != 5 || testWait.Get(c) != 30*time.Second {
-		t.Errorf("size %d wait %s", testSize.Get(c), testWait.Get(c))
+func TestReadingAContextNoSpecCheckedIsABug(t *testing.T) {
+	c := FromMap("a1.sources.r1.", map[string]string{"size": "5"})
+	if c.Checked() || testSize.Get(c) != 100 {
+		t.Errorf("checked %v size %d: want the default from an unchecked context", c.Checked(), testSize.Get(c))
 	}
-	testHost.Get(c)
-	c.Finish()
-	want := []string{
-		"a1.sources.r1.host: required key is missing",
-		"a1.sources.r1.sise: unknown key (did you mean size?)",
-		`a1.sources.r1.wait: not an integer: "x"`,
-	}
+	want := []string{"a1.sources.r1.size: flumed bug: the factory reads key size before its context was checked against a spec"}
 	if got := problemStrings(c.Problems().Errors()); !reflect.DeepEqual(got, want) {
 		t.Errorf("got %q\nwant %q", got, want)
 	}

@@ -15,6 +15,7 @@ import (
 //	${key}         the (substituted) value of another key of the configuration
 //	${name:-def}   def when name does not resolve
 //	$${x}          the literal text ${x}
+//	${f1['key']}   left for the agent's config filter f1 (configfilter.go)
 //
 // Variable names may themselves contain ${...} (nested substitution). What
 // does not resolve stays literal, with a warning; a cycle is an error.
@@ -110,6 +111,9 @@ func (r *resolver) lookup(name, literal string, owner Prop) string {
 		what = fmt.Sprintf("property %s is not set with -D", rest)
 	case ok && !strings.Contains(prefix, "."):
 		what = fmt.Sprintf("%s: lookups are not supported by flumed (only env:, sys: and other keys)", prefix)
+	case !hasDef && isFilterRef(name):
+		// ${f1['key']}: a config filter's, resolved per agent (configfilter.go).
+		return literal
 	default:
 		r.referenced[name] = true
 		if _, ok := r.raw[name]; !ok {
@@ -132,4 +136,9 @@ func (r *resolver) lookup(name, literal string, owner Prop) string {
 	r.problems.add(Problem{Pos: owner.Pos, Key: owner.Key, Warning: true,
 		Msg: fmt.Sprintf("%s unresolved (%s); kept literally", literal, what)})
 	return literal
+}
+
+func isFilterRef(name string) bool {
+	_, ok := parseFilterRef(name)
+	return ok
 }

@@ -20,7 +20,7 @@ type tree struct {
 	// empty holds the full keys written with an empty value (reported as
 	// such and left out), so that a key the tree or a component requires is
 	// reported once ("empty value"), not again as missing.
-	empty map[string]bool
+	empty map[string]Pos
 	// emptyList marks the agent's lists written with an empty value, whose
 	// components are then not reported again as unlisted.
 	emptyList map[Kind]bool
@@ -37,7 +37,7 @@ func newTree(f *File, a *Agent) *tree {
 		f: f, a: a, prefix: a.Name + ".",
 		lists:     map[Kind]Prop{},
 		props:     map[Kind]map[string]map[string]Prop{},
-		empty:     map[string]bool{},
+		empty:     map[string]Pos{},
 		emptyList: map[Kind]bool{},
 	}
 	for _, k := range kinds {
@@ -67,6 +67,15 @@ func (t *tree) build() {
 // sortKeys files every key of the agent under its list or component, and
 // reports keys that fit nowhere.
 func (t *tree) sortKeys() {
+	// Config filters first: component values are filtered as they are filed.
+	filterProps := map[string]Prop{}
+	for k, p := range t.f.Props {
+		if rest, ok := strings.CutPrefix(k, t.prefix); ok && (rest == "configfilters" || strings.HasPrefix(rest, "configfilters.")) {
+			filterProps[k] = p
+		}
+	}
+	filters, broken := t.configFilters(filterProps)
+	filtered := map[filterRef]string{}
 	for _, k := range t.f.Keys() {
 		rest, ok := strings.CutPrefix(k, t.prefix)
 		if !ok {
@@ -75,9 +84,11 @@ func (t *tree) sortKeys() {
 		p := t.f.Props[k]
 		part, tail, hasTail := strings.Cut(rest, ".")
 		kind := Kind(part)
+		if hasTail && contains(kindNames(), part) {
+			p = t.applyFilters(p, filters, filtered, broken)
+		}
 		switch {
 		case part == "configfilters":
-			t.warnf(p.Pos, k, "config filters are not supported by flumed; ignored (use ${env:NAME} instead)")
 			continue
 		case !contains(kindNames(), part):
 			msg := "unknown key"
@@ -101,8 +112,18 @@ func (t *tree) sortKeys() {
 			continue
 		}
 		if p.Value == "" {
-			t.errorf(p.Pos, k, "empty value")
-			t.empty[k] = true
+			// Flume drops a key written with an empty value (with a log
+			// line), so the key's default applies: its user guide relies on
+			// it (search_replace's replaceString). Structural keys stay
+			// errors: an empty type or channel list is a broken component,
+			// and a required key left empty is reported by Check.
+			last := rel[strings.LastIndexByte(rel, '.')+1:]
+			if last == "type" || last == "channels" || last == "channel" || last == "sinks" {
+				t.errorf(p.Pos, k, "empty value")
+			} else {
+				t.warnf(p.Pos, k, "empty value; ignored, as Flume does (the key's default applies)")
+			}
+			t.empty[k] = p.Pos
 			continue
 		}
 		if t.props[kind][name] == nil {
@@ -148,7 +169,7 @@ func (t *tree) component(kind Kind, name string, listPos Pos) *Component {
 		Pos:     listPos,
 	}
 	c.Type, _ = c.Context.Take("type")
-	if c.Type == "" && !t.empty[prefix+"type"] {
+	if c.Type == "" && !t.isEmpty(prefix+"type") {
 		t.errorf(listPos, prefix+"type", "required key is missing (%s %s is listed in %s%s)", kind.singular(), name, t.prefix, kind)
 	}
 	return c
@@ -175,7 +196,7 @@ func (t *tree) buildSources() {
 			c.Channels = append(c.Channels, ch)
 			t.checkChannelRef(c.Context, "channels", ch, channels)
 		}
-		if len(c.Channels) == 0 && !listed && !t.empty[c.Context.FullKey("channels")] {
+		if len(c.Channels) == 0 && !listed && !t.isEmpty(c.Context.FullKey("channels")) {
 			t.errorf(pos, c.Context.FullKey("channels"), "required key is missing (a source puts into at least one channel)")
 		}
 		t.a.Sources = append(t.a.Sources, c)
@@ -190,7 +211,7 @@ func (t *tree) buildSinks() {
 		list, set := c.Context.Take("channel")
 		chs := strings.Fields(list)
 		switch {
-		case len(chs) == 0 && !set && !t.empty[c.Context.FullKey("channel")]:
+		case len(chs) == 0 && !set && !t.isEmpty(c.Context.FullKey("channel")):
 			t.errorf(pos, c.Context.FullKey("channel"), "required key is missing (a sink takes from one channel)")
 		case len(chs) > 1:
 			c.Context.Errorf("channel", "a sink takes from exactly one channel, not %d (%s)", len(chs), strings.Join(chs, " "))
@@ -247,7 +268,7 @@ func (t *tree) buildGroups() {
 			owner[s] = n
 			g.Sinks = append(g.Sinks, s)
 		}
-		if !listed && !t.empty[ctx.FullKey("sinks")] {
+		if !listed && !t.isEmpty(ctx.FullKey("sinks")) {
 			t.errorf(pos, ctx.FullKey("sinks"), "required key is missing (sink group %s is listed in %ssinkgroups)", n, t.prefix)
 		}
 		g.Processor = ctx.Sub("processor.")
@@ -255,7 +276,7 @@ func (t *tree) buildGroups() {
 		switch {
 		case set:
 			g.ProcessorType = typ
-		case t.empty[g.Processor.FullKey("type")]:
+		case t.isEmpty(g.Processor.FullKey("type")):
 			g.ProcessorType = "" // reported; not the default processor either
 		default:
 			g.ProcessorType = "default"
@@ -267,9 +288,11 @@ func (t *tree) buildGroups() {
 	}
 }
 
-// checkUnlisted reports components that have keys but are not in their
-// agent's list: Flume ignores them silently, which hides typos and
-// half-removed components, so they are errors here.
+// checkUnlisted warns about components that have keys but are not in their
+// agent's list: they run nothing, in Flume (which says nothing) as here, but
+// a typo or a half-removed component hides behind them, so the warning
+// names the closest listed component. Flume's own user guide has such keys
+// (the taildir example's stray ri.maxBatchCount): an error would refuse it.
 func (t *tree) checkUnlisted() {
 	for _, kind := range kinds {
 		if t.emptyList[kind] {
@@ -286,11 +309,11 @@ func (t *tree) checkUnlisted() {
 				continue
 			}
 			first := firstProp(t.props[kind][n])
-			msg := fmt.Sprintf("%s %s is not listed in %s%s; list it or remove its keys", kind.singular(), n, t.prefix, kind)
+			msg := fmt.Sprintf("%s %s is not listed in %s%s; its keys are ignored (as Flume does)", kind.singular(), n, t.prefix, kind)
 			if best := closeName(n, listed); best != "" {
-				msg += fmt.Sprintf(" (did you mean %s?)", best)
+				msg += fmt.Sprintf("; did you mean %s?", best)
 			}
-			t.errorf(first.Pos, first.Key, "%s", msg)
+			t.warnf(first.Pos, first.Key, "%s", msg)
 		}
 	}
 }
@@ -330,4 +353,10 @@ func firstProp(props map[string]Prop) Prop {
 		}
 	}
 	return best
+}
+
+// isEmpty reports whether the full key k was written with an empty value.
+func (t *tree) isEmpty(k string) bool {
+	_, ok := t.empty[k]
+	return ok
 }

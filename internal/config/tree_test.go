@@ -173,8 +173,11 @@ func TestStructuralProblems(t *testing.T) {
 			[]at{{"a1.sources.r1.channels", "a1.sources.r1.channels: unknown channel c9 (not listed in a1.channels); did you mean c1?"}}, nil},
 		{"a channel nobody uses", "", one("a1.channels = c1 c2", "a1.channels.c2.type = memory"),
 			[]at{{"a1.channels.c2.type", "a1.channels.c2: channel c2 is not used by any source or sink"}}, nil},
-		{"a component with keys but not listed", "", one("a1.sinks.k2.channel = c1", "a1.sinks.k2.type = null"),
-			[]at{{"a1.sinks.k2.channel", "a1.sinks.k2.channel: sink k2 is not listed in a1.sinks; list it or remove its keys (did you mean k1?)"}}, nil},
+		{"a component with keys but not listed is ignored with a warning, as Flume ignores it", "", one("a1.sinks.k2.channel = c1", "a1.sinks.k2.type = null"),
+			nil, []at{{"a1.sinks.k2.channel", "a1.sinks.k2.channel: sink k2 is not listed in a1.sinks; its keys are ignored (as Flume does); did you mean k1?"}}},
+		{"the user guide's taildir example with its stray ri.maxBatchCount", "", one("a1.sources.r1.type = TAILDIR",
+			"a1.sources.r1.filegroups = f1", "a1.sources.r1.filegroups.f1 = /var/log/test1/example.log", "a1.sources.ri.maxBatchCount = 1000"),
+			nil, []at{{"a1.sources.ri.maxBatchCount", "a1.sources.ri.maxBatchCount: source ri is not listed in a1.sources; its keys are ignored (as Flume does); did you mean r1?"}}},
 		{"keys outside the hierarchy", "", one("a1.sink.k1.batchSize = 5", "a1.sinks.k1 = x", "nodot = 1", "b.c = 2"),
 			[]at{
 				{"a1.sink.k1", "a1.sink.k1.batchSize: unknown key (did you mean a1.sinks.k1.batchSize?)"},
@@ -182,8 +185,12 @@ func TestStructuralProblems(t *testing.T) {
 				{"nodot", "nodot: not of the form <agent>.<property> (and no ${nodot} uses it)"},
 				{"b.c", "b.c: b is not an agent of this configuration (it has no b.sources, .channels or .sinks)"}}, nil},
 		{"keys used by ${key} may stand outside any agent", "", one("a1.sinks.k1.type = ${sink.type}", "sink.type = null"), nil, nil},
-		{"empty values are errors, reported once", "", one("a1.channels.c1.type =", "a1.sinks.k1.batchSize = "),
-			[]at{{"a1.channels.c1.type", "a1.channels.c1.type: empty value"}, {"a1.sinks.k1.batchSize", "a1.sinks.k1.batchSize: empty value"}}, nil},
+		{"an empty type is an error; another empty value is dropped with a warning, as Flume drops it", "", one("a1.channels.c1.type =", "a1.sinks.k1.batchSize = "),
+			[]at{{"a1.channels.c1.type", "a1.channels.c1.type: empty value"}},
+			[]at{{"a1.sinks.k1.batchSize", "a1.sinks.k1.batchSize: empty value; ignored, as Flume does (the key's default applies)"}}},
+		{"search_replace's empty replaceString from Flume's user guide is accepted", "", one(
+			"a1.sources.r1.interceptors.i1.replaceString = "),
+			nil, []at{{"a1.sources.r1.interceptors.i1.replaceString", "a1.sources.r1.interceptors.i1.replaceString: empty value; ignored, as Flume does (the key's default applies)"}}},
 		{"an empty channel value of a sink is reported once, as empty, not again as missing", "", one("a1.sinks.k1.channel ="),
 			[]at{{"a1.sinks.k1.channel", "a1.sinks.k1.channel: empty value"}}, []at{fills("c1")}},
 		{"an empty channels value of a source is reported once, as empty, not again as missing", "", one("a1.sources.r1.channels ="),
@@ -204,8 +211,13 @@ func TestStructuralProblems(t *testing.T) {
 			[]at{{"a1.sinks =", "a1.sinks: sink k1 is listed twice"}, {"a1.sources.r1.channels", "a1.sources.r1.channels: channel c1 is named twice"}}, nil},
 		{"a key set twice in one file warns naming both lines", "", one("a1.sinks.k1.batchSize = 1", "a1.sinks.k1.batchSize = 2"),
 			nil, []at{{"a1.sinks.k1.batchSize = 2", "a1.sinks.k1.batchSize: set again; this line replaces line 9"}}},
-		{"config filters are ignored with a warning", "", one("a1.configfilters = f1"),
-			nil, []at{{"a1.configfilters", "a1.configfilters: config filters are not supported by flumed; ignored (use ${env:NAME} instead)"}}},
+		{"a listed config filter needs a type", "", one("a1.configfilters = f1"),
+			[]at{{"a1.configfilters", "a1.configfilters.f1.type: required key is missing (config filter f1 is listed in a1.configfilters)"}}, nil},
+		{"a placeholder naming no config filter is an error, never a literal value", "", one("a1.sinks.k1.type = ${f1['sink_type']}"),
+			[]at{{"a1.sinks.k1.type", "a1.sinks.k1.type: ${f1['sink_type']}: no config filter f1 in a1.configfilters"}}, nil},
+		{"the Hadoop credential store filter is refused", "", one("a1.configfilters = f1", "a1.configfilters.f1.type = hadoop",
+			"a1.configfilters.f1.credential.provider.path = jceks://file/x.jceks"),
+			[]at{{"a1.configfilters.f1.type", "a1.configfilters.f1.type: the Hadoop credential store config filter is not supported by flumed (it has no Hadoop client); use type = env, or type = external with a command that reads the store (e.g. `hadoop credential`)"}}, nil},
 		{"-n naming no agent", "a2", goodAgent,
 			[]at{{"", "no agent a2 in the configuration (it defines a1; did you mean a1?)"}}, nil},
 		{"several agents and no -n", "", goodAgent + "b1.channels = c1\nb1.channels.c1.type = memory\n",
@@ -246,9 +258,13 @@ a1.sinkgroups.g1.processor.priority.k1 =
 	}
 	sameMessages(t, "errors", a.Problems.Errors(), []string{
 		"a.properties:3: a1.sources.r1.port: required key is missing",
-		"a.properties:5: a1.sources.r1.bind: empty value",
+		"a.properties:5: a1.sources.r1.bind: empty value (a required key)",
 		"a.properties:7: a1.sinkgroups.g1.sinks: required key is missing (sink group g1 is listed in a1.sinkgroups)",
-		"a.properties:8: a1.sinkgroups.g1.processor.priority.k1: empty value",
+	})
+	sameMessages(t, "warnings", a.Problems.Warnings(), []string{
+		"a.properties:5: a1.sources.r1.bind: empty value; ignored, as Flume does (the key's default applies)",
+		"a.properties:6: a1.channels.c1: no sink takes from channel c1: it will fill up and then refuse events",
+		"a.properties:8: a1.sinkgroups.g1.processor.priority.k1: empty value; ignored, as Flume does (the key's default applies)",
 	})
 }
 
@@ -268,12 +284,13 @@ func TestEveryProblemOfABrokenFileIsReportedAtOnce(t *testing.T) {
 		p + "21: a1.sinks.k3.channel: a sink takes from exactly one channel, not 2 (c1 c2)",
 		p + "24: a1.sinkgroups.g2.sinks: sink k1 is already in sink group g1 (a sink belongs to at most one group)",
 		p + "24: a1.sinkgroups.g2.sinks: unknown sink k4 (not listed in a1.sinks); did you mean k1?",
-		p + "28: a1.sinks.k5.type: sink k5 is not listed in a1.sinks; list it or remove its keys (did you mean k1?)",
 		p + "29: a1.sink.k1.batchSize: unknown key (did you mean a1.sinks.k1.batchSize?)",
-		p + "30: a1.channels.c1.capacity: empty value",
 		p + "31: port: not of the form <agent>.<property> (and no ${port} uses it)",
 	})
-	sameMessages(t, "warnings", a.Problems.Warnings(), nil)
+	sameMessages(t, "warnings", a.Problems.Warnings(), []string{
+		p + "28: a1.sinks.k5.type: sink k5 is not listed in a1.sinks; its keys are ignored (as Flume does); did you mean k1?",
+		p + "30: a1.channels.c1.capacity: empty value; ignored, as Flume does (the key's default applies)",
+	})
 }
 
 func TestTheSeedsMisspeltMaxpenaltyGetsADidYouMean(t *testing.T) {

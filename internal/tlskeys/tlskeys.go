@@ -126,9 +126,8 @@ func ClientConfig(c *config.Context) (cfg *tls.Config, ok bool) {
 	return cfg, record(c, problems)
 }
 
-// options reads the keys both sides have. Every key is read whether or not
-// ssl is on (Flume ignores them when it is off): a context still on the
-// transitional read-to-declare path must see them read.
+// options reads the keys both sides have, whether or not ssl is on (Flume
+// ignores them when it is off).
 func options(c *config.Context, s stores) avrorpc.TLSOptions {
 	o := avrorpc.TLSOptions{
 		Keystore: s.keystore.Get(c), KeystorePassword: s.keystorePassword.Get(c), KeystoreType: s.keystoreType.Get(c),

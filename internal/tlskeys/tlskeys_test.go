@@ -5,7 +5,6 @@ package tlskeys
 // and read into avrorpc's options: with ssl off nothing is loaded and no key
 // is a problem; with ssl on, what cannot be used is recorded at the key at
 // fault, and ok is false so the component never falls back to plain text.
-// The same keys read on the transitional read-to-declare path.
 
 import (
 	"crypto/ecdsa"
@@ -101,20 +100,6 @@ func TestAClientConfigurationFromPEMFiles(t *testing.T) {
 	}
 	if cfg.RootCAs == nil || !cfg.InsecureSkipVerify || cfg.VerifyConnection == nil || cfg.MinVersion != tls.VersionTLS13 {
 		t.Errorf("config %+v", cfg)
-	}
-}
-
-func TestTheTransitionalPathReadsEveryTLSKey(t *testing.T) {
-	// An unconverted source declares its keys by reading them: every TLS
-	// key is read, ssl on or off, so none is called unknown.
-	c := config.FromMap("a1.sources.r1.", map[string]string{
-		"ssl-client-auth": "none", "truststore": "t", "keystore-type": "PKCS12", "exclude-cipher-suites": "X"})
-	if _, ok := ServerConfig(c); !ok {
-		t.Fatal("not ok")
-	}
-	c.Finish()
-	if err := c.Problems().Err(); err != nil {
-		t.Fatal(err)
 	}
 }
 

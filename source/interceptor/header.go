@@ -27,10 +27,18 @@ type timestampInterceptor struct {
 	now      func() time.Time
 }
 
+var (
+	timestampHeader   = config.String("headerName", "timestamp", "the header set to the time of interception, in epoch milliseconds")
+	timestampPreserve = config.Bool("preserveExisting", false, "leave the header alone when an event has it")
+)
+
+var timestampType = &config.Spec{Type: "timestamp", Classes: []string{"org.apache.flume.interceptor.TimestampInterceptor$Builder"},
+	Doc: "as in Flume", Keys: []config.Decl{timestampHeader, timestampPreserve}}
+
 func newTimestampInterceptor(c *config.Context, _ *slog.Logger) (Interceptor, error) {
 	return &timestampInterceptor{
-		header:   c.String("headerName", "timestamp"),
-		preserve: c.Bool("preserveExisting", false),
+		header:   timestampHeader.Get(c),
+		preserve: timestampPreserve.Get(c),
 		now:      time.Now,
 	}, nil
 }
@@ -50,12 +58,21 @@ type hostInterceptor struct {
 	preserve bool
 }
 
+var (
+	hostHeader   = config.String("hostHeader", "host", "the header set to this machine's address or name")
+	hostPreserve = config.Bool("preserveExisting", false, "leave the header alone when an event has it")
+	hostUseIP    = config.Bool("useIP", true, "the address (true) or the name it resolves back to (false)")
+)
+
+var hostType = &config.Spec{Type: "host", Classes: []string{"org.apache.flume.interceptor.HostInterceptor$Builder"},
+	Doc: "as in Flume", Keys: []config.Decl{hostHeader, hostPreserve, hostUseIP}}
+
 func newHostInterceptor(c *config.Context, log *slog.Logger) (Interceptor, error) {
 	h := &hostInterceptor{
-		header:   c.String("hostHeader", "host"),
-		preserve: c.Bool("preserveExisting", false),
+		header:   hostHeader.Get(c),
+		preserve: hostPreserve.Get(c),
 	}
-	useIP := c.Bool("useIP", true)
+	useIP := hostUseIP.Get(c)
 	host, err := localHost(useIP)
 	if err != nil {
 		log.Warn("cannot resolve the local host; the host interceptor will set no header", slog.Any("err", err))
@@ -128,11 +145,20 @@ type staticInterceptor struct {
 	preserve   bool
 }
 
+var (
+	staticKey      = config.String("key", "key", "the header's name")
+	staticValue    = config.String("value", "value", "the header's value")
+	staticPreserve = config.Bool("preserveExisting", true, "leave the header alone when an event has it")
+)
+
+var staticType = &config.Spec{Type: "static", Classes: []string{"org.apache.flume.interceptor.StaticInterceptor$Builder"},
+	Doc: "as in Flume", Keys: []config.Decl{staticKey, staticValue, staticPreserve}}
+
 func newStaticInterceptor(c *config.Context, _ *slog.Logger) (Interceptor, error) {
 	return &staticInterceptor{
-		key:      c.String("key", "key"),
-		value:    c.String("value", "value"),
-		preserve: c.Bool("preserveExisting", true),
+		key:      staticKey.Get(c),
+		value:    staticValue.Get(c),
+		preserve: staticPreserve.Get(c),
 	}, nil
 }
 
@@ -150,11 +176,22 @@ type uuidInterceptor struct {
 	preserve       bool
 }
 
+var (
+	uuidHeader   = config.String("headerName", "id", "the header set to a random UUID")
+	uuidPreserve = config.Bool("preserveExisting", true, "leave the header alone when an event has it")
+	uuidPrefix   = config.String("prefix", "", "written before the UUID")
+)
+
+// uuidType has no alias in Flume, only its class name; flumed also accepts
+// "uuid".
+var uuidType = &config.Spec{Type: "uuid", Classes: []string{"org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder"},
+	Doc: "Flume knows it by its class name only; flumed also by `uuid`", Keys: []config.Decl{uuidHeader, uuidPreserve, uuidPrefix}}
+
 func newUUIDInterceptor(c *config.Context, _ *slog.Logger) (Interceptor, error) {
 	return &uuidInterceptor{
-		header:   c.String("headerName", "id"),
-		preserve: c.Bool("preserveExisting", true),
-		prefix:   c.String("prefix", ""),
+		header:   uuidHeader.Get(c),
+		preserve: uuidPreserve.Get(c),
+		prefix:   uuidPrefix.Get(c),
 	}, nil
 }
 
@@ -179,10 +216,20 @@ type removeHeaderInterceptor struct {
 	matching *regexp.Regexp
 }
 
+var (
+	removeWithName = config.String("withName", "", "a header removed by its exact name")
+	removeFromList = config.String("fromList", "", "headers removed by name, split on fromListSeparator")
+	removeSep      = config.String("fromListSeparator", `\s*,\s*`, "the regular expression fromList is split on")
+	removeMatching = config.String("matching", "", "a regular expression: headers whose whole name matches are removed")
+)
+
+var removeHeaderType = &config.Spec{Type: "remove_header", Classes: []string{"org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder"},
+	Doc: "regular expressions are Go's RE2: lookaround or backreferences are a configuration error", Keys: []config.Decl{removeWithName, removeFromList, removeSep, removeMatching}}
+
 func newRemoveHeaderInterceptor(c *config.Context, _ *slog.Logger) (Interceptor, error) {
-	r := &removeHeaderInterceptor{withName: c.String("withName", "")}
-	sep := compileRegex(c, "fromListSeparator", `\s*,\s*`, false)
-	if list := c.String("fromList", ""); list != "" && sep != nil {
+	r := &removeHeaderInterceptor{withName: removeWithName.Get(c)}
+	sep := compileRegex(c, removeSep.Name(), removeSep.Get(c), false)
+	if list := removeFromList.Get(c); list != "" && sep != nil {
 		r.fromList = make(map[string]bool)
 		for _, name := range sep.Split(list, -1) {
 			if name != "" {
@@ -190,8 +237,8 @@ func newRemoveHeaderInterceptor(c *config.Context, _ *slog.Logger) (Interceptor,
 			}
 		}
 	}
-	if c.Has("matching") {
-		r.matching = compileRegex(c, "matching", "", true)
+	if m, set := removeMatching.Lookup(c); set {
+		r.matching = compileRegex(c, removeMatching.Name(), m, true)
 		if r.matching == nil {
 			return nil, sourceapi.ErrConfig
 		}
@@ -220,11 +267,10 @@ func (r *removeHeaderInterceptor) Intercept(events []channel.Event) []channel.Ev
 	return events
 }
 
-// compileRegex reads key as a regular expression (def when unset). whole
-// anchors it so it must match a whole string, as Java's matches() does. A
-// pattern RE2 cannot compile is recorded in c and gives nil.
-func compileRegex(c *config.Context, key, def string, whole bool) *regexp.Regexp {
-	src := c.String(key, def)
+// compileRegex compiles src, the value of key, as a regular expression.
+// whole anchors it so it must match a whole string, as Java's matches()
+// does. A pattern RE2 cannot compile is recorded in c and gives nil.
+func compileRegex(c *config.Context, key, src string, whole bool) *regexp.Regexp {
 	expr := src
 	if whole {
 		expr = `^(?:` + src + `)$`

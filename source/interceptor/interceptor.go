@@ -28,17 +28,18 @@ type Interceptor interface {
 }
 
 // Builder builds one interceptor from its keys (the context of
-// "interceptors.<name>.", whose "type" has been read), recording problems in c.
+// "interceptors.<name>.", checked against its type's spec), recording
+// problems in c.
 // A nil Interceptor with a nil error is not allowed; on a configuration
 // problem it returns an error and c says why.
 type Builder func(c *config.Context, log *slog.Logger) (Interceptor, error)
 
-// Chain reads the source's "interceptors" list and each listed
-// interceptor's "interceptors.<name>.*" keys. Problems go into c; ok is false
-// when any interceptor could not be built.
-func Chain(c *config.Context, log *slog.Logger) (chain []Interceptor, ok bool) {
+// Chain builds the interceptors names lists (the source's "interceptors"
+// key), each from its "interceptors.<name>.*" keys checked against its
+// type's spec. Problems go into c, the source's context; ok is false when
+// any interceptor could not be built.
+func Chain(c *config.Context, names []string, log *slog.Logger) (chain []Interceptor, ok bool) {
 	ok = true
-	names := c.List("interceptors")
 	listed := make(map[string]bool, len(names))
 	for _, name := range names {
 		if listed[name] {
@@ -54,18 +55,18 @@ func Chain(c *config.Context, log *slog.Logger) (chain []Interceptor, ok bool) {
 			continue
 		}
 		ic := c.Sub(prefix)
-		typ := ic.Required("type")
-		build, found := Lookup(typ)
-		if !found {
-			if typ != "" {
-				ic.OneOf("type", "", Types()...)
-			}
-			ic.Finish()
+		typ, set := ic.Take("type")
+		if !set {
+			ic.Errorf("type", "required key is missing")
 			ok = false
 			continue
 		}
-		in, err := build(ic, log.With(slog.String("interceptor", name)))
-		ic.Finish()
+		e, found := registry.Resolve(ic, typ)
+		if !found {
+			ok = false
+			continue
+		}
+		in, err := e.New(ic, log.With(slog.String("interceptor", name)))
 		if err != nil || in == nil {
 			ok = false
 			continue

@@ -215,6 +215,9 @@ func TestRegexExtractorInterceptor(t *testing.T) {
 			"regex = (a)(b)(c)\nserializers = s\nserializers.s.name = first", "abc", map[string]string{"first": "a"}},
 		{"a group that did not take part sets nothing",
 			"regex = (a)|(b)\nserializers = x y\nserializers.x.name = x\nserializers.y.name = y", "b", map[string]string{"y": "b"}},
+		{"the user guide's serializers.s1.type = DEFAULT is the pass-through one",
+			"regex = (\\d):(\\d):(\\d)\nserializers = s1 s2 s3\nserializers.s1.type = DEFAULT\nserializers.s1.name = one\nserializers.s2.name = two\nserializers.s3.name = three",
+			"1:2:3.4foobar5", map[string]string{"one": "1", "two": "2", "three": "3"}},
 		{"explicit pass-through class name",
 			"regex = (.+)\nserializers = s\nserializers.s.name = all\nserializers.s.type = " + passThroughSerializerClass,
 			"xyz", map[string]string{"all": "xyz"}},
@@ -302,7 +305,7 @@ func TestSearchReplaceInterceptor(t *testing.T) {
 
 func TestInterceptorTypesListsEveryAlias(t *testing.T) {
 	want := []string{"host", "regex_extractor", "regex_filter", "remove_header", "search_replace", "static", "timestamp", "uuid"}
-	if got := Types(); !slices.Equal(got, want) {
+	if got := Registry().Types(); !slices.Equal(got, want) {
 		t.Errorf("Types() = %q", got)
 	}
 	for _, class := range []string{

@@ -28,10 +28,18 @@ type regexFilterInterceptor struct {
 	exclude bool
 }
 
+var (
+	filterRegex   = config.String("regex", ".*", "events whose body contains a match are kept (RE2 syntax)")
+	filterExclude = config.Bool("excludeEvents", false, "drop the matching events instead")
+)
+
+var regexFilterType = &config.Spec{Type: "regex_filter", Classes: []string{"org.apache.flume.interceptor.RegexFilteringInterceptor$Builder"},
+	Doc: "regular expressions are Go's RE2: lookaround or backreferences are a configuration error", Keys: []config.Decl{filterRegex, filterExclude}}
+
 func newRegexFilterInterceptor(c *config.Context, _ *slog.Logger) (Interceptor, error) {
 	f := &regexFilterInterceptor{
-		re:      compileRegex(c, "regex", ".*", false),
-		exclude: c.Bool("excludeEvents", false),
+		re:      compileRegex(c, filterRegex.Name(), filterRegex.Get(c), false),
+		exclude: filterExclude.Get(c),
 	}
 	if f.re == nil {
 		return nil, sourceapi.ErrConfig
@@ -70,10 +78,22 @@ type groupSerializer struct {
 	convert func(string) (string, error)
 }
 
+var (
+	extractorRegex       = config.String("regex", "", "the regular expression whose groups become headers (RE2 syntax)").Required()
+	extractorSerializers = config.List("serializers", " ", "", "one serializer per group, in group order").Required()
+	serializerName       = config.String("serializers.<s>.name", "", "the header set from the group; required")
+	serializerType       = config.String("serializers.<s>.type", "passthrough", "passthrough, millis, or Flume's class name of either")
+	serializerPattern    = config.String("serializers.<s>.pattern", "", "millis: the Joda-Time pattern the group is parsed with")
+)
+
+var regexExtractorType = &config.Spec{Type: "regex_extractor", Classes: []string{"org.apache.flume.interceptor.RegexExtractorInterceptor$Builder"},
+	Doc:  "regular expressions are Go's RE2: lookaround or backreferences are a configuration error",
+	Keys: []config.Decl{extractorRegex, extractorSerializers, serializerName, serializerType, serializerPattern}}
+
 func newRegexExtractorInterceptor(c *config.Context, log *slog.Logger) (Interceptor, error) {
 	x := &regexExtractorInterceptor{warn: logthrottle.New(log, logthrottle.DefaultEvery)}
 	ok := true
-	if src := c.Required("regex"); src != "" {
+	if src := extractorRegex.Get(c); src != "" {
 		re, err := regexp.Compile(src)
 		if err != nil {
 			c.Errorf("regex", "not a valid regular expression (Go RE2 syntax: no lookaround, no backreferences): %v", err)
@@ -83,10 +103,7 @@ func newRegexExtractorInterceptor(c *config.Context, log *slog.Logger) (Intercep
 	} else {
 		ok = false
 	}
-	if !c.Has("serializers") {
-		c.Required("serializers")
-	}
-	names := c.List("serializers")
+	names := extractorSerializers.Get(c)
 	if len(names) == 0 {
 		ok = false
 	}
@@ -98,9 +115,7 @@ func newRegexExtractorInterceptor(c *config.Context, log *slog.Logger) (Intercep
 			continue
 		}
 		listed[s] = true
-		sc := c.Sub("serializers." + s + ".")
-		gs, good := buildSerializer(sc)
-		sc.Finish()
+		gs, good := buildSerializer(c, s)
 		ok = ok && good
 		x.serializers = append(x.serializers, gs)
 	}
@@ -117,19 +132,30 @@ func newRegexExtractorInterceptor(c *config.Context, log *slog.Logger) (Intercep
 	return x, nil
 }
 
-func buildSerializer(sc *config.Context) (groupSerializer, bool) {
-	gs := groupSerializer{header: sc.Required("name")}
+// buildSerializer reads serializer s's keys (serializers.<s>.*).
+func buildSerializer(c *config.Context, s string) (groupSerializer, bool) {
+	key := func(k string) string { return "serializers." + s + "." + k }
+	header, _ := serializerName.At(c, s)
+	gs := groupSerializer{header: header}
 	ok := gs.header != ""
-	switch typ := sc.String("type", "passthrough"); typ {
-	case passThroughSerializerClass, "passthrough":
+	if !ok {
+		c.Errorf(key("name"), "required key is missing")
+	}
+	typ, set := serializerType.At(c, s)
+	if !set {
+		typ = serializerType.Default()
+	}
+	switch typ {
+	case passThroughSerializerClass, "passthrough", "DEFAULT": // DEFAULT: Flume's name for the pass-through one
 	case millisSerializerClass, "millis":
-		pattern := sc.Required("pattern")
+		pattern, _ := serializerPattern.At(c, s)
 		if pattern == "" {
+			c.Errorf(key("pattern"), "required key is missing")
 			return gs, false
 		}
 		layout, err := compileJoda(pattern)
 		if err != nil {
-			sc.Errorf("pattern", "%v", err)
+			c.Errorf(key("pattern"), "%v", err)
 			return gs, false
 		}
 		gs.convert = func(v string) (string, error) {
@@ -140,7 +166,7 @@ func buildSerializer(sc *config.Context) (groupSerializer, bool) {
 			return strconv.FormatInt(t.UnixMilli(), 10), nil
 		}
 	default:
-		sc.Errorf("type", "unknown serializer %q (use %s or %s)", typ, passThroughSerializerClass, millisSerializerClass)
+		c.Errorf(key("type"), "unknown serializer %q (use %s or %s)", typ, passThroughSerializerClass, millisSerializerClass)
 		ok = false
 	}
 	return gs, ok
@@ -181,10 +207,19 @@ type searchReplaceInterceptor struct {
 	repl []replPiece
 }
 
+var (
+	searchPattern = config.String("searchPattern", "", "the regular expression replaced everywhere in the body (RE2 syntax)").Required()
+	replaceString = config.String("replaceString", "", "the replacement in Java's syntax: `$n` and `${name}` insert groups")
+	searchCharset = config.String("charset", "UTF-8", "the body's charset: UTF-8, US-ASCII or ISO-8859-1")
+)
+
+var searchReplaceType = &config.Spec{Type: "search_replace", Classes: []string{"org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder"},
+	Doc: "regular expressions are Go's RE2: lookaround or backreferences are a configuration error", Keys: []config.Decl{searchPattern, replaceString, searchCharset}}
+
 func newSearchReplaceInterceptor(c *config.Context, _ *slog.Logger) (Interceptor, error) {
 	s := &searchReplaceInterceptor{}
 	ok := true
-	if src := c.Required("searchPattern"); src != "" {
+	if src := searchPattern.Get(c); src != "" {
 		re, err := regexp.Compile(src)
 		if err != nil {
 			c.Errorf("searchPattern", "not a valid regular expression (Go RE2 syntax: no lookaround, no backreferences): %v", err)
@@ -196,7 +231,7 @@ func newSearchReplaceInterceptor(c *config.Context, _ *slog.Logger) (Interceptor
 	}
 	// Flume drops keys with empty values, so an absent replaceString means
 	// "replace with nothing".
-	repl := c.String("replaceString", "")
+	repl := replaceString.Get(c)
 	if s.re != nil {
 		pieces, err := parseJavaReplacement(repl, s.re)
 		if err != nil {
@@ -205,7 +240,7 @@ func newSearchReplaceInterceptor(c *config.Context, _ *slog.Logger) (Interceptor
 		}
 		s.repl = pieces
 	}
-	if cs := c.String("charset", "UTF-8"); !charset.Supported(cs) {
+	if cs := searchCharset.Get(c); !charset.Supported(cs) {
 		c.Errorf("charset", "unsupported charset %q (flumed supports UTF-8, US-ASCII and ISO-8859-1)", cs)
 		ok = false
 	}

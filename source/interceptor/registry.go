@@ -1,41 +1,38 @@
 package interceptor
 
-import "github.com/flumed/flumed/source/internal/registry"
+import (
+	"log/slog"
 
-// The interceptor registry: Flume's type names (case-insensitive) and class
-// names, side by side, to their builders.
+	"github.com/flumed/flumed/internal/config"
+)
 
-// interceptors holds every interceptor type. UUID has no alias in Flume, only
-// its class name; flumed also accepts "uuid".
-var interceptors = map[string]Builder{
-	"timestamp": newTimestampInterceptor,
-	"org.apache.flume.interceptor.TimestampInterceptor$Builder": newTimestampInterceptor,
+// registry lists every interceptor type flumed has (a source's
+// interceptors.<name>.type).
+var registry = config.NewRegistry("interceptor", []config.Entry[Builder]{
+	{Spec: timestampType, New: newTimestampInterceptor},
+	{Spec: hostType, New: newHostInterceptor},
+	{Spec: staticType, New: newStaticInterceptor},
+	{Spec: removeHeaderType, New: newRemoveHeaderInterceptor},
+	{Spec: uuidType, New: newUUIDInterceptor},
+	{Spec: regexFilterType, New: newRegexFilterInterceptor},
+	{Spec: regexExtractorType, New: newRegexExtractorInterceptor},
+	{Spec: searchReplaceType, New: newSearchReplaceInterceptor},
+}, nil)
 
-	"host": newHostInterceptor,
-	"org.apache.flume.interceptor.HostInterceptor$Builder": newHostInterceptor,
+// Registry is every interceptor type: the channel processor builds
+// interceptors through it and the README's tables are rendered from it.
+func Registry() *config.Registry[Builder] { return registry }
 
-	"static": newStaticInterceptor,
-	"org.apache.flume.interceptor.StaticInterceptor$Builder": newStaticInterceptor,
-
-	"remove_header": newRemoveHeaderInterceptor,
-	"org.apache.flume.interceptor.RemoveHeaderInterceptor$Builder": newRemoveHeaderInterceptor,
-
-	"uuid": newUUIDInterceptor,
-	"org.apache.flume.sink.solr.morphline.UUIDInterceptor$Builder": newUUIDInterceptor,
-
-	"regex_filter": newRegexFilterInterceptor,
-	"org.apache.flume.interceptor.RegexFilteringInterceptor$Builder": newRegexFilterInterceptor,
-
-	"regex_extractor": newRegexExtractorInterceptor,
-	"org.apache.flume.interceptor.RegexExtractorInterceptor$Builder": newRegexExtractorInterceptor,
-
-	"search_replace": newSearchReplaceInterceptor,
-	"org.apache.flume.interceptor.SearchAndReplaceInterceptor$Builder": newSearchReplaceInterceptor,
+// Lookup finds an interceptor type by the registry's rule and returns its
+// builder, which checks the context against the type's spec before reading
+// it: how tests make an interceptor from a context.
+func Lookup(typ string) (Builder, bool) {
+	e, ok := registry.Lookup(typ)
+	if !ok {
+		return nil, false
+	}
+	return func(c *config.Context, log *slog.Logger) (Interceptor, error) {
+		c.Check(e.Spec)
+		return e.New(c, log)
+	}, true
 }
-
-// Lookup finds an interceptor type by Flume type name (case-insensitive) or
-// Flume class name.
-func Lookup(typ string) (Builder, bool) { return registry.Lookup(interceptors, typ) }
-
-// Types lists the interceptor type names, sorted.
-func Types() []string { return registry.Aliases(interceptors) }

@@ -69,13 +69,12 @@ type Pollable interface {
 	Backoff() (increment, max time.Duration)
 }
 
-// Factory builds an unstarted source of one type from its configuration. The
-// "type", "channels", "selector.*" and "interceptors*" keys are handled by the
-// agent; the factory reads every other key it knows from c and records problems
-// in c rather than failing on the first one. A factory that fails after
-// recording problems must have read every key it knows first: the agent then
-// still reports the keys left unread as unknown, with the problems. One that
-// fails without recording a problem gets only its error reported.
+// Factory builds an unstarted source of one type from its configuration,
+// checked against the type's spec (which includes ProcessorKeys, read by the
+// channel processor). It reads its keys with their Key's Get, records range
+// and combination problems in c rather than failing on the first one, and
+// then returns ErrConfig; one that fails without recording a problem gets
+// its error reported at the source's "type".
 type Factory func(name string, c *config.Context, log *slog.Logger) (Source, error)
 
 // BatchSizer is implemented by sources that put batches, so the agent can check
@@ -95,3 +94,19 @@ type BatchSizeKeyer interface {
 // recording its problems in the configuration context: the context's
 // problems are the real report, naming file, line and key.
 var ErrConfig = errors.New("invalid configuration")
+
+// Interceptors is a source's interceptor list, read by the channel processor.
+var Interceptors = config.List("interceptors", " ", "", "the source's interceptors, run in this order")
+
+// ProcessorKeys are the channel processor's keys, which every source's spec
+// includes: its interceptors and its channel selector, each nested
+// component's keys checked against its own type's spec.
+var ProcessorKeys = &config.Group{
+	Name: "Channel processor (every source)",
+	Doc:  "interceptors, then the channel selector, then one transaction per channel",
+	Keys: []config.Decl{
+		Interceptors,
+		config.Nested("interceptors.<name>.*", "an interceptor's type and the keys of that interceptor type"),
+		config.Nested("selector.*", "the channel selector's type (replicating by default) and the keys of that selector type"),
+	},
+}

@@ -81,53 +81,85 @@ type spoolConfig struct {
 	maxLineLength     int
 }
 
-// New builds a spooling directory source (type "spooldir") from the keys of
-// FLUME.md §2.4 for the LINE deserializer.
+var (
+	spoolDir          = config.String("spoolDir", "", "the directory whose files are read").Required()
+	fileSuffix        = config.String("fileSuffix", ".COMPLETED", "appended to a file's name once it is read")
+	deletePolicy      = config.OneOf("deletePolicy", "never", []string{"never", "immediate"}, "immediate deletes a file once it is read")
+	fileHeader        = config.Bool("fileHeader", false, "add the file's path as a header")
+	fileHeaderKey     = config.String("fileHeaderKey", "file", "the header fileHeader sets")
+	basenameHeader    = config.Bool("basenameHeader", false, "add the file's name as a header")
+	basenameHeaderKey = config.String("basenameHeaderKey", "basename", "the header basenameHeader sets")
+	includePattern    = config.String("includePattern", "^.*$", "only files whose name matches are read")
+	ignorePattern     = config.String("ignorePattern", "^$", "files whose name matches are skipped")
+	trackerDir        = config.String("trackerDir", ".flumespool", "where the reading state is kept, relative to spoolDir")
+	trackingPolicy    = config.OneOf("trackingPolicy", "rename", []string{"rename", "tracker_dir"}, "mark a read file by renaming it, or in trackerDir")
+	consumeOrder      = config.OneOf("consumeOrder", "oldest", []string{"oldest", "youngest", "random"}, "which file is read next")
+	pollDelay         = config.Millis("pollDelay", 500*time.Millisecond, "how often the directory is listed")
+	recursive         = config.Bool("recursiveDirectorySearch", false, "read the files of subdirectories too")
+	maxBackoff        = config.Millis("maxBackoff", 4*time.Second, "the longest wait after the channel refused a batch")
+	batchSize         = config.Int("batchSize", 100, "lines put in one transaction")
+	inputCharset      = config.String("inputCharset", "UTF-8", "UTF-8, US-ASCII or ISO-8859-1")
+	decodeErrorPolicy = config.OneOf("decodeErrorPolicy", "FAIL", []string{"FAIL", "REPLACE", "IGNORE"}, "what a byte the charset cannot decode does")
+	deserializer      = config.String("deserializer", "LINE", "LINE only")
+	maxLineLength     = config.Int("deserializer.maxLineLength", 2048, "a longer line is cut into events of this many characters")
+	outputCharset     = config.String("deserializer.outputCharset", "UTF-8", "UTF-8 only")
+)
+
+// Spec declares the spooling directory source's keys (FLUME.md §2.4).
+var Spec = &config.Spec{Type: "spooldir", Classes: []string{"org.apache.flume.source.SpoolDirectorySource"},
+	Doc: "the LINE deserializer only, reading UTF-8, US-ASCII or ISO-8859-1; a batch the channel refuses is retried with backoff up to `maxBackoff`",
+	Keys: []config.Decl{spoolDir, fileSuffix, deletePolicy, fileHeader, fileHeaderKey, basenameHeader, basenameHeaderKey,
+		includePattern, ignorePattern, trackerDir, trackingPolicy, consumeOrder, pollDelay, recursive, maxBackoff, batchSize,
+		inputCharset, decodeErrorPolicy, deserializer, maxLineLength, outputCharset,
+		config.Ignore("bufferMaxLines", ""), config.Ignore("bufferMaxLineLength", ""), // deprecated in Flume, no effect there either
+		sourceapi.ProcessorKeys}}
+
+// New builds a spooling directory source from its context, checked against
+// Spec.
 func New(name string, c *config.Context, log *slog.Logger) (sourceapi.Source, error) {
 	bad := len(c.Problems().Errors())
 	cfg := spoolConfig{
-		spoolDir:          c.Required("spoolDir"),
-		fileSuffix:        c.String("fileSuffix", ".COMPLETED"),
-		deleteImmediate:   c.OneOf("deletePolicy", "never", "never", "immediate") == "immediate",
-		fileHeader:        c.Bool("fileHeader", false),
-		fileHeaderKey:     c.String("fileHeaderKey", "file"),
-		basenameHeader:    c.Bool("basenameHeader", false),
-		basenameHeaderKey: c.String("basenameHeaderKey", "basename"),
-		trackerDir:        c.String("trackerDir", ".flumespool"),
-		trackerPolicy:     c.OneOf("trackingPolicy", "rename", "rename", "tracker_dir") == "tracker_dir",
-		consumeOrder:      c.OneOf("consumeOrder", "oldest", "oldest", "youngest", "random"),
-		pollDelay:         c.Duration("pollDelay", 500*time.Millisecond, time.Millisecond),
-		recursive:         c.Bool("recursiveDirectorySearch", false),
-		maxBackoff:        c.Duration("maxBackoff", 4*time.Second, time.Millisecond),
-		batchSize:         c.Int("batchSize", 100),
-		maxLineLength:     c.Int("deserializer.maxLineLength", 2048),
+		spoolDir:          spoolDir.Get(c),
+		fileSuffix:        fileSuffix.Get(c),
+		deleteImmediate:   deletePolicy.Get(c) == "immediate",
+		fileHeader:        fileHeader.Get(c),
+		fileHeaderKey:     fileHeaderKey.Get(c),
+		basenameHeader:    basenameHeader.Get(c),
+		basenameHeaderKey: basenameHeaderKey.Get(c),
+		trackerDir:        trackerDir.Get(c),
+		trackerPolicy:     trackingPolicy.Get(c) == "tracker_dir",
+		consumeOrder:      consumeOrder.Get(c),
+		pollDelay:         pollDelay.Get(c),
+		recursive:         recursive.Get(c),
+		maxBackoff:        maxBackoff.Get(c),
+		batchSize:         batchSize.Get(c),
+		maxLineLength:     maxLineLength.Get(c),
 	}
-	for key, pat := range map[string]string{"includePattern": "^.*$", "ignorePattern": "^$"} {
-		re, err := regexp.Compile(c.String(key, pat))
+	for _, k := range []config.Key[string]{includePattern, ignorePattern} {
+		re, err := regexp.Compile(k.Get(c))
 		if err != nil {
-			c.Errorf(key, "bad regular expression: %v", err)
-			re = regexp.MustCompile(pat)
+			c.Errorf(k.Name(), "bad regular expression: %v", err)
+			re = regexp.MustCompile(k.Default())
 		}
-		if key == "includePattern" {
+		if k == includePattern {
 			cfg.include = re
 		} else {
 			cfg.ignore = re
 		}
 	}
-	if cs, ok := parseSpoolCharset(c.String("inputCharset", "UTF-8")); ok {
+	if cs, ok := parseSpoolCharset(inputCharset.Get(c)); ok {
 		cfg.charset = cs
 	} else {
-		c.Errorf("inputCharset", "flumed reads UTF-8, US-ASCII and ISO-8859-1 only")
+		c.Errorf(inputCharset.Name(), "flumed reads UTF-8, US-ASCII and ISO-8859-1 only")
 	}
-	if cs, ok := parseSpoolCharset(c.String("deserializer.outputCharset", "UTF-8")); !ok || cs != charsetUTF8 {
-		c.Errorf("deserializer.outputCharset", "flumed writes UTF-8 only")
+	if cs, ok := parseSpoolCharset(outputCharset.Get(c)); !ok || cs != charsetUTF8 {
+		c.Errorf(outputCharset.Name(), "flumed writes UTF-8 only")
 	}
-	cfg.decodePolicy = map[string]int{"fail": decodeFail, "replace": decodeReplace, "ignore": decodeIgnore}[c.OneOf("decodeErrorPolicy", "fail", "FAIL", "REPLACE", "IGNORE")]
-	if d := c.String("deserializer", "LINE"); !map[string]bool{"LINE": true, "line": true,
+	cfg.decodePolicy = map[string]int{"fail": decodeFail, "replace": decodeReplace, "ignore": decodeIgnore}[decodeErrorPolicy.Get(c)]
+	if d := deserializer.Get(c); !map[string]bool{"LINE": true, "line": true,
 		"org.apache.flume.serialization.LineDeserializer$Builder": true}[d] {
-		c.Errorf("deserializer", "flumed supports the LINE deserializer only, not %q", d)
+		c.Errorf(deserializer.Name(), "flumed supports the LINE deserializer only, not %q", d)
 	}
-	c.Ignore("bufferMaxLines", "bufferMaxLineLength") // deprecated in Flume, no effect there either
 	if cfg.spoolDir != "" {
 		if abs, err := filepath.Abs(cfg.spoolDir); err == nil {
 			cfg.spoolDir = abs

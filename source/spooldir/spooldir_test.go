@@ -32,8 +32,8 @@ func tdSpool(t *testing.T, dir string, kv map[string]string) (*Source, *sourcete
 	}
 	c := config.FromMap("a1.sources.r1.", full)
 	lg := &sourcetest.Log{}
+	c.Check(Spec)
 	src, err := New("r1", c, lg.Logger())
-	c.Finish()
 	if err != nil || len(c.Problems().Errors()) > 0 {
 		t.Fatalf("configure spooldir: %v %v", err, c.Problems().Errors())
 	}
@@ -96,6 +96,7 @@ func TestSpoolDirConfiguration(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
+			c.Check(Spec)
 			_, err := New("r1", c, (&sourcetest.Log{}).Logger())
 			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")

@@ -46,30 +46,56 @@ type taildirConfig struct {
 	rescanInterval time.Duration
 }
 
-// New builds a taildir source (type "taildir") from the keys of FLUME.md
-// §2.3 plus flumed's own:
-// maxLineLength (bytes, default 1 MiB), lineOverflow (split|truncate),
-// positionSync (batch|interval) and rescanInterval (ms).
+var (
+	filegroups       = config.List("filegroups", " ", "", "the file groups, each with its `filegroups.<g>`").Required()
+	filegroupPath    = config.String("filegroups.<g>", "", "a directory and a file name pattern (a regular expression)")
+	groupHeader      = config.String("headers.<g>.*", "", "a header set on every event of the group")
+	positionFile     = config.String("positionFile", "", "where the read positions are kept").DefaultText("`~/.flume/taildir_position.json`")
+	byteOffsetHeader = config.Bool("byteOffsetHeader", false, "add a byteoffset header: the line's offset in its file")
+	skipToEnd        = config.Bool("skipToEnd", false, "start a file without a position at its end")
+	idleTimeout      = config.Millis("idleTimeout", 120*time.Second, "a file unchanged this long is closed")
+	writePosInterval = config.Millis("writePosInterval", 3*time.Second, "how often the position file is written with positionSync = interval")
+	batchSize        = config.Int("batchSize", 100, "lines put in one transaction")
+	maxBatchCount    = config.Int64("maxBatchCount", math.MaxInt64, "batches read from one file before the next file's turn").DefaultText("unlimited")
+	backoffInc       = config.Millis("backoffSleepIncrement", time.Second, "the runner's backoff step when nothing was read")
+	backoffMax       = config.Millis("maxBackoffSleep", 5*time.Second, "the runner's longest backoff")
+	cachePatterns    = config.Bool("cachePatternMatching", true, "match a directory's files again only when it changed")
+	fileHeader       = config.Bool("fileHeader", false, "add the file's path as a header")
+	fileHeaderKey    = config.String("fileHeaderKey", "file", "the header fileHeader sets")
+	maxLineLength    = config.Int("maxLineLength", 1<<20, "the longest line in bytes; see lineOverflow").Flumed()
+	lineOverflow     = config.OneOf("lineOverflow", "split", []string{"split", "truncate"}, "a longer line is split into events or truncated").Flumed()
+	positionSync     = config.OneOf("positionSync", "batch", []string{"batch", "interval"}, "write positions after every batch, or every writePosInterval").Flumed()
+	rescanInterval   = config.Millis("rescanInterval", 5*time.Second, "how often directories are listed again without a change event").Flumed()
+)
+
+// Spec declares the taildir source's keys (FLUME.md §2.3, and flumed's own).
+var Spec = &config.Spec{Type: "taildir", Classes: []string{"org.apache.flume.source.taildir.TaildirSource"},
+	Doc: "files are known by device, inode and a fingerprint of their first KiB (renames, rotation, copytruncate); positions are synced every batch by default, so a crash repeats at most one batch",
+	Keys: []config.Decl{filegroups, filegroupPath, groupHeader, positionFile, byteOffsetHeader, skipToEnd, idleTimeout,
+		writePosInterval, batchSize, maxBatchCount, backoffInc, backoffMax, cachePatterns, fileHeader, fileHeaderKey,
+		maxLineLength, lineOverflow, positionSync, rescanInterval, sourceapi.ProcessorKeys}}
+
+// New builds a taildir source from its context, checked against Spec.
 func New(name string, c *config.Context, log *slog.Logger) (sourceapi.Source, error) {
 	cfg := taildirConfig{
-		byteOffsetHeader:     c.Bool("byteOffsetHeader", false),
-		skipToEnd:            c.Bool("skipToEnd", false),
-		idleTimeout:          c.Duration("idleTimeout", 120*time.Second, time.Millisecond),
-		writePosInterval:     c.Duration("writePosInterval", 3*time.Second, time.Millisecond),
-		batchSize:            c.Int("batchSize", 100),
-		maxBatchCount:        c.Int64("maxBatchCount", math.MaxInt64),
-		backoffInc:           c.Duration("backoffSleepIncrement", time.Second, time.Millisecond),
-		backoffMax:           c.Duration("maxBackoffSleep", 5*time.Second, time.Millisecond),
-		cachePatternMatching: c.Bool("cachePatternMatching", true),
-		fileHeader:           c.Bool("fileHeader", false),
-		fileHeaderKey:        c.String("fileHeaderKey", "file"),
-		maxLineLength:        c.Int("maxLineLength", 1<<20),
-		truncate:             c.OneOf("lineOverflow", "split", "split", "truncate") == "truncate",
-		positionSync:         c.OneOf("positionSync", "batch", "batch", "interval") == "batch",
-		rescanInterval:       c.Duration("rescanInterval", 5*time.Second, time.Millisecond),
+		byteOffsetHeader:     byteOffsetHeader.Get(c),
+		skipToEnd:            skipToEnd.Get(c),
+		idleTimeout:          idleTimeout.Get(c),
+		writePosInterval:     writePosInterval.Get(c),
+		batchSize:            batchSize.Get(c),
+		maxBatchCount:        maxBatchCount.Get(c),
+		backoffInc:           backoffInc.Get(c),
+		backoffMax:           backoffMax.Get(c),
+		cachePatternMatching: cachePatterns.Get(c),
+		fileHeader:           fileHeader.Get(c),
+		fileHeaderKey:        fileHeaderKey.Get(c),
+		maxLineLength:        maxLineLength.Get(c),
+		truncate:             lineOverflow.Get(c) == "truncate",
+		positionSync:         positionSync.Get(c) == "batch",
+		rescanInterval:       rescanInterval.Get(c),
 	}
 	bad := len(c.Problems().Errors())
-	cfg.positionFile = c.String("positionFile", "")
+	cfg.positionFile = positionFile.Get(c)
 	if cfg.positionFile == "" {
 		home, err := os.UserHomeDir()
 		if err != nil {
@@ -108,16 +134,14 @@ func New(name string, c *config.Context, log *slog.Logger) (sourceapi.Source, er
 
 // taildirGroups reads filegroups, filegroups.<g> and headers.<g>.<key>.
 func taildirGroups(c *config.Context) []*taildirGroup {
-	names := c.List("filegroups")
-	if len(names) == 0 {
-		c.Required("filegroups")
-	}
+	names := filegroups.Get(c)
 	var groups []*taildirGroup
 	listed := make(map[string]bool)
 	for _, g := range names {
 		listed[g] = true
-		path := c.Required("filegroups." + g)
-		if path == "" {
+		path, set := filegroupPath.At(c, g)
+		if !set {
+			c.Errorf("filegroups."+g, "required key is missing")
 			continue
 		}
 		dir, pattern := filepath.Split(path)
@@ -135,41 +159,26 @@ func taildirGroups(c *config.Context) []*taildirGroup {
 		}
 		groups = append(groups, &taildirGroup{name: g, dir: filepath.Clean(dir), re: re, headers: map[string]string{}})
 	}
-	for _, g := range c.Keys("headers.") {
-		keys := subKeys(c, "headers."+g+".")
-		var grp *taildirGroup
-		for _, x := range groups {
-			if x.name == g {
-				grp = x
-			}
+	byName := make(map[string]*taildirGroup, len(groups))
+	for _, g := range groups {
+		byName[g.name] = g
+	}
+	for _, h := range groupHeader.Instances(c) {
+		g, k := h.Names[0], h.Names[1]
+		if grp := byName[g]; grp != nil {
+			grp.headers[k] = h.Value
+		} else if !listed[g] {
+			c.Warnf(h.Key, "group %q is not in filegroups; header ignored", g)
 		}
-		for _, k := range keys {
-			v := c.String("headers."+g+"."+k, "")
-			if grp == nil {
-				if !listed[g] {
-					c.Warnf("headers."+g+"."+k, "group %q is not in filegroups; header ignored", g)
-				}
-				continue
-			}
-			grp.headers[k] = v
+	}
+	// Flume ignores a group that is configured but not listed; that is
+	// almost always a typo in the list, so it is an error.
+	for _, g := range c.Keys("filegroups.") {
+		if !listed[g] {
+			c.Errorf("filegroups."+g, "group %s is configured but not listed in %s", g, c.FullKey("filegroups"))
 		}
 	}
 	return groups
-}
-
-// subKeys lists every key under prefix, dots and all ("a.b" for
-// prefix.a.b), since a header name may contain dots.
-func subKeys(c *config.Context, prefix string) []string {
-	var out []string
-	for _, seg := range c.Keys(prefix) {
-		if c.Has(prefix + seg) {
-			out = append(out, seg)
-		}
-		for _, rest := range subKeys(c, prefix+seg+".") {
-			out = append(out, seg+"."+rest)
-		}
-	}
-	return out
 }
 
 // groupsLabel names the groups for log lines.

@@ -34,8 +34,8 @@ func tdTaildir(t *testing.T, dir string, kv map[string]string) (*Source, *source
 	}
 	c := config.FromMap("a1.sources.r1.", full)
 	lg := &sourcetest.Log{}
+	c.Check(Spec)
 	src, err := New("r1", c, lg.Logger())
-	c.Finish()
 	if err != nil || len(c.Problems().Errors()) > 0 {
 		t.Fatalf("configure taildir: %v %v", err, c.Problems().Errors())
 	}

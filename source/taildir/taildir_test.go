@@ -38,6 +38,8 @@ func TestTaildirConfiguration(t *testing.T) {
 		}, ""},
 		{"filegroups is required", map[string]string{"positionFile": dir + "/p.json"}, "filegroups: required key is missing"},
 		{"a group needs its path", map[string]string{"filegroups": "g1"}, "filegroups.g1: required key is missing"},
+		{"a group configured but not listed is an error", map[string]string{"filegroups": "g1", "filegroups.g1": dir + "/a", "filegroups.g2": dir + "/b"},
+			"group g2 is configured but not listed in a1.sources.r1.filegroups"},
 		{"a bad pattern is reported", map[string]string{"filegroups": "g1", "filegroups.g1": dir + "/(.log"}, "file name pattern"},
 		{"a misspelt key gets a suggestion", map[string]string{"filegroups": "g1", "filegroups.g1": dir + "/a", "batchSzie": "5"}, "did you mean batchSize?"},
 		{"batchSize must be positive", map[string]string{"filegroups": "g1", "filegroups.g1": dir + "/a", "batchSize": "0"}, "batchSize: must be positive"},
@@ -46,6 +48,7 @@ func TestTaildirConfiguration(t *testing.T) {
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
 			c := config.FromMap("a1.sources.r1.", tc.kv)
+			c.Check(Spec)
 			_, err := New("r1", c, (&sourcetest.Log{}).Logger())
 			msgs := sourcetest.Problems(c)
 			all := strings.Join(msgs, "\n")

@@ -73,9 +73,8 @@ func Props(t testing.TB, text string) map[string]string {
 	return m
 }
 
-// Problems finishes c and returns its errors as strings.
+// Problems returns c's errors as strings.
 func Problems(c *config.Context) []string {
-	c.Finish()
 	var out []string
 	for _, p := range c.Problems().Errors() {
 		out = append(out, p.String())

@@ -71,16 +71,13 @@ type registries struct {
 	channels   *config.Registry[channel.Factory]
 	sinks      *config.Registry[sink.Factory]
 	processors *config.Registry[sink.ProcessorFactory]
-	// Transitional: sources are still read-to-declare (see buildSource);
-	// they join the registries above once converted to specs.
-	source      func(string) (source.Factory, bool)
-	sourceTypes func() []string
+	sources    *config.Registry[source.Factory]
 }
 
 func realRegistries() *registries {
 	return &registries{
 		channels: channel.Registry(), sinks: sink.Registry(), processors: sink.ProcessorRegistry(),
-		source: source.Lookup, sourceTypes: source.Types,
+		sources: source.Registry(),
 	}
 }
 
@@ -115,9 +112,7 @@ func Build(a *config.Agent, opts Options) (*Agent, error) {
 	b.buildSinks()
 	b.buildGroups()
 	b.buildLoneSinks()
-	for _, c := range a.Sources {
-		b.buildSource(c)
-	}
+	b.buildSources()
 	if err := a.Problems.Err(); err != nil {
 		return nil, err
 	}
@@ -254,62 +249,30 @@ func (b *builder) buildLoneSinks() {
 	}
 }
 
-// buildSource makes one source and its channel processor.
-//
-// Transitional: sources, their interceptors and selectors are still
-// read-to-declare (their factories declare keys by reading them, and
-// Finish reports the keys nobody read), so this step is not construct yet
-// and keeps failed's rule. Once sources have specs it becomes construct like
-// the others, and failed, legacySource, legacySourceTypes and
-// unsupportedSources go (the list moves to the source registry).
-func (b *builder) buildSource(c *config.Component) {
-	src, built, finish, found := b.legacySource(c)
-	if !found {
-		return
+// buildSources makes every source and its channel processor (interceptors
+// and selector, whose keys the source's spec declares as nested). The
+// processor is made even for a source that failed, so its problems are
+// reported with the source's.
+func (b *builder) buildSources() {
+	for _, c := range b.a.Sources {
+		src, built := construct(c.Context, b.reg.sources, c.Type, func(f source.Factory) (source.Source, error) {
+			return f(c.Name, c.Context, b.opts.Log.With("component", c.Name))
+		})
+		if c.Type == "" || !c.Context.Checked() {
+			continue // no type, or an unknown one: reported
+		}
+		targets, units := b.sourceChannels(c, src, built)
+		if len(targets) == 0 {
+			continue // no channels: the tree reported it
+		}
+		proc, err := source.NewChannelProcessor(c.Context, targets, b.opts.Log.With("component", c.Name))
+		if err != nil || proc == nil {
+			continue // its problems are recorded in c
+		}
+		if built && len(units) == len(c.Channels) {
+			b.ag.sources = append(b.ag.sources, &sourceUnit{name: c.Name, src: src, proc: proc, chans: units})
+		}
 	}
-	targets, units := b.sourceChannels(c, src, built)
-	if len(targets) == 0 {
-		return // no channels: the tree reported it
-	}
-	// The channel processor reads the source's selector and interceptor
-	// keys, so it is configured even for a source that failed: its
-	// problems and the source's unknown keys are reported together.
-	proc, procFinish := b.channelProcessor(c, targets)
-	if finish && procFinish {
-		c.Context.Finish()
-	}
-	if built && proc != nil && len(units) == len(c.Channels) {
-		b.ag.sources = append(b.ag.sources, &sourceUnit{name: c.Name, src: src, proc: proc, chans: units})
-	}
-}
-
-// legacySource makes the source itself. found is false when its type is
-// missing or unknown (reported); finish says whether its keys were all read
-// (see failed).
-func (b *builder) legacySource(c *config.Component) (src source.Source, built, finish, found bool) {
-	if c.Type == "" {
-		return nil, false, false, false
-	}
-	f, ok := b.reg.source(c.Type)
-	if !ok {
-		c.Context.Errorf("type", "%s", legacySourceTypes(b.reg.sourceTypes()).Unknown(c.Type))
-		return nil, false, false, false
-	}
-	before := len(b.a.Problems.Errors())
-	src, err := f(c.Name, c.Context, b.opts.Log.With("component", c.Name))
-	built = err == nil && src != nil
-	return src, built, built || failed(c.Context, err, before), true
-}
-
-// channelProcessor makes the source's channel processor (selector and
-// interceptors); finish is as legacySource's.
-func (b *builder) channelProcessor(c *config.Component, targets []channel.Channel) (proc *source.ChannelProcessor, finish bool) {
-	before := len(b.a.Problems.Errors())
-	proc, err := source.NewChannelProcessor(c.Context, targets, b.opts.Log.With("component", c.Name))
-	if err != nil || proc == nil {
-		return nil, failed(c.Context, err, before)
-	}
-	return proc, true
 }
 
 // sourceChannels are the proxies a source puts into and the built channels
@@ -329,54 +292,6 @@ func (b *builder) sourceChannels(c *config.Component, src source.Source, built b
 		}
 	}
 	return targets, units
-}
-
-// legacySourceTypes is a registry of the source type names only, for the
-// unknown-type message. Transitional, with unsupportedSources: both go when
-// the source registry holds specs.
-func legacySourceTypes(types []string) *config.Registry[source.Factory] {
-	entries := make([]config.Entry[source.Factory], len(types))
-	for i, t := range types {
-		entries[i] = config.Entry[source.Factory]{Spec: &config.Spec{Type: t}}
-	}
-	return config.NewRegistry("source", entries, unsupportedSources)
-}
-
-// unsupportedSources are Flume's source types flumed does not have
-// (FLUME.md §1.2). Transitional: they move to the source registry.
-var unsupportedSources = []config.Unsupported{
-	{Type: "thrift", Classes: []string{"org.apache.flume.source.ThriftSource"}},
-	{Type: "netcatudp", Classes: []string{"org.apache.flume.source.NetcatUdpSource"}},
-	{Type: "syslogtcp", Classes: []string{"org.apache.flume.source.SyslogTcpSource"}},
-	{Type: "multiport_syslogtcp", Classes: []string{"org.apache.flume.source.MultiportSyslogTCPSource"}},
-	{Type: "syslogudp", Classes: []string{"org.apache.flume.source.SyslogUDPSource"}},
-	{Type: "http", Classes: []string{"org.apache.flume.source.http.HTTPSource"}},
-	{Type: "jms", Classes: []string{"org.apache.flume.source.jms.JMSSource"}},
-	{Classes: []string{"org.apache.flume.source.kafka.KafkaSource"}},
-}
-
-// failed handles a source factory (or the channel processor) that returned
-// err or nothing (transitional, with buildSource), where before is the number of errors recorded before it ran. It
-// makes sure the failure stops the agent, with the factory's reason when the
-// factory recorded no problem itself, and reports whether the component's
-// context may be finished: whether its unread keys are truly unknown.
-//
-// The rule: a factory that recorded a problem in c and then failed followed
-// the factories' contract (record problems, keep reading every known key,
-// fail at the end), so Finish runs and a misspelt key is reported with the
-// problem that made the factory fail ("every problem at once"). A factory
-// that failed without recording anything stopped for another reason (an I/O
-// error, a bug) and may have stopped before reading its keys: finishing its
-// context could call valid keys unknown, so only its error is reported.
-func failed(c *config.Context, err error, before int) (finish bool) {
-	if len(c.Problems().Errors()) > before {
-		return true
-	}
-	if err == nil {
-		err = fmt.Errorf("factory returned nothing")
-	}
-	c.Errorf("type", "%v", err)
-	return false
 }
 
 // batchKey is the key a component's batch size is set with: what it says

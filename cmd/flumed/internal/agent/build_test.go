@@ -206,10 +206,8 @@ func TestTheSeedAgentHasExactlyOneProblemItsMisspeltMaxpenalty(t *testing.T) {
 }
 
 func TestAFactoryThatFailsWithoutRecordingAProblemGetsOnlyItsError(t *testing.T) {
-	// A sink's keys are its spec's, so pluginKey is known whatever the
-	// factory does; a source's are still declared by reading (the
-	// transitional path): one that failed before reading them must not have
-	// them called unknown.
+	// A component's keys are its spec's, so pluginKey is known whatever the
+	// factory does: only the factory's error is reported.
 	pluginKey := config.Int("pluginKey", 0, "a key of the plugin")
 	reg := realRegistries()
 	reg.sinks = wrapFactories(reg.sinks, func(f sink.Factory) sink.Factory { return f },
@@ -217,15 +215,11 @@ func TestAFactoryThatFailsWithoutRecordingAProblemGetsOnlyItsError(t *testing.T)
 			New: func(string, *config.Context, *slog.Logger) (sink.Sink, error) {
 				return nil, errors.New("cannot load the plugin")
 			}})
-	realSource := reg.source
-	reg.source = func(typ string) (source.Factory, bool) {
-		if typ == "broken" {
-			return func(string, *config.Context, *slog.Logger) (source.Source, error) {
+	reg.sources = wrapFactories(reg.sources, func(f source.Factory) source.Factory { return f },
+		config.Entry[source.Factory]{Spec: &config.Spec{Type: "broken", Keys: []config.Decl{pluginKey, source.ProcessorKeys}},
+			New: func(string, *config.Context, *slog.Logger) (source.Source, error) {
 				return nil, errors.New("cannot load the source plugin")
-			}, true
-		}
-		return realSource(typ)
-	}
+			}})
 	for _, tc := range []struct{ kind, want string }{
 		{"sinks.k1", "t.properties:7: a1.sinks.k1.type: cannot load the plugin"},
 		{"sources.r1", "t.properties:4: a1.sources.r1.type: cannot load the source plugin"},

@@ -107,11 +107,7 @@ func recordingRegistries(rec *recorder, f *faults) *registries {
 			return &recSink{Sink: s, rec: rec, f: f}, nil
 		}
 	})
-	r.source = func(typ string) (source.Factory, bool) {
-		inner, ok := real.source(typ)
-		if !ok {
-			return nil, false
-		}
+	r.sources = wrapFactories(real.sources, func(inner source.Factory) source.Factory {
 		return func(name string, c *config.Context, log *slog.Logger) (source.Source, error) {
 			s, err := inner(name, c, log)
 			if err != nil {
@@ -122,8 +118,8 @@ func recordingRegistries(rec *recorder, f *faults) *registries {
 				return nil, errors.New("recording sources must be pollable")
 			}
 			return &recSource{Pollable: p, rec: rec, f: f}, nil
-		}, true
-	}
+		}
+	})
 	return &r
 }
 

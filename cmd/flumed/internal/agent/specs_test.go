@@ -4,18 +4,21 @@ package agent
 // its spec's samples (no key set, every key set, every switch flipped),
 // reads no key the spec does not declare; and the README's component tables
 // are the specs rendered (go test ./cmd/flumed/internal/agent -run README -update
-// rewrites them). Source types are not in specs yet: their README rows are
-// kept as written.
+// rewrites them).
 
 import (
 	"flag"
+	"log/slog"
 	"os"
 	"slices"
 	"strings"
 	"testing"
 
+	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/config"
 	"github.com/flumed/flumed/sink"
+	"github.com/flumed/flumed/source"
+	"github.com/flumed/flumed/source/interceptor"
 )
 
 var update = flag.Bool("update", false, "rewrite README.md's generated component tables")
@@ -33,7 +36,31 @@ func TestEveryFactoryReadsOnlyTheKeysItsSpecDeclares(t *testing.T) {
 			e.New("g1", c, []sink.Sink{absentSink{name: "x"}, absentSink{name: "y"}}, nil)
 		})
 	}
+	for _, e := range reg.sources.Entries() {
+		runSamples(t, "a1.sources.r1.", e.Spec, func(c *config.Context) {
+			if _, err := e.New("r1", c, slog.New(slog.DiscardHandler)); err == nil {
+				_, _ = source.NewChannelProcessor(c, []channel.Channel{namedChannel("c1")}, slog.New(slog.DiscardHandler))
+			}
+		})
+	}
+	for _, e := range interceptor.Registry().Entries() {
+		runSamples(t, "a1.sources.r1.interceptors.i1.", e.Spec, func(c *config.Context) {
+			_, _ = e.New(c, slog.New(slog.DiscardHandler))
+		})
+	}
+	for _, e := range source.SelectorRegistry().Entries() {
+		runSamples(t, "a1.sources.r1.selector.", e.Spec, func(c *config.Context) { e.New(c, []string{"c1", "c2"}) })
+	}
 }
+
+// namedChannel is a channel with a name only: the channel processor is
+// built over it, never run.
+type namedChannel string
+
+func (n namedChannel) Name() string       { return string(n) }
+func (namedChannel) Begin() channel.Txn   { return nil }
+func (namedChannel) Stats() channel.Stats { return channel.Stats{} }
+func (namedChannel) Close() error         { return nil }
 
 // runSamples runs a factory over every sample of spec and fails on a key
 // read that the spec does not declare.
@@ -57,24 +84,24 @@ func runSamples(t *testing.T, prefix string, spec *config.Spec, run func(*config
 // The README's generated parts: the supported components table and the
 // component keys.
 const (
-	componentsBegin = "<!-- BEGIN generated components: rows come from the specs (go test ./cmd/flumed/internal/agent -run README -update); rows of kinds without specs are kept as written -->"
+	componentsBegin = "<!-- BEGIN generated components: rows come from the specs (go test ./cmd/flumed/internal/agent -run README -update) -->"
 	componentsEnd   = "<!-- END generated components -->"
 	keysBegin       = "<!-- BEGIN generated keys (go test ./cmd/flumed/internal/agent -run README -update) -->"
 	keysEnd         = "<!-- END generated keys -->"
 	tableHead       = "| kind | type | where flumed differs from Flume |\n|---|---|---|\n"
 )
 
-// documented are the kinds the README documents, in its order; nil specs
-// mean the kind has none yet and its rows are kept.
+// documented are the kinds the README documents, in its order.
 func documented() []config.DocKind {
 	reg := realRegistries()
 	return []config.DocKind{
-		{Kind: "source"},
+		{Kind: "source", Specs: specsOf(reg.sources)},
 		{Kind: "channel", Specs: specsOf(reg.channels)},
 		{Kind: "sink", Specs: specsOf(reg.sinks)},
 		{Kind: "sink processor", Specs: specsOf(reg.processors)},
-		{Kind: "channel selector"},
-		{Kind: "interceptor"},
+		{Kind: "serializer", Specs: specsOf(sink.SerializerRegistry())},
+		{Kind: "channel selector", Specs: specsOf(source.SelectorRegistry())},
+		{Kind: "interceptor", Specs: specsOf(interceptor.Registry())},
 	}
 }
 
@@ -94,33 +121,15 @@ func TestTheREADMEComponentTablesComeFromTheSpecs(t *testing.T) {
 	}
 	readme := string(b)
 	kinds := documented()
-	old, ok := between(readme, componentsBegin, componentsEnd)
-	if !ok {
+	if _, ok := between(readme, componentsBegin, componentsEnd); !ok {
 		t.Fatalf("README.md has no %q ... %q block", componentsBegin, componentsEnd)
 	}
-	var rows []string
-	for _, k := range kinds {
-		if k.Specs != nil {
-			rows = append(rows, config.SummaryRows([]config.DocKind{k})...)
-			continue
-		}
-		for _, line := range strings.Split(old, "\n") { // kept as written
-			if strings.HasPrefix(line, "| "+k.Kind+" |") {
-				rows = append(rows, line)
-			}
-		}
-	}
+	rows := config.SummaryRows(kinds)
 	want := replace(readme, componentsBegin, componentsEnd, tableHead+strings.Join(rows, "\n")+"\n")
-	var withSpecs []config.DocKind
-	for _, k := range kinds {
-		if k.Specs != nil {
-			withSpecs = append(withSpecs, k)
-		}
-	}
 	if _, ok := between(want, keysBegin, keysEnd); !ok {
 		t.Fatalf("README.md has no %q ... %q block", keysBegin, keysEnd)
 	}
-	want = replace(want, keysBegin, keysEnd, config.KeyTables(withSpecs))
+	want = replace(want, keysBegin, keysEnd, config.KeyTables(kinds))
 	if *update {
 		if err := os.WriteFile(path, []byte(want), 0o644); err != nil {
 			t.Fatal(err)
@@ -137,7 +146,7 @@ func TestTheREADMEComponentTablesComeFromTheSpecs(t *testing.T) {
 		t.Fatalf("README.md has %d lines, the specs make %d (go test ./cmd/flumed/internal/agent -run README -update)", len(got), len(exp))
 	}
 	// Every registered type is documented.
-	for _, k := range withSpecs {
+	for _, k := range kinds {
 		for _, s := range k.Specs {
 			if !slices.ContainsFunc(rows, func(r string) bool { return strings.Contains(r, "`"+s.Type+"`") }) {
 				t.Errorf("%s %s has no README row", k.Kind, s.Type)

@@ -1,4 +1,10 @@
-package avrorpc
+// Package tlsconfig turns TLS settings, as Flume's and Kafka's keys name
+// them, into tls.Configs: key and trust stores (PKCS12 or PEM), protocol
+// ranges and cipher suites. It was avrorpc's; it is its own leaf so that
+// packages that must not import the wire code (channel, through the Kafka
+// client options) can build TLS too. It reads no configuration and must
+// never import another flumed package.
+package tlsconfig
 
 import (
 	"bytes"
@@ -80,15 +86,19 @@ func errJKS(path string) error {
 
 func readStoreFile(s store) ([]byte, error) {
 	switch strings.ToLower(s.typ) {
-	case "", "pkcs12", "pem":
-	case "jks", "jceks":
-		return nil, errJKS(s.path)
+	case "", "pkcs12", "pem", "jks", "jceks":
 	default:
 		return nil, fmt.Errorf("%s-type %q: flumed reads PKCS12 and PEM", s.key, s.typ)
 	}
+	// Read first: a path that does not exist is that, whatever its type
+	// (JKS is Flume's default type, so a missing file would otherwise get
+	// the conversion hint).
 	b, err := os.ReadFile(s.path)
 	if err != nil {
 		return nil, err
+	}
+	if t := strings.ToLower(s.typ); t == "jks" || t == "jceks" {
+		return nil, errJKS(s.path)
 	}
 	if bytes.HasPrefix(b, []byte{0xfe, 0xed, 0xfe, 0xed}) || bytes.HasPrefix(b, []byte{0xce, 0xce, 0xce, 0xce}) {
 		return nil, errJKS(s.path)
