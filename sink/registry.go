@@ -14,8 +14,8 @@ var registry = config.NewRegistry("sink", []config.Entry[Factory]{
 	{Spec: fileRollType, New: newFileRollFactory},
 	{Spec: avroType, New: newAvroFactory},
 	{Spec: kafkaType, New: newKafkaFactory},
+	{Spec: thriftType, New: newThriftFactory},
 }, []config.Unsupported{
-	{Type: "thrift", Classes: []string{"org.apache.flume.sink.ThriftSink"}},
 	{Type: "hdfs", Classes: []string{"org.apache.flume.sink.hdfs.HDFSEventSink"}},
 	{Type: "irc", Classes: []string{"org.apache.flume.sink.irc.IRCSink"}},
 	{Type: "hbase", Classes: []string{"org.apache.flume.sink.hbase.HBaseSink"}},
