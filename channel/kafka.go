@@ -57,9 +57,9 @@ var kafkaChannelType = &config.Spec{
 	Keys: []config.Decl{kafkaChBootstrap, kafkaChTopic, kafkaChParse, kafkaChPoll, kafkaChPartHdr, kafkaChDefPart,
 		kafkaChTxCap, kafkaclient.Producer, kafkaclient.Consumer,
 		config.Ignore("migrateZookeeperOffsets", "ZooKeeper offsets are not read; the group's Kafka offsets are"),
-		config.Ignore("brokerList", "Flume's old name, no longer read: use kafka.bootstrap.servers"),
-		config.Ignore("topic", "Flume's old name, no longer read: use kafka.topic"),
-		config.Ignore("groupId", "Flume's old name, no longer read: use kafka.consumer.group.id")},
+		config.Refuse("brokerList", "Flume's old name: write kafka.bootstrap.servers"),
+		config.Refuse("topic", "Flume's old name: write kafka.topic"),
+		config.Refuse("groupId", "Flume's old name: write kafka.consumer.group.id")},
 }
 
 // KafkaOptions configure a Kafka channel.

@@ -51,10 +51,10 @@ var kafkaType = &config.Spec{
 		"rolls back every uncommitted batch and drives the sink processor. Duplicates: [Kafka](#kafka)",
 	Keys: []config.Decl{kafkaBootstrap, kafkaTopic, kafkaBatch, kafkaFlumeEvent, kafkaTopicHdr, kafkaOverride,
 		kafkaPartHdr, kafkaDefPart, kafkaDepth, kafkaclient.Producer,
-		config.Ignore("brokerList", "Flume's old name, no longer read: use kafka.bootstrap.servers"),
-		config.Ignore("topic", "Flume's old name, no longer read: use kafka.topic"),
-		config.Ignore("batchSize", "Flume's old name, no longer read: use flumeBatchSize"),
-		config.Ignore("requiredAcks", "Flume's old name, no longer read: use kafka.producer.acks"),
+		config.Refuse("brokerList", "Flume's old name: write kafka.bootstrap.servers"),
+		config.Refuse("topic", "Flume's old name: write kafka.topic"),
+		config.Refuse("batchSize", "Flume's old name: write flumeBatchSize"),
+		config.Refuse("requiredAcks", "Flume's old name: write kafka.producer.acks"),
 		config.Ignore("timestampHeader", "")},
 }
 

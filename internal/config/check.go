@@ -48,6 +48,8 @@ func (c *Context) Check(s *Spec) {
 			c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: msg})
 		case d.kind == kindIgnored:
 			c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: d.warning, Warning: true})
+		case d.kind == kindRefused:
+			c.problems.add(Problem{Pos: p.Pos, Key: p.Key, Msg: d.warning})
 		case d.kind == kindNested:
 			// A nested component's key: its own spec checks it.
 		default:

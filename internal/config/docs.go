@@ -92,6 +92,8 @@ func (s Status) String() string {
 		return "flumed's"
 	case Ignored:
 		return "ignored"
+	case Refused:
+		return "refused"
 	}
 	return "yes"
 }
@@ -135,7 +137,7 @@ func (d *keyDef) typeText() string {
 		return "list (space-separated)"
 	case kindPort:
 		return "TCP port"
-	case kindIgnored:
+	case kindIgnored, kindRefused:
 		return ""
 	case kindNested:
 		return "keys of a nested component"
@@ -181,7 +183,7 @@ func (d *keyDef) defaultText() string {
 func (s *Spec) Samples() []map[string]string {
 	out := []map[string]string{{}, {}, {}}
 	for _, d := range s.index().order {
-		if d.kind == kindIgnored || d.kind == kindNested {
+		if d.kind == kindIgnored || d.kind == kindRefused || d.kind == kindNested {
 			continue
 		}
 		name := d.name

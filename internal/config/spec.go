@@ -40,6 +40,9 @@ const (
 	Honoured Status = iota
 	// Addition is a key of flumed's own, unknown to Flume.
 	Addition
+	// Refused is a Flume key flumed does not take: setting it is an error
+	// that says what to write instead (never accepted and then ignored).
+	Refused
 	// Ignored is a Flume key flumed accepts and does not use: setting it
 	// gets a warning, never an unknown-key error.
 	Ignored
@@ -82,6 +85,7 @@ const (
 	kindList
 	kindPort
 	kindIgnored
+	kindRefused
 	kindNested
 )
 
@@ -361,6 +365,16 @@ func Ignore(name, warning string) Decl {
 	}
 	d := newDef(name, kindIgnored, nil, warning)
 	d.status, d.warning = Ignored, warning
+	return d
+}
+
+// Refuse declares a Flume key that flumed does not take, such as an old
+// name Flume still translates: setting it is an error with problem, which
+// says what to write instead. Use it where ignoring the key could change
+// what happens to events (a consumer group, a topic, acknowledgements).
+func Refuse(name, problem string) Decl {
+	d := newDef(name, kindRefused, nil, problem)
+	d.status, d.warning = Refused, problem
 	return d
 }
 

@@ -27,7 +27,7 @@ var (
 	testPenalty = Millis("maxpenalty", 30*time.Second, "the longest penalty")
 	testSpec    = &Spec{Type: "test", Classes: []string{"org.example.Test"}, Doc: "a test component",
 		Keys: []Decl{testSize, testWait, testMode, testHost, testDirs, testOn, testPrio, testPenalty,
-			Ignore("old", ""), Ignore("older", "gone since 1.10; ignored")}}
+			Ignore("old", ""), Ignore("older", "gone since 1.10; ignored"), Refuse("renamed", "Flume's old name: write size")}}
 )
 
 func checked(kv map[string]string, bind ...string) *Context {
@@ -50,13 +50,14 @@ func problemStrings(ps []Problem) []string {
 func TestCheckReportsEveryProblemOfTheSpecAtOnce(t *testing.T) {
 	c := checked(map[string]string{
 		"sise": "5", "size": "x", "wait": "1.5", "mode": "fsat", "on": "yes",
-		"old": "1", "older": "2", "priority.maxpenality": "10",
+		"old": "1", "older": "2", "priority.maxpenality": "10", "renamed": "3",
 	}, "k1", "k2")
 	wantErrs := []string{
 		`a1.sinks.k1.host: required key is missing`, // at the component's first line
 		`a1.sinks.k1.mode: must be one of fast, safe, not "fsat" (did you mean fast?)`,
 		`a1.sinks.k1.on: not a boolean (true or false): "yes"`,
 		`a1.sinks.k1.priority.maxpenality: unknown key (did you mean maxpenalty?)`,
+		`a1.sinks.k1.renamed: Flume's old name: write size`, // refused, never ignored
 		`a1.sinks.k1.sise: unknown key (did you mean size?)`,
 		`a1.sinks.k1.size: not an integer: "x"`,
 		`a1.sinks.k1.wait: not an integer: "1.5"`,
