@@ -3,7 +3,7 @@ BIN     := bin/flumed
 PKGS    := ./...
 EXAMPLE ?= testdata/example/agent.properties
 
-.PHONY: all build test vet fmt-check tidy-check unit bench run clean demo
+.PHONY: all build test vet fmt-check tidy-check test-deps unit bench run clean demo
 
 all: build
 
@@ -19,7 +19,7 @@ build:
 
 # test is what CI runs (.ci/run): static checks, then every test with the race
 # detector, including the end-to-end tests that start real flumed processes.
-test: vet fmt-check tidy-check unit
+test: vet fmt-check tidy-check test-deps unit
 
 vet:
 	$(GO) vet $(PKGS)
@@ -32,6 +32,32 @@ fmt-check:
 # (a direct dependency marked indirect, a module no longer used).
 tidy-check:
 	$(GO) mod tidy -diff
+
+# test-deps installs, once and one at a time, the real clients the tests
+# drive (Debian packages): util-linux logger, rsyslog, curl, the Thrift
+# compiler and Python library, Apache Avro for Python. Tests that need one
+# still install it themselves when run alone (go test ./source/...), but in
+# make test the packages' tests run in parallel and would queue on dpkg's
+# lock. Without root nothing is installed here and a test that needs a
+# missing client fails saying which.
+TEST_DEPS := logger:bsdutils rsyslogd:rsyslog curl:curl thrift:thrift-compiler
+TEST_PY_DEPS := thrift:python3-thrift avro:python3-avro snappy:python3-snappy
+
+test-deps:
+	@missing=""; \
+	for d in $(TEST_DEPS); do \
+		PATH="$$PATH:/usr/sbin:/sbin" command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; \
+	done; \
+	for d in $(TEST_PY_DEPS); do \
+		/usr/bin/python3 -c "import $${d%%:*}" >/dev/null 2>&1 || missing="$$missing $${d#*:}"; \
+	done; \
+	if [ -z "$$missing" ]; then exit 0; fi; \
+	if [ "$$(id -u)" != 0 ]; then echo "test-deps: missing$$missing (not root: the tests that need them will fail)"; exit 0; fi; \
+	echo "test-deps: installing$$missing"; \
+	export DEBIAN_FRONTEND=noninteractive; \
+	apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $$missing >/dev/null 2>&1 || \
+	{ apt-get -o DPkg::Lock::Timeout=600 update >/dev/null && \
+	  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $$missing; }
 
 unit:
 	$(GO) test -race -timeout 20m $(PKGS)

@@ -91,7 +91,7 @@ func pythonAvro(t *testing.T) string {
 	if probe() == nil {
 		return py
 	}
-	out, err := exec.Command("apt-get", "install", "-y", "python3-avro", "python3-snappy").CombinedOutput()
+	out, err := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "python3-avro", "python3-snappy").CombinedOutput()
 	if err != nil {
 		t.Fatalf("python3-avro is needed to check Avro files and could not be installed: %v\n%s", err, out)
 	}

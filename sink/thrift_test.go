@@ -55,7 +55,7 @@ func needPackage(t *testing.T, bin, pkg string, ok func() bool) {
 	if ok() {
 		return
 	}
-	if out, err := exec.Command("apt-get", "install", "-y", "--no-install-recommends", pkg).CombinedOutput(); err != nil || !ok() {
+	if out, err := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends", pkg).CombinedOutput(); err != nil || !ok() {
 		t.Fatalf("%s is missing and installing %s failed: %v\n%s", bin, pkg, err, out)
 	}
 }

@@ -42,9 +42,9 @@ func needTool(t *testing.T, prog, pkg string) string {
 			return p
 		}
 	}
-	out, err := exec.Command("apt-get", "install", "-y", "--no-install-recommends", pkg).CombinedOutput()
+	out, err := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends", pkg).CombinedOutput()
 	if err != nil {
-		if out2, err2 := exec.Command("sh", "-c", "apt-get update && apt-get install -y --no-install-recommends "+pkg).CombinedOutput(); err2 != nil {
+		if out2, err2 := exec.Command("sh", "-c", "apt-get -o DPkg::Lock::Timeout=600 update && apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends "+pkg).CombinedOutput(); err2 != nil {
 			t.Fatalf("%s is missing and installing %s failed: %v\n%s\n%s", prog, pkg, err2, out, out2)
 		}
 	}

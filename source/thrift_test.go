@@ -47,7 +47,7 @@ func pythonThriftClient(t *testing.T) func(addr, proto string) string {
 	// python3 comes first on PATH.
 	hasThrift := func() bool { return exec.Command("/usr/bin/python3", "-c", "import thrift").Run() == nil }
 	if !hasThrift() {
-		if out, err := exec.Command("apt-get", "install", "-y", "--no-install-recommends", "python3-thrift").CombinedOutput(); err != nil || !hasThrift() {
+		if out, err := exec.Command("apt-get", "-o", "DPkg::Lock::Timeout=600", "install", "-y", "--no-install-recommends", "python3-thrift").CombinedOutput(); err != nil || !hasThrift() {
 			t.Fatalf("python3-thrift is missing and installing it failed: %v\n%s", err, out)
 		}
 	}
