@@ -34,8 +34,10 @@ type span struct{ lo, hi uint64 }
 
 // DefaultMaxRanges is how many disjoint ranges one origin keeps. In order
 // commits keep one; every batch committed while an earlier one of the same
-// origin is not yet adds at most one, and the upstream window (2 × its
-// pipeline-depth) bounds those, so 32 is slack for depth 16. At 16 bytes a
+// origin is not yet adds at most one, and the upstream window
+// (sink.Window: 3 × its pipeline-depth) bounds those, so 32 is slack for the
+// avro sink's default depth 4 (12); a deeper pipeline can exceed it, which
+// costs duplicates, never a loss. At 16 bytes a
 // range the set stays under 1 KiB in memory and on disk.
 const DefaultMaxRanges = 32
 

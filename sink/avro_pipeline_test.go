@@ -479,7 +479,7 @@ func TestASlowCommitDoesNotHoldUpTheNextBatchesAndIsWaitedForBeforeBackoff(t *te
 	}()
 	// While the first commit is stuck, the runner goes on sending until the
 	// window is full: the group being committed, the answered batches
-	// queued behind it and the batches in flight, Window(4) = 8 batches in
+	// queued behind it and the batches in flight, Window(4) = 12 batches in
 	// all (each holds its events in memory and would be sent again after a
 	// crash), and then waits for the commit.
 	await.True(t, "the runner to wait for the stuck commit", s.eng.committer.waiting)

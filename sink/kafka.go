@@ -39,7 +39,7 @@ var (
 // bound by one produce round trip per batch: with Flume's default batch of
 // 100, 16 batches keep 1,600 records in flight (bench/kafka_test.go:
 // draining a file channel, 1.2-1.6× the events/s of depth 4). It widens
-// the duplicates after a crash to Window(16) = 32 batches.
+// the duplicates after a crash to Window(16) = 48 batches.
 const defaultKafkaDepth = 16
 
 // kafkaType declares the Kafka sink.
