@@ -27,8 +27,6 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
-
-	"github.com/flumed/flumed/internal/await"
 )
 
 // EnvHome names a variable that overrides where the HDFS package is; by
@@ -197,31 +195,6 @@ func (in *Instance) Client(t testing.TB) *hdfs.Client {
 	}
 	t.Cleanup(func() { _ = c.Close() })
 	return c
-}
-
-// WriteFile creates path with data through the Go client and closes it,
-// retrying the close while the NameNode reports the last block as still
-// replicating (hdfs.IsErrReplicating), as Hadoop's own client does.
-func (in *Instance) WriteFile(t testing.TB, c *hdfs.Client, path string, data []byte) {
-	t.Helper()
-	w, err := c.Create(path)
-	if err != nil {
-		t.Fatal(err)
-	}
-	if _, err := w.Write(data); err != nil {
-		t.Fatal(err)
-	}
-	var closeErr error
-	await.NoError(t, "the NameNode to complete "+path, func() error {
-		closeErr = w.Close()
-		if hdfs.IsErrReplicating(closeErr) {
-			return closeErr
-		}
-		return nil
-	})
-	if closeErr != nil {
-		t.Fatalf("close %s: %v", path, closeErr)
-	}
 }
 
 // Dfs runs Hadoop's FsShell (`hdfs dfs args...`) against the instance and
