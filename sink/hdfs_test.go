@@ -106,37 +106,47 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 			body},
 	}
 	const events = 11 // 5 + 5 + 1 with rollCount 5, in batches of 3: files grow by append
+	// Every type is written first, then read by one FsShell for all (a JVM
+	// start costs seconds on a busy machine): -ls -R, and -text of every
+	// directory, whose output is the directories' in the order named.
+	var globs []string
+	var wantText strings.Builder
 	for i, tc := range cases {
-		t.Run(tc.name, func(t *testing.T) {
-			dir := fmt.Sprintf("/filetypes/%d", i)
-			kv := map[string]string{"hdfs.path": in.URL + dir, "hdfs.batchSize": "3", "hdfs.rollCount": "5", "hdfs.rollSize": "0",
-				"hdfs.filePrefix": "ev"}
-			for k, v := range tc.kv {
-				kv[k] = v
+		dir := fmt.Sprintf("/filetypes/%d", i)
+		kv := map[string]string{"hdfs.path": in.URL + dir, "hdfs.batchSize": "3", "hdfs.rollCount": "5", "hdfs.rollSize": "0",
+			"hdfs.filePrefix": "ev"}
+		for k, v := range tc.kv {
+			kv[k] = v
+		}
+		s := hdfsSink(t, kv)
+		ch := newFakeChannel(nil)
+		ch.put(stamped(events)...)
+		drainHDFS(t, s, ch, nil)
+		globs = append(globs, dir+"/*")
+		for i := range events {
+			wantText.WriteString(tc.text(i) + "\n")
+		}
+	}
+	files := map[string][]string{}
+	for _, line := range strings.Split(string(in.Dfs(t, "-ls", "-R", "-C", "/filetypes")), "\n") {
+		if dir, base, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "/filetypes/"), "/"); ok {
+			files[dir] = append(files[dir], base)
+		}
+	}
+	for i, tc := range cases {
+		got := files[strconv.Itoa(i)]
+		if len(got) != 3 {
+			t.Errorf("%s: files %q, want 3", tc.name, got)
+		}
+		for _, base := range got {
+			if !strings.HasPrefix(base, "ev.") || !strings.HasSuffix(base, tc.ext) || strings.HasSuffix(base, ".tmp") {
+				t.Errorf("%s: file %s, want ev.<n>%s, rolled", tc.name, base, tc.ext)
 			}
-			s := hdfsSink(t, kv)
-			ch := newFakeChannel(nil)
-			ch.put(stamped(events)...)
-			drainHDFS(t, s, ch, nil)
-
-			files := in.Ls(t, dir)
-			if len(files) != 3 {
-				t.Fatalf("files %q, want 3", files)
-			}
-			for _, f := range files {
-				base := f[strings.LastIndex(f, "/")+1:]
-				if !strings.HasPrefix(base, "ev.") || !strings.HasSuffix(base, tc.ext) || strings.HasSuffix(base, ".tmp") {
-					t.Errorf("file %s: want ev.<n>%s, rolled", base, tc.ext)
-				}
-			}
-			var wantText strings.Builder
-			for i := range events {
-				wantText.WriteString(tc.text(i) + "\n")
-			}
-			if got := string(in.Text(t, dir+"/*")); got != wantText.String() {
-				t.Errorf("-text:\n%s\nwant:\n%s", got, wantText.String())
-			}
-		})
+		}
+	}
+	if got := string(in.Dfs(t, append([]string{"-text"}, globs...)...)); got != wantText.String() {
+		t.Errorf("-text of %s, %s, %s, %s, %s, %s:\n%s\nwant:\n%s", cases[0].name, cases[1].name, cases[2].name,
+			cases[3].name, cases[4].name, cases[5].name, got, wantText.String())
 	}
 }
 
@@ -172,6 +182,32 @@ func TestEveryCommittedBatchIsInTheFileAtTheLengthTheNameNodeReports(t *testing.
 	})
 	if committed != 10 {
 		t.Fatalf("%d events committed, want 10", committed)
+	}
+}
+
+func TestAppendsRightAfterTheCloseOfTheLastBatchSucceed(t *testing.T) {
+	// The NameNode refuses an append until the DataNode has reported the
+	// file's last block, which a busy DataNode does late: the sink waits for
+	// it instead of failing the batch (and abandoning the file).
+	in := hdfstest.Get(t)
+	const n = 150
+	s := hdfsSink(t, map[string]string{"hdfs.path": in.URL + "/appends", "hdfs.fileType": "DataStream",
+		"hdfs.batchSize": "1", "hdfs.rollCount": "0", "hdfs.rollSize": "0", "hdfs.rollInterval": "0"})
+	ch := newFakeChannel(nil)
+	ch.put(numbered(n)...)
+	t0 := time.Now()
+	drainHDFS(t, s, ch, nil)
+	t.Logf("%d batches of one event, each closed and the next appended: %v per batch", n, time.Since(t0)/n)
+	var want strings.Builder
+	for i := range n {
+		fmt.Fprintf(&want, "e%d\n", i)
+	}
+	files := in.Ls(t, "/appends")
+	if len(files) != 1 {
+		t.Fatalf("files %q, want one", files)
+	}
+	if got := string(in.Cat(t, files[0])); got != want.String() {
+		t.Errorf("-cat: %q, want e0…e%d", got, n-1)
 	}
 }
 
