@@ -132,9 +132,8 @@ func (r *remoteFS) Create(path string) (hdfsFile, error) {
 // Append opens path at its end. Right after the close of the previous batch
 // the NameNode may refuse ("lastBlock ... is not sufficiently replicated
 // yet": the file is complete but the DataNode has not yet reported the
-// block); measured on ../shared/hdfs under load, some appends
-// waited for that (65 of 1500 in one run), up to seconds. It tries again, backing off, until the
-// call's timeout.
+// block); on ../shared/hdfs under load 65 appends of 1500 waited for that,
+// up to seconds. It tries again, backing off, until the call's timeout.
 func (r *remoteFS) Append(path string) (hdfsFile, error) {
 	deadline := time.Now().Add(r.timeout)
 	wait := 5 * time.Millisecond
