@@ -409,6 +409,7 @@ func (s *HDFS) write(_ context.Context, events []channel.Event) error {
 
 func (s *HDFS) dropPending(bs []*hdfsBucket) {
 	for _, b := range bs {
+		clear(b.pending)
 		b.pending = b.pending[:0]
 	}
 }
@@ -505,10 +506,12 @@ func (s *HDFS) newFormat() (hdfsFormat, error) {
 // it returns nil they are durable.
 func (s *HDFS) flush(b *hdfsBucket, now time.Time) error {
 	evs := b.pending
-	b.pending = b.pending[:0]
 	if len(evs) == 0 {
 		return nil
 	}
+	// The events are the channel's (read-only, not to be kept): drop them
+	// from the reused slice once written, so an idle bucket holds no bodies.
+	defer func() { clear(evs); b.pending = b.pending[:0] }()
 	buf, err := b.format.Append(nil, evs, now)
 	if err != nil {
 		s.abandon(b)
