@@ -26,11 +26,12 @@ import (
 // channel is flumed_channel_event_put_success_total), the gauges (sizes,
 // capacities, open connections) without the suffix, start times in
 // seconds, each labelled with the component's name and configured type.
-// Beyond Flume's counters: the channels' fill ratio, a file channel's
-// bytes on disk and free space above minimumRequiredSpace, each failover
-// group's sinks (active, penalised and until when), how long every sink of
-// a group has failed, and the Go runtime and process collectors. Values
-// are read when scraped, never cached.
+// Beyond Flume's counters: the channels' fill ratio and oldest event's age
+// (memory and file channels), a file channel's bytes on disk and free
+// space above minimumRequiredSpace, each failover group's sinks (active,
+// penalised and until when), how long every sink of a group has failed,
+// and the Go runtime and process collectors. Values are read when
+// scraped, never cached.
 
 // promCollector is the agent as a prometheus.Collector. It describes
 // nothing up front (an unchecked collector): its metrics follow the
@@ -100,10 +101,13 @@ type attrMetric struct {
 // format, with the Go runtime's and the process's.
 func (a *Agent) PrometheusHandler() http.Handler {
 	reg := prometheus.NewRegistry()
-	reg.MustRegister(&promCollector{a: a, descs: map[string]*prometheus.Desc{},
-		attrs: map[string]map[string]attrMetric{}, labels: map[[3]string][]*dto.LabelPair{}},
-		collectors.NewGoCollector())
+	reg.MustRegister(newPromCollector(a), collectors.NewGoCollector())
 	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+}
+
+func newPromCollector(a *Agent) *promCollector {
+	return &promCollector{a: a, descs: map[string]*prometheus.Desc{},
+		attrs: map[string]map[string]attrMetric{}, labels: map[[3]string][]*dto.LabelPair{}}
 }
 
 func (c *promCollector) Describe(chan<- *prometheus.Desc) {}
@@ -206,6 +210,9 @@ func (c *promCollector) channel(out chan<- prometheus.Metric, name, typ string, 
 		fill = float64(st.Size) / float64(st.Capacity)
 	}
 	c.emit(out, prometheus.GaugeValue, "flumed_channel_fill_ratio", "Size over capacity, 0 to 1.", fill, name, typ)
+	if st.KnowsOldestAge() {
+		c.emit(out, prometheus.GaugeValue, "flumed_channel_oldest_event_age_seconds", oldestAgeHelp, st.OldestAge.Seconds(), name, typ)
+	}
 	if !st.StartTime.IsZero() {
 		c.emit(out, prometheus.GaugeValue, "flumed_channel_start_time_seconds", "When the channel opened (Unix time).",
 			float64(st.StartTime.UnixMilli())/1000, name, typ)
@@ -233,6 +240,14 @@ func (c *promCollector) channel(out chan<- prometheus.Metric, name, typ string, 
 			float64(sp.Avail)-float64(o.MinimumRequiredSpace), name, typ)
 	}
 }
+
+// oldestAgeHelp is the help of flumed_channel_oldest_event_age_seconds; the
+// README's Monitoring section says the same.
+const oldestAgeHelp = "How long the oldest event the channel holds (queued, or taken and not committed) " +
+	"has waited since its put committed; 0 when empty. Memory channel: exact. File channel: from the commit " +
+	"time in the event's record (milliseconds), so also right after a restart; just after a taker leaves a " +
+	"record it has not read the next of, the record before stands in (an over-statement by the time between " +
+	"those two puts, until the next take). Not exported for the Kafka channel, whose queue is the topic."
 
 // histogram exports h as a Prometheus histogram.
 func (c *promCollector) histogram(out chan<- prometheus.Metric, metric, help string, h *counter.Histogram, name, typ string) {

@@ -2,9 +2,9 @@ package agent
 
 // /prometheus (and /metrics with MonitorOptions.Prometheus) serves every
 // Flume counter in Prometheus' naming with the component's name and type as
-// labels, the channels' fill ratio, a file channel's bytes on disk and
-// free-space headroom, each failover sink's state, and the Go runtime's
-// metrics; /metrics stays Flume's JSON by default.
+// labels, the channels' fill ratio and oldest event's age, a file channel's
+// bytes on disk and free-space headroom, each failover sink's state, and
+// the Go runtime's metrics; /metrics stays Flume's JSON by default.
 
 import (
 	"fmt"
@@ -13,7 +13,12 @@ import (
 	"regexp"
 	"strings"
 	"testing"
+	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
+	dto "github.com/prometheus/client_model/go"
+
+	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/await"
 )
 
@@ -80,6 +85,8 @@ func TestPrometheusExportsFlumesCountersAndTheAgentsState(t *testing.T) {
 		`flumed_channel_event_take_success_total{name="f1",type="file"} 100`,
 		`flumed_channel_size{name="c1",type="memory"} 0`,
 		`flumed_channel_fill_ratio{name="c1",type="memory"} 0`,
+		`flumed_channel_oldest_event_age_seconds{name="c1",type="memory"} 0`,
+		`flumed_channel_oldest_event_age_seconds{name="f1",type="file"} 0`,
 		`flumed_sink_event_drain_success_total{name="k1",type="file_roll"} 100`,
 		`flumed_sink_event_drain_success_total{name="k2",type="file_roll"} 0`,
 		`flumed_source_event_accepted_total{name="r1",type="seq"} 100`,
@@ -118,5 +125,52 @@ func TestPrometheusExportsFlumesCountersAndTheAgentsState(t *testing.T) {
 	}
 	if ct, _ := scrape(t, h, "/metrics.json"); !strings.HasPrefix(ct, "application/json") {
 		t.Errorf("/metrics.json is %s", ct)
+	}
+}
+
+// statsChannel is a channel that only reports the stats it is given.
+type statsChannel struct {
+	channel.Channel
+	st channel.Stats
+}
+
+func (c statsChannel) Stats() channel.Stats { return c.st }
+
+func TestPrometheusExportsTheOldestEventAge(t *testing.T) {
+	// The age is the channel's (its clock, its put times: channel tests
+	// assert it with a fake clock); the exporter turns it into seconds, and
+	// leaves it out where the channel cannot know it.
+	c := newPromCollector(nil)
+	out := make(chan prometheus.Metric, 100)
+	c.channel(out, "c1", "memory", statsChannel{st: channel.Stats{Type: "memory", Size: 3, Capacity: 10, OldestAge: 90 * time.Second}})
+	c.channel(out, "f1", "file", statsChannel{st: channel.Stats{Type: "file", File: true, OldestAge: 1500 * time.Millisecond}})
+	c.channel(out, "k1", "kafka", statsChannel{st: channel.Stats{Type: "kafka"}})
+	close(out)
+	got := map[string]float64{}
+	for m := range out {
+		if !strings.Contains(m.Desc().String(), `"flumed_channel_oldest_event_age_seconds"`) {
+			continue
+		}
+		var d dto.Metric
+		if err := m.Write(&d); err != nil {
+			t.Fatal(err)
+		}
+		for _, l := range d.GetLabel() {
+			if l.GetName() == "name" {
+				got[l.GetValue()] = d.GetGauge().GetValue()
+			}
+		}
+	}
+	want := map[string]float64{"c1": 90, "f1": 1.5}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("flumed_channel_oldest_event_age_seconds by channel: %v, want %v (none for kafka)", got, want)
+	}
+
+	// Flume's JSON carries it too, in milliseconds as Flume's times are.
+	if v := (channel.Stats{Type: "memory", OldestAge: 1500 * time.Millisecond}).FlumeMetrics()["OldestEventAgeMillis"]; v != "1500" {
+		t.Errorf("memory OldestEventAgeMillis %q, want 1500", v)
+	}
+	if v, ok := (channel.Stats{Type: "kafka"}).FlumeMetrics()["OldestEventAgeMillis"]; ok {
+		t.Errorf("kafka OldestEventAgeMillis %q, want none", v)
 	}
 }
