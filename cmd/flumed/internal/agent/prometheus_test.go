@@ -15,7 +15,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flumed/flumed/channel"
@@ -140,24 +139,20 @@ func TestPrometheusExportsTheOldestEventAge(t *testing.T) {
 	// The age is the channel's (its clock, its put times: channel tests
 	// assert it with a fake clock); the exporter turns it into seconds, and
 	// leaves it out where the channel cannot know it.
-	c := newPromCollector(nil)
-	out := make(chan prometheus.Metric, 100)
-	c.channel(out, "c1", "memory", statsChannel{st: channel.Stats{Type: "memory", Size: 3, Capacity: 10, OldestAge: 90 * time.Second}})
-	c.channel(out, "f1", "file", statsChannel{st: channel.Stats{Type: "file", File: true, OldestAge: 1500 * time.Millisecond}})
-	c.channel(out, "k1", "kafka", statsChannel{st: channel.Stats{Type: "kafka"}})
-	close(out)
+	s := &promScrape{c: newPromCollector(nil), byName: map[*famDesc]*dto.MetricFamily{}}
+	s.channel("c1", "memory", statsChannel{st: channel.Stats{Type: "memory", Size: 3, Capacity: 10, OldestAge: 90 * time.Second}})
+	s.channel("f1", "file", statsChannel{st: channel.Stats{Type: "file", File: true, OldestAge: 1500 * time.Millisecond}})
+	s.channel("k1", "kafka", statsChannel{st: channel.Stats{Type: "kafka"}})
 	got := map[string]float64{}
-	for m := range out {
-		if !strings.Contains(m.Desc().String(), `"flumed_channel_oldest_event_age_seconds"`) {
+	for _, f := range s.fams {
+		if f.GetName() != "flumed_channel_oldest_event_age_seconds" {
 			continue
 		}
-		var d dto.Metric
-		if err := m.Write(&d); err != nil {
-			t.Fatal(err)
-		}
-		for _, l := range d.GetLabel() {
-			if l.GetName() == "name" {
-				got[l.GetValue()] = d.GetGauge().GetValue()
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "name" {
+					got[l.GetValue()] = m.GetGauge().GetValue()
+				}
 			}
 		}
 	}
