@@ -5,7 +5,6 @@ import (
 	"math"
 	"net/http"
 	"path/filepath"
-	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -13,8 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/counter"
@@ -34,52 +31,24 @@ import (
 // and the Go runtime and process collectors. Values are read when
 // scraped, never cached.
 
-// promCollector exports the agent. It builds each scrape's metric families
-// itself, in the exposition's data model, instead of going through a
-// prometheus.Registry: the registry would check every sample's consistency
-// and sort them again, which cost more than the rest of a scrape (issue 13
-// sets ≤ 2 ms for 100 components). What the registry checks holds by
-// construction: each metric name has one type, one help and one label set
-// (name, type; or group, sink, type, already in sorted order), and a
-// component appears once per metric. The Go runtime's metrics still come
-// from client_golang's collector, through a registry of their own.
+// promCollector exports the agent. Each scrape renders flumed's metrics
+// straight into the text format (prometheus_text.go) instead of going
+// through a prometheus.Registry and the exposition's data model: the
+// registry writes every sample into a protobuf struct, checks it, sorts
+// it, and the encoder reads it back, which cost more than the rest of a
+// scrape (issue 13 sets ≤ 2 ms for 100 components). What the registry
+// checked holds by construction: each metric name has one type, one help
+// and one label set (name, type; or group, sink, type), and a component
+// appears once per metric. The Go runtime's metrics still come from
+// client_golang's collector, through a registry of their own.
 type promCollector struct {
 	a *Agent
 
 	mu     sync.Mutex
 	descs  map[string]*famDesc              // by metric name
 	attrs  map[string]map[string]attrMetric // by kind, then Flume attribute
-	labels map[[3]string][]*dto.LabelPair   // by label values
-}
-
-// famDesc is a metric family's name, help and type, made once: every
-// scrape's family points at the same strings.
-type famDesc struct {
-	name, help string
-	typ        dto.MetricType
-}
-
-// labelPairs returns the label pairs of values (name, type; or group,
-// sink, type), made once: a scrape exports the same components' labels
-// over and over, and the encoder only reads them.
-func (c *promCollector) labelPairs(values ...string) []*dto.LabelPair {
-	var key [3]string
-	copy(key[:], values)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if lp, ok := c.labels[key]; ok {
-		return lp
-	}
-	names := []string{"name", "type"}
-	if len(values) == 3 {
-		names = []string{"group", "sink", "type"}
-	}
-	lp := make([]*dto.LabelPair, len(values))
-	for i := range values {
-		lp[i] = &dto.LabelPair{Name: &names[i], Value: &values[i]}
-	}
-	c.labels[key] = lp
-	return lp
+	labels map[[3]string]string             // rendered label sets, by label values
+	pool   sync.Pool                        // of *promScrape, reused between scrapes
 }
 
 // attrMetric is how one Flume attribute is exported: made once per kind and
@@ -90,81 +59,63 @@ type attrMetric struct {
 }
 
 // PrometheusHandler serves the agent's metrics in the Prometheus text
-// format, with the Go runtime's.
+// format (version 0.0.4), with the Go runtime's.
 func (a *Agent) PrometheusHandler() http.Handler {
 	goReg := prometheus.NewRegistry()
 	goReg.MustRegister(collectors.NewGoCollector())
-	c := newPromCollector(a)
-	return promhttp.HandlerFor(prometheus.GathererFunc(func() ([]*dto.MetricFamily, error) {
-		mfs, err := goReg.Gather()
-		return append(mfs, c.gather()...), err
-	}), promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	return newPromCollector(a).handler(goReg)
 }
 
 func newPromCollector(a *Agent) *promCollector {
 	return &promCollector{a: a, descs: map[string]*famDesc{},
-		attrs: map[string]map[string]attrMetric{}, labels: map[[3]string][]*dto.LabelPair{}}
+		attrs: map[string]map[string]attrMetric{}, labels: map[[3]string]string{}}
 }
 
 // desc returns the family description of name, made once.
-func (c *promCollector) desc(name, help string, typ dto.MetricType) *famDesc {
+func (c *promCollector) desc(name, help string, typ famType) *famDesc {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.descs[name]
 	if !ok {
-		d = &famDesc{name: name, help: help, typ: typ}
+		d = newFamDesc(name, help, typ)
 		c.descs[name] = d
 	}
 	return d
 }
 
-// promScrape is one scrape's families, in the order first seen, and their
-// samples, allocated in blocks: a scrape of 100 components has about a
-// thousand.
-type promScrape struct {
-	c      *promCollector
-	byName map[*famDesc]*dto.MetricFamily
-	fams   []*dto.MetricFamily
-	ms     []dto.Metric
-	vs     []float64
-}
-
-// add appends one sample of d's family.
-func (s *promScrape) add(d *famDesc, v float64, labels []*dto.LabelPair) {
-	f := s.family(d)
-	if len(s.ms) == cap(s.ms) {
-		s.ms, s.vs = make([]dto.Metric, 0, 256), make([]float64, 0, 256)
+// labelSet returns the label set of values (name, type; or group, sink,
+// type) rendered as the text format writes it, made once: a scrape
+// exports the same components' labels over and over.
+func (c *promCollector) labelSet(values ...string) string {
+	var key [3]string
+	copy(key[:], values)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ls, ok := c.labels[key]; ok {
+		return ls
 	}
-	s.ms, s.vs = s.ms[:len(s.ms)+1], append(s.vs, v)
-	m, vp := &s.ms[len(s.ms)-1], &s.vs[len(s.vs)-1]
-	m.Label = labels
-	if d.typ == dto.MetricType_COUNTER {
-		m.Counter = &dto.Counter{Value: vp}
-	} else {
-		m.Gauge = &dto.Gauge{Value: vp}
+	names := []string{"name", "type"}
+	if len(values) == 3 {
+		names = []string{"group", "sink", "type"}
 	}
-	f.Metric = append(f.Metric, m)
-}
-
-func (s *promScrape) family(d *famDesc) *dto.MetricFamily {
-	f, ok := s.byName[d]
-	if !ok {
-		f = &dto.MetricFamily{Name: &d.name, Help: &d.help, Type: &d.typ}
-		s.byName[d] = f
-		s.fams = append(s.fams, f)
-	}
-	return f
+	ls := renderLabels(names, values)
+	c.labels[key] = ls
+	return ls
 }
 
 // emit adds a gauge or counter named name, labelled with labels (name and
 // type; or group, sink and type).
-func (s *promScrape) emit(typ dto.MetricType, name, help string, v float64, labels ...string) {
-	s.add(s.c.desc(name, help, typ), v, s.c.labelPairs(labels...))
+func (s *promScrape) emit(typ famType, name, help string, v float64, labels ...string) {
+	s.add(s.c.desc(name, help, typ), v, s.c.labelSet(labels...))
 }
 
-// gather collects the agent's metric families, sorted by name.
-func (c *promCollector) gather() []*dto.MetricFamily {
-	s := &promScrape{c: c, byName: make(map[*famDesc]*dto.MetricFamily, 64)}
+// gather collects the agent's metrics into a scrape from the pool; the
+// caller renders it and puts it back (release).
+func (c *promCollector) gather() *promScrape {
+	s, _ := c.pool.Get().(*promScrape)
+	if s == nil {
+		s = &promScrape{c: c, byName: map[*famDesc]*promFamily{}}
+	}
 	a := c.a
 	channels, groups, sources := a.parts()
 	types := a.componentTypes()
@@ -207,14 +158,8 @@ func (c *promCollector) gather() []*dto.MetricFamily {
 			s.flume("source", src.name, types["source "+src.name], m.FlumeMetrics())
 		}
 	}
-	slices.SortFunc(s.fams, func(x, y *dto.MetricFamily) int { return strings.Compare(x.GetName(), y.GetName()) })
-	return s.fams
+	return s
 }
-
-const (
-	promGauge   = dto.MetricType_GAUGE
-	promCounter = dto.MetricType_COUNTER
-)
 
 // channel exports a channel's Stats, its fill ratio and oldest event's age
 // and, for a file channel, its disk use.
@@ -288,24 +233,17 @@ const oldestAgeHelp = "How long the oldest event the channel holds (queued, or t
 	"record it has not read the next of, the record before stands in (an over-statement by the time between " +
 	"those two puts, until the next take). Not exported for the Kafka channel, whose queue is the topic."
 
-// histogram exports h as a Prometheus histogram (the encoder adds the +Inf
-// bucket).
+// histogram exports h as a Prometheus histogram.
 func (s *promScrape) histogram(metric, help string, h *counter.Histogram, name, typ string) {
 	bounds, cum, n, sum := h.Snapshot()
-	buckets := make([]*dto.Bucket, len(bounds))
-	for i := range bounds {
-		buckets[i] = &dto.Bucket{UpperBound: &bounds[i], CumulativeCount: &cum[i]}
-	}
-	f := s.family(s.c.desc(metric, help, dto.MetricType_HISTOGRAM))
-	f.Metric = append(f.Metric, &dto.Metric{Label: s.c.labelPairs(name, typ),
-		Histogram: &dto.Histogram{SampleCount: &n, SampleSum: &sum, Bucket: buckets}})
+	s.addHistogram(s.c.desc(metric, help, promHistogram), s.c.labelSet(name, typ), bounds, cum, n, sum)
 }
 
 // flume exports one Flume counter group: numeric attributes only (Type
 // and failover's sink lists are not numbers), StartTime and StopTime in
 // seconds, OpenConnectionCount as a gauge, the rest as counters.
 func (s *promScrape) flume(kind, name, typ string, m map[string]string) {
-	labels := s.c.labelPairs(name, typ)
+	labels := s.c.labelSet(name, typ)
 	for attr, str := range m {
 		v, err := strconv.ParseFloat(str, 64)
 		if err != nil || math.IsNaN(v) {

@@ -66,15 +66,19 @@ func BenchmarkScrape(b *testing.B) {
 	}
 	defer a.Stop(b.Context())
 	h := a.HandlerWith(MonitorOptions{})
-	for _, path := range []string{"/prometheus", "/metrics"} {
-		name := "components=100/format=prometheus"
-		if path == "/metrics" {
-			name = "components=100/format=flume-json"
-		}
-		b.Run(name, func(b *testing.B) {
+	for _, c := range []struct{ name, path, encoding string }{
+		{"components=100/format=prometheus", "/prometheus", ""},
+		// What Prometheus asks for: the body gzipped.
+		{"components=100/format=prometheus-gzip", "/prometheus", "gzip"},
+		{"components=100/format=flume-json", "/metrics", ""},
+	} {
+		b.Run(c.name, func(b *testing.B) {
 			b.ReportAllocs()
 			size := 0
-			req := httptest.NewRequest("GET", path, nil)
+			req := httptest.NewRequest("GET", c.path, nil)
+			if c.encoding != "" {
+				req.Header.Set("Accept-Encoding", c.encoding)
+			}
 			cpu0 := processCPU()
 			for b.Loop() {
 				w := &discard{header: http.Header{}}

@@ -7,15 +7,20 @@ package agent
 // the Go runtime's metrics; /metrics stays Flume's JSON by default.
 
 import (
+	"compress/gzip"
 	"fmt"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"regexp"
+	"slices"
 	"strings"
 	"testing"
 	"time"
 
 	dto "github.com/prometheus/client_model/go"
+	"github.com/prometheus/common/expfmt"
+	"github.com/prometheus/common/model"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/await"
@@ -113,6 +118,27 @@ func TestPrometheusExportsFlumesCountersAndTheAgentsState(t *testing.T) {
 			t.Errorf("no line matching %s", re)
 		}
 	}
+	// The exposition is written by hand (prometheus_text.go): Prometheus'
+	// own parser must read all of it, ours and the Go runtime's families.
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	fams, err := parser.TextToMetricFamilies(strings.NewReader(body))
+	if err != nil {
+		t.Errorf("the exposition does not parse: %v", err)
+	} else if h := fams["flumed_channel_log_sync_seconds"]; h.GetType() != dto.MetricType_HISTOGRAM || len(h.GetMetric()) != 1 {
+		t.Errorf("flumed_channel_log_sync_seconds parsed as %v", h)
+	} else if fams["go_goroutines"] == nil {
+		t.Errorf("no go_goroutines family")
+	}
+	// Prometheus asks for gzip.
+	rec := httptest.NewRecorder()
+	req := httptest.NewRequest("GET", "/prometheus", nil)
+	req.Header.Set("Accept-Encoding", "gzip")
+	h.ServeHTTP(rec, req)
+	if zr, err := gzip.NewReader(rec.Body); err != nil || rec.Header().Get("Content-Encoding") != "gzip" {
+		t.Errorf("gzip asked for: %v, Content-Encoding %q", err, rec.Header().Get("Content-Encoding"))
+	} else if unzipped, err := io.ReadAll(zr); err != nil || !strings.Contains(string(unzipped), "flumed_channel_size{") {
+		t.Errorf("gzipped scrape: %v", err)
+	}
 	if t.Failed() {
 		t.Logf("scrape:\n%s", body)
 	}
@@ -139,26 +165,22 @@ func TestPrometheusExportsTheOldestEventAge(t *testing.T) {
 	// The age is the channel's (its clock, its put times: channel tests
 	// assert it with a fake clock); the exporter turns it into seconds, and
 	// leaves it out where the channel cannot know it.
-	s := &promScrape{c: newPromCollector(nil), byName: map[*famDesc]*dto.MetricFamily{}}
+	s := &promScrape{c: newPromCollector(nil), byName: map[*famDesc]*promFamily{}}
 	s.channel("c1", "memory", statsChannel{st: channel.Stats{Type: "memory", Size: 3, Capacity: 10, OldestAge: 90 * time.Second}})
 	s.channel("f1", "file", statsChannel{st: channel.Stats{Type: "file", File: true, OldestAge: 1500 * time.Millisecond}})
 	s.channel("k1", "kafka", statsChannel{st: channel.Stats{Type: "kafka"}})
-	got := map[string]float64{}
-	for _, f := range s.fams {
-		if f.GetName() != "flumed_channel_oldest_event_age_seconds" {
-			continue
-		}
-		for _, m := range f.GetMetric() {
-			for _, l := range m.GetLabel() {
-				if l.GetName() == "name" {
-					got[l.GetValue()] = m.GetGauge().GetValue()
-				}
-			}
+	var got []string
+	for _, line := range strings.Split(string(s.render()), "\n") {
+		if strings.HasPrefix(line, "flumed_channel_oldest_event_age_seconds") {
+			got = append(got, line)
 		}
 	}
-	want := map[string]float64{"c1": 90, "f1": 1.5}
-	if fmt.Sprint(got) != fmt.Sprint(want) {
-		t.Fatalf("flumed_channel_oldest_event_age_seconds by channel: %v, want %v (none for kafka)", got, want)
+	want := []string{
+		`flumed_channel_oldest_event_age_seconds{name="c1",type="memory"} 90`,
+		`flumed_channel_oldest_event_age_seconds{name="f1",type="file"} 1.5`,
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("got\n%s\nwant\n%s\n(none for kafka)", strings.Join(got, "\n"), strings.Join(want, "\n"))
 	}
 
 	// Flume's JSON carries it too, in milliseconds as Flume's times are.
