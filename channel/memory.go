@@ -321,7 +321,8 @@ type memoryTxn struct {
 	// Under ch.mu (memory_queue.go): the put times of the events taken, and
 	// t's place among the open takers while it holds events.
 	runs       []putRun
-	oldest     int64 // the earliest of runs
+	runsBuf    [2]putRun // runs' first home: a take usually spans one or two puts
+	oldest     int64     // the earliest of runs
 	linked     bool
 	prev, next *memoryTxn
 }

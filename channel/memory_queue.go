@@ -43,6 +43,9 @@ func (m *Memory) pushTimes(at int64, n int) {
 // popTimes moves the put times of the n events just taken from the head
 // into t, which becomes an open taker if it was not one.
 func (m *Memory) popTimes(t *memoryTxn, n int) {
+	if t.runs == nil {
+		t.runs = t.runsBuf[:0]
+	}
 	for n > 0 {
 		r := m.times.front()
 		k := min(n, r.n)
