@@ -191,3 +191,28 @@ func TestPrometheusExportsTheOldestEventAge(t *testing.T) {
 		t.Errorf("kafka OldestEventAgeMillis %q, want none", v)
 	}
 }
+
+func TestPrometheusExportsConnectionsPerSourceAsAGauge(t *testing.T) {
+	// A source's Flume counters: OpenConnectionCount is a gauge under
+	// Prometheus' name, a StartTime of 0 (not started) is left out, the
+	// rest are counters, and a label value is escaped.
+	s := &promScrape{c: newPromCollector(nil), byName: map[*famDesc]*promFamily{}}
+	s.flume("source", `r"1`, "avro", map[string]string{"OpenConnectionCount": "3", "StartTime": "0",
+		"EventAcceptedCount": "5", "Type": "SOURCE"})
+	body := string(s.render())
+	for _, want := range []string{
+		"# TYPE flumed_source_open_connections gauge\n" + `flumed_source_open_connections{name="r\"1",type="avro"} 3` + "\n",
+		"# TYPE flumed_source_event_accepted_total counter\n" + `flumed_source_event_accepted_total{name="r\"1",type="avro"} 5` + "\n",
+	} {
+		if !strings.Contains(body, want) {
+			t.Errorf("no\n%s\nin\n%s", want, body)
+		}
+	}
+	if strings.Contains(body, "start_time") {
+		t.Errorf("a StartTime of 0 exported:\n%s", body)
+	}
+	parser := expfmt.NewTextParser(model.LegacyValidation)
+	if _, err := parser.TextToMetricFamilies(strings.NewReader(body)); err != nil {
+		t.Errorf("does not parse: %v\n%s", err, body)
+	}
+}
