@@ -21,8 +21,10 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
+	"syscall"
 	"testing"
 	"time"
 
@@ -85,9 +87,8 @@ func Stop() error {
 	}
 	in := instance
 	instance = nil
-	out, err := exec.Command(filepath.Join(in.Home, "bin", "hdfs-down"), in.Dir).CombinedOutput()
-	if err != nil {
-		return fmt.Errorf("hdfs-down %s: %w: %s", in.Dir, err, out)
+	if err := in.down(); err != nil {
+		return err
 	}
 	return os.RemoveAll(in.Dir)
 }
@@ -120,6 +121,24 @@ func Home() (string, error) {
 	return home, nil
 }
 
+// New starts an HDFS of the test's own, stopped when the test ends: for a
+// test that kills and restarts the NameNode or the DataNode, which must not
+// take the binary's shared instance (Get) down under other tests.
+func New(t testing.TB) *Instance {
+	t.Helper()
+	in, err := start()
+	if err != nil {
+		t.Fatalf("hdfstest: the real HDFS is needed and could not be started: %v", err)
+	}
+	t.Cleanup(func() {
+		if err := in.down(); err != nil {
+			t.Error(err)
+		}
+		_ = os.RemoveAll(in.Dir)
+	})
+	return in
+}
+
 func start() (*Instance, error) {
 	home, err := Home()
 	if err != nil {
@@ -134,17 +153,10 @@ func start() (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	cmd := exec.Command(filepath.Join(home, "bin", "hdfs-up"), dir)
-	// Both cores may be busy with other tests: give the JVMs time, and less
-	// heap than the default (all of the package's checks pass at 64m).
-	cmd.Env = append(os.Environ(), "HDFS_TIMEOUT=240", "HDFS_HEAP=128m")
-	var stderr bytes.Buffer
-	cmd.Stderr = &stderr
-	t0 := time.Now()
-	out, err := cmd.Output()
+	out, err := up(home, dir)
 	if err != nil {
 		_ = os.RemoveAll(dir)
-		return nil, fmt.Errorf("bin/hdfs-up after %v: %w: %s", time.Since(t0).Round(time.Millisecond), err, lastLines(stderr.Bytes(), 20))
+		return nil, err
 	}
 	env, err := readEnv(filepath.Join(dir, "env"))
 	if err != nil {
@@ -161,6 +173,123 @@ func start() (*Instance, error) {
 		}
 	}
 	return in, nil
+}
+
+// up runs bin/hdfs-up dir and returns its stdout.
+func up(home, dir string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(home, "bin", "hdfs-up"), dir)
+	// Both cores may be busy with other tests: give the JVMs time, and less
+	// heap than the default (all of the package's checks pass at 64m).
+	cmd.Env = append(os.Environ(), "HDFS_TIMEOUT=240", "HDFS_HEAP=128m")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		return nil, fmt.Errorf("bin/hdfs-up after %v: %w: %s", time.Since(t0).Round(time.Millisecond), err, lastLines(stderr.Bytes(), 20))
+	}
+	return out, nil
+}
+
+func (in *Instance) down() error {
+	out, err := exec.Command(filepath.Join(in.Home, "bin", "hdfs-down"), in.Dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("hdfs-down %s: %w: %s", in.Dir, err, out)
+	}
+	return nil
+}
+
+// KillNameNode SIGKILLs the NameNode's JVM (by the pid hdfs-up recorded) and
+// waits until it is gone.
+func (in *Instance) KillNameNode(t testing.TB) { t.Helper(); in.kill(t, "nn.pid") }
+
+// KillDataNode SIGKILLs the DataNode's JVM and waits until it is gone.
+func (in *Instance) KillDataNode(t testing.TB) { t.Helper(); in.kill(t, "dn.pid") }
+
+func (in *Instance) kill(t testing.TB, pidFile string) {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(in.Dir, pidFile))
+	if err != nil {
+		t.Fatalf("hdfstest: %v", err)
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	if err != nil {
+		t.Fatalf("hdfstest: %s: %v", pidFile, err)
+	}
+	// Only a JVM of this instance: its command line names the instance's conf.
+	cmdline, err := os.ReadFile(fmt.Sprintf("/proc/%d/cmdline", pid))
+	if err != nil || !bytes.Contains(cmdline, []byte(filepath.Join(in.Dir, "conf")+":")) {
+		t.Fatalf("hdfstest: pid %d of %s is not this instance's JVM (%v)", pid, pidFile, err)
+	}
+	if err := syscall.Kill(pid, syscall.SIGKILL); err != nil {
+		t.Fatalf("hdfstest: kill %d: %v", pid, err)
+	}
+	// hdfs-up started it with setsid: it is not our child, so poll /proc
+	// until the kernel has reaped it (its parent, init, does).
+	for deadline := time.Now().Add(30 * time.Second); ; time.Sleep(10 * time.Millisecond) {
+		if _, err := os.Stat(fmt.Sprintf("/proc/%d", pid)); err != nil {
+			return
+		}
+		if stat, _ := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid)); bytes.Contains(stat, []byte(") Z ")) {
+			return // dead, awaiting its reaper
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("hdfstest: pid %d still alive 30s after SIGKILL", pid)
+		}
+	}
+}
+
+// Restart stops what is left of the instance (hdfs-down) and starts it again
+// on the same DIR (hdfs-up: same data, same NameNode port, so clients of
+// Addr reconnect). hdfs-up refuses a DIR with either daemon still running,
+// so restarting one killed daemon restarts the other too.
+func (in *Instance) Restart(t testing.TB) {
+	t.Helper()
+	if err := in.down(); err != nil {
+		t.Fatalf("hdfstest: %v", err)
+	}
+	if _, err := up(in.Home, in.Dir); err != nil {
+		t.Fatalf("hdfstest: restart: %v", err)
+	}
+}
+
+// Tool runs one of Hadoop's tools against the instance, `hdfs tool args...`
+// (dfsadmin -setSpaceQuota, fsck PATH -openforwrite ...), and returns its
+// stdout; a failure fails the test with its stderr.
+func (in *Instance) Tool(t testing.TB, tool string, args ...string) []byte {
+	t.Helper()
+	cmd := exec.Command(filepath.Join(in.Home, "bin", "hdfs"), append([]string{in.Dir, tool}, args...)...)
+	cmd.Env = append(os.Environ(), "HADOOP_USER_NAME="+in.User, "HDFS_CLIENT_HEAP=128m")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		t.Fatalf("hdfs %s %s: %v: %s", tool, strings.Join(args, " "), err, lastLines(stderr.Bytes(), 10))
+	}
+	return out
+}
+
+// Fsck runs `hdfs fsck path -openforwrite` and returns the paths of the
+// files under path still open for write; it fails the test unless fsck
+// finds path HEALTHY (no missing or corrupt block).
+func (in *Instance) Fsck(t testing.TB, path string) (open []string) {
+	t.Helper()
+	// fsck asks the NameNode's HTTP server, whose port hdfs-up picks at
+	// each start: its conf says 0, its env file says where it is now.
+	env, err := readEnv(filepath.Join(in.Dir, "env"))
+	if err != nil {
+		t.Fatalf("hdfstest: %v", err)
+	}
+	out := in.Tool(t, "fsck", "-Ddfs.namenode.http-address="+env["HDFS_HTTP"], path, "-openforwrite")
+	if !bytes.Contains(out, []byte("is HEALTHY")) {
+		t.Fatalf("hdfs fsck %s: not healthy:\n%s", path, out)
+	}
+	for _, l := range strings.Split(string(out), "\n") {
+		if strings.Contains(l, "OPENFORWRITE") {
+			open = append(open, strings.Fields(l)[0])
+		}
+	}
+	return open
 }
 
 func readEnv(path string) (map[string]string, error) {
