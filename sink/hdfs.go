@@ -39,6 +39,9 @@ type HDFSOptions struct {
 	TimeZone          *time.Location // hdfs.timeZone; nil: local
 	Round             pathRounding   // hdfs.round, roundValue, roundUnit
 	UseLocalTimeStamp bool           // hdfs.useLocalTimeStamp
+	// InUseList is the local file naming this sink's in-use files, for their
+	// recovery on start (hdfs_inuse.go); empty: defaultInUseList.
+	InUseList string
 }
 
 // HDFS is Flume's HDFS sink: each event goes to the file of its bucket,
@@ -71,6 +74,9 @@ type HDFS struct {
 	made    map[string]bool // directories made
 	serial  int64           // the last file number
 	renames []*hdfsRename   // rolled files whose rename failed, to try again
+	inUse   *inUseList      // this sink's in-use files, on the local disk
+	// fullLogged: the last failure was HDFS being full, and was logged.
+	fullLogged bool
 }
 
 // hdfsBucket is the in-use file of one bucket.
@@ -132,6 +138,8 @@ var (
 	hdfsRoundUnit      = config.OneOf("hdfs.roundUnit", "second", []string{"second", "minute", "hour"}, "the rounding's unit")
 	hdfsSerializer     = config.String("serializer", "text", "DataStream and CompressedStream: text, header_and_text or avro_event")
 	hdfsSerializerKeys = config.Nested("serializer.*", "the serializer's keys (see the serializers)")
+	hdfsInUseList      = config.String("hdfs.inUseList", "", "flumed only: a local file naming the sink's in-use files, "+
+		"which a restart after a crash closes, cuts to their last committed batch and renames; empty: ~/.flume/hdfs-sink/<sink>-<hash of hdfs.path>.inuse")
 )
 
 // hdfsType declares the hdfs sink.
@@ -143,7 +151,7 @@ var hdfsType = &config.Spec{
 	Keys: []config.Decl{hdfsPath, hdfsFilePrefix, hdfsFileSuffix, hdfsInUsePrefix, hdfsInUseSuffix, hdfsEmptyInUse,
 		hdfsRollInterval, hdfsRollSize, hdfsRollCount, hdfsIdleTimeout, hdfsMaxOpenFiles, hdfsBatchSize,
 		hdfsCallTimeout, hdfsCloseTries, hdfsRetryInterval, hdfsFileType, hdfsWriteFormat, hdfsCodeC,
-		hdfsTimeZone, hdfsUseLocalTime, hdfsRound, hdfsRoundValue, hdfsRoundUnit, hdfsSerializer, hdfsSerializerKeys,
+		hdfsTimeZone, hdfsUseLocalTime, hdfsRound, hdfsRoundValue, hdfsRoundUnit, hdfsSerializer, hdfsSerializerKeys, hdfsInUseList,
 		config.Refuse("hdfs.kerberosPrincipal", "Kerberos is not supported by flumed: it writes to HDFS with simple authentication only"),
 		config.Refuse("hdfs.kerberosKeytab", "Kerberos is not supported by flumed: it writes to HDFS with simple authentication only"),
 		config.Refuse("hdfs.proxyUser", "not supported by flumed: set HADOOP_USER_NAME in flumed's environment to write as another user"),
@@ -166,6 +174,9 @@ func NewHDFS(name string, opts HDFSOptions, log *slog.Logger) (*HDFS, error) {
 	}
 	if opts.FileType == "" {
 		opts.FileType = "datastream"
+	}
+	if opts.InUseList == "" {
+		opts.InUseList = defaultInUseList(name, opts.Path)
 	}
 	scheme, authority, p, err := fsRoot(opts.Path)
 	if err != nil {
@@ -202,6 +213,7 @@ func newHDFSFactory(name string, c *config.Context, log *slog.Logger) (Sink, err
 		FileType:          hdfsFileType.Get(c),
 		WriteFormat:       hdfsWriteFormat.Get(c),
 		UseLocalTimeStamp: hdfsUseLocalTime.Get(c),
+		InUseList:         hdfsInUseList.Get(c),
 	}
 	if hdfsEmptyInUse.Get(c) {
 		o.InUseSuffix = ""
@@ -302,14 +314,26 @@ func (s *HDFS) BatchSizeKey() string { return "hdfs.batchSize" }
 // FlumeMetrics implements counter.Monitored.
 func (s *HDFS) FlumeMetrics() map[string]string { return s.counter.FlumeMetrics() }
 
-// Start connects to the file system and binds the sink to its channel.
-func (s *HDFS) Start(_ context.Context, ch channel.Channel) error {
+// Start connects to the file system, recovers the in-use files an earlier
+// run left (hdfs_inuse.go) and binds the sink to its channel.
+func (s *HDFS) Start(ctx context.Context, ch channel.Channel) error {
+	inUse, err := openInUseList(s.opts.InUseList)
+	if err != nil {
+		return err
+	}
 	fs, err := s.openFS()
 	if err != nil {
 		s.counter.ConnectionFailed.Add(1)
 		return err
 	}
-	s.fs = fs
+	s.fs, s.inUse = fs, inUse
+	if len(inUse.files) > 0 {
+		// A file that cannot be recovered now (HDFS down) stays listed for
+		// the next start; the sink writes to new files meanwhile.
+		if err := s.recoverInUse(ctx); err != nil {
+			s.log.Warn("in-use files of an earlier run not recovered (tried again at the next start)", "sink", s.name, "err", err)
+		}
+	}
 	s.buckets = map[string]*hdfsBucket{}
 	s.made = map[string]bool{}
 	s.serial = s.now().UnixMilli()
@@ -521,17 +545,17 @@ func (s *HDFS) flush(b *hdfsBucket, now time.Time) error {
 	if err != nil {
 		s.counter.ConnectionFailed.Add(1)
 		s.abandon(b)
-		return err
+		return s.full1(err)
 	}
 	if _, err := f.Write(buf); err != nil {
 		_ = f.Close()
 		s.abandon(b)
-		return fmt.Errorf("write %s: %w", b.tmp, err)
+		return s.full1(fmt.Errorf("write %s: %w", b.tmp, err))
 	}
 	// The durability point: the take commits only after this close.
 	if err := f.Close(); err != nil {
 		s.abandon(b)
-		return fmt.Errorf("close %s: %w", b.tmp, err)
+		return s.full1(fmt.Errorf("close %s: %w", b.tmp, err))
 	}
 	if !b.created {
 		b.created, b.opened = true, now
@@ -539,7 +563,24 @@ func (s *HDFS) flush(b *hdfsBucket, now time.Time) error {
 	}
 	b.size += int64(len(buf))
 	b.lastWrite = now
+	s.fullLogged = false
 	return nil
+}
+
+// full1 marks err as errHDFSFull when HDFS refused the batch for want of
+// space, and logs it once per run of such refusals: the runner's own line
+// says a delivery failed, this one says why and what the operator can do.
+func (s *HDFS) full1(err error) error {
+	err = withRemoteMessage(err)
+	if !hdfsFull(err) {
+		s.fullLogged = false
+		return err
+	}
+	if !s.fullLogged {
+		s.log.Error("HDFS is full: events stay in the channel until space is given back", "sink", s.name, "err", err)
+		s.fullLogged = true
+	}
+	return fmt.Errorf("%w: %w", errHDFSFull, err)
 }
 
 // open creates the bucket's file (with its directory) on its first batch,
@@ -559,8 +600,13 @@ func (s *HDFS) open(b *hdfsBucket) (hdfsFile, error) {
 		s.made[b.dir] = true
 	}
 	for range 100 {
+		// Listed before it exists: a crash from here on leaves it listed.
+		if err := s.inUse.add(b.tmp, b.final); err != nil {
+			return nil, err
+		}
 		f, err := s.fs.Create(b.tmp)
 		if errors.Is(err, os.ErrExist) {
+			s.forget(b.tmp)
 			s.name1(b) // another writer's, or an earlier run's: the next number
 			continue
 		}
@@ -581,12 +627,24 @@ func (s *HDFS) abandon(b *hdfsBucket) {
 	delete(s.buckets, b.key)
 	b.pending = nil
 	if !b.created {
+		// Created (or not) by the failed batch: nothing committed is in it.
+		if err := s.fs.Remove(b.tmp); err == nil || errors.Is(err, os.ErrNotExist) {
+			s.forget(b.tmp)
+		}
 		return
 	}
 	if err := s.fs.Truncate(b.tmp, b.size); err != nil {
 		s.log.Warn("cut failed batch from abandoned file", "sink", s.name, "file", b.tmp, "size", b.size, "err", err)
 	}
 	s.rename(b.tmp, b.final)
+}
+
+// forget drops a renamed file from the in-use list. Should the list keep it
+// (a failed write), the next start finds it renamed and drops it then.
+func (s *HDFS) forget(tmp string) {
+	if err := s.inUse.remove(tmp); err != nil {
+		s.log.Warn("drop renamed file from the in-use list", "sink", s.name, "file", tmp, "err", err)
+	}
 }
 
 // roll ends a bucket's file: renamed to its final name.
@@ -608,6 +666,7 @@ func (s *HDFS) rename(from, to string) {
 		s.renames = append(s.renames, &hdfsRename{from: from, to: to, tries: 1, next: s.now().Add(s.opts.RetryInterval)})
 		return
 	}
+	s.forget(from)
 	s.log.Debug("rolled file", "sink", s.name, "file", to)
 }
 
@@ -623,6 +682,7 @@ func (s *HDFS) retryRenames(all bool) {
 		}
 		err := s.fs.Rename(r.from, r.to)
 		if err == nil {
+			s.forget(r.from)
 			continue
 		}
 		r.tries++

@@ -14,6 +14,7 @@ package sink
 // them, and no lease to recover unless it struck mid-batch.
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"os"
@@ -38,8 +39,18 @@ type hdfsFS interface {
 	Rename(from, to string) error
 	// MkdirAll makes a directory and its parents.
 	MkdirAll(dir string) error
-	// Truncate cuts a closed file to size (after a failed batch).
+	// Truncate cuts a closed file to size (after a failed batch). When the
+	// cut needs the last block recovered it returns errTruncateRecovering:
+	// the file is closed again once RecoverLease returns.
 	Truncate(path string, size int64) error
+	// Stat returns a file's length as the NameNode has it (for a file open
+	// for write: its length at its last close).
+	Stat(path string) (size int64, exists bool, err error)
+	// RecoverLease closes a file another (dead) writer left open, and
+	// returns once it is closed.
+	RecoverLease(ctx context.Context, path string) error
+	// Remove deletes a file.
+	Remove(path string) error
 	Close() error
 }
 
@@ -100,7 +111,7 @@ func openFS(scheme, authority string, timeout time.Duration) (hdfsFS, error) {
 	if err != nil {
 		return nil, fmt.Errorf("connect to %v: %w", addrs, err)
 	}
-	return &remoteFS{c: c, timeout: timeout}, nil
+	return &remoteFS{c: c, timeout: timeout, addrs: addrs, user: hdfsUser()}, nil
 }
 
 // hdfsUser is who the sink writes as under simple authentication:
@@ -119,6 +130,8 @@ func hdfsUser() string {
 type remoteFS struct {
 	c       *hdfs.Client
 	timeout time.Duration // hdfs.callTimeout: each batch's writes and close
+	addrs   []string      // the NameNodes, for recoverLease
+	user    string
 }
 
 func (r *remoteFS) Create(path string) (hdfsFile, error) {
@@ -157,6 +170,39 @@ func notYetReplicated(err error) bool {
 	return errors.As(err, &remote) && strings.Contains(remote.Message(), "not sufficiently replicated yet")
 }
 
+// errTruncateRecovering: a truncate that ends inside a block, done by the
+// DataNodes in the background; the file is closed when it is done.
+var errTruncateRecovering = errors.New("the last block is being recovered")
+
+// errHDFSFull marks a batch refused because HDFS has no room for it: a
+// space quota of the directory, or DataNodes without space. The batch is
+// rolled back and stays in the channel until room is made.
+var errHDFSFull = errors.New("HDFS is full: the batch stays in the channel until space is given back (raise or clear the quota, or free the DataNodes' disks)")
+
+// hdfsFull says whether err is the NameNode refusing a block for want of
+// space: a quota (DSQuotaExceededException) or no DataNode with room
+// ("could only be written to 0 of the 1 minReplication nodes").
+func hdfsFull(err error) bool {
+	var remote hdfs.Error
+	if !errors.As(err, &remote) {
+		return false
+	}
+	return strings.Contains(remote.Exception(), "DSQuotaExceededException") ||
+		strings.Contains(remote.Message(), "could only be written to 0 of the")
+}
+
+// withRemoteMessage adds the first line of the NameNode's message to an
+// error from it: the Go client's text names only the exception's class
+// (java.io.IOException), which does not say what went wrong.
+func withRemoteMessage(err error) error {
+	var remote hdfs.Error
+	if !errors.As(err, &remote) || remote.Message() == "" {
+		return err
+	}
+	msg, _, _ := strings.Cut(remote.Message(), "\n")
+	return fmt.Errorf("%w: %s", err, msg)
+}
+
 func (r *remoteFS) file(w *hdfs.FileWriter) (hdfsFile, error) {
 	deadline := time.Now().Add(r.timeout)
 	if err := w.SetDeadline(deadline); err != nil {
@@ -179,10 +225,37 @@ func (r *remoteFS) MkdirAll(dir string) error { return r.c.MkdirAll(dir, 0o755) 
 func (r *remoteFS) Truncate(path string, size int64) error {
 	done, err := r.c.Truncate(path, size)
 	if err == nil && !done {
-		return fmt.Errorf("truncate %s: the last block is being recovered", path)
+		return fmt.Errorf("truncate %s: %w", path, errTruncateRecovering)
 	}
 	return err
 }
+
+func (r *remoteFS) Stat(path string) (int64, bool, error) {
+	fi, err := r.c.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return fi.Size(), true, nil
+}
+
+// RecoverLease tries each NameNode (a standby refuses) until one closes the
+// file, waiting up to a minute for the recovery of its last block.
+func (r *remoteFS) RecoverLease(ctx context.Context, path string) error {
+	ctx, cancel := context.WithTimeout(ctx, time.Minute)
+	defer cancel()
+	var err error
+	for _, a := range r.addrs {
+		if err = waitLeaseRecovered(ctx, a, r.user, path); err == nil {
+			return nil
+		}
+	}
+	return err
+}
+
+func (r *remoteFS) Remove(path string) error { return r.c.Remove(path) }
 
 func (r *remoteFS) Close() error { return r.c.Close() }
 
@@ -247,6 +320,24 @@ func (l localFS) Rename(from, to string) error {
 func (l localFS) MkdirAll(dir string) error { return os.MkdirAll(dir, 0o755) }
 
 func (l localFS) Truncate(path string, size int64) error { return os.Truncate(path, size) }
+
+func (l localFS) Stat(path string) (int64, bool, error) {
+	fi, err := os.Stat(path)
+	if errors.Is(err, os.ErrNotExist) {
+		return 0, false, nil
+	}
+	if err != nil {
+		return 0, false, err
+	}
+	return fi.Size(), true, nil
+}
+
+// RecoverLease: local files have no leases. (Nor a length that excludes the
+// torn tail of a crash mid-batch: on file:// paths recovery renames the
+// file as it is.)
+func (l localFS) RecoverLease(context.Context, string) error { return nil }
+
+func (l localFS) Remove(path string) error { return l.fs.Remove(path) }
 
 func (l localFS) Close() error { return nil }
 

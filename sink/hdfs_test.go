@@ -35,6 +35,9 @@ import (
 // hdfsSink builds an hdfs sink from Flume keys, checked as the agent does.
 func hdfsSink(t *testing.T, kv map[string]string) *HDFS {
 	t.Helper()
+	if _, ok := kv["hdfs.inUseList"]; !ok {
+		kv["hdfs.inUseList"] = filepath.Join(t.TempDir(), "inuse") // not in the home directory
+	}
 	c := config.FromMap("a1.sinks.k1.", kv)
 	sk, err := checkedSink("hdfs")("k1", c, nil)
 	if err != nil || c.Problems().Err() != nil {
