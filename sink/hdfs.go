@@ -75,6 +75,8 @@ type HDFS struct {
 	serial  int64           // the last file number
 	renames []*hdfsRename   // rolled files whose rename failed, to try again
 	inUse   *inUseList      // this sink's in-use files, on the local disk
+	// abandoned: files of failed batches left open, to recover (abandon).
+	abandoned []*hdfsAbandoned
 	// fullLogged: the last failure was HDFS being full, and was logged.
 	fullLogged bool
 }
@@ -364,6 +366,7 @@ func (s *HDFS) Stop() error {
 		s.roll(b)
 	}
 	s.retryRenames(true)
+	s.recoverAbandoned(true)
 	_ = s.fs.Close()
 	s.eng = nil
 	s.counter.Stopped()
@@ -381,6 +384,7 @@ func (s *HDFS) rollDue() {
 		}
 	}
 	s.retryRenames(false)
+	s.recoverAbandoned(false)
 }
 
 // write is the Delivery: each event to its bucket, every bucket's share
@@ -588,10 +592,24 @@ func (s *HDFS) full1(err error) error {
 func (s *HDFS) open(b *hdfsBucket) (hdfsFile, error) {
 	if b.created {
 		f, err := s.fs.Append(b.tmp)
-		if err != nil {
+		if err == nil {
+			return f, nil
+		}
+		if !notYetReplicated(err) {
 			return nil, fmt.Errorf("append to %s: %w", b.tmp, err)
 		}
-		return f, nil
+		// The NameNode still refuses the append: the file is closed and
+		// holds every committed batch, so roll it and start a new one
+		// rather than wait on it (hdfs_fs.go, Append).
+		s.log.Info("rolling a file the NameNode refuses to append to yet", "sink", s.name, "file", b.tmp, "err", err)
+		s.counter.ConnectionClosed.Add(1)
+		s.rename(b.tmp, b.final)
+		s.name1(b)
+		b.created, b.size = false, 0
+		b.events, b.bodyBytes = int64(len(b.pending)), 0
+		for _, e := range b.pending {
+			b.bodyBytes += int64(len(e.Body))
+		}
 	}
 	if !s.made[b.dir] {
 		if err := s.fs.MkdirAll(b.dir); err != nil {
@@ -634,9 +652,48 @@ func (s *HDFS) abandon(b *hdfsBucket) {
 		return
 	}
 	if err := s.fs.Truncate(b.tmp, b.size); err != nil {
-		s.log.Warn("cut failed batch from abandoned file", "sink", s.name, "file", b.tmp, "size", b.size, "err", err)
+		// Still open: the failed write or close left its last block under
+		// construction, under this sink's lease. Its lease is recovered,
+		// the batch cut and the file renamed later (rollDue, Stop, or the
+		// next start: it stays on the in-use list), not now: with a
+		// DataNode down the recovery cannot finish.
+		s.log.Warn("abandoned file still open: recovered later", "sink", s.name, "file", b.tmp, "size", b.size, "err", err)
+		s.abandoned = append(s.abandoned, &hdfsAbandoned{tmp: b.tmp, final: b.final, size: b.size})
+		return
 	}
 	s.rename(b.tmp, b.final)
+}
+
+// hdfsAbandoned is a file of a failed batch still open: its lease is to be
+// recovered, its committed size kept, and it renamed.
+type hdfsAbandoned struct {
+	tmp, final string
+	size       int64 // the end of its last committed batch
+	next       time.Time
+}
+
+// recoverAbandoned tries to close, cut and rename the abandoned files that
+// are due (all of them, at stop), each within the call timeout.
+func (s *HDFS) recoverAbandoned(all bool) {
+	now := s.now()
+	kept := s.abandoned[:0]
+	for _, a := range s.abandoned {
+		if !all && now.Before(a.next) {
+			kept = append(kept, a)
+			continue
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), s.opts.CallTimeout)
+		err := s.recoverFile(ctx, a.tmp, a.final, a.size)
+		cancel()
+		if err != nil {
+			s.log.Warn("abandoned file not recovered yet", "sink", s.name, "file", a.tmp, "err", err)
+			a.next = now.Add(5 * time.Second)
+			kept = append(kept, a)
+			continue
+		}
+		s.forget(a.tmp)
+	}
+	s.abandoned = kept
 }
 
 // forget drops a renamed file from the in-use list. Should the list keep it

@@ -146,9 +146,13 @@ func (r *remoteFS) Create(path string) (hdfsFile, error) {
 // the NameNode may refuse ("lastBlock ... is not sufficiently replicated
 // yet": the file is complete but the DataNode has not yet reported the
 // block); on ../shared/hdfs under load 65 appends of 1500 waited for that,
-// up to seconds. It tries again, backing off, until the call's timeout.
+// up to seconds, and now and then the refusal lasted past a 30 s
+// callTimeout, which wedged the bucket on that file. It tries again,
+// backing off, for up to appendWait (or the call's timeout if shorter),
+// then gives up with the refusal: the sink then rolls the file (closed,
+// with every committed batch) and writes the batch to a new one.
 func (r *remoteFS) Append(path string) (hdfsFile, error) {
-	deadline := time.Now().Add(r.timeout)
+	deadline := time.Now().Add(min(r.timeout, appendWait))
 	wait := 5 * time.Millisecond
 	for {
 		w, err := r.c.Append(path)
@@ -162,6 +166,9 @@ func (r *remoteFS) Append(path string) (hdfsFile, error) {
 		wait = min(2*wait, 500*time.Millisecond)
 	}
 }
+
+// appendWait bounds the wait for the NameNode to accept an append.
+const appendWait = 3 * time.Second
 
 // notYetReplicated is the NameNode's refusal to append to a file whose last
 // block it has not yet heard of from a DataNode.
@@ -187,8 +194,11 @@ func hdfsFull(err error) bool {
 	if !errors.As(err, &remote) {
 		return false
 	}
+	// "could only be written to 0 of the 1 minReplication nodes. There are
+	// N datanode(s) running": full when DataNodes run, down when none does.
 	return strings.Contains(remote.Exception(), "DSQuotaExceededException") ||
-		strings.Contains(remote.Message(), "could only be written to 0 of the")
+		(strings.Contains(remote.Message(), "could only be written to 0 of the") &&
+			!strings.Contains(remote.Message(), "There are 0 datanode(s) running"))
 }
 
 // withRemoteMessage adds the first line of the NameNode's message to an

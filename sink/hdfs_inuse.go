@@ -141,15 +141,24 @@ func (s *HDFS) recoverInUse(ctx context.Context) error {
 }
 
 func (s *HDFS) recover1(ctx context.Context, tmp, final string) error {
-	size, exists, err := s.fs.Stat(tmp)
+	// Before the lease is recovered, the NameNode's length of an open file
+	// is that of its last close: the end of its last committed batch.
+	return s.recoverFile(ctx, tmp, final, -1)
+}
+
+// recoverFile recovers tmp's lease, cuts it to size (-1: its length as the
+// NameNode has it now) and renames it to final (removes it when empty).
+func (s *HDFS) recoverFile(ctx context.Context, tmp, final string, size int64) error {
+	stat, exists, err := s.fs.Stat(tmp)
 	if err != nil {
 		return fmt.Errorf("recover %s: %w", tmp, err)
 	}
 	if !exists {
 		return nil
 	}
-	// Before the lease is recovered, the NameNode's length of an open file
-	// is that of its last close: the end of its last committed batch.
+	if size < 0 {
+		size = stat
+	}
 	if err := s.fs.RecoverLease(ctx, tmp); err != nil {
 		return fmt.Errorf("recover %s: %w", tmp, err)
 	}
