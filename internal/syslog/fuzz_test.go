@@ -3,6 +3,7 @@ package syslog
 import (
 	"bytes"
 	"regexp"
+	"slices"
 	"testing"
 )
 
@@ -62,6 +63,50 @@ func checkEvent(t *testing.T, p *Parser, e Event, slack int) {
 	}
 }
 
+// Flume's two patterns up to the body (SyslogUtils), with Java's \s spelled
+// out (Go's lacks \x0B): the reference the hand matchers of match.go are
+// held to.
+const javaSpace = `[ \t\n\x0B\f\r]`
+
+var (
+	rfc5424 = regexp.MustCompile(`^(?:<(\d{1,3})>)(?:(\d?)` + javaSpace + `?)` +
+		`(?:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)?)|-)` +
+		javaSpace + `(?:(\w[\w\d.@\-]*)|-)` + javaSpace)
+	rfc3164 = regexp.MustCompile(`^(?:<(\d{1,3})>)(?:(\d)?` + javaSpace + `?)` +
+		`([A-Z][a-z][a-z]` + javaSpace + `{1,2}\d{1,2}` + javaSpace + `\d{2}:\d{2}:\d{2})` +
+		javaSpace + `(\w[\w\d.@-]*)` + javaSpace)
+)
+
+// FuzzMatchersAreFlumesPatterns checks that match5424 and match3164 find
+// what Flume's patterns find, group by group, on any input.
+func FuzzMatchersAreFlumesPatterns(f *testing.F) {
+	for _, s := range []string{
+		"<13>Apr 13 11:11:11 host body", "<13>1 2012-04-13T11:11:11Z host body\r",
+		"<13>1 - - body", "<13>Apr  3 11:11:11 h b", "<1>1 - h x", "<10>2012-04-13T11:11:11+08:00 h m",
+		"<10>12012-04-13T11:11:11.1234567Z h m", "<10>1\t2014-10-03T17:20:01.123456-07:00 h m",
+		"<10>1Apr 13 11:11:11 h m", "<10>1 Apr 1 11:11:11 h m", "<10>2 - -  m", "<1234>1 - - m",
+		"<10>1 2012-04-13T11:11:11Zx h m", "<10>1 2012-04-13T11:11:11. h m", "<10>- - m",
+	} {
+		f.Add(s)
+	}
+	f.Fuzz(func(t *testing.T, s string) {
+		for _, c := range []struct {
+			name string
+			re   *regexp.Regexp
+			hand func(string) (match, bool)
+		}{{"rfc5424", rfc5424, match5424}, {"rfc3164", rfc3164, match3164}} {
+			want := c.re.FindStringSubmatchIndex(s)
+			got, ok := c.hand(s)
+			if ok != (want != nil) {
+				t.Fatalf("%s %q: matcher says %v, pattern %v", c.name, s, ok, want)
+			}
+			if ok && !slices.Equal(got[:], want) {
+				t.Fatalf("%s %q: matcher %v, pattern %v", c.name, s, got, want)
+			}
+		}
+	})
+}
+
 // Flume's patterns whole, as Java runs them (matches(), body (.*)$): the
 // parser's split (prefix pattern + lineBody) must agree with them.
 var (
@@ -98,4 +143,50 @@ func FuzzFieldsAgreeWithFlumesPatterns(f *testing.F) {
 			t.Fatalf("%q: headers %v, Flume's groups %q", s, h, want)
 		}
 	})
+}
+
+// TestMatchersAreFlumesPatternsOnCombinedFields holds the matchers to the
+// patterns on every combination of well-formed, almost-formed and broken
+// pieces, where random fuzzing would rarely build a whole header.
+func TestMatchersAreFlumesPatternsOnCombinedFields(t *testing.T) {
+	pris := []string{"<1>", "<13>", "<191>", "<1234>", "<>", "13>"}
+	versions := []string{"", "1", "12", " ", "1 ", "1\t", "1\x0B", " 1"}
+	stamps := []string{
+		"2012-04-13T11:11:11", "2012-04-13T11:11:11Z", "2012-04-13T11:11:11.1", "2012-04-13T11:11:11.123456",
+		"2012-04-13T11:11:11.1234567", "2012-04-13T11:11:11+08:00", "2012-04-13T11:11:11.12-07:00",
+		"2012-04-13T11:11:11+0800", "2012-04-13T11:11:11.", "2012-04-13T11:11:11Zx", "2012-04-13 11:11:11",
+		"-", "--", "Apr 13 11:11:11", "Apr  3 11:11:11", "Apr 3 11:11:11", "Apr  13 11:11:11",
+		"Apr 131 11:11:11", "apr 13 11:11:11", "APR 13 11:11:11", "Apr 13 1:11:11", "Apr\t\t3\r11:11:11",
+	}
+	seps := []string{" ", "", "  ", "\t", "\n", "x"}
+	hosts := []string{"host", "-", "_h.x@y-1", ".h", ""}
+	bodies := []string{"", "body"} // the matchers stop before the body
+	n := 0
+	for _, pr := range pris {
+		for _, v := range versions {
+			for _, st := range stamps {
+				for _, s1 := range seps {
+					for _, h := range hosts {
+						for _, s2 := range seps[:3] {
+							for _, b := range bodies {
+								s := pr + v + st + s1 + h + s2 + b
+								n++
+								for _, c := range []struct {
+									re   *regexp.Regexp
+									hand func(string) (match, bool)
+								}{{rfc5424, match5424}, {rfc3164, match3164}} {
+									want := c.re.FindStringSubmatchIndex(s)
+									got, ok := c.hand(s)
+									if ok != (want != nil) || ok && !slices.Equal(got[:], want) {
+										t.Fatalf("%q: matcher %v %v, pattern %v", s, ok, got, want)
+									}
+								}
+							}
+						}
+					}
+				}
+			}
+		}
+	}
+	t.Logf("%d messages", n)
 }

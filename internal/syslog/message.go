@@ -1,7 +1,6 @@
 package syslog
 
 import (
-	"regexp"
 	"strconv"
 	"strings"
 	"time"
@@ -71,24 +70,12 @@ func (o Options) withDefaults() Options {
 	return o
 }
 
-// Flume's two formats. Java's \s is [ \t\n\x0B\f\r] (Go's lacks \x0B); the
-// patterns spell it out so that the same messages match. Flume calls
-// matches() with a final (.*)$: the body runs to the end and holds none of
-// the characters Java's "." refuses (line terminators). The patterns here
-// stop before the body, which lineBody checks byte by byte: the same
-// answer, since the split before the body is the only one the fields allow
-// (a hostname cannot hold the separator), at a fraction of the cost of
-// letting the regexp walk a long body rune by rune.
-const javaSpace = `[ \t\n\x0B\f\r]`
-
-var (
-	rfc5424 = regexp.MustCompile(`^(?:<(\d{1,3})>)(?:(\d?)` + javaSpace + `?)` +
-		`(?:(\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(?:\.\d{1,6})?(?:[+-]\d{2}:\d{2}|Z)?)|-)` +
-		javaSpace + `(?:(\w[\w\d.@\-]*)|-)` + javaSpace)
-	rfc3164 = regexp.MustCompile(`^(?:<(\d{1,3})>)(?:(\d)?` + javaSpace + `?)` +
-		`([A-Z][a-z][a-z]` + javaSpace + `{1,2}\d{1,2}` + javaSpace + `\d{2}:\d{2}:\d{2})` +
-		javaSpace + `(\w[\w\d.@-]*)` + javaSpace)
-)
+// Flume's two formats (match.go). Flume calls matches() with a final
+// (.*)$: the body runs to the end and holds none of the characters Java's
+// "." refuses (line terminators). The matchers stop before the body, which
+// lineBody checks byte by byte: the same answer, since the split before the
+// body is the only one the fields allow (a hostname cannot hold the
+// separator).
 
 // lineBody says whether s holds none of the line terminators Java's "."
 // refuses: \n, \r, U+0085, U+2028, U+2029.
@@ -153,19 +140,17 @@ func (p *Parser) build(raw []byte, bad, incomplete bool) Event {
 // the first that matches; it returns the body with the kept fields, and
 // whether a stamp was there but did not read as a date.
 func (p *Parser) fields(s string, h map[string]string) (string, bool, bool) {
-	var m []int
+	var m [12]int
 	is3164 := false
-	for i, re := range []*regexp.Regexp{rfc5424, rfc3164} {
-		if m = re.FindStringSubmatchIndex(s); m != nil && lineBody(s[m[1]:]) {
-			is3164 = i == 1
-			break
-		}
-		m = nil
-	}
-	if m == nil {
+	if m5, ok := match5424(s); ok && lineBody(s[m5[1]:]) {
+		copy(m[:], m5[:])
+	} else if m3, ok := match3164(s); ok && lineBody(s[m3[1]:]) {
+		copy(m[:], m3[:])
+		is3164 = true
+	} else {
 		return "", false, false
 	}
-	m = append(m, m[1], len(s)) // the body is group 5
+	m[10], m[11] = m[1], len(s) // the body is group 5
 	group := func(i int) (string, bool) {
 		if m[2*i] < 0 {
 			return "", false
