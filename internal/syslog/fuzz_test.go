@@ -2,9 +2,12 @@ package syslog
 
 import (
 	"bytes"
+	"maps"
 	"regexp"
 	"slices"
+	"strings"
 	"testing"
+	"time"
 )
 
 // FuzzStream feeds arbitrary bytes to both framings and to the datagram
@@ -94,7 +97,7 @@ func FuzzMatchersAreFlumesPatterns(f *testing.F) {
 			name string
 			re   *regexp.Regexp
 			hand func(string) (match, bool)
-		}{{"rfc5424", rfc5424, match5424}, {"rfc3164", rfc3164, match3164}} {
+		}{{"rfc5424", rfc5424, match5424[string]}, {"rfc3164", rfc3164, match3164[string]}} {
 			want := c.re.FindStringSubmatchIndex(s)
 			got, ok := c.hand(s)
 			if ok != (want != nil) {
@@ -174,7 +177,7 @@ func TestMatchersAreFlumesPatternsOnCombinedFields(t *testing.T) {
 								for _, c := range []struct {
 									re   *regexp.Regexp
 									hand func(string) (match, bool)
-								}{{rfc5424, match5424}, {rfc3164, match3164}} {
+								}{{rfc5424, match5424[string]}, {rfc3164, match3164[string]}} {
 									want := c.re.FindStringSubmatchIndex(s)
 									got, ok := c.hand(s)
 									if ok != (want != nil) || ok && !slices.Equal(got[:], want) {
@@ -189,4 +192,68 @@ func TestMatchersAreFlumesPatternsOnCombinedFields(t *testing.T) {
 		}
 	}
 	t.Logf("%d messages", n)
+}
+
+// FuzzAStreamsCachesChangeNoEvent builds the lines of the input with one
+// stream's caches (stamps, body blocks) and afresh, and checks every event
+// is the same, the earlier ones checked again at the end: a body block
+// handed out twice, or a stale stamp, would show.
+func FuzzAStreamsCachesChangeNoEvent(f *testing.F) {
+	f.Add([]byte("<13>Apr 13 11:11:11 web01 app: one\n<13>Apr 13 11:11:11 web02 app: two\n"+
+		"<10>1 2012-04-13T11:11:11Z h m\n<10>1 2012-04-13T11:11:11Z h m2\nbad\n<13>x\n<13>Apr 13 11:11:12 h \n"), uint8(0))
+	f.Add([]byte(strings.Repeat("<13>Apr 13 11:11:11 h "+strings.Repeat("x", 300)+"\n", 40)), uint8(3))
+	f.Fuzz(func(t *testing.T, in []byte, keep uint8) {
+		kf := []string{"none", "all", "hostname timestamp", "priority version"}[keep%4]
+		p := NewParser(Options{KeepFields: ParseKeepFields(kf), Location: zone, Clock: clockAt(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))})
+		var c streamCache
+		var got, want []Event
+		for _, line := range bytes.Split(in, []byte("\n")) {
+			bad, _ := priEnd(append(line, 0))
+			raw := bytes.Clone(line)
+			got = append(got, p.buildCached(raw, bad, false, &c))
+			want = append(want, p.build(line, bad, false))
+			clear(raw) // the caller may reuse its buffer
+		}
+		for i := range got {
+			if !maps.Equal(got[i].Headers, want[i].Headers) || !bytes.Equal(got[i].Body, want[i].Body) ||
+				got[i].BadTimestamp != want[i].BadTimestamp {
+				t.Fatalf("event %d: cached %v %q, afresh %v %q", i, got[i].Headers, got[i].Body, want[i].Headers, want[i].Body)
+			}
+		}
+	})
+}
+
+// FuzzWholeMessagesAreFramedAsByteByByte reads the input through a stream
+// that takes whole messages from its buffer and through one that reads byte
+// by byte (Flume's state machine), with several buffer sizes and EventSizes:
+// the events and the final error must be the same.
+func FuzzWholeMessagesAreFramedAsByteByByte(f *testing.F) {
+	for _, s := range []string{
+		"<13>Apr 13 11:11:11 h m\n\n\n<1\n>x\n<1234>y\n<>z\n<13>\n<13\n<1a>b\nbad\n12 <13>1 - - x\n<13>no end",
+		"<10>1 2012-04-13T11:11:11Z h m\n" + strings.Repeat("<13>"+strings.Repeat("x", 30)+"\n", 5),
+	} {
+		f.Add([]byte(s), uint8(0), uint8(0))
+	}
+	f.Fuzz(func(t *testing.T, in []byte, size, buf uint8) {
+		for _, counting := range []bool{false, true} {
+			p := NewParser(Options{EventSize: int(size), OctetCounting: counting, Location: zone,
+				Clock: clockAt(time.Date(2026, 6, 15, 12, 0, 0, 0, time.UTC))})
+			fast := NewStream(p, bytes.NewReader(in), 16+int(buf))
+			slow := NewStream(p, bytes.NewReader(in), 16+int(buf))
+			slow.bytewise = true
+			for i := 0; ; i++ {
+				e1, err1 := fast.Next()
+				e2, err2 := slow.Next()
+				if err1 != err2 {
+					t.Fatalf("message %d: errors %v and %v", i, err1, err2)
+				}
+				if err1 != nil {
+					break
+				}
+				if !maps.Equal(e1.Headers, e2.Headers) || !bytes.Equal(e1.Body, e2.Body) {
+					t.Fatalf("message %d: whole %v %q, byte by byte %v %q", i, e1.Headers, e1.Body, e2.Headers, e2.Body)
+				}
+			}
+		}
+	})
 }

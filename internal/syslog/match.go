@@ -25,6 +25,10 @@ package syslog
 // match is a submatch index array: [2i], [2i+1] bound group i.
 type match [10]int
 
+// text is what the matchers read: the parser reads a message's bytes as
+// they came, the tests hold the matchers to the patterns on strings.
+type text interface{ ~string | ~[]byte }
+
 // isSpace is Java's \s.
 func isSpace(c byte) bool {
 	switch c {
@@ -45,7 +49,7 @@ func isWord(c byte) bool {
 }
 
 // digitsAt says whether s[i:i+n] are all digits.
-func digitsAt(s string, i, n int) bool {
+func digitsAt[T text](s T, i, n int) bool {
 	if i+n > len(s) {
 		return false
 	}
@@ -58,11 +62,11 @@ func digitsAt(s string, i, n int) bool {
 }
 
 // spaceAt says whether s[i] is a \s.
-func spaceAt(s string, i int) bool { return i < len(s) && isSpace(s[i]) }
+func spaceAt[T text](s T, i int) bool { return i < len(s) && isSpace(s[i]) }
 
 // pri matches <(\d{1,3})> at the start of s and returns the end of the
 // digits (the priority is s[1:end]), or -1.
-func pri(s string) int {
+func pri[T text](s T) int {
 	if len(s) < 3 || s[0] != '<' {
 		return -1
 	}
@@ -80,7 +84,7 @@ func pri(s string) int {
 // i, in the order a backtracking engine tries them, with the end of the
 // version digit (i when it is not taken): digit and separator, digit alone,
 // separator alone, neither.
-func versionChoices(s string, i int) (starts, vends [4]int, n int) {
+func versionChoices[T text](s T, i int) (starts, vends [4]int, n int) {
 	add := func(start, vend int) {
 		starts[n], vends[n] = start, vend
 		n++
@@ -99,7 +103,7 @@ func versionChoices(s string, i int) (starts, vends [4]int, n int) {
 }
 
 // host matches H at i and returns its end, or -1.
-func host(s string, i int) int {
+func host[T text](s T, i int) int {
 	if i >= len(s) || !isWord(s[i]) {
 		return -1
 	}
@@ -111,7 +115,7 @@ func host(s string, i int) int {
 }
 
 // stamp5424 matches STAMP at i and returns its end, or -1.
-func stamp5424(s string, i int) int {
+func stamp5424[T text](s T, i int) int {
 	if !digitsAt(s, i, 4) || !at(s, i+4, '-') || !digitsAt(s, i+5, 2) || !at(s, i+7, '-') ||
 		!digitsAt(s, i+8, 2) || !at(s, i+10, 'T') || !digitsAt(s, i+11, 2) || !at(s, i+13, ':') ||
 		!digitsAt(s, i+14, 2) || !at(s, i+16, ':') || !digitsAt(s, i+17, 2) {
@@ -134,10 +138,10 @@ func stamp5424(s string, i int) int {
 	return i
 }
 
-func at(s string, i int, c byte) bool { return i < len(s) && s[i] == c }
+func at[T text](s T, i int, c byte) bool { return i < len(s) && s[i] == c }
 
 // match5424 is rfc5424's FindStringSubmatchIndex.
-func match5424(s string) (m match, ok bool) {
+func match5424[T text](s T) (m match, ok bool) {
 	p := pri(s)
 	if p < 0 {
 		return m, false
@@ -173,7 +177,7 @@ func match5424(s string) (m match, ok bool) {
 }
 
 // match3164 is rfc3164's FindStringSubmatchIndex.
-func match3164(s string) (m match, ok bool) {
+func match3164[T text](s T) (m match, ok bool) {
 	p := pri(s)
 	if p < 0 {
 		return m, false
@@ -203,7 +207,7 @@ func match3164(s string) (m match, ok bool) {
 
 // stamp3164 matches [A-Z][a-z][a-z]S{1,2}\d{1,2}S\d\d:\d\d:\d\d at i and
 // returns its end, or -1.
-func stamp3164(s string, i int) int {
+func stamp3164[T text](s T, i int) int {
 	if i+3 > len(s) || s[i] < 'A' || s[i] > 'Z' || s[i+1] < 'a' || s[i+1] > 'z' || s[i+2] < 'a' || s[i+2] > 'z' {
 		return -1
 	}
