@@ -45,12 +45,13 @@ package bench
 // per event), so the ratio shows the sink's own cost. Measured on 2 cores
 // with the load average at 9-24 from other work (-benchtime 5x):
 //
-//	compression=none   chunk=100000 batch=100   sink/raw 1.07-1.36
-//	compression=none   chunk=100000 batch=1000  sink/raw 0.95-1.11
-//	compression=none   chunk=20000  batch=100   sink/raw 0.45-0.99
+//	compression=none   chunk=100000 batch=100   sink/raw 0.84-1.36
+//	compression=none   chunk=100000 batch=1000  sink/raw 0.74-1.11
+//	compression=none   chunk=20000  batch=100   sink/raw 0.45-1.06
 //	compression=snappy chunk=100000 batch=100   sink/raw 0.57-0.93
-//	compression=snappy chunk=20000  batch=100   sink/raw 0.43-0.85
-//	channel=memory, compression=none, 100000/100: sink/raw 1.39-2.13
+//	compression=snappy chunk=20000  batch=100   sink/raw 0.43-1.18
+//	channel=memory, compression=none, 100000/100: sink/raw 1.35-2.13
+//	sink=null, compression=snappy, 100000/100:    sink/raw 0.95-1.90
 //
 // The gap under snappy is the file channel's take path, not the Kafka
 // side: from a memory channel the sink spends no more CPU per event than
