@@ -183,7 +183,7 @@ func (f *File) putCycle(batch []*commitReq) {
 	}
 	synced := f.opts.FsyncPerTransaction
 	recs := make([][]byte, len(puts))
-	firstSeq, events := f.stampPuts(puts, recs, time.Now().UnixMilli())
+	firstSeq, events := f.stampPuts(puts, recs, f.clock.Now().UnixMilli())
 
 	first, last, err := f.wal.Append(recs...)
 	if err == nil && synced {
