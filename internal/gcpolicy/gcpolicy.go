@@ -18,6 +18,19 @@
 // times a large heap. An operator's own GOGC or GOMEMLIMIT wins: the policy
 // then does nothing.
 //
+// Headroom is 16 MiB because an agent's peak RSS is its heap's peak plus
+// some 20 MiB of binary and runtime, and flumed aims at 64 MiB for an agent
+// under load (issue 14: a Kafka source filling a file channel). That agent's
+// live heap is 8-20 MiB; at a target of 400 its heap grew to 100 MB between
+// collections and its peak RSS was 111-122 MiB; with 16 MiB of headroom it
+// was 55-62 MiB at the same events/s (bench/kafka_source_test.go). The file
+// channel's put+take benchmark above keeps a live heap of a few MiB, so it
+// still runs at 400 (533-667 µs of CPU per put+take at 128 MiB, 557-595 at
+// 16 MiB, on the same busy machine).
+// A collector without a file channel gains the same way: an avro source →
+// memory channel → file_roll collector runs with about 7 MiB live, and its
+// peak RSS went from ~57 to ~44 MiB (bench/collector_memory_test.go).
+//
 // The package must never run a collection itself or hold memory to steer the
 // collector (no ballast): it only sets the target.
 package gcpolicy
@@ -38,7 +51,7 @@ const (
 	MinPercent = 100
 	// Headroom is the garbage the policy lets accumulate above the live heap
 	// before it falls back towards Go's default.
-	Headroom = 128 << 20
+	Headroom = 16 << 20
 )
 
 // PercentFor is the target for a live heap of live bytes: MaxPercent up to

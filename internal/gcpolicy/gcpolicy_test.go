@@ -19,10 +19,10 @@ func TestPercentForKeepsTheHeadroomBounded(t *testing.T) {
 		want int
 	}{
 		{0, 400},
-		{8 << 20, 400},
-		{32 << 20, 400},
-		{64 << 20, 200},
-		{128 << 20, 100},
+		{2 << 20, 400},
+		{4 << 20, 400},
+		{8 << 20, 200},
+		{16 << 20, 100},
 		{4 << 30, 100},
 	} {
 		if got := PercentFor(c.live); got != c.want {

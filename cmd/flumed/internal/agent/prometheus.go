@@ -28,7 +28,8 @@ import (
 // (memory and file channels), a file channel's bytes on disk and free
 // space above minimumRequiredSpace, each failover group's sinks (active,
 // penalised and until when), how long every sink of a group has failed,
-// and the Go runtime and process collectors. Values are read when
+// and client_golang's Go runtime and process collectors (memory, CPU,
+// open files: what an operator graphs beside the events). Values are read when
 // scraped, never cached.
 
 // promCollector exports the agent. Each scrape renders flumed's metrics
@@ -59,10 +60,10 @@ type attrMetric struct {
 }
 
 // PrometheusHandler serves the agent's metrics in the Prometheus text
-// format (version 0.0.4), with the Go runtime's.
+// format (version 0.0.4), with the Go runtime's and the process's.
 func (a *Agent) PrometheusHandler() http.Handler {
 	goReg := prometheus.NewRegistry()
-	goReg.MustRegister(collectors.NewGoCollector())
+	goReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	return newPromCollector(a).handler(goReg)
 }
 

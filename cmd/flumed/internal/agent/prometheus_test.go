@@ -128,6 +128,8 @@ func TestPrometheusExportsFlumesCountersAndTheAgentsState(t *testing.T) {
 		t.Errorf("flumed_channel_log_sync_seconds parsed as %v", h)
 	} else if fams["go_goroutines"] == nil {
 		t.Errorf("no go_goroutines family")
+	} else if rss := fams["process_resident_memory_bytes"].GetMetric(); len(rss) != 1 || rss[0].GetGauge().GetValue() <= 0 {
+		t.Errorf("process_resident_memory_bytes is %v", rss)
 	}
 	// Prometheus asks for gzip.
 	rec := httptest.NewRecorder()
