@@ -52,6 +52,15 @@ type Originator interface {
 	Origin() OriginID
 }
 
+// Sequenced is the optional power of a take transaction whose events carry
+// sequence numbers under its channel's Origin (the file channel's). Seqs
+// returns the numbers of the events Take returned so far in this
+// transaction, in the order returned; the caller must not modify the slice.
+// Only the goroutine using the transaction may call it, before it ends.
+type Sequenced interface {
+	Seqs() []uint64
+}
+
 // String is the identity in hex, as the wire and `wal inspect` show it.
 func (id OriginID) String() string { return hex.EncodeToString(id[:]) }
 

@@ -46,6 +46,13 @@ type Memory struct {
 	added     signal        // events became takeable
 	wakes     uint64        // WakeTakers calls: a waiting take returns empty when it changes
 	freed     signal        // capacity or byte capacity was released
+	// dedup is which upstream numbers this channel committed (PutFrom),
+	// for this process's life, as the events themselves.
+	dedup *Origins
+	// next numbers committed events under origin, so that a sink can name
+	// them to the next hop (Sequenced): unique for the channel's life,
+	// which is its origin's.
+	next uint64
 
 	putAttempts, putSuccesses   atomic.Int64
 	takeAttempts, takeSuccesses atomic.Int64
@@ -63,7 +70,8 @@ func NewMemory(name string, opts MemoryOptions) *Memory {
 		panic(fmt.Sprintf("channel.NewMemory(%q): %v", name, err))
 	}
 	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), clock: clock.Real{},
-		origin: NewOriginID(), done: make(chan struct{}), quiet: make(chan struct{})}
+		origin: NewOriginID(), done: make(chan struct{}), quiet: make(chan struct{}),
+		dedup: NewOrigins(OriginsOptions{})}
 	m.start.Store(time.Now().UnixMilli())
 	return m
 }
@@ -163,7 +171,7 @@ func (m *Memory) quiesced() bool {
 
 // take moves up to max events from the head into a new slice, waiting up to
 // keep-alive while the queue is empty (not at all once quiesced).
-func (m *Memory) take(max int) ([]Event, error) {
+func (m *Memory) take(max int) ([]Event, []uint64, error) {
 	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	m.mu.Lock()
@@ -171,17 +179,18 @@ func (m *Memory) take(max int) ([]Event, error) {
 	for {
 		if m.closed.Load() {
 			m.mu.Unlock()
-			return nil, m.errClosed()
+			return nil, nil, m.errClosed()
 		}
 		if n := min(max, m.queue.len()); n > 0 {
 			out := make([]Event, n)
-			m.queue.popFront(out)
+			seqs := make([]uint64, n)
+			m.queue.popFront(out, seqs)
 			m.mu.Unlock()
-			return out, nil
+			return out, seqs, nil
 		}
 		if expired || m.opts.KeepAlive <= 0 || m.quiesced() || m.wakes != wakes {
 			m.mu.Unlock()
-			return nil, nil
+			return nil, nil, nil
 		}
 		if keepAlive == nil {
 			keepAlive = m.clock.After(m.opts.KeepAlive)
@@ -201,7 +210,7 @@ func (m *Memory) take(max int) ([]Event, error) {
 
 // commitPuts appends events to the tail once capacity and byte capacity have
 // room for all of them, waiting up to keep-alive for takes to free space.
-func (m *Memory) commitPuts(events []Event, bytes int64) error {
+func (m *Memory) commitPuts(events []Event, bytes int64, origins originStage) error {
 	n := len(events)
 	// A transaction that can never fit fails at once rather than after a wait.
 	if m.byteLimit > 0 && bytes > m.byteLimit {
@@ -217,7 +226,11 @@ func (m *Memory) commitPuts(events []Event, bytes int64) error {
 		}
 		reason := m.noRoom(n, bytes)
 		if reason == "" {
-			m.queue.pushBack(events)
+			m.queue.pushBack(events, m.next)
+			m.next += uint64(n)
+			// In the same critical section as the events: a resend is
+			// left out only once they are queued.
+			origins.commitTo(m.dedup, time.Now().UnixMilli())
 			m.held += n
 			m.heldBytes += bytes
 			m.added.notify()
@@ -277,13 +290,13 @@ func (m *Memory) commitTakes(n int, bytes int64) error {
 
 // rollbackTakes returns taken events to the head, in their original order.
 // Their capacity was never released, so they always fit.
-func (m *Memory) rollbackTakes(events []Event) error {
+func (m *Memory) rollbackTakes(events []Event, seqs []uint64) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
 		return m.errClosed()
 	}
-	m.queue.pushFront(events)
+	m.queue.pushFront(events, seqs)
 	m.added.notify()
 	return nil
 }
@@ -296,8 +309,39 @@ type memoryTxn struct {
 	puts      []Event
 	putBytes  int64
 	takes     []Event // in the order taken, for a rollback to restore
+	takeSeqs  []uint64
 	takeBytes int64
-	taking    bool // a Take call was made: no Put may follow
+	taking    bool        // a Take call was made: no Put may follow
+	origins   originStage // upstream numbers of the puts that came with PutFrom
+}
+
+var (
+	_ OriginPutter = (*memoryTxn)(nil)
+	_ Sequenced    = (*memoryTxn)(nil)
+)
+
+// Seqs implements Sequenced: the numbers of the events taken so far, in the
+// order taken.
+func (t *memoryTxn) Seqs() []uint64 { return t.takeSeqs }
+
+// PutFrom implements OriginPutter: it stages the events whose numbers of
+// origin this channel has not committed (nor this transaction staged).
+func (t *memoryTxn) PutFrom(origin OriginID, seqs []uint64, events []Event) (int, error) {
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	if len(seqs) != len(events) {
+		return 0, fmt.Errorf("channel %s: put %d events with %d sequence numbers", t.ch.name, len(events), len(seqs))
+	}
+	m := t.ch
+	m.mu.Lock()
+	keepSeqs, keep := dedupFilter(t.origins, origin, seqs, events, func(q uint64) bool { return m.dedup.Committed(origin, q) })
+	m.mu.Unlock()
+	if err := t.Put(keep...); err != nil {
+		return 0, err
+	}
+	t.origins.addSeqs(origin, keepSeqs)
+	return len(events) - len(keep), nil
 }
 
 func (t *memoryTxn) check() error {
@@ -353,10 +397,11 @@ func (t *memoryTxn) Take(max int) ([]Event, error) {
 		return nil, fmt.Errorf("channel %s: take %d events: transaction holds %d of transactionCapacity %d: %w",
 			t.ch.name, max, len(t.takes), limit, ErrTxnFull)
 	}
-	out, err := t.ch.take(max)
+	out, seqs, err := t.ch.take(max)
 	if err != nil {
 		return nil, err
 	}
+	t.takeSeqs = append(t.takeSeqs, seqs...)
 	attempts := len(out)
 	if len(out) < max {
 		attempts++
@@ -378,7 +423,7 @@ func (t *memoryTxn) Commit() error {
 	t.done = true
 	switch {
 	case len(t.puts) > 0:
-		return t.ch.commitPuts(t.puts, t.putBytes)
+		return t.ch.commitPuts(t.puts, t.putBytes, t.origins)
 	case len(t.takes) > 0:
 		return t.ch.commitTakes(len(t.takes), t.takeBytes)
 	}
@@ -392,7 +437,7 @@ func (t *memoryTxn) Rollback() error {
 	}
 	t.done = true
 	if len(t.takes) > 0 {
-		return t.ch.rollbackTakes(t.takes)
+		return t.ch.rollbackTakes(t.takes, t.takeSeqs)
 	}
 	return nil
 }
@@ -423,7 +468,8 @@ func (s *signal) notify() {
 // steady put/take cycle never reallocates.
 type ring struct {
 	buf  []Event
-	head int // index of the oldest event
+	seq  []uint64 // seq[i] is buf[i]'s number
+	head int      // index of the oldest event
 	n    int
 	peak int // most events held since the ring last emptied
 }
@@ -437,28 +483,34 @@ func (r *ring) reserve(extra int) {
 		return
 	}
 	nb := make([]Event, max(ringMin, 2*len(r.buf), r.n+extra))
+	ns := make([]uint64, len(nb))
 	if r.n > 0 {
 		k := copy(nb, r.buf[r.head:min(r.head+r.n, len(r.buf))])
 		copy(nb[k:r.n], r.buf)
+		copy(ns, r.seq[r.head:min(r.head+r.n, len(r.seq))])
+		copy(ns[k:r.n], r.seq)
 	}
-	r.buf, r.head = nb, 0
+	r.buf, r.seq, r.head = nb, ns, 0
 }
 
-func (r *ring) pushBack(es []Event) {
+// pushBack appends es, numbered from first.
+func (r *ring) pushBack(es []Event, first uint64) {
 	r.reserve(len(es))
-	for _, e := range es {
-		r.buf[(r.head+r.n)%len(r.buf)] = e
+	for i, e := range es {
+		at := (r.head + r.n) % len(r.buf)
+		r.buf[at], r.seq[at] = e, first+uint64(i)
 		r.n++
 	}
 	r.peak = max(r.peak, r.n)
 }
 
-// pushFront puts es at the head so that es[0] is the next event taken.
-func (r *ring) pushFront(es []Event) {
+// pushFront puts es, numbered seqs, at the head so that es[0] is the next
+// event taken.
+func (r *ring) pushFront(es []Event, seqs []uint64) {
 	r.reserve(len(es))
 	for i := len(es) - 1; i >= 0; i-- {
 		r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
-		r.buf[r.head] = es[i]
+		r.buf[r.head], r.seq[r.head] = es[i], seqs[i]
 		r.n++
 	}
 	r.peak = max(r.peak, r.n)
@@ -466,9 +518,9 @@ func (r *ring) pushFront(es []Event) {
 
 // popFront moves len(dst) <= r.len() events from the head into dst, clearing
 // their slots so the ring does not keep bodies alive.
-func (r *ring) popFront(dst []Event) {
+func (r *ring) popFront(dst []Event, seqs []uint64) {
 	for i := range dst {
-		dst[i] = r.buf[r.head]
+		dst[i], seqs[i] = r.buf[r.head], r.seq[r.head]
 		r.buf[r.head] = Event{}
 		r.head = (r.head + 1) % len(r.buf)
 		r.n--
@@ -476,6 +528,7 @@ func (r *ring) popFront(dst []Event) {
 	if r.n == 0 {
 		if len(r.buf) > ringMin && r.peak < len(r.buf)/4 {
 			r.buf = make([]Event, max(ringMin, 2*r.peak))
+			r.seq = make([]uint64, len(r.buf))
 		}
 		r.head, r.peak = 0, 0
 	}
