@@ -190,6 +190,7 @@ type OriginInfo struct {
 	ID       OriginID
 	Ranges   string // RangeSet.String
 	LastSeen time.Time
+	Bytes    int // its entry's size in a checkpoint slot (AppendBinary)
 }
 
 // Info lists the origins, by id.
@@ -198,7 +199,8 @@ func (o *Origins) Info() []OriginInfo {
 	out := make([]OriginInfo, 0, len(ids))
 	for _, id := range ids {
 		st := o.m[id]
-		out = append(out, OriginInfo{ID: id, Ranges: st.ranges.String(), LastSeen: st.lastSeen})
+		n := len(id) + len(binary.AppendUvarint(nil, uint64(max(st.lastSeen.UnixMilli(), 0)))) + len(st.ranges.AppendBinary(nil))
+		out = append(out, OriginInfo{ID: id, Ranges: st.ranges.String(), LastSeen: st.lastSeen, Bytes: n})
 	}
 	return out
 }

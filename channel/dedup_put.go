@@ -107,9 +107,13 @@ func (s originStage) commitTo(o *Origins, now int64) {
 func dedupFilter(st originStage, origin OriginID, seqs []uint64, events []Event, committed func(uint64) bool) ([]uint64, []Event) {
 	keepSeqs, keep := seqs, events
 	copied := false
+	rising := true // seqs[:i] strictly increase: seqs[i] repeats none of them when above the last
 	for i, q := range seqs {
 		dup := committed(q) || st.staged(origin, q)
-		if !dup {
+		if i > 0 && q <= seqs[i-1] {
+			rising = false
+		}
+		if !dup && !rising {
 			// A repeat inside one call is a duplicate too.
 			for _, p := range seqs[:i] {
 				if p == q {

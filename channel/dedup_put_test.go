@@ -13,8 +13,10 @@ import (
 	"errors"
 	"path/filepath"
 	"slices"
+	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/await"
@@ -167,4 +169,70 @@ func TestDedupPut(t *testing.T) {
 			return false
 		})
 	})
+}
+
+// A sender's take commit lost after the next hop committed the put: the
+// sending file channel restarts with the same origin and hands out the same
+// events with the same numbers, and the next hop leaves them out.
+func TestDedupATakeCommitLostAfterTheNextHopCommitted(t *testing.T) {
+	so := fileOptions(t.TempDir())
+	sender := openFile(t, so)
+	receiver := openFile(t, fileOptions(t.TempDir()))
+	defer receiver.Close()
+	filePut(t, sender, idEvents(0, 10)...)
+
+	// forward takes the sender's events, puts them into the receiver with
+	// their numbers, and commits the take when commit is set.
+	forward := func(commit bool) (skipped int) {
+		t.Helper()
+		tx := sender.Begin()
+		got, err := tx.Take(10)
+		if err != nil || len(got) != 10 {
+			t.Fatalf("take: %d events, %v", len(got), err)
+		}
+		skipped = putFrom(t, receiver, sender.Origin(), tx.(channel.Sequenced).Seqs(), got)
+		if commit {
+			if err := tx.Commit(); err != nil {
+				t.Fatal(err)
+			}
+		}
+		return skipped
+	}
+	origin := sender.Origin()
+	if skipped := forward(false); skipped != 0 {
+		t.Fatalf("first delivery left out %d", skipped)
+	}
+	// The next hop committed; the sender dies before its take commit.
+	sender.Crash()
+	sender = openFile(t, so)
+	defer func() { sender.Close() }()
+	if sender.Origin() != origin || sender.Stats().Size != 10 {
+		t.Fatalf("after the crash: origin %s (was %s), %d events queued (want 10)", sender.Origin(), origin, sender.Stats().Size)
+	}
+	if skipped := forward(true); skipped != 10 {
+		t.Fatalf("the redelivery left out %d of 10", skipped)
+	}
+	if got := drainIDs(t, receiver); !slices.Equal(got, span(0, 10)) {
+		t.Fatalf("the next hop holds %v, want 0..9 once each", got)
+	}
+}
+
+// The per-origin state of an upstream channel whose batches commit in order
+// stays one range: a few dozen bytes in a slot, however long it sends, and
+// out of order it is bounded by MaxRanges.
+func TestDedupStateStaysSmall(t *testing.T) {
+	o := channel.NewOrigins(channel.OriginsOptions{})
+	now := time.Now()
+	for b := range uint64(100_000) {
+		o.Commit(upstream, 1_000_000_000+b*100, 1_000_000_000+(b+1)*100, now)
+	}
+	if info := o.Info(); len(info) != 1 || info[0].Bytes > 1024 || info[0].Ranges != "[1000000000-1009999999]" {
+		t.Fatalf("in order: %+v, want one range in at most 1 KiB", info)
+	}
+	for b := range uint64(1000) { // every other batch missing: the worst order
+		o.Commit(upstream, 2_000_000_000+b*200, 2_000_000_000+b*200+100, now)
+	}
+	if info := o.Info(); info[0].Bytes > 1024 || strings.Count(info[0].Ranges, "-") != channel.DefaultMaxRanges {
+		t.Fatalf("out of order: %d bytes, ranges %s; want at most %d ranges in 1 KiB", info[0].Bytes, info[0].Ranges, channel.DefaultMaxRanges)
+	}
 }
