@@ -42,7 +42,7 @@ var (
 	kafkaChBootstrap = config.List("kafka.bootstrap.servers", ",", "", "the brokers to start from, host:port, comma separated").Required()
 	kafkaChTopic     = config.String("kafka.topic", "flume-channel", "the topic that holds the channel's events")
 	kafkaChParse     = config.Bool("parseAsFlumeEvent", true, "records are Avro AvroFlumeEvents (headers and body), as Flume's channel writes them; false: the value is the body")
-	kafkaChPoll      = config.Millis("pollTimeout", 500*time.Millisecond, "how long a take on an empty channel waits for records")
+	kafkaChPoll      = config.Millis("pollTimeout", 500*time.Millisecond, "how long a take waits for the records it asks for, as in Flume")
 	kafkaChPartHdr   = config.String("partitionIdHeader", "", "a header holding the partition to put the event in")
 	kafkaChDefPart   = config.String("defaultPartitionId", "", "the partition for events without partitionIdHeader; unset: the producer's partitioner")
 	kafkaChTxCap     = config.Int("transactionCapacity", 1000, "the most events one transaction may hold").Flumed()
@@ -147,6 +147,21 @@ type kafkaPart struct {
 	offsets []int64 // polled, in order
 	done    []bool  // offsets[i]'s take committed
 	epoch   int32   // leader epoch of the last record, for the commit
+	// next is the offset after the last record polled (0: none yet), and
+	// stable the partition's last stable offset as the last fetch of it
+	// reported: records in between are committed in Kafka and on their way.
+	next, stable int64
+}
+
+// behind reports whether some assigned partition has committed records the
+// client has not handed over yet. Called with k.mu held.
+func (k *Kafka) behind() bool {
+	for _, pt := range k.parts {
+		if pt.next > 0 && pt.stable > pt.next {
+			return true
+		}
+	}
+	return false
 }
 
 // kafkaRec is one polled record as an event, with where it came from.
@@ -261,6 +276,24 @@ func (k *Kafka) poll(wait time.Duration, max int) error {
 	recs := fs.Records()
 	k.mu.Lock()
 	defer k.mu.Unlock()
+	fs.EachPartition(func(p kgo.FetchTopicPartition) {
+		if p.Err != nil {
+			return
+		}
+		tp := kafkaTP{p.Topic, p.Partition}
+		pt := k.parts[tp]
+		if pt == nil {
+			pt = &kafkaPart{}
+			k.parts[tp] = pt
+		}
+		// The last stable offset, not the high watermark: it never counts
+		// records of an open Kafka transaction a read_committed consumer
+		// cannot see yet.
+		pt.stable = p.LastStableOffset
+		if n := len(p.Records); n > 0 {
+			pt.next = p.Records[n-1].Offset + 1
+		}
+	})
 	for _, r := range recs {
 		tp := kafkaTP{r.Topic, r.Partition}
 		pt := k.parts[tp]
@@ -392,9 +425,6 @@ func (k *Kafka) unTake(recs []kafkaRec) {
 	k.head = append(keep, k.head...)
 }
 
-// topUpWait is how long a take that has part of max waits for the rest.
-const topUpWait = 10 * time.Millisecond
-
 // kafkaTxn is one transaction on a Kafka channel.
 type kafkaTxn struct {
 	ch    *Kafka
@@ -462,31 +492,33 @@ func (t *kafkaTxn) Take(max int) ([]Event, error) {
 	}
 	t.took = true
 	k := t.ch
-	k.mu.Lock()
-	empty := len(k.head) == 0
-	k.mu.Unlock()
-	// An empty head waits up to pollTimeout for records; a short one only
-	// adds what the client has fetched already.
-	wait := k.o.PollTimeout
-	if !empty {
-		wait = 0
-	}
-	for round := 0; ; round++ {
-		if err := k.poll(wait, max); err != nil {
+	// As Flume's Kafka channel does, a take waits up to pollTimeout for the
+	// records it asks for: it polls again while it has fewer than max and the
+	// last poll brought something, and stops at the first poll that brings
+	// nothing within what is left of pollTimeout. A batch split over fetches
+	// (the client buffers a fetch made before the rest was produced) is then
+	// taken whole however slow the machine, and a short take costs at most
+	// pollTimeout, Flume's price for a sink's partial batch.
+	deadline := time.Now().Add(k.o.PollTimeout)
+	for {
+		k.mu.Lock()
+		before := len(k.head)
+		k.mu.Unlock()
+		if before >= max {
+			break
+		}
+		if err := k.poll(time.Until(deadline), max-before); err != nil {
 			if errors.Is(err, ErrClosed) {
 				return nil, err
 			}
 			k.log.Warn("kafka channel poll", "channel", k.name, "err", err)
 		}
 		k.mu.Lock()
-		short := len(k.head) > 0 && len(k.head) < max
+		got := len(k.head)
 		k.mu.Unlock()
-		if !short || round > 0 {
+		if got == before || time.Now().After(deadline) {
 			break
 		}
-		// A batch split over fetches: wait a moment for the rest rather
-		// than hand the sink a fraction of what was committed together.
-		wait = topUpWait
 	}
 	k.mu.Lock()
 	defer k.mu.Unlock()

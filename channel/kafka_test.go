@@ -44,7 +44,7 @@ func newKafkaChannel(t *testing.T, c *kfake.Cluster, topic, group string, txCap 
 	t.Helper()
 	ch, err := channel.OpenKafka("c1", channel.KafkaOptions{
 		Brokers: c.ListenAddrs(), Topic: topic, Group: group, ParseAsFlumeEvent: true,
-		PollTimeout: 2 * time.Second, DefaultPartition: -1, TransactionCapacity: txCap,
+		PollTimeout: time.Second, DefaultPartition: -1, TransactionCapacity: txCap,
 		Producer: []kgo.Opt{kgo.RequiredAcks(kgo.AllISRAcks()), kgo.ProducerLinger(0), kgo.ProducerBatchMaxBytes(4 << 20)},
 		Consumer: []kgo.Opt{kgo.FetchMaxWait(50 * time.Millisecond), kgo.FetchMaxPartitionBytes(8 << 20)},
 	}, nil)
