@@ -40,10 +40,17 @@ tidy-check:
 # make test the packages' tests run in parallel and would queue on dpkg's
 # lock. Without root nothing is installed here and a test that needs a
 # missing client fails saying which.
+#
+# It also runs the real HDFS's own installer (HDFS below: Apache Hadoop's
+# NameNode and DataNode, which the HDFS sink's tests start; idempotent and
+# instant once done). That one must succeed: without it those tests fail.
+HDFS ?= ../shared/hdfs
 TEST_DEPS := logger:bsdutils rsyslogd:rsyslog curl:curl thrift:thrift-compiler
 TEST_PY_DEPS := thrift:python3-thrift avro:python3-avro snappy:python3-snappy
 
 test-deps:
+	@test -x $(HDFS)/bin/hdfs-deps || { echo "test-deps: no $(HDFS)/bin/hdfs-deps (the real HDFS the HDFS sink's tests run; set HDFS=DIR)"; exit 1; }
+	$(HDFS)/bin/hdfs-deps
 	@missing=""; \
 	for d in $(TEST_DEPS); do \
 		PATH="$$PATH:/usr/sbin:/sbin" command -v $${d%%:*} >/dev/null 2>&1 || missing="$$missing $${d#*:}"; \
@@ -60,7 +67,7 @@ test-deps:
 	  apt-get -o DPkg::Lock::Timeout=600 install -y --no-install-recommends $$missing; }
 
 unit:
-	$(GO) test -race -timeout 20m $(PKGS)
+	FLUMED_HDFS_HOME=$(abspath $(HDFS)) $(GO) test -race -timeout 20m $(PKGS)
 
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem -timeout 60m ./bench/...

@@ -229,9 +229,22 @@ func (f *File) Options() FileOptions { return f.opts }
 func (f *File) Begin() Txn { return &fileTxn{ch: f} }
 
 // Stats returns Flume's file channel counters. Size counts committed events
-// whose take has not committed yet.
+// whose take has not committed yet. OldestAge is measured from the commit
+// time in the record of the oldest of them (FILE_FORMAT.md: milliseconds,
+// written by the put loop, so it survives a restart); oldestPutLocked says
+// when it is a bound rather than exact.
 func (f *File) Stats() Stats {
-	size, open := f.sizeAndOpen()
+	size, open, oldestMs := f.sizeAndOpen()
+	var age time.Duration
+	switch {
+	case size == 0:
+	case oldestMs > 0:
+		age = f.clock.Now().Sub(time.UnixMilli(oldestMs))
+	default:
+		// Not known (the head record could not be read at open): its
+		// events were put before the channel opened, at least.
+		age = f.clock.Now().Sub(time.UnixMilli(f.start.Load()))
+	}
 	ms := func(v int64) time.Time {
 		if v == 0 {
 			return time.Time{}
@@ -255,6 +268,7 @@ func (f *File) Stats() Stats {
 		TakeErrors:             f.takeErrors.Load(),
 		CheckpointErrors:       f.checkpointErrors.Load(),
 		BackupCheckpointErrors: f.backupErrors.Load(),
+		OldestAge:              max(age, 0),
 	}
 }
 

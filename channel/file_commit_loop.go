@@ -186,7 +186,7 @@ func (f *File) putCycle(batch []*commitReq) {
 	}
 	synced := f.opts.FsyncPerTransaction
 	recs := make([][]byte, len(puts))
-	now := time.Now().UnixMilli()
+	now := f.clock.Now().UnixMilli()
 	firstSeq, events := f.stampPuts(puts, recs, now)
 
 	first, last, err := f.wal.Append(recs...)

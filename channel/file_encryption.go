@@ -201,12 +201,16 @@ func (kr *Keyring) open(rec []byte) ([]byte, error) {
 // while records sealed with it are queued, a wrong key, or keys removed from
 // an encrypted channel are then reported at start, with the key's name,
 // instead of at the first take. Records in between are checked when taken.
+// The first queued record's commit time is noted on the way (noteHead): it
+// is the oldest queued event's put time, which Stats reports, and this read
+// is made anyway.
 func (f *File) checkKeys() error {
 	first, last := f.wal.FirstIndex(), f.wal.LastIndex()
 	if last < first {
 		return nil
 	}
-	for _, i := range []uint64{max(f.cursor.pos.Index, first), last} {
+	head := max(f.cursor.pos.Index, first)
+	for _, i := range []uint64{head, last} {
 		if i > last {
 			continue
 		}
@@ -215,6 +219,9 @@ func (f *File) checkKeys() error {
 			continue // damage: recovery reported it, and takes skip it
 		}
 		h, err := decodeRecordHeader(rec)
+		if err == nil && i == head {
+			f.noteHead(i, h.CommitMs)
+		}
 		if err != nil || h.Flags&recordFlagEncrypted == 0 {
 			continue
 		}

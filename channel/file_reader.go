@@ -37,6 +37,7 @@ type cursorRecord struct {
 	loaded bool
 	index  uint64
 	first  uint64 // sequence number of events[0]
+	ms     int64  // the record's commit time, unix ms
 	events []Event
 }
 

@@ -54,6 +54,9 @@ type queueState struct {
 	dirty     bool   // acks changed since the last synced checkpoint (interval mode)
 	syncedGen uint64 // counts changes of synced
 	backedUp  uint64 // syncedGen at the last backup checkpoint
+	// head is the commit time of a record at or just before the cursor,
+	// for Stats' OldestAge (see oldestPutLocked).
+	head headTime
 
 	// The receiver's dedup state (dedup_put.go): which upstream numbers
 	// the records through visible committed. dedupEnc caches its encoding
@@ -63,6 +66,13 @@ type queueState struct {
 	dedupEnc      []byte
 	syncedDedup   []byte
 	syncedThrough uint64
+}
+
+// headTime is the commit time (unix ms) of the record at log index idx.
+type headTime struct {
+	known bool
+	idx   uint64
+	ms    int64
 }
 
 // dedupReplayBound is how many records past the last synced slot's table
@@ -115,11 +125,64 @@ func (f *File) isClosed() bool {
 }
 
 // sizeAndOpen returns the number of committed events not yet acknowledged,
-// and whether the channel is open.
-func (f *File) sizeAndOpen() (uint64, bool) {
+// whether the channel is open, and the commit time (unix ms) of the oldest
+// of those events, or 0 when it holds none or the time is not known.
+func (f *File) sizeAndOpen() (size uint64, open bool, oldestMs int64) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	return f.queuedLocked(), !f.closed
+	size = f.queuedLocked()
+	if size > 0 {
+		oldestMs = f.oldestPutLocked()
+	}
+	return size, !f.closed, oldestMs
+}
+
+// oldestPutLocked returns the commit time (unix ms) of the oldest event not
+// acknowledged, or 0 when it is not known. Such an event is in an open take
+// transaction, in the redelivery queue, or at the cursor (all older events
+// are acknowledged). Taken events carry their record's time; the cursor's
+// record is known once a taker has loaded it, from the tail cache when it is
+// recent, or from the header open read. Otherwise (a taker has just left a
+// record, and the next is neither cached nor read yet) the time of the
+// record before it stands in: a lower bound, so the age is over-stated by
+// the time between those two puts until the next take reads the record.
+// The caller holds f.mu.
+func (f *File) oldestPutLocked() int64 {
+	var oldest int64
+	older := func(ms int64) {
+		if ms > 0 && (oldest == 0 || ms < oldest) {
+			oldest = ms
+		}
+	}
+	for t := range f.takers {
+		if len(t.taken) > 0 {
+			older(t.minMs)
+		}
+	}
+	for _, e := range f.redeliver {
+		older(e.ms)
+	}
+	if idx := f.cursor.pos.Index; f.cursor.seq < f.next && idx <= f.visible {
+		switch {
+		case f.head.known && f.head.idx == idx:
+			older(f.head.ms)
+		case f.tail.get(idx) != nil:
+			if h, err := decodeRecordHeader(f.tail.get(idx)); err == nil {
+				older(h.CommitMs)
+			}
+		case f.head.known:
+			older(f.head.ms)
+		}
+	}
+	return oldest
+}
+
+// noteHead records the commit time of the record at log index idx, read
+// at open: the oldest queued event's, until a taker loads a record.
+func (f *File) noteHead(idx uint64, ms int64) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.head = headTime{known: true, idx: idx, ms: ms}
 }
 
 // queuedLocked is the number of committed events not yet acknowledged.
@@ -396,8 +459,9 @@ func (f *File) loadCursor(idx uint64, h recordHeader, events []Event) {
 		f.log.Warn("file channel: checkpoint position disagrees with the log; following sequence numbers",
 			"index", idx, "offset", f.cursor.pos.Offset, "seq", want, "recordFirst", h.FirstSeq)
 	}
-	f.cur = cursorRecord{loaded: true, index: idx, first: h.FirstSeq, events: events}
+	f.cur = cursorRecord{loaded: true, index: idx, first: h.FirstSeq, ms: h.CommitMs, events: events}
 	f.cursor = cursorPos{pos: logPos{Index: idx, Offset: off}, seq: want}
+	f.head = headTime{known: true, idx: idx, ms: h.CommitMs}
 }
 
 // handOut moves events from the cursor's record to out and t, skipping those
@@ -420,7 +484,7 @@ func (f *File) handOut(t *fileTxn, out *[]Event, max int) {
 		}
 		e := c.events[off]
 		*out = append(*out, e)
-		f.giveTo(t, takenEvent{Event: e, seq: seq, pos: logPos{Index: c.index, Offset: off}})
+		f.giveTo(t, takenEvent{Event: e, seq: seq, pos: logPos{Index: c.index, Offset: off}, ms: c.ms})
 		off++
 	}
 	if int(off) >= len(c.events) {
@@ -470,9 +534,12 @@ func (f *File) jumpToFirst(idx uint64) bool {
 func (f *File) giveTo(t *fileTxn, e takenEvent) {
 	if len(t.taken) == 0 {
 		f.takers[t] = struct{}{}
-		t.minSeq, t.minPos = e.seq, e.pos
-	} else if e.seq < t.minSeq {
-		t.minSeq, t.minPos = e.seq, e.pos
+		t.minSeq, t.minPos, t.minMs = e.seq, e.pos, e.ms
+	} else {
+		if e.seq < t.minSeq {
+			t.minSeq, t.minPos = e.seq, e.pos
+		}
+		t.minMs = min(t.minMs, e.ms)
 	}
 	t.taken = append(t.taken, e)
 }

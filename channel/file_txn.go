@@ -19,6 +19,7 @@ type fileTxn struct {
 	taken      []takenEvent // in the order taken, for a rollback to restore
 	minSeq     uint64       // lowest sequence number in taken; under ch.mu
 	minPos     logPos       // its position; under ch.mu
+	minMs      int64        // earliest put commit time in taken, unix ms; under ch.mu
 	committing bool         // its ack is in the ack loop's current batch; under ch.mu
 }
 
@@ -28,6 +29,7 @@ type takenEvent struct {
 	Event
 	seq uint64
 	pos logPos
+	ms  int64 // its record's commit time, unix ms: when it was put (Stats' OldestAge)
 }
 
 func (t *fileTxn) check() error {

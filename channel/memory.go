@@ -36,7 +36,10 @@ type Memory struct {
 	origin    OriginID    // drawn at NewMemory: the queue lives as long as the process
 
 	mu        sync.Mutex
-	queue     ring          // committed events not yet taken, oldest first
+	queue     ring[Event]   // committed events not yet taken, oldest first
+	times     ring[putRun]  // when the queue's events were put, oldest first (memory_queue.go)
+	seqs      ring[uint64]  // the queue's events' numbers under origin, beside queue
+	takers    *memoryTxn    // open take transactions holding events, linked (memory_queue.go)
 	held      int           // committed events whose take has not committed: queue + in-flight takes
 	heldBytes int64         // body bytes of those events
 	closed    atomic.Bool   // set under mu; read without it by the fast paths
@@ -92,13 +95,22 @@ func (m *Memory) Begin() Txn { return &memoryTxn{ch: m} }
 // Stats returns Flume's counters. Size counts events whose take has not
 // committed yet, as capacity does (Flume's ChannelSize shows the same numbers
 // at every commit and rollback).
+// OldestAge is exact to the clock: each put commit records its time.
 func (m *Memory) Stats() Stats {
 	// Size and successes change together under mu; attempts are counted before
 	// the commit that makes them successes, so reading them after keeps
 	// successes <= attempts.
 	m.mu.Lock()
 	size, putOK, takeOK := m.held, m.putSuccesses.Load(), m.takeSuccesses.Load()
+	oldest, held := m.oldestPut()
+	if m.closed.Load() {
+		held = false // Close dropped the queue
+	}
 	m.mu.Unlock()
+	var age time.Duration
+	if held {
+		age = max(m.clock.Now().Sub(oldest), 0)
+	}
 	ms := func(v int64) time.Time {
 		if v == 0 {
 			return time.Time{}
@@ -115,6 +127,7 @@ func (m *Memory) Stats() Stats {
 		TakeSuccesses: takeOK,
 		StartTime:     ms(m.start.Load()),
 		StopTime:      ms(m.stop.Load()),
+		OldestAge:     age,
 	}
 }
 
@@ -129,7 +142,7 @@ func (m *Memory) Close() error {
 	}
 	m.closed.Store(true)
 	close(m.done)
-	m.queue = ring{}
+	m.queue, m.times, m.takers, m.seqs = ring[Event]{}, ring[putRun]{}, nil, ring[uint64]{}
 	m.stop.Store(time.Now().UnixMilli())
 	return nil
 }
@@ -169,9 +182,10 @@ func (m *Memory) quiesced() bool {
 	}
 }
 
-// take moves up to max events from the head into a new slice, waiting up to
-// keep-alive while the queue is empty (not at all once quiesced).
-func (m *Memory) take(max int) ([]Event, []uint64, error) {
+// take moves up to max events from the head into a new slice, and their put
+// times into t, waiting up to keep-alive while the queue is empty (not at
+// all once quiesced).
+func (m *Memory) take(t *memoryTxn, max int) ([]Event, error) {
 	var keepAlive <-chan time.Time // started at the first wait
 	expired := false
 	m.mu.Lock()
@@ -179,18 +193,21 @@ func (m *Memory) take(max int) ([]Event, []uint64, error) {
 	for {
 		if m.closed.Load() {
 			m.mu.Unlock()
-			return nil, nil, m.errClosed()
+			return nil, m.errClosed()
 		}
 		if n := min(max, m.queue.len()); n > 0 {
 			out := make([]Event, n)
-			seqs := make([]uint64, n)
-			m.queue.popFront(out, seqs)
+			m.queue.popFront(out)
+			m.popTimes(t, n)
+			at := len(t.takeSeqs)
+			t.takeSeqs = append(t.takeSeqs, make([]uint64, n)...)
+			m.seqs.popFront(t.takeSeqs[at:])
 			m.mu.Unlock()
-			return out, seqs, nil
+			return out, nil
 		}
 		if expired || m.opts.KeepAlive <= 0 || m.quiesced() || m.wakes != wakes {
 			m.mu.Unlock()
-			return nil, nil, nil
+			return nil, nil
 		}
 		if keepAlive == nil {
 			keepAlive = m.clock.After(m.opts.KeepAlive)
@@ -226,11 +243,17 @@ func (m *Memory) commitPuts(events []Event, bytes int64, origins originStage) er
 		}
 		reason := m.noRoom(n, bytes)
 		if reason == "" {
-			m.queue.pushBack(events, m.next)
+			m.queue.pushBack(events)
+			seqs := make([]uint64, n)
+			for i := range seqs {
+				seqs[i] = m.next + uint64(i)
+			}
+			m.seqs.pushBack(seqs)
 			m.next += uint64(n)
 			// In the same critical section as the events: a resend is
 			// left out only once they are queued.
 			origins.commitTo(m.dedup, time.Now().UnixMilli())
+			m.pushTimes(m.clock.Now().UnixNano(), n)
 			m.held += n
 			m.heldBytes += bytes
 			m.added.notify()
@@ -273,13 +296,15 @@ func (m *Memory) errFull(n int, reason string) error {
 	return fmt.Errorf("channel %s: commit %d events: %s; sinks are not keeping up: %w", m.name, n, reason, ErrFull)
 }
 
-// commitTakes makes taken events permanently gone and releases their space.
-func (m *Memory) commitTakes(n int, bytes int64) error {
+// commitTakes makes t's taken events permanently gone and releases their
+// space.
+func (m *Memory) commitTakes(t *memoryTxn, n int, bytes int64) error {
 	m.mu.Lock()
 	if m.closed.Load() {
 		m.mu.Unlock()
 		return m.errClosed()
 	}
+	m.unlink(t)
 	m.held -= n
 	m.heldBytes -= bytes
 	m.freed.notify()
@@ -288,15 +313,18 @@ func (m *Memory) commitTakes(n int, bytes int64) error {
 	return nil
 }
 
-// rollbackTakes returns taken events to the head, in their original order.
-// Their capacity was never released, so they always fit.
-func (m *Memory) rollbackTakes(events []Event, seqs []uint64) error {
+// rollbackTakes returns t's taken events (and their put times) to the head,
+// in their original order. Their capacity was never released, so they
+// always fit.
+func (m *Memory) rollbackTakes(t *memoryTxn) error {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	if m.closed.Load() {
 		return m.errClosed()
 	}
-	m.queue.pushFront(events, seqs)
+	m.queue.pushFront(t.takes)
+	m.seqs.pushFront(t.takeSeqs)
+	m.unpopTimes(t)
 	m.added.notify()
 	return nil
 }
@@ -313,6 +341,14 @@ type memoryTxn struct {
 	takeBytes int64
 	taking    bool        // a Take call was made: no Put may follow
 	origins   originStage // upstream numbers of the puts that came with PutFrom
+
+	// Under ch.mu (memory_queue.go): the put times of the events taken, and
+	// t's place among the open takers while it holds events.
+	runs       []putRun
+	runsBuf    [2]putRun // runs' first home: a take usually spans one or two puts
+	oldest     int64     // the earliest of runs
+	linked     bool
+	prev, next *memoryTxn
 }
 
 var (
@@ -397,11 +433,10 @@ func (t *memoryTxn) Take(max int) ([]Event, error) {
 		return nil, fmt.Errorf("channel %s: take %d events: transaction holds %d of transactionCapacity %d: %w",
 			t.ch.name, max, len(t.takes), limit, ErrTxnFull)
 	}
-	out, seqs, err := t.ch.take(max)
+	out, err := t.ch.take(t, max)
 	if err != nil {
 		return nil, err
 	}
-	t.takeSeqs = append(t.takeSeqs, seqs...)
 	attempts := len(out)
 	if len(out) < max {
 		attempts++
@@ -425,7 +460,7 @@ func (t *memoryTxn) Commit() error {
 	case len(t.puts) > 0:
 		return t.ch.commitPuts(t.puts, t.putBytes, t.origins)
 	case len(t.takes) > 0:
-		return t.ch.commitTakes(len(t.takes), t.takeBytes)
+		return t.ch.commitTakes(t, len(t.takes), t.takeBytes)
 	}
 	return nil
 }
@@ -437,7 +472,7 @@ func (t *memoryTxn) Rollback() error {
 	}
 	t.done = true
 	if len(t.takes) > 0 {
-		return t.ch.rollbackTakes(t.takes, t.takeSeqs)
+		return t.ch.rollbackTakes(t)
 	}
 	return nil
 }
@@ -458,79 +493,6 @@ func (s *signal) notify() {
 	if s.ch != nil {
 		close(s.ch)
 		s.ch = nil
-	}
-}
-
-// ring is a growable circular FIFO of events with O(1) pushes at both ends,
-// so a rolled-back take goes back to the head without shifting the queue.
-// It grows by doubling. It shrinks only when it empties after a fill that used
-// under a quarter of it, so a drained burst does not pin its memory while a
-// steady put/take cycle never reallocates.
-type ring struct {
-	buf  []Event
-	seq  []uint64 // seq[i] is buf[i]'s number
-	head int      // index of the oldest event
-	n    int
-	peak int // most events held since the ring last emptied
-}
-
-const ringMin = 64
-
-func (r *ring) len() int { return r.n }
-
-func (r *ring) reserve(extra int) {
-	if r.n+extra <= len(r.buf) {
-		return
-	}
-	nb := make([]Event, max(ringMin, 2*len(r.buf), r.n+extra))
-	ns := make([]uint64, len(nb))
-	if r.n > 0 {
-		k := copy(nb, r.buf[r.head:min(r.head+r.n, len(r.buf))])
-		copy(nb[k:r.n], r.buf)
-		copy(ns, r.seq[r.head:min(r.head+r.n, len(r.seq))])
-		copy(ns[k:r.n], r.seq)
-	}
-	r.buf, r.seq, r.head = nb, ns, 0
-}
-
-// pushBack appends es, numbered from first.
-func (r *ring) pushBack(es []Event, first uint64) {
-	r.reserve(len(es))
-	for i, e := range es {
-		at := (r.head + r.n) % len(r.buf)
-		r.buf[at], r.seq[at] = e, first+uint64(i)
-		r.n++
-	}
-	r.peak = max(r.peak, r.n)
-}
-
-// pushFront puts es, numbered seqs, at the head so that es[0] is the next
-// event taken.
-func (r *ring) pushFront(es []Event, seqs []uint64) {
-	r.reserve(len(es))
-	for i := len(es) - 1; i >= 0; i-- {
-		r.head = (r.head - 1 + len(r.buf)) % len(r.buf)
-		r.buf[r.head], r.seq[r.head] = es[i], seqs[i]
-		r.n++
-	}
-	r.peak = max(r.peak, r.n)
-}
-
-// popFront moves len(dst) <= r.len() events from the head into dst, clearing
-// their slots so the ring does not keep bodies alive.
-func (r *ring) popFront(dst []Event, seqs []uint64) {
-	for i := range dst {
-		dst[i], seqs[i] = r.buf[r.head], r.seq[r.head]
-		r.buf[r.head] = Event{}
-		r.head = (r.head + 1) % len(r.buf)
-		r.n--
-	}
-	if r.n == 0 {
-		if len(r.buf) > ringMin && r.peak < len(r.buf)/4 {
-			r.buf = make([]Event, max(ringMin, 2*r.peak))
-			r.seq = make([]uint64, len(r.buf))
-		}
-		r.head, r.peak = 0, 0
 	}
 }
 

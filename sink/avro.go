@@ -125,6 +125,7 @@ type Avro struct {
 	eng         *Engine // nil until Start
 	client      *avrorpc.Client
 	connectedAt time.Time
+	greeted     bool            // the connection's first call was answered: the peer speaks Avro RPC
 	wire        []avrorpc.Event // scratch: a batch in the wire type
 }
 
@@ -334,8 +335,38 @@ func (s *Avro) send(ctx context.Context, id *avrorpc.Identity, events []channel.
 			s.disconnect()
 			continue
 		}
+		if !s.greeted {
+			s.greet(call, err)
+		}
 		return call, err
 	}
+}
+
+// greet logs how a connection's first call went: that call carries the
+// Avro handshake and is answered before Send returns, so only its reply
+// (OK, or a FAILED or UNKNOWN status, which a real collector sends too)
+// shows that the peer is an Avro collector; a TCP connect says nothing (an
+// HTTP server accepts it). A failure of that call (a protocol error, a
+// timeout, a reset) is logged here, once per connection, so it shows at the
+// rate of the reconnects; the runner's error line is rate-limited to one a
+// minute. A refused connect has no connection to log: the runner's line
+// says it.
+func (s *Avro) greet(call *avrorpc.Pending, err error) {
+	if err == nil {
+		select {
+		case <-call.Done():
+			err = call.Wait(context.Background()) // answered: returns at once
+		default:
+			return // not the handshake call: nothing known yet
+		}
+	}
+	var se *avrorpc.StatusError
+	if err != nil && !errors.As(err, &se) {
+		s.log.Warn("avro sink connection failed", slog.String("sink", s.name), slog.String("addr", s.addr()), slog.Any("err", err))
+		return
+	}
+	s.greeted = true
+	s.log.Info("avro sink connected", slog.String("sink", s.name), slog.String("addr", s.addr()))
 }
 
 func (s *Avro) connect(ctx context.Context) error {
@@ -350,9 +381,9 @@ func (s *Avro) connect(ctx context.Context) error {
 		s.counter.ConnectionFailed.Add(1)
 		return fmt.Errorf("connect: %w", err)
 	}
-	s.client, s.connectedAt = c, time.Now()
+	// Connected at the TCP level only: greet says whether it is a collector.
+	s.client, s.connectedAt, s.greeted = c, time.Now(), false
 	s.counter.ConnectionCreated.Add(1)
-	s.log.Info("avro sink connected", slog.String("sink", s.name), slog.String("addr", s.addr()))
 	return nil
 }
 

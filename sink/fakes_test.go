@@ -18,9 +18,12 @@ import (
 	"go.uber.org/goleak"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/hdfstest"
 )
 
-func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
+// TestMain stops the real HDFS the hdfs sink's tests started, if any,
+// before goleak looks for goroutines left behind.
+func TestMain(m *testing.M) { goleak.VerifyTestMain(hdfstest.Main(m)) }
 
 // trace records operations from several fakes in one order.
 type trace struct {

@@ -15,8 +15,8 @@ var registry = config.NewRegistry("sink", []config.Entry[Factory]{
 	{Spec: avroType, New: newAvroFactory},
 	{Spec: kafkaType, New: newKafkaFactory},
 	{Spec: thriftType, New: newThriftFactory},
+	{Spec: hdfsType, New: newHDFSFactory},
 }, []config.Unsupported{
-	{Type: "hdfs", Classes: []string{"org.apache.flume.sink.hdfs.HDFSEventSink"}},
 	{Type: "irc", Classes: []string{"org.apache.flume.sink.irc.IRCSink"}},
 	{Type: "hbase", Classes: []string{"org.apache.flume.sink.hbase.HBaseSink"}},
 	{Type: "hbase2", Classes: []string{"org.apache.flume.sink.hbase2.HBase2Sink"}},

@@ -28,8 +28,8 @@ func TestLookupAcceptsTypeNamesInAnyCaseAndFlumeClassNames(t *testing.T) {
 			t.Errorf("ProcessorLookup(%q) found nothing", typ)
 		}
 	}
-	if _, ok := Lookup("hdfs"); ok {
-		t.Error("Lookup(hdfs) found a sink flumed does not have")
+	if _, ok := Lookup("hbase"); ok {
+		t.Error("Lookup(hbase) found a sink flumed does not have")
 	}
 	if _, ok := Lookup("org.apache.flume.sink.loggersink"); ok {
 		t.Error("a class name in the wrong case was found: Flume could not load it")

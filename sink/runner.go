@@ -7,6 +7,8 @@ import (
 	"runtime/debug"
 	"sync"
 	"time"
+
+	"github.com/flumed/flumed/internal/clock"
 )
 
 // RunnerOptions configure a Runner. Zero values take Flume's defaults.
@@ -25,6 +27,9 @@ type RunnerOptions struct {
 	// transient BACKOFF does not end a drain early. When nil, the first BACKOFF
 	// while draining counts as empty.
 	Empty func() bool
+	// Clock times the sleeps and the error log's rate; nil is the wall
+	// clock. Tests give a fake one to decide when a sleep ends.
+	Clock clock.Clock
 }
 
 func (o *RunnerOptions) defaults() {
@@ -40,6 +45,7 @@ func (o *RunnerOptions) defaults() {
 	if o.ErrorLogEvery <= 0 {
 		o.ErrorLogEvery = time.Minute
 	}
+	o.Clock = clock.Or(o.Clock)
 }
 
 // Runner drives one processor from one goroutine (Flume's SinkRunner,
@@ -201,7 +207,7 @@ func (r *Runner) process(ctx context.Context) (st Status, err error) {
 
 func (r *Runner) logFailure(err error) {
 	r.failures++
-	now := time.Now()
+	now := r.opts.Clock.Now()
 	if r.failures > 1 && now.Sub(r.lastLogged) < r.opts.ErrorLogEvery {
 		r.suppressed++
 		return
@@ -217,14 +223,12 @@ func (r *Runner) sleep(ctx context.Context, d time.Duration, draining bool) {
 	if r.onSleep != nil {
 		r.onSleep(d)
 	}
-	t := time.NewTimer(d)
-	defer t.Stop()
 	drain := r.drain
 	if draining {
 		drain = nil // already draining: a closed channel would spin
 	}
 	select {
-	case <-t.C:
+	case <-r.opts.Clock.After(d):
 	case <-ctx.Done():
 	case <-r.stop:
 	case <-drain:

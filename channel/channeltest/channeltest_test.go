@@ -9,6 +9,7 @@ package channeltest_test
 
 import (
 	"fmt"
+	"maps"
 	"slices"
 	"sync"
 	"testing"
@@ -26,7 +27,7 @@ func TestMain(m *testing.M) { goleak.VerifyTestMain(m) }
 func TestReferenceChannelPassesTheSuite(t *testing.T) {
 	channeltest.Run(t, channeltest.Factory{
 		New: func(t *testing.T, o channeltest.Options) channel.Channel {
-			return openRef(&refStore{events: map[int]channel.Event{}}, o)
+			return openRef(&refStore{events: map[int]channel.Event{}, putAt: map[int]time.Time{}}, o)
 		},
 		Reopen: func(t *testing.T, ch channel.Channel) channel.Channel {
 			r := ch.(*refChannel)
@@ -41,6 +42,7 @@ type refStore struct {
 	mu     sync.Mutex
 	next   int
 	events map[int]channel.Event
+	putAt  map[int]time.Time // when each of events was put
 }
 
 type refChannel struct {
@@ -76,9 +78,13 @@ func (r *refChannel) errTxnFull(n int) error { return fmt.Errorf("ref: %d: %w", 
 
 func (r *refChannel) Stats() channel.Stats {
 	defer r.lock()()
+	var age time.Duration
+	if len(r.store.events) > 0 {
+		age = clock.Or(r.opts.Clock).Now().Sub(r.store.putAt[slices.Min(slices.Collect(maps.Keys(r.store.events)))])
+	}
 	return channel.Stats{Type: "ref", Size: int64(len(r.store.events)), Capacity: int64(r.opts.Capacity),
 		PutAttempts: r.putAttempts, PutSuccesses: r.putOK, TakeAttempts: r.takeAttempts, TakeSuccesses: r.takeOK,
-		StartTime: r.start, StopTime: r.stop}
+		StartTime: r.start, StopTime: r.stop, OldestAge: age}
 }
 
 func (r *refChannel) Close() error {
@@ -201,13 +207,15 @@ func (t *refTxn) Commit() error {
 	defer unlock()
 	t.done = true
 	s := t.ch.store
+	now := clock.Or(t.ch.opts.Clock).Now()
 	for _, e := range t.puts {
-		s.events[s.next] = e
+		s.events[s.next], s.putAt[s.next] = e, now
 		t.ch.queue = append(t.ch.queue, s.next)
 		s.next++
 	}
 	for _, seq := range t.takes {
 		delete(s.events, seq)
+		delete(s.putAt, seq)
 	}
 	t.ch.held -= len(t.takes)
 	if len(t.takes) > 0 {

@@ -2,8 +2,10 @@ package channeltest
 
 import (
 	"testing"
+	"time"
 
 	"github.com/flumed/flumed/channel"
+	"github.com/flumed/flumed/internal/clock"
 )
 
 // counts are the Flume counters a case checks, in FLUME.md §5's terms.
@@ -98,5 +100,51 @@ func (s suite) stats(t *testing.T) {
 		if m["StartTime"] == "0" || m["StartTime"] == "" {
 			t.Errorf("StartTime = %q, want the open time", m["StartTime"])
 		}
+	})
+	t.Run("OldestAge is how long the oldest event held has waited, events in an open take included", func(t *testing.T) {
+		// The channel's clock stamps puts and reads the age: a fake one makes
+		// the durations exact (the file channel keeps milliseconds).
+		clk := clock.NewFake()
+		ch := s.open(t, Options{Capacity: 100, TransactionCapacity: 10, Clock: clk})
+		wantAge := func(when string, want time.Duration) {
+			t.Helper()
+			if got := ch.Stats().OldestAge; got != want {
+				t.Fatalf("%s: OldestAge %v, want %v", when, got, want)
+			}
+		}
+		wantAge("empty", 0)
+		put(t, ch, evs(0, 2)...)
+		clk.Advance(5 * time.Second)
+		put(t, ch, ev(2))
+		clk.Advance(2 * time.Second)
+		wantAge("events 0 and 1 put 7s ago, event 2 2s ago", 7*time.Second)
+
+		tx := ch.Begin()
+		if got, err := tx.Take(2); err != nil || len(got) != 2 {
+			t.Fatalf("take: %d events, %v", len(got), err)
+		}
+		wantAge("events 0 and 1 taken, not committed", 7*time.Second)
+		if err := tx.Commit(); err != nil {
+			t.Fatal(err)
+		}
+		wantAge("events 0 and 1 gone", 2*time.Second)
+
+		tx = ch.Begin()
+		if got, err := tx.Take(1); err != nil || len(got) != 1 {
+			t.Fatalf("take: %d events, %v", len(got), err)
+		}
+		clk.Advance(time.Second)
+		wantAge("event 2 in an open take", 3*time.Second)
+		if err := tx.Rollback(); err != nil {
+			t.Fatal(err)
+		}
+		wantAge("event 2 rolled back to the head", 3*time.Second)
+		put(t, ch, ev(3))
+		clk.Advance(time.Second)
+		wantAge("event 2 still the oldest", 4*time.Second)
+		take(t, ch, 1)
+		wantAge("event 3 put 1s ago", time.Second)
+		take(t, ch, 1)
+		wantAge("drained", 0)
 	})
 }

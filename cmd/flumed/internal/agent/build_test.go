@@ -66,8 +66,8 @@ func TestBuildProblems(t *testing.T) {
 				`t.properties:7: a1.sinks.k1.type: unknown sink type "nul" (did you mean null?)`,
 			}},
 		{"Flume types flumed does not implement say so",
-			strings.Replace(pipeline, "type = null", "type = hdfs", 1),
-			[]string{`t.properties:7: a1.sinks.k1.type: sink type hdfs is not supported by flumed (supported: ` + strings.Join(realRegistries().sinks.Types(), ", ") + `)`}},
+			strings.Replace(pipeline, "type = null", "type = hbase", 1),
+			[]string{`t.properties:7: a1.sinks.k1.type: sink type hbase is not supported by flumed (supported: ` + strings.Join(realRegistries().sinks.Types(), ", ") + `)`}},
 		{"unknown keys of every component",
 			pipeline + "a1.sources.r1.batchSise = 5\na1.channels.c1.capacty = 10\na1.sinks.k1.batchsize = 5\n",
 			[]string{

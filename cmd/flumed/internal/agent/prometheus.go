@@ -12,8 +12,6 @@ import (
 
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
-	"github.com/prometheus/client_golang/prometheus/promhttp"
-	dto "github.com/prometheus/client_model/go"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/counter"
@@ -26,109 +24,99 @@ import (
 // channel is flumed_channel_event_put_success_total), the gauges (sizes,
 // capacities, open connections) without the suffix, start times in
 // seconds, each labelled with the component's name and configured type.
-// Beyond Flume's counters: the channels' fill ratio, a file channel's
-// bytes on disk and free space above minimumRequiredSpace, each failover
-// group's sinks (active, penalised and until when), how long every sink of
-// a group has failed, and the Go runtime and process collectors. Values
-// are read when scraped, never cached.
+// Beyond Flume's counters: the channels' fill ratio and oldest event's age
+// (memory and file channels), a file channel's bytes on disk and free
+// space above minimumRequiredSpace, each failover group's sinks (active,
+// penalised and until when), how long every sink of a group has failed,
+// and client_golang's Go runtime and process collectors (memory, CPU,
+// open files: what an operator graphs beside the events). Values are read when
+// scraped, never cached.
 
-// promCollector is the agent as a prometheus.Collector. It describes
-// nothing up front (an unchecked collector): its metrics follow the
-// configuration, which a reload changes.
+// promCollector exports the agent. Each scrape renders flumed's metrics
+// straight into the text format (prometheus_text.go) instead of going
+// through a prometheus.Registry and the exposition's data model: the
+// registry writes every sample into a protobuf struct, checks it, sorts
+// it, and the encoder reads it back, which cost more than the rest of a
+// scrape (issue 13 sets ≤ 2 ms for 100 components). What the registry
+// checked holds by construction: each metric name has one type, one help
+// and one label set (name, type; or group, sink, type), and a component
+// appears once per metric. The Go runtime's metrics still come from
+// client_golang's collector, through a registry of their own.
 type promCollector struct {
 	a *Agent
 
 	mu     sync.Mutex
-	descs  map[string]*prometheus.Desc      // by metric name
+	descs  map[string]*famDesc              // by metric name
 	attrs  map[string]map[string]attrMetric // by kind, then Flume attribute
-	labels map[[3]string][]*dto.LabelPair   // by label values
-}
-
-// labelPairs returns the label pairs of values (name, type; or group,
-// sink, type), made once: a scrape exports the same components' labels
-// over and over, and the registry only reads them.
-func (c *promCollector) labelPairs(values ...string) []*dto.LabelPair {
-	var key [3]string
-	copy(key[:], values)
-	c.mu.Lock()
-	defer c.mu.Unlock()
-	if lp, ok := c.labels[key]; ok {
-		return lp
-	}
-	names := []string{"name", "type"}
-	if len(values) == 3 {
-		names = []string{"group", "sink", "type"}
-	}
-	lp := make([]*dto.LabelPair, len(values))
-	for i := range values {
-		lp[i] = &dto.LabelPair{Name: &names[i], Value: &values[i]}
-	}
-	c.labels[key] = lp
-	return lp
-}
-
-// sample is one exported value: a prometheus.Metric over cached label
-// pairs and descriptor, cheaper than a const metric made from strings.
-type sample struct {
-	desc   *prometheus.Desc
-	vt     prometheus.ValueType
-	v      float64
-	labels []*dto.LabelPair
-}
-
-func (m *sample) Desc() *prometheus.Desc { return m.desc }
-
-func (m *sample) Write(out *dto.Metric) error {
-	out.Label = m.labels
-	if m.vt == prometheus.CounterValue {
-		out.Counter = &dto.Counter{Value: &m.v}
-	} else {
-		out.Gauge = &dto.Gauge{Value: &m.v}
-	}
-	return nil
+	labels map[[3]string]string             // rendered label sets, by label values
+	pool   sync.Pool                        // of *promScrape, reused between scrapes
 }
 
 // attrMetric is how one Flume attribute is exported: made once per kind and
 // attribute, since a scrape sees the same few dozen over and over.
 type attrMetric struct {
-	desc  *prometheus.Desc // nil: not exported (StartTime of 0 is skipped at scrape)
-	vt    prometheus.ValueType
+	desc  *famDesc // nil: not exported (StartTime of 0 is skipped at scrape)
 	scale float64
 }
 
 // PrometheusHandler serves the agent's metrics in the Prometheus text
-// format, with the Go runtime's and the process's.
+// format (version 0.0.4), with the Go runtime's and the process's.
 func (a *Agent) PrometheusHandler() http.Handler {
-	reg := prometheus.NewRegistry()
-	reg.MustRegister(&promCollector{a: a, descs: map[string]*prometheus.Desc{},
-		attrs: map[string]map[string]attrMetric{}, labels: map[[3]string][]*dto.LabelPair{}},
-		collectors.NewGoCollector())
-	return promhttp.HandlerFor(reg, promhttp.HandlerOpts{ErrorHandling: promhttp.ContinueOnError})
+	goReg := prometheus.NewRegistry()
+	goReg.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	return newPromCollector(a).handler(goReg)
 }
 
-func (c *promCollector) Describe(chan<- *prometheus.Desc) {}
+func newPromCollector(a *Agent) *promCollector {
+	return &promCollector{a: a, descs: map[string]*famDesc{},
+		attrs: map[string]map[string]attrMetric{}, labels: map[[3]string]string{}}
+}
 
-// desc returns the descriptor of name, made once.
-func (c *promCollector) desc(name, help string, labels ...string) *prometheus.Desc {
+// desc returns the family description of name, made once.
+func (c *promCollector) desc(name, help string, typ famType) *famDesc {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	d, ok := c.descs[name]
 	if !ok {
-		d = prometheus.NewDesc(name, help, labels, nil)
+		d = newFamDesc(name, help, typ)
 		c.descs[name] = d
 	}
 	return d
 }
 
-func (c *promCollector) emit(out chan<- prometheus.Metric, vt prometheus.ValueType, name, help string, v float64, labels ...string) {
+// labelSet returns the label set of values (name, type; or group, sink,
+// type) rendered as the text format writes it, made once: a scrape
+// exports the same components' labels over and over.
+func (c *promCollector) labelSet(values ...string) string {
+	var key [3]string
+	copy(key[:], values)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if ls, ok := c.labels[key]; ok {
+		return ls
+	}
 	names := []string{"name", "type"}
-	if len(labels) == 3 {
+	if len(values) == 3 {
 		names = []string{"group", "sink", "type"}
 	}
-	out <- &sample{desc: c.desc(name, help, names...), vt: vt, v: v, labels: c.labelPairs(labels...)}
+	ls := renderLabels(names, values)
+	c.labels[key] = ls
+	return ls
 }
 
-func (c *promCollector) Collect(out chan<- prometheus.Metric) {
+// emit adds a gauge or counter named name, labelled with labels (name and
+// type; or group, sink and type).
+func (s *promScrape) emit(typ famType, name, help string, v float64, labels ...string) {
+	s.add(s.c.desc(name, help, typ), v, s.c.labelSet(labels...))
+}
+
+// gather collects the agent's metrics into a scrape from the pool; the
+// caller renders it and puts it back (release).
+func (c *promCollector) gather() *promScrape {
+	s, _ := c.pool.Get().(*promScrape)
+	if s == nil {
+		s = &promScrape{c: c, byName: map[*famDesc]*promFamily{}}
+	}
 	a := c.a
 	channels, groups, sources := a.parts()
 	types := a.componentTypes()
@@ -137,45 +125,46 @@ func (c *promCollector) Collect(out chan<- prometheus.Metric) {
 		if ch == nil {
 			continue
 		}
-		c.channel(out, cu.name, types["channel "+cu.name], ch)
+		s.channel(cu.name, types["channel "+cu.name], ch)
 	}
 	for _, g := range groups {
-		for _, s := range g.sinks {
-			if m, ok := s.(counter.Monitored); ok {
-				c.flume(out, "sink", s.Name(), types["sink "+s.Name()], m.FlumeMetrics())
+		for _, sk := range g.sinks {
+			if m, ok := sk.(counter.Monitored); ok {
+				s.flume("sink", sk.Name(), types["sink "+sk.Name()], m.FlumeMetrics())
 			}
 		}
 		typ := types["sink group "+g.name]
-		c.emit(out, prometheus.GaugeValue, "flumed_sink_group_failing_seconds",
+		s.emit(promGauge, "flumed_sink_group_failing_seconds",
 			"How long every sink of the group has failed to deliver (0 when the last batch was delivered).",
 			g.health.failingFor().Seconds(), g.name, typ)
 		if f, ok := g.proc.(interface {
 			State() []sink.FailoverSinkState
 		}); ok {
-			for _, s := range f.State() {
-				c.emit(out, prometheus.GaugeValue, "flumed_failover_sink_active",
-					"1 for the sink a failover group delivers to.", b2f(s.Active), g.name, s.Sink, typ)
-				c.emit(out, prometheus.GaugeValue, "flumed_failover_sink_penalized",
-					"1 for a sink of a failover group that failed and waits out its penalty.", b2f(s.Dead), g.name, s.Sink, typ)
+			for _, st := range f.State() {
+				s.emit(promGauge, "flumed_failover_sink_active",
+					"1 for the sink a failover group delivers to.", b2f(st.Active), g.name, st.Sink, typ)
+				s.emit(promGauge, "flumed_failover_sink_penalized",
+					"1 for a sink of a failover group that failed and waits out its penalty.", b2f(st.Dead), g.name, st.Sink, typ)
 				retry := 0.0
-				if s.Dead {
-					retry = float64(s.RetryAt.UnixMilli()) / 1000
+				if st.Dead {
+					retry = float64(st.RetryAt.UnixMilli()) / 1000
 				}
-				c.emit(out, prometheus.GaugeValue, "flumed_failover_sink_retry_at_seconds",
-					"When a penalised sink is tried again (Unix time; 0 when not penalised).", retry, g.name, s.Sink, typ)
+				s.emit(promGauge, "flumed_failover_sink_retry_at_seconds",
+					"When a penalised sink is tried again (Unix time; 0 when not penalised).", retry, g.name, st.Sink, typ)
 			}
 		}
 	}
-	for _, s := range sources {
-		if m, ok := s.src.(counter.Monitored); ok {
-			c.flume(out, "source", s.name, types["source "+s.name], m.FlumeMetrics())
+	for _, src := range sources {
+		if m, ok := src.src.(counter.Monitored); ok {
+			s.flume("source", src.name, types["source "+src.name], m.FlumeMetrics())
 		}
 	}
+	return s
 }
 
-// channel exports a channel's Stats, its fill ratio and, for a file
-// channel, its disk use.
-func (c *promCollector) channel(out chan<- prometheus.Metric, name, typ string, ch channel.Channel) {
+// channel exports a channel's Stats, its fill ratio and oldest event's age
+// and, for a file channel, its disk use.
+func (s *promScrape) channel(name, typ string, ch channel.Channel) {
 	st := ch.Stats()
 	counters := []struct {
 		metric, help string
@@ -197,67 +186,75 @@ func (c *promCollector) channel(out chan<- prometheus.Metric, name, typ string, 
 		}...)
 	}
 	for _, k := range counters {
-		c.emit(out, prometheus.CounterValue, k.metric, k.help, float64(k.v), name, typ)
+		s.emit(promCounter, k.metric, k.help, float64(k.v), name, typ)
 	}
-	c.emit(out, prometheus.GaugeValue, "flumed_channel_size", "Events in the channel (ChannelSize).", float64(st.Size), name, typ)
-	c.emit(out, prometheus.GaugeValue, "flumed_channel_capacity", "The channel's capacity in events (ChannelCapacity).", float64(st.Capacity), name, typ)
+	s.emit(promGauge, "flumed_channel_size", "Events in the channel (ChannelSize).", float64(st.Size), name, typ)
+	s.emit(promGauge, "flumed_channel_capacity", "The channel's capacity in events (ChannelCapacity).", float64(st.Capacity), name, typ)
 	fill := 0.0
 	if st.Capacity > 0 {
 		fill = float64(st.Size) / float64(st.Capacity)
 	}
-	c.emit(out, prometheus.GaugeValue, "flumed_channel_fill_ratio", "Size over capacity, 0 to 1.", fill, name, typ)
+	s.emit(promGauge, "flumed_channel_fill_ratio", "Size over capacity, 0 to 1.", fill, name, typ)
+	if st.KnowsOldestAge() {
+		s.emit(promGauge, "flumed_channel_oldest_event_age_seconds", oldestAgeHelp, st.OldestAge.Seconds(), name, typ)
+	}
 	if !st.StartTime.IsZero() {
-		c.emit(out, prometheus.GaugeValue, "flumed_channel_start_time_seconds", "When the channel opened (Unix time).",
+		s.emit(promGauge, "flumed_channel_start_time_seconds", "When the channel opened (Unix time).",
 			float64(st.StartTime.UnixMilli())/1000, name, typ)
 	}
 	if cs, ok := ch.(interface {
 		CommitStats() channel.FileCommitStats
 	}); ok {
 		st := cs.CommitStats()
-		c.histogram(out, "flumed_channel_log_sync_seconds", "Each fsync of a file channel's data log.", st.LogSyncSeconds, name, typ)
-		c.histogram(out, "flumed_channel_checkpoint_sync_seconds", "Each synced write of a file channel's ack state (what take commits wait for).",
+		s.histogram("flumed_channel_log_sync_seconds", "Each fsync of a file channel's data log.", st.LogSyncSeconds, name, typ)
+		s.histogram("flumed_channel_checkpoint_sync_seconds", "Each synced write of a file channel's ack state (what take commits wait for).",
 			st.CheckpointSyncSeconds, name, typ)
-		c.histogram(out, "flumed_channel_put_commit_group_size", "Put commits answered by one data log append.", st.PutGroup, name, typ)
-		c.histogram(out, "flumed_channel_take_commit_group_size", "Take commits answered by one checkpoint write.", st.TakeGroup, name, typ)
+		s.histogram("flumed_channel_put_commit_group_size", "Put commits answered by one data log append.", st.PutGroup, name, typ)
+		s.histogram("flumed_channel_take_commit_group_size", "Take commits answered by one checkpoint write.", st.TakeGroup, name, typ)
 	}
 	f, ok := ch.(interface{ Options() channel.FileOptions })
 	if !ok {
 		return
 	}
 	o := f.Options()
-	c.emit(out, prometheus.GaugeValue, "flumed_channel_wal_bytes", "Bytes of the file channel's data directory on disk.",
+	s.emit(promGauge, "flumed_channel_wal_bytes", "Bytes of the file channel's data directory on disk.",
 		float64(dirBytes(o.DataDir)), name, typ)
 	if sp, err := (fsutil.OS{}).Statfs(o.DataDir); err == nil {
-		c.emit(out, prometheus.GaugeValue, "flumed_channel_free_space_headroom_bytes",
+		s.emit(promGauge, "flumed_channel_free_space_headroom_bytes",
 			"Free space of the data directory's file system above minimumRequiredSpace; puts fail below 0.",
 			float64(sp.Avail)-float64(o.MinimumRequiredSpace), name, typ)
 	}
 }
 
+// oldestAgeHelp is the help of flumed_channel_oldest_event_age_seconds; the
+// README's Monitoring section says the same.
+const oldestAgeHelp = "How long the oldest event the channel holds (queued, or taken and not committed) " +
+	"has waited since its put committed; 0 when empty. Memory channel: exact. File channel: from the commit " +
+	"time in the event's record (milliseconds), so also right after a restart; just after a taker leaves a " +
+	"record it has not read the next of, the record before stands in (an over-statement by the time between " +
+	"those two puts, until the next take). Not exported for the Kafka channel, whose queue is the topic."
+
 // histogram exports h as a Prometheus histogram.
-func (c *promCollector) histogram(out chan<- prometheus.Metric, metric, help string, h *counter.Histogram, name, typ string) {
+func (s *promScrape) histogram(metric, help string, h *counter.Histogram, name, typ string) {
 	bounds, cum, n, sum := h.Snapshot()
-	buckets := make(map[float64]uint64, len(bounds))
-	for i, b := range bounds {
-		buckets[b] = cum[i]
-	}
-	out <- prometheus.MustNewConstHistogram(c.desc(metric, help, "name", "type"), n, sum, buckets, name, typ)
+	s.addHistogram(s.c.desc(metric, help, promHistogram), s.c.labelSet(name, typ), bounds, cum, n, sum)
 }
 
 // flume exports one Flume counter group: numeric attributes only (Type
 // and failover's sink lists are not numbers), StartTime and StopTime in
 // seconds, OpenConnectionCount as a gauge, the rest as counters.
-func (c *promCollector) flume(out chan<- prometheus.Metric, kind, name, typ string, m map[string]string) {
-	for attr, s := range m {
-		v, err := strconv.ParseFloat(s, 64)
+func (s *promScrape) flume(kind, name, typ string, m map[string]string) {
+	labels := s.c.labelSet(name, typ)
+	for attr, str := range m {
+		v, err := strconv.ParseFloat(str, 64)
 		if err != nil || math.IsNaN(v) {
 			continue
 		}
-		am := c.attr(kind, attr)
+		am := s.c.attr(kind, attr)
 		if am.desc == nil || (am.scale != 1 && v == 0) {
 			continue
 		}
-		out <- &sample{desc: am.desc, vt: am.vt, v: v * am.scale, labels: c.labelPairs(name, typ)}
+		s.add(am.desc, v*am.scale, labels)
 	}
 }
 
@@ -273,11 +270,11 @@ func (c *promCollector) attr(kind, attr string) attrMetric {
 	switch {
 	case attr == "Type":
 	case attr == "StartTime" || attr == "StopTime":
-		am = attrMetric{c.desc(base+"_seconds", "Flume's "+attr+" (Unix time).", "name", "type"), prometheus.GaugeValue, 0.001}
+		am = attrMetric{c.desc(base+"_seconds", "Flume's "+attr+" (Unix time).", promGauge), 0.001}
 	case attr == "OpenConnectionCount":
-		am = attrMetric{c.desc("flumed_"+kind+"_open_connections", "Connections open now (Flume's OpenConnectionCount).", "name", "type"), prometheus.GaugeValue, 1}
+		am = attrMetric{c.desc("flumed_"+kind+"_open_connections", "Connections open now (Flume's OpenConnectionCount).", promGauge), 1}
 	default:
-		am = attrMetric{c.desc(strings.TrimSuffix(base, "_count")+"_total", "Flume's "+attr+".", "name", "type"), prometheus.CounterValue, 1}
+		am = attrMetric{c.desc(strings.TrimSuffix(base, "_count")+"_total", "Flume's "+attr+".", promCounter), 1}
 	}
 	c.mu.Lock()
 	if c.attrs[kind] == nil {

@@ -1,0 +1,248 @@
+// Package hdfstest runs the real HDFS of ../shared/hdfs (Apache Hadoop 3.3.0:
+// one NameNode, one DataNode on 127.0.0.1) for the tests of the HDFS sink,
+// and checks what they wrote with Hadoop's own client (FsShell: -ls, -cat,
+// -text), never only with the Go client the sink itself uses.
+//
+// One instance serves a whole test binary: the first test that asks for it
+// (Get) installs the Debian packages it needs (bin/hdfs-deps, a no-op once
+// done), starts it in a temporary directory (bin/hdfs-up) and the test
+// binary's TestMain stops it (Main; bin/hdfs-down) and removes the
+// directory. Tests share it by writing under directories of their own.
+//
+// It must never skip: when HDFS cannot be found, installed or started, the
+// test asking for it fails and says why. Only tests import it.
+package hdfstest
+
+import (
+	"bufio"
+	"bytes"
+	"errors"
+	"fmt"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/colinmarc/hdfs/v2"
+)
+
+// EnvHome names a variable that overrides where the HDFS package is; by
+// default it is ../shared/hdfs next to the repository (CI runs the
+// repository at a path whose sibling is shared/, as /work/main and
+// /work/shared).
+const EnvHome = "FLUMED_HDFS_HOME"
+
+// Instance is a running HDFS.
+type Instance struct {
+	Home string // the HDFS package: bin/hdfs-up, bin/hdfs ...
+	Dir  string // hdfs-up's DIR: the instance's state, conf and logs
+	Addr string // the NameNode's RPC address, 127.0.0.1:PORT
+	URL  string // hdfs://127.0.0.1:PORT
+	User string // the HDFS user both clients act as
+}
+
+var (
+	once     sync.Once
+	instance *Instance
+	startErr error
+)
+
+// Get returns the test binary's HDFS, starting it on first use. It fails
+// the test if HDFS cannot be started, with the reason.
+func Get(t testing.TB) *Instance {
+	t.Helper()
+	once.Do(func() { instance, startErr = start() })
+	if startErr != nil {
+		t.Fatalf("hdfstest: the real HDFS is needed and could not be started: %v", startErr)
+	}
+	return instance
+}
+
+// Main runs the tests of m and then stops the HDFS the tests started, if
+// any: wrap a TestMain's m with it (goleak.VerifyTestMain(hdfstest.Main(m))).
+func Main(m interface{ Run() int }) interface{ Run() int } { return mainWrapper{m} }
+
+type mainWrapper struct{ m interface{ Run() int } }
+
+func (w mainWrapper) Run() int {
+	code := w.m.Run()
+	if err := Stop(); err != nil {
+		fmt.Fprintln(os.Stderr, "hdfstest:", err)
+		if code == 0 {
+			code = 1
+		}
+	}
+	return code
+}
+
+// Stop stops the HDFS started by Get, if any, and removes its directory.
+func Stop() error {
+	if instance == nil {
+		return nil
+	}
+	in := instance
+	instance = nil
+	out, err := exec.Command(filepath.Join(in.Home, "bin", "hdfs-down"), in.Dir).CombinedOutput()
+	if err != nil {
+		return fmt.Errorf("hdfs-down %s: %w: %s", in.Dir, err, out)
+	}
+	return os.RemoveAll(in.Dir)
+}
+
+// Home finds the HDFS package: $FLUMED_HDFS_HOME, else ../shared/hdfs beside
+// the repository root (the directory holding go.mod, found from the current
+// directory up).
+func Home() (string, error) {
+	if h := os.Getenv(EnvHome); h != "" {
+		return h, nil
+	}
+	dir, err := os.Getwd()
+	if err != nil {
+		return "", err
+	}
+	for {
+		if _, err := os.Stat(filepath.Join(dir, "go.mod")); err == nil {
+			break
+		}
+		parent := filepath.Dir(dir)
+		if parent == dir {
+			return "", errors.New("no go.mod above the current directory: cannot find ../shared/hdfs")
+		}
+		dir = parent
+	}
+	home := filepath.Join(filepath.Dir(dir), "shared", "hdfs")
+	if _, err := os.Stat(filepath.Join(home, "bin", "hdfs-up")); err != nil {
+		return "", fmt.Errorf("no HDFS package at %s (set %s to one): %w", home, EnvHome, err)
+	}
+	return home, nil
+}
+
+func start() (*Instance, error) {
+	home, err := Home()
+	if err != nil {
+		return nil, err
+	}
+	// hdfs-deps is idempotent and returns at once when everything is there;
+	// make test runs it before the tests, a lone go test needs it here.
+	if out, err := exec.Command(filepath.Join(home, "bin", "hdfs-deps")).CombinedOutput(); err != nil {
+		return nil, fmt.Errorf("bin/hdfs-deps: %w: %s", err, lastLines(out, 10))
+	}
+	dir, err := os.MkdirTemp("", "flumed-hdfs-")
+	if err != nil {
+		return nil, err
+	}
+	cmd := exec.Command(filepath.Join(home, "bin", "hdfs-up"), dir)
+	// Both cores may be busy with other tests: give the JVMs time, and less
+	// heap than the default (all of the package's checks pass at 64m).
+	cmd.Env = append(os.Environ(), "HDFS_TIMEOUT=240", "HDFS_HEAP=128m")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	t0 := time.Now()
+	out, err := cmd.Output()
+	if err != nil {
+		_ = os.RemoveAll(dir)
+		return nil, fmt.Errorf("bin/hdfs-up after %v: %w: %s", time.Since(t0).Round(time.Millisecond), err, lastLines(stderr.Bytes(), 20))
+	}
+	env, err := readEnv(filepath.Join(dir, "env"))
+	if err != nil {
+		return nil, err
+	}
+	in := &Instance{Home: home, Dir: dir, Addr: env["HDFS_NN"], URL: env["HDFS_URL"], User: env["HADOOP_USER_NAME"]}
+	if in.Addr == "" || in.URL == "" {
+		return nil, fmt.Errorf("hdfs-up printed %q but %s/env has no HDFS_NN or HDFS_URL", out, dir)
+	}
+	if in.User == "" {
+		in.User = "root"
+		if u := os.Getenv("USER"); u != "" {
+			in.User = u
+		}
+	}
+	return in, nil
+}
+
+func readEnv(path string) (map[string]string, error) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("read hdfs-up's env: %w", err)
+	}
+	env := map[string]string{}
+	sc := bufio.NewScanner(bytes.NewReader(b))
+	for sc.Scan() {
+		if k, v, ok := strings.Cut(sc.Text(), "="); ok {
+			env[k] = strings.Trim(v, `"'`)
+		}
+	}
+	return env, nil
+}
+
+func lastLines(b []byte, n int) string {
+	lines := strings.Split(strings.TrimRight(string(b), "\n"), "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
+	}
+	return strings.Join(lines, "\n")
+}
+
+// Client returns a Go client of the instance, closed when the test ends.
+func (in *Instance) Client(t testing.TB) *hdfs.Client {
+	t.Helper()
+	c, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: []string{in.Addr}, User: in.User})
+	if err != nil {
+		t.Fatalf("hdfs client of %s: %v", in.Addr, err)
+	}
+	t.Cleanup(func() { _ = c.Close() })
+	return c
+}
+
+// Dfs runs Hadoop's FsShell (`hdfs dfs args...`) against the instance and
+// returns its stdout; a failure fails the test with its stderr.
+func (in *Instance) Dfs(t testing.TB, args ...string) []byte {
+	t.Helper()
+	out, err := in.TryDfs(args...)
+	if err != nil {
+		t.Fatalf("hdfs dfs %s: %v", strings.Join(args, " "), err)
+	}
+	return out
+}
+
+// TryDfs is Dfs returning the failure instead.
+func (in *Instance) TryDfs(args ...string) ([]byte, error) {
+	cmd := exec.Command(filepath.Join(in.Home, "bin", "hdfs"), append([]string{in.Dir, "dfs"}, args...)...)
+	cmd.Env = append(os.Environ(), "HADOOP_USER_NAME="+in.User, "HDFS_CLIENT_HEAP=128m")
+	var stderr bytes.Buffer
+	cmd.Stderr = &stderr
+	out, err := cmd.Output()
+	if err != nil {
+		return out, fmt.Errorf("%w: %s", err, lastLines(stderr.Bytes(), 10))
+	}
+	return out, nil
+}
+
+// Text is `hdfs dfs -text path`: how Hadoop reads a file whatever its kind
+// (SequenceFile, a compressed stream by its extension, plain bytes).
+func (in *Instance) Text(t testing.TB, path string) []byte {
+	t.Helper()
+	return in.Dfs(t, "-text", path)
+}
+
+// Cat is `hdfs dfs -cat path`: the file's bytes.
+func (in *Instance) Cat(t testing.TB, path string) []byte {
+	t.Helper()
+	return in.Dfs(t, "-cat", path)
+}
+
+// Ls is `hdfs dfs -ls -C dir`: the full paths in dir, sorted (the URL's
+// scheme and authority included when dir has them).
+func (in *Instance) Ls(t testing.TB, dir string) []string {
+	t.Helper()
+	var paths []string
+	for _, l := range strings.Split(string(in.Dfs(t, "-ls", "-C", dir)), "\n") {
+		if l = strings.TrimSpace(l); l != "" {
+			paths = append(paths, l)
+		}
+	}
+	return paths
+}
