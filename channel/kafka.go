@@ -147,21 +147,6 @@ type kafkaPart struct {
 	offsets []int64 // polled, in order
 	done    []bool  // offsets[i]'s take committed
 	epoch   int32   // leader epoch of the last record, for the commit
-	// next is the offset after the last record polled (0: none yet), and
-	// stable the partition's last stable offset as the last fetch of it
-	// reported: records in between are committed in Kafka and on their way.
-	next, stable int64
-}
-
-// behind reports whether some assigned partition has committed records the
-// client has not handed over yet. Called with k.mu held.
-func (k *Kafka) behind() bool {
-	for _, pt := range k.parts {
-		if pt.next > 0 && pt.stable > pt.next {
-			return true
-		}
-	}
-	return false
 }
 
 // kafkaRec is one polled record as an event, with where it came from.
@@ -276,24 +261,6 @@ func (k *Kafka) poll(wait time.Duration, max int) error {
 	recs := fs.Records()
 	k.mu.Lock()
 	defer k.mu.Unlock()
-	fs.EachPartition(func(p kgo.FetchTopicPartition) {
-		if p.Err != nil {
-			return
-		}
-		tp := kafkaTP{p.Topic, p.Partition}
-		pt := k.parts[tp]
-		if pt == nil {
-			pt = &kafkaPart{}
-			k.parts[tp] = pt
-		}
-		// The last stable offset, not the high watermark: it never counts
-		// records of an open Kafka transaction a read_committed consumer
-		// cannot see yet.
-		pt.stable = p.LastStableOffset
-		if n := len(p.Records); n > 0 {
-			pt.next = p.Records[n-1].Offset + 1
-		}
-	})
 	for _, r := range recs {
 		tp := kafkaTP{r.Topic, r.Partition}
 		pt := k.parts[tp]
