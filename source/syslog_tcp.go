@@ -200,13 +200,21 @@ func (s *SyslogTCP) serve(mc *netconn.Conn, sp SyslogPort, port string, p BatchP
 		st = syslog.NewStream(sp.Parser, mc, s.o.ReadBufferSize)
 	}
 	batch := make([]channel.Event, 0, s.o.BatchSize)
+	// reading mirrors what the manager was last told (Waiting or Started),
+	// so that a busy connection tells it once per wait rather than taking
+	// the manager's lock for every message.
+	reading := false
 	for {
 		if len(batch) == 0 && st.Buffered() == 0 {
 			mc.Waiting()
+			reading = false
 		}
 		e, err := st.Next()
 		if err == nil {
-			mc.Started()
+			if !reading {
+				mc.Started()
+				reading = true
+			}
 			s.bad.count(e, s.fails, s.name, remote)
 			for k, v := range extra {
 				e.Headers[k] = v

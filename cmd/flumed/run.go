@@ -115,6 +115,7 @@ func (c *configFlags) load(w io.Writer, sys map[string]string, opts agent.Option
 	if err != nil {
 		return nil, &exitError{exitConfig, err}
 	}
+	fitGCPolicy(ca)
 	return a, nil
 }
 

@@ -4,6 +4,9 @@
 // is shared by the syslog sources; it knows nothing of channels or sockets,
 // and it must never hold more than one message of EventSize bytes per stream,
 // whatever a peer sends: an oversized message is cut, never buffered whole.
+// (Besides its read buffer and that message, a stream keeps one block of at
+// most 16 KiB that the bodies of its events are copied into, and its last
+// stamps.)
 //
 // # Headers (Flume's)
 //

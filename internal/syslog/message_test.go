@@ -8,7 +8,9 @@ package syslog
 
 import (
 	"maps"
+	"slices"
 	"strconv"
+	"strings"
 	"testing"
 	"time"
 
@@ -216,3 +218,56 @@ func TestCalendarMonthsClampTheDay(t *testing.T) {
 		t.Fatalf("Jan 31 + 1 month = %s, want %s (Calendar clamps)", got, want)
 	}
 }
+
+// TestAStreamsStampCacheGivesTheUncachedAnswer walks the clock across the
+// edges where an RFC 3164 stamp's year changes (a month before it, eleven
+// months after it, New Year in UTC), one nanosecond either side of each and
+// every 6 h in between, and checks that a stream's cached timestamp is
+// always the one computed afresh.
+func TestAStreamsStampCacheGivesTheUncachedAnswer(t *testing.T) {
+	stamps := []string{"Jan  1 00:00:00", "Jan 31 23:59:59", "Feb 29 12:00:00", "Mar 31 00:00:00",
+		"Dec 31 23:59:59", "Jun 15 12:00:00", "Foo 13 11:11:11"}
+	start, end := time.Date(2023, 12, 30, 0, 0, 0, 0, time.UTC), time.Date(2026, 1, 3, 0, 0, 0, 0, time.UTC)
+	var probes []time.Time
+	for at := start; at.Before(end); at = at.Add(6 * time.Hour) {
+		probes = append(probes, at)
+	}
+	for year := 2023; year <= 2026; year++ {
+		edges := []time.Time{time.Date(year, 1, 1, 0, 0, 0, 0, time.UTC)}
+		for _, s := range stamps[:6] {
+			mon := months[s[:3]]
+			day, _ := strconv.Atoi(strings.TrimSpace(s[4:6]))
+			tt := time.Date(year, mon, day, 0, 0, 0, 0, zone)
+			tt = tt.Add(time.Duration(atoi(s[7:9]))*time.Hour + time.Duration(atoi(s[10:12]))*time.Minute + time.Duration(atoi(s[13:15]))*time.Second)
+			edges = append(edges, addMonths(tt, -1), addMonths(tt, 11))
+		}
+		for _, e := range edges {
+			probes = append(probes, e.Add(-1), e, e.Add(1))
+		}
+	}
+	slices.SortFunc(probes, func(a, b time.Time) int { return a.Compare(b) })
+	f := clock.NewFake()
+	f.Advance(probes[0].Sub(f.Now()))
+	p := NewParser(Options{Location: zone, Clock: f})
+	caches := make([]stampCache, len(stamps)) // one per stamp, so that each is asked again
+	for _, at := range probes {
+		f.Advance(at.Sub(f.Now()))
+		for i, s := range stamps {
+			got, gotOK := p.timestamp([]byte(s), true, &caches[i])
+			ms, ok, _ := p.rfc3164At(s, f.Now())
+			if gotOK != ok || ok && got != strconv.FormatInt(ms, 10) {
+				t.Fatalf("%s at %v: cached %q %v, afresh %d %v", s, f.Now(), got, gotOK, ms, ok)
+			}
+		}
+	}
+	var c stampCache
+	for _, s := range []string{"2012-04-13T11:11:11Z", "2012-04-13T11:11:11.5+08:00", "2012-04-13T11:11:11Z"} {
+		got, _ := p.timestamp([]byte(s), false, &c)
+		ms, _ := p.rfc5424Millis(s)
+		if got != strconv.FormatInt(ms, 10) {
+			t.Fatalf("%s: cached %q, afresh %d", s, got, ms)
+		}
+	}
+}
+
+func atoi(s string) int { n, _ := strconv.Atoi(s); return n }

@@ -14,7 +14,9 @@ type Stream struct {
 	r   *bufio.Reader
 	buf []byte // the message being read; never longer than EventSize
 
-	multi *MultiportLines // frame and parse as multiport_syslogtcp does
+	multi    *MultiportLines // frame and parse as multiport_syslogtcp does
+	cache    streamCache
+	bytewise bool // tests: never take whole messages from the buffer
 
 	// Skipped counts bytes of oversized octet-counted frames that were read
 	// and dropped (beyond the EventSize kept as an Incomplete event).
@@ -59,6 +61,11 @@ func (s *Stream) next() (Event, error) {
 	if s.multi != nil {
 		return s.multiLine()
 	}
+	if !s.bytewise {
+		if e, ok := s.whole(); ok {
+			return e, nil
+		}
+	}
 	// START: blank lines between messages mean nothing.
 	var b byte
 	var err error
@@ -88,6 +95,36 @@ func (s *Stream) next() (Event, error) {
 		bad = true
 	}
 	return s.data(bad)
+}
+
+// whole builds the next message straight from the read buffer when all of
+// it is there, which is what a busy connection almost always has: it starts
+// with "<", its "\n" is within EventSize bytes, and its PRI ends before the
+// "\n" (a "\n" inside a bad PRI would not end it). Reading byte by byte
+// into s.buf, as next does otherwise, gives the same event; ok is false when
+// next must do that.
+func (s *Stream) whole() (Event, bool) {
+	b, _ := s.r.Peek(s.r.Buffered())
+	skip := 0
+	for skip < len(b) && b[skip] == '\n' {
+		skip++
+	}
+	b = b[skip:]
+	if len(b) == 0 || b[0] != '<' {
+		return Event{}, false
+	}
+	end := bytes.IndexByte(b[:min(len(b), s.p.o.EventSize)], '\n')
+	if end < 0 {
+		return Event{}, false
+	}
+	line := b[:end]
+	bad, start := priEnd(line)
+	if !bad && start == len(line) && line[len(line)-1] != '>' {
+		return Event{}, false // the line ends inside the PRI
+	}
+	e := s.p.buildCached(line, bad, false, &s.cache)
+	_, _ = s.r.Discard(skip + end + 1)
+	return e, true
 }
 
 // pri reads after "<" up to and including ">" or the first byte that makes
@@ -125,12 +162,12 @@ func (s *Stream) data(bad bool) (Event, error) {
 		if i := bytes.IndexByte(peek, '\n'); i >= 0 {
 			s.buf = append(s.buf, peek[:i]...)
 			_, _ = s.r.Discard(i + 1)
-			return s.p.build(s.buf, bad, false), nil
+			return s.p.buildCached(s.buf, bad, false, &s.cache), nil
 		}
 		s.buf = append(s.buf, peek...)
 		_, _ = s.r.Discard(len(peek))
 	}
-	return s.p.build(s.buf, bad, true), nil
+	return s.p.buildCached(s.buf, bad, true, &s.cache), nil
 }
 
 // octetCount reads the rest of "LEN SP" after the first digit, which is

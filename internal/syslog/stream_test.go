@@ -7,7 +7,9 @@ package syslog
 // so instead of making an event of the tail.
 
 import (
+	"bytes"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -176,6 +178,33 @@ func TestReadySaysWhetherAWholeMessageIsBuffered(t *testing.T) {
 		_, _ = s.r.Peek(len(in)) // fill the buffer as a network read would
 		if got := s.Ready(); got != want {
 			t.Errorf("%q: Ready %v, want %v", in, got, want)
+		}
+	}
+}
+
+// BenchmarkStream parses 200-byte RFC 3164 messages from memory: the
+// source's per-message work without the network and the channel.
+func BenchmarkStream(b *testing.B) {
+	var in bytes.Buffer
+	for i := range 1000 {
+		line := fmt.Sprintf("<13>Apr 13 11:11:11 web%02d app[123]: request %08d served ", i%50, i)
+		line += strings.Repeat("x", 199-len(line))
+		in.WriteString(line + "\n")
+	}
+	p := NewParser(Options{OctetCounting: true})
+	b.SetBytes(200)
+	b.ReportAllocs()
+	r := bytes.NewReader(in.Bytes())
+	s := NewStream(p, r, 64<<10)
+	for b.Loop() {
+		if _, err := s.Next(); err == io.EOF {
+			r.Reset(in.Bytes())
+			s = NewStream(p, r, 64<<10)
+			if _, err := s.Next(); err != nil {
+				b.Fatal(err)
+			}
+		} else if err != nil {
+			b.Fatal(err)
 		}
 	}
 }
