@@ -11,6 +11,14 @@ package bench
 // read-MB/s and import-MB/s (bytes of Flume data files per second),
 // import-events/s, and import/read, the ratio of the two speeds.
 //
+// Beside them, to read that ratio by: write-MB/s, the disk's synced
+// sequential write of as many bytes (8 MiB writes, one fdatasync at the
+// end, as dd conv=fdatasync), which bounds an import of bodies that do not
+// shrink, since it must write what it reads and sync it; and import-cpu-s,
+// the CPU seconds (user and system) the process spent per import, which
+// does not depend on the disk and matters when the cores are shared (the
+// read needs almost none).
+//
 //	go test -run '^$' -bench FlumeImport -benchtime 3x -timeout 30m ./bench/
 //
 // data=log-lines are bodies like a web server's log, which the channel's S2
@@ -26,6 +34,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/channel/flumefile/flumefiletest"
@@ -153,6 +163,26 @@ func linkFlumeChannel(b *testing.B, c flumeChannel) string {
 	return dst
 }
 
+// writeSequentially writes n bytes that do not compress to a new file in
+// dir, 8 MiB at a time, and fdatasyncs it once at the end.
+func writeSequentially(b *testing.B, dir string, n int64) {
+	buf := make([]byte, 8<<20)
+	cryptorand.Read(buf)
+	f, err := os.Create(filepath.Join(dir, "baseline-write"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	for left := n; left > 0; left -= int64(len(buf)) {
+		if _, err := f.Write(buf[:min(left, int64(len(buf)))]); err != nil {
+			b.Fatal(err)
+		}
+	}
+	if err := unix.Fdatasync(int(f.Fd())); err != nil {
+		b.Fatal(err)
+	}
+}
+
 // readSequentially reads the files whole, 1 MiB at a time.
 func readSequentially(b *testing.B, paths []string) int64 {
 	buf := make([]byte, 1<<20)
@@ -183,7 +213,7 @@ func BenchmarkFlumeImport(b *testing.B) {
 		b.Run(fmt.Sprintf("data=%s/events=%d/size=%d", data, flumeEvents, flumeBodySize), func(b *testing.B) {
 			c := writeFlumeChannel(b, data)
 			cold := dropCaches()
-			var readTime, importTime time.Duration
+			var readTime, writeTime, importTime, importCPU time.Duration
 			for b.Loop() {
 				b.StopTimer()
 				dir := linkFlumeChannel(b, c)
@@ -195,17 +225,21 @@ func BenchmarkFlumeImport(b *testing.B) {
 				}
 				readTime += time.Since(began)
 				b.StopTimer()
+				began = time.Now()
+				writeSequentially(b, dir, c.bytes) // removed with dir, after the import
+				writeTime += time.Since(began)
 				dropCaches()
 				o := channel.DefaultFileOptions()
 				o.CheckpointDir, o.DataDir = filepath.Join(dir, "checkpoint"), filepath.Join(dir, "data")
 				o.MinimumRequiredSpace = -1
 				b.StartTimer()
-				began = time.Now()
+				began, cpu := time.Now(), cpuTime()
 				ch, err := channel.OpenFile("c1", o, nil)
 				if err != nil {
 					b.Fatal(err)
 				}
 				importTime += time.Since(began)
+				importCPU += cpuTime() - cpu
 				b.StopTimer()
 				if got := ch.Stats().Size; got != flumeEvents {
 					b.Fatalf("imported %d events, want %d", got, flumeEvents)
@@ -219,6 +253,8 @@ func BenchmarkFlumeImport(b *testing.B) {
 			b.ReportMetric(mbps(importTime), "import-MB/s")
 			b.ReportMetric(float64(flumeEvents)*float64(b.N)/importTime.Seconds(), "import-events/s")
 			b.ReportMetric(readTime.Seconds()/importTime.Seconds(), "import/read")
+			b.ReportMetric(mbps(writeTime), "write-MB/s")
+			b.ReportMetric(importCPU.Seconds()/float64(b.N), "import-cpu-s")
 			b.ReportMetric(map[bool]float64{true: 1}[cold], "cold-cache")
 		})
 	}

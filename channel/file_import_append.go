@@ -19,7 +19,10 @@ import (
 //     over in batches of about importAppendBytes, at most importQueue ahead;
 //   - the caller (open's goroutine, which owns the log until the commit
 //     loops start) finishes each record (compression), numbers it from the
-//     next sequence number, appends each batch, then syncs once at the end.
+//     next sequence number, appends each batch, then syncs once at the end,
+//     and hands the batch's buffers back to the reader (the log copied
+//     them), so that the reader does not allocate and zero a megabyte per
+//     record.
 //
 // Either side stopping (an error, or the end) stops the other; the reader
 // has exited before appendBacklog returns.
@@ -53,13 +56,14 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 		flags |= recordFlagSynced
 	}
 	batches := make(chan importBatch, importQueue)
+	spare := make(chan [][]byte, 1) // one batch's buffers, back to the reader
 	stop := make(chan struct{})
 	var wg sync.WaitGroup
 	wg.Add(1)
 	go func() {
 		defer wg.Done()
 		defer close(batches)
-		encodeBacklog(b, skip, recordBytes, appendBytes, batches, stop)
+		encodeBacklog(b, skip, recordBytes, appendBytes, batches, spare, stop)
 	}()
 	defer func() {
 		close(stop)
@@ -106,6 +110,15 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 		if err != nil {
 			return n, last, err
 		}
+		// The log holds copies: the builders' buffers can be filled again.
+		bufs := make([][]byte, len(bt.recs))
+		for i := range bt.recs {
+			bufs[i] = bt.recs[i].buf
+		}
+		select {
+		case spare <- bufs:
+		default: // the reader has not taken the last ones yet: let these go
+		}
 		f.space.wrote(bt.size)
 		last, n, seq = l, n+events, seq+events
 		f.importStep("appended")
@@ -119,9 +132,10 @@ func (f *File) appendBacklog(b *flumefile.Backlog, skip uint64) (n, last uint64,
 }
 
 // encodeBacklog is the reader's side: it sends batches of records holding
-// the events of b after the first skip.
+// the events of b after the first skip, building them in the buffers spare
+// hands back when there are some.
 func encodeBacklog(b *flumefile.Backlog, skip uint64, recordBytes int, appendBytes int64,
-	out chan<- importBatch, stop <-chan struct{}) {
+	out chan<- importBatch, spare <-chan [][]byte, stop <-chan struct{}) {
 	send := func(bt importBatch) bool {
 		select {
 		case out <- bt:
@@ -134,7 +148,29 @@ func encodeBacklog(b *flumefile.Backlog, skip uint64, recordBytes int, appendByt
 		rb   recordBuilder
 		bt   importBatch
 		seen uint64
+		free [][]byte
 	)
+	// newRecord starts rb in a spare buffer, or a new one.
+	newRecord := func() {
+		if len(free) == 0 {
+			select {
+			case free = <-spare:
+			default:
+			}
+		}
+		for len(free) > 0 {
+			buf := free[len(free)-1]
+			free = free[:len(free)-1]
+			if cap(buf) >= recordBytes {
+				rb.buf = buf[:0]
+				break
+			}
+		}
+		if rb.buf == nil {
+			rb.grow(recordBytes + 64<<10)
+		}
+		rb.reset()
+	}
 	closeRecord := func() {
 		if rb.count == 0 {
 			return
@@ -156,8 +192,7 @@ func encodeBacklog(b *flumefile.Backlog, skip uint64, recordBytes int, appendByt
 			continue
 		}
 		if rb.buf == nil {
-			rb.grow(recordBytes + 64<<10)
-			rb.reset()
+			newRecord()
 		}
 		rb.buf = appendFlumeEvent(rb.buf, ev)
 		rb.count++

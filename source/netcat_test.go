@@ -178,7 +178,10 @@ func TestNetcatMakesRoomByClosingTheLongestIdleConnection(t *testing.T) {
 	s, ch := startNetcat(t, `max-connections = 1`)
 	first := dial(t, s)
 	first.send("x\n")
-	first.reply() // served, and now idle between lines
+	first.reply()
+	// The reply is written before the connection goes back to reading: only
+	// then is it idle between lines, and only an idle one makes room.
+	await.True(t, "the first connection is idle", func() bool { st := s.conns.Stats(); return st.Open == 1 && st.Idle == 1 })
 	second := dial(t, s)
 	second.send("y\n")
 	if r := second.reply(); r != "OK\n" {

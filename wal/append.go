@@ -5,7 +5,16 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
+
+	"github.com/flumed/flumed/internal/fsutil"
 )
+
+// writebackBytes is how much an Append leaves unsynced in the tail before it
+// asks the kernel to start writing it out (fsutil.StartWriteback): more than
+// a group commit of small events writes between two syncs, so the commit
+// path never pays the extra call, and a fraction of a segment, so a roll's
+// sync finds most of the segment on disk already.
+const writebackBytes = 4 << 20
 
 // Append writes payloads as consecutive records and returns the indexes of
 // the first and last. Nothing is durable until Sync returns nil. Appending
@@ -59,6 +68,13 @@ func (l *Log) Append(payloads ...[]byte) (first, last uint64, err error) {
 		}
 		l.tailSize = size
 		l.tailBytes.Store(size)
+		if size-l.written >= writebackBytes {
+			// A large append (an import, a big batch): the disk starts on
+			// it now, while the caller prepares the next one, instead of
+			// at the Sync or roll that must wait for all of it.
+			fsutil.StartWriteback(l.tail, l.written, size-l.written)
+			l.written = size
+		}
 		next += uint64(n)
 		payloads = payloads[n:]
 		if size >= l.opts.SegmentSize {
@@ -115,7 +131,7 @@ func (l *Log) roll(next uint64) error {
 		return l.fail("roll", fmt.Errorf("seal %s: %w", old.name(), err))
 	}
 	l.tail.Close()
-	l.tail, l.tailSeg, l.tailSize = nf, tail, 0
+	l.tail, l.tailSeg, l.tailSize, l.written = nf, tail, 0, 0
 	l.tailBytes.Store(0)
 	l.dirDirty, l.sealedDirty = true, true
 	if tl, err = openTidwall(l.dir); err != nil {
@@ -192,6 +208,6 @@ func (l *Log) syncLocked() error {
 	if err := l.tail.Sync(); err != nil {
 		return l.fail("sync", err)
 	}
-	l.synced = last
+	l.synced, l.written = last, l.tailSize
 	return nil
 }

@@ -88,6 +88,7 @@ type Log struct {
 	tail        fsutil.File // our own handle on the tail segment, for Sync through the seam
 	tailSeg     segFile
 	tailSize    int64 // bytes in the tail segment: mirrors tidwall's buffer
+	written     int64 // the tail's bytes up to here were synced or their writeback started
 	dirDirty    bool  // names in the log directory changed since the last Sync
 	sealedDirty bool  // names in sealed/ changed since the last Sync
 	sealedReady bool  // sealed/ and the manifest exist, durably
@@ -205,7 +206,7 @@ func (l *Log) openTail(segs []segFile) error {
 		f.Close()
 		return fmt.Errorf("open tail segment: %w", err)
 	}
-	l.tail, l.tailSeg, l.tailSize = f, tail, fi.Size()
+	l.tail, l.tailSeg, l.tailSize, l.written = f, tail, fi.Size(), fi.Size()
 	l.tailBytes.Store(l.tailSize)
 	l.last.Store(last)
 	l.synced = last

@@ -94,6 +94,5 @@ func (r *reloader) reload(why string) {
 		r.log.Error("reload failed", "err", err)
 		return
 	}
-	fitGCPolicy(ca)
 	r.log.Info("configuration reloaded", "changes", rep.String(), "swap", rep.Swap.String(), "puts_paused", rep.PutsPaused.String())
 }

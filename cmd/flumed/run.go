@@ -115,7 +115,6 @@ func (c *configFlags) load(w io.Writer, sys map[string]string, opts agent.Option
 	if err != nil {
 		return nil, &exitError{exitConfig, err}
 	}
-	fitGCPolicy(ca)
 	return a, nil
 }
 

@@ -105,6 +105,18 @@ type osFile struct{ *os.File }
 
 func (f osFile) Sync() error { return datasync(f.File) }
 
+// StartWriteback asks the kernel to start writing [off, off+n) of f to disk
+// now, without waiting for it (sync_file_range SYNC_FILE_RANGE_WRITE on
+// Linux), so that a writer streaming large appends keeps the disk busy while
+// it copies the next bytes, and its next Sync waits for little. It is advice
+// only: it makes nothing durable (only Sync does), an error is ignored, and
+// files that are not the OS's (Faulty's) and other systems get nothing.
+func StartWriteback(f File, off, n int64) {
+	if o, ok := f.(osFile); ok && n > 0 {
+		startWriteback(o.File, off, n)
+	}
+}
+
 // WriteFileAtomic replaces path with data so that after a crash the file holds
 // either its old content or all of data, never a mix: it writes a temporary
 // file next to path, syncs it, renames it over path and syncs the directory.

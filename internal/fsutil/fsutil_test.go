@@ -2,11 +2,13 @@
 // temporary behind; LockDir gives one holder per directory (also within one
 // process), reports the holder's PID, and dies with its descriptor; Probe tells
 // whether a directory is locked without taking or creating anything; Statfs
-// reports real numbers; Faulty fails writes after N bytes and syncs after N
-// calls until healed, and fakes free space.
+// reports real numbers; StartWriteback is advice that changes no byte and is
+// no sync; Faulty fails writes after N bytes and syncs after N calls until
+// healed, and fakes free space.
 package fsutil
 
 import (
+	"bytes"
 	"errors"
 	"os"
 	"path/filepath"
@@ -176,5 +178,37 @@ func TestFaultyFakesFreeSpace(t *testing.T) {
 	sp, _ = fs.Statfs(t.TempDir())
 	if sp.Avail == 1234 {
 		t.Fatal("Heal kept the fake free space")
+	}
+}
+
+func TestStartWritebackIsAdviceThatChangesNothingAndIsNoSync(t *testing.T) {
+	dir := t.TempDir()
+	data := make([]byte, 3<<20)
+	for i := range data {
+		data[i] = byte(i * 7)
+	}
+	faulty := NewFaulty(nil) // counts every sync made through it
+	for name, fsys := range map[string]FS{"os": OS{}, "faulty": faulty} {
+		path := filepath.Join(dir, name)
+		f, err := fsys.OpenFile(path, os.O_CREATE|os.O_RDWR, 0o644)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if _, err := f.Write(data); err != nil {
+			t.Fatal(err)
+		}
+		StartWriteback(f, 0, int64(len(data)))
+		StartWriteback(f, 1<<20, 4<<20) // past the end too
+		StartWriteback(f, 0, 0)
+		if err := f.Close(); err != nil {
+			t.Fatal(err)
+		}
+		got, err := os.ReadFile(path)
+		if err != nil || !bytes.Equal(got, data) {
+			t.Fatalf("%s: the file holds %d bytes (%v), want the %d written, unchanged", name, len(got), err, len(data))
+		}
+	}
+	if faulty.Syncs() != 0 {
+		t.Fatalf("Faulty counted %d syncs, want none", faulty.Syncs())
 	}
 }

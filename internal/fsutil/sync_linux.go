@@ -20,6 +20,13 @@ func datasync(f *os.File) error {
 	}
 }
 
+// startWriteback queues the range for writeback. SYNC_FILE_RANGE_WRITE
+// alone neither waits for earlier writeback nor flushes metadata: it is
+// not a sync, which is why StartWriteback promises nothing.
+func startWriteback(f *os.File, off, n int64) {
+	_ = unix.SyncFileRange(int(f.Fd()), off, n, unix.SYNC_FILE_RANGE_WRITE)
+}
+
 func statfs(dir string) (Space, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {

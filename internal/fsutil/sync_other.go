@@ -11,6 +11,9 @@ import (
 // datasync falls back to a full fsync where fdatasync is not available.
 func datasync(f *os.File) error { return f.Sync() }
 
+// startWriteback does nothing: only Linux has sync_file_range.
+func startWriteback(*os.File, int64, int64) {}
+
 func statfs(dir string) (Space, error) {
 	var st unix.Statfs_t
 	if err := unix.Statfs(dir, &st); err != nil {

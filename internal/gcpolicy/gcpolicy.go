@@ -18,14 +18,18 @@
 // times a large heap. An operator's own GOGC or GOMEMLIMIT wins: the policy
 // then does nothing.
 //
-// Without a file channel there is no tail buffer to reallocate, and the
-// 128 MiB of headroom is only memory held: an avro source → memory channel →
-// file_roll collector (bench/collector_memory_test.go) runs with about 7 MiB
-// live, so 400 let its heap reach ~37 MiB and its RSS ~57 MiB, against ~35
-// MiB at Go's 100 for about 6 % more CPU per event. `flumed run` therefore
-// sets LeanHeadroom when its agent has no file channel (SetHeadroom): the
-// target still starts at 400 for a tiny heap but the garbage above the live
-// heap stays near 16 MiB.
+// Headroom is 16 MiB because an agent's peak RSS is its heap's peak plus
+// some 20 MiB of binary and runtime, and flumed aims at 64 MiB for an agent
+// under load (issue 14: a Kafka source filling a file channel). That agent's
+// live heap is 8-20 MiB; at a target of 400 its heap grew to 100 MB between
+// collections and its peak RSS was 111-122 MiB; with 16 MiB of headroom it
+// was 55-62 MiB at the same events/s (bench/kafka_source_test.go). The file
+// channel's put+take benchmark above keeps a live heap of a few MiB, so it
+// still runs at 400 (533-667 µs of CPU per put+take at 128 MiB, 557-595 at
+// 16 MiB, on the same busy machine).
+// A collector without a file channel gains the same way: an avro source →
+// memory channel → file_roll collector runs with about 7 MiB live, and its
+// peak RSS went from ~57 to ~44 MiB (bench/collector_memory_test.go).
 //
 // The package must never run a collection itself or hold memory to steer the
 // collector (no ballast): it only sets the target.
@@ -46,23 +50,18 @@ const (
 	// MinPercent is Go's default, reached once the live heap is Headroom.
 	MinPercent = 100
 	// Headroom is the garbage the policy lets accumulate above the live heap
-	// before it falls back towards Go's default, while a file channel runs
-	// (and until SetHeadroom says otherwise).
-	Headroom = 128 << 20
-	// LeanHeadroom is that garbage when no file channel runs: enough to
-	// collect a few-MiB heap a few times less often than Go's default, small
-	// enough that a collector's RSS stays a few dozen MiB.
-	LeanHeadroom = 16 << 20
+	// before it falls back towards Go's default.
+	Headroom = 16 << 20
 )
 
-// PercentFor is the target for a live heap of live bytes with headroom bytes
-// of garbage allowed: MaxPercent up to headroom/4, then whatever keeps the
-// garbage at headroom, but never below MinPercent.
-func PercentFor(live, headroom uint64) int {
+// PercentFor is the target for a live heap of live bytes: MaxPercent up to
+// Headroom/4, then whatever keeps the headroom at Headroom, but never below
+// MinPercent.
+func PercentFor(live uint64) int {
 	if live == 0 {
 		return MaxPercent
 	}
-	p := headroom * 100 / live
+	p := uint64(Headroom) * 100 / live
 	return int(min(max(p, MinPercent), MaxPercent))
 }
 
@@ -71,28 +70,7 @@ var (
 	running atomic.Bool
 	stopped atomic.Bool
 	current atomic.Int64
-	room    atomic.Int64 // the headroom in force; 0 means Headroom
 )
-
-// inForce is the headroom in force.
-func inForce() uint64 {
-	if h := room.Load(); h > 0 {
-		return uint64(h)
-	}
-	return Headroom
-}
-
-// SetHeadroom sets the garbage the policy lets accumulate above the live
-// heap (Headroom or LeanHeadroom) and applies it at once when the policy
-// runs; it lasts until the next call, across Stop and Start.
-func SetHeadroom(bytes int64) {
-	mu.Lock()
-	defer mu.Unlock()
-	room.Store(bytes)
-	if running.Load() {
-		apply(PercentFor(liveHeap(), inForce()))
-	}
-}
 
 // Start applies the policy unless the environment sets GOGC or GOMEMLIMIT,
 // and reports whether it did. It re-evaluates the target after every
@@ -109,7 +87,7 @@ func Start() bool {
 	}
 	running.Store(true)
 	stopped.Store(false)
-	apply(PercentFor(liveHeap(), inForce()))
+	apply(PercentFor(liveHeap()))
 	arm()
 	return true
 }
@@ -157,7 +135,7 @@ func arm() {
 		if stopped.Load() {
 			return
 		}
-		apply(PercentFor(liveHeap(), inForce()))
+		apply(PercentFor(liveHeap()))
 		arm()
 	})
 }

@@ -15,24 +15,18 @@ import (
 
 func TestPercentForKeepsTheHeadroomBounded(t *testing.T) {
 	for _, c := range []struct {
-		live, headroom uint64
-		want           int
+		live uint64
+		want int
 	}{
-		{0, Headroom, 400},
-		{8 << 20, Headroom, 400},
-		{32 << 20, Headroom, 400},
-		{64 << 20, Headroom, 200},
-		{128 << 20, Headroom, 100},
-		{4 << 30, Headroom, 100},
-		{0, LeanHeadroom, 400},
-		{2 << 20, LeanHeadroom, 400},
-		{4 << 20, LeanHeadroom, 400},
-		{8 << 20, LeanHeadroom, 200},
-		{16 << 20, LeanHeadroom, 100},
-		{64 << 20, LeanHeadroom, 100},
+		{0, 400},
+		{2 << 20, 400},
+		{4 << 20, 400},
+		{8 << 20, 200},
+		{16 << 20, 100},
+		{4 << 30, 100},
 	} {
-		if got := PercentFor(c.live, c.headroom); got != c.want {
-			t.Errorf("PercentFor(%d MiB, %d MiB) = %d, want %d", c.live>>20, c.headroom>>20, got, c.want)
+		if got := PercentFor(c.live); got != c.want {
+			t.Errorf("PercentFor(%d MiB) = %d, want %d", c.live>>20, got, c.want)
 		}
 	}
 }
@@ -77,36 +71,6 @@ func TestStartFollowsTheLiveHeap(t *testing.T) {
 		t.Fatalf("once the 160 MiB are garbage the target is %d, want %d", got, MaxPercent)
 	}
 	_ = big
-}
-
-func TestSetHeadroomAppliesAtOnceAndLasts(t *testing.T) {
-	t.Setenv("GOGC", "")
-	t.Setenv("GOMEMLIMIT", "")
-	if !Start() {
-		t.Fatal("Start did nothing with GOGC and GOMEMLIMIT unset")
-	}
-	defer Stop()
-	defer SetHeadroom(Headroom)
-
-	// 12 MiB live is small against Headroom but most of LeanHeadroom: with
-	// the lean headroom the target must sit between Go's default and 400.
-	live := make([]byte, 12<<20)
-	runtime.GC()
-	SetHeadroom(Headroom)
-	if got := Current(); got != MaxPercent {
-		t.Fatalf("12 MiB live with Headroom: target %d, want %d", got, MaxPercent)
-	}
-	SetHeadroom(LeanHeadroom)
-	if got := gcPercent(); got <= MinPercent || got >= MaxPercent {
-		t.Fatalf("12 MiB live with LeanHeadroom: target %d, want between %d and %d", got, MinPercent, MaxPercent)
-	}
-	// Later collections keep the lean headroom.
-	runtime.GC()
-	await.True(t, "the policy to re-evaluate after a collection", func() bool {
-		runtime.GC()
-		return Current() > MinPercent && Current() < MaxPercent
-	})
-	runtime.KeepAlive(live)
 }
 
 func TestStopRestoresGosDefault(t *testing.T) {
