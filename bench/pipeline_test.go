@@ -40,6 +40,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/flumed/flumed/channel"
 	"github.com/flumed/flumed/internal/avrorpc"
 	"github.com/flumed/flumed/internal/await"
 	"github.com/flumed/flumed/internal/e2e"
@@ -112,6 +113,13 @@ func avroNode(b *testing.B, name string, port, metrics int, sinks ...string) *e2
 // avroNodeFsync is avroNode with the file channel syncing every fsyncEvery
 // (fsyncPerTransaction = false) instead of at every commit, when it is not 0.
 func avroNodeFsync(b *testing.B, name string, port, metrics int, fsyncEvery time.Duration, sinks ...string) *e2e.Proc {
+	p, _ := avroNodeDir(b, name, port, metrics, fsyncEvery, sinks...)
+	return p
+}
+
+// avroNodeDir is avroNodeFsync, also returning the directory its file
+// channel lives in (checkpoint/ and data/).
+func avroNodeDir(b *testing.B, name string, port, metrics int, fsyncEvery time.Duration, sinks ...string) (*e2e.Proc, string) {
 	dir := b.TempDir()
 	lines := []string{
 		"a1.sources = r1",
@@ -130,7 +138,7 @@ func avroNodeFsync(b *testing.B, name string, port, metrics int, fsyncEvery time
 		lines = append(lines, "a1.channels.c1.fsyncPerTransaction = false",
 			fmt.Sprintf("a1.channels.c1.fsyncInterval = %d", int(fsyncEvery.Seconds())))
 	}
-	return node(b, name, port, metrics, append(lines, sinks...)...)
+	return node(b, name, port, metrics, append(lines, sinks...)...), dir
 }
 
 // avroSinkLines are the keys of avro sink name on channel c1 to port; a
@@ -174,18 +182,25 @@ func BenchmarkPipeline(b *testing.B) {
 				}
 				name := fmt.Sprintf("body=%d/batch=%d/channels=file/fsync=%s/agent-sinks=%d/pipeline-depth=%d",
 					pipelineBody, pipelineBatch, mode, sinks, depth)
-				b.Run(name, func(b *testing.B) { benchPipeline(b, sinks, depth, fsync) })
+				b.Run(name, func(b *testing.B) { benchPipeline(b, sinks, depth, fsync, true) })
+				if fsync == 0 && sinks == 1 && depth == sink.DefaultPipelineDepth {
+					// The same without deduplication between the hops
+					// (the agent's sink sends no identity, as Flume's):
+					// what dedup costs, in the same run (README, "No
+					// duplicates between hops").
+					b.Run(name+"/dedup=off", func(b *testing.B) { benchPipeline(b, sinks, depth, fsync, false) })
+				}
 			}
 		}
 	}
 }
 
-func benchPipeline(b *testing.B, sinks, depth int, fsync time.Duration) {
+func benchPipeline(b *testing.B, sinks, depth int, fsync time.Duration, dedup bool) {
 	ports, err := e2e.FreePorts(4)
 	if err != nil {
 		b.Fatal(err)
 	}
-	collector := avroNodeFsync(b, "collector", ports[0], ports[1], fsync,
+	collector, collectorDir := avroNodeDir(b, "collector", ports[0], ports[1], fsync,
 		"a1.sinks = k1", "a1.sinks.k1.type = null", "a1.sinks.k1.channel = c1",
 		fmt.Sprintf("a1.sinks.k1.batchSize = %d", pipelineBatch))
 	var lines []string
@@ -197,6 +212,9 @@ func benchPipeline(b *testing.B, sinks, depth int, fsync time.Duration) {
 			d = 0 // what a configuration without the key gets
 		}
 		lines = append(lines, avroSinkLines(names[i], ports[0], d)...)
+		if !dedup {
+			lines = append(lines, "a1.sinks."+names[i]+".dedup = false")
+		}
 	}
 	lines = append(lines, "a1.sinks = "+strings.Join(names, " "))
 	agent := avroNodeFsync(b, "agent", ports[2], ports[3], fsync, lines...)
@@ -221,6 +239,27 @@ func benchPipeline(b *testing.B, sinks, depth int, fsync time.Duration) {
 		b.ReportMetric(100*cpu.Seconds()/elapsed.Seconds(), name+"-cpu-%")
 		b.ReportMetric(float64(after[name].HWM)/(1<<20), name+"-peak-rss-MiB")
 	}
+	if dedup {
+		reportDedupState(b, collectorDir)
+	}
+}
+
+// reportDedupState reports the collector's dedup table as its checkpoint
+// holds it: the agent's origin's entry in bytes (≤ 1 KiB while batches
+// commit in order, README) and its ranges. Read-only, beside the running
+// collector.
+func reportDedupState(b *testing.B, dir string) {
+	b.Helper()
+	rep, err := channel.InspectFile(filepath.Join(dir, "checkpoint"), filepath.Join(dir, "data"))
+	if err != nil {
+		b.Fatal(err)
+	}
+	if len(rep.Dedup) != 1 {
+		b.Fatalf("the collector knows %d origins, want the agent's", len(rep.Dedup))
+	}
+	o := rep.Dedup[0]
+	b.ReportMetric(float64(o.Bytes), "dedup-bytes/origin")
+	b.ReportMetric(float64(strings.Count(o.Ranges, "-")), "dedup-ranges")
 }
 
 // usages reads the CPU and memory of each named pid.

@@ -52,6 +52,15 @@ type Originator interface {
 	Origin() OriginID
 }
 
+// Sequenced is the optional power of a take transaction whose events carry
+// sequence numbers under its channel's Origin (the file channel's). Seqs
+// returns the numbers of the events Take returned so far in this
+// transaction, in the order returned; the caller must not modify the slice.
+// Only the goroutine using the transaction may call it, before it ends.
+type Sequenced interface {
+	Seqs() []uint64
+}
+
 // String is the identity in hex, as the wire and `wal inspect` show it.
 func (id OriginID) String() string { return hex.EncodeToString(id[:]) }
 
@@ -181,6 +190,7 @@ type OriginInfo struct {
 	ID       OriginID
 	Ranges   string // RangeSet.String
 	LastSeen time.Time
+	Bytes    int // its entry's size in a checkpoint slot (AppendBinary)
 }
 
 // Info lists the origins, by id.
@@ -189,7 +199,8 @@ func (o *Origins) Info() []OriginInfo {
 	out := make([]OriginInfo, 0, len(ids))
 	for _, id := range ids {
 		st := o.m[id]
-		out = append(out, OriginInfo{ID: id, Ranges: st.ranges.String(), LastSeen: st.lastSeen})
+		n := len(id) + len(binary.AppendUvarint(nil, uint64(max(st.lastSeen.UnixMilli(), 0)))) + len(st.ranges.AppendBinary(nil))
+		out = append(out, OriginInfo{ID: id, Ranges: st.ranges.String(), LastSeen: st.lastSeen, Bytes: n})
 	}
 	return out
 }

@@ -40,9 +40,10 @@ import (
 const (
 	checkpointMagic = "flck"
 	// checkpointVersion is what encodeCheckpoint writes. Version 2 added the
-	// origin identity and its flags; version 1 slots are still read (with no
-	// origin, so the channel draws a new one).
-	checkpointVersion = 2
+	// origin identity and its flags; version 3 the dedup table after the
+	// ranges. Versions 1 and 2 are still read (with no origin, so the
+	// channel draws a new one; with no dedup table, so it starts empty).
+	checkpointVersion = 3
 	// checkpointHeader is magic, version, 3 zero bytes, payload length, CRC32C.
 	checkpointHeader = 16
 	// checkpointFixedV1 and checkpointFixed are the fixed part of a version 1
@@ -190,6 +191,13 @@ type checkpoint struct {
 	// out can be given again after a crash.
 	Origin        OriginID
 	OriginDurable bool
+	// Dedup is the receiver's dedup table (Origins.AppendBinary) as of the
+	// records through log index DedupThrough; restart adds the origin
+	// trailers of the records after it. HasDedup is false for a version 1
+	// or 2 slot, written before records had trailers.
+	Dedup        []byte
+	DedupThrough uint64
+	HasDedup     bool
 }
 
 // encodeCheckpoint renders c as a slot. Ranges are varints relative to the
@@ -217,6 +225,11 @@ func encodeCheckpoint(c *checkpoint) ([]byte, error) {
 		b = binary.AppendUvarint(b, r.End-r.Start)
 		prev = r.End
 	}
+	b = binary.LittleEndian.AppendUint64(b, c.DedupThrough)
+	if c.Dedup == nil {
+		b = binary.AppendUvarint(b, 0) // an empty table
+	}
+	b = append(b, c.Dedup...)
 	if len(b) > maxCheckpointSize {
 		return nil, fmt.Errorf("%w: %d ranges need %d bytes, the limit is %d", errTooFragmented, len(c.Ranges), len(b), maxCheckpointSize)
 	}
@@ -235,7 +248,7 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		return nil, fmt.Errorf("slot is %d bytes, shorter than its header", len(b))
 	}
 	version := b[4]
-	if string(b[:4]) != checkpointMagic || (version != 1 && version != checkpointVersion) || b[5]|b[6]|b[7] != 0 {
+	if string(b[:4]) != checkpointMagic || version < 1 || version > checkpointVersion || b[5]|b[6]|b[7] != 0 {
 		return nil, fmt.Errorf("slot has no valid header (magic %q, version %d)", b[:4], b[4])
 	}
 	fixed := checkpointFixed
@@ -292,6 +305,18 @@ func decodeCheckpoint(b []byte) (*checkpoint, error) {
 		c.Ranges = append(c.Ranges, seqRange{start, start + size})
 		prev = start + size
 		rest = rest[n1+n2:]
+	}
+	if version >= 3 {
+		if len(rest) < 8 {
+			return nil, fmt.Errorf("slot has no dedup table")
+		}
+		c.DedupThrough = binary.LittleEndian.Uint64(rest)
+		_, n, err := DecodeOrigins(rest[8:], OriginsOptions{})
+		if err != nil {
+			return nil, fmt.Errorf("slot dedup table: %w", err)
+		}
+		c.Dedup, c.HasDedup = rest[8:8+n], true
+		rest = rest[8+n:]
 	}
 	if len(rest) != 0 {
 		return nil, fmt.Errorf("slot has %d bytes after its ranges", len(rest))

@@ -30,7 +30,7 @@ const (
 	// recordFlagS2 marks a body compressed with S2 (klauspost/compress).
 	recordFlagS2 = 1 << 1
 
-	recordKnownFlags = recordFlagSynced | recordFlagS2 | recordFlagEncrypted
+	recordKnownFlags = recordFlagSynced | recordFlagS2 | recordFlagEncrypted | recordFlagOrigins
 
 	// maxRecordEvents bounds the event count a decoder accepts before it
 	// allocates: far above any transactionCapacity flumed accepts.
@@ -192,6 +192,9 @@ func decodeRecordHeader(rec []byte) (recordHeader, error) {
 func decodeRecord(rec []byte, kr *Keyring) (recordHeader, []Event, error) {
 	h, err := decodeRecordHeader(rec)
 	if err != nil {
+		return h, nil, err
+	}
+	if rec, _, err = splitOriginTrailer(rec, h); err != nil {
 		return h, nil, err
 	}
 	body := rec[recordHeaderSize:]

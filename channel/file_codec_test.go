@@ -16,6 +16,7 @@ import (
 	"path/filepath"
 	"strings"
 	"testing"
+	"time"
 
 	"github.com/hamba/avro/v2"
 )
@@ -261,6 +262,26 @@ func TestGoldenRecord(t *testing.T) {
 
 	compressed := encodeEvents([]Event{{Body: []byte(strings.Repeat("flumed ", 200))}}, 0, true)
 	golden(t, "record-v1-s2.bin", compressed)
+
+	// Two origins: one with its events in one run, one with a gap (a
+	// resend of which only some events were new).
+	var st originStage
+	a := OriginID{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	b := OriginID{0xbb, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+	st.addSeqs(a, []uint64{1000})
+	st.addSeqs(b, []uint64{7, 9})
+	withOrigins := appendOriginTrailer(encodeEvents(events, recordFlagSynced|recordFlagOrigins, false), st)
+	golden(t, "record-v1-origins.bin", withOrigins)
+	h, got, err := decodeRecord(withOrigins, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	sameEvents(t, got, events)
+	_, back, err := splitOriginTrailer(withOrigins, h)
+	if err != nil || len(back) != 2 || back[0].id != a || back[0].rs.String() != "[1000-1000]" ||
+		back[1].id != b || back[1].rs.String() != "[7-7 9-9]" {
+		t.Fatalf("origin trailer read back as %+v (%v)", back, err)
+	}
 }
 
 func TestGoldenCheckpointSlot(t *testing.T) {
@@ -300,19 +321,46 @@ func TestGoldenCheckpointSlot(t *testing.T) {
 		}
 		same(t, got, c)
 	})
-	t.Run("version 2 carries the origin", func(t *testing.T) {
+	t.Run("a version 2 slot is still read, with its origin and no dedup table", func(t *testing.T) {
 		c := *c
 		c.Origin = OriginID{0x0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xf0}
 		c.OriginDurable = true
-		b, err := encodeCheckpoint(&c)
+		b, err := os.ReadFile(filepath.Join("..", "testdata", "filechannel", "checkpoint-slot-v2.bin"))
 		if err != nil {
 			t.Fatal(err)
 		}
-		golden(t, "checkpoint-slot-v2.bin", b)
 		got, err := decodeCheckpoint(b)
 		if err != nil {
 			t.Fatal(err)
 		}
 		same(t, got, &c)
+		if got.HasDedup {
+			t.Fatal("a version 2 slot read as having a dedup table")
+		}
+	})
+	t.Run("version 3 carries the dedup table", func(t *testing.T) {
+		c := *c
+		c.Origin = OriginID{0x0f, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 0xf0}
+		c.OriginDurable = true
+		o := NewOrigins(OriginsOptions{})
+		up := OriginID{0xaa, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14, 15}
+		o.Commit(up, 1, 101, time.UnixMilli(1_700_000_000_000))
+		o.Commit(up, 201, 301, time.UnixMilli(1_700_000_000_500))
+		c.Dedup, c.DedupThrough = o.AppendBinary(nil), 41
+		b, err := encodeCheckpoint(&c)
+		if err != nil {
+			t.Fatal(err)
+		}
+		golden(t, "checkpoint-slot-v3.bin", b)
+		got, err := decodeCheckpoint(b)
+		if err != nil {
+			t.Fatal(err)
+		}
+		same(t, got, &c)
+		back, _, err := DecodeOrigins(got.Dedup, OriginsOptions{})
+		if err != nil || !got.HasDedup || got.DedupThrough != 41 || back.Len() != 1 ||
+			back.Info()[0].Ranges != "[1-100 201-300]" || !back.Info()[0].LastSeen.Equal(time.UnixMilli(1_700_000_000_500)) {
+			t.Fatalf("dedup table read back as %+v through %d (%v)", back.Info(), got.DedupThrough, err)
+		}
 	})
 }

@@ -31,10 +31,13 @@ import (
 
 // commitReq is one transaction's commit.
 type commitReq struct {
-	rec   []byte     // put: the finished record, stamped by the put loop
-	count int        // put: its events
-	takes []*fileTxn // take: the transactions whose events are acknowledged, in the order taken
-	done  chan error
+	rec   []byte // put: the finished record, stamped by the put loop
+	count int    // put: its events
+	// put: the upstream numbers the record holds (its origin trailer),
+	// which the dedup table learns once the record is durable
+	origins originStage
+	takes   []*fileTxn // take: the transactions whose events are acknowledged, in the order taken
+	done    chan error
 }
 
 // maxCycleBytes bounds the put bytes one cycle appends, so one cycle's write
@@ -183,7 +186,8 @@ func (f *File) putCycle(batch []*commitReq) {
 	}
 	synced := f.opts.FsyncPerTransaction
 	recs := make([][]byte, len(puts))
-	firstSeq, events := f.stampPuts(puts, recs, f.clock.Now().UnixMilli())
+	now := f.clock.Now().UnixMilli()
+	firstSeq, events := f.stampPuts(puts, recs, now)
 
 	first, last, err := f.wal.Append(recs...)
 	if err == nil && synced {
@@ -201,7 +205,7 @@ func (f *File) putCycle(batch []*commitReq) {
 		f.space.wrote(n)
 	}
 
-	f.putsWritten(puts, recs, firstSeq, first, last, events, err)
+	f.putsWritten(puts, recs, firstSeq, first, last, events, now, err)
 	var putErr error
 	if err != nil {
 		putErr = fmt.Errorf("channel %s: commit: %w", f.name, err)

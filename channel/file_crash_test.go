@@ -11,6 +11,14 @@
 //   - no committed take delivered again, before or after a restart;
 //   - nothing phantom: every event ever delivered was put by a child, and
 //     none is delivered twice by the final drain.
+//
+// TestFileCrashDedup runs the same with every putter an upstream sender: it
+// puts with PutFrom (its own origin, numbers counting up), and each round
+// starts by sending again the last 40 numbers it announced before the kill,
+// as a sink resends its window after a crash. The same invariants then say
+// the dedup table is exactly as durable as the events: a resent event that
+// was committed is never put twice (it would be delivered again), and one
+// that was not is put (or it would be lost).
 package channel_test
 
 import (
@@ -19,6 +27,7 @@ import (
 	"math/rand/v2"
 	"os"
 	"os/exec"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -36,6 +45,7 @@ func TestFileCrashChild(t *testing.T) {
 		t.Skip("the child of TestFileCrash: runs only when that test starts it")
 	}
 	round := os.Getenv("FLUMED_FILE_CRASH_ROUND")
+	dedup := os.Getenv("FLUMED_FILE_CRASH_DEDUP") != ""
 	o := fileOptions(dir)
 	o.Capacity, o.TransactionCapacity = 1_000_000, 100
 	o.SegmentSize = 1 << 20 // small segments: releases happen while we are killed
@@ -61,18 +71,34 @@ func TestFileCrashChild(t *testing.T) {
 		go func() { // putter
 			defer wg.Done()
 			body := make([]byte, 200+g*300)
-			for n := 0; ; {
+			origin := channel.OriginID{byte(g + 1)}
+			n := 0
+			if dedup {
+				n, _ = strconv.Atoi(os.Getenv(fmt.Sprintf("FLUMED_FILE_CRASH_FROM_%d", g)))
+			}
+			for {
 				k := 1 + rand.IntN(20)
 				var ids []string
 				var evs []channel.Event
+				var seqs []uint64
 				for range k {
 					id := fmt.Sprintf("r%s-g%d-%d", round, g, n)
+					if dedup {
+						id = fmt.Sprintf("o%d-%d", g, n)
+					}
+					seqs = append(seqs, uint64(n))
 					n++
 					ids = append(ids, id)
 					evs = append(evs, channel.Event{Headers: map[string]string{"id": id}, Body: body})
 				}
 				tx := ch.Begin()
-				if err := tx.Put(evs...); err != nil {
+				var err error
+				if dedup {
+					_, err = channel.PutFrom(tx, origin, seqs, evs)
+				} else {
+					err = tx.Put(evs...)
+				}
+				if err != nil {
 					fmt.Printf("@error put: %v\n", err)
 					os.Exit(2)
 				}
@@ -127,6 +153,7 @@ type crashLedger struct {
 	taken     map[string]bool // take commit returned
 	inFlight  map[string]bool // take commit under way at a kill (or later confirmed)
 	pending   map[string]bool // take announced in this round, not yet confirmed
+	next      map[string]int  // dedup: per putter, the number after the last announced
 }
 
 func (l *crashLedger) line(t *testing.T, s string) {
@@ -138,6 +165,10 @@ func (l *crashLedger) line(t *testing.T, s string) {
 	case "p":
 		for _, id := range ids {
 			l.announced[id] = true
+			if g, n, ok := strings.Cut(id, "-"); ok && strings.HasPrefix(g, "o") {
+				k, _ := strconv.Atoi(n)
+				l.next[g] = max(l.next[g], k+1)
+			}
 		}
 	case "P":
 		for _, id := range ids {
@@ -161,17 +192,27 @@ func (l *crashLedger) line(t *testing.T, s string) {
 	}
 }
 
-func TestFileCrash(t *testing.T) {
+func TestFileCrash(t *testing.T) { crashRounds(t, false) }
+
+func TestFileCrashDedup(t *testing.T) { crashRounds(t, true) }
+
+func crashRounds(t *testing.T, dedup bool) {
 	if testing.Short() {
 		t.Skip("-short: the crash test starts many processes")
 	}
 	dir := t.TempDir()
 	l := &crashLedger{announced: map[string]bool{}, acked: map[string]bool{}, taken: map[string]bool{},
-		inFlight: map[string]bool{}, pending: map[string]bool{}}
+		inFlight: map[string]bool{}, pending: map[string]bool{}, next: map[string]int{}}
 	const rounds = 20
 	for round := range rounds {
 		cmd := exec.Command(os.Args[0], "-test.run=^TestFileCrashChild$", "-test.count=1")
 		cmd.Env = append(os.Environ(), crashChildEnv+"="+dir, fmt.Sprintf("FLUMED_FILE_CRASH_ROUND=%d", round))
+		if dedup {
+			cmd.Env = append(cmd.Env, "FLUMED_FILE_CRASH_DEDUP=1")
+			for g := range 3 {
+				cmd.Env = append(cmd.Env, fmt.Sprintf("FLUMED_FILE_CRASH_FROM_%d=%d", g, max(l.next[fmt.Sprintf("o%d", g)]-40, 0)))
+			}
+		}
 		cmd.Stderr = os.Stderr
 		out, err := cmd.StdoutPipe()
 		if err != nil {

@@ -225,6 +225,9 @@ func (f *File) checkKeys() error {
 		if err != nil || h.Flags&recordFlagEncrypted == 0 {
 			continue
 		}
+		if rec, _, err = splitOriginTrailer(rec, h); err != nil {
+			continue
+		}
 		if _, err := f.opts.Keys.open(rec); errors.Is(err, ErrRecordKey) {
 			return fmt.Errorf("record %d: %w", i, err)
 		}

@@ -49,3 +49,25 @@ func SlotOrigin(path string) (OriginID, bool, error) {
 	}
 	return c.Origin, c.OriginDurable, nil
 }
+
+// SlotDedup reads the dedup table a checkpoint slot file carries: the
+// origins it lists and the last log index whose records it includes.
+func SlotDedup(path string) (int, uint64, error) {
+	b, err := readAtMost(path, checkpointHeader+maxCheckpointSize)
+	if err != nil {
+		return 0, 0, err
+	}
+	c, err := decodeCheckpoint(b)
+	if err != nil {
+		return 0, 0, err
+	}
+	o, _, err := DecodeOrigins(c.Dedup, OriginsOptions{})
+	if err != nil {
+		return 0, 0, err
+	}
+	return o.Len(), c.DedupThrough, nil
+}
+
+// DedupReplayBound is dedupReplayBound, for the test that restart's replay
+// stays bounded.
+const DedupReplayBound = dedupReplayBound

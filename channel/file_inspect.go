@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io"
 	"iter"
+	"slices"
 	"time"
 
 	"github.com/flumed/flumed/internal/fsutil"
@@ -63,6 +64,18 @@ type FileReport struct {
 	// Notes are what a restart would adjust (void sequence numbers, a floor
 	// outside the log).
 	Notes []string
+
+	// Origin is the channel's own identity to the next hop (hex), "" when
+	// the checkpoint has none.
+	Origin string
+	// Dedup is the receiver's dedup table a restart would rebuild: per
+	// upstream origin, the sequence numbers committed here and when it was
+	// last heard from; DedupThrough is the log index the checkpoint's table
+	// was taken at, and DedupReplayed the records after it that restart
+	// reads to complete it.
+	Dedup         []OriginInfo
+	DedupThrough  uint64
+	DedupReplayed int
 
 	state ackState
 }
@@ -176,6 +189,16 @@ func InspectFileDirs(d FileDirs) (*FileReport, error) {
 		rep.CheckpointSource = "backup checkpoint (the primary is " + c.why + "; events taken since it are delivered again)"
 	}
 	rep.Checkpoint = exportCheckpoint(ck)
+	if ck != nil && ck.Origin != (OriginID{}) {
+		rep.Origin = ck.Origin.String()
+	}
+	o, replayed, _ := replayDedup(ck, info.FirstIndex, info.LastIndex, OriginsOptions{}, func(i uint64) ([]byte, error) {
+		return readRecordAt(dataDir, i)
+	})
+	rep.Dedup, rep.DedupReplayed = o.Info(), replayed
+	if ck != nil {
+		rep.DedupThrough = ck.DedupThrough
+	}
 
 	st, notes := resolveAckState(ck, info.FirstIndex, info.LastIndex, dirHeaderProbe(dataDir))
 	for _, n := range notes {
@@ -207,6 +230,23 @@ func InspectFileDirs(d FileDirs) (*FileReport, error) {
 		}
 	}
 	return rep, nil
+}
+
+// readRecordAt reads record i, read-only.
+func readRecordAt(dataDir string, i uint64) ([]byte, error) {
+	r, err := wal.OpenReader(dataDir, i)
+	if err != nil {
+		return nil, err
+	}
+	defer r.Close()
+	rec, err := r.Next()
+	if err != nil {
+		return nil, err
+	}
+	if rec.Index != i {
+		return nil, fmt.Errorf("record %d: found %d", i, rec.Index)
+	}
+	return slices.Clone(rec.Payload), nil // the reader's buffer goes with it
 }
 
 // readHeaderAt reads the header of record i, read-only.

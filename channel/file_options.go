@@ -155,6 +155,10 @@ type FileOptions struct {
 	// segments wholly below the floor. Zero means one second.
 	ReclaimInterval time.Duration
 
+	// Dedup bounds the receiver's dedup table (dedup_origins.go): zero
+	// fields take its defaults, and a nil Log the channel's logger.
+	Dedup OriginsOptions
+
 	importTest *importTesting // tests only: steps and sizes of a Flume import
 }
 

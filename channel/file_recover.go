@@ -34,17 +34,72 @@ func (f *File) recover(hasID bool) error {
 	if empty {
 		visible = first - 1
 	}
-	f.resume(st, next, visible)
+	dedup := f.rebuildDedup(ck, first, last)
+	f.resume(st, next, visible, dedup)
 
 	// A fresh checkpoint makes the adjustments above durable and creates the
 	// slot files of a new channel.
-	c := &checkpoint{ackState: st.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: time.Now().UnixMilli(), EndIndex: last}
+	c := &checkpoint{ackState: st.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: time.Now().UnixMilli(), EndIndex: last,
+		Dedup: dedup.AppendBinary(nil), DedupThrough: visible}
 	if err := f.ckpt.write(c, true); err != nil {
 		return fmt.Errorf("write checkpoint: %w", err)
 	}
+	f.dedupWritten(c)
 	f.log.Info("file channel open", "queued", st.queuedAt(next), "floor", st.Floor, "next", next,
 		"firstIndex", first, "lastIndex", last, "ackState", source, "took", time.Since(began))
 	return nil
+}
+
+// rebuildDedup returns the dedup table restart resumes with (replayDedup).
+// The put loop has not started: reading f.wal needs no lock.
+func (f *File) rebuildDedup(ck *checkpoint, first, last uint64) *Origins {
+	opts := f.opts.Dedup
+	if opts.Log == nil {
+		opts.Log = f.log
+	}
+	o, read, counted := replayDedup(ck, first, last, opts, func(i uint64) ([]byte, error) { return f.wal.Read(i) })
+	if read > 0 {
+		f.log.Debug("file channel: dedup table rebuilt", "origins", o.Len(), "through", ck.DedupThrough,
+			"recordsRead", read, "withOrigins", counted)
+	}
+	return o
+}
+
+// replayDedup rebuilds the dedup table of a log whose records run from first
+// to last: the one in the checkpoint ck, plus the origin trailers of the
+// records after the index it was taken at, which the put loop keeps to a few
+// hundred (dedupReplayBound) whatever the backlog. A record past that index
+// whose numbers the same checkpoint acknowledges was voided (a commit that
+// failed after its record reached the disk: its sender was told so and
+// resends), so it does not count; any other record there is delivered after
+// restart, so its numbers are committed. Without a checkpoint, or with one
+// from before dedup, the table starts empty: forgetting costs duplicates of
+// what is resent, never a loss. It returns how many records it read and how
+// many of them counted.
+func replayDedup(ck *checkpoint, first, last uint64, opts OriginsOptions, read func(uint64) ([]byte, error)) (o *Origins, records, counted int) {
+	if ck == nil || !ck.HasDedup {
+		return NewOrigins(opts), 0, 0
+	}
+	o, _, err := DecodeOrigins(ck.Dedup, opts)
+	if err != nil { // decodeCheckpoint parsed it already
+		return NewOrigins(opts), 0, 0
+	}
+	for i := max(ck.DedupThrough+1, first); i <= last; i++ {
+		records++
+		rec, err := read(i)
+		if err != nil {
+			continue // damaged: restart and takes report it; forgetting costs duplicates only
+		}
+		h, err := decodeRecordHeader(rec)
+		if err != nil || h.Flags&recordFlagOrigins == 0 || ck.isAcked(h.FirstSeq) {
+			continue
+		}
+		if _, st, err := splitOriginTrailer(rec, h); err == nil {
+			st.commitTo(o, h.CommitMs)
+			counted++
+		}
+	}
+	return o, records, counted
 }
 
 // loadCheckpoint reads the primary checkpoint, falling back to the backup,

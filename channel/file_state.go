@@ -57,6 +57,15 @@ type queueState struct {
 	// head is the commit time of a record at or just before the cursor,
 	// for Stats' OldestAge (see oldestPutLocked).
 	head headTime
+
+	// The receiver's dedup state (dedup_put.go): which upstream numbers
+	// the records through visible committed. dedupEnc caches its encoding
+	// for the slots (nil: changed since); syncedDedup and syncedThrough are
+	// the table and its last log index in the last slot known synced.
+	dedup         *Origins
+	dedupEnc      []byte
+	syncedDedup   []byte
+	syncedThrough uint64
 }
 
 // headTime is the commit time (unix ms) of the record at log index idx.
@@ -66,16 +75,23 @@ type headTime struct {
 	ms    int64
 }
 
+// dedupReplayBound is how many records past the last synced slot's table
+// the put loop lets pass before it asks the ack loop for a slot write even
+// without a take commit: restart replays the origin trailers of those
+// records (file_recover.go), so this bounds its reads whatever the backlog.
+const dedupReplayBound = 256
+
 // --- Restart and close ---
 
 // resume sets the state restart resolved: the ack state st (durable: restart
 // writes it to a slot before the loops start), the next sequence number and
 // the last log index takers may read.
-func (f *File) resume(st ackState, next, visible uint64) {
+func (f *File) resume(st ackState, next, visible uint64, dedup *Origins) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.acks, f.synced, f.next = st, st.clone(), next
 	f.visible = visible
+	f.dedup, f.dedupEnc = dedup, nil
 	f.cursor = cursorPos{pos: st.FloorPos, seq: st.Floor}
 	f.takers = make(map[*fileTxn]struct{})
 }
@@ -270,7 +286,7 @@ func (f *File) stampPuts(puts []*commitReq, recs [][]byte, now int64) (firstSeq 
 // visible to takers, or, when err says the append or sync failed, their
 // numbers are burnt (the records may or may not be on disk, and must never
 // be delivered; the sources retry them) and waiting puts look again.
-func (f *File) putsWritten(puts []*commitReq, recs [][]byte, firstSeq, first, last uint64, events int64, err error) {
+func (f *File) putsWritten(puts []*commitReq, recs [][]byte, firstSeq, first, last uint64, events int64, now int64, err error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	for _, p := range puts {
@@ -284,6 +300,70 @@ func (f *File) putsWritten(puts []*commitReq, recs [][]byte, firstSeq, first, la
 	f.visible = last
 	f.tail.add(first, recs)
 	f.putSuccesses.Add(events)
+	// The records are as durable as the mode makes them: their origins'
+	// numbers are committed here from now on, together with visible.
+	for _, p := range puts {
+		if len(p.origins) > 0 {
+			p.origins.commitTo(f.dedup, now)
+			f.dedupEnc = nil
+		}
+	}
+	if f.visible-f.syncedThrough > dedupReplayBound {
+		f.kickGaps()
+	}
+}
+
+// notCommitted returns, of one PutFrom's events, those to stage: not
+// committed here and not staged in st (dedupFilter).
+func (f *File) notCommitted(st originStage, origin OriginID, seqs []uint64, events []Event) ([]uint64, []Event) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return dedupFilter(st, origin, seqs, events, func(q uint64) bool { return f.dedup.Committed(origin, q) })
+}
+
+// dedupSnapshot puts the dedup table, with the last log index whose records
+// it includes, into a slot to write, forgetting origins silent too long
+// first. The caller holds f.mu.
+func (f *File) dedupSnapshot(c *checkpoint, now int64) {
+	if f.dedup.Expire(time.UnixMilli(now)) > 0 {
+		f.dedupEnc = nil
+	}
+	if f.dedupEnc == nil {
+		f.dedupEnc = f.dedup.AppendBinary(nil)
+	}
+	c.Dedup, c.DedupThrough = f.dedupEnc, f.visible
+}
+
+// dedupSynced records that c, with its dedup table, is durable. The caller
+// holds f.mu.
+func (f *File) dedupSynced(c *checkpoint) {
+	f.syncedDedup, f.syncedThrough = c.Dedup, c.DedupThrough
+}
+
+// dedupWritten records that c, written by restart, is durable with its
+// dedup table.
+func (f *File) dedupWritten(c *checkpoint) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.dedupSynced(c)
+}
+
+// DedupCommitted reports whether number seq of origin is committed here:
+// a PutFrom of it would be left out. Any goroutine may call it.
+func (f *File) DedupCommitted(origin OriginID, seq uint64) bool {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return f.dedup != nil && f.dedup.Committed(origin, seq)
+}
+
+// DedupInfo lists the dedup table's origins (for inspection and tests).
+func (f *File) DedupInfo() []OriginInfo {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	if f.dedup == nil {
+		return nil
+	}
+	return f.dedup.Info()
 }
 
 // logReopened adjusts the take side to a data log reopened after a failure
@@ -556,7 +636,7 @@ const (
 func (f *File) prepareAcks(takes []*commitReq, synced bool, now int64) (cand *checkpoint, gapsUsed int, plan ackPlan) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
-	if len(takes) == 0 && len(f.gaps) == 0 {
+	if len(takes) == 0 && len(f.gaps) == 0 && f.visible-f.syncedThrough <= dedupReplayBound {
 		return nil, 0, ackNothing
 	}
 	cand, gapsUsed = f.candidate(takes, now)
@@ -599,6 +679,7 @@ func (f *File) install(cand *checkpoint, takes []*commitReq, gapsUsed int, synce
 	if synced {
 		f.synced = cand.ackState
 		f.syncedGen++
+		f.dedupSynced(cand)
 	} else {
 		f.dirty = true
 	}
@@ -621,6 +702,7 @@ func (f *File) install(cand *checkpoint, takes []*commitReq, gapsUsed int, synce
 func (f *File) candidate(takes []*commitReq, now int64) (*checkpoint, int) {
 	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now}
 	c.Next = f.next
+	f.dedupSnapshot(c, now)
 	var more []seqRange
 	for _, r := range takes {
 		for _, t := range r.takes {
@@ -659,6 +741,7 @@ func (f *File) intervalCandidate(now int64) *checkpoint {
 	}
 	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now}
 	c.Next = f.next
+	f.dedupSnapshot(c, now)
 	f.dirty = false
 	return c
 }
@@ -674,6 +757,7 @@ func (f *File) intervalWritten(c *checkpoint, err error) {
 	}
 	f.synced = c.ackState
 	f.syncedGen++
+	f.dedupSynced(c)
 }
 
 // --- Reclaim and the backup checkpoint ---
@@ -694,7 +778,8 @@ func (f *File) backupCandidate(now int64) (*checkpoint, uint64) {
 	if f.syncedGen == f.backedUp {
 		return nil, 0
 	}
-	return &checkpoint{ackState: f.synced.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now}, f.syncedGen
+	return &checkpoint{ackState: f.synced.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now,
+		Dedup: f.syncedDedup, DedupThrough: f.syncedThrough}, f.syncedGen
 }
 
 // backedUpTo records that the backup holds generation gen of the durable
@@ -740,6 +825,9 @@ func (f *File) importCheckpoint(last uint64, void seqRange, now int64) *checkpoi
 	defer f.mu.Unlock()
 	c := &checkpoint{ackState: f.acks.clone(), LogID: f.logID, Origin: f.origin, OriginDurable: f.originDurable, WrittenMs: now, EndIndex: last}
 	c.Next = f.next
+	f.dedupSnapshot(c, now)
+	// The imported records carry no origins: the table holds through last.
+	c.DedupThrough = last
 	c.addRanges([]seqRange{void})
 	return c
 }
@@ -749,4 +837,5 @@ func (f *File) importCheckpointWritten(c *checkpoint) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.acks, f.synced = c.ackState.clone(), c.ackState.clone()
+	f.dedupSynced(c)
 }

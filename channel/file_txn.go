@@ -12,6 +12,9 @@ type fileTxn struct {
 	done   bool
 	taking bool
 	rec    recordBuilder // staged puts, already encoded
+	// origins are the upstream numbers of the staged puts that came with
+	// PutFrom, written as the record's origin trailer (dedup_put.go).
+	origins originStage
 
 	taken      []takenEvent // in the order taken, for a rollback to restore
 	minSeq     uint64       // lowest sequence number in taken; under ch.mu
@@ -81,6 +84,26 @@ func (t *fileTxn) Put(events ...Event) error {
 	return nil
 }
 
+var _ OriginPutter = (*fileTxn)(nil)
+
+// PutFrom implements OriginPutter: it stages the events whose numbers of
+// origin this channel has not committed (nor this transaction staged), and
+// the commit writes their numbers in the same record as the events.
+func (t *fileTxn) PutFrom(origin OriginID, seqs []uint64, events []Event) (int, error) {
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	if len(seqs) != len(events) {
+		return 0, fmt.Errorf("channel %s: put %d events with %d sequence numbers", t.ch.name, len(events), len(seqs))
+	}
+	keepSeqs, keep := t.ch.notCommitted(t.origins, origin, seqs, events)
+	if err := t.Put(keep...); err != nil {
+		return 0, err
+	}
+	t.origins.addSeqs(origin, keepSeqs)
+	return len(events) - len(keep), nil
+}
+
 // Take hands out up to max events from the head: rolled-back events first,
 // then the log. It never waits: an empty channel answers at once, as Flume's
 // file channel does.
@@ -131,7 +154,17 @@ func (t *fileTxn) Commit() error {
 		if f.opts.FsyncPerTransaction {
 			flags |= recordFlagSynced
 		}
-		req := &commitReq{rec: f.opts.Keys.seal(t.rec.finish(flags, f.opts.Compress, f.opts.CompressAbove)), count: t.rec.count}
+		if len(t.origins) > 0 {
+			flags |= recordFlagOrigins
+		}
+		rec := f.opts.Keys.seal(t.rec.finish(flags, f.opts.Compress, f.opts.CompressAbove))
+		if len(t.origins) > 0 {
+			// After the seal, in the clear: restart reads the origins of
+			// records without keys, and the flag in the sealed header
+			// says the trailer is there.
+			rec = appendOriginTrailer(rec, t.origins)
+		}
+		req := &commitReq{rec: rec, count: t.rec.count, origins: t.origins}
 		err := f.send(req)
 		if err != nil {
 			f.putErrors.Add(1)
@@ -203,8 +236,22 @@ func (t *fileTxn) Rollback() error {
 		return err
 	}
 	t.done = true
+	t.origins = nil
 	t.ch.rollback(t)
 	return nil
+}
+
+var _ Sequenced = (*fileTxn)(nil)
+
+// Seqs implements Sequenced: the numbers of the events taken, in the order
+// Take returned them. Only the owning goroutine writes t.taken before the
+// commit, so it reads it without f.mu.
+func (t *fileTxn) Seqs() []uint64 {
+	out := make([]uint64, len(t.taken))
+	for i, e := range t.taken {
+		out[i] = e.seq
+	}
+	return out
 }
 
 // runs returns the transaction's sequence numbers as sorted ranges.

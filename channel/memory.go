@@ -38,6 +38,7 @@ type Memory struct {
 	mu        sync.Mutex
 	queue     ring[Event]   // committed events not yet taken, oldest first
 	times     ring[putRun]  // when the queue's events were put, oldest first (memory_queue.go)
+	seqs      ring[uint64]  // the queue's events' numbers under origin, beside queue
 	takers    *memoryTxn    // open take transactions holding events, linked (memory_queue.go)
 	held      int           // committed events whose take has not committed: queue + in-flight takes
 	heldBytes int64         // body bytes of those events
@@ -48,6 +49,13 @@ type Memory struct {
 	added     signal        // events became takeable
 	wakes     uint64        // WakeTakers calls: a waiting take returns empty when it changes
 	freed     signal        // capacity or byte capacity was released
+	// dedup is which upstream numbers this channel committed (PutFrom),
+	// for this process's life, as the events themselves.
+	dedup *Origins
+	// next numbers committed events under origin, so that a sink can name
+	// them to the next hop (Sequenced): unique for the channel's life,
+	// which is its origin's.
+	next uint64
 
 	putAttempts, putSuccesses   atomic.Int64
 	takeAttempts, takeSuccesses atomic.Int64
@@ -65,7 +73,8 @@ func NewMemory(name string, opts MemoryOptions) *Memory {
 		panic(fmt.Sprintf("channel.NewMemory(%q): %v", name, err))
 	}
 	m := &Memory{name: name, opts: opts, byteLimit: opts.byteLimit(), clock: clock.Real{},
-		origin: NewOriginID(), done: make(chan struct{}), quiet: make(chan struct{})}
+		origin: NewOriginID(), done: make(chan struct{}), quiet: make(chan struct{}),
+		dedup: NewOrigins(OriginsOptions{})}
 	m.start.Store(time.Now().UnixMilli())
 	return m
 }
@@ -133,7 +142,7 @@ func (m *Memory) Close() error {
 	}
 	m.closed.Store(true)
 	close(m.done)
-	m.queue, m.times, m.takers = ring[Event]{}, ring[putRun]{}, nil
+	m.queue, m.times, m.takers, m.seqs = ring[Event]{}, ring[putRun]{}, nil, ring[uint64]{}
 	m.stop.Store(time.Now().UnixMilli())
 	return nil
 }
@@ -190,6 +199,9 @@ func (m *Memory) take(t *memoryTxn, max int) ([]Event, error) {
 			out := make([]Event, n)
 			m.queue.popFront(out)
 			m.popTimes(t, n)
+			at := len(t.takeSeqs)
+			t.takeSeqs = append(t.takeSeqs, make([]uint64, n)...)
+			m.seqs.popFront(t.takeSeqs[at:])
 			m.mu.Unlock()
 			return out, nil
 		}
@@ -215,7 +227,7 @@ func (m *Memory) take(t *memoryTxn, max int) ([]Event, error) {
 
 // commitPuts appends events to the tail once capacity and byte capacity have
 // room for all of them, waiting up to keep-alive for takes to free space.
-func (m *Memory) commitPuts(events []Event, bytes int64) error {
+func (m *Memory) commitPuts(events []Event, bytes int64, origins originStage) error {
 	n := len(events)
 	// A transaction that can never fit fails at once rather than after a wait.
 	if m.byteLimit > 0 && bytes > m.byteLimit {
@@ -232,6 +244,15 @@ func (m *Memory) commitPuts(events []Event, bytes int64) error {
 		reason := m.noRoom(n, bytes)
 		if reason == "" {
 			m.queue.pushBack(events)
+			seqs := make([]uint64, n)
+			for i := range seqs {
+				seqs[i] = m.next + uint64(i)
+			}
+			m.seqs.pushBack(seqs)
+			m.next += uint64(n)
+			// In the same critical section as the events: a resend is
+			// left out only once they are queued.
+			origins.commitTo(m.dedup, time.Now().UnixMilli())
 			m.pushTimes(m.clock.Now().UnixNano(), n)
 			m.held += n
 			m.heldBytes += bytes
@@ -302,6 +323,7 @@ func (m *Memory) rollbackTakes(t *memoryTxn) error {
 		return m.errClosed()
 	}
 	m.queue.pushFront(t.takes)
+	m.seqs.pushFront(t.takeSeqs)
 	m.unpopTimes(t)
 	m.added.notify()
 	return nil
@@ -315,8 +337,10 @@ type memoryTxn struct {
 	puts      []Event
 	putBytes  int64
 	takes     []Event // in the order taken, for a rollback to restore
+	takeSeqs  []uint64
 	takeBytes int64
-	taking    bool // a Take call was made: no Put may follow
+	taking    bool        // a Take call was made: no Put may follow
+	origins   originStage // upstream numbers of the puts that came with PutFrom
 
 	// Under ch.mu (memory_queue.go): the put times of the events taken, and
 	// t's place among the open takers while it holds events.
@@ -325,6 +349,35 @@ type memoryTxn struct {
 	oldest     int64     // the earliest of runs
 	linked     bool
 	prev, next *memoryTxn
+}
+
+var (
+	_ OriginPutter = (*memoryTxn)(nil)
+	_ Sequenced    = (*memoryTxn)(nil)
+)
+
+// Seqs implements Sequenced: the numbers of the events taken so far, in the
+// order taken.
+func (t *memoryTxn) Seqs() []uint64 { return t.takeSeqs }
+
+// PutFrom implements OriginPutter: it stages the events whose numbers of
+// origin this channel has not committed (nor this transaction staged).
+func (t *memoryTxn) PutFrom(origin OriginID, seqs []uint64, events []Event) (int, error) {
+	if err := t.check(); err != nil {
+		return 0, err
+	}
+	if len(seqs) != len(events) {
+		return 0, fmt.Errorf("channel %s: put %d events with %d sequence numbers", t.ch.name, len(events), len(seqs))
+	}
+	m := t.ch
+	m.mu.Lock()
+	keepSeqs, keep := dedupFilter(t.origins, origin, seqs, events, func(q uint64) bool { return m.dedup.Committed(origin, q) })
+	m.mu.Unlock()
+	if err := t.Put(keep...); err != nil {
+		return 0, err
+	}
+	t.origins.addSeqs(origin, keepSeqs)
+	return len(events) - len(keep), nil
 }
 
 func (t *memoryTxn) check() error {
@@ -405,7 +458,7 @@ func (t *memoryTxn) Commit() error {
 	t.done = true
 	switch {
 	case len(t.puts) > 0:
-		return t.ch.commitPuts(t.puts, t.putBytes)
+		return t.ch.commitPuts(t.puts, t.putBytes, t.origins)
 	case len(t.takes) > 0:
 		return t.ch.commitTakes(t, len(t.takes), t.takeBytes)
 	}

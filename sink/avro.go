@@ -35,6 +35,9 @@ type AvroOptions struct {
 	// be in flight to the collector at once, each in its own take
 	// transaction. Zero or 1 is Flume's sink, one batch at a time.
 	PipelineDepth int
+	// NoDedup (dedup = false, a flumed key) sends batches without their
+	// identity, so a flumed collector puts a resend again, as Flume does.
+	NoDedup bool
 }
 
 // The avro sink's keys (FLUME.md §2.10), and the TLS client keys.
@@ -54,6 +57,8 @@ var (
 	avroCompressionLevel = config.Int("compression-level", 6, "the deflate level, 0-9")
 	avroPipelineDepth    = config.Int("pipeline-depth", DefaultPipelineDepth,
 		"how many batches may be in flight at once, each its own take transaction; 1 is Flume's one at a time").Flumed()
+	avroDedup = config.Bool("dedup", true,
+		"send each event's origin and sequence number (from a file channel) so a flumed collector answers a resend without putting it again; Apache Flume ignores them").Flumed()
 )
 
 // avroType declares the avro sink.
@@ -67,7 +72,7 @@ var avroType = &config.Spec{
 		"(flumed's does) may put batches in a different order. Duplicates: " +
 		"[Delivery and duplicates](#delivery-and-duplicates)",
 	Keys: []config.Decl{avroHostname, avroPort, avroBatch, avroConnectTimeout, avroRequestTimeout,
-		avroResetInterval, avroCompression, avroCompressionLevel, avroPipelineDepth,
+		avroResetInterval, avroCompression, avroCompressionLevel, avroPipelineDepth, avroDedup,
 		config.Ignore("maxIoWorkers", "no longer supported (Flume ignores it since 1.10); ignored"), tlskeys.Client},
 }
 
@@ -161,6 +166,7 @@ func newAvroFactory(name string, c *config.Context, log *slog.Logger) (Sink, err
 		Deflate:                 avroCompression.Get(c) == "deflate",
 		DeflateLevel:            avroCompressionLevel.Get(c),
 		PipelineDepth:           avroPipelineDepth.Get(c),
+		NoDedup:                 !avroDedup.Get(c),
 	}
 	_, portOK := avroPort.Lookup(c)
 	ok := portOK && o.Hostname != ""
@@ -284,8 +290,24 @@ func (s *Avro) addr() string { return net.JoinHostPort(s.opts.Hostname, strconv.
 // answered by the collector's reply.
 type avroDelivery struct{ s *Avro }
 
+var _ OriginDelivery = avroDelivery{}
+
 func (d avroDelivery) Send(ctx context.Context, events []channel.Event) (Pending, error) {
-	call, err := d.s.send(ctx, events)
+	call, err := d.s.send(ctx, nil, events)
+	if err != nil {
+		return nil, err
+	}
+	return call, nil
+}
+
+// SendFrom implements OriginDelivery: the batch's identity rides in the
+// call metadata (internal/avrorpc/identity.go), unless dedup is off.
+func (d avroDelivery) SendFrom(ctx context.Context, origin channel.OriginID, seqs []uint64, events []channel.Event) (Pending, error) {
+	var id *avrorpc.Identity
+	if !d.s.opts.NoDedup {
+		id = &avrorpc.Identity{Origin: origin, Seqs: seqs}
+	}
+	call, err := d.s.send(ctx, id, events)
 	if err != nil {
 		return nil, err
 	}
@@ -296,7 +318,7 @@ func (d avroDelivery) Send(ctx context.Context, events []channel.Event) (Pending
 // and returns without its reply. A connection the collector closed while
 // idle is replaced once: nothing of the call had been sent on it, and every
 // earlier call on it had been answered (ErrIdleClosed says so).
-func (s *Avro) send(ctx context.Context, events []channel.Event) (*avrorpc.Pending, error) {
+func (s *Avro) send(ctx context.Context, id *avrorpc.Identity, events []channel.Event) (*avrorpc.Pending, error) {
 	s.wire = s.wire[:0]
 	for _, e := range events {
 		s.wire = append(s.wire, avrorpc.Event(e))
@@ -307,7 +329,7 @@ func (s *Avro) send(ctx context.Context, events []channel.Event) (*avrorpc.Pendi
 				return nil, err
 			}
 		}
-		call, err := s.client.Send(ctx, s.wire)
+		call, err := s.client.SendFrom(ctx, id, s.wire)
 		if errors.Is(err, avrorpc.ErrIdleClosed) && attempt == 0 {
 			s.log.Info("avro sink reconnecting: the collector closed the idle connection", slog.String("sink", s.name))
 			s.disconnect()

@@ -91,6 +91,16 @@ type Pending interface {
 	Wait(ctx context.Context) error
 }
 
+// OriginDelivery is the optional power of a Delivery that can name each
+// event to the next hop (the avro sink, in the call metadata), so that the
+// next hop recognises a resend. The engine uses it when its channel is a
+// channel.Originator with an identity and the take transaction a
+// channel.Sequenced (the file channel): seqs[i] is events[i]'s number under
+// origin. Otherwise it calls Send. Same rules as Send.
+type OriginDelivery interface {
+	SendFrom(ctx context.Context, origin channel.OriginID, seqs []uint64, events []channel.Event) (Pending, error)
+}
+
 // DeliverFunc is a synchronous Delivery: it returns nil only when the next
 // hop has accepted every event.
 type DeliverFunc func(ctx context.Context, events []channel.Event) error
@@ -218,7 +228,7 @@ func (e *Engine) Process(ctx context.Context) (st Status, err error) {
 	}
 	b := &batch{txn: txn, n: n}
 	e.flight = append(e.flight, b)
-	if b.call, err = e.d.Send(ctx, events); err != nil {
+	if b.call, err = e.send(ctx, txn, events); err != nil {
 		return Backoff, e.failed(err)
 	}
 	if n < e.o.BatchSize {
@@ -236,6 +246,21 @@ func (e *Engine) Process(ctx context.Context) (st Status, err error) {
 		return Backoff, err
 	}
 	return Ready, nil
+}
+
+// send hands a batch to the Delivery, naming its events when it and the
+// channel can (OriginDelivery).
+func (e *Engine) send(ctx context.Context, txn channel.Txn, events []channel.Event) (Pending, error) {
+	if od, ok := e.d.(OriginDelivery); ok {
+		if o, ok := e.o.Channel.(channel.Originator); ok {
+			if s, ok := txn.(channel.Sequenced); ok {
+				if origin, seqs := o.Origin(), s.Seqs(); origin != (channel.OriginID{}) && len(seqs) == len(events) {
+					return od.SendFrom(ctx, origin, seqs, events)
+				}
+			}
+		}
+	}
+	return e.d.Send(ctx, events)
 }
 
 // Settle settles everything the engine holds: it waits for the answers of

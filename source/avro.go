@@ -16,6 +16,7 @@ import (
 	"github.com/flumed/flumed/internal/counter"
 	"github.com/flumed/flumed/internal/tlskeys"
 	"github.com/flumed/flumed/source/internal/logthrottle"
+	"github.com/flumed/flumed/source/sourceapi"
 )
 
 // Avro is the avro source (FLUME.md §2.2, §7): it serves Flume's
@@ -255,10 +256,43 @@ func (h *avroHandler) AppendBatch(events []avrorpc.Event) avrorpc.Status {
 	return avrorpc.StatusOK
 }
 
+var _ avrorpc.OriginHandler = (*avroHandler)(nil)
+
+// AppendBatchFrom implements avrorpc.OriginHandler: a batch from a flumed
+// sink that named its events (origin and sequence numbers). Each channel
+// leaves out the events it committed before (a resend after the sender's
+// crash or a lost reply), per event, so a resend cut into other batches is
+// recognised too, and the whole batch is answered OK once every event is
+// committed, now or before.
+func (h *avroHandler) AppendBatchFrom(id *avrorpc.Identity, events []avrorpc.Event) avrorpc.Status {
+	op, ok := h.p.(sourceapi.OriginBatchPutter)
+	if !ok {
+		return h.AppendBatch(events)
+	}
+	c := &h.s.counter
+	c.AppendBatchReceived.Add(1)
+	c.EventReceived.Add(int64(len(events)))
+	evs := make([]channel.Event, len(events))
+	for i, e := range events {
+		evs[i] = channel.Event(e)
+	}
+	if !h.putWith(evs, func() error { return op.PutBatchFrom(channel.OriginID(id.Origin), id.Seqs, evs) }) {
+		return avrorpc.StatusFailed
+	}
+	c.AppendBatchAccepted.Add(1)
+	c.EventAccepted.Add(int64(len(events)))
+	return avrorpc.StatusOK
+}
+
 // put hands events to the channel processor; false means they were refused
 // and the client must be told FAILED.
 func (h *avroHandler) put(evs []channel.Event) bool {
-	err := h.p.PutBatch(evs)
+	return h.putWith(evs, func() error { return h.p.PutBatch(evs) })
+}
+
+// putWith runs put, a put of evs, and logs why it was refused.
+func (h *avroHandler) putWith(evs []channel.Event, put func() error) bool {
+	err := put()
 	if err == nil {
 		return true
 	}

@@ -40,7 +40,10 @@ type ChannelProcessor struct {
 	warn   *logthrottle.Log
 }
 
-var _ BatchPutter = (*ChannelProcessor)(nil)
+var (
+	_ BatchPutter                 = (*ChannelProcessor)(nil)
+	_ sourceapi.OriginBatchPutter = (*ChannelProcessor)(nil)
+)
 
 // NewChannelProcessor builds the processor of one source.
 //
@@ -153,6 +156,126 @@ func (p *ChannelProcessor) PutBatch(events []channel.Event) error {
 		if len(batch) > 0 {
 			p.putOptional(i, batch)
 		}
+	}
+	return nil
+}
+
+// PutBatchFrom implements sourceapi.OriginBatchPutter: PutBatch, with each
+// event's upstream origin and number following it through the
+// interceptors and the selector, so that each channel (each of a
+// replicating selector's, each of a multiplexing selector's for the events
+// routed to it) leaves out what it committed before, by its own state.
+// Commits across required channels are still not atomic, but a resend after
+// the second refused no longer duplicates in the first.
+func (p *ChannelProcessor) PutBatchFrom(origin channel.OriginID, seqs []uint64, events []channel.Event) error {
+	if len(seqs) != len(events) {
+		return p.PutBatch(events)
+	}
+	var plain []channel.Event // interceptors' extra events: no number of their own
+	if len(p.chain) > 0 {
+		events, seqs, plain = p.interceptEach(seqs, events)
+	}
+	if len(events) == 0 && len(plain) == 0 {
+		return nil
+	}
+	if p.static {
+		for _, i := range p.sel.required(nil) {
+			if err := p.putID(i, origin, seqs, events, plain); err != nil {
+				return err
+			}
+		}
+		for _, i := range p.sel.optional(nil) {
+			if err := p.putID(i, origin, seqs, events, plain); err != nil {
+				p.warn.Warn("optional:"+p.names[i], "optional channel refused events; they are not delivered there",
+					slog.String("channel", p.names[i]), slog.Any("err", err))
+			}
+		}
+		return nil
+	}
+	type group struct {
+		seqs   []uint64
+		events []channel.Event
+		plain  []channel.Event
+	}
+	req := make([]group, len(p.channels))
+	opt := make([]group, len(p.channels))
+	unrouted := 0
+	route := func(ev *channel.Event, add func(g *group)) {
+		r, o := p.sel.required(ev), p.sel.optional(ev)
+		for _, i := range r {
+			add(&req[i])
+		}
+		for _, i := range o {
+			add(&opt[i])
+		}
+		if len(r) == 0 && len(o) == 0 {
+			unrouted++
+		}
+	}
+	for k := range events {
+		route(&events[k], func(g *group) { g.seqs = append(g.seqs, seqs[k]); g.events = append(g.events, events[k]) })
+	}
+	for k := range plain {
+		route(&plain[k], func(g *group) { g.plain = append(g.plain, plain[k]) })
+	}
+	if unrouted > 0 {
+		p.warn.Warn("unrouted", "events match no channel of the selector and are dropped",
+			slog.Int("events", unrouted))
+	}
+	for i, g := range req {
+		if len(g.events)+len(g.plain) > 0 {
+			if err := p.putID(i, origin, g.seqs, g.events, g.plain); err != nil {
+				return err
+			}
+		}
+	}
+	for i, g := range opt {
+		if len(g.events)+len(g.plain) > 0 {
+			if err := p.putID(i, origin, g.seqs, g.events, g.plain); err != nil {
+				p.warn.Warn("optional:"+p.names[i], "optional channel refused events; they are not delivered there",
+					slog.String("channel", p.names[i]), slog.Any("err", err))
+			}
+		}
+	}
+	return nil
+}
+
+// interceptEach runs the interceptors on each event alone, so each result
+// keeps its event's number: an event an interceptor drops has none to keep,
+// and the extra events of one that makes several are put without a number
+// (they are new here; a resend makes them again, as it would without dedup).
+func (p *ChannelProcessor) interceptEach(seqs []uint64, events []channel.Event) ([]channel.Event, []uint64, []channel.Event) {
+	outEv := make([]channel.Event, 0, len(events))
+	outSeq := make([]uint64, 0, len(seqs))
+	var plain []channel.Event
+	for k := range events {
+		got := interceptor.Apply(p.chain, events[k:k+1])
+		if len(got) == 0 {
+			continue
+		}
+		outEv = append(outEv, got[0])
+		outSeq = append(outSeq, seqs[k])
+		plain = append(plain, got[1:]...)
+	}
+	return outEv, outSeq, plain
+}
+
+// putID runs one put transaction on channel i: events numbered seqs of
+// origin through channel.PutFrom, plain ones as they are.
+func (p *ChannelProcessor) putID(i int, origin channel.OriginID, seqs []uint64, events, plain []channel.Event) error {
+	tx := p.channels[i].Begin()
+	_, err := channel.PutFrom(tx, origin, seqs, events)
+	if err == nil && len(plain) > 0 {
+		err = tx.Put(plain...)
+	}
+	if err != nil {
+		if rerr := tx.Rollback(); rerr != nil {
+			p.log.Debug("rollback after failed put", slog.String("channel", p.names[i]), slog.Any("err", rerr))
+		}
+		return fmt.Errorf("put %d events on channel %s: %w", len(events)+len(plain), p.names[i], err)
+	}
+	if err := tx.Commit(); err != nil {
+		return fmt.Errorf("commit %d events on channel %s: %w", len(events)+len(plain), p.names[i], err)
 	}
 	return nil
 }

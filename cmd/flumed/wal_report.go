@@ -37,7 +37,23 @@ type inspectJSON struct {
 	Log           logJSON     `json:"log"`
 	Damage        []string    `json:"damage"`
 	Notes         []string    `json:"notes"`
-	Flume         *flumeJSON  `json:"flume"` // Flume's files beside the log, null when none
+	Flume         *flumeJSON  `json:"flume"`  // Flume's files beside the log, null when none
+	Origin        string      `json:"origin"` // the channel's identity to the next hop, "" when none
+	Dedup         dedupJSON   `json:"dedup"`
+}
+
+// dedupJSON is the receiver's dedup table: what upstream senders' events
+// this channel committed, so a resend of them is answered without a put.
+type dedupJSON struct {
+	Through  uint64       `json:"through_index"`    // the checkpoint's table covers the records through this index
+	Replayed int          `json:"replayed_records"` // records after it a restart reads to complete it
+	Origins  []originJSON `json:"origins"`
+}
+
+type originJSON struct {
+	ID       string  `json:"id"`
+	Ranges   string  `json:"ranges"` // inclusive, "[1-100 201-300]"
+	LastSeen *string `json:"last_seen"`
 }
 
 type rangeJSON struct {
@@ -131,7 +147,11 @@ func toInspectJSON(r *channel.FileReport) inspectJSON {
 		QueuedEvents: r.Queued, QueuedBytes: r.QueuedBytes, Floor: r.Floor, Next: r.Next, FloorIndex: r.FloorIndex,
 		AckedRanges: jsonRanges(r.AckedRanges), OldestCommit: jsonTime(r.OldestQueued), NewestCommit: jsonTime(r.NewestQueued),
 		Durability: r.Durability, Checkpoint: ckptJSON{Source: r.CheckpointSource, AckedRanges: []rangeJSON{}},
-		Slots: []slotJSON{}, Damage: nonNil(r.Damage), Notes: nonNil(r.Notes),
+		Slots: []slotJSON{}, Damage: nonNil(r.Damage), Notes: nonNil(r.Notes), Origin: r.Origin,
+		Dedup: dedupJSON{Through: r.DedupThrough, Replayed: r.DedupReplayed, Origins: []originJSON{}},
+	}
+	for _, o := range r.Dedup {
+		out.Dedup.Origins = append(out.Dedup.Origins, originJSON{ID: o.ID.String(), Ranges: o.Ranges, LastSeen: jsonTime(o.LastSeen)})
 	}
 	if c := r.Checkpoint; c != nil {
 		out.Checkpoint = ckptJSON{Source: r.CheckpointSource, Generation: c.Generation, Written: jsonTime(c.Written),
@@ -241,6 +261,8 @@ func writeInspect(w io.Writer, r *channel.FileReport, how string, now time.Time)
 			k.line(key, "missing")
 		}
 	}
+	k.line("Origin", "%s", orText(r.Origin, "none yet (the next open draws one)"))
+	writeDedup(k, w, r, now)
 	l := r.Log
 	span := "no records"
 	if n := records(l); n > 0 {
@@ -382,4 +404,29 @@ func age(d time.Duration) string {
 		return fmt.Sprintf("%dh%dm%s", s/3600, s%3600/60, suffix)
 	}
 	return fmt.Sprintf("%dd%dh%s", s/86400, s%86400/3600, suffix)
+}
+
+// maxDedupLines bounds the origins the human report lists; the JSON lists
+// them all.
+const maxDedupLines = 20
+
+// writeDedup prints the dedup table: per upstream origin the sequence
+// numbers committed here and when it was last heard from.
+func writeDedup(k kv, w io.Writer, r *channel.FileReport, now time.Time) {
+	if len(r.Dedup) == 0 {
+		k.line("Dedup", "no upstream origins (no resend to recognise)")
+		return
+	}
+	k.line("Dedup", "%s, table through log record %d, %s after it replayed",
+		plural(uint64(len(r.Dedup)), "upstream origin"), r.DedupThrough, plural(uint64(r.DedupReplayed), "record"))
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	fmt.Fprintln(tw, "  ORIGIN\tCOMMITTED\tLAST SEEN")
+	for i, o := range r.Dedup {
+		if i == maxDedupLines {
+			fmt.Fprintf(tw, "  ... %d more (--json lists them all)\t\t\n", len(r.Dedup)-i)
+			break
+		}
+		fmt.Fprintf(tw, "  %s\t%s\t%s\n", o.ID, o.Ranges, when(o.LastSeen, now))
+	}
+	tw.Flush()
 }

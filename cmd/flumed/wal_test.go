@@ -73,6 +73,10 @@ func walEvent(id int) channel.Event {
 // newWalChannel builds a stopped channel under a fresh directory: three put
 // transactions (events 0-2, 3-6, 7-9) and a committed take of 0-3, so
 // 4-9 are queued. It returns the channel directory.
+// walUpstream is the origin of the upstream flumed whose batch the test
+// channel holds.
+var walUpstream = channel.OriginID{0xab, 0xcd, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12, 13, 14}
+
 func newWalChannel(t *testing.T) string {
 	t.Helper()
 	base := t.TempDir()
@@ -89,7 +93,14 @@ func fillWalChannel(t *testing.T, o channel.FileOptions) {
 	}
 	for _, span := range [][2]int{{0, 3}, {3, 7}, {7, 10}} {
 		tx := ch.Begin()
-		for id := span[0]; id < span[1]; id++ {
+		if span[0] == 7 {
+			// The last batch came from an upstream flumed: the dedup
+			// table shows its numbers.
+			if _, err := channel.PutFrom(tx, walUpstream, []uint64{100, 101, 102}, []channel.Event{walEvent(7), walEvent(8), walEvent(9)}); err != nil {
+				t.Fatal(err)
+			}
+		}
+		for id := span[0]; id < span[1] && span[0] != 7; id++ {
 			if err := tx.Put(walEvent(id)); err != nil {
 				t.Fatal(err)
 			}
@@ -144,6 +155,9 @@ var (
 
 // redact makes output comparable across runs: the temporary directory, the
 // log id, times, ages and this process's id vary.
+// reOrigin finds the channel's own origin, drawn at random, in both reports.
+var reOrigin = regexp.MustCompile(`(?m)(^Origin:\s+|"origin": ")[0-9a-f]{32}`)
+
 func redact(t *testing.T, s, base string) string {
 	t.Helper()
 	s = strings.ReplaceAll(s, base, "$DIR")
@@ -151,6 +165,7 @@ func redact(t *testing.T, s, base string) string {
 		id := strings.TrimPrefix(strings.TrimSpace(string(b)), "flumed-file-channel-log ")
 		s = strings.ReplaceAll(s, id, "LOGID")
 	}
+	s = reOrigin.ReplaceAllString(s, "${1}ORIGIN")
 	s = reTime.ReplaceAllString(s, "TIME")
 	s = reAge.ReplaceAllString(s, "AGE")
 	return strings.ReplaceAll(s, "pid "+strconv.Itoa(os.Getpid()), "pid PID")

@@ -173,7 +173,7 @@ func NewClient(raw net.Conn, o ClientOptions) *Client {
 // Append sends one event and waits for the reply (an SDK call; Flume's sink
 // uses appendBatch).
 func (c *Client) Append(ctx context.Context, e Event) error {
-	p, err := c.send(ctx, msgAppend, func(b []byte) []byte { return appendEvent(b, &e) })
+	p, err := c.send(ctx, msgAppend, nil, func(b []byte) []byte { return appendEvent(b, &e) })
 	if err != nil {
 		return err
 	}
@@ -198,7 +198,18 @@ func (c *Client) AppendBatch(ctx context.Context, events []Event) error {
 // sent and the caller may redial and send again). The connection's first
 // call also waits for its reply, because that reply completes the handshake.
 func (c *Client) Send(ctx context.Context, events []Event) (*Pending, error) {
-	return c.send(ctx, msgAppendBatch, func(b []byte) []byte { return appendEventArray(b, events) })
+	return c.send(ctx, msgAppendBatch, nil, func(b []byte) []byte { return appendEventArray(b, events) })
+}
+
+// SendFrom is Send with the events' identity in the call metadata
+// (identity.go): a flumed receiver then answers OK for the events it
+// committed before without putting them again; Apache Flume ignores it.
+// id.Seqs must hold one number per event.
+func (c *Client) SendFrom(ctx context.Context, id *Identity, events []Event) (*Pending, error) {
+	if id != nil && len(id.Seqs) != len(events) {
+		return nil, fmt.Errorf("send %d events with %d sequence numbers", len(events), len(id.Seqs))
+	}
+	return c.send(ctx, msgAppendBatch, id, func(b []byte) []byte { return appendEventArray(b, events) })
 }
 
 // Close closes the connection (finishing the zlib stream, as Java does),
@@ -220,7 +231,7 @@ func (c *Client) Close() error {
 	return err
 }
 
-func (c *Client) send(ctx context.Context, message string, encode func([]byte) []byte) (*Pending, error) {
+func (c *Client) send(ctx context.Context, message string, id *Identity, encode func([]byte) []byte) (*Pending, error) {
 	c.wmu.Lock()
 	defer c.wmu.Unlock()
 	c.mu.Lock()
@@ -231,7 +242,7 @@ func (c *Client) send(ctx context.Context, message string, encode func([]byte) [
 	}
 	c.params = encode(c.params[:0])
 	if !c.handshaken {
-		return c.handshakeCall(ctx, message, c.params)
+		return c.handshakeCall(ctx, message, id, c.params)
 	}
 
 	p := &Pending{message: message, deadline: time.Now().Add(c.o.RequestTimeout), done: make(chan struct{}), c: c}
@@ -242,7 +253,7 @@ func (c *Client) send(ctx context.Context, message string, encode func([]byte) [
 	c.armReadDeadlineLocked()
 	c.mu.Unlock()
 
-	c.frame = appendCallRequest(c.frame[:0], serial, nil, message, c.params)
+	c.frame = appendCallRequest(c.frame[:0], serial, nil, id, message, c.params)
 	if err := c.write(ctx, message, c.frame); err != nil {
 		c.fail(err)
 		return nil, err
@@ -375,10 +386,10 @@ func (c *Client) readFailed(err error) {
 // our hash (NONE). Once handshaken it starts the reply reader. The caller
 // holds wmu. It returns the call as a completed Pending, or the error that
 // kept it from being sent.
-func (c *Client) handshakeCall(ctx context.Context, message string, params []byte) (*Pending, error) {
+func (c *Client) handshakeCall(ctx context.Context, message string, id *Identity, params []byte) (*Pending, error) {
 	p := &Pending{message: message, done: make(chan struct{}), c: c}
 	stop := context.AfterFunc(ctx, func() { _ = c.raw.SetDeadline(time.Unix(1, 0)) })
-	sent, err := c.roundTrip(ctx, message, params)
+	sent, err := c.roundTrip(ctx, message, id, params)
 	stop()
 	var se *StatusError
 	c.mu.Lock()
@@ -401,7 +412,7 @@ func (c *Client) handshakeCall(ctx context.Context, message string, params []byt
 // roundTrip sends the handshake call and reads its reply, on the caller's
 // goroutine (the reply reader is not running yet). sent says whether the
 // request reached the socket.
-func (c *Client) roundTrip(ctx context.Context, message string, params []byte) (sent bool, err error) {
+func (c *Client) roundTrip(ctx context.Context, message string, id *Identity, params []byte) (sent bool, err error) {
 	for attempt := 0; ; attempt++ {
 		hs := &handshakeRequest{clientHash: ProtocolHash, serverHash: c.serverHash}
 		if attempt > 0 {
@@ -411,7 +422,7 @@ func (c *Client) roundTrip(ctx context.Context, message string, params []byte) (
 		c.serial++
 		serial := c.serial
 		c.mu.Unlock()
-		c.frame = appendCallRequest(c.frame[:0], serial, hs, message, params)
+		c.frame = appendCallRequest(c.frame[:0], serial, hs, id, message, params)
 		if err := c.write(ctx, message, c.frame); err != nil {
 			return sent, err
 		}

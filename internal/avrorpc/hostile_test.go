@@ -49,20 +49,20 @@ func checkStillServing(t *testing.T, addr string, o ClientOptions) {
 
 func TestHostileInputClosesOnlyTheOffendingConnection(t *testing.T) {
 	batchHeader := func(count int64) []byte {
-		return appendCallRequest(nil, 1, flumeHandshake(), "appendBatch", appendLong(nil, count))
+		return appendCallRequest(nil, 1, flumeHandshake(), nil, "appendBatch", appendLong(nil, count))
 	}
 	cases := map[string][]byte{
 		"a 2 GiB declared buffer length": declare(0x7fffffff),
 		"a million-event batch header":   batchHeader(1_000_000),
 		"a batch header beyond its bytes": func() []byte {
-			return appendCallRequest(nil, 1, flumeHandshake(), "appendBatch", append(appendLong(nil, 1000), make([]byte, 100)...))
+			return appendCallRequest(nil, 1, flumeHandshake(), nil, "appendBatch", append(appendLong(nil, 1000), make([]byte, 100)...))
 		}(),
 		"an HTTP request":      []byte("GET / HTTP/1.1\r\nHost: x\r\n\r\n"),
-		"a garbage handshake":  appendCallRequest(nil, 1, nil, "", bytes.Repeat([]byte{0xff}, 64)),
+		"a garbage handshake":  appendCallRequest(nil, 1, nil, nil, "", bytes.Repeat([]byte{0xff}, 64)),
 		"a zero-count frame":   make([]byte, 8),
 		"a negative length":    declare(0xfffffff0),
 		"a bad union in meta":  append(append(ProtocolHash[:16:16], 0), append(ProtocolHash[:], 7)...),
-		"an event body beyond": appendCallRequest(nil, 1, flumeHandshake(), "append", []byte{0, 0x40, 'x'}),
+		"an event body beyond": appendCallRequest(nil, 1, flumeHandshake(), nil, "append", []byte{0, 0x40, 'x'}),
 	}
 	// "a bad union in meta" is a raw payload: wrap it in a frame.
 	fb := frameBuilder{}
@@ -142,7 +142,7 @@ func TestAPeerTricklingBytesIsCutOffByTheReadTimeout(t *testing.T) {
 	rec := &recorder{}
 	s, addr := startServer(t, rec, ServerOptions{ReadTimeout: 300 * time.Millisecond})
 	p := dialPeer(t, addr)
-	frame := appendCallRequest(nil, 1, flumeHandshake(), "appendBatch", eventParams(events(0, 3)...))
+	frame := appendCallRequest(nil, 1, flumeHandshake(), nil, "appendBatch", eventParams(events(0, 3)...))
 	start := time.Now()
 	for _, b := range frame {
 		// Each byte comes well within the read timeout; the frame as a

@@ -53,8 +53,9 @@ const maxMessageName = 1024
 
 // call is one decoded request after the handshake part.
 type call struct {
-	message string  // "append", "appendBatch", or "" for a handshake ping
-	events  []Event // one for append
+	message string    // "append", "appendBatch", or "" for a handshake ping
+	events  []Event   // one for append
+	id      *Identity // appendBatch: its events' identity, nil when none (identity.go)
 }
 
 // unknownMessageError is a well-formed call of a message we do not serve. It
@@ -69,7 +70,8 @@ func (e *unknownMessageError) Error() string {
 // decodeCall decodes call metadata, the message name and its parameters.
 func decodeCall(d *decoder, lim Limits) (call, error) {
 	var c call
-	if err := d.skipBytesMap("call metadata", maxHandshakeMeta); err != nil {
+	meta, err := readCallMeta(d)
+	if err != nil {
 		return c, err
 	}
 	name, err := d.string("message name", maxMessageName)
@@ -90,6 +92,7 @@ func decodeCall(d *decoder, lim Limits) (call, error) {
 		if c.events, err = decodeEventArray(d, lim); err != nil {
 			return c, fmt.Errorf("appendBatch: %w", err)
 		}
+		c.id = meta.identity(len(c.events))
 	default:
 		return c, &unknownMessageError{name: name}
 	}
@@ -129,9 +132,9 @@ func appendHandshakeOnly(b []byte, serial int32, hs []byte) []byte {
 }
 
 // appendCallRequest appends a request frame laid out as Java's Requestor lays
-// it out: buffer 1 = [handshake] + empty call metadata + message name, then
-// the parameters in buffers of at most 8 KiB.
-func appendCallRequest(b []byte, serial int32, hs *handshakeRequest, message string, params []byte) []byte {
+// it out: buffer 1 = [handshake] + call metadata (empty unless id names the
+// events) + message name, then the parameters in buffers of at most 8 KiB.
+func appendCallRequest(b []byte, serial int32, hs *handshakeRequest, id *Identity, message string, params []byte) []byte {
 	f := frameBuilder{b: b}
 	f.start(serial)
 	at := len(f.b)
@@ -139,7 +142,7 @@ func appendCallRequest(b []byte, serial int32, hs *handshakeRequest, message str
 	if hs != nil {
 		f.b = appendHandshakeRequest(f.b, hs)
 	}
-	f.b = append(f.b, 0)
+	f.b = appendCallMeta(f.b, id)
 	f.b = appendString(f.b, message)
 	putLen(f.b[at:], len(f.b)-at-4)
 	f.count++

@@ -352,7 +352,7 @@ func pipeline(t *testing.T, p *peer, g *gate, n int) {
 	handshakeThroughGate(t, p, g)
 	var all []byte
 	for i := 1; i <= n; i++ {
-		all = appendCallRequest(all, int32(i+1), nil, "appendBatch", eventParams(events(i, i+1)...))
+		all = appendCallRequest(all, int32(i+1), nil, nil, "appendBatch", eventParams(events(i, i+1)...))
 	}
 	p.send(all)
 }
@@ -421,7 +421,7 @@ func TestAConnectionStopsReadingWhileItsCallsHoldAFramesWorth(t *testing.T) {
 	var all []byte
 	for i := 1; i <= 5; i++ {
 		big := Event{Headers: map[string]string{}, Body: []byte(fmt.Sprintf("%d%s", i, strings.Repeat("x", 40<<10)))}
-		all = appendCallRequest(all, int32(i+1), nil, "appendBatch", eventParams(big))
+		all = appendCallRequest(all, int32(i+1), nil, nil, "appendBatch", eventParams(big))
 	}
 	go p.conn.Write(all) // the server stops reading: do not block on it
 	// The reader waiting for a call to finish is the proof that it stopped

@@ -25,6 +25,14 @@ type Handler interface {
 	AppendBatch(events []Event) Status
 }
 
+// OriginHandler is the optional power of a Handler that deduplicates: an
+// appendBatch whose metadata names its events (identity.go) goes to
+// AppendBatchFrom instead of AppendBatch, with the same rules. It answers
+// OK for an event it committed before without committing it again.
+type OriginHandler interface {
+	AppendBatchFrom(id *Identity, events []Event) Status
+}
+
 // Defaults for ServerOptions' zero values.
 const (
 	DefaultMaxConnections = 1024

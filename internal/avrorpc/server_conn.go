@@ -245,7 +245,11 @@ func (s *Server) answer(d *decoder, serial int32, hs, out []byte) ([]byte, error
 	case msgAppend:
 		status = s.h.Append(c.events[0])
 	default:
-		status = s.h.AppendBatch(c.events)
+		if oh, ok := s.h.(OriginHandler); ok && c.id != nil {
+			status = oh.AppendBatchFrom(c.id, c.events)
+		} else {
+			status = s.h.AppendBatch(c.events)
+		}
 	}
 	return appendStatusResponse(out, serial, hs, status), nil
 }

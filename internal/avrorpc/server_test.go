@@ -46,7 +46,7 @@ func (p *peer) send(b []byte) {
 // call sends one request frame.
 func (p *peer) call(serial int32, hs *handshakeRequest, message string, params []byte) {
 	p.t.Helper()
-	p.send(appendCallRequest(nil, serial, hs, message, params))
+	p.send(appendCallRequest(nil, serial, hs, nil, message, params))
 }
 
 func (p *peer) reply() (int32, *decoder) {
@@ -166,7 +166,7 @@ func TestWithOneCallPerConnectionPipelinedCallsAreAnsweredInOrder(t *testing.T) 
 		if i == 0 {
 			hs = flumeHandshake()
 		}
-		all = appendCallRequest(all, int32(i+1), hs, "appendBatch", eventParams(events(2*i, 2*i+2)...))
+		all = appendCallRequest(all, int32(i+1), hs, nil, "appendBatch", eventParams(events(2*i, 2*i+2)...))
 		want = append(want, recordedCall{"appendBatch", events(2*i, 2*i+2)})
 	}
 	p.send(all)

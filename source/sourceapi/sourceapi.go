@@ -42,6 +42,16 @@ type BatchPutter interface {
 	PutBatch(events []channel.Event) error
 }
 
+// OriginBatchPutter is the optional power of a BatchPutter that
+// deduplicates (the ChannelProcessor has it): event i is number seqs[i] of
+// the upstream channel origin, and every channel that already committed it
+// (channel.OriginPutter) leaves it out, answering for it as committed. A
+// nil error means every required channel holds every event, from this call
+// or an earlier one. Safe for concurrent use.
+type OriginBatchPutter interface {
+	PutBatchFrom(origin channel.OriginID, seqs []uint64, events []channel.Event) error
+}
+
 // Source produces events.
 //
 // Start and Stop are called by the agent's goroutine. Event-driven sources

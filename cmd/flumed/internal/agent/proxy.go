@@ -19,6 +19,7 @@ type proxy struct {
 var (
 	_ channel.Channel        = (*proxy)(nil)
 	_ channel.GroupCommitter = (*proxy)(nil)
+	_ channel.Originator     = (*proxy)(nil)
 )
 
 func newProxy(name string) *proxy { return &proxy{name: name} }
@@ -66,6 +67,19 @@ func (p *proxy) CommitAll(txns []channel.Txn) []error {
 		errs[i] = x.Commit()
 	}
 	return errs
+}
+
+// Origin implements channel.Originator for the channel behind the proxy: a
+// proxy that hid it would make its sinks send without identity, and the
+// next hop put every resend again. Zero (no identity) when the channel has
+// none or is not open.
+func (p *proxy) Origin() channel.OriginID {
+	if t := p.target.Load(); t != nil {
+		if o, ok := (*t).(channel.Originator); ok {
+			return o.Origin()
+		}
+	}
+	return channel.OriginID{}
 }
 
 // notOpenTxn is the transaction of a channel that is not open yet.
