@@ -45,7 +45,7 @@ tidy-check:
 # NameNode and DataNode, which the HDFS sink's tests start; idempotent and
 # instant once done). That one must succeed: without it those tests fail.
 HDFS ?= ../shared/hdfs
-TEST_DEPS := logger:bsdutils rsyslogd:rsyslog curl:curl thrift:thrift-compiler
+TEST_DEPS := logger:bsdutils rsyslogd:rsyslog curl:curl thrift:thrift-compiler openssl:openssl
 TEST_PY_DEPS := thrift:python3-thrift avro:python3-avro snappy:python3-snappy
 
 test-deps:

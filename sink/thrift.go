@@ -65,7 +65,9 @@ var (
 
 var thriftType = &config.Spec{
 	Type: "thrift", Classes: []string{"org.apache.flume.sink.ThriftSink"},
-	Doc: "commits a take only once appendBatch is answered OK; reconnects after any failure; no Kerberos",
+	Doc: "commits a take only once appendBatch is answered OK; reconnects after any failure; logs connected only " +
+		"after the first OK; TLS truststores are PKCS12 or PEM (JKS is refused with the keytool command that " +
+		"converts it); no Kerberos",
 	Keys: []config.Decl{thriftHost, thriftPort, thriftBatch, thriftProtocol, thriftConnect, thriftRequest,
 		thriftReset, thriftKerberos, thriftClientP, thriftClientK, thriftServerP, tlskeys.Client},
 }

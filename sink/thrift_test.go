@@ -41,7 +41,18 @@ class H:
         for e in events:
             print(e.headers.get("k", "") + ":" + e.body.decode(), flush=True)
         return Status.OK
-sock = TSocket.TServerSocket(host="127.0.0.1", port=0)
+if len(sys.argv) > 4:
+    # TLS with the certificate and key in argv[4]; argv[5], if given, is
+    # the only protocol version accepted (e.g. TLSv1_2).
+    import ssl
+    from thrift.transport import TSSLSocket
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+    ctx.load_cert_chain(sys.argv[4])
+    if len(sys.argv) > 5:
+        ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, sys.argv[5])
+    sock = TSSLSocket.TSSLServerSocket(host="127.0.0.1", port=0, ssl_context=ctx)
+else:
+    sock = TSocket.TServerSocket(host="127.0.0.1", port=0)
 sock.listen()
 print("PORT %d" % sock.handle.getsockname()[1], flush=True)
 pf = TCompactProtocol.TCompactProtocolFactory() if sys.argv[2] == "compact" else TBinaryProtocol.TBinaryProtocolFactory()
@@ -61,8 +72,9 @@ func needPackage(t *testing.T, bin, pkg string, ok func() bool) {
 }
 
 // pythonThriftServer starts the generated Python server and returns its
-// address and its output lines (one per event received).
-func pythonThriftServer(t *testing.T, proto string, failFirst int) (string, <-chan string) {
+// address and its output lines (one per event received). tlsArgs, if any,
+// are its certificate-and-key PEM file and the one TLS version it accepts.
+func pythonThriftServer(t *testing.T, proto string, failFirst int, tlsArgs ...string) (string, <-chan string) {
 	t.Helper()
 	needPackage(t, "thrift", "thrift-compiler", func() bool { _, err := exec.LookPath("thrift"); return err == nil })
 	needPackage(t, "python3-thrift", "python3-thrift", func() bool { return exec.Command("/usr/bin/python3", "-c", "import thrift").Run() == nil })
@@ -75,7 +87,7 @@ func pythonThriftServer(t *testing.T, proto string, failFirst int) (string, <-ch
 	if err := os.WriteFile(script, []byte(thriftPyServer), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.Command("/usr/bin/python3", script, dir, proto, strconv.Itoa(failFirst))
+	cmd := exec.Command("/usr/bin/python3", append([]string{script, dir, proto, strconv.Itoa(failFirst)}, tlsArgs...)...)
 	out, err := cmd.StdoutPipe()
 	if err != nil {
 		t.Fatal(err)

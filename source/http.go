@@ -13,8 +13,10 @@ import (
 	"mime"
 	"net"
 	"net/http"
+	"os"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/flumed/flumed/channel"
@@ -32,7 +34,10 @@ import (
 // without bound), reads gzip request bodies (Content-Encoding: gzip), and
 // keeps its connections in internal/netconn: at max-connections the one idle
 // the longest is closed to make room, and a client slower than read-timeout
-// for its request is cut off.
+// for its request (headers and body together, however it trickles them:
+// the deadline is set once per request, not moved by each byte) is cut off,
+// counted in EventReadFail and logged; nothing of its request is put. Each
+// connection has its own goroutine, so a slow one never holds up another.
 //
 // Handlers: JSONHandler (Flume's default): a JSON array of {"headers":
 // {...}, "body": "..."}; header values that are JSON numbers or booleans are
@@ -130,7 +135,7 @@ func (s *HTTP) Start(ctx context.Context, p BatchPutter) error {
 		return fmt.Errorf("http source %s: %w", s.name, err)
 	}
 	conns := netconn.New(netconn.Options{MaxConnections: s.o.MaxConnections, IdleTimeout: s.o.IdleTimeout, Log: s.log})
-	ln := net.Listener(&managedListener{Listener: raw, m: conns})
+	ln := net.Listener(&managedListener{Listener: raw, m: conns, s: s})
 	if s.o.TLS != nil {
 		ln = tls.NewListener(ln, s.o.TLS)
 	}
@@ -181,6 +186,12 @@ func (s *HTTP) Stop() error {
 
 func (s *HTTP) serve(w http.ResponseWriter, r *http.Request, p BatchPutter) {
 	body, status, err := s.readBody(r)
+	if errors.Is(err, os.ErrDeadlineExceeded) {
+		// A slow client: its connection counted and logged it. Abort so that
+		// net/http closes the connection rather than answer 200 for nothing
+		// (its write deadline runs later than the read deadline).
+		panic(http.ErrAbortHandler)
+	}
 	if err != nil {
 		s.counter.EventReadFail.Add(1)
 		s.fails.Warn("read", "http source: bad request", slog.String("source", s.name), slog.String("remote", r.RemoteAddr), slog.Int("status", status), slog.Any("err", err))
@@ -323,6 +334,7 @@ func (b BlobHandler) Events(r *http.Request, body []byte) ([]channel.Event, erro
 type managedListener struct {
 	net.Listener
 	m *netconn.Manager
+	s *HTTP
 }
 
 func (l *managedListener) Accept() (net.Conn, error) {
@@ -340,8 +352,48 @@ func (l *managedListener) Accept() (net.Conn, error) {
 			raw.Close()
 			continue
 		}
-		return c, nil
+		return &httpConn{Conn: c, s: l.s}, nil
 	}
+}
+
+// httpConn is an admitted connection that tells a slow client from the
+// other ways a read can pass its deadline: net/http gives a request
+// read-timeout from its start, so a read that times out while a request is
+// in progress (or before the first one began) means the client was too
+// slow. A timeout while idle between requests (no byte of the next request
+// read yet) is the idle timeout, and one after a deadline set in the past is
+// net/http aborting its own background read; neither is the client's fault.
+type httpConn struct {
+	*netconn.Conn
+	s       *HTTP
+	idle    atomic.Bool // between requests (ConnState idle)
+	aborted atomic.Bool // the last read deadline set was already past
+	slow    atomic.Bool // counted once
+}
+
+func (c *httpConn) Read(b []byte) (int, error) {
+	n, err := c.Conn.Read(b)
+	if n > 0 {
+		// The next request has begun: net/http reports it active only once
+		// its headers are read, but its read-timeout runs from here.
+		c.idle.Store(false)
+	}
+	if err != nil && errors.Is(err, os.ErrDeadlineExceeded) && !c.idle.Load() && !c.aborted.Load() && c.slow.CompareAndSwap(false, true) {
+		c.s.counter.EventReadFail.Add(1)
+		c.s.fails.Warn("slow", "http source: client too slow; cut off after read-timeout, nothing put",
+			slog.String("source", c.s.name), slog.String("remote", c.RemoteAddr().String()), slog.Duration("read-timeout", c.s.o.ReadTimeout))
+	}
+	return n, err
+}
+
+func (c *httpConn) SetReadDeadline(t time.Time) error {
+	c.aborted.Store(!t.IsZero() && t.Before(time.Now()))
+	return c.Conn.SetReadDeadline(t)
+}
+
+func (c *httpConn) SetDeadline(t time.Time) error {
+	c.aborted.Store(!t.IsZero() && t.Before(time.Now()))
+	return c.Conn.SetDeadline(t)
 }
 
 // connState tells the manager when a connection is between requests (idle,
@@ -351,10 +403,12 @@ func connState(c net.Conn, st http.ConnState) {
 	if tc, ok := c.(*tls.Conn); ok {
 		c = tc.NetConn()
 	}
-	mc, ok := c.(*netconn.Conn)
+	hc, ok := c.(*httpConn)
 	if !ok {
 		return
 	}
+	mc := hc.Conn
+	hc.idle.Store(st == http.StateIdle)
 	switch st {
 	case http.StateNew, http.StateIdle:
 		mc.Waiting()

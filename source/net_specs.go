@@ -15,7 +15,7 @@ import (
 // The netcatudp source's keys (Flume's NetcatUdpSource).
 var (
 	netcatUDPBind   = config.String("bind", "0.0.0.0", "the address listened on")
-	netcatUDPPort   = config.ListenPort("port", "the port listened on").Required()
+	netcatUDPPort   = config.ListenPort("port", "the UDP port listened on").Required()
 	netcatUDPRemote = config.String("remoteAddressHeader", "", "a header given the sender as /ip:port")
 )
 
@@ -49,7 +49,9 @@ var (
 var httpType = &config.Spec{
 	Type: "http", Classes: []string{"org.apache.flume.source.http.HTTPSource"},
 	Doc: "answers 200/400/503 as Flume, plus 413 past max-body-bytes and 415 for a charset other than UTF-8; reads " +
-		"gzip bodies; strict JSON (Gson is lenient); custom handler classes are refused",
+		"gzip bodies; strict JSON (Gson is lenient); custom handler classes are refused; a client slower than " +
+		"read-timeout is cut off, counted (EventReadFail) and logged; TLS keystores are PKCS12 or PEM (JKS is refused " +
+		"with the keytool command that converts it); at max-connections the longest-idle connection makes room",
 	Keys: []config.Decl{httpBind, httpPort, httpHandler, httpMandatory, httpMaxBody, httpMaxConns, httpIdle, httpRead,
 		httpOldSSL, httpOldProtos, tlskeys.Server, ProcessorKeys},
 }

@@ -24,6 +24,9 @@ var (
 	syslogKeep      = config.String("keepFields", "none", "fields put back in front of the body: none, all, or any of priority, version, timestamp, hostname")
 	syslogClientIP  = config.String("clientIPHeader", "", "a header given the sender's IP address")
 	syslogClientHN  = config.String("clientHostnameHeader", "", "a header given the sender's host name (reverse DNS, once per connection)")
+	syslogUDPPort   = config.ListenPort("port", "the UDP port listened on").Required()
+	syslogUDPHN     = config.String("clientHostnameHeader", "", "a header given the sender's host name (reverse DNS, remembered for up to 1024 senders)")
+	syslogBatchUDP  = config.Int("batchSize", 100, "the most datagrams put in one transaction (Flume puts one at a time)").Flumed()
 	syslogPortHdr   = config.String("portHeader", "", "a header given the port the message came in on")
 	syslogBatch     = config.Int("batchSize", 100, "the most messages of one connection put in one transaction")
 	syslogBatchTCP  = config.Int("batchSize", 100, "the most messages of one connection put in one transaction (Flume puts one at a time)").Flumed()
@@ -59,8 +62,8 @@ var syslogUDPType = &config.Spec{
 	Type: "syslogudp", Classes: []string{"org.apache.flume.source.SyslogUDPSource"},
 	Doc: "headers and bodies as Flume's SyslogUtils; puts in batches from a bounded queue; when the channel cannot " +
 		"keep up datagrams are dropped and counted (SyslogDroppedCount); SO_RCVBUF set and logged",
-	Keys: []config.Decl{syslogHost, syslogPort, syslogUDPSize, syslogKeep, syslogClientIP, syslogClientHN,
-		syslogBatchTCP, syslogRcvBuf, syslogFormats, ProcessorKeys},
+	Keys: []config.Decl{syslogHost, syslogUDPPort, syslogUDPSize, syslogKeep, syslogClientIP, syslogUDPHN,
+		syslogBatchUDP, syslogRcvBuf, syslogFormats, ProcessorKeys},
 }
 
 func syslogAddr(c *config.Context, port int) string {
@@ -135,15 +138,15 @@ func newMultiportSyslogTCPSource(name string, c *config.Context, log *slog.Logge
 
 func newSyslogUDPSource(name string, c *config.Context, log *slog.Logger) (Source, error) {
 	o := SyslogUDPOptions{
-		Addr:                 syslogAddr(c, syslogPort.Get(c)),
+		Addr:                 syslogAddr(c, syslogUDPPort.Get(c)),
 		Parser:               syslogParser(c, syslogUDPSize.Get(c), false),
-		BatchSize:            syslogBatchTCP.Get(c),
+		BatchSize:            syslogBatchUDP.Get(c),
 		ReceiveBuffer:        int(syslogRcvBuf.Get(c)),
 		ClientIPHeader:       syslogClientIP.Get(c),
-		ClientHostnameHeader: syslogClientHN.Get(c),
+		ClientHostnameHeader: syslogUDPHN.Get(c),
 	}
 	if o.BatchSize < 1 {
-		c.Errorf(syslogBatchTCP.Name(), "must be at least 1, not %d", o.BatchSize)
+		c.Errorf(syslogBatchUDP.Name(), "must be at least 1, not %d", o.BatchSize)
 	}
 	return NewSyslogUDP(name, o, log), nil
 }

@@ -59,7 +59,10 @@ var (
 
 var thriftType = &config.Spec{
 	Type: "thrift", Classes: []string{"org.apache.flume.source.ThriftSource"},
-	Doc: "answers OK only after the batch committed; bounds frames and connections; no Kerberos",
+	Doc: "answers OK only after the batch committed, FAILED when the channel refused it; a garbage frame or one over " +
+		"max-frame-bytes closes its connection and is counted (EventReadFail); TLS keystores are PKCS12 or PEM (JKS " +
+		"is refused with the keytool command that converts it); at max-connections the longest-idle connection makes " +
+		"room; no Kerberos",
 	Keys: []config.Decl{thriftBind, thriftPort, thriftProtocol, thriftMaxFrame, thriftMaxConns, thriftIdle,
 		thriftThreads, thriftKerberos, thriftPrinc, thriftKeytab, tlskeys.Server, ProcessorKeys},
 }

@@ -29,7 +29,19 @@ from flume.ttypes import ThriftFlumeEvent, Status
 from thrift.transport import TSocket, TTransport
 from thrift.protocol import TCompactProtocol, TBinaryProtocol
 host, port, proto = sys.argv[2], int(sys.argv[3]), sys.argv[4]
-t = TTransport.TFramedTransport(TSocket.TSocket(host, port))
+sock = TSocket.TSocket(host, port)
+if len(sys.argv) > 5:
+    # TLS: trust the CA in argv[5]; argv[6], if given, is the only
+    # protocol version offered (e.g. TLSv1_2).
+    import ssl
+    from thrift.transport import TSSLSocket
+    ctx = ssl.create_default_context(cafile=sys.argv[5])
+    if len(sys.argv) > 6:
+        ctx.minimum_version = ctx.maximum_version = getattr(ssl.TLSVersion, sys.argv[6])
+    # The context checks the chain and the name already; thrift's own
+    # check only repeats it through a deprecated call.
+    sock = TSSLSocket.TSSLSocket(host, port, ssl_context=ctx, validate_callback=lambda cert, name: None)
+t = TTransport.TFramedTransport(sock)
 p = TCompactProtocol.TCompactProtocol(t) if proto == "compact" else TBinaryProtocol.TBinaryProtocol(t)
 c = ThriftSourceProtocol.Client(p)
 t.open()
@@ -41,6 +53,20 @@ t.close()
 // pythonThriftClient generates the Python code from flume.thrift and
 // returns a function running the client against addr.
 func pythonThriftClient(t *testing.T) func(addr, proto string) string {
+	t.Helper()
+	run := pythonThriftClientArgs(t)
+	return func(addr, proto string) string {
+		out, err := run(addr, proto)
+		if err != nil {
+			t.Fatalf("python client: %v\n%s", err, out)
+		}
+		return out
+	}
+}
+
+// pythonThriftClientArgs is pythonThriftClient with the client's TLS
+// arguments (CA file, protocol version) and its failure returned.
+func pythonThriftClientArgs(t *testing.T) func(addr, proto string, tlsArgs ...string) (string, error) {
 	t.Helper()
 	compiler := needTool(t, "thrift", "thrift-compiler")
 	// Debian's python3-thrift lives in the system Python, not in whatever
@@ -63,14 +89,11 @@ func pythonThriftClient(t *testing.T) func(addr, proto string) string {
 	if err := os.WriteFile(script, []byte(thriftPyClient), 0o600); err != nil {
 		t.Fatal(err)
 	}
-	return func(addr, proto string) string {
+	return func(addr, proto string, tlsArgs ...string) (string, error) {
 		h, p := hostPort(t, addr)
 		// Debian's python3-thrift lives in the system Python.
-		out, err := exec.Command("/usr/bin/python3", script, dir, h, p, proto).CombinedOutput()
-		if err != nil {
-			t.Fatalf("python client: %v\n%s", err, out)
-		}
-		return strings.TrimSpace(string(out))
+		out, err := exec.Command("/usr/bin/python3", append([]string{script, dir, h, p, proto}, tlsArgs...)...).CombinedOutput()
+		return strings.TrimSpace(string(out)), err
 	}
 }
 
