@@ -407,7 +407,7 @@ func TestAvroSinkConfigurationProblems(t *testing.T) {
 	}{
 		{"a missing hostname", map[string]string{"port": "4141"}, "hostname: required key is missing", false},
 		{"a misspelt key", base(map[string]string{"batchsize": "10"}), "did you mean batch-size", false},
-		{"a bad port", base(map[string]string{"port": "x"}), "not a TCP port", false},
+		{"a bad port", base(map[string]string{"port": "x"}), "not a port number", false},
 		{"compression level out of range", base(map[string]string{"compression-level": "11"}), "must be 0-9", false},
 		{"a JKS truststore", base(map[string]string{"ssl": "true", "truststore": jks, "truststore-type": "JKS"}), "keytool", false},
 		{"a JKS truststore path that does not exist", base(map[string]string{"ssl": "true", "truststore": "/nonexistent.jks", "truststore-type": "JKS"}),

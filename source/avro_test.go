@@ -363,7 +363,7 @@ func TestAvroSourceConfigurationProblems(t *testing.T) {
 		{"an unknown compression", map[string]string{"compression-type": "gzip"}, "must be one of none, deflate"},
 		{"ipFilter without rules", map[string]string{"ipFilter": "true"}, "ipFilterRules: required key is missing"},
 		{"a malformed rule", map[string]string{"ipFilter": "true", "ipFilterRules": "permit:ip:*"}, "neither allow nor deny"},
-		{"a bad port", map[string]string{"port": "70000"}, "not a TCP port"},
+		{"a bad port", map[string]string{"port": "70000"}, "not a port number"},
 		{"no calls per connection", map[string]string{"max-calls-per-connection": "0"}, "max-calls-per-connection: must be positive"},
 		{"a frame bigger than the memory budget", map[string]string{"max-frame-bytes": "1000", "max-inflight-bytes": "10"}, "at least max-frame-bytes"},
 		{"ssl without a certificate", map[string]string{"ssl": "true"}, "neither keystore nor ssl-cert"},

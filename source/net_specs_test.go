@@ -92,7 +92,7 @@ func TestNetworkSourceSpecsRefuseBadKeys(t *testing.T) {
 		want    string
 	}{
 		{syslogTCPType, newSyslogTCPSource, "port = 0\neventSzie = 10\n", "did you mean eventSize"},
-		{multiportSyslogTCPType, newMultiportSyslogTCPSource, "ports = 1 x\n", "not a TCP port"},
+		{multiportSyslogTCPType, newMultiportSyslogTCPSource, "ports = 1 x\n", "not a port number"},
 		{multiportSyslogTCPType, newMultiportSyslogTCPSource, "ports = 0\ncharset.port.0 = EBCDIC\n", "unsupported charset"},
 		{httpType, newHTTPSource, "port = 0\nhandler = com.example.Custom\n", "unknown handler"},
 	} {

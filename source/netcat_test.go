@@ -260,7 +260,7 @@ func TestNetcatConfiguration(t *testing.T) {
 	for snippet, want := range map[string]string{
 		`port = 1`:               "bind: required key is missing",
 		`bind = 0.0.0.0`:         "port: required key is missing",
-		"bind = x\nport = 70000": "port: not a TCP port",
+		"bind = x\nport = 70000": "port: not a port number",
 		"bind = x\nport = 1\nmax-line-length = 0":  "max-line-length: must be positive",
 		"bind = x\nport = 1\nencoding = UTF-16":    "unsupported encoding",
 		"bind = x\nport = 1\nack-every-events = 1": "ack-every-events: unknown key (did you mean ack-every-event?)",

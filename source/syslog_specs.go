@@ -118,7 +118,7 @@ func newMultiportSyslogTCPSource(name string, c *config.Context, log *slog.Logge
 	for _, f := range strings.Fields(syslogPorts.Get(c)) {
 		port, err := strconv.Atoi(f)
 		if err != nil || port < 0 || port > 65535 {
-			c.Errorf(syslogPorts.Name(), "not a TCP port (0-65535): %q", f)
+			c.Errorf(syslogPorts.Name(), "not a port number (0-65535): %q", f)
 			continue
 		}
 		cs := def

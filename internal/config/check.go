@@ -194,7 +194,7 @@ func (d *keyDef) parse(c *Context, rel, raw string) (any, bool) {
 	case kindPort:
 		n, err := strconv.Atoi(s)
 		if err != nil || n < d.minPort || n > 65535 {
-			c.Errorf(rel, "not a TCP port (%d-65535): %s", d.minPort, c.quote(rel, raw))
+			c.Errorf(rel, "not a port number (%d-65535): %s", d.minPort, c.quote(rel, raw))
 			return nil, false
 		}
 		return n, true

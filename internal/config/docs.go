@@ -136,7 +136,7 @@ func (d *keyDef) typeText() string {
 		}
 		return "list (space-separated)"
 	case kindPort:
-		return "TCP port"
+		return "port"
 	case kindIgnored, kindRefused:
 		return ""
 	case kindNested:

@@ -344,14 +344,14 @@ func splitList(s, seps string) []string {
 	})
 }
 
-// Port declares a TCP port to connect to (1-65535).
+// Port declares a port to connect to (1-65535).
 func Port(name, doc string) Key[int] {
 	d := newDef(name, kindPort, 0, doc)
 	d.minPort = 1
 	return Key[int]{d}
 }
 
-// ListenPort declares a TCP port to listen on (0-65535; 0 picks a free one).
+// ListenPort declares a port to listen on, TCP or UDP (0-65535; 0 picks a free one).
 func ListenPort(name, doc string) Key[int] {
 	return Key[int]{newDef(name, kindPort, 0, doc)}
 }

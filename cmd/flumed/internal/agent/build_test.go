@@ -111,21 +111,21 @@ a1.sinkgroups.g1.processor.priority.k2 = 5
 		{"a failed source's misspelt key is reported with the problem that failed it",
 			strings.Replace(pipeline, "type = seq", "type = netcat", 1) + "a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = 99999\na1.sources.r1.max-line-lenght = 10\n",
 			[]string{
-				`t.properties:10: a1.sources.r1.port: not a TCP port (0-65535): "99999"`,
+				`t.properties:10: a1.sources.r1.port: not a port number (0-65535): "99999"`,
 				"t.properties:11: a1.sources.r1.max-line-lenght: unknown key (did you mean max-line-length?)",
 			}},
 		{"a failed source's selector and interceptors are still checked",
 			strings.Replace(pipeline, "type = seq", "type = netcat", 1) + "a1.sources.r1.bind = 127.0.0.1\na1.sources.r1.port = x\n" +
 				"a1.sources.r1.selector.typ = replicating\na1.sources.r1.interceptors = i1\na1.sources.r1.interceptors.i1.type = timestamp\na1.sources.r1.interceptors.i1.preserveExisitng = true\n",
 			[]string{
-				`t.properties:10: a1.sources.r1.port: not a TCP port (0-65535): "x"`,
+				`t.properties:10: a1.sources.r1.port: not a port number (0-65535): "x"`,
 				"t.properties:11: a1.sources.r1.selector.typ: unknown key (did you mean type?)",
 				"t.properties:14: a1.sources.r1.interceptors.i1.preserveExisitng: unknown key (did you mean preserveExisting?)",
 			}},
 		{"a failed sink's misspelt key is reported with the problem that failed it",
 			strings.Replace(pipeline, "type = null", "type = avro", 1) + "a1.sinks.k1.hostname = 127.0.0.1\na1.sinks.k1.port = 0\na1.sinks.k1.batch-sise = 10\n",
 			[]string{
-				`t.properties:10: a1.sinks.k1.port: not a TCP port (1-65535): "0"`,
+				`t.properties:10: a1.sinks.k1.port: not a port number (1-65535): "0"`,
 				"t.properties:11: a1.sinks.k1.batch-sise: unknown key (did you mean batch-size?)",
 			}},
 		{"a group with a failed member still has its processor keys checked",
@@ -140,7 +140,7 @@ a1.sinkgroups.g1.processor.priority.k2 = 10
 a1.sinkgroups.g1.processor.maxpenality = 10000
 `,
 			[]string{
-				`t.properties:12: a1.sinks.k2.port: not a TCP port (1-65535): "99999"`,
+				`t.properties:12: a1.sinks.k2.port: not a port number (1-65535): "99999"`,
 				"t.properties:17: a1.sinkgroups.g1.processor.maxpenality: unknown key (did you mean maxpenalty?)",
 			}},
 		{"a default batch size is reported under the component's own key",
