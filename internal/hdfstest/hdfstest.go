@@ -29,6 +29,8 @@ import (
 	"time"
 
 	"github.com/colinmarc/hdfs/v2"
+
+	"github.com/flumed/flumed/internal/await"
 )
 
 // EnvHome names a variable that overrides where the HDFS package is; by
@@ -271,19 +273,32 @@ func (in *Instance) Tool(t testing.TB, tool string, args ...string) []byte {
 
 // Fsck runs `hdfs fsck path -openforwrite` and returns the paths of the
 // files under path still open for write; it fails the test unless fsck
-// finds path HEALTHY (no missing or corrupt block).
+// finds path HEALTHY (no missing or corrupt block) within await.Limit.
+// It asks again while fsck says otherwise: after a NameNode or DataNode
+// restart the NameNode counts a block as missing until the DataNode's block
+// report reaches it, and a block being recovered stays under construction
+// for a while. A block really lost stays missing and fails the test.
 func (in *Instance) Fsck(t testing.TB, path string) (open []string) {
 	t.Helper()
-	// fsck asks the NameNode's HTTP server, whose port hdfs-up picks at
-	// each start: its conf says 0, its env file says where it is now.
-	env, err := readEnv(filepath.Join(in.Dir, "env"))
-	if err != nil {
-		t.Fatalf("hdfstest: %v", err)
-	}
-	out := in.Tool(t, "fsck", "-Ddfs.namenode.http-address="+env["HDFS_HTTP"], path, "-openforwrite")
-	if !bytes.Contains(out, []byte("is HEALTHY")) {
-		t.Fatalf("hdfs fsck %s: not healthy:\n%s", path, out)
-	}
+	var out []byte
+	await.NoError(t, "hdfs fsck "+path+" to find it HEALTHY", func() error {
+		// fsck asks the NameNode's HTTP server, whose port hdfs-up picks
+		// at each start: its conf says 0, its env file says where it is now.
+		env, err := readEnv(filepath.Join(in.Dir, "env"))
+		if err != nil {
+			return err
+		}
+		cmd := exec.Command(filepath.Join(in.Home, "bin", "hdfs"), in.Dir, "fsck",
+			"-Ddfs.namenode.http-address="+env["HDFS_HTTP"], path, "-openforwrite")
+		cmd.Env = append(os.Environ(), "HADOOP_USER_NAME="+in.User, "HDFS_CLIENT_HEAP=128m")
+		var stderr bytes.Buffer
+		cmd.Stderr = &stderr
+		out, err = cmd.Output()
+		if err == nil && bytes.Contains(out, []byte("is HEALTHY")) {
+			return nil
+		}
+		return fmt.Errorf("not healthy (%v):\n%s\n%s", err, lastLines(out, 30), lastLines(stderr.Bytes(), 5))
+	})
 	for _, l := range strings.Split(string(out), "\n") {
 		if strings.Contains(l, "OPENFORWRITE") {
 			open = append(open, strings.Fields(l)[0])
