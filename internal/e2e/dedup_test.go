@@ -78,18 +78,7 @@ func dedupChain(t *testing.T, victims func(middle, collector *Proc) []*Proc) {
 	}
 	middleConf := hop("middle", middlePort, collectorPort)
 	collectorConf := hop("collector", collectorPort, tallyPort)
-	senderConf := c.config("sender.properties",
-		"a1.sources = r1", "a1.channels = c1", "a1.sinks = k1",
-		"a1.sources.r1.type = seq", fmt.Sprintf("a1.sources.r1.totalEvents = %d", total),
-		fmt.Sprintf("a1.sources.r1.batchSize = %d", batch),
-		"a1.sources.r1.backoffSleepIncrement = 50", "a1.sources.r1.maxBackoffSleep = 200",
-		"a1.sources.r1.channels = c1",
-		"a1.channels.c1.type = memory", "a1.channels.c1.capacity = 10000",
-		fmt.Sprintf("a1.channels.c1.transactionCapacity = %d", batch),
-		"a1.sinks.k1.type = avro", "a1.sinks.k1.channel = c1", "a1.sinks.k1.hostname = 127.0.0.1",
-		fmt.Sprintf("a1.sinks.k1.port = %d", middlePort), fmt.Sprintf("a1.sinks.k1.batch-size = %d", batch),
-		"a1.sinks.k1.connect-timeout = 2000", "a1.sinks.k1.request-timeout = 5000",
-	)
+	senderConf := c.seqSender(total, batch, middlePort)
 	tally := c.proc(ProcOptions{Name: "tally", Configs: []string{tallyConf}, MetricsPort: p[3], ReadyPort: tallyPort})
 	coll := c.proc(ProcOptions{Name: "collector", Configs: []string{collectorConf}, MetricsPort: p[4], ReadyPort: collectorPort})
 	mid := c.proc(ProcOptions{Name: "middle", Configs: []string{middleConf}, MetricsPort: p[5], ReadyPort: middlePort})

@@ -75,27 +75,7 @@ func TestHDFSSinkLosesNothingThroughAgentKillsDataNodeAndNameNodeRestartsAndAFul
 		// Flume's 30: the test waits for the failures.
 		"a1.sinks.k1.hdfs.callTimeout = 5000",
 	)
-	senderConf := c.config("sender.properties",
-		"a1.sources = r1",
-		"a1.channels = c1",
-		"a1.sinks = k1",
-		"a1.sources.r1.type = seq",
-		fmt.Sprintf("a1.sources.r1.totalEvents = %d", total),
-		fmt.Sprintf("a1.sources.r1.batchSize = %d", senderBatch),
-		"a1.sources.r1.backoffSleepIncrement = 50",
-		"a1.sources.r1.maxBackoffSleep = 200",
-		"a1.sources.r1.channels = c1",
-		"a1.channels.c1.type = memory",
-		"a1.channels.c1.capacity = 10000",
-		fmt.Sprintf("a1.channels.c1.transactionCapacity = %d", senderBatch),
-		"a1.sinks.k1.type = avro",
-		"a1.sinks.k1.channel = c1",
-		"a1.sinks.k1.hostname = 127.0.0.1",
-		fmt.Sprintf("a1.sinks.k1.port = %d", agentPort),
-		fmt.Sprintf("a1.sinks.k1.batch-size = %d", senderBatch),
-		"a1.sinks.k1.connect-timeout = 2000",
-		"a1.sinks.k1.request-timeout = 5000",
-	)
+	senderConf := c.seqSender(total, senderBatch, agentPort)
 	agent := c.proc(ProcOptions{Name: "agent", Configs: []string{agentConf}, MetricsPort: p[1], ReadyPort: agentPort,
 		Env: []string{"HADOOP_USER_NAME=" + in.User}})
 	sender := c.proc(ProcOptions{Name: "sender", Configs: []string{senderConf}, MetricsPort: p[2]})

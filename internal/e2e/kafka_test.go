@@ -57,28 +57,7 @@ func TestKafkaSinkAgentKilledFiveTimesLosesNothing(t *testing.T) {
 		"a1.sinks.k1.kafka.topic = t",
 		fmt.Sprintf("a1.sinks.k1.flumeBatchSize = %d", kafkaBatch),
 	)
-	senderConf := c.config("sender.properties",
-		"a1.sources = r1",
-		"a1.channels = c1",
-		"a1.sinks = k1",
-		"a1.sources.r1.type = seq",
-		fmt.Sprintf("a1.sources.r1.totalEvents = %d", total),
-		fmt.Sprintf("a1.sources.r1.batchSize = %d", senderBatch),
-		"a1.sources.r1.backoffSleepIncrement = 50",
-		"a1.sources.r1.maxBackoffSleep = 200",
-		"a1.sources.r1.channels = c1",
-		"a1.channels.c1.type = memory",
-		"a1.channels.c1.capacity = 10000",
-		fmt.Sprintf("a1.channels.c1.transactionCapacity = %d", senderBatch),
-		"a1.sinks.k1.type = avro",
-		"a1.sinks.k1.channel = c1",
-		"a1.sinks.k1.hostname = 127.0.0.1",
-		fmt.Sprintf("a1.sinks.k1.port = %d", middlePort),
-		fmt.Sprintf("a1.sinks.k1.batch-size = %d", senderBatch),
-		"a1.sinks.k1.pipeline-depth = 1", // the middle's channel gets the events in order
-		"a1.sinks.k1.connect-timeout = 2000",
-		"a1.sinks.k1.request-timeout = 5000",
-	)
+	senderConf := c.seqSender(total, senderBatch, middlePort, "a1.sinks.k1.pipeline-depth = 1" /* the middle's channel gets the events in order */)
 	middle := c.proc(ProcOptions{Name: "middle", Configs: []string{middleConf}, MetricsPort: p[1], ReadyPort: middlePort})
 	sender := c.proc(ProcOptions{Name: "sender", Configs: []string{senderConf}, MetricsPort: p[2]})
 	c.start(middle)

@@ -240,3 +240,21 @@ func waitMoving(t *testing.T, what string, want int, count func() int) {
 		await.True(t, fmt.Sprintf("%s: %d of %d, and no more since", what, n, want), func() bool { return look() != n })
 	}
 }
+
+// seqSender is the config of the sender every chain test starts with: a seq
+// source of total events in batches of batch, a memory channel, and an avro
+// sink to port; extra lines are added to it.
+func (c *cluster) seqSender(total, batch, port int, extra ...string) string {
+	return c.config("sender.properties", append([]string{
+		"a1.sources = r1", "a1.channels = c1", "a1.sinks = k1",
+		"a1.sources.r1.type = seq", fmt.Sprintf("a1.sources.r1.totalEvents = %d", total),
+		fmt.Sprintf("a1.sources.r1.batchSize = %d", batch),
+		"a1.sources.r1.backoffSleepIncrement = 50", "a1.sources.r1.maxBackoffSleep = 200",
+		"a1.sources.r1.channels = c1",
+		"a1.channels.c1.type = memory", "a1.channels.c1.capacity = 10000",
+		fmt.Sprintf("a1.channels.c1.transactionCapacity = %d", batch),
+		"a1.sinks.k1.type = avro", "a1.sinks.k1.channel = c1", "a1.sinks.k1.hostname = 127.0.0.1",
+		fmt.Sprintf("a1.sinks.k1.port = %d", port), fmt.Sprintf("a1.sinks.k1.batch-size = %d", batch),
+		"a1.sinks.k1.connect-timeout = 2000", "a1.sinks.k1.request-timeout = 5000",
+	}, extra...)...)
+}
