@@ -9,6 +9,7 @@ import (
 	"path"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"time"
 
 	"github.com/flumed/flumed/channel"
@@ -79,6 +80,9 @@ type HDFS struct {
 	abandoned []*hdfsAbandoned
 	// fullLogged: the last failure was HDFS being full, and was logged.
 	fullLogged bool
+	// appendRefused counts files rolled because the NameNode refused to
+	// append to them past appendWait (flumed's AppendRefusedRollCount).
+	appendRefused atomic.Int64
 }
 
 // hdfsBucket is the in-use file of one bucket.
@@ -314,7 +318,13 @@ func (s *HDFS) BatchSize() int { return s.opts.BatchSize }
 func (s *HDFS) BatchSizeKey() string { return "hdfs.batchSize" }
 
 // FlumeMetrics implements counter.Monitored.
-func (s *HDFS) FlumeMetrics() map[string]string { return s.counter.FlumeMetrics() }
+// Beside Flume's SinkCounter it reports AppendRefusedRollCount: files rolled
+// because the NameNode refused to append to them (see open).
+func (s *HDFS) FlumeMetrics() map[string]string {
+	m := s.counter.FlumeMetrics()
+	m["AppendRefusedRollCount"] = strconv.FormatInt(s.appendRefused.Load(), 10)
+	return m
+}
 
 // Start connects to the file system, recovers the in-use files an earlier
 // run left (hdfs_inuse.go) and binds the sink to its channel.
@@ -601,7 +611,22 @@ func (s *HDFS) open(b *hdfsBucket) (hdfsFile, error) {
 		// The NameNode still refuses the append: the file is closed and
 		// holds every committed batch, so roll it and start a new one
 		// rather than wait on it (hdfs_fs.go, Append).
-		s.log.Info("rolling a file the NameNode refuses to append to yet", "sink", s.name, "file", b.tmp, "err", err)
+		//
+		// Past appendWait the usual cause is not a slow DataNode but a
+		// replica the NameNode has marked corrupt for good: the Go
+		// client appends without a new generation stamp, so a DataNode's
+		// late report of the previous batch (same stamp, shorter length)
+		// can reach the NameNode after this file's next close, which
+		// then marks the only replica corrupt ("reported length ... does
+		// not match length in block map") and counts no live replica.
+		// The bytes on the DataNode are whole and Hadoop's readers read
+		// them; fsck says CORRUPT until the NameNode restarts. The
+		// operator is told which file, and why (README, "HDFS").
+		s.appendRefused.Add(1)
+		s.log.Warn("rolling a file the NameNode refuses to append to: its last block may be marked corrupt "+
+			"after a late DataNode report; every committed event in it is readable, but hdfs fsck lists it as CORRUPT "+
+			"until the NameNode restarts (README, HDFS)",
+			"sink", s.name, "file", b.final, "err", err)
 		s.counter.ConnectionClosed.Add(1)
 		s.rename(b.tmp, b.final)
 		s.name1(b)
