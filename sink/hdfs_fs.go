@@ -107,7 +107,8 @@ func openFS(scheme, authority string, timeout time.Duration) (hdfsFS, error) {
 			return nil, errors.New("hdfs.path names no NameNode and $HADOOP_CONF_DIR has no fs.defaultFS: write hdfs://host:port/dir")
 		}
 	}
-	c, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: addrs, User: hdfsUser()})
+	c, err := hdfs.NewClient(hdfs.ClientOptions{Addresses: addrs, User: hdfsUser(),
+		NamenodeDialFunc: namenodeDialer(timeout)})
 	if err != nil {
 		return nil, fmt.Errorf("connect to %v: %w", addrs, err)
 	}
