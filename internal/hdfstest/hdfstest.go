@@ -18,6 +18,8 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"math/rand/v2"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -161,7 +163,25 @@ func start() (*Instance, error) {
 	if err != nil {
 		return nil, err
 	}
-	out, err := up(home, dir)
+	// The NameNode's port must stay free while it is down (Restart starts
+	// it again on the same one, so that clients reconnect). hdfs-up's own
+	// choice is a port of the ephemeral range, which any outgoing
+	// connection on the machine may take as its local port meanwhile: a
+	// restart in the fault test failed so ("Address already in use").
+	// Below that range only an explicit bind can take it; should another
+	// test bind the same one first, another is tried.
+	var out []byte
+	for try := 1; ; try++ {
+		port, perr := stablePort()
+		if perr != nil {
+			_ = os.RemoveAll(dir)
+			return nil, perr
+		}
+		out, err = up(home, dir, "HDFS_PORT="+strconv.Itoa(port))
+		if err == nil || try == 5 || !strings.Contains(err.Error(), "Address already in use") {
+			break
+		}
+	}
 	if err != nil {
 		_ = os.RemoveAll(dir)
 		return nil, err
@@ -183,12 +203,36 @@ func start() (*Instance, error) {
 	return in, nil
 }
 
-// up runs bin/hdfs-up dir and returns its stdout.
-func up(home, dir string) ([]byte, error) {
+// stablePort returns a free TCP port on 127.0.0.1 below the kernel's
+// ephemeral range (net.ipv4.ip_local_port_range), which no outgoing
+// connection is given.
+func stablePort() (int, error) {
+	low := 32768
+	if b, err := os.ReadFile("/proc/sys/net/ipv4/ip_local_port_range"); err == nil {
+		if f := strings.Fields(string(b)); len(f) == 2 {
+			if n, err := strconv.Atoi(f[0]); err == nil && n > 11000 {
+				low = n
+			}
+		}
+	}
+	for range 100 {
+		port := 10000 + rand.IntN(low-10000)
+		l, err := net.Listen("tcp", net.JoinHostPort("127.0.0.1", strconv.Itoa(port)))
+		if err != nil {
+			continue
+		}
+		_ = l.Close()
+		return port, nil
+	}
+	return 0, fmt.Errorf("no free port found from 10000 to %d", low)
+}
+
+// up runs bin/hdfs-up dir (with env added) and returns its stdout.
+func up(home, dir string, env ...string) ([]byte, error) {
 	cmd := exec.Command(filepath.Join(home, "bin", "hdfs-up"), dir)
 	// Both cores may be busy with other tests: give the JVMs time, and less
 	// heap than the default (all of the package's checks pass at 64m).
-	cmd.Env = append(os.Environ(), "HDFS_TIMEOUT=240", "HDFS_HEAP=128m")
+	cmd.Env = append(append(os.Environ(), "HDFS_TIMEOUT=240", "HDFS_HEAP=128m"), env...)
 	var stderr bytes.Buffer
 	cmd.Stderr = &stderr
 	t0 := time.Now()
