@@ -107,6 +107,10 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 			body},
 		{"CompressedStream default (deflate)", map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "DefaultCodec"}, ".deflate",
 			body},
+		// Hadoop reads bzip2 with its pure-Java decoder (no native code
+		// here), one whole stream per batch, several per file.
+		{"CompressedStream bzip2", map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "bzip2"}, ".bz2",
+			body},
 	}
 	const events = 11 // 5 + 5 + 1 with rollCount 5, in batches of 3: files grow by append
 	// Every type is written first, then read by one FsShell for all (a JVM
@@ -148,8 +152,11 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 		}
 	}
 	if got := string(in.Dfs(t, append([]string{"-text"}, globs...)...)); got != wantText.String() {
-		t.Errorf("-text of %s, %s, %s, %s, %s, %s:\n%s\nwant:\n%s", cases[0].name, cases[1].name, cases[2].name,
-			cases[3].name, cases[4].name, cases[5].name, got, wantText.String())
+		var names []string
+		for _, tc := range cases {
+			names = append(names, tc.name)
+		}
+		t.Errorf("-text of %s:\n%s\nwant:\n%s", strings.Join(names, ", "), got, wantText.String())
 	}
 }
 
@@ -435,7 +442,9 @@ func TestHDFSSinkConfigurationProblems(t *testing.T) {
 		{"a keytab", base(map[string]string{"hdfs.kerberosKeytab": "/etc/k.keytab"}), "Kerberos is not supported"},
 		{"a proxy user", base(map[string]string{"hdfs.proxyUser": "etl"}), "HADOOP_USER_NAME"},
 		{"lzo", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "lzo"}), "refused"},
-		{"bzip2", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "bzip2"}), "not written by flumed yet"},
+		{"snappy", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "snappy"}), "not written by flumed yet"},
+		{"lzop by its class name", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "LzopCodec"}), "refused"},
+		{"an unknown codec", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "zstd"}), `unknown codec "zstd" (gzip, bzip2 or default)`},
 		{"a codec on a DataStream", base(map[string]string{"hdfs.fileType": "DataStream", "hdfs.codeC": "gzip"}), "not compressed"},
 		{"CompressedStream without a codec", base(map[string]string{"hdfs.fileType": "CompressedStream"}), "required with hdfs.fileType = CompressedStream"},
 		{"a compressed SequenceFile", base(map[string]string{"hdfs.codeC": "gzip"}), "compressed SequenceFiles"},
