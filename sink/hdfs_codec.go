@@ -11,14 +11,16 @@ import (
 	"bytes"
 	"compress/gzip"
 	"compress/zlib"
+	"encoding/binary"
 	"sync"
 
 	"github.com/dsnet/compress/bzip2"
+	"github.com/klauspost/compress/snappy"
 )
 
 // hdfsCodec is hdfs.codeC for CompressedStream.
 type hdfsCodec struct {
-	name string // gzip, default or bzip2
+	name string // gzip, default, bzip2 or snappy
 	ext  string // Hadoop's default extension, added to the file name
 	// compress appends raw to dst as one complete stream of the codec.
 	compress func(dst, raw []byte) ([]byte, error)
@@ -28,6 +30,7 @@ var (
 	gzipCodec    = hdfsCodec{"gzip", ".gz", gzipStream}
 	deflateCodec = hdfsCodec{"default", ".deflate", zlibStream}
 	bzip2Codec   = hdfsCodec{"bzip2", ".bz2", bzip2Stream}
+	snappyCodec  = hdfsCodec{"snappy", ".snappy", snappyBlocks}
 )
 
 // hdfsCodecs are the codecs flumed writes, by Flume's names (Hadoop's class
@@ -37,17 +40,18 @@ var hdfsCodecs = map[string]hdfsCodec{
 	"gzip":    gzipCodec,
 	"default": deflateCodec,
 	"bzip2":   bzip2Codec,
+	"snappy":  snappyCodec,
 
 	"org.apache.hadoop.io.compress.gzipcodec":    gzipCodec,
 	"org.apache.hadoop.io.compress.defaultcodec": deflateCodec,
 	"org.apache.hadoop.io.compress.bzip2codec":   bzip2Codec,
+	"org.apache.hadoop.io.compress.snappycodec":  snappyCodec,
 }
 
 // refusedCodecs are Flume's other codecs, with why flumed does not write them.
 var refusedCodecs = map[string]string{
-	"snappy": "not written by flumed yet; use gzip",
-	"lzo":    "refused: LZO is GPL-licensed native code outside Hadoop; use gzip",
-	"lzop":   "refused: LZO is GPL-licensed native code outside Hadoop; use gzip",
+	"lzo":  "refused: LZO is GPL-licensed native code outside Hadoop; use gzip",
+	"lzop": "refused: LZO is GPL-licensed native code outside Hadoop; use gzip",
 }
 
 // gzipStream is GzipCodec: one gzip member.
@@ -110,4 +114,30 @@ func bzip2Stream(dst, raw []byte) ([]byte, error) {
 	_ = w.Reset(nil) // not keeping out's bytes alive in the pool
 	bzip2Writers.Put(w)
 	return out.Bytes(), nil
+}
+
+// hadoopSnappyBlock is the most bytes one snappy block holds: Hadoop's
+// BlockCompressorStream cuts its input at bufferSize - (bufferSize/6 + 32)
+// (SnappyCodec's compression overhead) with io.compression.codec.snappy.
+// buffersize's default of 256 KiB, so that the compressed chunk fits the
+// reader's buffer of that size whole: a larger chunk fails to decompress.
+const hadoopSnappyBlock = 256<<10 - (256<<10/6 + 32)
+
+// snappyBlocks is SnappyCodec (Hadoop's BlockCompressorStream framing, not
+// snappy's own framing format): blocks of at most hadoopSnappyBlock bytes,
+// each a big-endian uint32 of its uncompressed length, then one chunk: a
+// big-endian uint32 of the compressed length and a raw snappy block. A
+// batch of no bytes writes nothing: a block of length 0 is end-of-file to
+// Hadoop's reader (BlockDecompressorStream), which would hide every later
+// batch of the file.
+func snappyBlocks(dst, raw []byte) ([]byte, error) {
+	for len(raw) > 0 {
+		n := min(len(raw), hadoopSnappyBlock)
+		chunk := snappy.Encode(nil, raw[:n])
+		dst = binary.BigEndian.AppendUint32(dst, uint32(n))
+		dst = binary.BigEndian.AppendUint32(dst, uint32(len(chunk)))
+		dst = append(dst, chunk...)
+		raw = raw[n:]
+	}
+	return dst, nil
 }
