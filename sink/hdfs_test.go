@@ -118,8 +118,9 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 	// directory, whose output is the directories' in the order named.
 	var globs []string
 	var wantText strings.Builder
+	root := fmt.Sprintf("/filetypes/%d", time.Now().UnixNano()) // its own under go test -count N: one HDFS per process
 	for i, tc := range cases {
-		dir := fmt.Sprintf("/filetypes/%d", i)
+		dir := fmt.Sprintf("%s/%d", root, i)
 		kv := map[string]string{"hdfs.path": in.URL + dir, "hdfs.batchSize": "3", "hdfs.rollCount": "5", "hdfs.rollSize": "0",
 			"hdfs.filePrefix": "ev"}
 		for k, v := range tc.kv {
@@ -135,8 +136,8 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 		}
 	}
 	files := map[string][]string{}
-	for _, line := range strings.Split(string(in.Dfs(t, "-ls", "-R", "-C", "/filetypes")), "\n") {
-		if dir, base, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "/filetypes/"), "/"); ok {
+	for _, line := range strings.Split(string(in.Dfs(t, "-ls", "-R", "-C", root)), "\n") {
+		if dir, base, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), root+"/"), "/"); ok {
 			files[dir] = append(files[dir], base)
 		}
 	}
