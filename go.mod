@@ -5,6 +5,7 @@ go 1.26.8
 require (
 	github.com/apache/thrift v0.17.0
 	github.com/colinmarc/hdfs/v2 v2.4.0
+	github.com/dsnet/compress v0.0.1
 	github.com/fsnotify/fsnotify v1.10.1
 	github.com/google/uuid v1.6.0
 	github.com/hamba/avro/v2 v2.31.0

@@ -136,7 +136,7 @@ var (
 		"SequenceFile (LongWritable timestamp keys), DataStream (the serializer's bytes) or CompressedStream (them, compressed by hdfs.codeC)")
 	hdfsWriteFormat = config.OneOf("hdfs.writeFormat", "Writable", []string{"Writable", "Text"},
 		"SequenceFile values: BytesWritable or Text of the body")
-	hdfsCodeC          = config.String("hdfs.codeC", "", "CompressedStream's codec: gzip or default (deflate); bzip2 and snappy not yet, lzo refused")
+	hdfsCodeC          = config.String("hdfs.codeC", "", "CompressedStream's codec: gzip (.gz), bzip2 (.bz2), snappy (.snappy, Hadoop's block framing) or default (zlib, .deflate); lzo refused")
 	hdfsTimeZone       = config.String("hdfs.timeZone", "", "the time zone of the time escapes (an IANA name); empty: local")
 	hdfsUseLocalTime   = config.Bool("hdfs.useLocalTimeStamp", false, "time escapes use the sink's clock instead of the timestamp header")
 	hdfsRound          = config.Bool("hdfs.round", false, "round the time escapes' timestamp down")
@@ -274,7 +274,7 @@ func newHDFSFactory(name string, c *config.Context, log *slog.Logger) (Sink, err
 	switch {
 	case codec == "":
 		if o.FileType == "compressedstream" {
-			c.Errorf(hdfsCodeC.Name(), "required with hdfs.fileType = CompressedStream (gzip or default)")
+			c.Errorf(hdfsCodeC.Name(), "required with hdfs.fileType = CompressedStream (gzip, bzip2, snappy or default)")
 		}
 	case o.FileType == "datastream":
 		c.Errorf(hdfsCodeC.Name(), "DataStream files are not compressed: remove hdfs.codeC or set hdfs.fileType = CompressedStream")
@@ -290,7 +290,7 @@ func newHDFSFactory(name string, c *config.Context, log *slog.Logger) (Sink, err
 		} else if why, known := refusedCodecs[strings.TrimSuffix(strings.TrimPrefix(codec, "org.apache.hadoop.io.compress."), "codec")]; known {
 			c.Errorf(hdfsCodeC.Name(), "%s: %s", codec, why)
 		} else {
-			c.Errorf(hdfsCodeC.Name(), "unknown codec %q (gzip or default)", codec)
+			c.Errorf(hdfsCodeC.Name(), "unknown codec %q (gzip, bzip2, snappy or default)", codec)
 		}
 	}
 	if o.FileType != "sequencefile" {

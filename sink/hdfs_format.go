@@ -6,9 +6,6 @@ package sink
 // and committed alone: a file cut after any batch is readable by Hadoop.
 
 import (
-	"bytes"
-	"compress/gzip"
-	"compress/zlib"
 	"crypto/rand"
 	"encoding/binary"
 	"fmt"
@@ -26,31 +23,6 @@ type hdfsFormat interface {
 	Append(buf []byte, events []channel.Event, now time.Time) ([]byte, error)
 }
 
-// hdfsCodec is hdfs.codeC for CompressedStream.
-type hdfsCodec struct {
-	name string // as written in the configuration, lowercased: gzip, default
-	ext  string // Hadoop's default extension, added to the file name
-}
-
-// hdfsCodecs are the codecs flumed writes, by Flume's names and Hadoop's
-// class names. Hadoop reads each by its extension (CompressionCodecFactory).
-var hdfsCodecs = map[string]hdfsCodec{
-	"gzip":      {"gzip", ".gz"},
-	"gzipcodec": {"gzip", ".gz"},
-	"org.apache.hadoop.io.compress.gzipcodec": {"gzip", ".gz"},
-	"default":      {"default", ".deflate"},
-	"defaultcodec": {"default", ".deflate"},
-	"org.apache.hadoop.io.compress.defaultcodec": {"default", ".deflate"},
-}
-
-// refusedCodecs are Flume's other codecs, with why flumed does not write them.
-var refusedCodecs = map[string]string{
-	"bzip2":  "not written by flumed yet (Go's standard library only reads bzip2); use gzip",
-	"snappy": "not written by flumed yet; use gzip",
-	"lzo":    "refused: LZO is GPL-licensed native code outside Hadoop; use gzip",
-	"lzop":   "refused: LZO is GPL-licensed native code outside Hadoop; use gzip",
-}
-
 // dataStream is DataStream: the serializer's bytes as they are.
 type dataStream struct{ ser Serializer }
 
@@ -59,7 +31,7 @@ func (d dataStream) Append(buf []byte, events []channel.Event, _ time.Time) ([]b
 }
 
 // compressedStream is CompressedStream: each batch's serialized bytes as one
-// compressed member (gzip) or stream (zlib), as Flume's sink finishes its
+// complete stream of the codec (hdfs_codec.go), as Flume's sink finishes its
 // compressor at every flush. Hadoop's decompressors read the concatenation.
 type compressedStream struct {
 	ser   Serializer
@@ -73,23 +45,7 @@ func (c *compressedStream) Append(buf []byte, events []channel.Event, _ time.Tim
 		return buf, err
 	}
 	c.raw = raw
-	out := bytes.NewBuffer(buf)
-	var w interface {
-		Write([]byte) (int, error)
-		Close() error
-	}
-	if c.codec.name == "gzip" {
-		w = gzip.NewWriter(out)
-	} else {
-		w = zlib.NewWriter(out)
-	}
-	if _, err := w.Write(raw); err != nil {
-		return buf, err
-	}
-	if err := w.Close(); err != nil {
-		return buf, err
-	}
-	return out.Bytes(), nil
+	return c.codec.compress(buf, raw)
 }
 
 // sequenceFile is SequenceFile, uncompressed (version 6, Hadoop's

@@ -107,6 +107,10 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 			body},
 		{"CompressedStream default (deflate)", map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "DefaultCodec"}, ".deflate",
 			body},
+		// Hadoop reads bzip2 with its pure-Java decoder (no native code
+		// here), one whole stream per batch, several per file.
+		{"CompressedStream bzip2", map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "bzip2"}, ".bz2",
+			body},
 	}
 	const events = 11 // 5 + 5 + 1 with rollCount 5, in batches of 3: files grow by append
 	// Every type is written first, then read by one FsShell for all (a JVM
@@ -114,8 +118,9 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 	// directory, whose output is the directories' in the order named.
 	var globs []string
 	var wantText strings.Builder
+	root := fmt.Sprintf("/filetypes/%d", time.Now().UnixNano()) // its own under go test -count N: one HDFS per process
 	for i, tc := range cases {
-		dir := fmt.Sprintf("/filetypes/%d", i)
+		dir := fmt.Sprintf("%s/%d", root, i)
 		kv := map[string]string{"hdfs.path": in.URL + dir, "hdfs.batchSize": "3", "hdfs.rollCount": "5", "hdfs.rollSize": "0",
 			"hdfs.filePrefix": "ev"}
 		for k, v := range tc.kv {
@@ -131,8 +136,8 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 		}
 	}
 	files := map[string][]string{}
-	for _, line := range strings.Split(string(in.Dfs(t, "-ls", "-R", "-C", "/filetypes")), "\n") {
-		if dir, base, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), "/filetypes/"), "/"); ok {
+	for _, line := range strings.Split(string(in.Dfs(t, "-ls", "-R", "-C", root)), "\n") {
+		if dir, base, ok := strings.Cut(strings.TrimPrefix(strings.TrimSpace(line), root+"/"), "/"); ok {
 			files[dir] = append(files[dir], base)
 		}
 	}
@@ -148,8 +153,11 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 		}
 	}
 	if got := string(in.Dfs(t, append([]string{"-text"}, globs...)...)); got != wantText.String() {
-		t.Errorf("-text of %s, %s, %s, %s, %s, %s:\n%s\nwant:\n%s", cases[0].name, cases[1].name, cases[2].name,
-			cases[3].name, cases[4].name, cases[5].name, got, wantText.String())
+		var names []string
+		for _, tc := range cases {
+			names = append(names, tc.name)
+		}
+		t.Errorf("-text of %s:\n%s\nwant:\n%s", strings.Join(names, ", "), got, wantText.String())
 	}
 }
 
@@ -303,6 +311,7 @@ func TestFilesRollByAgeIdlenessAndMaxOpenFiles(t *testing.T) {
 		return n
 	}
 	put("a")
+	clk.Advance(time.Second) // a written before b: the fake clock would tie them, and either could roll
 	put("b")
 	if n := inUse(); n != 2 {
 		t.Fatalf("%d files in use, want 2", n)
@@ -443,7 +452,8 @@ func TestHDFSSinkConfigurationProblems(t *testing.T) {
 		{"a keytab", base(map[string]string{"hdfs.kerberosKeytab": "/etc/k.keytab"}), "Kerberos is not supported"},
 		{"a proxy user", base(map[string]string{"hdfs.proxyUser": "etl"}), "HADOOP_USER_NAME"},
 		{"lzo", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "lzo"}), "refused"},
-		{"bzip2", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "bzip2"}), "not written by flumed yet"},
+		{"lzop by its class name", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "LzopCodec"}), "refused"},
+		{"an unknown codec", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "zstd"}), `unknown codec "zstd" (gzip, bzip2, snappy or default)`},
 		{"a codec on a DataStream", base(map[string]string{"hdfs.fileType": "DataStream", "hdfs.codeC": "gzip"}), "not compressed"},
 		{"CompressedStream without a codec", base(map[string]string{"hdfs.fileType": "CompressedStream"}), "required with hdfs.fileType = CompressedStream"},
 		{"a compressed SequenceFile", base(map[string]string{"hdfs.codeC": "gzip"}), "compressed SequenceFiles"},

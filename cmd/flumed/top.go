@@ -198,10 +198,10 @@ func renderTop(base string, prev, cur *snapshot) string {
 		fails := num(m["ChannelWriteFail"]) + num(m["EventReadFail"]) + num(m["GenericProcessingFail"])
 		return fmt.Sprintf("%s\t%s\t%s\t%s\t%.0f\t", n, m["EventAcceptedCount"], rate("SOURCE."+n, "EventAcceptedCount"), m["OpenConnectionCount"], fails)
 	})
-	section("CHANNELS", "name\tsize\tcapacity\tfill\tput/s\ttake/s\t", kinds["CHANNEL"], func(n string) string {
+	section("CHANNELS", "name\tsize\tcapacity\tfill\toldest\tput/s\ttake/s\t", kinds["CHANNEL"], func(n string) string {
 		m := cur.m["CHANNEL."+n]
-		return fmt.Sprintf("%s\t%s\t%s\t%s%%\t%s\t%s\t", n, m["ChannelSize"], m["ChannelCapacity"], m["ChannelFillPercentage"],
-			rate("CHANNEL."+n, "EventPutSuccessCount"), rate("CHANNEL."+n, "EventTakeSuccessCount"))
+		return fmt.Sprintf("%s\t%s\t%s\t%s%%\t%s\t%s\t%s\t", n, m["ChannelSize"], m["ChannelCapacity"], m["ChannelFillPercentage"],
+			oldest(m["OldestEventAgeMillis"]), rate("CHANNEL."+n, "EventPutSuccessCount"), rate("CHANNEL."+n, "EventTakeSuccessCount"))
 	})
 	section("SINKS", "name\tdrained\tevents/s\tconnection failures\twrite failures\t", kinds["SINK"], func(n string) string {
 		m := cur.m["SINK."+n]
@@ -221,6 +221,25 @@ func num(s string) float64 {
 		return 0
 	}
 	return v
+}
+
+// oldest shows a channel's OldestEventAgeMillis as a duration an operator
+// reads at a glance ("0s" when empty, "4m12s", "3h5m"); "-" where the
+// channel reports none (the Kafka channel).
+func oldest(millis string) string {
+	ms, err := strconv.ParseInt(millis, 10, 64)
+	if err != nil || ms < 0 {
+		return "-"
+	}
+	d := time.Duration(ms) * time.Millisecond
+	switch {
+	case d < time.Minute:
+		return d.Truncate(100 * time.Millisecond).String()
+	case d < time.Hour:
+		return d.Truncate(time.Second).String()
+	default:
+		return strings.TrimSuffix(d.Truncate(time.Minute).String(), "0s")
+	}
 }
 
 func orDash(s string) string {

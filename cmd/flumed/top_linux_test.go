@@ -43,7 +43,7 @@ func TestTopPrintsPlainTextWhenStdoutIsNotATerminal(t *testing.T) {
 	if strings.Contains(s, "\x1b") {
 		t.Fatalf("escape codes in plain output:\n%q", s)
 	}
-	for _, re := range []string{`(?m)^CHANNELS$`, `(?m)^\s+c1\s+\d+\s+10000\s+[\d.]+%\s+\d+\s+\d+$`, `(?m)^\s+r1\s+\d+\s+\d+\s+0\s+0$`} {
+	for _, re := range []string{`(?m)^CHANNELS$`, `(?m)^\s+c1\s+\d+\s+10000\s+[\d.]+%\s+[\d.hms]+\s+\d+\s+\d+$`, `(?m)^\s+r1\s+\d+\s+\d+\s+0\s+0$`} {
 		if !regexp.MustCompile(re).MatchString(s) {
 			t.Errorf("no line matching %s in\n%s", re, s)
 		}
@@ -83,7 +83,7 @@ func TestTopRedrawsInPlaceOnATerminalAndRestoresItOnCtrlC(t *testing.T) {
 	}()
 	read := func() string { mu.Lock(); defer mu.Unlock(); return screen.String() }
 	// Rates appear from the second read on; each redraw clears the screen.
-	rated := regexp.MustCompile(`c1\s+\d+\s+10000\s+[\d.]+%\s+\d+\s+\d+`)
+	rated := regexp.MustCompile(`c1\s+\d+\s+10000\s+[\d.]+%\s+[\d.hms]+\s+\d+\s+\d+`)
 	await.True(t, "a redraw with rates", func() bool {
 		s := read()
 		return strings.HasPrefix(s, "\x1b[?1049h") && strings.Count(s, "\x1b[H\x1b[2J") >= 3 && rated.MatchString(s)

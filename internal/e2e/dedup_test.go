@@ -17,11 +17,21 @@ package e2e
 // never killed: the tally's file_roll sink, and the sender's memory channel,
 // are not what is tested (file_roll writes again what it wrote before a
 // crash; a memory channel loses its events).
+//
+// Every kill must strike mid-stream, on a fast machine as on a busy one, and
+// a hop drains a backlog fast: a stream left to itself is over before the
+// tenth restart (each costs the upstream hop's 5 s error sleep). And a hop
+// only puts twice what it was delivering or committing when it died: a hop
+// that idles between trickles hardly ever is. So until the last kill the
+// sender reaches the middle agent, and the collector the tally, over slow
+// links, the second slower than the first: the stream trickles on at every
+// kill, and the collector always has a backlog it is delivering.
 
 import (
 	"context"
 	"fmt"
 	"math/rand/v2"
+	"net"
 	"sync"
 	"testing"
 	"time"
@@ -29,27 +39,35 @@ import (
 
 func TestNoDuplicatesBetweenHops(t *testing.T) {
 	for _, tc := range []struct {
-		name   string
-		victim func(middle, collector *Proc) []*Proc
+		name              string
+		middle, collector bool // which are killed
 	}{
-		{"the middle agent killed 10 times", func(m, _ *Proc) []*Proc { return []*Proc{m} }},
-		{"the collector killed 10 times", func(_, c *Proc) []*Proc { return []*Proc{c} }},
-		{"both killed 10 times", func(m, c *Proc) []*Proc { return []*Proc{m, c} }},
+		{"the middle agent killed 10 times", true, false},
+		{"the collector killed 10 times", false, true},
+		{"both killed 10 times", true, true},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			// Side by side: most of each chain's time is its restarts.
 			t.Parallel()
-			dedupChain(t, tc.victim)
+			dedupChain(t, tc.middle, tc.collector)
 		})
 	}
 }
 
-func dedupChain(t *testing.T, victims func(middle, collector *Proc) []*Proc) {
+func dedupChain(t *testing.T, killMiddle, killCollector bool) {
 	const (
-		total  = 250_000 // the sender must still be sending, or the middle draining, at the last kill
-		kills  = 10
-		batch  = 20 // the sender's small batches slow it, so events still flow at the last kill
-		middle = 100
+		// Until the last kill the sender is paced to sendRate events a
+		// second, and the tally to tallyRate: events flow at every kill
+		// whatever the machine's speed, and the collector always has a
+		// backlog it is delivering. total is enough for kills that take
+		// 2 min.
+		total     = 250_000
+		sendRate  = 3_000
+		tallyRate = 1_500
+		replyLag  = 5 * time.Millisecond
+		kills     = 10
+		batch     = 20
+		middle    = 100
 	)
 	c := newCluster(t)
 	p := c.ports(7) // middle, collector, tally; four metrics servers
@@ -76,13 +94,26 @@ func dedupChain(t *testing.T, victims func(middle, collector *Proc) []*Proc) {
 			"a1.sinks.k1.connect-timeout = 2000", "a1.sinks.k1.request-timeout = 5000",
 		)
 	}
-	middleConf := hop("middle", middlePort, collectorPort)
-	collectorConf := hop("collector", collectorPort, tallyPort)
-	senderConf := c.seqSender(total, batch, middlePort)
-	tally := c.proc(ProcOptions{Name: "tally", Configs: []string{tallyConf}, MetricsPort: p[3], ReadyPort: tallyPort})
+	// The sender reaches the middle agent, and the collector the tally,
+	// through links that hold requests back while the far end is ahead of
+	// its pace: links with little bandwidth.
+	var sender, tally *Proc
+	sendPace := &pace{rate: sendRate, count: func() (int64, error) { return metric(sender, "SINK.k1", "EventDrainSuccessCount") }}
+	// A middle agent to be killed gets the collector's replies late, so its
+	// sink is nearly always mid-batch. (Not when only the collector is
+	// killed: the middle would feed it too little for a backlog.)
+	middlePace := &pace{}
+	if killMiddle {
+		middlePace.lag = replyLag
+	}
+	tallyPace := &pace{rate: tallyRate, count: func() (int64, error) { return metric(tally, "SOURCE.r1", "EventAcceptedCount") }}
+	middleConf := hop("middle", middlePort, pacedLink(t, fmt.Sprintf("127.0.0.1:%d", collectorPort), middlePace))
+	senderConf := c.seqSender(total, batch, pacedLink(t, fmt.Sprintf("127.0.0.1:%d", middlePort), sendPace))
+	collectorConf := hop("collector", collectorPort, pacedLink(t, fmt.Sprintf("127.0.0.1:%d", tallyPort), tallyPace))
+	tally = c.proc(ProcOptions{Name: "tally", Configs: []string{tallyConf}, MetricsPort: p[3], ReadyPort: tallyPort})
 	coll := c.proc(ProcOptions{Name: "collector", Configs: []string{collectorConf}, MetricsPort: p[4], ReadyPort: collectorPort})
 	mid := c.proc(ProcOptions{Name: "middle", Configs: []string{middleConf}, MetricsPort: p[5], ReadyPort: middlePort})
-	sender := c.proc(ProcOptions{Name: "sender", Configs: []string{senderConf}, MetricsPort: p[6]})
+	sender = c.proc(ProcOptions{Name: "sender", Configs: []string{senderConf}, MetricsPort: p[6]})
 	c.start(tally)
 	c.start(coll)
 	c.start(mid)
@@ -93,18 +124,26 @@ func dedupChain(t *testing.T, victims func(middle, collector *Proc) []*Proc) {
 	wg.Go(func() { _ = r.Run(ctx, 50*time.Millisecond) })
 	defer func() { cancel(); wg.Wait() }()
 
+	tallyPace.start()
+	sendPace.start()
 	c.start(sender)
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 16))
 	began := time.Now()
 	for k := 1; k <= kills; k++ {
-		vs := victims(mid, coll)
+		var vs []*Proc
+		if killMiddle {
+			vs = append(vs, mid)
+		}
+		if killCollector {
+			vs = append(vs, coll)
+		}
 		for _, v := range vs {
 			flowing(t, v, fmt.Sprintf("kill %d of %s", k, v.Name()))
 		}
 		// Not a wait: the random moment of the kill is what is simulated.
 		time.Sleep(time.Duration(rng.IntN(300)) * time.Millisecond)
-		if l.Distinct() >= total {
-			t.Fatalf("kill %d: every event was delivered before it; raise total", k)
+		if n := sendPace.sent(); n >= total {
+			t.Fatalf("kill %d: the sender had sent every event before it (%d); raise total", k, n)
 		}
 		for _, v := range vs {
 			c.kill(v)
@@ -113,6 +152,9 @@ func dedupChain(t *testing.T, victims func(middle, collector *Proc) []*Proc) {
 			c.start(v)
 		}
 	}
+	sendPace.free()
+	middlePace.free()
+	tallyPace.free()
 	t.Logf("%d kills in %s; the tally has %d distinct events", kills, time.Since(began).Round(time.Millisecond), l.Distinct())
 
 	waitMoving(t, "every event at the tally", total, l.Distinct)
@@ -133,4 +175,164 @@ func dedupChain(t *testing.T, victims func(middle, collector *Proc) []*Proc) {
 	if g := l.GarbageLines(); len(g) != 0 {
 		t.Errorf("lines that are not events in the tally's output: %q", g)
 	}
+}
+
+// pace holds a link back while what has passed it, by count, is ahead of
+// rate events a second since start, and holds each reply back for lag;
+// free ends both.
+type pace struct {
+	rate  float64
+	count func() (int64, error) // cumulative: from a process never restarted; nil: no rate
+	lag   time.Duration
+
+	mu     sync.Mutex // the links' goroutines and the test's
+	passed int64      // count, looked up at most every lookEvery
+	at     time.Time
+	from   time.Time
+	freed  bool
+}
+
+func (p *pace) start() { p.mu.Lock(); p.from = time.Now(); p.mu.Unlock() }
+func (p *pace) free()  { p.mu.Lock(); p.freed = true; p.mu.Unlock() }
+
+func (p *pace) sent() int64 {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.look()
+}
+
+func (p *pace) look() int64 {
+	if p.count != nil && time.Since(p.at) >= lookEvery {
+		if n, err := p.count(); err == nil {
+			p.passed = n
+		}
+		p.at = time.Now()
+	}
+	return p.passed
+}
+
+// ok says whether the link may pass more now.
+func (p *pace) ok() bool {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	return p.freed || p.count == nil || (!p.from.IsZero() && float64(p.look()) < time.Since(p.from).Seconds()*p.rate)
+}
+
+// delay is how long a reply is held back now.
+func (p *pace) delay() time.Duration {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.freed {
+		return 0
+	}
+	return p.lag
+}
+
+// metric is component's attr in p's /metrics now.
+func metric(p *Proc, component, attr string) (int64, error) {
+	m, err := p.Metrics(context.Background())
+	if err != nil {
+		return 0, err
+	}
+	return m.Int(component, attr), nil
+}
+
+// pacedLink listens on 127.0.0.1 and relays each connection to target,
+// holding what the client sends while go is false (what target sends back
+// is held only for the pace's lag). It returns the port it listens on. A connection ends when
+// either side closes it; the listener closes with the test.
+func pacedLink(t *testing.T, target string, pc *pace) int {
+	t.Helper()
+	ln, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	var (
+		wg    sync.WaitGroup
+		mu    sync.Mutex
+		conns = map[net.Conn]bool{}
+		track = func(c net.Conn) bool {
+			mu.Lock()
+			defer mu.Unlock()
+			if conns == nil {
+				c.Close()
+				return false
+			}
+			conns[c] = true
+			return true
+		}
+	)
+	t.Cleanup(func() {
+		ln.Close()
+		mu.Lock()
+		for c := range conns {
+			c.Close()
+		}
+		conns = nil
+		mu.Unlock()
+		wg.Wait()
+	})
+	wg.Go(func() {
+		for {
+			client, err := ln.Accept()
+			if err != nil {
+				return
+			}
+			if !track(client) {
+				return
+			}
+			wg.Go(func() {
+				defer client.Close()
+				server, err := net.Dial("tcp", target)
+				if err != nil || !track(server) {
+					return
+				}
+				relayPaced(client, server, pc)
+			})
+		}
+	})
+	return ln.Addr().(*net.TCPAddr).Port
+}
+
+// relayPaced copies between client and server until either side ends, then
+// closes both, as a broken link does.
+func relayPaced(client, server net.Conn, pc *pace) {
+	defer client.Close()
+	defer server.Close()
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		defer server.Close()
+		buf := make([]byte, 4096)
+		for {
+			n, err := client.Read(buf)
+			for n > 0 && !pc.ok() {
+				// Pacing, not waiting on a result: the link is slow.
+				time.Sleep(5 * time.Millisecond)
+			}
+			if n > 0 {
+				if _, werr := server.Write(buf[:n]); werr != nil {
+					return
+				}
+			}
+			if err != nil {
+				return
+			}
+		}
+	}()
+	buf := make([]byte, 4096)
+	for {
+		n, err := server.Read(buf)
+		if n > 0 {
+			time.Sleep(pc.delay()) // the link's latency
+			if _, werr := client.Write(buf[:n]); werr != nil {
+				break
+			}
+		}
+		if err != nil {
+			break
+		}
+	}
+	client.Close()
+	<-done
 }

@@ -191,6 +191,7 @@ func TestKafkaSourceAgentKilledFiveTimesLosesNothing(t *testing.T) {
 	prod := kafkatest.Client(t, kc, kgo.DefaultProduceTopic("t"), kgo.ProducerLinger(0))
 	ctx, cancel := context.WithCancel(context.Background())
 	produced := make(chan error, 1)
+	killed := make(chan struct{}) // closed after the last kill
 	go func() {
 		for i := 0; i < total; i += 100 {
 			rs := make([]*kgo.Record, 0, 100)
@@ -201,7 +202,13 @@ func TestKafkaSourceAgentKilledFiveTimesLosesNothing(t *testing.T) {
 				produced <- err
 				return
 			}
-			time.Sleep(2 * time.Millisecond) // pacing: the stream must outlast the kills
+			// Paced to at most 10k events/s until the last kill: the stream
+			// must outlast the kills on a fast machine too (30 s of it).
+			select {
+			case <-killed:
+			default:
+				time.Sleep(10 * time.Millisecond)
+			}
 		}
 		produced <- nil
 	}()
@@ -225,6 +232,7 @@ func TestKafkaSourceAgentKilledFiveTimesLosesNothing(t *testing.T) {
 		t.Logf("kill %d: the file held %d distinct events", k, l.Distinct())
 		c.start(agent)
 	}
+	close(killed)
 	if err := await.Recv(t, "the producer to finish", produced); err != nil {
 		t.Fatal(err)
 	}
