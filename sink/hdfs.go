@@ -35,7 +35,7 @@ type HDFSOptions struct {
 	RetryInterval     time.Duration // hdfs.retryInterval: between two of them
 	FileType          string        // sequencefile, datastream or compressedstream
 	WriteFormat       string        // writable or text (SequenceFile)
-	Codec             hdfsCodec     // CompressedStream's codec
+	Codec             hdfsCodec     // hdfs.codeC; zero: none (CompressedStream, or a SequenceFile's blocks)
 	Serializer        SerializerOptions
 	TimeZone          *time.Location // hdfs.timeZone; nil: local
 	Round             pathRounding   // hdfs.round, roundValue, roundUnit
@@ -136,7 +136,7 @@ var (
 		"SequenceFile (LongWritable timestamp keys), DataStream (the serializer's bytes) or CompressedStream (them, compressed by hdfs.codeC)")
 	hdfsWriteFormat = config.OneOf("hdfs.writeFormat", "Writable", []string{"Writable", "Text"},
 		"SequenceFile values: BytesWritable or Text of the body")
-	hdfsCodeC          = config.String("hdfs.codeC", "", "CompressedStream's codec: gzip (.gz), bzip2 (.bz2), snappy (.snappy, Hadoop's block framing) or default (zlib, .deflate); lzo refused")
+	hdfsCodeC          = config.String("hdfs.codeC", "", "the codec of CompressedStream, or of a block-compressed SequenceFile: gzip (.gz), bzip2 (.bz2), snappy (.snappy, Hadoop's block framing) or default (zlib, .deflate); lzo refused")
 	hdfsTimeZone       = config.String("hdfs.timeZone", "", "the time zone of the time escapes (an IANA name); empty: local")
 	hdfsUseLocalTime   = config.Bool("hdfs.useLocalTimeStamp", false, "time escapes use the sink's clock instead of the timestamp header")
 	hdfsRound          = config.Bool("hdfs.round", false, "round the time escapes' timestamp down")
@@ -278,8 +278,6 @@ func newHDFSFactory(name string, c *config.Context, log *slog.Logger) (Sink, err
 		}
 	case o.FileType == "datastream":
 		c.Errorf(hdfsCodeC.Name(), "DataStream files are not compressed: remove hdfs.codeC or set hdfs.fileType = CompressedStream")
-	case o.FileType == "sequencefile":
-		c.Errorf(hdfsCodeC.Name(), "compressed SequenceFiles are not written by flumed yet: use hdfs.fileType = CompressedStream")
 	default:
 		cc, ok := hdfsCodecs[strings.TrimSuffix(codec, "codec")]
 		if !ok {
@@ -515,7 +513,10 @@ func (s *HDFS) name1(b *hdfsBucket) {
 	name := b.prefix + "." + strconv.FormatInt(s.serial, 10)
 	if s.opts.FileSuffix != "" {
 		name += s.opts.FileSuffix
-	} else if s.opts.FileType == "compressedstream" {
+	} else if s.opts.Codec.name != "" {
+		// Flume adds the codec's extension with any file type, a
+		// compressed SequenceFile's too (Hadoop's -text reads it by its
+		// SEQ magic first).
 		name += s.opts.Codec.ext
 	}
 	b.final = b.dir + "/" + name
@@ -525,7 +526,11 @@ func (s *HDFS) name1(b *hdfsBucket) {
 func (s *HDFS) newFormat() (hdfsFormat, error) {
 	switch s.opts.FileType {
 	case "sequencefile":
-		return newSequenceFile(s.opts.WriteFormat == "text")
+		var codec *hdfsCodec
+		if s.opts.Codec.name != "" {
+			codec = &s.opts.Codec
+		}
+		return newSequenceFile(s.opts.WriteFormat == "text", codec)
 	case "compressedstream":
 		ser, err := NewSerializer(s.opts.Serializer)
 		if err != nil {

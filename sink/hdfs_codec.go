@@ -18,19 +18,25 @@ import (
 	"github.com/klauspost/compress/snappy"
 )
 
-// hdfsCodec is hdfs.codeC for CompressedStream.
+// hdfsCodec is hdfs.codeC: CompressedStream's codec, and the codec of a
+// block-compressed SequenceFile's buffers (hdfs_format.go), where Hadoop's
+// codecs write the same stream formats, one complete stream per buffer.
 type hdfsCodec struct {
-	name string // gzip, default, bzip2 or snappy
-	ext  string // Hadoop's default extension, added to the file name
+	name  string // gzip, default, bzip2 or snappy
+	ext   string // Hadoop's default extension, added to the file name
+	class string // Hadoop's codec class, named in a SequenceFile's header
+	// seqValues, when not 0, bounds the raw values of one SequenceFile
+	// block (see bzip2SeqValues); 0: only Hadoop's block size does.
+	seqValues int
 	// compress appends raw to dst as one complete stream of the codec.
 	compress func(dst, raw []byte) ([]byte, error)
 }
 
 var (
-	gzipCodec    = hdfsCodec{"gzip", ".gz", gzipStream}
-	deflateCodec = hdfsCodec{"default", ".deflate", zlibStream}
-	bzip2Codec   = hdfsCodec{"bzip2", ".bz2", bzip2Stream}
-	snappyCodec  = hdfsCodec{"snappy", ".snappy", snappyBlocks}
+	gzipCodec    = hdfsCodec{"gzip", ".gz", "org.apache.hadoop.io.compress.GzipCodec", 0, gzipStream}
+	deflateCodec = hdfsCodec{"default", ".deflate", "org.apache.hadoop.io.compress.DefaultCodec", 0, zlibStream}
+	bzip2Codec   = hdfsCodec{"bzip2", ".bz2", "org.apache.hadoop.io.compress.BZip2Codec", bzip2SeqValues, bzip2Stream}
+	snappyCodec  = hdfsCodec{"snappy", ".snappy", "org.apache.hadoop.io.compress.SnappyCodec", 0, snappyBlocks}
 )
 
 // hdfsCodecs are the codecs flumed writes, by Flume's names (Hadoop's class
@@ -79,6 +85,16 @@ func zlibStream(dst, raw []byte) ([]byte, error) {
 	}
 	return out.Bytes(), nil
 }
+
+// bzip2SeqValues bounds the values of a bzip2 SequenceFile block so that
+// they fit one bzip2 block (900 kB after bzip2's first run-length stage,
+// which can grow input by up to 5/4): Hadoop's pure-Java bzip2 reader
+// (BZip2CompressionInputStream, used without native code, as here) fails
+// with IndexOutOfBoundsException when one read of a value crosses a bzip2
+// block boundary after more than half of it (measured with -text of Hadoop
+// 3.3.0: a 1,000,002-byte value). Smaller blocks cost a little ratio; a
+// single value larger than this still spans blocks, as in Hadoop's files.
+const bzip2SeqValues = 900_000 * 4 / 5
 
 // bzip2Writers keeps level-9 bzip2 writers between batches: a new one
 // allocates about 1.9 MB (its 900 kB block buffer and the transform's

@@ -111,6 +111,20 @@ func TestHadoopReadsEveryFileTypeTheSinkWritesToHDFS(t *testing.T) {
 		// here), one whole stream per batch, several per file.
 		{"CompressedStream bzip2", map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "bzip2"}, ".bz2",
 			body},
+		// Block-compressed SequenceFiles (Flume's with hdfs.codeC): each
+		// batch is whole blocks, appended to the file batch after batch.
+		{"SequenceFile Writable gzip", map[string]string{"hdfs.codeC": "gzip"}, ".gz",
+			func(i int) string { return fmt.Sprintf("%d\t%s", 1000+i, hex(i)) }},
+		{"SequenceFile Text gzip", map[string]string{"hdfs.codeC": "gzip", "hdfs.writeFormat": "Text"}, ".gz",
+			func(i int) string { return fmt.Sprintf("%d\t%s", 1000+i, body(i)) }},
+		{"SequenceFile Writable default (deflate)", map[string]string{"hdfs.codeC": "DefaultCodec"}, ".deflate",
+			func(i int) string { return fmt.Sprintf("%d\t%s", 1000+i, hex(i)) }},
+		{"SequenceFile Text default (deflate)", map[string]string{"hdfs.codeC": "DefaultCodec", "hdfs.writeFormat": "Text"}, ".deflate",
+			func(i int) string { return fmt.Sprintf("%d\t%s", 1000+i, body(i)) }},
+		{"SequenceFile Writable bzip2", map[string]string{"hdfs.codeC": "bzip2"}, ".bz2",
+			func(i int) string { return fmt.Sprintf("%d\t%s", 1000+i, hex(i)) }},
+		{"SequenceFile Text bzip2", map[string]string{"hdfs.codeC": "bzip2", "hdfs.writeFormat": "Text"}, ".bz2",
+			func(i int) string { return fmt.Sprintf("%d\t%s", 1000+i, body(i)) }},
 	}
 	const events = 11 // 5 + 5 + 1 with rollCount 5, in batches of 3: files grow by append
 	// Every type is written first, then read by one FsShell for all (a JVM
@@ -456,7 +470,7 @@ func TestHDFSSinkConfigurationProblems(t *testing.T) {
 		{"an unknown codec", base(map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": "zstd"}), `unknown codec "zstd" (gzip, bzip2, snappy or default)`},
 		{"a codec on a DataStream", base(map[string]string{"hdfs.fileType": "DataStream", "hdfs.codeC": "gzip"}), "not compressed"},
 		{"CompressedStream without a codec", base(map[string]string{"hdfs.fileType": "CompressedStream"}), "required with hdfs.fileType = CompressedStream"},
-		{"a compressed SequenceFile", base(map[string]string{"hdfs.codeC": "gzip"}), "compressed SequenceFiles"},
+		{"lzo on a SequenceFile", base(map[string]string{"hdfs.codeC": "lzo"}), "refused"},
 		{"another file system", base(map[string]string{"hdfs.path": "s3a://b/x"}), "hdfs:// and file://"},
 		{"an unknown static escape", base(map[string]string{"hdfs.path": "hdfs://nn/x/%[host]"}), "%[host]"},
 		{"a round value past the hour", base(map[string]string{"hdfs.round": "true", "hdfs.roundValue": "61", "hdfs.roundUnit": "minute"}), "from 1 to 60"},
