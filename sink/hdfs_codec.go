@@ -1,6 +1,7 @@
 package sink
 
-// The HDFS sink's codecs (hdfs.codeC with hdfs.fileType = CompressedStream).
+// The HDFS sink's codecs (hdfs.codeC with hdfs.fileType = CompressedStream;
+// SequenceFile blocks use them per buffer, see hdfs_format.go).
 // Flume finishes its compressor at every batch's flush and resets it at the
 // next write, so a file is one complete stream of the codec per batch, laid
 // end to end; each codec here writes exactly one such stream per call, and
@@ -87,14 +88,16 @@ func zlibStream(dst, raw []byte) ([]byte, error) {
 }
 
 // bzip2SeqValues bounds the values of a bzip2 SequenceFile block so that
-// they fit one bzip2 block (900 kB after bzip2's first run-length stage,
-// which can grow input by up to 5/4): Hadoop's pure-Java bzip2 reader
-// (BZip2CompressionInputStream, used without native code, as here) fails
-// with IndexOutOfBoundsException when one read of a value crosses a bzip2
-// block boundary after more than half of it (measured with -text of Hadoop
-// 3.3.0: a 1,000,002-byte value). Smaller blocks cost a little ratio; a
-// single value larger than this still spans blocks, as in Hadoop's files.
-const bzip2SeqValues = 900_000 * 4 / 5
+// they fit one bzip2 block: 900 kB after bzip2's first run-length stage,
+// which can grow input by up to 5/4 (720 kB of input), less a margin.
+// Hadoop's pure-Java bzip2 reader (BZip2CompressionInputStream, used
+// without native code, as here) fails with IndexOutOfBoundsException when
+// one read of a value crosses a bzip2 block boundary after more than half
+// of the value's buffer (measured with -text of Hadoop 3.3.0: a
+// 1,000,002-byte value; a 700,000-byte value after a 300,000-byte one).
+// Smaller blocks cost a little ratio; a single value larger than this
+// still spans bzip2 blocks, as in files Hadoop's own writer makes.
+const bzip2SeqValues = 700_000
 
 // bzip2Writers keeps level-9 bzip2 writers between batches: a new one
 // allocates about 1.9 MB (its 900 kB block buffer and the transform's

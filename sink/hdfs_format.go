@@ -2,8 +2,9 @@ package sink
 
 // The HDFS sink's file types (hdfs.fileType): the bytes one batch adds to a
 // file. Each batch's bytes are complete on their own (a whole compressed
-// member, whole SequenceFile records), because each batch is made durable
-// and committed alone: a file cut after any batch is readable by Hadoop.
+// member, whole SequenceFile records or blocks), because each batch is made
+// durable and committed alone: a file cut after any batch is readable by
+// Hadoop.
 
 import (
 	"crypto/rand"
