@@ -90,9 +90,11 @@ func TestHDFSSinkLosesNothingThroughAgentKillsDataNodeAndNameNodeRestartsAndAFul
 	}
 	notDone := func(what string) {
 		t.Helper()
-		if sent := c.read(sender, "SOURCE.r1", "EventAcceptedCount"); sent >= total && c.read(agent, "CHANNEL.c1", "ChannelSize") == 0 {
+		sent, queued := c.read(sender, "SOURCE.r1", "EventAcceptedCount"), c.read(agent, "CHANNEL.c1", "ChannelSize")
+		if sent >= total && queued == 0 {
 			t.Fatalf("%s: every event was delivered before it; raise total", what)
 		}
+		t.Logf("%s: the sender has sent %d of %d events, the agent's channel holds %d", what, sent, total, queued)
 	}
 
 	rng := rand.New(rand.NewPCG(uint64(time.Now().UnixNano()), 17))
