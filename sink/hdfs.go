@@ -676,9 +676,17 @@ func (s *HDFS) abandon(b *hdfsBucket) {
 	b.pending = nil
 	if !b.created {
 		// Created (or not) by the failed batch: nothing committed is in it.
-		if err := s.fs.Remove(b.tmp); err == nil || errors.Is(err, os.ErrNotExist) {
+		err := s.fs.Remove(b.tmp)
+		if err == nil || errors.Is(err, os.ErrNotExist) {
 			s.forget(b.tmp)
+			return
 		}
+		// The NameNode did not answer (a timeout, a restart): the file
+		// may exist, open under this sink's lease. It is removed later
+		// like any abandoned file (size 0: nothing to keep), not left
+		// open with an in-use name until the next start.
+		s.log.Warn("abandoned empty file not removed yet: removed later", "sink", s.name, "file", b.tmp, "err", err)
+		s.abandoned = append(s.abandoned, &hdfsAbandoned{tmp: b.tmp, final: b.final})
 		return
 	}
 	if err := s.fs.Truncate(b.tmp, b.size); err != nil {

@@ -68,10 +68,18 @@ func TestHDFSCrashChild(t *testing.T) {
 		t.Fatal(err)
 	}
 	os.Stdout.WriteString("@ready\n")
-	for {
+	for failures := 0; ; {
 		st, err := s.Process(context.Background())
 		if err != nil {
-			t.Fatal(err)
+			// As the runner does: the batch is rolled back, and tried
+			// again after a pause (a busy HDFS times out now and then).
+			// The parent shows these lines if the child fails.
+			if failures++; failures == 20 {
+				t.Fatal(err)
+			}
+			fmt.Printf("@err %v\n", err)
+			time.Sleep(500 * time.Millisecond) // a backoff, not a wait on a result
+			continue
 		}
 		if st == Backoff && ch.Stats().Size == 0 {
 			break
@@ -131,12 +139,16 @@ func TestACommittedTakeSurvivesASIGKILLOfTheAgent(t *testing.T) {
 		lines := bufio.NewScanner(out)
 		commits, at := 0, 1+rng.IntN(8)
 		done := false
+		var said strings.Builder // what else the child printed: its errors, its test's failure
 		for lines.Scan() {
-			switch lines.Text() {
+			switch l := lines.Text(); l {
 			case "@c":
 				commits++
 			case "@done":
 				done = true
+			case "@ready":
+			default:
+				said.WriteString(l + "\n")
 			}
 			if kill && commits == at {
 				// Right after a Process that delivered and committed (or
@@ -148,10 +160,10 @@ func TestACommittedTakeSurvivesASIGKILLOfTheAgent(t *testing.T) {
 		_, _ = io.Copy(io.Discard, out)
 		err = cmd.Wait()
 		if !kill && (err != nil || !done) {
-			t.Fatalf("the last child did not drain the channel: %v\n%s", err, stderr.String())
+			t.Fatalf("the last child did not drain the channel: %v\n%s%s", err, said.String(), stderr.String())
 		}
 		if kill && commits < at {
-			t.Fatalf("the child ended before its kill (%d commits of %d): %v\n%s", commits, at, err, stderr.String())
+			t.Fatalf("the child ended before its kill (%d commits of %d): %v\n%s%s", commits, at, err, said.String(), stderr.String())
 		}
 	}
 	for range kills {

@@ -491,3 +491,55 @@ func TestHDFSSinkConfigurationProblems(t *testing.T) {
 		})
 	}
 }
+
+// removeFailingFS fails the first Write and the first Remove: the NameNode
+// not answering just as a file's first batch fails.
+type removeFailingFS struct {
+	failingFS
+	removes int
+}
+
+func (f *removeFailingFS) Remove(p string) error {
+	f.removes++
+	if f.removes == 1 {
+		return errors.New("injected: namenode connection dropped")
+	}
+	return f.failingFS.hdfsFS.Remove(p)
+}
+
+func TestAFirstBatchsFileTheNameNodeDidNotRemoveIsRemovedLater(t *testing.T) {
+	dir := t.TempDir()
+	s := hdfsSink(t, map[string]string{"hdfs.path": "file://" + dir, "hdfs.fileType": "DataStream", "hdfs.batchSize": "3",
+		"hdfs.rollCount": "0", "hdfs.rollSize": "0"})
+	fs := &removeFailingFS{failingFS: failingFS{n: 1}}
+	s.openFS = func() (hdfsFS, error) { fs.hdfsFS = localFS{fs: fsutil.OS{}}; return fs, nil }
+	ch := newFakeChannel(nil)
+	ch.put(numbered(3)...)
+	if err := s.Start(context.Background(), ch); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := s.Process(context.Background()); err == nil || !strings.Contains(err.Error(), "injected") {
+		t.Fatalf("first batch: err = %v, want the injected failure", err)
+	}
+	// The failed batch's file, which the NameNode would not remove, is
+	// still there, in use; the batch is back in the channel.
+	if files := localFiles(t, dir); len(files) != 1 || !strings.HasSuffix(files[0], ".tmp") {
+		t.Fatalf("files %q: want the failed batch's in-use file, not yet removed", files)
+	}
+	if got := ch.size(); got != 3 {
+		t.Fatalf("%d events in the channel after the failed batch, want 3 (rolled back)", got)
+	}
+	if _, err := s.Process(context.Background()); err != nil {
+		t.Fatal(err)
+	}
+	if err := s.Stop(); err != nil {
+		t.Fatal(err)
+	}
+	files := localFiles(t, dir)
+	if len(files) != 1 || strings.HasSuffix(files[0], ".tmp") {
+		t.Fatalf("files %q after stop: want one final file, the empty in-use one removed", files)
+	}
+	if got := string(must(os.ReadFile(filepath.Join(dir, files[0])))); got != "e0\ne1\ne2\n" {
+		t.Fatalf("final file %q: want the batch once", got)
+	}
+}
