@@ -15,6 +15,7 @@ package sink
 import (
 	"encoding/json"
 	"fmt"
+	"maps"
 	"math/rand/v2"
 	"os"
 	"os/exec"
@@ -75,26 +76,35 @@ func bigBatches() (events []channel.Event, text string, snappyBlocks int) {
 	return events, b.String(), snappyBlocks
 }
 
-// writeBatches has the sink write events with codeC, in batches of three,
-// into one file under dir (a file:// path), and returns its path.
-func writeBatches(t *testing.T, dir, codeC string, events []channel.Event) string {
+// writeBatches has the sink write events in batches of three, with keys
+// (the file type and codec) added to its own, into one file under dir (a
+// file:// path), and returns its path.
+func writeBatches(t *testing.T, dir string, keys map[string]string, events []channel.Event) string {
 	t.Helper()
-	s := hdfsSink(t, map[string]string{"hdfs.path": "file://" + dir, "hdfs.fileType": "CompressedStream", "hdfs.codeC": codeC,
-		"hdfs.batchSize": "3", "hdfs.rollCount": "0", "hdfs.rollSize": "0", "hdfs.rollInterval": "0"})
+	conf := map[string]string{"hdfs.path": "file://" + dir,
+		"hdfs.batchSize": "3", "hdfs.rollCount": "0", "hdfs.rollSize": "0", "hdfs.rollInterval": "0"}
+	maps.Copy(conf, keys)
+	s := hdfsSink(t, conf)
 	ch := newFakeChannel(nil)
 	ch.put(events...)
 	drainHDFS(t, s, ch, nil)
 	files, _ := filepath.Glob(filepath.Join(dir, "FlumeData.*"))
 	if len(files) != 1 {
-		t.Fatalf("%s: files %q, want one", codeC, files)
+		t.Fatalf("%v: files %q, want one", keys, files)
 	}
 	return files[0]
+}
+
+// writeStream is writeBatches of a CompressedStream by codeC.
+func writeStream(t *testing.T, dir, codeC string, events []channel.Event) string {
+	t.Helper()
+	return writeBatches(t, dir, map[string]string{"hdfs.fileType": "CompressedStream", "hdfs.codeC": codeC}, events)
 }
 
 func TestBzip2BatchesLargerThanABlockAreReadWholeByHadoop(t *testing.T) {
 	in := hdfstest.Get(t)
 	events, want, _ := bigBatches()
-	path := writeBatches(t, t.TempDir(), "bzip2", events)
+	path := writeStream(t, t.TempDir(), "bzip2", events)
 	if !strings.HasSuffix(path, ".bz2") {
 		t.Errorf("file %s, want FlumeData.<n>.bz2", path)
 	}
@@ -151,7 +161,7 @@ func TestSnappyFilesAreHadoopsBlockFramingOfSnappyBlocks(t *testing.T) {
 		{"batches larger than a block", big, bigText, bigBlocks},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			path := writeBatches(t, t.TempDir(), "snappy", tc.events)
+			path := writeStream(t, t.TempDir(), "snappy", tc.events)
 			if !strings.HasSuffix(path, ".snappy") {
 				t.Errorf("file %s, want FlumeData.<n>.snappy", path)
 			}

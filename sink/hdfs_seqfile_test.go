@@ -117,21 +117,11 @@ while i < len(data):
 json.dump({"key": key_class, "value": value_class, "codec": codec, "blocks": blocks, "records": records}, sys.stdout)
 `
 
-// writeSeqBatches has the sink write events as a SequenceFile compressed by
-// codeC, in batches of three, into one file under dir (a file:// path), and
-// returns its path.
+// writeSeqBatches is writeBatches of a SequenceFile (the default type)
+// compressed by codeC, its values in writeFormat.
 func writeSeqBatches(t *testing.T, dir, codeC, writeFormat string, events []channel.Event) string {
 	t.Helper()
-	s := hdfsSink(t, map[string]string{"hdfs.path": "file://" + dir, "hdfs.codeC": codeC, "hdfs.writeFormat": writeFormat,
-		"hdfs.batchSize": "3", "hdfs.rollCount": "0", "hdfs.rollSize": "0", "hdfs.rollInterval": "0"})
-	ch := newFakeChannel(nil)
-	ch.put(events...)
-	drainHDFS(t, s, ch, nil)
-	files, _ := filepath.Glob(filepath.Join(dir, "FlumeData.*"))
-	if len(files) != 1 {
-		t.Fatalf("%s: files %q, want one", codeC, files)
-	}
-	return files[0]
+	return writeBatches(t, dir, map[string]string{"hdfs.codeC": codeC, "hdfs.writeFormat": writeFormat}, events)
 }
 
 // bigStamped is bigBatches with timestamp headers 1000+i: its first batch
